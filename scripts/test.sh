@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Runs every Wirestack test project and prints one summary line: "N passed, N failed, N skipped".
+# Installs the Debian packages the integration tests drive (when run as root and they are missing).
+# With CI=true, integration tests must not skip: a missing prerequisite fails them.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(iproute2:ip iputils-ping:ping iputils-arping:arping socat:socat tshark:tshark netcat-openbsd:nc procps:pgrep)
+missing=()
+for entry in "${packages[@]}"; do
+  command -v "${entry#*:}" >/dev/null 2>&1 || missing+=("${entry%%:*}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "Installing test prerequisites: ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    echo "Not root: cannot install ${missing[*]}; the integration tests that need them will skip (or fail with CI=true)."
+  fi
+fi
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "The .NET 10 SDK is needed (dotnet on PATH)."
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+results=artifacts/test-results
+rm -rf "$results"
+mkdir -p "$results"
+
+if ! dotnet build Wirestack.slnx -c Release -warnaserror 2>&1 | tail -n 3; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+status=0
+for project in tests/*/*.csproj; do
+  name=$(basename "$project" .csproj)
+  dotnet test "$project" -c Release --no-build \
+    --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
+    --results-directory "$results" || status=1
+  if [ ! -f "$results/$name.trx" ]; then
+    echo "$name produced no results: counting it as one failure."
+    echo 'failed="1"' > "$results/$name.missing"
+    status=1
+  fi
+done
+
+passed=$(grep -ho '<Counters [^>]*' "$results"/*.trx 2>/dev/null | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}')
+failed=$(( $(grep -ho '<Counters [^>]*' "$results"/*.trx 2>/dev/null | grep -oE ' (failed|error|timeout|aborted)="[0-9]*"' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}') + $(cat "$results"/*.missing 2>/dev/null | grep -c failed) ))
+skipped=$(grep -ho '<Counters [^>]*' "$results"/*.trx 2>/dev/null | grep -o ' notExecuted="[0-9]*"' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}')
+[ "$failed" -gt 0 ] && status=1
+echo "$passed passed, $failed failed, $skipped skipped"
+exit $status

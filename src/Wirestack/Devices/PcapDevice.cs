@@ -1,0 +1,117 @@
+using System.Buffers.Binary;
+
+namespace Wirestack.Devices;
+
+/// <summary>
+/// Wraps a device and writes every frame it receives and sends to a classic libpcap file
+/// (LINKTYPE_ETHERNET for TAP, LINKTYPE_RAW for TUN) that tcpdump, Wireshark and tshark read.
+/// </summary>
+public sealed class PcapDevice : INetworkDevice
+{
+    const uint Magic = 0xA1B2C3D4;   // microsecond timestamps
+    const int SnapLength = 262144;
+    const int LinkTypeEthernet = 1;
+    const int LinkTypeRaw = 101;
+
+    readonly INetworkDevice _inner;
+    readonly Stream _output;
+    readonly bool _ownsOutput;
+    readonly long _wallClockAtStartMicroseconds;
+    long? _firstNow;
+    long _lastFlush;
+
+    /// <summary>Writes the capture to <paramref name="path"/>, replacing any file there.</summary>
+    public PcapDevice(INetworkDevice inner, string path)
+        : this(inner, new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16), ownsOutput: true)
+    {
+    }
+
+    /// <summary>Writes the capture to <paramref name="output"/>.</summary>
+    public PcapDevice(INetworkDevice inner, Stream output, bool ownsOutput = false)
+    {
+        ArgumentNullException.ThrowIfNull(inner);
+        ArgumentNullException.ThrowIfNull(output);
+        _inner = inner;
+        _output = output;
+        _ownsOutput = ownsOutput;
+        _wallClockAtStartMicroseconds = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000;
+        Span<byte> header = stackalloc byte[24];
+        BinaryPrimitives.WriteUInt32LittleEndian(header, Magic);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[4..], 2);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[6..], 4);
+        BinaryPrimitives.WriteInt32LittleEndian(header[8..], 0);
+        BinaryPrimitives.WriteUInt32LittleEndian(header[12..], 0);
+        BinaryPrimitives.WriteInt32LittleEndian(header[16..], SnapLength);
+        BinaryPrimitives.WriteInt32LittleEndian(header[20..], inner.Medium == LinkMedium.Ethernet ? LinkTypeEthernet : LinkTypeRaw);
+        _output.Write(header);
+        _output.Flush();
+    }
+
+    /// <summary>Frames written to the capture so far.</summary>
+    public long FramesWritten { get; private set; }
+
+    /// <inheritdoc/>
+    public LinkMedium Medium => _inner.Medium;
+
+    /// <inheritdoc/>
+    public int Mtu => _inner.Mtu;
+
+    /// <inheritdoc/>
+    public bool IsLinkUp => _inner.IsLinkUp;
+
+    /// <inheritdoc/>
+    public long? NextFrameDueMicroseconds => _inner.NextFrameDueMicroseconds;
+
+    /// <inheritdoc/>
+    public bool TryReceive(Span<byte> buffer, long nowMicroseconds, out int length)
+    {
+        if (!_inner.TryReceive(buffer, nowMicroseconds, out length))
+            return false;
+        Record(buffer[..length], nowMicroseconds);
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public bool TrySend(ReadOnlySpan<byte> frame, long nowMicroseconds)
+    {
+        Record(frame, nowMicroseconds);
+        return _inner.TrySend(frame, nowMicroseconds);
+    }
+
+    /// <inheritdoc/>
+    public void WaitForFrames(int timeoutMilliseconds, DeviceWakeup wakeup)
+    {
+        // Flush before sleeping so a reader of the file sees everything up to now.
+        _output.Flush();
+        _inner.WaitForFrames(timeoutMilliseconds, wakeup);
+    }
+
+    void Record(ReadOnlySpan<byte> frame, long nowMicroseconds)
+    {
+        _firstNow ??= nowMicroseconds;
+        long timestamp = _wallClockAtStartMicroseconds + (nowMicroseconds - _firstNow.Value);
+        int captured = Math.Min(frame.Length, SnapLength);
+        Span<byte> record = stackalloc byte[16];
+        BinaryPrimitives.WriteUInt32LittleEndian(record, (uint)(timestamp / 1_000_000));
+        BinaryPrimitives.WriteUInt32LittleEndian(record[4..], (uint)(timestamp % 1_000_000));
+        BinaryPrimitives.WriteInt32LittleEndian(record[8..], captured);
+        BinaryPrimitives.WriteInt32LittleEndian(record[12..], frame.Length);
+        _output.Write(record);
+        _output.Write(frame[..captured]);
+        FramesWritten++;
+        if (nowMicroseconds - _lastFlush >= 1_000_000)
+        {
+            _output.Flush();
+            _lastFlush = nowMicroseconds;
+        }
+    }
+
+    /// <summary>Flushes the capture and disposes the wrapped device.</summary>
+    public void Dispose()
+    {
+        _output.Flush();
+        if (_ownsOutput)
+            _output.Dispose();
+        _inner.Dispose();
+    }
+}

@@ -1,0 +1,207 @@
+using Wirestack.Interop;
+
+namespace Wirestack.Devices;
+
+/// <summary>
+/// An open /dev/net/tun descriptor attached to a named TAP or TUN interface, plus a control socket in the same
+/// network namespace for interface ioctls. Shared by <see cref="TapDevice"/> and <see cref="TunDevice"/>.
+/// </summary>
+internal sealed unsafe class TunTapHandle : IDisposable
+{
+    const string CloneDevice = "/dev/net/tun";
+
+    int _fd;
+    int _controlFd;
+    long _lastLinkCheck = long.MinValue / 2;
+    bool _linkUp;
+
+    TunTapHandle(string name, int fd, int controlFd, bool created)
+    {
+        Name = name;
+        _fd = fd;
+        _controlFd = controlFd;
+        Created = created;
+    }
+
+    public string Name { get; }
+    public bool Created { get; }
+    public int FileDescriptor => _fd;
+
+    public static TunTapHandle Open(string name, bool tap, string? networkNamespace)
+    {
+        if (!OperatingSystem.IsLinux())
+            throw new PlatformNotSupportedException("TAP and TUN devices need Linux (/dev/net/tun).");
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (name.Length >= InterfaceRequest.NameCapacity)
+            throw new ArgumentException($"Interface name '{name}' is too long: Linux allows at most {InterfaceRequest.NameCapacity - 1} characters.", nameof(name));
+        if (name.Contains('/') || name.Contains(' ') || name.Any(c => c > 127))
+            throw new ArgumentException($"Interface name '{name}' is not valid: use ASCII letters, digits, '-', '_' or '.'.", nameof(name));
+
+        if (networkNamespace is null)
+            return OpenHere(name, tap);
+
+        // setns changes only the calling thread's namespace, and an interface is created in the namespace of the
+        // thread that opens it: so open on a short-lived thread that entered the namespace. The descriptor keeps
+        // working from any thread afterwards.
+        TunTapHandle? result = null;
+        Exception? failure = null;
+        var thread = new Thread(() =>
+        {
+            try
+            {
+                EnterNamespace(networkNamespace);
+                result = OpenHere(name, tap);
+            }
+            catch (Exception e)
+            {
+                failure = e;
+            }
+        }) { Name = "wirestack-netns-open", IsBackground = true };
+        thread.Start();
+        thread.Join();
+        if (failure is not null)
+            throw failure;
+        return result!;
+    }
+
+    static void EnterNamespace(string networkNamespace)
+    {
+        string path = networkNamespace.Contains('/') ? networkNamespace : "/var/run/netns/" + networkNamespace;
+        int nsFd = LibC.Open(path, LibC.O_CLOEXEC);
+        if (nsFd < 0)
+            throw new IOException($"Cannot open network namespace '{path}': {LibC.Describe(LibC.LastError)}.");
+        try
+        {
+            if (LibC.SetNs(nsFd, LibC.CLONE_NEWNET) != 0)
+            {
+                int errno = LibC.LastError;
+                if (errno == LibC.EPERM)
+                    throw new UnauthorizedAccessException($"Entering network namespace '{path}' needs root or CAP_SYS_ADMIN.");
+                throw new IOException($"Cannot enter network namespace '{path}': {LibC.Describe(errno)}.");
+            }
+        }
+        finally
+        {
+            LibC.Close(nsFd);
+        }
+    }
+
+    static TunTapHandle OpenHere(string name, bool tap)
+    {
+        string kind = tap ? "TAP" : "TUN";
+        int controlFd = LibC.Socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0);
+        if (controlFd < 0)
+            throw new IOException($"Cannot create a control socket: {LibC.Describe(LibC.LastError)}.");
+        int fd = -1;
+        try
+        {
+            var probe = InterfaceRequest.For(name);
+            bool existed = LibC.Ioctl(controlFd, IoctlRequest.SIOCGIFINDEX, &probe) == 0;
+
+            fd = LibC.Open(CloneDevice, LibC.O_RDWR | LibC.O_NONBLOCK | LibC.O_CLOEXEC);
+            if (fd < 0)
+            {
+                int errno = LibC.LastError;
+                throw errno switch
+                {
+                    LibC.ENOENT or LibC.ENODEV or LibC.ENXIO => new IOException($"{CloneDevice} is missing: the kernel's tun module is needed (modprobe tun; in a container, pass the device in)."),
+                    LibC.EACCES or LibC.EPERM => PermissionError(name, kind),
+                    _ => new IOException($"Cannot open {CloneDevice}: {LibC.Describe(errno)}."),
+                };
+            }
+
+            var request = InterfaceRequest.For(name);
+            request.Flags = (short)((tap ? IoctlRequest.IFF_TAP : IoctlRequest.IFF_TUN) | IoctlRequest.IFF_NO_PI);
+            if (LibC.Ioctl(fd, IoctlRequest.TUNSETIFF, &request) != 0)
+            {
+                int errno = LibC.LastError;
+                throw errno switch
+                {
+                    LibC.EPERM or LibC.EACCES => PermissionError(name, kind),
+                    LibC.EBUSY => new IOException($"Interface '{name}' is busy: another process already has it open."),
+                    LibC.EINVAL when existed => new IOException($"Interface '{name}' exists but is not a {kind} device."),
+                    _ => new IOException($"Cannot attach to {kind} interface '{name}': {LibC.Describe(errno)}."),
+                };
+            }
+            return new TunTapHandle(name, fd, controlFd, created: !existed);
+        }
+        catch
+        {
+            if (fd >= 0)
+                LibC.Close(fd);
+            LibC.Close(controlFd);
+            throw;
+        }
+    }
+
+    static UnauthorizedAccessException PermissionError(string name, string kind) => new(
+        $"Opening {kind} interface '{name}' needs root or CAP_NET_ADMIN, or an interface created beforehand for your user " +
+        $"(ip tuntap add dev {name} mode {kind.ToLowerInvariant()} user $USER).");
+
+    public int QueryMtu()
+    {
+        var request = InterfaceRequest.For(Name);
+        return LibC.Ioctl(_controlFd, IoctlRequest.SIOCGIFMTU, &request) == 0 ? request.Int : 1500;
+    }
+
+    // The event loop asks often; the answer changes rarely, so ask the kernel at most once a second.
+    public bool IsUp()
+    {
+        long now = Environment.TickCount64;
+        if (now - _lastLinkCheck < 1000)
+            return _linkUp;
+        var request = InterfaceRequest.For(Name);
+        _linkUp = LibC.Ioctl(_controlFd, IoctlRequest.SIOCGIFFLAGS, &request) == 0 && (request.Flags & IoctlRequest.IFF_UP) != 0;
+        _lastLinkCheck = now;
+        return _linkUp;
+    }
+
+    public bool TryRead(Span<byte> buffer, out int length)
+    {
+        fixed (byte* p = buffer)
+        {
+            while (true)
+            {
+                nint n = LibC.Read(_fd, p, buffer.Length);
+                if (n >= 0)
+                {
+                    length = (int)n;
+                    return n > 0;
+                }
+                int errno = LibC.LastError;
+                if (errno == LibC.EINTR)
+                    continue;
+                length = 0;
+                return false;
+            }
+        }
+    }
+
+    public bool TryWrite(ReadOnlySpan<byte> frame)
+    {
+        fixed (byte* p = frame)
+        {
+            while (true)
+            {
+                nint n = LibC.Write(_fd, p, frame.Length);
+                if (n >= 0)
+                    return n == frame.Length;
+                if (LibC.LastError != LibC.EINTR)
+                    return false;
+            }
+        }
+    }
+
+    public void Wait(int timeoutMilliseconds, DeviceWakeup wakeup) =>
+        EventFd.WaitReadable(_fd, wakeup.FileDescriptor, timeoutMilliseconds);
+
+    public void Dispose()
+    {
+        int fd = Interlocked.Exchange(ref _fd, -1);
+        if (fd >= 0)
+            LibC.Close(fd);
+        int control = Interlocked.Exchange(ref _controlFd, -1);
+        if (control >= 0)
+            LibC.Close(control);
+    }
+}

@@ -1,0 +1,104 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Wirestack.Network;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+// ARP (RFC 826): answering for our address, learning neighbors, resolving next hops with a bounded wait queue.
+internal sealed partial class NetworkEngine
+{
+    void ReceiveArp(ReadOnlySpan<byte> payload)
+    {
+        if (!ArpPacket.TryParse(payload, out var arp) || arp.Operation is not (ArpOperation.Request or ArpOperation.Reply))
+        {
+            Counters.Increment(StackCounter.DropArpMalformed);
+            return;
+        }
+        var senderIp = arp.SenderProtocolAddress;
+        var senderMac = arp.SenderHardwareAddress;
+        if (senderMac.IsMulticast || senderMac == MacAddress)
+        {
+            Counters.Increment(StackCounter.DropArpMalformed);
+            return;
+        }
+        if (_interface.IsConfigured && senderIp == _interface.Address)
+        {
+            // Someone else claims our address (RFC 5227 2.4): count it and keep ours.
+            Counters.Increment(StackCounter.DropArpAddressConflict);
+            return;
+        }
+
+        bool forUs = _interface.IsConfigured && arp.TargetProtocolAddress == _interface.Address;
+        // RFC 826 merge: refresh a known sender; add it only when the packet is addressed to us. A probe
+        // (sender 0.0.0.0, RFC 5227) teaches nothing.
+        if (!senderIp.IsAny && !senderIp.IsBroadcast && !senderIp.IsMulticast)
+        {
+            var entry = _neighbors.Learn(senderIp, senderMac, _now, create: forUs);
+            if (entry is not null)
+                FlushPending(entry);
+        }
+
+        if (forUs && arp.Operation == ArpOperation.Request)
+        {
+            var frame = _controlBuffer.AsSpan();
+            int length = EthernetFrame.WriteHeader(frame, senderMac, MacAddress, EtherType.Arp);
+            length += ArpPacket.Write(frame[length..], ArpOperation.Reply, MacAddress, _interface.Address, senderMac, senderIp);
+            Transmit(frame[..length]);
+            Counters.Increment(StackCounter.ArpRepliesSent);
+        }
+    }
+
+    void SendArpRequest(Ipv4Address target)
+    {
+        var frame = _controlBuffer.AsSpan();
+        int length = EthernetFrame.WriteHeader(frame, MacAddress.Broadcast, MacAddress, EtherType.Arp);
+        length += ArpPacket.Write(frame[length..], ArpOperation.Request, MacAddress, _interface.Address, MacAddress.Zero, target);
+        Transmit(frame[..length]);
+        Counters.Increment(StackCounter.ArpRequestsSent);
+    }
+
+    /// <summary>Gratuitous ARP announcing our address (RFC 5227 3): a request with sender and target both ours.</summary>
+    void Announce()
+    {
+        if (_device.Medium == Devices.LinkMedium.Ethernet && _interface.IsConfigured)
+            SendArpRequest(_interface.Address);
+    }
+
+    /// <summary>Sends a packet to a next hop whose link address is not known yet: queue it and ask.</summary>
+    void ResolveAndQueue(Ipv4Address nextHop, ReadOnlySpan<byte> packet)
+    {
+        if (_neighbors.StartResolution(nextHop, _now, out var entry))
+            SendArpRequest(nextHop);
+        var buffer = ArrayPool<byte>.Shared.Rent(LinkHeadroom + packet.Length);
+        packet.CopyTo(buffer.AsSpan(LinkHeadroom));
+        _neighbors.Enqueue(entry, new PendingPacket(buffer, LinkHeadroom, packet.Length), _dropPending);
+    }
+
+    void DropPending(PendingPacket packet)
+    {
+        Counters.Increment(StackCounter.DropResolutionQueueFull);
+        packet.Release();
+    }
+
+    void FlushPending(NeighborCache.Entry entry)
+    {
+        while (entry.Pending.Count > 0)
+        {
+            var packet = _neighbors.DequeuePending(entry);
+            EmitIpv4(packet.Buffer, packet.Offset, packet.Length, entry.LinkAddress);
+            packet.Release();
+        }
+    }
+
+    void FailResolution(NeighborCache.Entry entry)
+    {
+        while (entry.Pending.Count > 0)
+        {
+            var packet = _neighbors.DequeuePending(entry);
+            Counters.Increment(StackCounter.DropResolutionFailed);
+            ReportToSender(packet.Packet, SocketError.HostUnreachable);
+            packet.Release();
+        }
+    }
+}

@@ -1,0 +1,102 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+// ICMPv4 (RFC 792, RFC 1122 3.2.2): echo replies, rate-limited errors, and errors delivered to sockets.
+internal sealed partial class NetworkEngine
+{
+    /// <summary>Most bytes an ICMP error may occupy, so a quote never needs fragmenting (RFC 1812 4.3.2.3).</summary>
+    const int IcmpErrorMaxDatagram = 576;
+
+    void ReceiveIcmp(byte[] buffer, int offset, Ipv4Packet packet)
+    {
+        if (!Icmpv4Message.TryParse(packet.Payload, out var message) || !message.IsChecksumValid)
+        {
+            Counters.Increment(StackCounter.DropIcmpMalformed);
+            return;
+        }
+        switch (message.Type)
+        {
+            case Icmpv4Type.EchoRequest:
+                // RFC 1122 3.2.2.6 lets a host ignore echo to broadcast; answering invites smurf amplification.
+                if (_interface.IsBroadcast(packet.Destination) || !_interface.IsConfigured)
+                {
+                    Counters.Increment(StackCounter.DropIcmpIgnored);
+                    return;
+                }
+                ReplyToEcho(buffer, offset + packet.HeaderLength, message.Bytes.Length, packet.Source);
+                break;
+            case Icmpv4Type.DestinationUnreachable:
+            case Icmpv4Type.TimeExceeded:
+            case Icmpv4Type.ParameterProblem:
+                Counters.Increment(StackCounter.IcmpErrorsReceived);
+                ReportToSender(message.Payload, ErrorFor(message.Type, message.Code));
+                break;
+            default:
+                // Redirects (we have one gateway), source quench (RFC 6633), replies nobody asked for.
+                Counters.Increment(StackCounter.DropIcmpIgnored);
+                break;
+        }
+    }
+
+    /// <summary>Turns an echo request into its reply where it lies (RFC 792: swap addresses, type 0, same data).</summary>
+    void ReplyToEcho(byte[] buffer, int messageOffset, int messageLength, Ipv4Address requester)
+    {
+        var message = buffer.AsSpan(messageOffset, messageLength);
+        ushort storedChecksum = BinaryPrimitives.ReadUInt16BigEndian(message[2..]);
+        ushort oldTypeCode = BinaryPrimitives.ReadUInt16BigEndian(message);
+        message[0] = (byte)Icmpv4Type.EchoReply;
+        message[1] = 0;
+        BinaryPrimitives.WriteUInt16BigEndian(message[2..], Checksum.Update(storedChecksum, oldTypeCode, (ushort)(Icmpv4Type.EchoReply) << 8));
+        TransmitIpv4(buffer, messageOffset, messageLength, IpProtocol.Icmp, requester);
+        Counters.Increment(StackCounter.IcmpEchoRepliesSent);
+    }
+
+    /// <summary>
+    /// Sends an ICMP error about <paramref name="offending"/> (its header and leading data), unless RFC 1122 3.2.2
+    /// forbids it (errors about errors, non-first fragments, broadcast or non-unicast sources) or the rate limit bites.
+    /// </summary>
+    void SendIcmpError(ReadOnlySpan<byte> offending, Icmpv4Type type, byte code)
+    {
+        if (offending.Length < Ipv4Packet.MinimumHeaderLength || !_interface.IsConfigured)
+            return;
+        int headerLength = (offending[0] & 0x0F) * 4;
+        var source = Ipv4Address.Read(offending[12..]);
+        var destination = Ipv4Address.Read(offending[16..]);
+        bool nonFirstFragment = (BinaryPrimitives.ReadUInt16BigEndian(offending[6..]) & 0x1FFF) != 0;
+        bool aboutError = offending[9] == IpProtocol.Icmp && offending.Length > headerLength
+            && offending[headerLength] is not ((byte)Icmpv4Type.EchoRequest or (byte)Icmpv4Type.EchoReply);
+        if (nonFirstFragment || aboutError || source.IsAny || source.IsBroadcast || source.IsMulticast || source.IsLoopback
+            || destination.IsMulticast || _interface.IsBroadcast(destination) || _interface.IsBroadcast(source))
+            return;
+        if (!_icmpErrorLimiter.TryTake(_now))
+        {
+            Counters.Increment(StackCounter.DropIcmpRateLimited);
+            return;
+        }
+        int quote = Math.Min(offending.Length, IcmpErrorMaxDatagram - Ipv4Packet.MinimumHeaderLength - Icmpv4Message.HeaderLength);
+        int messageOffset = LinkHeadroom + Ipv4Packet.MinimumHeaderLength;
+        var message = _transmitBuffer.AsSpan(messageOffset, Icmpv4Message.HeaderLength + quote);
+        offending[..quote].CopyTo(message[Icmpv4Message.HeaderLength..]);
+        Icmpv4Message.WriteHeader(message, type, code, restOfHeader: 0);
+        TransmitIpv4(_transmitBuffer, messageOffset, message.Length, IpProtocol.Icmp, source);
+        Counters.Increment(StackCounter.IcmpErrorsSent);
+    }
+
+    /// <summary>The socket error an ICMP error stands for, as Linux maps them (icmp_err_convert).</summary>
+    static SocketError ErrorFor(Icmpv4Type type, byte code) => type switch
+    {
+        Icmpv4Type.DestinationUnreachable => code switch
+        {
+            UnreachableCode.Network or 6 or 11 => SocketError.NetworkUnreachable,
+            UnreachableCode.Protocol => SocketError.ProtocolNotSupported,
+            UnreachableCode.Port => SocketError.ConnectionRefused,
+            UnreachableCode.FragmentationNeeded => SocketError.MessageSize,
+            _ => SocketError.HostUnreachable,
+        },
+        Icmpv4Type.ParameterProblem => SocketError.ProtocolOption,
+        _ => SocketError.HostUnreachable,
+    };
+}

@@ -1,0 +1,228 @@
+using Wirestack.Devices;
+using Wirestack.Network;
+using Wirestack.Transport;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+/// <summary>
+/// The protocol engine: one interface, its neighbors, IPv4, ICMP and UDP. Single-threaded and clock-free: every call
+/// comes from one thread and brings the time; <see cref="Poll"/> reads what arrived, runs due timers and sends
+/// what is ready, and <see cref="NextDeadlineMicroseconds"/> says when it must run again.
+/// </summary>
+internal sealed partial class NetworkEngine
+{
+    /// <summary>Room before any packet the engine builds, for the link header.</summary>
+    public const int LinkHeadroom = Ipv4Reassembler.Headroom;
+
+    /// <summary>Frames read per <see cref="Poll"/> before timers get a turn.</summary>
+    const int ReceiveBudget = 512;
+
+    readonly INetworkDevice _device;
+    readonly StackOptions _options;
+    readonly byte[] _receiveBuffer;
+    readonly byte[] _transmitBuffer = new byte[LinkHeadroom + Ipv4Packet.MaximumLength];
+    readonly byte[] _controlBuffer = new byte[128];
+    readonly Ipv4Interface _interface = new();
+    readonly NeighborCache _neighbors;
+    readonly Ipv4Reassembler _reassembler;
+    readonly TokenBucket _icmpErrorLimiter;
+    readonly UdpBindings _udp;
+    readonly Random _random;
+    readonly Queue<StackState> _stateChanges = new();
+    readonly List<NeighborCache.Entry> _retryScratch = [];
+    readonly List<NeighborCache.Entry> _failedScratch = [];
+    readonly ReassemblyExpired _onReassemblyExpired;
+    readonly Action<PendingPacket> _dropPending;
+    ushort _nextIdentification;
+    bool _receiveBudgetExhausted;
+    long _now;
+
+    public NetworkEngine(INetworkDevice device, StackOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _device = device;
+        _options = options;
+        MacAddress = options.MacAddress;
+        int mtu = Math.Max(device.Mtu, 576);
+        _receiveBuffer = new byte[Math.Max(mtu + 64, 2048)];
+        _random = options.RandomSeed is { } seed ? new Random(seed) : new Random();
+        _nextIdentification = (ushort)_random.Next(ushort.MaxValue + 1);
+        _neighbors = new NeighborCache(options.ArpCacheCapacity, Microseconds(options.NeighborLifetime), options.ArpRequestAttempts,
+            Microseconds(options.ArpRetryInterval), options.ResolutionQueuePackets, options.ResolutionQueueBytes);
+        _reassembler = new Ipv4Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
+        _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
+        _udp = new UdpBindings(_random);
+        _onReassemblyExpired = OnReassemblyExpired;
+        _dropPending = DropPending;
+    }
+
+    public MacAddress MacAddress { get; }
+
+    public Ipv4Interface Interface => _interface;
+
+    public StackCounters Counters { get; } = new();
+
+    public NeighborCache Neighbors => _neighbors;
+
+    public int Mtu => _device.Mtu;
+
+    public StackState State { get; private set; } = StackState.Down;
+
+    /// <summary>The next state change not yet taken by the host, in order.</summary>
+    public bool TryTakeStateChange(out StackState state) => _stateChanges.TryDequeue(out state);
+
+    /// <summary>When <see cref="Poll"/> must run again even if no frame arrives; null when only input matters.</summary>
+    public long? NextDeadlineMicroseconds
+    {
+        get
+        {
+            if (_receiveBudgetExhausted)
+                return _now;
+            long? next = Earliest(_neighbors.NextDeadline(), _reassembler.NextDeadline);
+            next = Earliest(next, _device.NextFrameDueMicroseconds);
+            if (State != StackState.Ready)
+                next = Earliest(next, _now + 1_000_000);
+            return next;
+        }
+    }
+
+    /// <summary>Processes received frames, runs due timers and sends what is ready.</summary>
+    public void Poll(long nowMicroseconds)
+    {
+        _now = nowMicroseconds;
+        UpdateState();
+        int budget = ReceiveBudget;
+        while (budget > 0 && _device.TryReceive(_receiveBuffer, nowMicroseconds, out int length))
+        {
+            budget--;
+            ReceiveFrame(length);
+        }
+        _receiveBudgetExhausted = budget == 0;
+        RunTimers();
+    }
+
+    /// <summary>Drops everything held (queued packets, partial datagrams); called when the stack stops.</summary>
+    public void Shutdown()
+    {
+        _neighbors.Clear(p => p.Release());
+        _reassembler.Clear();
+    }
+
+    void UpdateState()
+    {
+        if (!_device.IsLinkUp)
+        {
+            SetState(StackState.Down);
+            return;
+        }
+        if (State == StackState.Down)
+            SetState(StackState.LinkUp);
+
+        if (State == StackState.LinkUp)
+        {
+            if (!_interface.IsConfigured && _options.Ipv4.Address is { } address)
+            {
+                _interface.Configure(Ipv4Address.FromIPAddress(address), _options.Ipv4.PrefixLength,
+                    _options.Ipv4.Gateway is { } gateway ? Ipv4Address.FromIPAddress(gateway) : Ipv4Address.Any);
+            }
+            if (!_interface.IsConfigured)
+                return;
+            SetState(StackState.Configuring);
+            Announce();
+        }
+
+        if (State == StackState.Configuring && _interface.IsConfigured)
+        {
+            var gateway = _interface.Gateway;
+            if (gateway.IsAny || _device.Medium != LinkMedium.Ethernet || _neighbors.TryGet(gateway, _now, out _))
+                SetState(StackState.Ready);
+            else if (_neighbors.StartResolution(gateway, _now, out _))
+                SendArpRequest(gateway);
+        }
+    }
+
+    void SetState(StackState state)
+    {
+        if (State == state)
+            return;
+        State = state;
+        _stateChanges.Enqueue(state);
+    }
+
+    void RunTimers()
+    {
+        _retryScratch.Clear();
+        _failedScratch.Clear();
+        _neighbors.Expire(_now, _retryScratch, _failedScratch);
+        foreach (var entry in _retryScratch)
+            SendArpRequest(entry.Address);
+        foreach (var entry in _failedScratch)
+            FailResolution(entry);
+
+        int expired = _reassembler.Expire(_now, _onReassemblyExpired);
+        if (expired > 0)
+            Counters.Add(StackCounter.DropReassemblyTimeout, expired);
+        int evicted = _reassembler.TakeEvictions();
+        if (evicted > 0)
+            Counters.Add(StackCounter.DropReassemblyLimit, evicted);
+    }
+
+    void ReceiveFrame(int length)
+    {
+        Counters.Increment(StackCounter.FramesReceived);
+        Counters.Add(StackCounter.BytesReceived, length);
+        var frameBytes = _receiveBuffer.AsSpan(0, length);
+        if (_device.Medium == LinkMedium.Ip)
+        {
+            if (length > 0 && frameBytes[0] >> 4 == 4)
+                ReceiveIpv4(_receiveBuffer, 0, length);
+            else
+                Counters.Increment(StackCounter.DropUnsupportedEtherType);
+            return;
+        }
+        if (!EthernetFrame.TryParse(frameBytes, out var frame))
+        {
+            Counters.Increment(StackCounter.DropLinkTruncated);
+            return;
+        }
+        var destination = frame.Destination;
+        if (destination != MacAddress && !destination.IsBroadcast)
+        {
+            Counters.Increment(StackCounter.DropLinkNotForUs);
+            return;
+        }
+        switch (frame.EtherType)
+        {
+            case EtherType.Arp:
+                ReceiveArp(frame.Payload);
+                break;
+            case EtherType.Ipv4:
+                ReceiveIpv4(_receiveBuffer, frame.HeaderLengthWithTag, length - frame.HeaderLengthWithTag);
+                break;
+            default:
+                Counters.Increment(StackCounter.DropUnsupportedEtherType);
+                break;
+        }
+    }
+
+    /// <summary>Hands one frame to the device, counting it.</summary>
+    void Transmit(ReadOnlySpan<byte> frame)
+    {
+        if (_device.TrySend(frame, _now))
+        {
+            Counters.Increment(StackCounter.FramesSent);
+            Counters.Add(StackCounter.BytesSent, frame.Length);
+        }
+        else
+        {
+            Counters.Increment(StackCounter.DropDeviceRefused);
+        }
+    }
+
+    static long Microseconds(TimeSpan span) => span.Ticks / TimeSpan.TicksPerMicrosecond;
+
+    static long? Earliest(long? a, long? b) => a is null ? b : b is null ? a : Math.Min(a.Value, b.Value);
+}

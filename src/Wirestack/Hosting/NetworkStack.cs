@@ -1,0 +1,300 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Threading.Channels;
+using Wirestack.Devices;
+using Wirestack.Engine;
+using Wirestack.Wire;
+
+namespace Wirestack;
+
+/// <summary>Describes a change of <see cref="NetworkStack.State"/>.</summary>
+public sealed class StackStateChangedEventArgs(StackState previous, StackState current) : EventArgs
+{
+    /// <summary>The state before.</summary>
+    public StackState Previous { get; } = previous;
+    /// <summary>The state now.</summary>
+    public StackState Current { get; } = current;
+}
+
+/// <summary>
+/// A running Wirestack: the protocol engine on its own event-loop thread, driving one device. All members are safe
+/// to call from any thread; work is posted to the loop and awaited.
+/// </summary>
+public sealed class NetworkStack : IAsyncDisposable
+{
+    /// <summary>Name of the <see cref="Meter"/> the stack publishes its counters on.</summary>
+    public const string MeterName = "Wirestack";
+
+    /// <summary>Longest the loop sleeps without a deadline, so link changes are noticed.</summary>
+    const int MaxWaitMilliseconds = 250;
+
+    readonly INetworkDevice _device;
+    readonly NetworkEngine _engine;
+    readonly TimeProvider _time;
+    readonly long _startTimestamp;
+    readonly DeviceWakeup _wakeup = new();
+    readonly ConcurrentQueue<Action> _commands = new();
+    readonly Thread _loop;
+    readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    readonly Channel<StackStateChangedEventArgs> _stateEvents = Channel.CreateUnbounded<StackStateChangedEventArgs>(new() { SingleReader = true, SingleWriter = true });
+    readonly Task _stateEventPump;
+    readonly Meter _meter;
+    readonly object _readyLock = new();
+    TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    volatile StackState _state = StackState.Down;
+    volatile bool _stopping;
+    Exception? _failure;
+
+    NetworkStack(INetworkDevice device, StackOptions options)
+    {
+        _device = device;
+        _engine = new NetworkEngine(device, options);
+        Options = options;
+        _time = options.TimeProvider;
+        _startTimestamp = _time.GetTimestamp();
+        _meter = CreateMeter();
+        _stateEventPump = Task.Run(PumpStateEventsAsync);
+        _loop = new Thread(Run) { Name = $"wirestack {device}", IsBackground = true };
+    }
+
+    /// <summary>Starts a stack on <paramref name="device"/>. The caller keeps ownership of the device and disposes it after the stack.</summary>
+    public static Task<NetworkStack> StartAsync(INetworkDevice device, StackOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        ArgumentNullException.ThrowIfNull(options);
+        cancellationToken.ThrowIfCancellationRequested();
+        var stack = new NetworkStack(device, options);
+        stack._loop.Start();
+        return Task.FromResult(stack);
+    }
+
+    /// <summary>The options the stack runs with.</summary>
+    public StackOptions Options { get; }
+
+    /// <summary>The current state.</summary>
+    public StackState State => _state;
+
+    /// <summary>
+    /// Raised after each state change, in order, on a thread-pool thread (never on the event loop, so handlers may
+    /// call back into the stack).
+    /// </summary>
+    public event EventHandler<StackStateChangedEventArgs>? StateChanged;
+
+    /// <summary>The stack's MAC address.</summary>
+    public MacAddress MacAddress => _engine.MacAddress;
+
+    /// <summary>The device's IP MTU.</summary>
+    public int Mtu => _engine.Mtu;
+
+    /// <summary>The IPv4 address, or null while there is none.</summary>
+    public IPAddress? Ipv4Address => Invoke(e => e.Interface.IsConfigured ? e.Interface.Address.ToIPAddress() : null);
+
+    /// <summary>The IPv4 prefix length, 0 while unconfigured.</summary>
+    public int Ipv4PrefixLength => Invoke(e => e.Interface.PrefixLength);
+
+    /// <summary>The default gateway, or null.</summary>
+    public IPAddress? Gateway => Invoke(e => e.Interface.Gateway.IsAny ? null : e.Interface.Gateway.ToIPAddress());
+
+    /// <summary>Completes when the stack reaches <see cref="StackState.Ready"/>.</summary>
+    /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
+    /// <exception cref="ObjectDisposedException">The stack was disposed first.</exception>
+    public Task WaitUntilReadyAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        Task ready;
+        lock (_readyLock)
+            ready = _ready.Task;
+        return ready.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>Binds a UDP socket to <paramref name="port"/> (0 for an ephemeral port).</summary>
+    /// <exception cref="System.Net.Sockets.SocketException">AddressAlreadyInUse when the port is bound.</exception>
+    public UdpSocket BindUdp(int port = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(port);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
+        var socket = new UdpSocket(this, Options.UdpReceiveQueueDatagrams);
+        socket.Binding = Invoke(e => e.BindUdp(port, socket.Receiver));
+        return socket;
+    }
+
+    /// <summary>One counter's current value.</summary>
+    public long GetCounter(StackCounter counter) => _engine.Counters[counter];
+
+    /// <summary>All counters with their current values.</summary>
+    public IReadOnlyDictionary<StackCounter, long> GetCounters() =>
+        Enum.GetValues<StackCounter>().ToDictionary(c => c, c => _engine.Counters[c]);
+
+    /// <summary>The resolved ARP neighbors as (address, MAC).</summary>
+    public IReadOnlyList<(IPAddress Address, MacAddress LinkAddress)> GetNeighbors() =>
+        Invoke(e => e.Neighbors.Entries.Where(n => n.Resolved).Select(n => (n.Address.ToIPAddress(), n.LinkAddress)).ToList());
+
+    /// <summary>Stops the event loop and releases everything it held. The device is left to its owner.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_stopping)
+        {
+            await _stopped.Task.ConfigureAwait(false);
+            return;
+        }
+        _stopping = true;
+        _wakeup.Signal();
+        await _stopped.Task.ConfigureAwait(false);
+        _stateEvents.Writer.TryComplete();
+        await _stateEventPump.ConfigureAwait(false);
+        lock (_readyLock)
+            _ready.TrySetException(new ObjectDisposedException(nameof(NetworkStack)));
+        _meter.Dispose();
+        _wakeup.Dispose();
+    }
+
+    internal long NowMicroseconds => _time.GetElapsedTime(_startTimestamp).Ticks / TimeSpan.TicksPerMicrosecond;
+
+    internal bool IsStopping => _stopping;
+
+    /// <summary>Runs <paramref name="work"/> on the event loop and returns its result; inline when already on it.</summary>
+    internal T Invoke<T>(Func<NetworkEngine, T> work)
+    {
+        if (Thread.CurrentThread == _loop)
+            return work(_engine);
+        return InvokeAsync(work).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Posts <paramref name="work"/> to the event loop.</summary>
+    /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
+    internal Task<T> InvokeAsync<T>(Func<NetworkEngine, T> work)
+    {
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _commands.Enqueue(() =>
+        {
+            try
+            {
+                completion.TrySetResult(work(_engine));
+            }
+            catch (Exception e)
+            {
+                completion.TrySetException(e);
+            }
+        });
+        _wakeup.Signal();
+        if (_stopping)
+            completion.TrySetException(new ObjectDisposedException(nameof(NetworkStack)));
+        return completion.Task;
+    }
+
+    /// <summary>Posts fire-and-forget work to the loop (dropped if the stack is stopping).</summary>
+    internal void Post(Action<NetworkEngine> work)
+    {
+        if (_stopping)
+            return;
+        _commands.Enqueue(() => work(_engine));
+        _wakeup.Signal();
+    }
+
+    void Run()
+    {
+        try
+        {
+            while (!_stopping)
+            {
+                while (_commands.TryDequeue(out var command))
+                    command();
+                _engine.Poll(NowMicroseconds);
+                PublishStateChanges();
+                if (!_commands.IsEmpty || _stopping)
+                    continue;
+                long? deadline = _engine.NextDeadlineMicroseconds;
+                long waitMicroseconds = deadline is { } d ? d - NowMicroseconds : MaxWaitMilliseconds * 1000L;
+                int timeout = (int)Math.Clamp((waitMicroseconds + 999) / 1000, 0, MaxWaitMilliseconds);
+                if (timeout > 0)
+                {
+                    _device.WaitForFrames(timeout, _wakeup);
+                    _wakeup.Reset();
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            // An exception here is a bug in the stack: record it so callers see it instead of a silent hang.
+            _failure = e;
+            _stopping = true;
+        }
+        finally
+        {
+            while (_commands.TryDequeue(out var command))
+                command();
+            _engine.Shutdown();
+            _stopped.TrySetResult();
+        }
+    }
+
+    /// <summary>The exception that stopped the event loop, if one did.</summary>
+    internal Exception? Failure => _failure;
+
+    void PublishStateChanges()
+    {
+        while (_engine.TryTakeStateChange(out var state))
+        {
+            var previous = _state;
+            _state = state;
+            lock (_readyLock)
+            {
+                if (state == StackState.Ready)
+                    _ready.TrySetResult();
+                else if (_ready.Task.IsCompleted)
+                    _ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+            _stateEvents.Writer.TryWrite(new StackStateChangedEventArgs(previous, state));
+        }
+    }
+
+    async Task PumpStateEventsAsync()
+    {
+        await foreach (var change in _stateEvents.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            try
+            {
+                StateChanged?.Invoke(this, change);
+            }
+            catch (Exception e)
+            {
+                // A throwing handler must not stop later events; surface it without crashing the process.
+                System.Diagnostics.Trace.TraceError($"Wirestack StateChanged handler threw: {e}");
+            }
+        }
+    }
+
+    Meter CreateMeter()
+    {
+        var meter = new Meter(MeterName);
+        var tags = new KeyValuePair<string, object?>[] { new("wirestack.device", _device.ToString()) };
+        var drops = Enum.GetValues<StackCounter>().Where(StackCounters.IsDrop).ToArray();
+        var traffic = Enum.GetValues<StackCounter>().Where(c => !StackCounters.IsDrop(c)).ToArray();
+        meter.CreateObservableCounter("wirestack.drops", () => drops.Select(c =>
+            new Measurement<long>(_engine.Counters[c], [tags[0], new("reason", MetricName(c)[5..])])), unit: "{packet}",
+            description: "Frames and packets the stack discarded, by reason.");
+        foreach (var counter in traffic)
+        {
+            var c = counter;
+            meter.CreateObservableCounter("wirestack." + MetricName(c), () => new Measurement<long>(_engine.Counters[c], tags),
+                description: $"{c} since the stack started.");
+        }
+        return meter;
+    }
+
+    // FramesReceived -> frames_received, DropUdpQueueFull -> drop_udp_queue_full
+    static string MetricName(StackCounter counter)
+    {
+        string name = counter.ToString();
+        var builder = new System.Text.StringBuilder(name.Length + 8);
+        for (int i = 0; i < name.Length; i++)
+        {
+            if (char.IsUpper(name[i]) && i > 0)
+                builder.Append('_');
+            builder.Append(char.ToLowerInvariant(name[i]));
+        }
+        return builder.ToString();
+    }
+}

@@ -1,0 +1,154 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Sockets;
+using System.Threading.Channels;
+using Wirestack.Transport;
+using Wirestack.Wire;
+
+namespace Wirestack;
+
+/// <summary>
+/// A UDP socket on a <see cref="NetworkStack"/>. Received datagrams wait in a bounded queue; when it is full new ones
+/// are dropped and counted (<see cref="DroppedDatagrams"/>). Errors reported by the network (ICMP unreachable,
+/// failed address resolution) surface as <see cref="SocketException"/> from the next receive.
+/// </summary>
+public sealed class UdpSocket : IDisposable
+{
+    readonly NetworkStack _stack;
+    readonly Channel<Received> _queue;
+    int _disposed;
+
+    readonly record struct Received(byte[]? Buffer, int Length, IPEndPoint? Remote, SocketError Error);
+
+    internal UdpSocket(NetworkStack stack, int capacity)
+    {
+        _stack = stack;
+        _queue = Channel.CreateBounded<Received>(new BoundedChannelOptions(capacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleWriter = true,
+        });
+        Receiver = new QueueReceiver(this);
+    }
+
+    internal IUdpReceiver Receiver { get; }
+
+    internal UdpBinding Binding { get; set; } = null!;
+
+    /// <summary>The local port.</summary>
+    public int LocalPort => Binding.Port;
+
+    /// <summary>The local end point (the stack's address, or 0.0.0.0 while it has none).</summary>
+    public IPEndPoint LocalEndPoint => new(_stack.Ipv4Address ?? IPAddress.Any, Binding.Port);
+
+    /// <summary>Allows sending to broadcast addresses (SO_BROADCAST); off by default as on other sockets.</summary>
+    public bool EnableBroadcast { get; set; }
+
+    /// <summary>Datagrams dropped because the receive queue was full.</summary>
+    public long DroppedDatagrams => Volatile.Read(ref _dropped);
+
+    long _dropped;
+
+    /// <summary>Sends one datagram to <paramref name="remote"/> and returns its length.</summary>
+    /// <exception cref="SocketException">MessageSize (over 65,507 bytes), NetworkUnreachable (no route), AccessDenied
+    /// (broadcast without <see cref="EnableBroadcast"/>), AddressNotAvailable (port 0 or address 0.0.0.0).</exception>
+    /// <exception cref="ObjectDisposedException">The socket or its stack is disposed.</exception>
+    public async ValueTask<int> SendToAsync(ReadOnlyMemory<byte> datagram, IPEndPoint remote, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(remote);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        cancellationToken.ThrowIfCancellationRequested();
+        var destination = Ipv4Address.FromIPAddress(remote.Address);
+        bool broadcast = EnableBroadcast;
+        var binding = Binding;
+        var result = await _stack.InvokeAsync(engine =>
+        {
+            if (!broadcast && engine.Interface.IsBroadcast(destination))
+                return SocketError.AccessDenied;
+            return engine.SendUdp(binding, destination, (ushort)remote.Port, datagram.Span);
+        }).WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (result != SocketError.Success)
+            throw new SocketException((int)result);
+        return datagram.Length;
+    }
+
+    /// <summary>Receives the next datagram.</summary>
+    /// <exception cref="SocketException">The network reported an error for a datagram this socket sent.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    /// <exception cref="ObjectDisposedException">The socket or its stack is disposed.</exception>
+    public async ValueTask<UdpReceiveResult> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        var item = await NextAsync(cancellationToken).ConfigureAwait(false);
+        var bytes = item.Buffer.AsSpan(0, item.Length).ToArray();
+        ArrayPool<byte>.Shared.Return(item.Buffer!);
+        return new UdpReceiveResult(bytes, item.Remote!);
+    }
+
+    /// <summary>Receives the next datagram into <paramref name="buffer"/>; a longer datagram is cut to the buffer's length.</summary>
+    public async ValueTask<SocketReceiveFromResult> ReceiveFromAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var item = await NextAsync(cancellationToken).ConfigureAwait(false);
+        int length = Math.Min(item.Length, buffer.Length);
+        item.Buffer.AsSpan(0, length).CopyTo(buffer.Span);
+        ArrayPool<byte>.Shared.Return(item.Buffer!);
+        return new SocketReceiveFromResult { ReceivedBytes = length, RemoteEndPoint = item.Remote! };
+    }
+
+    async ValueTask<Received> NextAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        while (true)
+        {
+            if (_queue.Reader.TryRead(out var item))
+            {
+                if (item.Error != SocketError.Success)
+                    throw new SocketException((int)item.Error);
+                return item;
+            }
+            bool more;
+            try
+            {
+                more = await _queue.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (ChannelClosedException)
+            {
+                more = false;
+            }
+            if (!more)
+                throw new ObjectDisposedException(nameof(UdpSocket));
+        }
+    }
+
+    /// <summary>Unbinds the port and fails pending receives with <see cref="ObjectDisposedException"/>.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        var binding = Binding;
+        _stack.Post(engine => engine.UnbindUdp(binding));
+        _queue.Writer.TryComplete();
+        while (_queue.Reader.TryRead(out var item))
+        {
+            if (item.Buffer is not null)
+                ArrayPool<byte>.Shared.Return(item.Buffer);
+        }
+    }
+
+    /// <summary>Runs on the event loop: copies each datagram into a pooled buffer and queues it.</summary>
+    sealed class QueueReceiver(UdpSocket socket) : IUdpReceiver
+    {
+        public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(payload.Length, 1));
+            payload.CopyTo(buffer);
+            if (socket._queue.Writer.TryWrite(new Received(buffer, payload.Length, new IPEndPoint(remoteAddress.ToIPAddress(), remotePort), SocketError.Success)))
+                return true;
+            ArrayPool<byte>.Shared.Return(buffer);
+            Interlocked.Increment(ref socket._dropped);
+            return false;
+        }
+
+        public void DeliverError(SocketError error, Ipv4Address remoteAddress, ushort remotePort) =>
+            socket._queue.Writer.TryWrite(new Received(null, 0, new IPEndPoint(remoteAddress.ToIPAddress(), remotePort), error));
+    }
+}

@@ -1,0 +1,36 @@
+using Wirestack.Wire;
+
+namespace Wirestack.Network;
+
+/// <summary>The interface's IPv4 configuration and the address tests routing and input need.</summary>
+internal sealed class Ipv4Interface
+{
+    public Ipv4Address Address { get; private set; }
+    public int PrefixLength { get; private set; }
+    public Ipv4Address Gateway { get; private set; }
+    public uint Mask { get; private set; }
+
+    public bool IsConfigured => !Address.IsAny;
+
+    public Ipv4Address SubnetBroadcast => new(Address.Value | ~Mask);
+
+    public void Configure(Ipv4Address address, int prefixLength, Ipv4Address gateway)
+    {
+        Address = address;
+        PrefixLength = prefixLength;
+        Mask = Ipv4Address.MaskFromPrefix(prefixLength);
+        Gateway = gateway;
+    }
+
+    public void Clear() => Configure(Ipv4Address.Any, 0, Ipv4Address.Any);
+
+    public bool IsOnLink(Ipv4Address destination) => IsConfigured && (destination.Value & Mask) == (Address.Value & Mask);
+
+    /// <summary>True for the limited broadcast and, once configured, the subnet's directed broadcast (RFC 1122 3.3.6).</summary>
+    public bool IsBroadcast(Ipv4Address destination) =>
+        destination.IsBroadcast || (IsConfigured && PrefixLength < 31 && destination == SubnetBroadcast);
+
+    /// <summary>True when a datagram to <paramref name="destination"/> is for this host.</summary>
+    public bool Accepts(Ipv4Address destination) =>
+        destination == Address || IsBroadcast(destination) || (!IsConfigured && !destination.IsMulticast);
+}

@@ -1,0 +1,19 @@
+namespace Wirestack.Network;
+
+/// <summary>A token bucket on the engine's clock: <c>ratePerSecond</c> tokens accrue, up to <c>burst</c>.</summary>
+internal sealed class TokenBucket(int ratePerSecond, int burst)
+{
+    double _tokens = burst;
+    long _last = long.MinValue;
+
+    public bool TryTake(long nowMicroseconds)
+    {
+        if (_last != long.MinValue && nowMicroseconds > _last)
+            _tokens = Math.Min(burst, _tokens + (nowMicroseconds - _last) * (ratePerSecond / 1_000_000.0));
+        _last = Math.Max(_last, nowMicroseconds);
+        if (_tokens < 1)
+            return false;
+        _tokens -= 1;
+        return true;
+    }
+}

@@ -1,0 +1,95 @@
+namespace Wirestack;
+
+/// <summary>
+/// Everything the stack counts. Members named <c>Drop…</c> count frames or packets the stack discarded and why;
+/// the others count traffic. Read them with <see cref="NetworkStack.GetCounter"/> or from the
+/// <c>Wirestack</c> meter.
+/// </summary>
+public enum StackCounter
+{
+    /// <summary>Frames read from the device.</summary>
+    FramesReceived,
+    /// <summary>Frames written to the device.</summary>
+    FramesSent,
+    /// <summary>Bytes read from the device.</summary>
+    BytesReceived,
+    /// <summary>Bytes written to the device.</summary>
+    BytesSent,
+    /// <summary>ARP requests sent (resolution, retries, gratuitous announcements).</summary>
+    ArpRequestsSent,
+    /// <summary>ARP replies sent for our address.</summary>
+    ArpRepliesSent,
+    /// <summary>IPv4 datagrams delivered to ICMP, UDP or another protocol handler (after reassembly).</summary>
+    Ipv4DatagramsDelivered,
+    /// <summary>IPv4 datagrams handed to the link (before fragmentation).</summary>
+    Ipv4DatagramsSent,
+    /// <summary>IPv4 fragments received.</summary>
+    Ipv4FragmentsReceived,
+    /// <summary>Datagrams reassembled from fragments.</summary>
+    Ipv4DatagramsReassembled,
+    /// <summary>IPv4 fragments sent.</summary>
+    Ipv4FragmentsSent,
+    /// <summary>ICMP echo replies sent.</summary>
+    IcmpEchoRepliesSent,
+    /// <summary>ICMP error messages sent (unreachable, time exceeded).</summary>
+    IcmpErrorsSent,
+    /// <summary>ICMP error messages received and delivered to a socket.</summary>
+    IcmpErrorsReceived,
+    /// <summary>UDP datagrams delivered to a socket.</summary>
+    UdpDatagramsReceived,
+    /// <summary>UDP datagrams sent.</summary>
+    UdpDatagramsSent,
+
+    /// <summary>Frame shorter than its link header.</summary>
+    DropLinkTruncated,
+    /// <summary>Frame addressed to another station or to a multicast group we did not join.</summary>
+    DropLinkNotForUs,
+    /// <summary>EtherType the stack does not handle.</summary>
+    DropUnsupportedEtherType,
+    /// <summary>ARP packet malformed or not Ethernet/IPv4.</summary>
+    DropArpMalformed,
+    /// <summary>ARP packet from another station claiming our address.</summary>
+    DropArpAddressConflict,
+    /// <summary>IPv4 header malformed (version, lengths).</summary>
+    DropIpv4Malformed,
+    /// <summary>IPv4 header checksum wrong.</summary>
+    DropIpv4BadChecksum,
+    /// <summary>IPv4 destination is not ours or one of our broadcast addresses.</summary>
+    DropIpv4NotForUs,
+    /// <summary>IPv4 source is a broadcast, multicast or our own address.</summary>
+    DropIpv4BadSource,
+    /// <summary>IPv4 protocol the stack does not handle (answered with protocol unreachable).</summary>
+    DropIpv4UnsupportedProtocol,
+    /// <summary>Fragment invalid: unaligned length, past 65535 bytes, or inconsistent end.</summary>
+    DropFragmentMalformed,
+    /// <summary>Fragment overlapping another with different extent: the whole datagram is dropped.</summary>
+    DropFragmentOverlap,
+    /// <summary>Fragment identical to one already held.</summary>
+    DropFragmentDuplicate,
+    /// <summary>Partial datagram evicted to stay within the reassembly bounds.</summary>
+    DropReassemblyLimit,
+    /// <summary>Partial datagram discarded after the reassembly timeout.</summary>
+    DropReassemblyTimeout,
+    /// <summary>ICMP message shorter than its header or with a bad checksum.</summary>
+    DropIcmpMalformed,
+    /// <summary>ICMP error not sent because of the rate limit.</summary>
+    DropIcmpRateLimited,
+    /// <summary>ICMP message of a type the stack ignores (redirect, source quench, unsolicited reply…).</summary>
+    DropIcmpIgnored,
+    /// <summary>UDP datagram malformed (length field).</summary>
+    DropUdpMalformed,
+    /// <summary>UDP checksum wrong.</summary>
+    DropUdpBadChecksum,
+    /// <summary>UDP datagram to a port nobody has bound.</summary>
+    DropUdpNoListener,
+    /// <summary>UDP datagram dropped because the socket's receive queue was full.</summary>
+    DropUdpQueueFull,
+    /// <summary>Packet dropped because the next hop's address could not be resolved.</summary>
+    DropResolutionFailed,
+    /// <summary>Packet dropped because too many packets were already waiting for address resolution.</summary>
+    DropResolutionQueueFull,
+    /// <summary>Packet with no route (off-link with no gateway, or no address yet).</summary>
+    DropNoRoute,
+    /// <summary>Frame the device refused to take (queue full, link down).</summary>
+    DropDeviceRefused,
+}

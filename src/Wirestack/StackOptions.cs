@@ -1,0 +1,78 @@
+using Wirestack.Wire;
+
+namespace Wirestack;
+
+/// <summary>Configuration of a <see cref="NetworkStack"/>. Defaults suit a device on a LAN.</summary>
+public sealed record StackOptions
+{
+    /// <summary>The stack's own MAC address (on TAP devices); the default is the seed's 02:00:01:02:03:77.</summary>
+    public MacAddress MacAddress { get; init; } = MacAddress.Parse("02:00:01:02:03:77");
+
+    /// <summary>IPv4 configuration.</summary>
+    public required Ipv4Settings Ipv4 { get; init; }
+
+    /// <summary>Time to live of sent datagrams.</summary>
+    public byte TimeToLive { get; init; } = 64;
+
+    /// <summary>Most neighbors the ARP cache holds; the least recently confirmed is evicted past it.</summary>
+    public int ArpCacheCapacity { get; init; } = 512;
+
+    /// <summary>How long a resolved neighbor is trusted before it is resolved again.</summary>
+    public TimeSpan NeighborLifetime { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>ARP requests sent for one resolution before it fails.</summary>
+    public int ArpRequestAttempts { get; init; } = 3;
+
+    /// <summary>Time between ARP request attempts.</summary>
+    public TimeSpan ArpRetryInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Packets one unresolved neighbor holds while waiting; the oldest is dropped past it.</summary>
+    public int ResolutionQueuePackets { get; init; } = 16;
+
+    /// <summary>Bytes all unresolved neighbors hold together.</summary>
+    public int ResolutionQueueBytes { get; init; } = 256 * 1024;
+
+    /// <summary>How long a partial datagram waits for its missing fragments (RFC 791 suggests up to 15 s; Linux uses 30 s).</summary>
+    public TimeSpan ReassemblyTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Partial datagrams held at once.</summary>
+    public int ReassemblyMaxDatagrams { get; init; } = 64;
+
+    /// <summary>Bytes of buffer all partial datagrams hold together.</summary>
+    public int ReassemblyMaxBytes { get; init; } = 4 * 1024 * 1024;
+
+    /// <summary>ICMP error messages sent per second at most (a burst of <see cref="IcmpErrorBurst"/> is allowed).</summary>
+    public int IcmpErrorsPerSecond { get; init; } = 100;
+
+    /// <summary>ICMP error messages that may be sent back to back.</summary>
+    public int IcmpErrorBurst { get; init; } = 50;
+
+    /// <summary>Datagrams a UDP socket queues before it drops new ones.</summary>
+    public int UdpReceiveQueueDatagrams { get; init; } = 256;
+
+    /// <summary>The clock the stack runs on; tests can pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>Seed for the engine's random choices (ephemeral ports, IP identification); null picks one at random.</summary>
+    public int? RandomSeed { get; init; }
+
+    internal void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Ipv4);
+        ArgumentNullException.ThrowIfNull(TimeProvider);
+        if (MacAddress.IsMulticast || MacAddress.IsZero)
+            throw new ArgumentException($"MAC address {MacAddress} must be a unicast, non-zero address.", nameof(MacAddress));
+        ArgumentOutOfRangeException.ThrowIfLessThan(TimeToLive, (byte)1, nameof(TimeToLive));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ArpCacheCapacity, 1, nameof(ArpCacheCapacity));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ArpRequestAttempts, 1, nameof(ArpRequestAttempts));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ResolutionQueuePackets, 1, nameof(ResolutionQueuePackets));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ResolutionQueueBytes, 1500, nameof(ResolutionQueueBytes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReassemblyMaxDatagrams, 1, nameof(ReassemblyMaxDatagrams));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReassemblyMaxBytes, 65536, nameof(ReassemblyMaxBytes));
+        ArgumentOutOfRangeException.ThrowIfLessThan(IcmpErrorsPerSecond, 0, nameof(IcmpErrorsPerSecond));
+        ArgumentOutOfRangeException.ThrowIfLessThan(IcmpErrorBurst, 1, nameof(IcmpErrorBurst));
+        ArgumentOutOfRangeException.ThrowIfLessThan(UdpReceiveQueueDatagrams, 1, nameof(UdpReceiveQueueDatagrams));
+        if (NeighborLifetime <= TimeSpan.Zero || ArpRetryInterval <= TimeSpan.Zero || ReassemblyTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(NeighborLifetime), "Lifetimes and intervals must be positive.");
+    }
+}

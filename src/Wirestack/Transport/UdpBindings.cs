@@ -1,0 +1,67 @@
+using System.Net.Sockets;
+using Wirestack.Wire;
+
+namespace Wirestack.Transport;
+
+/// <summary>Where the engine hands what arrives for a bound UDP port; implemented by the hosting layer and by tests.</summary>
+internal interface IUdpReceiver
+{
+    /// <summary>Takes a copy of a datagram's payload; false when the receiver's queue is full (the datagram is dropped).</summary>
+    bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress);
+
+    /// <summary>Reports an error about a datagram this port sent (ICMP unreachable, failed address resolution).</summary>
+    void DeliverError(SocketError error, Ipv4Address remoteAddress, ushort remotePort);
+}
+
+/// <summary>One bound UDP port.</summary>
+internal sealed class UdpBinding(ushort port, IUdpReceiver receiver)
+{
+    public ushort Port { get; } = port;
+    public IUdpReceiver Receiver { get; } = receiver;
+    public long DatagramsDropped { get; set; }
+}
+
+/// <summary>The table of bound UDP ports, with ephemeral port allocation (RFC 6056 range 49152–65535, random start).</summary>
+internal sealed class UdpBindings(Random random)
+{
+    public const int EphemeralFirst = 49152;
+    public const int EphemeralLast = 65535;
+
+    readonly Dictionary<ushort, UdpBinding> _bindings = [];
+
+    public int Count => _bindings.Count;
+
+    public bool TryGet(ushort port, out UdpBinding binding) => _bindings.TryGetValue(port, out binding!);
+
+    /// <summary>Binds <paramref name="port"/> (0 for an ephemeral one).</summary>
+    /// <exception cref="SocketException">AddressAlreadyInUse, or TooManyOpenSockets when no ephemeral port is free.</exception>
+    public UdpBinding Bind(int port, IUdpReceiver receiver)
+    {
+        if (port == 0)
+            port = PickEphemeral();
+        else if (_bindings.ContainsKey((ushort)port))
+            throw new SocketException((int)SocketError.AddressAlreadyInUse);
+        var binding = new UdpBinding((ushort)port, receiver);
+        _bindings.Add((ushort)port, binding);
+        return binding;
+    }
+
+    public void Unbind(UdpBinding binding)
+    {
+        if (_bindings.TryGetValue(binding.Port, out var current) && ReferenceEquals(current, binding))
+            _bindings.Remove(binding.Port);
+    }
+
+    int PickEphemeral()
+    {
+        const int range = EphemeralLast - EphemeralFirst + 1;
+        int start = random.Next(range);
+        for (int i = 0; i < range; i++)
+        {
+            int candidate = EphemeralFirst + (start + i) % range;
+            if (!_bindings.ContainsKey((ushort)candidate))
+                return candidate;
+        }
+        throw new SocketException((int)SocketError.TooManyOpenSockets);
+    }
+}

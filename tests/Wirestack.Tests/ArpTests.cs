@@ -1,0 +1,152 @@
+using System.Net.Sockets;
+using Wirestack.Wire;
+
+namespace Wirestack.Tests;
+
+public sealed class ArpTests
+{
+    [Fact(DisplayName = "RFC 5227 3: configuring the address sends a gratuitous ARP announcement")]
+    public void AnnouncesAddressWhenConfigured()
+    {
+        var (stackSide, peer) = Devices.InMemoryLink.CreatePair();
+        using var _ = stackSide;
+        using var __ = peer;
+        var engine = new Engine.NetworkEngine(stackSide, EngineHarness.DefaultOptions());
+        engine.Poll(0);
+        var buffer = new byte[100];
+        Assert.True(peer.TryReceive(buffer, 0, out int length));
+        Assert.True(EthernetFrame.TryParse(buffer.AsSpan(0, length), out var frame));
+        Assert.True(frame.Destination.IsBroadcast);
+        Assert.True(ArpPacket.TryParse(frame.Payload, out var arp));
+        Assert.Equal(ArpOperation.Request, arp.Operation);
+        Assert.Equal(Frames.StackIp, arp.SenderProtocolAddress);
+        Assert.Equal(Frames.StackIp, arp.TargetProtocolAddress);
+        Assert.Equal(StackState.Ready, engine.State);
+    }
+
+    [Fact(DisplayName = "RFC 826: a request for our address is answered, and teaches us the sender")]
+    public void AnswersRequestAndLearnsSender()
+    {
+        using var h = new EngineHarness(learnPeer: false);
+        h.Inject(Frames.Arp(ArpOperation.Request, Frames.PeerMac, Frames.PeerIp, MacAddress.Zero, Frames.StackIp));
+        var reply = Assert.Single(h.Drain());
+        Assert.True(EthernetFrame.TryParse(reply, out var frame));
+        Assert.Equal(Frames.PeerMac, frame.Destination);
+        Assert.True(ArpPacket.TryParse(frame.Payload, out var arp));
+        Assert.Equal(ArpOperation.Reply, arp.Operation);
+        Assert.Equal(Frames.StackMac, arp.SenderHardwareAddress);
+        Assert.Equal(Frames.StackIp, arp.SenderProtocolAddress);
+        Assert.Equal(Frames.PeerMac, arp.TargetHardwareAddress);
+        Assert.True(h.Engine.Neighbors.TryGet(Frames.PeerIp, h.Now, out var learned));
+        Assert.Equal(Frames.PeerMac, learned);
+    }
+
+    [Fact(DisplayName = "RFC 826 merge: requests for other hosts are not answered and add no entry")]
+    public void IgnoresRequestsForOthers()
+    {
+        using var h = new EngineHarness(learnPeer: false);
+        h.Inject(Frames.Arp(ArpOperation.Request, Frames.PeerMac, Frames.PeerIp, MacAddress.Zero, Ipv4Address.Parse("192.168.0.99")));
+        Assert.Empty(h.Drain());
+        Assert.False(h.Engine.Neighbors.Contains(Frames.PeerIp));
+    }
+
+    [Fact(DisplayName = "RFC 5227 2.4: an ARP packet claiming our address is counted as a conflict and ignored")]
+    public void CountsAddressConflict()
+    {
+        using var h = new EngineHarness(learnPeer: false);
+        h.Inject(Frames.Arp(ArpOperation.Reply, Frames.PeerMac, Frames.StackIp, MacAddress.Zero, Frames.StackIp));
+        Assert.Equal(1, h.Count(StackCounter.DropArpAddressConflict));
+        Assert.Empty(h.Drain());
+    }
+
+    [Fact(DisplayName = "RFC 1122 2.3.2.1: a send to an unknown neighbor queues, resolves, then flushes in order")]
+    public void ResolvesThenFlushes()
+    {
+        using var h = new EngineHarness(learnPeer: false);
+        var receiver = new RecordingReceiver();
+        var binding = h.Engine.BindUdp(4000, receiver);
+        for (int i = 0; i < 3; i++)
+            Assert.Equal(SocketError.Success, h.Engine.SendUdp(binding, Frames.PeerIp, 5000, [(byte)i]));
+        var request = Assert.Single(h.Drain());
+        Assert.True(EthernetFrame.TryParse(request, out var frame));
+        Assert.True(ArpPacket.TryParse(frame.Payload, out var arp));
+        Assert.Equal(Frames.PeerIp, arp.TargetProtocolAddress);
+
+        h.Inject(Frames.Arp(ArpOperation.Reply, Frames.PeerMac, Frames.PeerIp, Frames.StackMac, Frames.StackIp, Frames.StackMac));
+        var flushed = h.Drain();
+        Assert.Equal(3, flushed.Count);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.True(EthernetFrame.TryParse(flushed[i], out var f));
+            Assert.Equal(Frames.PeerMac, f.Destination);
+            Assert.True(Ipv4Packet.TryParse(f.Payload, out var ip));
+            Assert.True(UdpDatagram.TryParse(ip.Payload, out var udp));
+            Assert.Equal([(byte)i], udp.Payload.ToArray());
+        }
+    }
+
+    [Fact(DisplayName = "RFC 1122 2.3.2.2: the resolution queue is bounded; on failure the sender is told HostUnreachable")]
+    public void ResolutionQueueBoundAndFailure()
+    {
+        var options = EngineHarness.DefaultOptions() with { ResolutionQueuePackets = 4, ArpRequestAttempts = 3 };
+        using var h = new EngineHarness(options, learnPeer: false);
+        var receiver = new RecordingReceiver();
+        var binding = h.Engine.BindUdp(4000, receiver);
+        var target = Ipv4Address.Parse("192.168.0.50");
+        for (int i = 0; i < 10; i++)
+            h.Engine.SendUdp(binding, target, 5000, [(byte)i]);
+        Assert.Equal(6, h.Count(StackCounter.DropResolutionQueueFull));
+        Assert.Equal(1, h.Count(StackCounter.ArpRequestsSent) - 1); // minus the announcement
+        h.Advance(TimeSpan.FromSeconds(1));
+        h.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(3, h.Count(StackCounter.ArpRequestsSent) - 1);
+        Assert.Empty(receiver.Errors);
+        h.Advance(TimeSpan.FromSeconds(1));
+        Assert.Equal(4, h.Count(StackCounter.DropResolutionFailed));
+        Assert.Equal(4, receiver.Errors.Count);
+        Assert.All(receiver.Errors, e => Assert.Equal(SocketError.HostUnreachable, e.Error));
+        Assert.Equal(0, h.Engine.Neighbors.QueuedBytes);
+        Assert.False(h.Engine.Neighbors.Contains(target));
+    }
+
+    [Fact(DisplayName = "RFC 1122 2.3.2.1: resolved entries expire after their lifetime and are resolved again")]
+    public void EntriesExpire()
+    {
+        var options = EngineHarness.DefaultOptions() with { NeighborLifetime = TimeSpan.FromSeconds(10) };
+        using var h = new EngineHarness(options);
+        Assert.True(h.Engine.Neighbors.TryGet(Frames.PeerIp, h.Now, out _));
+        h.Advance(TimeSpan.FromSeconds(11));
+        Assert.False(h.Engine.Neighbors.TryGet(Frames.PeerIp, h.Now, out _));
+        Assert.Equal(0, h.Engine.Neighbors.Count);
+    }
+
+    [Fact(DisplayName = "The neighbor cache stays within its capacity under a flood of senders")]
+    public void CacheIsBounded()
+    {
+        var options = EngineHarness.DefaultOptions() with { ArpCacheCapacity = 8 };
+        using var h = new EngineHarness(options, learnPeer: false);
+        for (int i = 0; i < 100; i++)
+        {
+            var mac = MacAddress.Parse($"02:00:00:00:01:{i:x2}");
+            h.Inject(Frames.Arp(ArpOperation.Request, mac, new Ipv4Address(Frames.PeerIp.Value + 100 + (uint)i), MacAddress.Zero, Frames.StackIp));
+        }
+        Assert.Equal(8, h.Engine.Neighbors.Count);
+        Assert.Equal(100, h.Count(StackCounter.ArpRepliesSent));
+    }
+
+    [Fact(DisplayName = "With a gateway the stack is Configuring until the gateway resolves, then Ready")]
+    public void ReadyAfterGatewayResolves()
+    {
+        var options = EngineHarness.DefaultOptions() with { Ipv4 = Ipv4Settings.Static("192.168.0.2/24", "192.168.0.1") };
+        using var h = new EngineHarness(options, learnPeer: false);
+        Assert.Equal(StackState.Configuring, h.Engine.State);
+        Assert.Equal(2, h.Count(StackCounter.ArpRequestsSent)); // announcement and gateway request
+        h.Inject(Frames.Arp(ArpOperation.Reply, Frames.PeerMac, Frames.PeerIp, Frames.StackMac, Frames.StackIp, Frames.StackMac));
+        h.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(StackState.Ready, h.Engine.State);
+        var states = new List<StackState>();
+        while (h.Engine.TryTakeStateChange(out var s))
+            states.Add(s);
+        Assert.Equal([StackState.LinkUp, StackState.Configuring, StackState.Ready], states);
+    }
+}

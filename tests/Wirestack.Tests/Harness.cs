@@ -1,0 +1,138 @@
+using System.Net;
+using System.Net.Sockets;
+using Wirestack.Devices;
+using Wirestack.Engine;
+using Wirestack.Transport;
+using Wirestack.Wire;
+
+namespace Wirestack.Tests;
+
+/// <summary>Collects what the engine hands a bound UDP port.</summary>
+internal sealed class RecordingReceiver(int capacity = int.MaxValue) : IUdpReceiver
+{
+    public List<(byte[] Payload, Ipv4Address From, ushort FromPort)> Datagrams { get; } = [];
+    public List<(SocketError Error, Ipv4Address Remote, ushort RemotePort)> Errors { get; } = [];
+
+    public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)
+    {
+        if (Datagrams.Count >= capacity)
+            return false;
+        Datagrams.Add((payload.ToArray(), remoteAddress, remotePort));
+        return true;
+    }
+
+    public void DeliverError(SocketError error, Ipv4Address remoteAddress, ushort remotePort) => Errors.Add((error, remoteAddress, remotePort));
+}
+
+/// <summary>One engine on an in-memory link whose far end the test drives frame by frame, on a virtual clock.</summary>
+internal sealed class EngineHarness : IDisposable
+{
+    public EngineHarness(StackOptions? options = null, int mtu = 1500, bool learnPeer = true)
+    {
+        (StackSide, PeerSide) = InMemoryLink.CreatePair(mtu);
+        Engine = new NetworkEngine(StackSide, options ?? DefaultOptions());
+        // Bring the link up and configured, then discard the announcement.
+        Engine.Poll(Now);
+        Drain();
+        if (learnPeer)
+        {
+            Inject(Frames.Arp(ArpOperation.Request, Frames.PeerMac, Frames.PeerIp, MacAddress.Zero, Frames.StackIp));
+            Drain();
+        }
+    }
+
+    public static StackOptions DefaultOptions() => new()
+    {
+        Ipv4 = Ipv4Settings.Static("192.168.0.2/24"),
+        RandomSeed = 7,
+    };
+
+    public InMemoryDevice StackSide { get; }
+    public InMemoryDevice PeerSide { get; }
+    public NetworkEngine Engine { get; }
+    public long Now { get; private set; }
+
+    public long Count(StackCounter counter) => Engine.Counters[counter];
+
+    /// <summary>Delivers a frame to the engine and polls it.</summary>
+    public void Inject(byte[] frame)
+    {
+        Assert.True(PeerSide.TrySend(frame, Now));
+        Engine.Poll(Now);
+    }
+
+    public void Advance(TimeSpan by)
+    {
+        Now += by.Ticks / TimeSpan.TicksPerMicrosecond;
+        Engine.Poll(Now);
+    }
+
+    /// <summary>The frames the engine sent since the last call.</summary>
+    public List<byte[]> Drain()
+    {
+        var frames = new List<byte[]>();
+        var buffer = new byte[70000];
+        while (PeerSide.TryReceive(buffer, Now, out int length))
+            frames.Add(buffer[..length]);
+        return frames;
+    }
+
+    public void Dispose()
+    {
+        StackSide.Dispose();
+        PeerSide.Dispose();
+    }
+}
+
+/// <summary>Two engines joined by an in-memory link (optionally impaired), driven on one virtual clock.</summary>
+internal sealed class TwoEngines : IDisposable
+{
+    readonly INetworkDevice _a, _b;
+
+    public TwoEngines(ImpairmentOptions? impairAtoB = null, ImpairmentOptions? impairBtoA = null, int mtu = 1500)
+    {
+        var (a, b) = InMemoryLink.CreatePair(mtu);
+        _a = impairBtoA is null ? a : new ImpairedDevice(a, impairBtoA);
+        _b = impairAtoB is null ? b : new ImpairedDevice(b, impairAtoB);
+        A = new NetworkEngine(_a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.0.0.1/24"), MacAddress = MacAddress.Parse("02:00:00:00:0a:01"), RandomSeed = 1 });
+        B = new NetworkEngine(_b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.0.0.2/24"), MacAddress = MacAddress.Parse("02:00:00:00:0a:02"), RandomSeed = 2 });
+    }
+
+    public static readonly Ipv4Address AddressA = Ipv4Address.Parse("10.0.0.1");
+    public static readonly Ipv4Address AddressB = Ipv4Address.Parse("10.0.0.2");
+
+    public NetworkEngine A { get; }
+    public NetworkEngine B { get; }
+    public long Now { get; private set; }
+
+    /// <summary>Polls both engines, advancing the clock to the next deadline (at most <paramref name="step"/>), until <paramref name="done"/> or the limit.</summary>
+    public bool RunUntil(Func<bool> done, TimeSpan limit, long stepMicroseconds = 1000)
+    {
+        long end = Now + limit.Ticks / TimeSpan.TicksPerMicrosecond;
+        while (Now <= end)
+        {
+            A.Poll(Now);
+            B.Poll(Now);
+            if (done())
+                return true;
+            long next = Now + stepMicroseconds;
+            if (A.NextDeadlineMicroseconds is { } da && da > Now)
+                next = Math.Min(next, da);
+            if (B.NextDeadlineMicroseconds is { } db && db > Now)
+                next = Math.Min(next, db);
+            Now = Math.Max(next, Now + 1);
+        }
+        return done();
+    }
+
+    public void Dispose()
+    {
+        _a.Dispose();
+        _b.Dispose();
+    }
+}
+
+internal static class EndPoints
+{
+    public static IPEndPoint Of(Ipv4Address address, int port) => new(address.ToIPAddress(), port);
+}

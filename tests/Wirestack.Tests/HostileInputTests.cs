@@ -1,0 +1,71 @@
+using Wirestack.Wire;
+
+namespace Wirestack.Tests;
+
+public sealed class HostileInputTests
+{
+    [Fact(DisplayName = "10,000 random and truncated frames: no exception, drops counted, the stack still answers ping")]
+    public void RandomFramesThenPing()
+    {
+        using var h = new EngineHarness();
+        h.Engine.BindUdp(7, new RecordingReceiver());
+        var random = new Random(10_000);
+        var valid = new List<byte[]>
+        {
+            Frames.Arp(ArpOperation.Request, Frames.PeerMac, Frames.PeerIp, MacAddress.Zero, Frames.StackIp),
+            Frames.ToStack(IpProtocol.Icmp, Frames.EchoRequestMessage(1, 1, new byte[64])),
+            Frames.ToStack(IpProtocol.Udp, Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 1, 7, new byte[32])),
+            Frames.Fragment(IpProtocol.Udp, new byte[64], 0, more: true, 9),
+            Frames.Fragment(IpProtocol.Udp, new byte[64], 64, more: false, 9),
+        };
+        for (int i = 0; i < 10_000; i++)
+        {
+            byte[] frame;
+            switch (i % 4)
+            {
+                case 0:
+                    frame = new byte[random.Next(0, 1514)];
+                    random.NextBytes(frame);
+                    break;
+                case 1:
+                    // A valid frame cut anywhere.
+                    var source = valid[random.Next(valid.Count)];
+                    frame = source[..random.Next(0, source.Length + 1)];
+                    break;
+                case 2:
+                    // Valid headers with random bytes flipped, aimed at our address so they get past the link layer.
+                    frame = (byte[])valid[random.Next(valid.Count)].Clone();
+                    for (int k = 0; k < 3; k++)
+                        frame[random.Next(EthernetFrame.HeaderLength, frame.Length)] = (byte)random.Next(256);
+                    break;
+                default:
+                    // Random bytes behind a correct Ethernet and IPv4 header with a random protocol and lengths.
+                    var payload = new byte[random.Next(0, 200)];
+                    random.NextBytes(payload);
+                    var packet = Frames.Ipv4(Frames.PeerIp, Frames.StackIp, (byte)random.Next(256), payload, (ushort)random.Next(65536),
+                        moreFragments: random.Next(4) == 0, fragmentOffset: random.Next(4) == 0 ? random.Next(8192) * 8 : 0);
+                    frame = Frames.Ethernet(Frames.StackMac, Frames.PeerMac, EtherType.Ipv4, packet);
+                    break;
+            }
+            h.Inject(frame);
+            if (i % 1000 == 0)
+                h.Advance(TimeSpan.FromSeconds(5));
+        }
+        h.Drain();
+        long drops = Enum.GetValues<StackCounter>().Where(c => c.ToString().StartsWith("Drop", StringComparison.Ordinal)).Sum(c => h.Count(c));
+        Assert.True(drops > 5_000, $"only {drops} drops counted");
+        Assert.True(h.Count(StackCounter.DropIpv4BadChecksum) > 0);
+        Assert.True(h.Count(StackCounter.DropLinkNotForUs) > 0);
+
+        // Still alive: answers ping.
+        h.Inject(Frames.Arp(ArpOperation.Request, Frames.PeerMac, Frames.PeerIp, MacAddress.Zero, Frames.StackIp));
+        h.Drain();
+        h.Inject(Frames.ToStack(IpProtocol.Icmp, Frames.EchoRequestMessage(42, 42, [4, 2])));
+        var reply = Assert.Single(h.Drain());
+        Assert.True(EthernetFrame.TryParse(reply, out var eth));
+        Assert.True(Ipv4Packet.TryParse(eth.Payload, out var ip));
+        Assert.True(Icmpv4Message.TryParse(ip.Payload, out var icmp));
+        Assert.Equal(Icmpv4Type.EchoReply, icmp.Type);
+        Assert.Equal(42, icmp.Identifier);
+    }
+}

@@ -1,0 +1,127 @@
+using System.Net.Sockets;
+using Wirestack.Devices;
+using Wirestack.Wire;
+
+namespace Wirestack.Tests;
+
+public sealed class UdpTests
+{
+    [Fact(DisplayName = "RFC 768: a datagram to a bound port is delivered with its source")]
+    public void Delivers()
+    {
+        using var h = new EngineHarness();
+        var receiver = new RecordingReceiver();
+        h.Engine.BindUdp(53, receiver);
+        h.Inject(Frames.ToStack(IpProtocol.Udp, Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 40000, 53, [1, 2, 3])));
+        var got = Assert.Single(receiver.Datagrams);
+        Assert.Equal([1, 2, 3], got.Payload);
+        Assert.Equal(Frames.PeerIp, got.From);
+        Assert.Equal(40000, got.FromPort);
+        Assert.Empty(h.Drain());
+    }
+
+    [Fact(DisplayName = "RFC 768: a datagram with a bad checksum is dropped and counted")]
+    public void BadChecksum()
+    {
+        using var h = new EngineHarness();
+        var receiver = new RecordingReceiver();
+        h.Engine.BindUdp(53, receiver);
+        var udp = Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 40000, 53, [1, 2, 3]);
+        udp[^1] ^= 0x40;
+        h.Inject(Frames.ToStack(IpProtocol.Udp, udp));
+        Assert.Empty(receiver.Datagrams);
+        Assert.Equal(1, h.Count(StackCounter.DropUdpBadChecksum));
+    }
+
+    [Fact(DisplayName = "A full receive queue drops new datagrams and counts them")]
+    public void QueueFull()
+    {
+        using var h = new EngineHarness();
+        var receiver = new RecordingReceiver(capacity: 2);
+        var binding = h.Engine.BindUdp(53, receiver);
+        for (int i = 0; i < 5; i++)
+            h.Inject(Frames.ToStack(IpProtocol.Udp, Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 40000, 53, [(byte)i])));
+        Assert.Equal(2, receiver.Datagrams.Count);
+        Assert.Equal(3, h.Count(StackCounter.DropUdpQueueFull));
+        Assert.Equal(3, binding.DatagramsDropped);
+    }
+
+    [Fact(DisplayName = "Binding: a taken port is refused; ephemeral ports come from 49152-65535 and are distinct")]
+    public void Binding()
+    {
+        using var h = new EngineHarness();
+        h.Engine.BindUdp(53, new RecordingReceiver());
+        var e = Assert.Throws<SocketException>(() => h.Engine.BindUdp(53, new RecordingReceiver()));
+        Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
+        var ports = Enumerable.Range(0, 500).Select(_ => h.Engine.BindUdp(0, new RecordingReceiver()).Port).ToList();
+        Assert.All(ports, p => Assert.InRange(p, 49152, 65535));
+        Assert.Equal(ports.Count, ports.Distinct().Count());
+    }
+
+    [Fact(DisplayName = "Sending: oversize and unroutable datagrams are refused with the socket error a kernel gives")]
+    public void SendErrors()
+    {
+        using var h = new EngineHarness();
+        var binding = h.Engine.BindUdp(1000, new RecordingReceiver());
+        Assert.Equal(SocketError.MessageSize, h.Engine.SendUdp(binding, Frames.PeerIp, 7, new byte[65508]));
+        Assert.Equal(SocketError.NetworkUnreachable, h.Engine.SendUdp(binding, Ipv4Address.Parse("8.8.8.8"), 53, [1]));
+        Assert.Equal(SocketError.AddressNotAvailable, h.Engine.SendUdp(binding, Frames.PeerIp, 0, [1]));
+    }
+
+    [Fact(DisplayName = "Broadcast: a datagram to 255.255.255.255 goes to ff:ff:ff:ff:ff:ff without ARP")]
+    public void Broadcast()
+    {
+        using var h = new EngineHarness(learnPeer: false);
+        var binding = h.Engine.BindUdp(68, new RecordingReceiver());
+        Assert.Equal(SocketError.Success, h.Engine.SendUdp(binding, Ipv4Address.Broadcast, 67, [1, 2]));
+        var frame = Assert.Single(h.Drain());
+        Assert.True(EthernetFrame.TryParse(frame, out var eth));
+        Assert.True(eth.Destination.IsBroadcast);
+        Assert.Equal(EtherType.Ipv4, eth.EtherType);
+    }
+
+    [Theory(DisplayName = "Two engines exchange UDP datagrams of every size up to 65,507 bytes, fragmented and reassembled")]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(1472)]
+    [InlineData(1473)]
+    [InlineData(8000)]
+    [InlineData(65507)]
+    public void EngineToEngine(int size)
+    {
+        using var net = new TwoEngines();
+        var atB = new RecordingReceiver();
+        net.B.BindUdp(9, atB);
+        var fromA = net.A.BindUdp(0, new RecordingReceiver());
+        var payload = Frames.RandomBytes(size, size);
+        Assert.True(net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready, TimeSpan.FromSeconds(1)));
+        Assert.Equal(SocketError.Success, net.A.SendUdp(fromA, TwoEngines.AddressB, 9, payload));
+        Assert.True(net.RunUntil(() => atB.Datagrams.Count == 1, TimeSpan.FromSeconds(5)));
+        Assert.Equal(payload, atB.Datagrams[0].Payload);
+        Assert.Equal(TwoEngines.AddressA, atB.Datagrams[0].From);
+    }
+
+    [Fact(DisplayName = "On a lossy, duplicating, reordering link, every datagram that arrives is intact and none twice-reassembled wrongly")]
+    public void ImpairedLink()
+    {
+        var impairment = new ImpairmentOptions { Seed = 5, LossRate = 0.05, DuplicationRate = 0.05, ReorderRate = 0.1, DelayMicroseconds = 500, JitterMicroseconds = 300 };
+        using var net = new TwoEngines(impairAtoB: impairment, impairBtoA: impairment with { Seed = 6 });
+        var atB = new RecordingReceiver();
+        net.B.BindUdp(9, atB);
+        var fromA = net.A.BindUdp(0, new RecordingReceiver());
+        Assert.True(net.RunUntil(() => net.A.State == StackState.Ready, TimeSpan.FromSeconds(1)));
+        var sent = new Dictionary<byte, byte[]>();
+        for (int i = 0; i < 100; i++)
+        {
+            var payload = Frames.RandomBytes(3000, i);
+            payload[0] = (byte)i;
+            sent[(byte)i] = payload;
+            net.A.SendUdp(fromA, TwoEngines.AddressB, 9, payload);
+            net.RunUntil(() => false, TimeSpan.FromMilliseconds(5));
+        }
+        net.RunUntil(() => false, TimeSpan.FromSeconds(2));
+        Assert.InRange(atB.Datagrams.Count, 60, 110);
+        foreach (var (payload, _, _) in atB.Datagrams)
+            Assert.Equal(sent[payload[0]], payload);
+    }
+}
