@@ -156,6 +156,38 @@ internal sealed unsafe class TunTapHandle : IDisposable
         return _linkUp;
     }
 
+    /// <summary>Gives the host (kernel) side of the interface an IPv4 address and brings it up.</summary>
+    public void ConfigureHostSide(uint address, int prefixLength)
+    {
+        var request = InterfaceRequest.For(Name);
+        request.SetIpv4Address(address);
+        Check(LibC.Ioctl(_controlFd, IoctlRequest.SIOCSIFADDR, &request), "set the address of");
+        request = InterfaceRequest.For(Name);
+        request.SetIpv4Address(Wire.Ipv4Address.MaskFromPrefix(prefixLength));
+        Check(LibC.Ioctl(_controlFd, IoctlRequest.SIOCSIFNETMASK, &request), "set the netmask of");
+        SetUp();
+    }
+
+    /// <summary>Brings the host side of the interface up (ip link set NAME up).</summary>
+    public void SetUp()
+    {
+        var request = InterfaceRequest.For(Name);
+        Check(LibC.Ioctl(_controlFd, IoctlRequest.SIOCGIFFLAGS, &request), "read the flags of");
+        request.Flags |= IoctlRequest.IFF_UP;
+        Check(LibC.Ioctl(_controlFd, IoctlRequest.SIOCSIFFLAGS, &request), "bring up");
+        _lastLinkCheck = long.MinValue / 2;
+    }
+
+    void Check(int result, string action)
+    {
+        if (result == 0)
+            return;
+        int errno = LibC.LastError;
+        if (errno is LibC.EPERM or LibC.EACCES)
+            throw new UnauthorizedAccessException($"Cannot {action} interface '{Name}': root or CAP_NET_ADMIN is needed.");
+        throw new IOException($"Cannot {action} interface '{Name}': {LibC.Describe(errno)}.");
+    }
+
     public bool TryRead(Span<byte> buffer, out int length)
     {
         fixed (byte* p = buffer)

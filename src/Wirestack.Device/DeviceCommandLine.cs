@@ -1,0 +1,158 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Net;
+using Wirestack.Wire;
+
+namespace Wirestack.Device;
+
+/// <summary>The wirestack-device command line: options, their parsing and validation.</summary>
+internal static class DeviceCommandLine
+{
+    /// <summary>Exit code for bad arguments (as with most Unix tools).</summary>
+    public const int UsageError = 2;
+
+    static readonly Option<string> Interface = new("--interface", "-i")
+    {
+        Description = "TAP interface to open; created when missing and removed at exit.",
+        DefaultValueFactory = _ => "tap0",
+        CustomParser = result =>
+        {
+            string name = result.Tokens.Single().Value;
+            if (name.Length is 0 or > 15 || name.Any(c => c > 127 || char.IsWhiteSpace(c) || c == '/'))
+                result.AddError($"--interface: '{name}' is not a valid interface name (1 to 15 ASCII characters, no '/' or spaces).");
+            return name;
+        },
+    };
+
+    static readonly Option<MacAddress> Mac = new("--mac")
+    {
+        Description = "The device's MAC address.",
+        DefaultValueFactory = _ => MacAddress.Parse("02:00:01:02:03:77"),
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Single().Value;
+            if (!MacAddress.TryParse(text, out var mac))
+                result.AddError($"--mac: '{text}' is not a MAC address (expected six hex pairs such as 02:00:01:02:03:77).");
+            else if (mac.IsMulticast || mac.IsZero)
+                result.AddError($"--mac: {mac} is a multicast or zero address; the device needs a unicast one.");
+            return mac;
+        },
+    };
+
+    static readonly Option<(IPAddress, int)?> Ip = new("--ip")
+    {
+        Description = "Static IPv4 address and prefix, e.g. 192.168.0.2/24.",
+        CustomParser = result => ParseCidr(result, "--ip"),
+    };
+
+    static readonly Option<IPAddress?> Gateway = new("--gateway")
+    {
+        Description = "Default gateway (with --ip).",
+        CustomParser = result => ParseAddress(result, "--gateway"),
+    };
+
+    static readonly Option<IPAddress[]> Dns = new("--dns")
+    {
+        Description = "DNS server; repeat for several.",
+        Arity = ArgumentArity.ZeroOrMore,
+        CustomParser = result => result.Tokens.Select(t => ParseAddress(result, "--dns", t.Value) ?? IPAddress.None).ToArray(),
+    };
+
+    static readonly Option<(IPAddress, int)?> HostAddress = new("--host-address")
+    {
+        Description = "When this program creates the TAP: give its host side this address/prefix and bring it up.",
+        CustomParser = result => ParseCidr(result, "--host-address"),
+    };
+
+    static readonly Option<string?> Pcap = new("--pcap")
+    {
+        Description = "Write every frame in and out to this pcap file.",
+        CustomParser = result =>
+        {
+            string path = result.Tokens.Single().Value;
+            string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+            if (directory is not null && !Directory.Exists(directory))
+                result.AddError($"--pcap: directory '{directory}' does not exist.");
+            return path;
+        },
+    };
+
+    static readonly Option<int> Verbosity = new("--verbosity", "-v")
+    {
+        Description = "Log level: 0 none, 1 errors, 2 info, 3 debug, 4 verbose.",
+        DefaultValueFactory = _ => 2,
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Single().Value;
+            if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int level) || level > 4)
+                result.AddError($"--verbosity: '{text}' is not a level from 0 to 4.");
+            return level;
+        },
+    };
+
+    public static RootCommand Create(Func<DeviceSettings, CancellationToken, Task<int>> run)
+    {
+        var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
+        {
+            Interface, Mac, Ip, Gateway, Dns, HostAddress, Pcap, Verbosity,
+        };
+        root.Validators.Add(result =>
+        {
+            var ip = result.GetValue(Ip);
+            var gateway = result.GetValue(Gateway);
+            if (ip is null)
+            {
+                result.AddError("--ip: a static address is needed (DHCP is not available yet), e.g. --ip 192.168.0.2/24.");
+                return;
+            }
+            if (gateway is not null)
+            {
+                try
+                {
+                    Ipv4Settings.Static(ip.Value.Item1, ip.Value.Item2, gateway);
+                }
+                catch (ArgumentException e)
+                {
+                    result.AddError($"--gateway: {e.Message.Split(" (Parameter")[0]}");
+                }
+            }
+        });
+        root.SetAction((parse, cancellationToken) => run(ToSettings(parse), cancellationToken));
+        return root;
+    }
+
+    static DeviceSettings ToSettings(ParseResult parse) => new()
+    {
+        InterfaceName = parse.GetValue(Interface)!,
+        MacAddress = parse.GetValue(Mac),
+        Address = parse.GetValue(Ip),
+        Gateway = parse.GetValue(Gateway),
+        DnsServers = parse.GetValue(Dns) ?? [],
+        HostAddress = parse.GetValue(HostAddress),
+        PcapPath = parse.GetValue(Pcap),
+        Verbosity = parse.GetValue(Verbosity),
+    };
+
+    static (IPAddress, int)? ParseCidr(ArgumentResult result, string option)
+    {
+        string text = result.Tokens.Single().Value;
+        try
+        {
+            return Ipv4Settings.ParseCidr(text);
+        }
+        catch (FormatException e)
+        {
+            result.AddError($"{option}: {e.Message}");
+            return null;
+        }
+    }
+
+    static IPAddress? ParseAddress(ArgumentResult result, string option, string? text = null)
+    {
+        text ??= result.Tokens.Single().Value;
+        if (Ipv4Address.TryParse(text, out var address))
+            return address.ToIPAddress();
+        result.AddError($"{option}: '{text}' is not an IPv4 address.");
+        return null;
+    }
+}

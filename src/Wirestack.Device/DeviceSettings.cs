@@ -1,0 +1,17 @@
+using System.Net;
+using Wirestack.Wire;
+
+namespace Wirestack.Device;
+
+/// <summary>What the command line asked for, validated.</summary>
+internal sealed record DeviceSettings
+{
+    public string InterfaceName { get; init; } = "tap0";
+    public MacAddress MacAddress { get; init; } = MacAddress.Parse("02:00:01:02:03:77");
+    public (IPAddress Address, int PrefixLength)? Address { get; init; }
+    public IPAddress? Gateway { get; init; }
+    public IReadOnlyList<IPAddress> DnsServers { get; init; } = [];
+    public (IPAddress Address, int PrefixLength)? HostAddress { get; init; }
+    public string? PcapPath { get; init; }
+    public int Verbosity { get; init; } = 2;
+}
