@@ -1,0 +1,54 @@
+using Wirestack.Devices;
+
+namespace Wirestack.IntegrationTests;
+
+/// <summary>
+/// A namespace with a TAP device whose host side is the kernel peer (192.168.0.1/24) and whose other side runs a
+/// Wirestack stack in this test process (192.168.0.2/24).
+/// </summary>
+internal sealed class TapStack : IAsyncDisposable
+{
+    public const string KernelAddress = "192.168.0.1";
+    public const string StackAddress = "192.168.0.2";
+
+    TapStack(TestNamespace ns, TapDevice tap, INetworkDevice device, NetworkStack stack)
+    {
+        Namespace = ns;
+        Tap = tap;
+        Device = device;
+        Stack = stack;
+    }
+
+    public TestNamespace Namespace { get; }
+    public TapDevice Tap { get; }
+    public INetworkDevice Device { get; }
+    public NetworkStack Stack { get; }
+
+    public static async Task<TapStack> StartAsync(Func<INetworkDevice, INetworkDevice>? decorate = null)
+    {
+        var ns = await TestNamespace.CreateAsync();
+        try
+        {
+            var tap = TapDevice.Open("tap0", new TunTapOptions { NetworkNamespace = ns.Name });
+            tap.ConfigureHostSide(System.Net.IPAddress.Parse(KernelAddress), 24);
+            var device = decorate?.Invoke(tap) ?? tap;
+            var stack = await NetworkStack.StartAsync(device, new StackOptions { Ipv4 = Ipv4Settings.Static(StackAddress + "/24") });
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            await stack.WaitUntilReadyAsync(timeout.Token);
+            return new TapStack(ns, tap, device, stack);
+        }
+        catch
+        {
+            await ns.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Stack.DisposeAsync();
+        Device.Dispose();
+        Tap.Dispose();
+        await Namespace.DisposeAsync();
+    }
+}
