@@ -98,6 +98,9 @@ internal static class DeviceCommandLine
         };
         root.Validators.Add(result =>
         {
+            // Values that failed their own parsing already carry an error; check the combination only when both parsed.
+            if (HasError(result, Ip) || HasError(result, Gateway))
+                return;
             var ip = result.GetValue(Ip);
             var gateway = result.GetValue(Gateway);
             if (ip is null)
@@ -119,6 +122,19 @@ internal static class DeviceCommandLine
         });
         root.SetAction((parse, cancellationToken) => run(ToSettings(parse), cancellationToken));
         return root;
+    }
+
+    static bool HasError<T>(CommandResult result, Option<T> option)
+    {
+        try
+        {
+            result.GetValue(option);
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return true;
+        }
     }
 
     static DeviceSettings ToSettings(ParseResult parse) => new()

@@ -1,0 +1,60 @@
+using Wirestack.Device;
+
+namespace Wirestack.Tests;
+
+public sealed class DeviceCommandLineTests
+{
+    static (IReadOnlyList<string> Errors, DeviceSettings? Settings) Parse(params string[] args)
+    {
+        DeviceSettings? settings = null;
+        var command = DeviceCommandLine.Create((s, _) =>
+        {
+            settings = s;
+            return Task.FromResult(0);
+        });
+        var result = command.Parse(args);
+        if (result.Errors.Count == 0)
+            result.Invoke();
+        return (result.Errors.Select(e => e.Message).ToList(), settings);
+    }
+
+    [Theory(DisplayName = "wirestack-device: each invalid value gets an error naming its option")]
+    [InlineData("--mac", "zz:00:01:02:03:77", "--mac")]
+    [InlineData("--mac", "01:00:5e:00:00:01", "--mac")]
+    [InlineData("--ip", "192.168.0.2/33", "--ip")]
+    [InlineData("--ip", "192.168.0", "--ip")]
+    [InlineData("--gateway", "10.0.0.1", "--gateway")]
+    [InlineData("--gateway", "nonsense", "--gateway")]
+    [InlineData("--dns", "1.2.3", "--dns")]
+    [InlineData("--host-address", "300.1.1.1/24", "--host-address")]
+    [InlineData("--verbosity", "9", "--verbosity")]
+    [InlineData("--interface", "an-interface-name-too-long", "--interface")]
+    [InlineData("--pcap", "/no/such/dir/x.pcap", "--pcap")]
+    public void InvalidValues(string option, string value, string named)
+    {
+        string[] args = option == "--ip" ? [option, value] : ["--ip", "192.168.0.2/24", option, value];
+        var (errors, _) = Parse(args);
+        Assert.NotEmpty(errors);
+        Assert.StartsWith(named, errors[0]);
+    }
+
+    [Fact(DisplayName = "wirestack-device: --ip is required until DHCP exists, and unknown options are errors")]
+    public void RequiredAndUnknown()
+    {
+        Assert.NotEmpty(Parse().Errors);
+        Assert.NotEmpty(Parse("--ip", "192.168.0.2/24", "--bogus").Errors);
+    }
+
+    [Fact(DisplayName = "wirestack-device: valid options become settings, with the seed's defaults")]
+    public void ValidSettings()
+    {
+        var (errors, settings) = Parse("--ip", "192.168.0.2/24", "--gateway", "192.168.0.1", "--dns", "1.1.1.1", "--dns", "8.8.8.8", "-v", "4");
+        Assert.Empty(errors);
+        Assert.NotNull(settings);
+        Assert.Equal("tap0", settings.InterfaceName);
+        Assert.Equal("02:00:01:02:03:77", settings.MacAddress.ToString());
+        Assert.Equal(24, settings.Address!.Value.PrefixLength);
+        Assert.Equal(2, settings.DnsServers.Count);
+        Assert.Equal(4, settings.Verbosity);
+    }
+}

@@ -1,0 +1,149 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using Wirestack.Devices;
+
+namespace Wirestack.Tests;
+
+public sealed class NetworkStackTests
+{
+    static StackOptions Options(string address) => new() { Ipv4 = Ipv4Settings.Static(address) };
+
+    static CancellationToken Timeout(int seconds = 10) =>
+        CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken, new CancellationTokenSource(TimeSpan.FromSeconds(seconds)).Token).Token;
+
+    [Fact(DisplayName = "Two stacks on their own threads exchange UDP datagrams through the async API")]
+    public async Task UdpBetweenStacks()
+    {
+        var (a, b) = InMemoryLink.CreatePair();
+        using var _ = a;
+        using var __ = b;
+        await using var left = await NetworkStack.StartAsync(a, Options("10.1.0.1/24") with { MacAddress = Wire.MacAddress.Parse("02:00:00:00:00:0a") }, TestContext.Current.CancellationToken);
+        await using var right = await NetworkStack.StartAsync(b, Options("10.1.0.2/24"), TestContext.Current.CancellationToken);
+        await left.WaitUntilReadyAsync(Timeout());
+        await right.WaitUntilReadyAsync(Timeout());
+
+        using var server = right.BindUdp(7);
+        using var client = left.BindUdp();
+        Assert.InRange(client.LocalPort, 49152, 65535);
+        var echo = Task.Run(async () =>
+        {
+            for (int i = 0; i < 10; i++)
+            {
+                var got = await server.ReceiveAsync(Timeout());
+                await server.SendToAsync(got.Buffer, got.RemoteEndPoint, Timeout());
+            }
+        }, TestContext.Current.CancellationToken);
+        for (int i = 0; i < 10; i++)
+        {
+            var payload = Frames.RandomBytes(100 * i + 1, i);
+            await client.SendToAsync(payload, new IPEndPoint(IPAddress.Parse("10.1.0.2"), 7), Timeout());
+            var reply = await client.ReceiveAsync(Timeout());
+            Assert.Equal(payload, reply.Buffer);
+            Assert.Equal(new IPEndPoint(IPAddress.Parse("10.1.0.2"), 7), reply.RemoteEndPoint);
+        }
+        await echo;
+        Assert.Equal(IPAddress.Parse("10.1.0.1"), left.Ipv4Address);
+        Assert.Equal(24, left.Ipv4PrefixLength);
+        Assert.Contains(left.GetNeighbors(), n => n.Address.Equals(IPAddress.Parse("10.1.0.2")));
+        Assert.True(left.GetCounter(StackCounter.UdpDatagramsSent) >= 10);
+    }
+
+    [Fact(DisplayName = "StateChanged reports Down -> LinkUp -> Configuring -> Ready in order, and Down when the link drops")]
+    public async Task StateEvents()
+    {
+        var (a, b) = InMemoryLink.CreatePair();
+        using var _ = a;
+        using var __ = b;
+        a.IsLinkUp = false;
+        var states = new List<StackState>();
+        var sawDown = new TaskCompletionSource();
+        await using var stack = await NetworkStack.StartAsync(a, Options("10.1.0.1/24"), TestContext.Current.CancellationToken);
+        stack.StateChanged += (_, e) =>
+        {
+            lock (states)
+                states.Add(e.Current);
+            if (e.Current == StackState.Down)
+                sawDown.TrySetResult();
+        };
+        Assert.Equal(StackState.Down, stack.State);
+        a.IsLinkUp = true;
+        await stack.WaitUntilReadyAsync(Timeout());
+        a.IsLinkUp = false;
+        await sawDown.Task.WaitAsync(Timeout());
+        lock (states)
+            Assert.Equal([StackState.LinkUp, StackState.Configuring, StackState.Ready, StackState.Down], states);
+    }
+
+    [Fact(DisplayName = "Errors surface as SocketException: broadcast without EnableBroadcast, oversize, port in use")]
+    public async Task SocketErrors()
+    {
+        var (a, b) = InMemoryLink.CreatePair();
+        using var _ = a;
+        using var __ = b;
+        await using var stack = await NetworkStack.StartAsync(a, Options("10.1.0.1/24"), TestContext.Current.CancellationToken);
+        using var socket = stack.BindUdp(5000);
+        var inUse = Assert.Throws<SocketException>(() => stack.BindUdp(5000));
+        Assert.Equal(SocketError.AddressAlreadyInUse, inUse.SocketErrorCode);
+        var broadcast = await Assert.ThrowsAsync<SocketException>(async () => await socket.SendToAsync(new byte[1], new IPEndPoint(IPAddress.Broadcast, 9), Timeout()));
+        Assert.Equal(SocketError.AccessDenied, broadcast.SocketErrorCode);
+        socket.EnableBroadcast = true;
+        await socket.SendToAsync(new byte[1], new IPEndPoint(IPAddress.Broadcast, 9), Timeout());
+        var big = await Assert.ThrowsAsync<SocketException>(async () => await socket.SendToAsync(new byte[70000], new IPEndPoint(IPAddress.Parse("10.1.0.2"), 9), Timeout()));
+        Assert.Equal(SocketError.MessageSize, big.SocketErrorCode);
+    }
+
+    [Fact(DisplayName = "Disposal: pending receives end with ObjectDisposedException, the loop thread exits, descriptors are released")]
+    public async Task DisposeReleasesEverything()
+    {
+        int descriptorsBefore = Directory.GetFiles("/proc/self/fd").Length;
+        var (a, b) = InMemoryLink.CreatePair();
+        var stack = await NetworkStack.StartAsync(a, Options("10.1.0.1/24"), TestContext.Current.CancellationToken);
+        var socket = stack.BindUdp(7);
+        var pending = socket.ReceiveAsync(Timeout()).AsTask();
+        using var cancelled = new CancellationTokenSource(50);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await socket.ReceiveAsync(cancelled.Token));
+        socket.Dispose();
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => pending);
+        await stack.DisposeAsync();
+        await stack.DisposeAsync();
+        Assert.Throws<ObjectDisposedException>(() => stack.BindUdp(8));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => stack.WaitUntilReadyAsync(TestContext.Current.CancellationToken));
+        a.Dispose();
+        b.Dispose();
+        Assert.False(Thread.CurrentThread.Name?.StartsWith("wirestack", StringComparison.Ordinal));
+        Assert.InRange(Directory.GetFiles("/proc/self/fd").Length, 0, descriptorsBefore + 1);
+    }
+
+    [Fact(DisplayName = "Counters are published on the Wirestack meter")]
+    public async Task MeterPublishesCounters()
+    {
+        var (a, b) = InMemoryLink.CreatePair();
+        using var _ = a;
+        using var __ = b;
+        await using var stack = await NetworkStack.StartAsync(a, Options("10.1.0.1/24"), TestContext.Current.CancellationToken);
+        await stack.WaitUntilReadyAsync(Timeout());
+        var seen = new Dictionary<string, long>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == NetworkStack.MeterName)
+                l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            string key = instrument.Name;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "reason")
+                    key += "/" + tag.Value;
+            }
+            lock (seen)
+                seen[key] = value;
+        });
+        listener.Start();
+        listener.RecordObservableInstruments();
+        Assert.True(seen["wirestack.frames_sent"] >= 1);
+        Assert.Contains("wirestack.drops/udp_no_listener", seen.Keys);
+    }
+}
