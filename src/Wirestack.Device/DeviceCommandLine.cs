@@ -11,6 +11,9 @@ internal static class DeviceCommandLine
     /// <summary>Exit code for bad arguments (as with most Unix tools).</summary>
     public const int UsageError = 2;
 
+    /// <summary>Reported when --ip is absent; a more specific error about a given value is shown before it.</summary>
+    public const string MissingAddress = "--ip: a static address is needed (DHCP is not available yet), e.g. --ip 192.168.0.2/24.";
+
     static readonly Option<string> Interface = new("--interface", "-i")
     {
         Description = "TAP interface to open; created when missing and removed at exit.",
@@ -105,7 +108,7 @@ internal static class DeviceCommandLine
             var gateway = result.GetValue(Gateway);
             if (ip is null)
             {
-                result.AddError("--ip: a static address is needed (DHCP is not available yet), e.g. --ip 192.168.0.2/24.");
+                result.AddError(MissingAddress);
                 return;
             }
             if (gateway is not null)
