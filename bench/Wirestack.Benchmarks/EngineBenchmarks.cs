@@ -1,0 +1,121 @@
+using BenchmarkDotNet.Attributes;
+using Wirestack.Devices;
+using Wirestack.Engine;
+using Wirestack.Transport;
+using Wirestack.Wire;
+
+namespace Wirestack.Benchmarks;
+
+/// <summary>
+/// The engine's per-frame path with no device cost: one echo request in, one reply out; one UDP datagram in and
+/// delivered. The allocation column is the point: the steady state must allocate nothing.
+/// </summary>
+[MemoryDiagnoser]
+public class EngineBenchmarks
+{
+    sealed class ReplayDevice : INetworkDevice
+    {
+        public byte[] Frame = [];
+        public bool Pending;
+        public LinkMedium Medium => LinkMedium.Ethernet;
+        public int Mtu => 1500;
+        public bool IsLinkUp => true;
+        public int Sent;
+
+        public bool TryReceive(Span<byte> buffer, long nowMicroseconds, out int length)
+        {
+            length = 0;
+            if (!Pending)
+                return false;
+            Pending = false;
+            Frame.CopyTo(buffer);
+            length = Frame.Length;
+            return true;
+        }
+
+        public bool TrySend(ReadOnlySpan<byte> frame, long nowMicroseconds)
+        {
+            Sent++;
+            return true;
+        }
+
+        public void WaitForFrames(int timeoutMilliseconds, DeviceWakeup wakeup)
+        {
+        }
+
+        public void Dispose()
+        {
+        }
+    }
+
+    sealed class CountingReceiver : IUdpReceiver
+    {
+        public int Count;
+        public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)
+        {
+            Count++;
+            return true;
+        }
+
+        public void DeliverError(System.Net.Sockets.SocketError error, Ipv4Address remoteAddress, ushort remotePort)
+        {
+        }
+    }
+
+    static readonly MacAddress Peer = MacAddress.Parse("02:00:00:00:00:01");
+    static readonly MacAddress Ours = MacAddress.Parse("02:00:01:02:03:77");
+    static readonly Ipv4Address PeerIp = Ipv4Address.Parse("192.168.0.1");
+    static readonly Ipv4Address OurIp = Ipv4Address.Parse("192.168.0.2");
+
+    readonly ReplayDevice _device = new();
+    NetworkEngine _engine = null!;
+    byte[] _echo = [];
+    byte[] _udp = [];
+    long _now;
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _engine = new NetworkEngine(_device, new StackOptions { Ipv4 = Ipv4Settings.Static("192.168.0.2/24"), NeighborLifetime = TimeSpan.FromDays(1) });
+        _engine.BindUdp(7, new CountingReceiver());
+        _device.Frame = new byte[42];
+        EthernetFrame.WriteHeader(_device.Frame, Ours, Peer, EtherType.Arp);
+        ArpPacket.Write(_device.Frame.AsSpan(14), ArpOperation.Request, Peer, PeerIp, MacAddress.Zero, OurIp);
+        _device.Pending = true;
+        _engine.Poll(0);
+
+        _echo = Build(IpProtocol.Icmp, 64, (message) => Icmpv4Message.WriteHeader(message, Icmpv4Type.EchoRequest, 0, 0x00010001));
+        _udp = Build(IpProtocol.Udp, 64, (datagram) => UdpDatagram.WriteHeader(datagram, 5000, 7, datagram.Length - 8, PeerIp, OurIp));
+    }
+
+    static byte[] Build(byte protocol, int payload, SpanAction write)
+    {
+        int transport = (protocol == IpProtocol.Udp ? 8 : 8) + payload;
+        var frame = new byte[14 + 20 + transport];
+        EthernetFrame.WriteHeader(frame, Ours, Peer, EtherType.Ipv4);
+        new Random(3).NextBytes(frame.AsSpan(42));
+        write(frame.AsSpan(34));
+        Ipv4Packet.WriteHeader(frame.AsSpan(14), 20 + transport, 1, false, false, 0, 64, protocol, PeerIp, OurIp);
+        return frame;
+    }
+
+    delegate void SpanAction(Span<byte> span);
+
+    [Benchmark]
+    public int EchoRequestToReply()
+    {
+        _device.Frame = _echo;
+        _device.Pending = true;
+        _engine.Poll(++_now);
+        return _device.Sent;
+    }
+
+    [Benchmark]
+    public int UdpDatagramDelivered()
+    {
+        _device.Frame = _udp;
+        _device.Pending = true;
+        _engine.Poll(++_now);
+        return _device.Sent;
+    }
+}

@@ -1,0 +1,3 @@
+using BenchmarkDotNet.Running;
+
+BenchmarkSwitcher.FromAssembly(typeof(Wirestack.Benchmarks.ChecksumBenchmarks).Assembly).Run(args);

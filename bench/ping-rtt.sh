@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# End-to-end ping round-trip time: the Linux kernel pinging wirestack-device over a TAP interface, beside the
+# kernel pinging another kernel over a veth pair, measured in the same run. Everything happens inside network
+# namespaces this script creates and deletes; the flood is bounded in count (COUNT) and time (timeout).
+# Usage: sudo bench/ping-rtt.sh [COUNT] [PAYLOAD_BYTES]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=${1:-2000}
+size=${2:-56}
+[ "$(id -u)" = 0 ] || { echo "run as root (network namespaces and TAP devices)"; exit 1; }
+command -v ping >/dev/null || { echo "needs ping (apt-get install iputils-ping)"; exit 1; }
+
+tag=$$
+tapns=wsb-tap-$tag k1=wsb-k1-$tag k2=wsb-k2-$tag
+device_pid=
+cleanup() {
+  [ -n "$device_pid" ] && kill -TERM "$device_pid" 2>/dev/null && wait "$device_pid" 2>/dev/null || true
+  for ns in $tapns $k1 $k2; do ip netns del "$ns" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+dotnet build src/Wirestack.Device -c Release -v quiet -nologo >/dev/null
+device_dll=src/Wirestack.Device/bin/Release/net10.0/wirestack-device.dll
+
+# Wirestack over TAP.
+ip netns add "$tapns"
+ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 -v 1 &
+device_pid=$!
+for _ in $(seq 1 60); do
+  ip netns exec "$tapns" ping -c 1 -W 1 192.168.77.2 >/dev/null 2>&1 && break
+  sleep 0.5
+done
+
+# Kernel to kernel over veth.
+ip netns add "$k1"; ip netns add "$k2"
+ip link add wsb-a netns "$k1" type veth peer name wsb-b netns "$k2"
+ip -n "$k1" addr add 10.77.0.1/24 dev wsb-a; ip -n "$k1" link set wsb-a up
+ip -n "$k2" addr add 10.77.0.2/24 dev wsb-b; ip -n "$k2" link set wsb-b up
+ip netns exec "$k1" ping -c 1 -W 2 10.77.0.2 >/dev/null
+
+measure() { # namespace address -> "min avg max mdev loss"
+  local out
+  out=$(timeout 120 ip netns exec "$1" ping -q -c "$count" -i 0.001 -s "$size" "$2")
+  local rtt loss
+  rtt=$(echo "$out" | sed -n 's|.*= \([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\)/\([0-9.]*\) ms|\1 \2 \3 \4|p')
+  loss=$(echo "$out" | sed -n 's|.* \([0-9.]*\)% packet loss.*|\1|p')
+  echo "$rtt $loss"
+}
+
+# Warm the JIT, then measure.
+measure "$tapns" 192.168.77.2 >/dev/null
+read -r ws_min ws_avg ws_max ws_mdev ws_loss < <(measure "$tapns" 192.168.77.2)
+read -r k_min k_avg k_max k_mdev k_loss < <(measure "$k1" 10.77.0.2)
+
+printf '%-28s %10s %10s %10s %10s %8s\n' "ping, $count x $size B" "min ms" "avg ms" "max ms" "mdev ms" "loss %"
+printf '%-28s %10s %10s %10s %10s %8s\n' "kernel -> wirestack (TAP)" "$ws_min" "$ws_avg" "$ws_max" "$ws_mdev" "$ws_loss"
+printf '%-28s %10s %10s %10s %10s %8s\n' "kernel -> kernel (veth)" "$k_min" "$k_avg" "$k_max" "$k_mdev" "$k_loss"
+awk -v a="$ws_avg" -v b="$k_avg" 'BEGIN { printf "ratio avg (wirestack/kernel): %.2f\n", a / b }'
