@@ -125,3 +125,40 @@ public sealed class UdpTests
             Assert.Equal(sent[payload[0]], payload);
     }
 }
+
+public sealed class RoutingTests
+{
+    [Fact(DisplayName = "RFC 1122 3.3.1.1: on-link destinations go direct, others to the gateway's MAC")]
+    public void OffLinkGoesViaGateway()
+    {
+        var options = EngineHarness.DefaultOptions() with { Ipv4 = Ipv4Settings.Static("192.168.0.2/24", "192.168.0.1") };
+        using var h = new EngineHarness(options);
+        h.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(StackState.Ready, h.Engine.State);
+        h.Drain();
+        var binding = h.Engine.BindUdp(1000, new RecordingReceiver());
+        Assert.Equal(System.Net.Sockets.SocketError.Success, h.Engine.SendUdp(binding, Ipv4Address.Parse("8.8.8.8"), 53, [1]));
+        var frame = Assert.Single(h.Drain());
+        Assert.True(EthernetFrame.TryParse(frame, out var eth));
+        Assert.Equal(Frames.PeerMac, eth.Destination);
+        Assert.True(Ipv4Packet.TryParse(eth.Payload, out var ip));
+        Assert.Equal(Ipv4Address.Parse("8.8.8.8"), ip.Destination);
+        Assert.Equal(64, ip.TimeToLive);
+    }
+
+    [Fact(DisplayName = "RFC 791 3.2: successive datagrams carry distinct identifications")]
+    public void IdentificationAdvances()
+    {
+        using var h = new EngineHarness();
+        var binding = h.Engine.BindUdp(1000, new RecordingReceiver());
+        var ids = new HashSet<ushort>();
+        for (int i = 0; i < 100; i++)
+        {
+            h.Engine.SendUdp(binding, Frames.PeerIp, 7, [1]);
+            EthernetFrame.TryParse(Assert.Single(h.Drain()), out var eth);
+            Ipv4Packet.TryParse(eth.Payload, out var ip);
+            ids.Add(ip.Identification);
+        }
+        Assert.Equal(100, ids.Count);
+    }
+}

@@ -96,6 +96,9 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <summary>The default gateway, or null.</summary>
     public IPAddress? Gateway => Invoke(e => e.Interface.Gateway.IsAny ? null : e.Interface.Gateway.ToIPAddress());
 
+    /// <summary>The DNS servers the stack was configured with.</summary>
+    public IReadOnlyList<IPAddress> DnsServers => Options.Ipv4.DnsServers;
+
     /// <summary>Completes when the stack reaches <see cref="StackState.Ready"/>.</summary>
     /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
     /// <exception cref="ObjectDisposedException">The stack was disposed first.</exception>
