@@ -39,6 +39,38 @@ public enum StackCounter
     UdpDatagramsReceived,
     /// <summary>UDP datagrams sent.</summary>
     UdpDatagramsSent,
+    /// <summary>TCP segments received with a valid checksum.</summary>
+    TcpSegmentsReceived,
+    /// <summary>TCP segments sent (including retransmissions, ACKs and resets).</summary>
+    TcpSegmentsSent,
+    /// <summary>TCP segments sent again (timeout, fast retransmit, SACK recovery).</summary>
+    TcpSegmentsRetransmitted,
+    /// <summary>Retransmission timer expirations.</summary>
+    TcpRetransmissionTimeouts,
+    /// <summary>Entries into fast recovery.</summary>
+    TcpFastRetransmits,
+    /// <summary>Duplicate ACKs received.</summary>
+    TcpDuplicateAcksReceived,
+    /// <summary>Segments that arrived ahead of a gap and were held for reassembly.</summary>
+    TcpSegmentsOutOfOrder,
+    /// <summary>Connections that completed the handshake.</summary>
+    TcpConnectionsEstablished,
+    /// <summary>Connections we opened (SYN sent).</summary>
+    TcpActiveOpens,
+    /// <summary>Connections a listener opened (SYN received and answered).</summary>
+    TcpPassiveOpens,
+    /// <summary>Resets sent.</summary>
+    TcpResetsSent,
+    /// <summary>Resets accepted.</summary>
+    TcpResetsReceived,
+    /// <summary>Challenge ACKs sent (RFC 5961).</summary>
+    TcpChallengeAcksSent,
+    /// <summary>Zero-window probes sent.</summary>
+    TcpWindowProbesSent,
+    /// <summary>SYN-ACKs sent with a SYN cookie (RFC 4987).</summary>
+    TcpSynCookiesSent,
+    /// <summary>Connections rebuilt from a valid SYN cookie.</summary>
+    TcpSynCookiesAccepted,
 
     /// <summary>Frame shorter than its link header.</summary>
     DropLinkTruncated,
@@ -92,4 +124,26 @@ public enum StackCounter
     DropNoRoute,
     /// <summary>Frame the device refused to take (queue full, link down).</summary>
     DropDeviceRefused,
+    /// <summary>TCP segment shorter than its header or with broken options.</summary>
+    DropTcpMalformed,
+    /// <summary>TCP checksum wrong.</summary>
+    DropTcpBadChecksum,
+    /// <summary>TCP segment for a port nobody listens on (answered with RST).</summary>
+    DropTcpNoListener,
+    /// <summary>TCP segment rejected by PAWS (RFC 7323 5).</summary>
+    DropTcpPaws,
+    /// <summary>TCP segment outside the receive window (answered with ACK).</summary>
+    DropTcpOutOfWindow,
+    /// <summary>ACK for data never sent (RFC 5961 5.2).</summary>
+    DropTcpAckOfUnsentData,
+    /// <summary>In-order data that did not fit the receive buffer.</summary>
+    DropTcpReceiveBufferFull,
+    /// <summary>Challenge ACK suppressed by its rate limit.</summary>
+    DropTcpChallengeAckLimited,
+    /// <summary>SYN dropped: the listener's queues were full and SYN cookies were off.</summary>
+    DropTcpListenQueueFull,
+    /// <summary>ACK to a listener carrying an invalid or expired SYN cookie.</summary>
+    DropTcpSynCookieInvalid,
+    /// <summary>SYN refused because the connection limit was reached.</summary>
+    DropTcpConnectionLimit,
 }

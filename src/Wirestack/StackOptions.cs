@@ -50,6 +50,9 @@ public sealed record StackOptions
     /// <summary>Datagrams a UDP socket queues before it drops new ones.</summary>
     public int UdpReceiveQueueDatagrams { get; init; } = 256;
 
+    /// <summary>TCP settings.</summary>
+    public TcpSettings Tcp { get; init; } = new();
+
     /// <summary>The clock the stack runs on; tests can pass a fake one.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
@@ -60,6 +63,8 @@ public sealed record StackOptions
     {
         ArgumentNullException.ThrowIfNull(Ipv4);
         ArgumentNullException.ThrowIfNull(TimeProvider);
+        ArgumentNullException.ThrowIfNull(Tcp);
+        Tcp.Validate();
         if (MacAddress.IsMulticast || MacAddress.IsZero)
             throw new ArgumentException($"MAC address {MacAddress} must be a unicast, non-zero address.", nameof(MacAddress));
         ArgumentOutOfRangeException.ThrowIfLessThan(TimeToLive, (byte)1, nameof(TimeToLive));

@@ -82,6 +82,9 @@ internal sealed partial class NetworkEngine
             case IpProtocol.Udp:
                 ReceiveUdp(packet);
                 break;
+            case IpProtocol.Tcp:
+                ReceiveTcp(packet);
+                break;
             default:
                 Counters.Increment(StackCounter.DropIpv4UnsupportedProtocol);
                 if (!_interface.IsBroadcast(packet.Destination))
@@ -211,6 +214,10 @@ internal sealed partial class NetworkEngine
             ushort remotePort = BinaryPrimitives.ReadUInt16BigEndian(transport[2..]);
             if (_udp.TryGet(localPort, out var binding))
                 binding.Receiver.DeliverError(error, remote, remotePort);
+        }
+        else if (quoted[9] == IpProtocol.Tcp)
+        {
+            ReportTcpError(transport, remote, error);
         }
     }
 

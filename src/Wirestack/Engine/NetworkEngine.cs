@@ -83,6 +83,7 @@ internal sealed partial class NetworkEngine
                 return _now;
             long? next = Earliest(_neighbors.NextDeadline(), _reassembler.NextDeadline);
             next = Earliest(next, _device.NextFrameDueMicroseconds);
+            next = Earliest(next, NextTcpDeadline);
             if (State != StackState.Ready)
                 next = Earliest(next, _now + 1_000_000);
             return next;
@@ -107,6 +108,7 @@ internal sealed partial class NetworkEngine
     /// <summary>Drops everything held (queued packets, partial datagrams); called when the stack stops.</summary>
     public void Shutdown()
     {
+        ShutdownTcp();
         _neighbors.Clear(p => p.Release());
         _reassembler.Clear();
     }
@@ -162,6 +164,7 @@ internal sealed partial class NetworkEngine
         foreach (var entry in _failedScratch)
             FailResolution(entry);
 
+        RunTcpTimers();
         int expired = _reassembler.Expire(_now, _onReassemblyExpired);
         if (expired > 0)
             Counters.Add(StackCounter.DropReassemblyTimeout, expired);

@@ -1,4 +1,4 @@
-namespace Wirestack.Engine;
+namespace Wirestack;
 
 /// <summary>The engine's counters: written by the engine thread only, readable from any thread.</summary>
 internal sealed class StackCounters

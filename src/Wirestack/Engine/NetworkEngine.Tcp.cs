@@ -1,0 +1,360 @@
+using System.Net.Sockets;
+using Wirestack.Transport;
+using Wirestack.Transport.Tcp;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+// TCP demultiplexing (RFC 9293 3.10.7): connections by 4-tuple, listeners by port, resets for closed ports,
+// SYN cookies under load, TIME-WAIT bounds and reuse, and one timer heap for all connections.
+internal sealed partial class NetworkEngine : ITcpNetwork
+{
+    readonly Dictionary<TcpConnectionKey, TcpControlBlock> _tcpConnections = [];
+    readonly Dictionary<ushort, TcpListenerState> _tcpListeners = [];
+    readonly PriorityQueue<TcpControlBlock, long> _tcpTimers = new();
+    readonly Queue<TcpControlBlock> _timeWaitOrder = new();
+    InitialSequenceNumbers? _isn;
+    SynCookies? _synCookies;
+    int _timeWaitCount;
+
+    InitialSequenceNumbers Isn => _isn ??= new InitialSequenceNumbers(_options.RandomSeed is null ? null : _random);
+    SynCookies Cookies => _synCookies ??= new SynCookies(Isn);
+
+    /// <summary>Connections in any state but LISTEN, TIME-WAIT included.</summary>
+    public int TcpConnectionCount => _tcpConnections.Count;
+
+    public int TcpTimeWaitCount => _timeWaitCount;
+
+    public IEnumerable<TcpControlBlock> TcpConnections => _tcpConnections.Values;
+
+    long ITcpNetwork.Now => _now;
+    TcpSettings ITcpNetwork.Settings => _options.Tcp;
+    StackCounters ITcpNetwork.Counters => Counters;
+    int ITcpNetwork.Mtu => _device.Mtu;
+    byte[] ITcpNetwork.SegmentBuffer => _transmitBuffer;
+    int ITcpNetwork.SegmentOffset => LinkHeadroom + Ipv4Packet.MinimumHeaderLength;
+
+    void ITcpNetwork.SendSegment(Ipv4Address destination, int length) =>
+        TransmitIpv4(_transmitBuffer, LinkHeadroom + Ipv4Packet.MinimumHeaderLength, length, IpProtocol.Tcp, destination);
+
+    /// <summary>
+    /// Keeps at most one live heap entry per connection at its earliest deadline: a later deadline leaves the
+    /// earlier entry, which re-files the connection when it pops.
+    /// </summary>
+    public void Reschedule(TcpControlBlock connection)
+    {
+        connection.UpdateDeadline();
+        long deadline = connection.Deadline;
+        if (deadline < connection.ScheduledAt)
+        {
+            connection.ScheduledAt = deadline;
+            _tcpTimers.Enqueue(connection, deadline);
+        }
+    }
+
+    void RunTcpTimers()
+    {
+        while (_tcpTimers.TryPeek(out var connection, out long at) && at <= _now)
+        {
+            _tcpTimers.Dequeue();
+            if (connection.ScheduledAt != at || connection.State == TcpState.Closed)
+                continue;
+            connection.ScheduledAt = long.MaxValue;
+            connection.UpdateDeadline();
+            if (connection.Deadline <= _now)
+                connection.OnTimer();
+            else
+                Reschedule(connection);
+        }
+    }
+
+    long? NextTcpDeadline => _tcpTimers.TryPeek(out _, out long at) ? at : null;
+
+    void ITcpNetwork.OnPassiveEstablished(TcpControlBlock connection)
+    {
+        var listener = connection.Listener!;
+        if (connection.ListenerQueue == ListenerQueue.HalfOpen)
+            listener.HalfOpen--;
+        if (listener.Closed)
+        {
+            connection.ListenerQueue = ListenerQueue.None;
+            connection.Listener = null;
+            connection.Abort();
+            return;
+        }
+        connection.ListenerQueue = ListenerQueue.Unaccepted;
+        listener.Unaccepted++;
+        connection.Events = listener.Events.OnConnectionReady(connection);
+    }
+
+    void ITcpNetwork.OnTimeWait(TcpControlBlock connection)
+    {
+        LeaveListener(connection);
+        _timeWaitCount++;
+        _timeWaitOrder.Enqueue(connection);
+        // Past the bound, the oldest TIME-WAIT entries go early (as Linux does on bucket overflow).
+        while (_timeWaitCount > _options.Tcp.MaxTimeWait && _timeWaitOrder.TryDequeue(out var oldest))
+        {
+            if (oldest.State == TcpState.TimeWait)
+                oldest.Discard();
+        }
+        while (_timeWaitOrder.TryPeek(out var head) && head.State != TcpState.TimeWait)
+            _timeWaitOrder.Dequeue();
+    }
+
+    void ITcpNetwork.OnClosed(TcpControlBlock connection, TcpState previous)
+    {
+        if (previous == TcpState.TimeWait)
+            _timeWaitCount--;
+        LeaveListener(connection);
+        if (_tcpConnections.TryGetValue(connection.Key, out var current) && ReferenceEquals(current, connection))
+            _tcpConnections.Remove(connection.Key);
+    }
+
+    void LeaveListener(TcpControlBlock connection)
+    {
+        if (connection.Listener is not { } listener)
+            return;
+        if (connection.ListenerQueue == ListenerQueue.HalfOpen)
+            listener.HalfOpen--;
+        else if (connection.ListenerQueue == ListenerQueue.Unaccepted)
+            listener.Unaccepted--;
+        connection.ListenerQueue = ListenerQueue.None;
+        connection.Listener = null;
+    }
+
+    /// <summary>Starts listening on <paramref name="port"/>.</summary>
+    /// <exception cref="SocketException">AddressAlreadyInUse.</exception>
+    public TcpListenerState ListenTcp(int port, int backlog, ITcpListenerEvents events)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
+        if (_tcpListeners.ContainsKey((ushort)port))
+            throw new SocketException((int)SocketError.AddressAlreadyInUse);
+        var listener = new TcpListenerState((ushort)port, backlog, events);
+        _tcpListeners.Add((ushort)port, listener);
+        return listener;
+    }
+
+    /// <summary>Stops a listener; connections not yet accepted are reset.</summary>
+    public void CloseListener(TcpListenerState listener)
+    {
+        listener.Closed = true;
+        _tcpListeners.Remove(listener.Port);
+        foreach (var connection in _tcpConnections.Values.Where(c => ReferenceEquals(c.Listener, listener)).ToList())
+            connection.Abort();
+    }
+
+    /// <summary>The application took an established connection from its listener.</summary>
+    public void MarkAccepted(TcpControlBlock connection) => LeaveListener(connection);
+
+    /// <summary>Active open to <paramref name="remote"/>:<paramref name="port"/> from an ephemeral port.</summary>
+    /// <exception cref="SocketException">NetworkUnreachable, AddressNotAvailable, TooManyOpenSockets.</exception>
+    public TcpControlBlock ConnectTcp(Ipv4Address remote, ushort port, ITcpConnectionEvents events)
+    {
+        if (!_interface.IsConfigured || !HasRoute(remote) || _interface.IsBroadcast(remote) || remote.IsMulticast)
+            throw new SocketException((int)SocketError.NetworkUnreachable);
+        if (port == 0 || remote.IsAny)
+            throw new SocketException((int)SocketError.AddressNotAvailable);
+        if (_tcpConnections.Count - _timeWaitCount >= _options.Tcp.MaxConnections)
+            throw new SocketException((int)SocketError.TooManyOpenSockets);
+        const int range = UdpBindings.EphemeralLast - UdpBindings.EphemeralFirst + 1;
+        int start = _random.Next(range);
+        for (int i = 0; i < range; i++)
+        {
+            var localPort = (ushort)(UdpBindings.EphemeralFirst + (start + i) % range);
+            var key = new TcpConnectionKey(_interface.Address, localPort, remote, port);
+            if (_tcpListeners.ContainsKey(localPort) || _tcpConnections.ContainsKey(key))
+                continue;
+            var connection = new TcpControlBlock(this, key, Isn.Next(key, _now), events);
+            _tcpConnections.Add(key, connection);
+            Counters.Increment(StackCounter.TcpActiveOpens);
+            connection.Connect();
+            Reschedule(connection);
+            return connection;
+        }
+        throw new SocketException((int)SocketError.TooManyOpenSockets);
+    }
+
+    void ReceiveTcp(Ipv4Packet packet)
+    {
+        if (!TcpSegment.TryParse(packet.Payload, out var segment))
+        {
+            Counters.Increment(StackCounter.DropTcpMalformed);
+            return;
+        }
+        var source = packet.Source;
+        var destination = packet.Destination;
+        if (!segment.IsChecksumValid(source, destination))
+        {
+            Counters.Increment(StackCounter.DropTcpBadChecksum);
+            return;
+        }
+        if (destination != _interface.Address)
+        {
+            // TCP is unicast only (RFC 1122 4.2.3.10).
+            Counters.Increment(StackCounter.DropIpv4NotForUs);
+            return;
+        }
+        if (!segment.TryParseOptions(out var options))
+        {
+            Counters.Increment(StackCounter.DropTcpMalformed);
+            return;
+        }
+        Counters.Increment(StackCounter.TcpSegmentsReceived);
+        var key = new TcpConnectionKey(destination, segment.DestinationPort, source, segment.SourcePort);
+        var flags = segment.Flags;
+        if (_tcpConnections.TryGetValue(key, out var connection))
+        {
+            bool newSyn = (flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst)) == TcpFlags.Syn;
+            if (!(newSyn && connection.AcceptsNewIncarnation(segment.SequenceNumber, options)))
+            {
+                connection.NoteActivity();
+                connection.Process(segment, options);
+                return;
+            }
+            // RFC 6191: a newer SYN ends TIME-WAIT early and opens a fresh connection.
+            connection.Discard();
+        }
+        if (_tcpListeners.TryGetValue(segment.DestinationPort, out var listener))
+        {
+            ReceiveOnListener(listener, key, segment, options);
+            return;
+        }
+        Counters.Increment(StackCounter.DropTcpNoListener);
+        SendResetFor(key, segment);
+    }
+
+    void ReceiveOnListener(TcpListenerState listener, in TcpConnectionKey key, TcpSegment segment, in TcpOptions options)
+    {
+        var flags = segment.Flags;
+        if ((flags & TcpFlags.Rst) != 0)
+            return;
+        if ((flags & TcpFlags.Ack) != 0 && (flags & TcpFlags.Syn) == 0)
+        {
+            // The last step of a handshake whose state we did not keep: a SYN cookie (RFC 4987 3.6).
+            if (_options.Tcp.SynCookies && !listener.BacklogFull
+                && Cookies.TryValidate(key, segment.SequenceNumber - 1, segment.AcknowledgmentNumber - 1, _now, out int mss)
+                && _tcpConnections.Count - _timeWaitCount < _options.Tcp.MaxConnections)
+            {
+                var connection = new TcpControlBlock(this, key, segment.AcknowledgmentNumber - 1, events: null)
+                {
+                    Listener = listener,
+                    ListenerQueue = ListenerQueue.None,
+                };
+                connection.AcceptCookie(segment.SequenceNumber - 1, mss, segment.AcknowledgmentNumber, segment.Window);
+                _tcpConnections.Add(key, connection);
+                Counters.Increment(StackCounter.TcpSynCookiesAccepted);
+                Counters.Increment(StackCounter.TcpPassiveOpens);
+                Counters.Increment(StackCounter.TcpConnectionsEstablished);
+                ((ITcpNetwork)this).OnPassiveEstablished(connection);
+                if (segment.Payload.Length > 0 || (flags & TcpFlags.Fin) != 0)
+                    connection.Process(segment, options);
+                Reschedule(connection);
+                return;
+            }
+            if (_options.Tcp.SynCookies)
+                Counters.Increment(StackCounter.DropTcpSynCookieInvalid);
+            SendResetFor(key, segment);
+            return;
+        }
+        if ((flags & TcpFlags.Syn) == 0)
+            return;
+
+        if (_tcpConnections.Count - _timeWaitCount >= _options.Tcp.MaxConnections)
+        {
+            Counters.Increment(StackCounter.DropTcpConnectionLimit);
+            return;
+        }
+        if (listener.SynQueueFull || listener.BacklogFull)
+        {
+            if (_options.Tcp.SynCookies && !listener.BacklogFull)
+            {
+                SendSynCookie(key, segment, options);
+                return;
+            }
+            Counters.Increment(StackCounter.DropTcpListenQueueFull);
+            return;
+        }
+        var passive = new TcpControlBlock(this, key, Isn.Next(key, _now), events: null)
+        {
+            Listener = listener,
+            ListenerQueue = ListenerQueue.HalfOpen,
+        };
+        listener.HalfOpen++;
+        _tcpConnections.Add(key, passive);
+        Counters.Increment(StackCounter.TcpPassiveOpens);
+        passive.AcceptSyn(segment.SequenceNumber, segment.Window, options);
+        Reschedule(passive);
+    }
+
+    void SendSynCookie(in TcpConnectionKey key, TcpSegment segment, in TcpOptions options)
+    {
+        int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : 536;
+        uint cookie = Cookies.Create(key, segment.SequenceNumber, Math.Min(peerMss, _device.Mtu - 40), _now);
+        var reply = TcpOptions.None;
+        reply.MaximumSegmentSize = (ushort)Math.Min(peerMss, _device.Mtu - 40);
+        int offset = LinkHeadroom + Ipv4Packet.MinimumHeaderLength;
+        int length = TcpSegment.WriteHeader(_transmitBuffer.AsSpan(offset), key.LocalPort, key.RemotePort, cookie, segment.SequenceNumber + 1,
+            TcpFlags.Syn | TcpFlags.Ack, (ushort)Math.Min(_options.Tcp.ReceiveBufferSize, 65535), reply, 0, key.LocalAddress, key.RemoteAddress);
+        TransmitIpv4(_transmitBuffer, offset, length, IpProtocol.Tcp, key.RemoteAddress);
+        Counters.Increment(StackCounter.TcpSynCookiesSent);
+        Counters.Increment(StackCounter.TcpSegmentsSent);
+    }
+
+    /// <summary>RFC 9293 3.10.7.1: the reset a closed port sends; never in reply to a reset.</summary>
+    void SendResetFor(in TcpConnectionKey key, TcpSegment segment)
+    {
+        var flags = segment.Flags;
+        if ((flags & TcpFlags.Rst) != 0)
+            return;
+        uint seq, ack;
+        TcpFlags reply;
+        if ((flags & TcpFlags.Ack) != 0)
+        {
+            seq = segment.AcknowledgmentNumber;
+            ack = 0;
+            reply = TcpFlags.Rst;
+        }
+        else
+        {
+            seq = 0;
+            ack = segment.SequenceNumber + (uint)segment.Payload.Length + ((flags & TcpFlags.Syn) != 0 ? 1u : 0) + ((flags & TcpFlags.Fin) != 0 ? 1u : 0);
+            reply = TcpFlags.Rst | TcpFlags.Ack;
+        }
+        int offset = LinkHeadroom + Ipv4Packet.MinimumHeaderLength;
+        int length = TcpSegment.WriteHeader(_transmitBuffer.AsSpan(offset), key.LocalPort, key.RemotePort, seq, ack, reply, 0,
+            TcpOptions.None, 0, key.LocalAddress, key.RemoteAddress);
+        TransmitIpv4(_transmitBuffer, offset, length, IpProtocol.Tcp, key.RemoteAddress);
+        Counters.Increment(StackCounter.TcpResetsSent);
+        Counters.Increment(StackCounter.TcpSegmentsSent);
+    }
+
+    void ReportTcpError(ReadOnlySpan<byte> transport, Ipv4Address remote, SocketError error)
+    {
+        ushort localPort = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(transport);
+        ushort remotePort = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(transport[2..]);
+        uint sequence = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(transport[4..]);
+        var key = new TcpConnectionKey(_interface.Address, localPort, remote, remotePort);
+        if (_tcpConnections.TryGetValue(key, out var connection))
+        {
+            connection.OnIcmpError(error, sequence);
+            Reschedule(connection);
+        }
+    }
+
+    void ShutdownTcp()
+    {
+        foreach (var connection in _tcpConnections.Values.ToList())
+        {
+            if (connection.State != TcpState.TimeWait)
+                connection.Abort();
+            else
+                connection.Discard();
+        }
+        _tcpConnections.Clear();
+        _tcpListeners.Clear();
+        _tcpTimers.Clear();
+    }
+}

@@ -1,0 +1,118 @@
+namespace Wirestack;
+
+/// <summary>Which congestion control algorithm a connection uses.</summary>
+public enum CongestionControlAlgorithm
+{
+    /// <summary>CUBIC (RFC 9438), the default as on Linux.</summary>
+    Cubic,
+    /// <summary>NewReno (RFC 5681 with RFC 6582 recovery).</summary>
+    NewReno,
+}
+
+/// <summary>The states of a TCP connection (RFC 9293 3.3.2).</summary>
+public enum TcpState
+{
+    /// <summary>No connection.</summary>
+    Closed,
+    /// <summary>Waiting for a connection request.</summary>
+    Listen,
+    /// <summary>SYN sent, waiting for a matching SYN.</summary>
+    SynSent,
+    /// <summary>SYN received and answered, waiting for the ACK.</summary>
+    SynReceived,
+    /// <summary>Open; data flows both ways.</summary>
+    Established,
+    /// <summary>We closed; waiting for our FIN's ACK or the peer's FIN.</summary>
+    FinWait1,
+    /// <summary>Our FIN is acknowledged; waiting for the peer's FIN.</summary>
+    FinWait2,
+    /// <summary>The peer closed; waiting for the application to close.</summary>
+    CloseWait,
+    /// <summary>Both closed at once; waiting for our FIN's ACK.</summary>
+    Closing,
+    /// <summary>The peer closed first, then we did; waiting for our FIN's ACK.</summary>
+    LastAck,
+    /// <summary>Waiting 2·MSL so late segments die out.</summary>
+    TimeWait,
+}
+
+/// <summary>TCP tuning and limits. Defaults follow the RFCs and Linux where they leave a choice.</summary>
+public sealed record TcpSettings
+{
+    /// <summary>Receive buffer per connection: the most the advertised window can be.</summary>
+    public int ReceiveBufferSize { get; init; } = 256 * 1024;
+
+    /// <summary>Send buffer per connection: unacknowledged plus unsent bytes.</summary>
+    public int SendBufferSize { get; init; } = 256 * 1024;
+
+    /// <summary>Most connections (all states but LISTEN and TIME-WAIT) at once; more are refused.</summary>
+    public int MaxConnections { get; init; } = 4096;
+
+    /// <summary>Most connections in TIME-WAIT; past it the oldest is dropped.</summary>
+    public int MaxTimeWait { get; init; } = 4096;
+
+    /// <summary>How long TIME-WAIT lasts (2·MSL; RFC 9293 suggests MSL = 2 min, Linux uses 60 s in total).</summary>
+    public TimeSpan TimeWait { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Initial retransmission timeout (RFC 6298 2.1: 1 s).</summary>
+    public TimeSpan InitialRetransmissionTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Floor of the retransmission timeout (RFC 6298 says 1 s; Linux uses 200 ms).</summary>
+    public TimeSpan MinimumRetransmissionTimeout { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Ceiling of the retransmission timeout.</summary>
+    public TimeSpan MaximumRetransmissionTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Retransmissions of data or FIN before the connection fails with TimedOut.</summary>
+    public int MaxRetransmissions { get; init; } = 12;
+
+    /// <summary>Retransmissions of SYN (or SYN-ACK) before the attempt fails with TimedOut.</summary>
+    public int MaxSynRetransmissions { get; init; } = 5;
+
+    /// <summary>Longest an ACK may be delayed (RFC 1122 4.2.3.2 allows up to 500 ms; RFC 9293 asks for at most 200 ms).</summary>
+    public TimeSpan DelayedAckTimeout { get; init; } = TimeSpan.FromMilliseconds(40);
+
+    /// <summary>Default for new connections' Nagle switch (RFC 896); false means Nagle is on.</summary>
+    public bool NoDelay { get; init; }
+
+    /// <summary>Congestion control for new connections.</summary>
+    public CongestionControlAlgorithm CongestionControl { get; init; } = CongestionControlAlgorithm.Cubic;
+
+    /// <summary>Offer SACK (RFC 2018).</summary>
+    public bool Sack { get; init; } = true;
+
+    /// <summary>Offer window scaling (RFC 7323 2).</summary>
+    public bool WindowScaling { get; init; } = true;
+
+    /// <summary>Offer timestamps (RFC 7323 3 and 5: RTTM and PAWS).</summary>
+    public bool Timestamps { get; init; } = true;
+
+    /// <summary>Use SYN cookies (RFC 4987) when a listener's SYN queue is full.</summary>
+    public bool SynCookies { get; init; } = true;
+
+    /// <summary>Keepalive idle time before the first probe; null (the default) turns keepalive off (RFC 1122 4.2.3.6).</summary>
+    public TimeSpan? KeepaliveIdle { get; init; }
+
+    /// <summary>Time between keepalive probes.</summary>
+    public TimeSpan KeepaliveInterval { get; init; } = TimeSpan.FromSeconds(75);
+
+    /// <summary>Unanswered keepalive probes before the connection fails with TimedOut.</summary>
+    public int KeepaliveProbes { get; init; } = 9;
+
+    /// <summary>Challenge ACKs (RFC 5961 7) a connection sends per second at most.</summary>
+    public int ChallengeAcksPerSecond { get; init; } = 10;
+
+    internal void Validate()
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveBufferSize, 2048, nameof(ReceiveBufferSize));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(ReceiveBufferSize, 1 << 30, nameof(ReceiveBufferSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(SendBufferSize, 2048, nameof(SendBufferSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnections, 1, nameof(MaxConnections));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxTimeWait, 0, nameof(MaxTimeWait));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxRetransmissions, 1, nameof(MaxRetransmissions));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxSynRetransmissions, 0, nameof(MaxSynRetransmissions));
+        if (TimeWait < TimeSpan.Zero || InitialRetransmissionTimeout <= TimeSpan.Zero || MinimumRetransmissionTimeout <= TimeSpan.Zero
+            || MaximumRetransmissionTimeout < MinimumRetransmissionTimeout || DelayedAckTimeout < TimeSpan.Zero || DelayedAckTimeout > TimeSpan.FromMilliseconds(500))
+            throw new ArgumentOutOfRangeException(nameof(TimeWait), "TCP timers must be positive and ordered (delayed ACK at most 500 ms).");
+    }
+}

@@ -1,0 +1,468 @@
+using System.Net.Sockets;
+using Wirestack.Wire;
+
+namespace Wirestack.Transport.Tcp;
+
+// Opening and segment arrival (RFC 9293 3.10.7), with RFC 5961 robustness and RFC 7323 PAWS.
+internal sealed partial class TcpControlBlock
+{
+    /// <summary>Active open (RFC 9293 3.10.1): send SYN, enter SYN-SENT.</summary>
+    public void Connect()
+    {
+        SetState(TcpState.SynSent);
+        SendSyn();
+    }
+
+    /// <summary>Passive open from a listener's SYN: record the peer, negotiate options, answer SYN-ACK (RFC 9293 3.10.7.2).</summary>
+    public void AcceptSyn(uint sequence, ushort window, in TcpOptions options)
+    {
+        Irs = sequence;
+        RcvNxt = sequence + 1;
+        NegotiateOptions(options, fromSyn: true);
+        _sndWnd = window; // the window of a SYN is never scaled (RFC 7323 2.2)
+        _maxSndWnd = _sndWnd;
+        _sndWl1 = sequence;
+        _sndWl2 = Iss;
+        SetState(TcpState.SynReceived);
+        SendSyn();
+    }
+
+    /// <summary>
+    /// A connection rebuilt from a valid SYN cookie (RFC 4987 3.6): the handshake is complete, options beyond the
+    /// MSS were not kept.
+    /// </summary>
+    public void AcceptCookie(uint irs, int peerMss, uint ack, ushort window)
+    {
+        Irs = irs;
+        RcvNxt = irs + 1;
+        SndUna = ack;
+        SndNxt = ack;
+        SndMax = ack;
+        _sendBufferSeq = ack;
+        _sendMss = Math.Clamp(peerMss, 64, _ourMss);
+        _congestion = CongestionController.Create(_settings.CongestionControl, _sendMss);
+        _sndWnd = window;
+        _maxSndWnd = _sndWnd;
+        _sndWl1 = irs + 1;
+        _sndWl2 = ack;
+        _rcvAdv = RcvNxt + (uint)Math.Min(65535, Receive.Free);
+        SetState(TcpState.Established);
+    }
+
+    void NegotiateOptions(in TcpOptions options, bool fromSyn)
+    {
+        int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : 536; // RFC 9293 3.7.1 default
+        _sendMss = Math.Clamp(peerMss, 64, _ourMss);
+        _sackEnabled = _settings.Sack && options.SackPermitted;
+        _timestampsEnabled = _settings.Timestamps && options.HasTimestamps;
+        if (_timestampsEnabled)
+        {
+            _tsRecent = options.TimestampValue;
+            _tsRecentAge = _network.Now;
+        }
+        _windowScalingEnabled = _settings.WindowScaling && options.WindowScale >= 0;
+        if (_windowScalingEnabled)
+        {
+            _sendScale = options.WindowScale;
+            _receiveScale = _desiredReceiveScale;
+        }
+        else
+        {
+            _sendScale = 0;
+            _receiveScale = 0;
+        }
+        _congestion = CongestionController.Create(_settings.CongestionControl, EffectiveSendMss);
+        _ = fromSyn;
+    }
+
+    /// <summary>Payload bytes per full segment after the options every segment carries.</summary>
+    int EffectiveSendMss => _sendMss - (_timestampsEnabled ? 12 : 0);
+
+    /// <summary>Processes one arriving segment (checksum already verified, addressed to this connection).</summary>
+    public void Process(TcpSegment segment, in TcpOptions options)
+    {
+        switch (State)
+        {
+            case TcpState.SynSent:
+                ProcessInSynSent(segment, options);
+                break;
+            case TcpState.Closed:
+            case TcpState.Listen:
+                break;
+            default:
+                ProcessSynchronized(segment, options);
+                break;
+        }
+        Output();
+        _network.Reschedule(this);
+    }
+
+    void ProcessInSynSent(TcpSegment segment, in TcpOptions options)
+    {
+        var flags = segment.Flags;
+        uint ack = segment.AcknowledgmentNumber;
+        bool hasAck = (flags & TcpFlags.Ack) != 0;
+        if (hasAck && (Seq.Le(ack, Iss) || Seq.Gt(ack, SndMax)))
+        {
+            if ((flags & TcpFlags.Rst) == 0)
+                SendReset(ack);
+            return;
+        }
+        if ((flags & TcpFlags.Rst) != 0)
+        {
+            // RFC 5961 3.2 / RFC 9293: only an RST that acknowledges our SYN refuses the connection.
+            if (hasAck)
+                Close(SocketError.ConnectionRefused);
+            return;
+        }
+        if ((flags & TcpFlags.Syn) == 0)
+            return;
+
+        Irs = segment.SequenceNumber;
+        RcvNxt = Irs + 1;
+        NegotiateOptions(options, fromSyn: true);
+        _sndWl1 = segment.SequenceNumber;
+        _sndWl2 = ack;
+        if (hasAck)
+        {
+            _sndWnd = segment.Window;
+            _maxSndWnd = _sndWnd;
+            AcknowledgeSyn(ack);
+            EnterEstablished();
+            Events?.OnEstablished();
+            _ackNow = true;
+            // Data may ride on the SYN-ACK (rare); accept it like any other.
+            if (segment.Payload.Length > 0)
+                AcceptPayload(segment.SequenceNumber + 1, segment.Payload);
+        }
+        else
+        {
+            // Simultaneous open (RFC 9293 3.5 figure 7): answer with SYN-ACK from SYN-RECEIVED.
+            _sndWnd = segment.Window;
+            _maxSndWnd = _sndWnd;
+            SetState(TcpState.SynReceived);
+            SndNxt = Iss;
+            SendSyn();
+        }
+    }
+
+    void ProcessSynchronized(TcpSegment segment, in TcpOptions options)
+    {
+        var flags = segment.Flags;
+        uint seq = segment.SequenceNumber;
+        var payload = segment.Payload;
+        int segmentLength = payload.Length + ((flags & TcpFlags.Syn) != 0 ? 1 : 0) + ((flags & TcpFlags.Fin) != 0 ? 1 : 0);
+
+        // RFC 7323 5.3 PAWS: a timestamp older than TS.Recent marks a segment from an earlier incarnation.
+        if (_timestampsEnabled && options.HasTimestamps && (flags & TcpFlags.Rst) == 0
+            && Seq.Lt(options.TimestampValue, _tsRecent) && _network.Now - _tsRecentAge < 24L * 24 * 3600 * 1_000_000)
+        {
+            _network.Counters.Increment(StackCounter.DropTcpPaws);
+            SendAck();
+            return;
+        }
+
+        // RFC 9293 3.10.7.4 first: is the segment acceptable?
+        uint window = _rcvAdv - RcvNxt;
+        if (Seq.Lt(_rcvAdv, RcvNxt))
+            window = 0;
+        bool acceptable = segmentLength == 0
+            ? (window == 0 ? seq == RcvNxt : Seq.InRange(seq, RcvNxt, RcvNxt + window) || seq == RcvNxt)
+            : window != 0 && (Seq.InRange(seq, RcvNxt, RcvNxt + window) || Seq.InRange(seq + (uint)segmentLength - 1, RcvNxt, RcvNxt + window));
+        if (!acceptable)
+        {
+            if ((flags & TcpFlags.Rst) == 0)
+            {
+                _network.Counters.Increment(StackCounter.DropTcpOutOfWindow);
+                // A retransmitted FIN in TIME-WAIT restarts the 2·MSL timer (RFC 9293 3.10.7.4 eighth).
+                if (State == TcpState.TimeWait && (flags & TcpFlags.Fin) != 0)
+                    EnterTimeWait();
+                SendAck();
+            }
+            return;
+        }
+
+        // Second: RST (RFC 5961 3.2): only an exact match resets; in-window gets a challenge ACK.
+        if ((flags & TcpFlags.Rst) != 0)
+        {
+            if (seq == RcvNxt)
+            {
+                _network.Counters.Increment(StackCounter.TcpResetsReceived);
+                if (State == TcpState.SynReceived && Listener is not null)
+                    Close(SocketError.ConnectionReset);
+                else if (State is TcpState.Closing or TcpState.LastAck or TcpState.TimeWait)
+                    Close(SocketError.Success);
+                else
+                    Close(SocketError.ConnectionReset);
+            }
+            else
+            {
+                SendChallengeAck();
+            }
+            return;
+        }
+
+        // Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK, never a reset.
+        if ((flags & TcpFlags.Syn) != 0)
+        {
+            if (State == TcpState.SynReceived && seq == Irs)
+            {
+                // A retransmitted SYN: our SYN-ACK was lost; send it again.
+                SndNxt = Iss;
+                SendSyn();
+                return;
+            }
+            SendChallengeAck();
+            return;
+        }
+
+        // Fifth: ACK.
+        if ((flags & TcpFlags.Ack) == 0)
+            return;
+
+        // RFC 7323 4.3: update TS.Recent from a segment that covers RCV.NXT.
+        if (_timestampsEnabled && options.HasTimestamps && Seq.Le(seq, RcvNxt) && Seq.Ge(options.TimestampValue, _tsRecent))
+        {
+            _tsRecent = options.TimestampValue;
+            _tsRecentAge = _network.Now;
+        }
+
+        uint ack = segment.AcknowledgmentNumber;
+        if (State == TcpState.SynReceived)
+        {
+            if (Seq.Lt(SndUna, ack) && Seq.Le(ack, SndMax))
+            {
+                AcknowledgeSyn(ack);
+                _sndWnd = (long)segment.Window << _sendScale;
+                _maxSndWnd = Math.Max(_maxSndWnd, _sndWnd);
+                _sndWl1 = seq;
+                _sndWl2 = ack;
+                EnterEstablished();
+                if (Listener is not null)
+                    _network.OnPassiveEstablished(this);
+                else
+                    Events?.OnEstablished();
+            }
+            else
+            {
+                SendReset(ack);
+                return;
+            }
+        }
+
+        if (!ProcessAck(segment, options, ack, seq, payload.Length))
+            return;
+        if (State == TcpState.Closed)
+            return;
+
+        // Seventh: segment text.
+        if (payload.Length > 0)
+        {
+            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
+            {
+                if (_applicationClosed)
+                {
+                    // RFC 9293 3.10.7.4 / RFC 2525 2.17: data for an application that has closed is answered with RST.
+                    SendReset(SndNxt, RcvNxt + (uint)payload.Length, withAck: true);
+                    Close(SocketError.ConnectionAborted);
+                    return;
+                }
+                AcceptPayload(seq, payload);
+            }
+        }
+
+        // Eighth: FIN.
+        if ((flags & TcpFlags.Fin) != 0)
+        {
+            uint finSeq = seq + (uint)payload.Length;
+            if (Seq.Gt(finSeq, RcvNxt))
+            {
+                _pendingPeerFin = finSeq;
+                _hasPendingPeerFin = true;
+                _ackNow = true;
+            }
+            else if (finSeq == RcvNxt)
+            {
+                ReceiveFin();
+            }
+        }
+        else if (_hasPendingPeerFin && _pendingPeerFin == RcvNxt)
+        {
+            ReceiveFin();
+        }
+    }
+
+    void EnterEstablished()
+    {
+        SetState(_finQueued ? TcpState.FinWait1 : TcpState.Established);
+        _network.Counters.Increment(StackCounter.TcpConnectionsEstablished);
+    }
+
+    bool _hasPendingPeerFin;
+    uint _pendingPeerFin;
+    bool _applicationClosed;
+
+    void ReceiveFin()
+    {
+        if (PeerFinished)
+        {
+            _ackNow = true;
+            return;
+        }
+        _hasPendingPeerFin = false;
+        PeerFinished = true;
+        RcvNxt++;
+        _ackNow = true;
+        switch (State)
+        {
+            case TcpState.SynReceived:
+            case TcpState.Established:
+                SetState(TcpState.CloseWait);
+                break;
+            case TcpState.FinWait1:
+                if (_finSent && SndUna == FinSeq + 1)
+                    EnterTimeWait();
+                else
+                    SetState(TcpState.Closing);
+                break;
+            case TcpState.FinWait2:
+                EnterTimeWait();
+                break;
+            case TcpState.TimeWait:
+                EnterTimeWait();
+                break;
+        }
+        Events?.OnReadable();
+    }
+
+    /// <summary>Takes in-window payload starting at <paramref name="seq"/>; in order or staged out of order.</summary>
+    void AcceptPayload(uint seq, ReadOnlySpan<byte> payload)
+    {
+        // Trim what we already have (RFC 9293 3.10.7.4: the portion before RCV.NXT is a duplicate).
+        if (Seq.Lt(seq, RcvNxt))
+        {
+            int duplicate = (int)(RcvNxt - seq);
+            if (duplicate >= payload.Length)
+            {
+                _ackNow = true;
+                return;
+            }
+            payload = payload[duplicate..];
+            seq = RcvNxt;
+        }
+        int offset = (int)(seq - RcvNxt);
+        if (offset > 0)
+        {
+            // Out of order: stage it and ACK at once with SACK so the sender can recover (RFC 5681 4.2).
+            if (!Receive.Covers(offset, payload.Length))
+                Receive.Accept(offset, payload);
+            _network.Counters.Increment(StackCounter.TcpSegmentsOutOfOrder);
+            _ackNow = true;
+            return;
+        }
+        bool filledHole = Receive.HasOutOfOrder;
+        int advanced = Receive.Accept(0, payload);
+        if (advanced == 0)
+        {
+            _network.Counters.Increment(StackCounter.DropTcpReceiveBufferFull);
+            _ackNow = true;
+            return;
+        }
+        RcvNxt += (uint)advanced;
+        BytesReceived += advanced;
+        // RFC 5681 4.2 / RFC 1122 4.2.3.2: ACK at least every second segment, at once when a hole was filled,
+        // otherwise within the delayed-ACK timeout.
+        if (filledHole || ++_segmentsSinceAck >= 2)
+            _ackNow = true;
+        else if (_delayedAckAt == long.MaxValue)
+            _delayedAckAt = _network.Now + Micro(_settings.DelayedAckTimeout);
+        Events?.OnReadable();
+    }
+
+    /// <summary>
+    /// RFC 9293 3.10.7.4 fifth, with RFC 5961 5.2 ACK validation. Returns false when the segment must be dropped.
+    /// </summary>
+    bool ProcessAck(TcpSegment segment, in TcpOptions options, uint ack, uint seq, int payloadLength)
+    {
+        // RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.MAX].
+        if (Seq.Gt(ack, SndMax))
+        {
+            _network.Counters.Increment(StackCounter.DropTcpAckOfUnsentData);
+            SendAck();
+            return false;
+        }
+        if (Seq.Lt(ack, SndUna - (uint)Math.Min(_maxSndWnd, int.MaxValue)))
+        {
+            SendChallengeAck();
+            return false;
+        }
+
+        long window = (long)segment.Window << _sendScale;
+        bool windowUpdate = Seq.Lt(_sndWl1, seq) || (_sndWl1 == seq && Seq.Le(_sndWl2, ack));
+        bool windowChanged = windowUpdate && window != _sndWnd;
+
+        if (_sackEnabled && options.SackBlockCount > 0)
+            UpdateScoreboard(options);
+
+        if (Seq.Gt(ack, SndUna))
+        {
+            OnNewAck(ack, options);
+        }
+        else if (ack == SndUna && payloadLength == 0 && !windowChanged && SndMax != SndUna
+            && (segment.Flags & (TcpFlags.Syn | TcpFlags.Fin)) == 0)
+        {
+            OnDuplicateAck();
+        }
+
+        if (windowUpdate)
+        {
+            bool opened = window > _sndWnd;
+            _sndWnd = window;
+            _maxSndWnd = Math.Max(_maxSndWnd, window);
+            _sndWl1 = seq;
+            _sndWl2 = ack;
+            if (opened && window > 0)
+                _persistBackoff = 0;
+        }
+
+        // State changes driven by our FIN being acknowledged.
+        if (_finSent && SndUna == FinSeq + 1)
+        {
+            switch (State)
+            {
+                case TcpState.FinWait1:
+                    SetState(TcpState.FinWait2);
+                    if (_applicationClosed)
+                        ArmFinWait2Timeout();
+                    break;
+                case TcpState.Closing:
+                    EnterTimeWait();
+                    break;
+                case TcpState.LastAck:
+                    Close(SocketError.Success);
+                    return false;
+            }
+        }
+        return true;
+    }
+
+    void AcknowledgeSyn(uint ack)
+    {
+        // The SYN occupies ISS; data starts at ISS + 1.
+        SndUna = Iss + 1;
+        if (Seq.Lt(SndNxt, SndUna))
+            SndNxt = SndUna;
+        if (Seq.Lt(SndMax, SndUna))
+            SndMax = SndUna;
+        _rcvAdv = RcvNxt + (uint)Math.Min(Receive.Free, 65535 << _receiveScale);
+        _synRetries = 0;
+        if (_timingSegment && Seq.Ge(ack, _timedSequence))
+        {
+            _rto.AddSample(_network.Now - _timedAt);
+            _timingSegment = false;
+        }
+        _retransmitAt = long.MaxValue;
+        if (Seq.Gt(ack, SndUna))
+            OnNewAck(ack, default);
+    }
+}

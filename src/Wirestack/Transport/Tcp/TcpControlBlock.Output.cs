@@ -1,0 +1,316 @@
+using Wirestack.Wire;
+
+namespace Wirestack.Transport.Tcp;
+
+// Output: segmentation within the send and congestion windows, Nagle (RFC 896), sender SWS avoidance
+// (RFC 1122 4.2.3.4), the receive window we advertise (receiver SWS avoidance, RFC 1122 4.2.3.3), ACKs and resets.
+internal sealed partial class TcpControlBlock
+{
+    bool _ackNow;
+    int _segmentsSinceAck;
+
+    /// <summary>Sends whatever the windows, Nagle and the state allow, then any ACK still owed.</summary>
+    public void Output()
+    {
+        switch (State)
+        {
+            case TcpState.Closed:
+            case TcpState.Listen:
+            case TcpState.SynSent:
+                return;
+            case TcpState.SynReceived:
+            case TcpState.TimeWait:
+                if (_ackNow)
+                    SendAck();
+                return;
+        }
+
+        if (_inRecovery && _sackEnabled)
+            SendSackRecovery();
+
+        bool sentAny = false;
+        while (true)
+        {
+            if (_sackEnabled && SkipSacked())
+                continue;
+            long window = Math.Min(_sndWnd, _congestion.Window);
+            long inFlight = (long)(uint)(SndNxt - SndUna);
+            long usable = window - inFlight;
+            long dataEnd = (long)(uint)(_sendBufferSeq + (uint)Send.Count - SndUna);
+            long available = dataEnd - inFlight;
+            if (available < 0)
+                available = 0; // only the FIN lies beyond
+            int maxPayload = MaxPayload();
+            int length = (int)Math.Max(0, Math.Min(Math.Min(available, maxPayload), usable));
+            bool fin = _finQueued && SndNxt + (uint)length == FinSeq && Seq.Le(SndNxt + (uint)length, FinSeq)
+                && (!_finSent || Seq.Le(SndNxt, FinSeq));
+            if (length == 0 && !fin)
+            {
+                if (available > 0 && _sndWnd < Math.Min(available, maxPayload) && SndMax == SndUna)
+                    ArmPersist();
+                break;
+            }
+            bool retransmitting = Seq.Lt(SndNxt, SndMax);
+            if (!retransmitting && !fin && length < maxPayload)
+            {
+                // Nagle: hold a small segment while data is unacknowledged.
+                if (!NoDelay && SndMax != SndUna)
+                    break;
+                // Sender SWS avoidance: the window, not the data, limits us; wait for it to open usefully.
+                if (length < available && length < _maxSndWnd / 2)
+                    break;
+            }
+            SendData(SndNxt, length, fin, retransmitting);
+            sentAny = true;
+        }
+        if (_ackNow && !sentAny)
+            SendAck();
+    }
+
+    int MaxPayload()
+    {
+        int options = _timestampsEnabled ? 12 : 0;
+        if (_sackEnabled && Receive.HasOutOfOrder)
+            options += _timestampsEnabled ? 28 : 36;
+        return Math.Max(1, _sendMss - options);
+    }
+
+    /// <summary>After a timeout, jumps SND.NXT over ranges the peer has SACKed (RFC 6675 5.1 spirit: don't resend them).</summary>
+    bool SkipSacked()
+    {
+        foreach (var (left, right) in _scoreboard)
+        {
+            if (Seq.Le(left, SndNxt) && Seq.Lt(SndNxt, right) && Seq.Lt(SndNxt, SndMax))
+            {
+                SndNxt = Seq.Min(right, SndMax);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /// <summary>Sends one segment of <paramref name="length"/> data bytes from <paramref name="seq"/>, with FIN when asked.</summary>
+    void SendData(uint seq, int length, bool fin, bool retransmission)
+    {
+        var flags = TcpFlags.Ack;
+        if (length > 0 && seq + (uint)length == _sendBufferSeq + (uint)Send.Count)
+            flags |= TcpFlags.Psh;
+        if (fin)
+            flags |= TcpFlags.Fin;
+        var options = SegmentOptions();
+        Transmit(seq, flags, options, length);
+        uint end = seq + (uint)length + (fin ? 1u : 0u);
+        SndNxt = end;
+        if (fin)
+            _finSent = true;
+        if (Seq.Gt(end, SndMax))
+        {
+            if (Seq.Gt(end, SndMax) && length > 0)
+                BytesSent += (long)(uint)(end - Seq.Max(seq, SndMax)) - (fin ? 1 : 0);
+            SndMax = end;
+        }
+        if (retransmission)
+        {
+            _timingSegment = false; // Karn's rule
+            SegmentsRetransmitted++;
+            _network.Counters.Increment(StackCounter.TcpSegmentsRetransmitted);
+        }
+        else if (!_timingSegment && length > 0)
+        {
+            _timingSegment = true;
+            _timedSequence = end;
+            _timedAt = _network.Now;
+        }
+        if (_retransmitAt == long.MaxValue)
+            _retransmitAt = _network.Now + _rto.Current;
+        _persistAt = long.MaxValue;
+    }
+
+    /// <summary>SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with our options (RFC 9293 3.7.1, RFC 7323, RFC 2018).</summary>
+    void SendSyn()
+    {
+        var options = TcpOptions.None;
+        options.MaximumSegmentSize = (ushort)Math.Min(_ourMss, ushort.MaxValue);
+        bool active = State == TcpState.SynSent;
+        if (_settings.WindowScaling && (active || _windowScalingEnabled))
+            options.WindowScale = (sbyte)_desiredReceiveScale;
+        if (_settings.Sack && (active || _sackEnabled))
+            options.SackPermitted = true;
+        if (_settings.Timestamps && (active || _timestampsEnabled))
+        {
+            options.HasTimestamps = true;
+            options.TimestampValue = TimestampNow;
+            options.TimestampEcho = active ? 0 : _tsRecent;
+        }
+        var flags = TcpFlags.Syn | (active ? TcpFlags.None : TcpFlags.Ack);
+        bool retransmission = SndMax != Iss;
+        Transmit(Iss, flags, options, 0);
+        SndNxt = Iss + 1;
+        SndMax = Iss + 1;
+        if (!retransmission)
+        {
+            _timingSegment = true;
+            _timedSequence = Iss + 1;
+            _timedAt = _network.Now;
+        }
+        else
+        {
+            _timingSegment = false;
+        }
+        _retransmitAt = _network.Now + _rto.Current;
+    }
+
+    TcpOptions SegmentOptions()
+    {
+        var options = TcpOptions.None;
+        if (_timestampsEnabled)
+        {
+            options.HasTimestamps = true;
+            options.TimestampValue = TimestampNow;
+            options.TimestampEcho = _tsRecent;
+        }
+        if (_sackEnabled && Receive.HasOutOfOrder)
+            options.SackBlockCount = Receive.FillSackBlocks(RcvNxt, ref options.Sack, _timestampsEnabled ? 3 : 4);
+        return options;
+    }
+
+    /// <summary>Our timestamp clock: milliseconds (RFC 7323 5.4 allows 1 ms to 1 s per tick).</summary>
+    uint TimestampNow => (uint)(_network.Now / 1000) + 1;
+
+    public void SendAck() => Transmit(SndNxt, TcpFlags.Ack, SegmentOptions(), 0);
+
+    /// <summary>RFC 5961 7: challenge ACKs are rate limited so they cannot be used to amplify or probe.</summary>
+    void SendChallengeAck()
+    {
+        if (_challengeAcks.TryTake(_network.Now))
+        {
+            _network.Counters.Increment(StackCounter.TcpChallengeAcksSent);
+            SendAck();
+        }
+        else
+        {
+            _network.Counters.Increment(StackCounter.DropTcpChallengeAckLimited);
+        }
+    }
+
+    void SendReset(uint seq, uint ack = 0, bool withAck = false)
+    {
+        var options = TcpOptions.None;
+        var flags = TcpFlags.Rst | (withAck ? TcpFlags.Ack : TcpFlags.None);
+        BuildAndSend(seq, withAck ? ack : 0, flags, 0, options, 0);
+        _network.Counters.Increment(StackCounter.TcpResetsSent);
+    }
+
+    void Transmit(uint seq, TcpFlags flags, in TcpOptions options, int payloadLength)
+    {
+        ushort window = AdvertiseWindow((flags & TcpFlags.Syn) != 0);
+        BuildAndSend(seq, RcvNxt, flags, window, options, payloadLength);
+        if ((flags & TcpFlags.Ack) != 0)
+        {
+            _ackNow = false;
+            _segmentsSinceAck = 0;
+            _delayedAckAt = long.MaxValue;
+        }
+    }
+
+    void BuildAndSend(uint seq, uint ack, TcpFlags flags, ushort window, in TcpOptions options, int payloadLength)
+    {
+        var buffer = _network.SegmentBuffer;
+        int start = _network.SegmentOffset;
+        int headerLength = TcpSegment.MinimumHeaderLength + options.WireLength;
+        if (payloadLength > 0)
+            Send.Peek((int)(seq - _sendBufferSeq), buffer.AsSpan(start + headerLength, payloadLength));
+        int length = TcpSegment.WriteHeader(buffer.AsSpan(start), Key.LocalPort, Key.RemotePort, seq, ack, flags, window, options,
+            payloadLength, Key.LocalAddress, Key.RemoteAddress);
+        _network.SendSegment(Key.RemoteAddress, length);
+        _network.Counters.Increment(StackCounter.TcpSegmentsSent);
+    }
+
+    /// <summary>
+    /// The window field to send. The right edge never moves left, and moves right only by at least
+    /// min(buffer/2, MSS) at a time (receiver SWS avoidance, RFC 1122 4.2.3.3).
+    /// </summary>
+    ushort AdvertiseWindow(bool syn)
+    {
+        int scale = syn ? 0 : _receiveScale;
+        long free = Receive.Free;
+        uint candidate = RcvNxt + (uint)Math.Min(free, 65535L << scale);
+        long increase = (int)(candidate - _rcvAdv);
+        if (Seq.Lt(_rcvAdv, RcvNxt))
+            _rcvAdv = RcvNxt;
+        if (increase > 0 && (increase >= Math.Min(Receive.Capacity / 2, _ourMss) || candidate - RcvNxt == free && free >= Receive.Capacity / 2))
+            _rcvAdv = candidate;
+        long window = (long)(uint)(_rcvAdv - RcvNxt);
+        return (ushort)Math.Min(window >> scale, 65535);
+    }
+
+    /// <summary>The application read data: announce the opened window if it grew enough to matter.</summary>
+    public void OnApplicationRead()
+    {
+        if (!IsSynchronized || State == TcpState.TimeWait || PeerFinished)
+            return;
+        uint candidate = RcvNxt + (uint)Math.Min(Receive.Free, 65535L << _receiveScale);
+        long increase = (int)(candidate - _rcvAdv);
+        // Linux-like: update when the window can grow by two segments or half the buffer.
+        if (increase >= Math.Min(Receive.Capacity / 2, 2 * _ourMss))
+        {
+            SendAck();
+            _network.Reschedule(this);
+        }
+    }
+
+    /// <summary>The application wrote data: send what may be sent.</summary>
+    public void OnApplicationWrite()
+    {
+        Output();
+        _network.Reschedule(this);
+    }
+
+    /// <summary>Half-close: no more data from us; FIN follows the queued data (RFC 9293 3.10.4).</summary>
+    public void Shutdown()
+    {
+        if (_finQueued || State is TcpState.Closed or TcpState.TimeWait)
+            return;
+        _finQueued = true;
+        switch (State)
+        {
+            case TcpState.SynSent:
+                // Nothing sent the peer could be waiting on: just go (RFC 9293 3.10.4).
+                Close(System.Net.Sockets.SocketError.Success);
+                return;
+            case TcpState.Established:
+                SetState(TcpState.FinWait1);
+                break;
+            case TcpState.CloseWait:
+                SetState(TcpState.LastAck);
+                break;
+        }
+        Output();
+        _network.Reschedule(this);
+    }
+
+    /// <summary>The application closed the connection: FIN after the data, or RST if it left data unread (RFC 2525 2.17).</summary>
+    public void CloseByApplication()
+    {
+        _applicationClosed = true;
+        Events = null;
+        if (State is TcpState.Closed or TcpState.TimeWait)
+            return;
+        if (Receive.Ring.Count > 0)
+        {
+            Abort();
+            return;
+        }
+        Shutdown();
+        if (State == TcpState.FinWait2)
+            ArmFinWait2Timeout();
+    }
+
+    /// <summary>Abortive close: RST now, drop everything (RFC 9293 3.10.5).</summary>
+    public void Abort()
+    {
+        if (State is TcpState.SynReceived or TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2 or TcpState.CloseWait)
+            SendReset(SndNxt, RcvNxt, withAck: true);
+        Close(System.Net.Sockets.SocketError.OperationAborted);
+    }
+}

@@ -1,0 +1,243 @@
+using Wirestack.Wire;
+
+namespace Wirestack.Transport.Tcp;
+
+// Acknowledgment processing and loss recovery: RTT sampling (RFC 6298), fast retransmit and NewReno fast recovery
+// (RFC 5681 3.2, RFC 6582), and with SACK a scoreboard-driven recovery after RFC 6675.
+internal sealed partial class TcpControlBlock
+{
+    const int DuplicateAckThreshold = 3;
+
+    readonly List<(uint Left, uint Right)> _scoreboard = [];
+    int _duplicateAcks;
+    bool _inRecovery;
+    uint _recover;
+    uint _highRetransmitted;
+    bool _timingSegment;
+    uint _timedSequence;
+    long _timedAt;
+
+    void OnNewAck(uint ack, in TcpOptions options)
+    {
+        long flightBefore = (long)(uint)(SndMax - SndUna);
+        uint previousUna = SndUna;
+        SndUna = ack;
+        if (Seq.Lt(SndNxt, SndUna))
+            SndNxt = SndUna;
+
+        // Free acknowledged data (the FIN's sequence number carries none).
+        long dataAcked = Math.Min((long)(int)(ack - _sendBufferSeq), Send.Count);
+        if (dataAcked > 0)
+        {
+            Send.Consume((int)dataAcked);
+            _sendBufferSeq += (uint)dataAcked;
+        }
+        long acked = (long)(uint)(ack - previousUna);
+
+        // RTT: a timed segment (Karn) or, with timestamps, the echo of our clock (RFC 7323 4.1).
+        if (_timingSegment && Seq.Ge(ack, _timedSequence))
+        {
+            _rto.AddSample(_network.Now - _timedAt);
+            _timingSegment = false;
+        }
+        else if (_timestampsEnabled && options.HasTimestamps && options.TimestampEcho != 0 && !_inRecovery)
+        {
+            long sample = ((long)TimestampNow - options.TimestampEcho) * 1000;
+            if (sample >= 0 && sample < 60_000_000 && !_rto.HasSample)
+                _rto.AddSample(Math.Max(sample, 1));
+        }
+        Retransmissions = 0;
+        _rto.ResetBackoff();
+        PruneScoreboard();
+
+        if (_inRecovery)
+        {
+            if (Seq.Ge(ack, _recover))
+            {
+                // Full acknowledgment: leave recovery (RFC 6582 3.2 step 3).
+                _inRecovery = false;
+                _duplicateAcks = 0;
+                _congestion.OnRecoveryEnd((long)(uint)(SndMax - SndUna));
+            }
+            else if (!_sackEnabled)
+            {
+                // Partial acknowledgment (RFC 6582 3.2 step 5): resend the next hole, deflate by what was acked.
+                RetransmitFirstUnacked();
+                _congestion.SetWindow(_congestion.Window - acked + EffectiveSendMss);
+            }
+        }
+        else
+        {
+            _duplicateAcks = 0;
+            _congestion.OnAck(acked, flightBefore, _network.Now, _rto.SmoothedRtt);
+        }
+
+        // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, otherwise restart it.
+        _retransmitAt = SndMax == SndUna ? long.MaxValue : _network.Now + _rto.Current;
+        if (dataAcked > 0)
+            Events?.OnWritable();
+    }
+
+    void OnDuplicateAck()
+    {
+        _duplicateAcks++;
+        _network.Counters.Increment(StackCounter.TcpDuplicateAcksReceived);
+        if (_inRecovery)
+        {
+            if (!_sackEnabled)
+                _congestion.SetWindow(_congestion.Window + EffectiveSendMss); // RFC 5681 3.2 step 4: inflate
+            return;
+        }
+        bool sackSaysLost = _sackEnabled && SackedBytesAbove(SndUna) > (DuplicateAckThreshold - 1) * EffectiveSendMss;
+        if (_duplicateAcks < DuplicateAckThreshold && !sackSaysLost)
+            return;
+        // RFC 6582 3.2 step 2: only one reduction per window of data.
+        if (Seq.Le(SndUna, _recover) && _recover != Iss && Seq.Gt(_recover, Iss))
+        {
+            if (Seq.Lt(SndUna, _recover))
+                return;
+        }
+        EnterRecovery();
+    }
+
+    void EnterRecovery()
+    {
+        long flight = (long)(uint)(SndMax - SndUna);
+        _inRecovery = true;
+        _recover = SndMax;
+        _highRetransmitted = SndUna;
+        _congestion.OnCongestion(flight, _network.Now);
+        _network.Counters.Increment(StackCounter.TcpFastRetransmits);
+        RetransmitFirstUnacked();
+        if (!_sackEnabled)
+            _congestion.SetWindow(_congestion.SlowStartThreshold + DuplicateAckThreshold * EffectiveSendMss);
+    }
+
+    /// <summary>Retransmits one segment at SND.UNA (fast retransmit).</summary>
+    void RetransmitFirstUnacked()
+    {
+        long outstanding = (long)(uint)(SndMax - SndUna);
+        bool finOnly = _finSent && SndUna == FinSeq;
+        int length = (int)Math.Min(Math.Min(outstanding - (_finSent ? 1 : 0), MaxPayload()), Send.Count);
+        if (length <= 0 && !finOnly)
+            return;
+        uint saveNext = SndNxt;
+        bool fin = _finSent && SndUna + (uint)Math.Max(length, 0) == FinSeq;
+        SendData(SndUna, Math.Max(length, 0), fin, retransmission: true);
+        _highRetransmitted = Seq.Max(_highRetransmitted, SndUna + (uint)Math.Max(length, 0));
+        SndNxt = Seq.Max(saveNext, SndNxt);
+    }
+
+    /// <summary>
+    /// RFC 6675 5 (simplified): while the estimate of data in the network (pipe) is below cwnd, retransmit the
+    /// holes below the highest SACKed byte, oldest first, each once; new data then follows through Output.
+    /// </summary>
+    void SendSackRecovery()
+    {
+        if (_scoreboard.Count == 0)
+            return;
+        uint highestSacked = _scoreboard[^1].Right;
+        while (Pipe() < _congestion.Window)
+        {
+            uint next = Seq.Max(_highRetransmitted, SndUna);
+            // Skip SACKed ranges.
+            bool moved = true;
+            while (moved)
+            {
+                moved = false;
+                foreach (var (left, right) in _scoreboard)
+                {
+                    if (Seq.Le(left, next) && Seq.Lt(next, right))
+                    {
+                        next = right;
+                        moved = true;
+                    }
+                }
+            }
+            if (!Seq.Lt(next, highestSacked))
+                return;
+            uint holeEnd = highestSacked;
+            foreach (var (left, _) in _scoreboard)
+            {
+                if (Seq.Gt(left, next))
+                {
+                    holeEnd = left;
+                    break;
+                }
+            }
+            int length = (int)Math.Min((long)(uint)(holeEnd - next), MaxPayload());
+            length = (int)Math.Min(length, (long)(int)(_sendBufferSeq + (uint)Send.Count - next));
+            if (length <= 0)
+                return;
+            uint saveNext = SndNxt;
+            SendData(next, length, fin: false, retransmission: true);
+            SndNxt = Seq.Max(saveNext, SndNxt);
+            _highRetransmitted = next + (uint)length;
+        }
+    }
+
+    /// <summary>Bytes believed in the network: outstanding, less SACKed, less holes not yet retransmitted below the highest SACK.</summary>
+    long Pipe()
+    {
+        long outstanding = (long)(uint)(SndMax - SndUna);
+        long sacked = 0;
+        foreach (var (left, right) in _scoreboard)
+            sacked += (long)(uint)(right - left);
+        long lostNotResent = 0;
+        if (_scoreboard.Count > 0)
+        {
+            uint cursor = Seq.Max(_highRetransmitted, SndUna);
+            foreach (var (left, right) in _scoreboard)
+            {
+                if (Seq.Gt(left, cursor))
+                    lostNotResent += (long)(uint)(left - cursor);
+                cursor = Seq.Max(cursor, right);
+            }
+        }
+        return Math.Max(0, outstanding - sacked - lostNotResent);
+    }
+
+    long SackedBytesAbove(uint seq)
+    {
+        long total = 0;
+        foreach (var (left, right) in _scoreboard)
+        {
+            if (Seq.Gt(right, seq))
+                total += (long)(uint)(right - Seq.Max(left, seq));
+        }
+        return total;
+    }
+
+    /// <summary>Merges the blocks of an arriving ACK into the scoreboard, ignoring blocks outside (SND.UNA, SND.MAX] (RFC 2018 and D-SACK).</summary>
+    void UpdateScoreboard(in TcpOptions options)
+    {
+        for (int i = 0; i < options.SackBlockCount; i++)
+        {
+            var block = options.Sack[i];
+            uint left = block.Left, right = block.Right;
+            if (!Seq.Lt(left, right) || Seq.Le(right, SndUna) || Seq.Gt(right, SndMax))
+                continue;
+            left = Seq.Max(left, SndUna);
+            int index = 0;
+            while (index < _scoreboard.Count && Seq.Lt(_scoreboard[index].Right, left))
+                index++;
+            int last = index;
+            while (last < _scoreboard.Count && Seq.Le(_scoreboard[last].Left, right))
+            {
+                left = Seq.Min(left, _scoreboard[last].Left);
+                right = Seq.Max(right, _scoreboard[last].Right);
+                last++;
+            }
+            _scoreboard.RemoveRange(index, last - index);
+            _scoreboard.Insert(index, (left, right));
+        }
+    }
+
+    void PruneScoreboard()
+    {
+        while (_scoreboard.Count > 0 && Seq.Le(_scoreboard[0].Right, SndUna))
+            _scoreboard.RemoveAt(0);
+        if (_scoreboard.Count > 0 && Seq.Lt(_scoreboard[0].Left, SndUna))
+            _scoreboard[0] = (SndUna, _scoreboard[0].Right);
+    }
+}

@@ -1,0 +1,210 @@
+using System.Net.Sockets;
+using Wirestack.Network;
+using Wirestack.Wire;
+
+namespace Wirestack.Transport.Tcp;
+
+/// <summary>
+/// One TCP connection's state (the TCB of RFC 9293 3.3.1) and its behaviour, split by concern across partial files:
+/// input (segment arrival), output (segmentation and sending), timers. Engine thread only, except the two rings,
+/// which the application side reads (receive) and fills (send) concurrently.
+/// </summary>
+internal sealed partial class TcpControlBlock
+{
+    readonly ITcpNetwork _network;
+    readonly TcpSettings _settings;
+    readonly RetransmissionTimeout _rto;
+    readonly TokenBucket _challengeAcks;
+    CongestionController _congestion;
+
+    public TcpControlBlock(ITcpNetwork network, TcpConnectionKey key, uint initialSendSequence, ITcpConnectionEvents? events)
+    {
+        _network = network;
+        _settings = network.Settings;
+        Key = key;
+        Events = events;
+        Receive = new ReceiveBuffer(_settings.ReceiveBufferSize);
+        Send = new ByteRing(_settings.SendBufferSize);
+        _rto = new RetransmissionTimeout(Micro(_settings.InitialRetransmissionTimeout), Micro(_settings.MinimumRetransmissionTimeout),
+            Micro(_settings.MaximumRetransmissionTimeout));
+        _challengeAcks = new TokenBucket(_settings.ChallengeAcksPerSecond, Math.Max(1, _settings.ChallengeAcksPerSecond));
+        NoDelay = _settings.NoDelay;
+        Iss = initialSendSequence;
+        SndUna = Iss;
+        SndNxt = Iss;
+        SndMax = Iss;
+        _sendBufferSeq = Iss + 1;
+        _ourMss = Math.Max(network.Mtu - Ipv4Packet.MinimumHeaderLength - TcpSegment.MinimumHeaderLength, 536 - 40);
+        _sendMss = 536;
+        _receiveScale = 0;
+        int scale = 0;
+        while (scale < 14 && (_settings.ReceiveBufferSize >> scale) > 65535)
+            scale++;
+        _desiredReceiveScale = scale;
+        _congestion = CongestionController.Create(_settings.CongestionControl, _sendMss);
+    }
+
+    public TcpConnectionKey Key { get; }
+
+    public ITcpConnectionEvents? Events { get; set; }
+
+    /// <summary>The listener that accepted this connection, while it is still in its queues.</summary>
+    public TcpListenerState? Listener { get; set; }
+
+    public TcpState State { get; private set; } = TcpState.Closed;
+
+    /// <summary>Bytes the application reads; free space is the window.</summary>
+    public ReceiveBuffer Receive { get; }
+
+    /// <summary>Bytes the application wrote, from the oldest unacknowledged on.</summary>
+    public ByteRing Send { get; }
+
+    public bool NoDelay { get; set; }
+
+    /// <summary>The error the connection failed with, or Success.</summary>
+    public SocketError Error { get; private set; }
+
+    /// <summary>True once the peer's FIN has been received in order.</summary>
+    public bool PeerFinished { get; private set; }
+
+    /// <summary>The connection's earliest timer, or long.MaxValue.</summary>
+    public long Deadline { get; private set; } = long.MaxValue;
+
+    /// <summary>The time of this connection's earliest entry in the engine's timer heap (long.MaxValue for none).</summary>
+    public long ScheduledAt { get; set; } = long.MaxValue;
+
+    /// <summary>Where this connection sits in its listener's queues, while it does.</summary>
+    public ListenerQueue ListenerQueue { get; set; }
+
+    SocketError _softError;
+
+    /// <summary>
+    /// An ICMP error about a segment of ours (RFC 5927, RFC 1122 4.2.3.9): port unreachable while connecting refuses
+    /// the connection; other errors are soft, remembered and reported if the connection then times out. The quoted
+    /// sequence number must lie in [SND.UNA, SND.MAX] so blind attackers cannot use it (RFC 5927 4.1).
+    /// </summary>
+    public void OnIcmpError(SocketError error, uint quotedSequence)
+    {
+        if (!(Seq.Le(SndUna, quotedSequence) && Seq.Le(quotedSequence, SndMax)))
+            return;
+        if (State == TcpState.SynSent && error == SocketError.ConnectionRefused)
+        {
+            Close(SocketError.ConnectionRefused);
+            return;
+        }
+        _softError = error;
+    }
+
+    // RFC 9293 3.3.1 send and receive sequence variables.
+    public uint Iss { get; }
+    public uint SndUna { get; private set; }
+    public uint SndNxt { get; private set; }
+    public uint SndMax { get; private set; }
+    public uint Irs { get; private set; }
+    public uint RcvNxt { get; private set; }
+    long _sndWnd;
+    long _maxSndWnd;
+    uint _sndWl1, _sndWl2;
+    uint _rcvAdv;               // right edge of the window we last advertised
+
+    // Data in the send ring starts at this sequence number.
+    uint _sendBufferSeq;
+    bool _finQueued;
+    bool _finSent;
+    uint FinSeq => _sendBufferSeq + (uint)Send.Count;
+
+    // Negotiated options.
+    readonly int _ourMss;
+    int _sendMss;
+    int _sendScale;
+    int _receiveScale;
+    readonly int _desiredReceiveScale;
+    bool _sackEnabled;
+    bool _timestampsEnabled;
+    uint _tsRecent;
+    long _tsRecentAge;
+    bool _windowScalingEnabled;
+
+    // Counters for TCP_INFO.
+    public long BytesSent { get; private set; }
+    public long BytesReceived { get; private set; }
+    public int Retransmissions { get; private set; }
+    public long SegmentsRetransmitted { get; private set; }
+
+    public bool IsSynchronized => State is not (TcpState.Closed or TcpState.Listen or TcpState.SynSent or TcpState.SynReceived);
+
+    /// <summary>A snapshot for the application (TCP_INFO).</summary>
+    public TcpConnectionInfo GetInfo() => new(
+        State,
+        TimeSpan.FromTicks(_rto.SmoothedRtt * TimeSpan.TicksPerMicrosecond),
+        TimeSpan.FromTicks(_rto.RttVariance * TimeSpan.TicksPerMicrosecond),
+        TimeSpan.FromTicks(_rto.Current * TimeSpan.TicksPerMicrosecond),
+        _congestion.Window,
+        _congestion.SlowStartThreshold >= long.MaxValue / 4 ? -1 : _congestion.SlowStartThreshold,
+        (long)(SndMax - SndUna),
+        Retransmissions,
+        SegmentsRetransmitted,
+        _sendMss,
+        _ourMss,
+        _sndWnd,
+        (long)(uint)(_rcvAdv - RcvNxt),
+        _sackEnabled,
+        _windowScalingEnabled,
+        _timestampsEnabled,
+        BytesSent,
+        BytesReceived);
+
+    static long Micro(TimeSpan span) => span.Ticks / TimeSpan.TicksPerMicrosecond;
+
+    void SetState(TcpState state) => State = state;
+
+    /// <summary>Ends the connection: tells the application (once) and the engine.</summary>
+    void Close(SocketError error)
+    {
+        if (State == TcpState.Closed)
+            return;
+        if (error == SocketError.TimedOut && _softError != SocketError.Success)
+            error = _softError;
+        if (error != SocketError.Success && Error == SocketError.Success)
+            Error = error;
+        var previous = State;
+        SetState(TcpState.Closed);
+        ClearTimers();
+        var events = Events;
+        Events = null;
+        events?.OnClosed(Error);
+        _network.OnClosed(this, previous);
+    }
+}
+
+/// <summary>Which of its listener's queues a passive connection is counted in.</summary>
+internal enum ListenerQueue
+{
+    None,
+    HalfOpen,
+    Unaccepted,
+}
+
+/// <summary>A connection's state and counters, like Linux TCP_INFO.</summary>
+/// <param name="State">RFC 9293 state.</param>
+/// <param name="SmoothedRtt">SRTT (RFC 6298).</param>
+/// <param name="RttVariance">RTTVAR.</param>
+/// <param name="RetransmissionTimeout">Current RTO, with backoff.</param>
+/// <param name="CongestionWindow">cwnd in bytes.</param>
+/// <param name="SlowStartThreshold">ssthresh in bytes, -1 while unset.</param>
+/// <param name="BytesInFlight">Sent and not yet acknowledged.</param>
+/// <param name="Retransmits">Consecutive timeouts now (resets on progress).</param>
+/// <param name="TotalRetransmittedSegments">Segments retransmitted over the connection's life.</param>
+/// <param name="SendMss">Largest segment payload we send.</param>
+/// <param name="ReceiveMss">Largest segment payload we announced.</param>
+/// <param name="SendWindow">The peer's window (scaled).</param>
+/// <param name="ReceiveWindow">The window we last advertised.</param>
+/// <param name="SackEnabled">SACK negotiated.</param>
+/// <param name="WindowScalingEnabled">Window scaling negotiated.</param>
+/// <param name="TimestampsEnabled">Timestamps negotiated.</param>
+/// <param name="BytesSent">Payload bytes sent (first transmissions).</param>
+/// <param name="BytesReceived">Payload bytes received in order.</param>
+public sealed record TcpConnectionInfo(TcpState State, TimeSpan SmoothedRtt, TimeSpan RttVariance, TimeSpan RetransmissionTimeout,
+    long CongestionWindow, long SlowStartThreshold, long BytesInFlight, int Retransmits, long TotalRetransmittedSegments,
+    int SendMss, int ReceiveMss, long SendWindow, long ReceiveWindow, bool SackEnabled, bool WindowScalingEnabled, bool TimestampsEnabled,
+    long BytesSent, long BytesReceived);

@@ -1,0 +1,56 @@
+using System.Net.Sockets;
+using Wirestack.Wire;
+
+namespace Wirestack.Transport.Tcp;
+
+/// <summary>What a connection tells its application side. Called on the engine thread; implementations must not block.</summary>
+internal interface ITcpConnectionEvents
+{
+    /// <summary>The handshake completed.</summary>
+    void OnEstablished();
+
+    /// <summary>Data or the peer's FIN arrived.</summary>
+    void OnReadable();
+
+    /// <summary>Send buffer space was freed.</summary>
+    void OnWritable();
+
+    /// <summary>The connection is gone: Success after an orderly close, otherwise why it failed.</summary>
+    void OnClosed(SocketError error);
+}
+
+/// <summary>What a connection needs from the engine below it.</summary>
+internal interface ITcpNetwork
+{
+    long Now { get; }
+
+    TcpSettings Settings { get; }
+
+    StackCounters Counters { get; }
+
+    /// <summary>The IP MTU of the interface.</summary>
+    int Mtu { get; }
+
+    /// <summary>The buffer segments are built in, with room for IP and link headers before <see cref="SegmentOffset"/>.</summary>
+    byte[] SegmentBuffer { get; }
+
+    int SegmentOffset { get; }
+
+    /// <summary>Sends the segment at <see cref="SegmentOffset"/> of <paramref name="length"/> bytes to <paramref name="destination"/>.</summary>
+    void SendSegment(Ipv4Address destination, int length);
+
+    /// <summary>The connection's deadline changed.</summary>
+    void Reschedule(TcpControlBlock connection);
+
+    /// <summary>A passive connection completed its handshake: hand it to its listener.</summary>
+    void OnPassiveEstablished(TcpControlBlock connection);
+
+    /// <summary>The connection entered TIME-WAIT.</summary>
+    void OnTimeWait(TcpControlBlock connection);
+
+    /// <summary>The connection reached CLOSED from <paramref name="previous"/>: forget it.</summary>
+    void OnClosed(TcpControlBlock connection, TcpState previous);
+}
+
+/// <summary>The 4-tuple naming a connection.</summary>
+internal readonly record struct TcpConnectionKey(Ipv4Address LocalAddress, ushort LocalPort, Ipv4Address RemoteAddress, ushort RemotePort);

@@ -1,0 +1,38 @@
+using Wirestack.Devices;
+using Wirestack.Transport.Tcp;
+
+namespace Wirestack.Tests;
+
+public sealed class TcpEngineTests
+{
+    [Fact(DisplayName = "RFC 9293 3.5: three-way handshake, data both ways, orderly close")]
+    public void HandshakeTransferClose()
+    {
+        using var net = new TwoEngines();
+        var listener = new RecordingListener();
+        net.B.ListenTcp(80, 16, listener);
+        var client = new RecordingConnection();
+        Assert.True(net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready, TimeSpan.FromSeconds(1)));
+        var connection = net.A.ConnectTcp(TwoEngines.AddressB, 80, client);
+        client.Connection = connection;
+        Assert.True(net.RunUntil(() => client.Established && listener.Accepted.Count == 1, TimeSpan.FromSeconds(2)));
+        var server = listener.Accepted[0];
+        var payload = Frames.RandomBytes(200_000, 1);
+        var feeder = new Feeder(connection, payload);
+        Assert.True(net.RunUntil(() => { feeder.Pump(); return server.Received.Length == payload.Length; }, TimeSpan.FromSeconds(10)));
+        Assert.Equal(payload, server.Received.ToArray());
+
+        var reply = Frames.RandomBytes(50_000, 2);
+        var back = new Feeder(server.Connection!, reply);
+        Assert.True(net.RunUntil(() => { back.Pump(); return client.Received.Length == reply.Length; }, TimeSpan.FromSeconds(10)));
+        Assert.Equal(reply, client.Received.ToArray());
+
+        connection.Shutdown();
+        Assert.True(net.RunUntil(() => server.Connection!.PeerFinished, TimeSpan.FromSeconds(2)));
+        server.Connection!.Shutdown();
+        Assert.True(net.RunUntil(() => server.ClosedWith is not null && client.ClosedWith is not null, TimeSpan.FromSeconds(2)));
+        Assert.Equal(System.Net.Sockets.SocketError.Success, server.ClosedWith);
+        Assert.Equal(TcpState.TimeWait, connection.State);
+        Assert.Equal(TcpState.Closed, server.Connection.State);
+    }
+}
