@@ -90,6 +90,9 @@ internal sealed partial class NetworkEngine
         }
     }
 
+    /// <summary>Sets the engine's clock before commands run (they may send, and sending reads the time).</summary>
+    public void SetTime(long nowMicroseconds) => _now = Math.Max(_now, nowMicroseconds);
+
     /// <summary>Processes received frames, runs due timers and sends what is ready.</summary>
     public void Poll(long nowMicroseconds)
     {

@@ -34,7 +34,7 @@ public sealed class NetworkStack : IAsyncDisposable
     readonly TimeProvider _time;
     readonly long _startTimestamp;
     readonly DeviceWakeup _wakeup = new();
-    readonly ConcurrentQueue<Action> _commands = new();
+    readonly ConcurrentQueue<Action<NetworkEngine>> _commands = new();
     readonly Thread _loop;
     readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly Channel<StackStateChangedEventArgs> _stateEvents = Channel.CreateUnbounded<StackStateChangedEventArgs>(new() { SingleReader = true, SingleWriter = true });
@@ -122,6 +122,44 @@ public sealed class NetworkStack : IAsyncDisposable
         return socket;
     }
 
+    /// <summary>Listens for TCP connections on <paramref name="port"/>.</summary>
+    /// <param name="port">1 to 65535.</param>
+    /// <param name="backlog">Established connections waiting for <see cref="TcpListener.AcceptAsync"/> at most.</param>
+    /// <exception cref="System.Net.Sockets.SocketException">AddressAlreadyInUse when the port is taken.</exception>
+    public TcpListener ListenTcp(int port, int backlog = 128)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
+        ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
+        var listener = new TcpListener(this, port);
+        listener.State = Invoke(e => e.ListenTcp(port, backlog, listener.ListenerEvents));
+        return listener;
+    }
+
+    /// <summary>Opens a TCP connection to <paramref name="remote"/>.</summary>
+    /// <exception cref="System.Net.Sockets.SocketException">ConnectionRefused (RST or ICMP port unreachable), TimedOut,
+    /// NetworkUnreachable, HostUnreachable.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; the attempt is abandoned.</exception>
+    public async Task<TcpConnection> ConnectTcpAsync(IPEndPoint remote, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(remote);
+        var address = Wire.Ipv4Address.FromIPAddress(remote.Address);
+        var connection = new TcpConnection(this);
+        // The control block is attached on the engine thread, before any event about it can fire.
+        await InvokeAsync(e => connection.ControlBlock = e.ConnectTcp(address, (ushort)remote.Port, connection.Events)).ConfigureAwait(false);
+        try
+        {
+            await connection.WaitEstablishedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            connection.Abort();
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return connection;
+    }
+
     /// <summary>One counter's current value.</summary>
     public long GetCounter(StackCounter counter) => _engine.Counters[counter];
 
@@ -170,11 +208,11 @@ public sealed class NetworkStack : IAsyncDisposable
     {
         ObjectDisposedException.ThrowIf(_stopping, this);
         var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _commands.Enqueue(() =>
+        _commands.Enqueue(engine =>
         {
             try
             {
-                completion.TrySetResult(work(_engine));
+                completion.TrySetResult(work(engine));
             }
             catch (Exception e)
             {
@@ -192,7 +230,7 @@ public sealed class NetworkStack : IAsyncDisposable
     {
         if (_stopping)
             return;
-        _commands.Enqueue(() => work(_engine));
+        _commands.Enqueue(work);
         _wakeup.Signal();
     }
 
@@ -202,9 +240,11 @@ public sealed class NetworkStack : IAsyncDisposable
         {
             while (!_stopping)
             {
+                long now = NowMicroseconds;
+                _engine.SetTime(now);
                 while (_commands.TryDequeue(out var command))
-                    command();
-                _engine.Poll(NowMicroseconds);
+                    command(_engine);
+                _engine.Poll(now);
                 PublishStateChanges();
                 if (!_commands.IsEmpty || _stopping)
                     continue;
@@ -227,7 +267,7 @@ public sealed class NetworkStack : IAsyncDisposable
         finally
         {
             while (_commands.TryDequeue(out var command))
-                command();
+                command(_engine);
             _engine.Shutdown();
             _stopped.TrySetResult();
         }

@@ -1,0 +1,249 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Wirestack.Engine;
+using Wirestack.Hosting;
+using Wirestack.Transport.Tcp;
+
+namespace Wirestack;
+
+/// <summary>
+/// A TCP connection on a <see cref="NetworkStack"/>, as a <see cref="Stream"/> and an <see cref="IDuplexPipe"/>.
+/// Reads return 0 after the peer's FIN; <see cref="ShutdownSend"/> half-closes; disposing closes gracefully
+/// (FIN after the queued data, or RST when received data was left unread, as Linux does); <see cref="Abort"/> resets.
+/// Failures surface as <see cref="SocketException"/> (ConnectionReset, TimedOut, ConnectionRefused…).
+/// </summary>
+public sealed class TcpConnection : Stream, IDuplexPipe
+{
+    readonly NetworkStack _stack;
+    readonly Signals _signals;
+    readonly Action<NetworkEngine> _onRead;
+    readonly Action<NetworkEngine> _onWrite;
+    TcpControlBlock _tcb = null!;
+    PipeReader? _input;
+    PipeWriter? _output;
+    int _readPosted;
+    int _writePosted;
+    int _disposed;
+    bool _sendShutdown;
+
+    internal TcpConnection(NetworkStack stack)
+    {
+        _stack = stack;
+        _signals = new Signals(this);
+        _onRead = _ => { Volatile.Write(ref _readPosted, 0); _tcb.OnApplicationRead(); };
+        _onWrite = _ => { Volatile.Write(ref _writePosted, 0); _tcb.OnApplicationWrite(); };
+    }
+
+    internal ITcpConnectionEvents Events => _signals;
+
+    internal TcpControlBlock ControlBlock
+    {
+        get => _tcb;
+        set
+        {
+            _tcb = value;
+            LocalEndPoint = new IPEndPoint(value.Key.LocalAddress.ToIPAddress(), value.Key.LocalPort);
+            RemoteEndPoint = new IPEndPoint(value.Key.RemoteAddress.ToIPAddress(), value.Key.RemotePort);
+        }
+    }
+
+    /// <summary>Our address and port.</summary>
+    public IPEndPoint LocalEndPoint { get; private set; } = new(IPAddress.Any, 0);
+
+    /// <summary>The peer's address and port.</summary>
+    public IPEndPoint RemoteEndPoint { get; private set; } = new(IPAddress.Any, 0);
+
+    /// <summary>Turns Nagle's algorithm off (true) or on (false, the default unless <see cref="TcpSettings.NoDelay"/>).</summary>
+    public bool NoDelay
+    {
+        get => _stack.Invoke(_ => _tcb.NoDelay);
+        set => _stack.Post(_ => _tcb.NoDelay = value);
+    }
+
+    /// <summary>State and counters of the connection (like Linux TCP_INFO).</summary>
+    public TcpConnectionInfo GetInfo() => _stack.Invoke(_ => _tcb.GetInfo());
+
+    /// <summary>Completes when the handshake completes; throws the connection's error if it fails first.</summary>
+    internal async Task WaitEstablishedAsync(CancellationToken cancellationToken)
+    {
+        while (!_signals.Established)
+        {
+            if (_signals.Closed)
+                throw new SocketException((int)(_signals.Error == SocketError.Success ? SocketError.ConnectionReset : _signals.Error));
+            await _signals.StateChanged.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (buffer.Length == 0)
+            return 0;
+        var ring = _tcb.Receive.Ring;
+        while (true)
+        {
+            bool finished = _signals.PeerFinished;
+            int n = ring.Read(buffer.Span);
+            if (n > 0)
+            {
+                if (Interlocked.Exchange(ref _readPosted, 1) == 0)
+                    _stack.Post(_onRead);
+                return n;
+            }
+            if (finished)
+                return 0;
+            if (_signals.Closed)
+            {
+                if (_signals.Error == SocketError.Success)
+                    return 0;
+                throw new SocketException((int)_signals.Error);
+            }
+            await _signals.Readable.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc/>
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_sendShutdown)
+            throw new InvalidOperationException("The send side was shut down.");
+        var ring = _tcb.Send;
+        while (!buffer.IsEmpty)
+        {
+            if (_signals.Closed)
+                throw new SocketException((int)(_signals.Error == SocketError.Success ? SocketError.Shutdown : _signals.Error));
+            int n = ring.Write(buffer.Span);
+            if (n > 0)
+            {
+                buffer = buffer[n..];
+                if (Interlocked.Exchange(ref _writePosted, 1) == 0)
+                    _stack.Post(_onWrite);
+                continue;
+            }
+            await _signals.Writable.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Half-close: sends FIN after the data already written; reading goes on (RFC 9293 3.10.4).</summary>
+    public void ShutdownSend()
+    {
+        if (_sendShutdown)
+            return;
+        _sendShutdown = true;
+        _stack.Post(_ => _tcb.Shutdown());
+    }
+
+    /// <summary>Resets the connection at once (RST), discarding unsent and unread data.</summary>
+    public void Abort()
+    {
+        if (_disposed != 0)
+            return;
+        _stack.Post(_ => _tcb.Abort());
+    }
+
+    /// <summary>Graceful close: FIN after the data already written (RST instead when received data is left unread).</summary>
+    public override ValueTask DisposeAsync()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+            return;
+        if (disposing && _tcb is not null)
+            _stack.Post(_ => _tcb.CloseByApplication());
+        _signals.Readable.Set();
+        _signals.Writable.Set();
+        base.Dispose(disposing);
+    }
+
+    /// <inheritdoc/>
+    public PipeReader Input => _input ??= PipeReader.Create(this, new StreamPipeReaderOptions(leaveOpen: true));
+
+    /// <inheritdoc/>
+    public PipeWriter Output => _output ??= PipeWriter.Create(this, new StreamPipeWriterOptions(leaveOpen: true));
+
+    /// <inheritdoc/>
+    public override bool CanRead => _disposed == 0;
+    /// <inheritdoc/>
+    public override bool CanWrite => _disposed == 0;
+    /// <inheritdoc/>
+    public override bool CanSeek => false;
+    /// <inheritdoc/>
+    public override long Length => throw new NotSupportedException();
+    /// <inheritdoc/>
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+    /// <inheritdoc/>
+    public override void Flush()
+    {
+    }
+    /// <inheritdoc/>
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    /// <inheritdoc/>
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    /// <inheritdoc/>
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    /// <inheritdoc/>
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    /// <inheritdoc/>
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+    /// <inheritdoc/>
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    /// <inheritdoc/>
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    /// <inheritdoc/>
+    public override string ToString() => $"TCP {LocalEndPoint} -> {RemoteEndPoint}";
+
+    /// <summary>Runs on the engine thread: records what happened and wakes the application side.</summary>
+    sealed class Signals(TcpConnection owner) : ITcpConnectionEvents
+    {
+        volatile bool _established;
+        volatile bool _peerFinished;
+        volatile bool _closed;
+        volatile SocketError _error;
+
+        public AsyncSignal Readable { get; } = new();
+        public AsyncSignal Writable { get; } = new();
+        public AsyncSignal StateChanged { get; } = new();
+        public bool Established => _established;
+        public bool PeerFinished => _peerFinished;
+        public bool Closed => _closed;
+        public SocketError Error => _error;
+
+        public void OnEstablished()
+        {
+            _established = true;
+            StateChanged.Set();
+        }
+
+        public void OnReadable()
+        {
+            if (owner._tcb.PeerFinished)
+                _peerFinished = true;
+            Readable.Set();
+        }
+
+        public void OnWritable() => Writable.Set();
+
+        public void OnClosed(SocketError error)
+        {
+            _error = error;
+            if (owner._tcb.PeerFinished)
+                _peerFinished = true;
+            _closed = true;
+            Readable.Set();
+            Writable.Set();
+            StateChanged.Set();
+        }
+    }
+}

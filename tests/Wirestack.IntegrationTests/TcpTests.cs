@@ -1,0 +1,98 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+
+namespace Wirestack.IntegrationTests;
+
+public sealed class TcpTests
+{
+    [Fact(DisplayName = "RFC 9293 over TAP: the kernel's client sends 16 MiB to a Wirestack server, SHA-256 intact")]
+    public async Task KernelClientToStackServer()
+    {
+        Prerequisites.Require("socat");
+        await using var tap = await TapStack.StartAsync();
+        await using var listener = tap.Stack.ListenTcp(5001);
+        string directory = Directory.CreateTempSubdirectory("wirestack-tcp").FullName;
+        try
+        {
+            string file = Path.Combine(directory, "data");
+            var data = new byte[16 << 20];
+            new Random(1).NextBytes(data);
+            await File.WriteAllBytesAsync(file, data, TestContext.Current.CancellationToken);
+            var client = tap.Namespace.ExecAsync($"socat -u FILE:{file} TCP:{TapStack.StackAddress}:5001", TimeSpan.FromSeconds(60));
+            await using var connection = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var buffer = new byte[65536];
+            long total = 0;
+            int n;
+            while ((n = await connection.ReadAsync(buffer, TestContext.Current.CancellationToken)) > 0)
+            {
+                sha.AppendData(buffer, 0, n);
+                total += n;
+            }
+            var result = await client;
+            Assert.True(result.ExitCode == 0, result.All);
+            Assert.Equal(data.Length, total);
+            Assert.Equal(SHA256.HashData(data), sha.GetHashAndReset());
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [Fact(DisplayName = "RFC 9293 over TAP: a Wirestack client sends 16 MiB to the kernel's server and reads its reply")]
+    public async Task StackClientToKernelServer()
+    {
+        Prerequisites.Require("socat", "sha256sum");
+        await using var tap = await TapStack.StartAsync();
+        // Kernel server: hashes what it receives and sends the hash back.
+        var server = tap.Namespace.ExecAsync($"timeout 60 socat TCP-LISTEN:5002,bind={TapStack.KernelAddress},reuseaddr SYSTEM:'sha256sum | cut -c1-64'", TimeSpan.FromSeconds(70));
+        var data = new byte[16 << 20];
+        new Random(2).NextBytes(data);
+        TcpConnection? connection = null;
+        for (int attempt = 0; attempt < 50 && connection is null; attempt++)
+        {
+            try
+            {
+                connection = await tap.Stack.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse(TapStack.KernelAddress), 5002), TestContext.Current.CancellationToken);
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+            }
+        }
+        Assert.NotNull(connection);
+        await using (connection)
+        {
+            await connection.WriteAsync(data, TestContext.Current.CancellationToken);
+            connection.ShutdownSend();
+            var reply = new MemoryStream();
+            await connection.CopyToAsync(reply, TestContext.Current.CancellationToken);
+            string hash = System.Text.Encoding.ASCII.GetString(reply.ToArray()).Trim();
+            Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(data)), hash);
+            var info = connection.GetInfo();
+            Assert.True(info.SackEnabled && info.WindowScalingEnabled && info.TimestampsEnabled, info.ToString());
+        }
+        await server;
+    }
+
+    [Fact(DisplayName = "RFC 9293 3.10.7.1 over TAP: connecting to a closed kernel port fails with ConnectionRefused")]
+    public async Task RefusedByKernel()
+    {
+        Prerequisites.Require();
+        await using var tap = await TapStack.StartAsync();
+        var e = await Assert.ThrowsAsync<SocketException>(() =>
+            tap.Stack.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse(TapStack.KernelAddress), 9), TestContext.Current.CancellationToken));
+        Assert.Equal(SocketError.ConnectionRefused, e.SocketErrorCode);
+    }
+
+    [Fact(DisplayName = "RFC 9293 3.10.7.1 over TAP: the kernel connecting to a closed Wirestack port is refused")]
+    public async Task KernelRefusedByStack()
+    {
+        Prerequisites.Require("socat");
+        await using var tap = await TapStack.StartAsync();
+        var result = await tap.Namespace.ExecAsync($"echo hi | socat - TCP:{TapStack.StackAddress}:9,connect-timeout=3");
+        Assert.Contains("Connection refused", result.All);
+    }
+}
