@@ -177,7 +177,11 @@ internal sealed partial class TcpControlBlock
     /// <summary>Our timestamp clock: milliseconds (RFC 7323 5.4 allows 1 ms to 1 s per tick).</summary>
     uint TimestampNow => (uint)(_network.Now / 1000) + 1;
 
-    public void SendAck() => Transmit(SndNxt, TcpFlags.Ack, SegmentOptions(), 0);
+    /// <summary>
+    /// A pure ACK. It carries SND.MAX, not SND.NXT: after a timeout pulls SND.NXT back, a lower sequence number
+    /// would fall below the peer's RCV.NXT and be dropped as unacceptable, losing the acknowledgment (as BSD does).
+    /// </summary>
+    public void SendAck() => Transmit(SndMax, TcpFlags.Ack, SegmentOptions(), 0);
 
     /// <summary>RFC 5961 7: challenge ACKs are rate limited so they cannot be used to amplify or probe.</summary>
     void SendChallengeAck()
