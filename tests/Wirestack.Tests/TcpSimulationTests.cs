@@ -75,3 +75,52 @@ public sealed class TcpSimulationTests(ITestOutputHelper output)
         Assert.True(failures.Count == 0, string.Join("\n", failures.Take(10)));
     }
 }
+
+public sealed class TcpThroughputTests(ITestOutputHelper output)
+{
+    /// <summary>
+    /// Goodput over a 10 Mbit/s bottleneck (64 KiB tail-drop queue) with 20 ms RTT and 1% random loss both ways, in
+    /// simulated time. The Mathis model (goodput ≈ MSS/RTT · 1.22/√p, what a standard loss-based TCP such as
+    /// Linux's reaches) gives about 7 Mbit/s here. The bound is 5 Mbit/s (70% of that model, half the link):
+    /// recovery that stalls on timeouts lands far below it (this code measured 3.9 before SACK recovery sent by
+    /// the pipe estimate); measured now: about 5.9 (NewReno) and 6.5 (CUBIC) Mbit/s.
+    /// </summary>
+    [Theory(DisplayName = "RFC 5681/6675/9438: 10 Mbit/s, 20 ms RTT, 1% loss: goodput at least 5 Mbit/s (70% of the Mathis model)")]
+    [InlineData(CongestionControlAlgorithm.Cubic)]
+    [InlineData(CongestionControlAlgorithm.NewReno)]
+    public void GoodputOnLossyLink(CongestionControlAlgorithm algorithm)
+    {
+        var impairment = new ImpairmentOptions { LossRate = 0.01, DelayMicroseconds = 10_000, RateBitsPerSecond = 10_000_000, QueueLimitBytes = 64 * 1024 };
+        double total = 0;
+        const int Seeds = 5;
+        for (int seed = 1; seed <= Seeds; seed++)
+        {
+            double mbps = Measure(seed, algorithm, impairment, 4 << 20);
+            output.WriteLine($"{algorithm} seed {seed}: {mbps:0.00} Mbit/s {Diagnostics}");
+            total += mbps;
+        }
+        double average = total / Seeds;
+        output.WriteLine($"{algorithm} average: {average:0.00} Mbit/s");
+        Assert.True(average >= 5.0, $"{algorithm}: {average:0.00} Mbit/s");
+    }
+
+    static double Measure(int seed, CongestionControlAlgorithm algorithm, ImpairmentOptions impairment, int bytes)
+    {
+        var tcp = new TcpSettings { CongestionControl = algorithm };
+        using var net = new TwoEngines(impairment with { Seed = seed }, impairment with { Seed = seed + 50 }, tcp: tcp);
+        var listener = new RecordingListener();
+        net.B.ListenTcp(80, 16, listener);
+        var client = new RecordingConnection();
+        Assert.True(net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready, TimeSpan.FromSeconds(5)));
+        var connection = net.A.ConnectTcp(TwoEngines.AddressB, 80, client);
+        Assert.True(net.RunUntil(() => listener.Accepted.Count == 1, TimeSpan.FromSeconds(30)));
+        var feeder = new Feeder(connection, Frames.RandomBytes(bytes, seed));
+        long start = net.Now;
+        var server = listener.Accepted[0];
+        Assert.True(net.RunUntil(() => { feeder.Pump(); return server.Received.Length == bytes; }, TimeSpan.FromSeconds(120), stepMicroseconds: 200));
+        Diagnostics = $"rto={net.A.Counters[StackCounter.TcpRetransmissionTimeouts]} fr={net.A.Counters[StackCounter.TcpFastRetransmits]} rexmit={net.A.Counters[StackCounter.TcpSegmentsRetransmitted]} {connection.GetInfo()}";
+        return bytes * 8.0 / (net.Now - start);
+    }
+
+    static string Diagnostics = "";
+}

@@ -33,9 +33,11 @@ internal sealed partial class TcpControlBlock
         {
             if (_sackEnabled && SkipSacked())
                 continue;
-            long window = Math.Min(_sndWnd, _congestion.Window);
             long inFlight = (long)(uint)(SndNxt - SndUna);
-            long usable = window - inFlight;
+            // The peer's window limits sequence space; cwnd limits what is in the network, which during SACK
+            // recovery is the pipe estimate (RFC 6675 5), not everything outstanding.
+            long congestionFlight = _inRecovery && _sackEnabled ? Pipe() : inFlight;
+            long usable = Math.Min(_sndWnd - inFlight, _congestion.Window - congestionFlight);
             long dataEnd = (long)(uint)(_sendBufferSeq + (uint)Send.Count - SndUna);
             long available = dataEnd - inFlight;
             if (available < 0)

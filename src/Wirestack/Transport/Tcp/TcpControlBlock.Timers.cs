@@ -106,14 +106,16 @@ internal sealed partial class TcpControlBlock
             Close(SocketError.TimedOut);
             return;
         }
-        // RFC 5681 3.1 / RFC 6298 5.5-5.6: collapse cwnd, back off, go back to SND.UNA. SACK information may be
-        // stale after a timeout (RFC 2018 8), so it is dropped.
+        // RFC 5681 3.1 / RFC 6298 5.5-5.6: collapse cwnd, back off, go back to SND.UNA. SACKed ranges are kept and
+        // skipped (as Linux does); after a second consecutive timeout they are dropped in case the receiver
+        // reneged (RFC 2018 8).
         _congestion.OnTimeout((long)(uint)(SndMax - SndUna), now);
         _rto.BackOff();
         _inRecovery = false;
         _recover = SndMax;
         _duplicateAcks = 0;
-        _scoreboard.Clear();
+        if (Retransmissions > 1)
+            _scoreboard.Clear();
         _timingSegment = false;
         SndNxt = SndUna;
         _retransmitAt = now + _rto.Current;
