@@ -18,6 +18,11 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     int _timeWaitCount;
 
     InitialSequenceNumbers Isn => _isn ??= new InitialSequenceNumbers(_options.RandomSeed is null ? null : _random);
+
+    /// <summary>Tests only: a fixed initial sequence number for new connections (to exercise wrap-around).</summary>
+    internal uint? InitialSequenceOverride { get; set; }
+
+    uint NextIsn(in TcpConnectionKey key) => InitialSequenceOverride ?? Isn.Next(key, _now);
     SynCookies Cookies => _synCookies ??= new SynCookies(Isn);
 
     /// <summary>Connections in any state but LISTEN, TIME-WAIT included.</summary>
@@ -167,7 +172,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
             var key = new TcpConnectionKey(_interface.Address, localPort, remote, port);
             if (_tcpListeners.ContainsKey(localPort) || _tcpConnections.ContainsKey(key))
                 continue;
-            var connection = new TcpControlBlock(this, key, Isn.Next(key, _now), events);
+            var connection = new TcpControlBlock(this, key, NextIsn(key), events);
             _tcpConnections.Add(key, connection);
             Counters.Increment(StackCounter.TcpActiveOpens);
             connection.Connect();
@@ -277,7 +282,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
             Counters.Increment(StackCounter.DropTcpListenQueueFull);
             return;
         }
-        var passive = new TcpControlBlock(this, key, Isn.Next(key, _now), events: null)
+        var passive = new TcpControlBlock(this, key, NextIsn(key), events: null)
         {
             Listener = listener,
             ListenerQueue = ListenerQueue.HalfOpen,

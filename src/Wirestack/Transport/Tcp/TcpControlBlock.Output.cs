@@ -8,6 +8,7 @@ internal sealed partial class TcpControlBlock
 {
     bool _ackNow;
     int _segmentsSinceAck;
+    uint _smallSegmentEnd;
 
     /// <summary>Sends whatever the windows, Nagle and the state allow, then any ACK still owed.</summary>
     public void Output()
@@ -55,14 +56,17 @@ internal sealed partial class TcpControlBlock
             bool retransmitting = Seq.Lt(SndNxt, SndMax);
             if (!retransmitting && !fin && length < maxPayload)
             {
-                // Nagle: hold a small segment while data is unacknowledged.
-                if (!NoDelay && SndMax != SndUna)
+                // Nagle with Minshall's refinement (as Linux): hold a small segment only while another small
+                // segment is unacknowledged, so a request's or response's tail goes out at once.
+                if (!NoDelay && Seq.Gt(_smallSegmentEnd, SndUna))
                     break;
                 // Sender SWS avoidance: the window, not the data, limits us; wait for it to open usefully.
                 if (length < available && length < _maxSndWnd / 2)
                     break;
             }
             SendData(SndNxt, length, fin, retransmitting);
+            if (!retransmitting && length < maxPayload)
+                _smallSegmentEnd = SndNxt;
             sentAny = true;
         }
         if (_ackNow && !sentAny)

@@ -91,12 +91,9 @@ internal sealed partial class TcpControlBlock
         bool sackSaysLost = _sackEnabled && SackedBytesAbove(SndUna) > (DuplicateAckThreshold - 1) * EffectiveSendMss;
         if (_duplicateAcks < DuplicateAckThreshold && !sackSaysLost)
             return;
-        // RFC 6582 3.2 step 2: only one reduction per window of data.
-        if (Seq.Le(SndUna, _recover) && _recover != Iss && Seq.Gt(_recover, Iss))
-        {
-            if (Seq.Lt(SndUna, _recover))
-                return;
-        }
+        // RFC 6582 3.2 step 2: no new recovery for data sent before the last one (or before a timeout) began.
+        if (Seq.Lt(SndUna, _recover))
+            return;
         EnterRecovery();
     }
 

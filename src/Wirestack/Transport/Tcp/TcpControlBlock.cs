@@ -34,6 +34,8 @@ internal sealed partial class TcpControlBlock
         SndNxt = Iss;
         SndMax = Iss;
         _sendBufferSeq = Iss + 1;
+        _recover = Iss;
+        _smallSegmentEnd = Iss;
         _ourMss = Math.Max(network.Mtu - Ipv4Packet.MinimumHeaderLength - TcpSegment.MinimumHeaderLength, 536 - 40);
         _sendMss = 536;
         _receiveScale = 0;
