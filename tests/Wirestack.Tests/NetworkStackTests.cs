@@ -5,6 +5,11 @@ using Wirestack.Devices;
 
 namespace Wirestack.Tests;
 
+/// <summary>Counts the process's descriptors, so nothing else may run beside it.</summary>
+[CollectionDefinition(nameof(DescriptorCounting), DisableParallelization = true)]
+public sealed class DescriptorCounting;
+
+[Collection(nameof(DescriptorCounting))]
 public sealed class NetworkStackTests
 {
     static StackOptions Options(string address) => new() { Ipv4 = Ipv4Settings.Static(address) };
