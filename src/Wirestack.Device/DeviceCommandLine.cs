@@ -93,11 +93,16 @@ internal static class DeviceCommandLine
         },
     };
 
+    static readonly Option<bool> TestServicesOption = new("--test-services")
+    {
+        Description = "Serve TCP echo (7), discard (9) and chargen (19) for testing and benchmarks.",
+    };
+
     public static RootCommand Create(Func<DeviceSettings, CancellationToken, Task<int>> run)
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, Gateway, Dns, HostAddress, Pcap, Verbosity,
+            Interface, Mac, Ip, Gateway, Dns, HostAddress, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
         {
@@ -150,6 +155,7 @@ internal static class DeviceCommandLine
         HostAddress = parse.GetValue(HostAddress),
         PcapPath = parse.GetValue(Pcap),
         Verbosity = parse.GetValue(Verbosity),
+        TestServices = parse.GetValue(TestServicesOption),
     };
 
     static (IPAddress, int)? ParseCidr(ArgumentResult result, string option)

@@ -74,6 +74,7 @@ internal static class DeviceRunner
             {
                 stack.StateChanged += (_, e) => log.LogInformation("State {Previous} -> {Current}", e.Previous, e.Current);
                 log.LogInformation("MAC {Mac}, IPv4 {Ipv4}", settings.MacAddress, ipv4);
+                var services = settings.TestServices ? TestServices.Start(stack, log) : null;
                 try
                 {
                     await Task.Delay(Timeout.Infinite, stop.Token);
@@ -82,6 +83,8 @@ internal static class DeviceRunner
                 {
                 }
                 log.LogInformation("Stopping");
+                if (services is not null)
+                    await services.DisposeAsync();
             }
             finally
             {

@@ -14,4 +14,5 @@ internal sealed record DeviceSettings
     public (IPAddress Address, int PrefixLength)? HostAddress { get; init; }
     public string? PcapPath { get; init; }
     public int Verbosity { get; init; } = 2;
+    public bool TestServices { get; init; }
 }

@@ -37,53 +37,9 @@ internal sealed unsafe class TunTapHandle : IDisposable
         if (name.Contains('/') || name.Contains(' ') || name.Any(c => c > 127))
             throw new ArgumentException($"Interface name '{name}' is not valid: use ASCII letters, digits, '-', '_' or '.'.", nameof(name));
 
-        if (networkNamespace is null)
-            return OpenHere(name, tap);
-
-        // setns changes only the calling thread's namespace, and an interface is created in the namespace of the
-        // thread that opens it: so open on a short-lived thread that entered the namespace. The descriptor keeps
-        // working from any thread afterwards.
-        TunTapHandle? result = null;
-        Exception? failure = null;
-        var thread = new Thread(() =>
-        {
-            try
-            {
-                EnterNamespace(networkNamespace);
-                result = OpenHere(name, tap);
-            }
-            catch (Exception e)
-            {
-                failure = e;
-            }
-        }) { Name = "wirestack-netns-open", IsBackground = true };
-        thread.Start();
-        thread.Join();
-        if (failure is not null)
-            throw failure;
-        return result!;
-    }
-
-    static void EnterNamespace(string networkNamespace)
-    {
-        string path = networkNamespace.Contains('/') ? networkNamespace : "/var/run/netns/" + networkNamespace;
-        int nsFd = LibC.Open(path, LibC.O_CLOEXEC);
-        if (nsFd < 0)
-            throw new IOException($"Cannot open network namespace '{path}': {LibC.Describe(LibC.LastError)}.");
-        try
-        {
-            if (LibC.SetNs(nsFd, LibC.CLONE_NEWNET) != 0)
-            {
-                int errno = LibC.LastError;
-                if (errno == LibC.EPERM)
-                    throw new UnauthorizedAccessException($"Entering network namespace '{path}' needs root or CAP_SYS_ADMIN.");
-                throw new IOException($"Cannot enter network namespace '{path}': {LibC.Describe(errno)}.");
-            }
-        }
-        finally
-        {
-            LibC.Close(nsFd);
-        }
+        return networkNamespace is null
+            ? OpenHere(name, tap)
+            : Interop.NetworkNamespace.Run(networkNamespace, () => OpenHere(name, tap));
     }
 
     static TunTapHandle OpenHere(string name, bool tap)

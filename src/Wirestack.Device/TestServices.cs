@@ -1,0 +1,112 @@
+using Microsoft.Extensions.Logging;
+
+namespace Wirestack.Device;
+
+/// <summary>
+/// The classic TCP test services, so the stack can be exercised with standard tools: echo (RFC 862, port 7),
+/// discard (RFC 863, port 9) and chargen (RFC 864, port 19).
+/// </summary>
+internal sealed class TestServices : IAsyncDisposable
+{
+    const int EchoPort = 7, DiscardPort = 9, ChargenPort = 19;
+
+    readonly List<TcpListener> _listeners = [];
+    readonly List<Task> _loops = [];
+    readonly CancellationTokenSource _stop = new();
+    readonly ILogger _log;
+
+    TestServices(ILogger log) => _log = log;
+
+    public static TestServices Start(NetworkStack stack, ILogger log)
+    {
+        var services = new TestServices(log);
+        services.Serve(stack, EchoPort, EchoAsync);
+        services.Serve(stack, DiscardPort, DiscardAsync);
+        services.Serve(stack, ChargenPort, ChargenAsync);
+        log.LogInformation("Test services on TCP: echo {Echo}, discard {Discard}, chargen {Chargen}", EchoPort, DiscardPort, ChargenPort);
+        return services;
+    }
+
+    void Serve(NetworkStack stack, int port, Func<TcpConnection, CancellationToken, Task> handler)
+    {
+        var listener = stack.ListenTcp(port, backlog: 1024);
+        _listeners.Add(listener);
+        _loops.Add(Task.Run(async () =>
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                TcpConnection connection;
+                try
+                {
+                    connection = await listener.AcceptAsync(_stop.Token);
+                }
+                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+                {
+                    return;
+                }
+                _ = Task.Run(async () =>
+                {
+                    await using (connection)
+                    {
+                        try
+                        {
+                            await handler(connection, _stop.Token);
+                        }
+                        catch (Exception e) when (e is System.Net.Sockets.SocketException or OperationCanceledException or ObjectDisposedException or IOException)
+                        {
+                            _log.LogDebug("{Connection} ended: {Reason}", connection, e.Message);
+                        }
+                    }
+                });
+            }
+        }));
+    }
+
+    static async Task EchoAsync(TcpConnection connection, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[65536];
+        int n;
+        while ((n = await connection.ReadAsync(buffer, cancellationToken)) > 0)
+            await connection.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+    }
+
+    static async Task DiscardAsync(TcpConnection connection, CancellationToken cancellationToken)
+    {
+        var buffer = new byte[65536];
+        while (await connection.ReadAsync(buffer, cancellationToken) > 0)
+        {
+        }
+    }
+
+    /// <summary>RFC 864: lines of 72 rotating printable characters until the client goes away.</summary>
+    static async Task ChargenAsync(TcpConnection connection, CancellationToken cancellationToken)
+    {
+        var pattern = new byte[95 * 74];
+        for (int line = 0; line < 95; line++)
+        {
+            for (int i = 0; i < 72; i++)
+                pattern[line * 74 + i] = (byte)(' ' + (line + i) % 95);
+            pattern[line * 74 + 72] = (byte)'\r';
+            pattern[line * 74 + 73] = (byte)'\n';
+        }
+        // Stop when the client closes its side (its FIN makes the read return 0).
+        var reader = Task.Run(async () =>
+        {
+            var sink = new byte[1024];
+            while (await connection.ReadAsync(sink, cancellationToken) > 0)
+            {
+            }
+        }, cancellationToken);
+        while (!reader.IsCompleted)
+            await connection.WriteAsync(pattern, cancellationToken);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        foreach (var listener in _listeners)
+            await listener.DisposeAsync();
+        await Task.WhenAll(_loops);
+        _stop.Dispose();
+    }
+}
