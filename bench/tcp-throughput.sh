@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Bulk TCP throughput, kernel <-> wirestack-device over TAP (MTU 1500) in both directions, beside kernel <-> kernel
+# over a veth pair with offloads off, in the same run. Also the device's CPU seconds per GiB.
+# Everything runs in namespaces this script creates and deletes; each transfer is bounded in size and time.
+# Usage: sudo bench/tcp-throughput.sh [MIB]   (default 1024 MiB per transfer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mib=${1:-1024}
+bytes=$((mib * 1024 * 1024))
+[ "$(id -u)" = 0 ] || { echo "run as root (network namespaces and TAP devices)"; exit 1; }
+for tool in socat ethtool; do command -v $tool >/dev/null || { echo "needs $tool"; exit 1; }; done
+
+tag=$$
+tapns=wsb-tap-$tag k1=wsb-k1-$tag k2=wsb-k2-$tag
+device_pid=
+cleanup() {
+  [ -n "$device_pid" ] && kill -TERM "$device_pid" 2>/dev/null && wait "$device_pid" 2>/dev/null || true
+  for ns in $tapns $k1 $k2; do ip netns del "$ns" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+dotnet build src/Wirestack.Device -c Release -v quiet -nologo >/dev/null
+device_dll=src/Wirestack.Device/bin/Release/net10.0/wirestack-device.dll
+
+ip netns add "$tapns"
+ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --test-services -v 1 &
+device_pid=$!
+for _ in $(seq 1 60); do
+  ip netns exec "$tapns" bash -c 'echo | socat - TCP:192.168.77.2:7,connect-timeout=1' >/dev/null 2>&1 && break
+  sleep 0.5
+done
+
+ip netns add "$k1"; ip netns add "$k2"
+ip link add wsb-a netns "$k1" type veth peer name wsb-b netns "$k2"
+ip -n "$k1" addr add 10.77.0.1/24 dev wsb-a; ip -n "$k1" link set wsb-a up
+ip -n "$k2" addr add 10.77.0.2/24 dev wsb-b; ip -n "$k2" link set wsb-b up
+for pair in "$k1 wsb-a" "$k2 wsb-b"; do
+  set -- $pair
+  ip netns exec "$1" ethtool -K "$2" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+done
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$device_pid/stat"; }
+ticks_per_second=$(getconf CLK_TCK)
+
+timed() { # prints seconds for the command
+  local start end
+  start=$(date +%s.%N)
+  timeout 300 "$@" >/dev/null
+  end=$(date +%s.%N)
+  echo "$end - $start" | bc -l
+}
+
+gbits() { echo "scale=2; $bytes * 8 / $1 / 1000000000" | bc -l; }
+
+# Warm-up (JIT, caches).
+ip netns exec "$tapns" bash -c "head -c 67108864 /dev/zero | socat -b 262144 -u - TCP:192.168.77.2:9"
+
+c0=$(cpu_ticks)
+rx=$(timed ip netns exec "$tapns" bash -c "head -c $bytes /dev/zero | socat -b 262144 -u - TCP:192.168.77.2:9")
+c1=$(cpu_ticks)
+tx=$(timed ip netns exec "$tapns" bash -c "socat -b 262144 -u TCP:192.168.77.2:19 - | head -c $bytes")
+c2=$(cpu_ticks)
+
+ip netns exec "$k2" socat -b 262144 -u TCP-LISTEN:5001,reuseaddr - >/dev/null &
+sleep 0.3
+kk=$(timed ip netns exec "$k1" bash -c "head -c $bytes /dev/zero | socat -b 262144 -u - TCP:10.77.0.2:5001")
+
+rx_cpu=$(echo "scale=2; ($c1 - $c0) / $ticks_per_second / ($mib / 1024)" | bc -l)
+tx_cpu=$(echo "scale=2; ($c2 - $c1) / $ticks_per_second / ($mib / 1024)" | bc -l)
+printf '%-40s %10s %14s\n' "TCP bulk, $mib MiB, MTU 1500" "Gbit/s" "device CPU s/GiB"
+printf '%-40s %10s %14s\n' "kernel -> wirestack (TAP, discard)" "$(gbits "$rx")" "$rx_cpu"
+printf '%-40s %10s %14s\n' "wirestack -> kernel (TAP, chargen)" "$(gbits "$tx")" "$tx_cpu"
+printf '%-40s %10s\n' "kernel -> kernel (veth, offloads off)" "$(gbits "$kk")"
