@@ -144,6 +144,6 @@ public enum StackCounter
     DropTcpListenQueueFull,
     /// <summary>ACK to a listener carrying an invalid or expired SYN cookie.</summary>
     DropTcpSynCookieInvalid,
-    /// <summary>SYN refused because the connection limit was reached.</summary>
+    /// <summary>SYN refused because the connection limit or the TCP memory budget was reached.</summary>
     DropTcpConnectionLimit,
 }

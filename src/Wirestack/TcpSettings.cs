@@ -48,6 +48,12 @@ public sealed record TcpSettings
     /// <summary>Most connections (all states but LISTEN and TIME-WAIT) at once; more are refused.</summary>
     public int MaxConnections { get; init; } = 4096;
 
+    /// <summary>
+    /// Bytes of send and receive buffer all connections may hold together; a new connection that would exceed it
+    /// is refused (SYN dropped, or TooManyOpenSockets on connect). TIME-WAIT connections hold none.
+    /// </summary>
+    public long MemoryBudget { get; init; } = 512L * 1024 * 1024;
+
     /// <summary>Most connections in TIME-WAIT; past it the oldest is dropped.</summary>
     public int MaxTimeWait { get; init; } = 4096;
 
@@ -108,6 +114,7 @@ public sealed record TcpSettings
         ArgumentOutOfRangeException.ThrowIfGreaterThan(ReceiveBufferSize, 1 << 30, nameof(ReceiveBufferSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(SendBufferSize, 2048, nameof(SendBufferSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnections, 1, nameof(MaxConnections));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MemoryBudget, (long)ReceiveBufferSize + SendBufferSize, nameof(MemoryBudget));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxTimeWait, 0, nameof(MaxTimeWait));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRetransmissions, 1, nameof(MaxRetransmissions));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxSynRetransmissions, 0, nameof(MaxSynRetransmissions));

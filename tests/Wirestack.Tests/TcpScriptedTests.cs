@@ -491,3 +491,61 @@ public sealed class TcpScriptedTests
         Assert.Equal(0, h.Engine.TcpConnectionCount);
     }
 }
+
+public sealed class TcpLimitTests
+{
+    [Fact(DisplayName = "Resource limits: past the memory budget new SYNs are dropped and connects refused; TIME-WAIT holds no buffers")]
+    public void MemoryBudget()
+    {
+        var tcp = new TcpSettings { ReceiveBufferSize = 64 * 1024, SendBufferSize = 64 * 1024, MemoryBudget = 3 * 128 * 1024 };
+        using var h = new EngineHarness(EngineHarness.DefaultOptions() with { Tcp = tcp });
+        var listener = new RecordingListener();
+        h.Engine.ListenTcp(80, 16, listener);
+        for (ushort port = 1000; port < 1005; port++)
+            new TcpPeer(h, localPort: port).Send(5000, 0, TcpFlags.Syn);
+        Assert.Equal(3, h.Engine.TcpConnectionCount);
+        Assert.Equal(2, h.Count(StackCounter.DropTcpConnectionLimit));
+        var e = Assert.Throws<System.Net.Sockets.SocketException>(() => h.Engine.ConnectTcp(Frames.PeerIp, 9, new RecordingConnection()));
+        Assert.Equal(System.Net.Sockets.SocketError.TooManyOpenSockets, e.SocketErrorCode);
+        Assert.Equal(3 * 128 * 1024, h.Engine.TcpBufferBytes);
+    }
+
+    [Fact(DisplayName = "Resource limits: a connection in TIME-WAIT releases its buffers")]
+    public void TimeWaitReleasesBuffers()
+    {
+        using var h = new EngineHarness();
+        var listener = new RecordingListener();
+        h.Engine.ListenTcp(80, 16, listener);
+        var peer = new TcpPeer(h);
+        peer.Send(5000, 0, TcpFlags.Syn);
+        var synAck = Assert.Single(peer.Received());
+        peer.Send(5001, synAck.Seq + 1, TcpFlags.Ack);
+        Assert.True(h.Engine.TcpBufferBytes > 0);
+        listener.Accepted[0].Connection!.Shutdown();
+        peer.Received();
+        peer.Send(5001, synAck.Seq + 2, TcpFlags.Ack | TcpFlags.Fin);
+        Assert.Equal(TcpState.TimeWait, listener.Accepted[0].Connection!.State);
+        Assert.Equal(0, h.Engine.TcpBufferBytes);
+    }
+
+    [Fact(DisplayName = "RFC 1122 4.2.3.6: keepalive (when enabled) probes an idle peer and gives up with TimedOut")]
+    public void KeepaliveGivesUp()
+    {
+        var tcp = new TcpSettings { KeepaliveIdle = TimeSpan.FromSeconds(10), KeepaliveInterval = TimeSpan.FromSeconds(1), KeepaliveProbes = 3 };
+        using var h = new EngineHarness(EngineHarness.DefaultOptions() with { Tcp = tcp });
+        var listener = new RecordingListener();
+        h.Engine.ListenTcp(80, 16, listener);
+        var peer = new TcpPeer(h);
+        peer.Send(5000, 0, TcpFlags.Syn);
+        var synAck = Assert.Single(peer.Received());
+        peer.Send(5001, synAck.Seq + 1, TcpFlags.Ack);
+        int probes = 0;
+        for (int i = 0; i < 200 && listener.Accepted[0].ClosedWith is null; i++)
+        {
+            h.Advance(TimeSpan.FromMilliseconds(100));
+            probes += peer.Received().Count(s => s.Seq == synAck.Seq && s.Payload.Length == 0);
+        }
+        Assert.Equal(3, probes);
+        Assert.Equal(System.Net.Sockets.SocketError.TimedOut, listener.Accepted[0].ClosedWith);
+    }
+}

@@ -16,6 +16,24 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     InitialSequenceNumbers? _isn;
     SynCookies? _synCookies;
     int _timeWaitCount;
+    long _tcpBufferBytes;
+
+    /// <summary>Bytes of TCP buffer held by live connections.</summary>
+    public long TcpBufferBytes => _tcpBufferBytes;
+
+    /// <summary>True when one more connection fits the connection limit and the memory budget.</summary>
+    bool TcpHasRoom => _tcpConnections.Count - _timeWaitCount < _options.Tcp.MaxConnections
+        && _tcpBufferBytes + _options.Tcp.ReceiveBufferSize + _options.Tcp.SendBufferSize <= _options.Tcp.MemoryBudget;
+
+    void ITcpNetwork.OnBuffersReleased(long bytes) => _tcpBufferBytes -= bytes;
+
+    TcpControlBlock NewConnection(in TcpConnectionKey key, uint iss, ITcpConnectionEvents? events)
+    {
+        var connection = new TcpControlBlock(this, key, iss, events);
+        _tcpBufferBytes += connection.BufferBytes;
+        _tcpConnections.Add(key, connection);
+        return connection;
+    }
 
     InitialSequenceNumbers Isn => _isn ??= new InitialSequenceNumbers(_options.RandomSeed is null ? null : _random);
 
@@ -162,7 +180,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
             throw new SocketException((int)SocketError.NetworkUnreachable);
         if (port == 0 || remote.IsAny)
             throw new SocketException((int)SocketError.AddressNotAvailable);
-        if (_tcpConnections.Count - _timeWaitCount >= _options.Tcp.MaxConnections)
+        if (!TcpHasRoom)
             throw new SocketException((int)SocketError.TooManyOpenSockets);
         const int range = UdpBindings.EphemeralLast - UdpBindings.EphemeralFirst + 1;
         int start = _random.Next(range);
@@ -172,8 +190,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
             var key = new TcpConnectionKey(_interface.Address, localPort, remote, port);
             if (_tcpListeners.ContainsKey(localPort) || _tcpConnections.ContainsKey(key))
                 continue;
-            var connection = new TcpControlBlock(this, key, NextIsn(key), events);
-            _tcpConnections.Add(key, connection);
+            var connection = NewConnection(key, NextIsn(key), events);
             Counters.Increment(StackCounter.TcpActiveOpens);
             connection.Connect();
             Reschedule(connection);
@@ -241,15 +258,11 @@ internal sealed partial class NetworkEngine : ITcpNetwork
             // The last step of a handshake whose state we did not keep: a SYN cookie (RFC 4987 3.6).
             if (_options.Tcp.SynCookies && !listener.BacklogFull
                 && Cookies.TryValidate(key, segment.SequenceNumber - 1, segment.AcknowledgmentNumber - 1, _now, out int mss)
-                && _tcpConnections.Count - _timeWaitCount < _options.Tcp.MaxConnections)
+                && TcpHasRoom)
             {
-                var connection = new TcpControlBlock(this, key, segment.AcknowledgmentNumber - 1, events: null)
-                {
-                    Listener = listener,
-                    ListenerQueue = ListenerQueue.None,
-                };
+                var connection = NewConnection(key, segment.AcknowledgmentNumber - 1, events: null);
+                connection.Listener = listener;
                 connection.AcceptCookie(segment.SequenceNumber - 1, mss, segment.AcknowledgmentNumber, segment.Window);
-                _tcpConnections.Add(key, connection);
                 Counters.Increment(StackCounter.TcpSynCookiesAccepted);
                 Counters.Increment(StackCounter.TcpPassiveOpens);
                 Counters.Increment(StackCounter.TcpConnectionsEstablished);
@@ -267,7 +280,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         if ((flags & TcpFlags.Syn) == 0)
             return;
 
-        if (_tcpConnections.Count - _timeWaitCount >= _options.Tcp.MaxConnections)
+        if (!TcpHasRoom)
         {
             Counters.Increment(StackCounter.DropTcpConnectionLimit);
             return;
@@ -282,13 +295,10 @@ internal sealed partial class NetworkEngine : ITcpNetwork
             Counters.Increment(StackCounter.DropTcpListenQueueFull);
             return;
         }
-        var passive = new TcpControlBlock(this, key, NextIsn(key), events: null)
-        {
-            Listener = listener,
-            ListenerQueue = ListenerQueue.HalfOpen,
-        };
+        var passive = NewConnection(key, NextIsn(key), events: null);
+        passive.Listener = listener;
+        passive.ListenerQueue = ListenerQueue.HalfOpen;
         listener.HalfOpen++;
-        _tcpConnections.Add(key, passive);
         Counters.Increment(StackCounter.TcpPassiveOpens);
         passive.AcceptSyn(segment.SequenceNumber, segment.Window, options);
         Reschedule(passive);

@@ -20,6 +20,9 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     readonly Action<NetworkEngine> _onRead;
     readonly Action<NetworkEngine> _onWrite;
     TcpControlBlock _tcb = null!;
+    // The rings, held here too: the control block lets go of them at TIME-WAIT while unread data may remain.
+    ReceiveBuffer _receive = null!;
+    ByteRing _send = null!;
     PipeReader? _input;
     PipeWriter? _output;
     int _readPosted;
@@ -43,6 +46,8 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         set
         {
             _tcb = value;
+            _receive = value.Receive;
+            _send = value.Send;
             LocalEndPoint = new IPEndPoint(value.Key.LocalAddress.ToIPAddress(), value.Key.LocalPort);
             RemoteEndPoint = new IPEndPoint(value.Key.RemoteAddress.ToIPAddress(), value.Key.RemotePort);
         }
@@ -81,7 +86,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (buffer.Length == 0)
             return 0;
-        var ring = _tcb.Receive.Ring;
+        var ring = _receive.Ring;
         while (true)
         {
             bool finished = _signals.PeerFinished;
@@ -110,7 +115,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (_sendShutdown)
             throw new InvalidOperationException("The send side was shut down.");
-        var ring = _tcb.Send;
+        var ring = _send;
         while (!buffer.IsEmpty)
         {
             if (_signals.Closed)

@@ -7,6 +7,9 @@ namespace Wirestack.Transport.Tcp;
 /// </summary>
 internal sealed class ByteRing(int capacity)
 {
+    /// <summary>A ring with no room, standing in for released buffers.</summary>
+    public static ByteRing Empty { get; } = new(0);
+
     readonly byte[] _buffer = new byte[capacity];
     long _head;
     long _tail;
@@ -52,6 +55,7 @@ internal sealed class ByteRing(int capacity)
         long position = _head + offset;
         int start = (int)(position % _buffer.Length);
         int first = Math.Min(n, _buffer.Length - start);
+        // (n > 0 implies a non-empty buffer, so the modulo above is safe.)
         _buffer.AsSpan(start, first).CopyTo(destination);
         if (first < n)
             _buffer.AsSpan(0, n - first).CopyTo(destination[first..]);
@@ -71,6 +75,8 @@ internal sealed class ByteRing(int capacity)
 
     void Copy(ReadOnlySpan<byte> data, long position)
     {
+        if (data.IsEmpty)
+            return;
         int start = (int)(position % _buffer.Length);
         int first = Math.Min(data.Length, _buffer.Length - start);
         data[..first].CopyTo(_buffer.AsSpan(start));

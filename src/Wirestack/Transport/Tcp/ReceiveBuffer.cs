@@ -9,6 +9,9 @@ namespace Wirestack.Transport.Tcp;
 /// </summary>
 internal sealed class ReceiveBuffer(int capacity)
 {
+    /// <summary>A buffer with no room, standing in for released buffers.</summary>
+    public static ReceiveBuffer Empty { get; } = new(0);
+
     /// <summary>Most out-of-order ranges kept; a segment creating more is dropped (it will be retransmitted).</summary>
     const int MaxRanges = 32;
 

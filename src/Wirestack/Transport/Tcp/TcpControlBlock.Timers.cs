@@ -152,6 +152,7 @@ internal sealed partial class TcpControlBlock
         _retransmitAt = _delayedAckAt = _persistAt = _keepaliveAt = long.MaxValue;
         _endAt = _network.Now + Micro(_settings.TimeWait);
         _ackNow = true;
+        ReleaseBuffers();
         var events = Events;
         Events = null;
         events?.OnClosed(SocketError.Success);

@@ -56,10 +56,27 @@ internal sealed partial class TcpControlBlock
     public TcpState State { get; private set; } = TcpState.Closed;
 
     /// <summary>Bytes the application reads; free space is the window.</summary>
-    public ReceiveBuffer Receive { get; }
+    public ReceiveBuffer Receive { get; private set; }
 
     /// <summary>Bytes the application wrote, from the oldest unacknowledged on.</summary>
-    public ByteRing Send { get; }
+    public ByteRing Send { get; private set; }
+
+    /// <summary>Bytes of buffer this connection holds (counted against <see cref="TcpSettings.MemoryBudget"/>).</summary>
+    public long BufferBytes => Receive.Capacity + Send.Capacity;
+
+    /// <summary>
+    /// Lets go of the buffers once no more data can flow (TIME-WAIT, CLOSED), so a TIME-WAIT entry costs a few
+    /// hundred bytes instead of both windows. The application side keeps its own references to read what is left.
+    /// </summary>
+    void ReleaseBuffers()
+    {
+        if (Receive.Capacity == 0 && Send.Capacity == 0)
+            return;
+        long released = BufferBytes;
+        Receive = ReceiveBuffer.Empty;
+        Send = ByteRing.Empty;
+        _network.OnBuffersReleased(released);
+    }
 
     public bool NoDelay { get; set; }
 
@@ -172,6 +189,7 @@ internal sealed partial class TcpControlBlock
         var previous = State;
         SetState(TcpState.Closed);
         ClearTimers();
+        ReleaseBuffers();
         var events = Events;
         Events = null;
         events?.OnClosed(Error);

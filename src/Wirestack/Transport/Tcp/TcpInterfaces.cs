@@ -48,6 +48,9 @@ internal interface ITcpNetwork
     /// <summary>The connection entered TIME-WAIT.</summary>
     void OnTimeWait(TcpControlBlock connection);
 
+    /// <summary>A connection let go of this many bytes of buffer.</summary>
+    void OnBuffersReleased(long bytes);
+
     /// <summary>The connection reached CLOSED from <paramref name="previous"/>: forget it.</summary>
     void OnClosed(TcpControlBlock connection, TcpState previous);
 }
