@@ -174,7 +174,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
 
     /// <summary>Active open to <paramref name="remote"/>:<paramref name="port"/> from an ephemeral port.</summary>
     /// <exception cref="SocketException">NetworkUnreachable, AddressNotAvailable, TooManyOpenSockets.</exception>
-    public TcpControlBlock ConnectTcp(Ipv4Address remote, ushort port, ITcpConnectionEvents events)
+    public TcpControlBlock ConnectTcp(Ipv4Address remote, ushort port, ITcpConnectionEvents events, ushort localPort = 0)
     {
         if (!_interface.IsConfigured || !HasRoute(remote) || _interface.IsBroadcast(remote) || remote.IsMulticast)
             throw new SocketException((int)SocketError.NetworkUnreachable);
@@ -186,10 +186,14 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         int start = _random.Next(range);
         for (int i = 0; i < range; i++)
         {
-            var localPort = (ushort)(UdpBindings.EphemeralFirst + (start + i) % range);
-            var key = new TcpConnectionKey(_interface.Address, localPort, remote, port);
-            if (_tcpListeners.ContainsKey(localPort) || _tcpConnections.ContainsKey(key))
+            var candidate = localPort != 0 ? localPort : (ushort)(UdpBindings.EphemeralFirst + (start + i) % range);
+            var key = new TcpConnectionKey(_interface.Address, candidate, remote, port);
+            if (_tcpConnections.ContainsKey(key) || (localPort == 0 && _tcpListeners.ContainsKey(candidate)))
+            {
+                if (localPort != 0)
+                    throw new SocketException((int)SocketError.AddressAlreadyInUse);
                 continue;
+            }
             var connection = NewConnection(key, NextIsn(key), events);
             Counters.Increment(StackCounter.TcpActiveOpens);
             connection.Connect();
