@@ -11,8 +11,6 @@ internal static class DeviceCommandLine
     /// <summary>Exit code for bad arguments (as with most Unix tools).</summary>
     public const int UsageError = 2;
 
-    /// <summary>Reported when --ip is absent; a more specific error about a given value is shown before it.</summary>
-    public const string MissingAddress = "--ip: a static address is needed (DHCP is not available yet), e.g. --ip 192.168.0.2/24.";
 
     static readonly Option<string> Interface = new("--interface", "-i")
     {
@@ -44,7 +42,7 @@ internal static class DeviceCommandLine
 
     static readonly Option<(IPAddress, int)?> Ip = new("--ip")
     {
-        Description = "Static IPv4 address and prefix, e.g. 192.168.0.2/24.",
+        Description = "Static IPv4 address and prefix, e.g. 192.168.0.2/24 (without it the device uses DHCP).",
         CustomParser = result => ParseCidr(result, "--ip"),
     };
 
@@ -93,6 +91,24 @@ internal static class DeviceCommandLine
         },
     };
 
+    static readonly Option<bool> DhcpOption = new("--dhcp")
+    {
+        Description = "Get the address by DHCP (the default when --ip is absent).",
+    };
+
+    static readonly Option<string> HostName = new("--hostname")
+    {
+        Description = "Host name sent to the DHCP server.",
+        DefaultValueFactory = _ => "wirestack",
+        CustomParser = result =>
+        {
+            string name = result.Tokens.Single().Value;
+            if (name.Length is 0 or > 63 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
+                result.AddError($"--hostname: '{name}' is not a valid host name (1 to 63 letters, digits or '-').");
+            return name;
+        },
+    };
+
     static readonly Option<bool> TestServicesOption = new("--test-services")
     {
         Description = "Serve TCP echo (7), discard (9) and chargen (19) for testing and benchmarks.",
@@ -102,7 +118,7 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, Gateway, Dns, HostAddress, Pcap, Verbosity, TestServicesOption,
+            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, HostAddress, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
         {
@@ -111,9 +127,15 @@ internal static class DeviceCommandLine
                 return;
             var ip = result.GetValue(Ip);
             var gateway = result.GetValue(Gateway);
+            if (ip is not null && result.GetValue(DhcpOption))
+            {
+                result.AddError("--dhcp: cannot be combined with a static --ip.");
+                return;
+            }
             if (ip is null)
             {
-                result.AddError(MissingAddress);
+                if (gateway is not null)
+                    result.AddError("--gateway: only with a static --ip (DHCP supplies the gateway).");
                 return;
             }
             if (gateway is not null)
@@ -156,6 +178,7 @@ internal static class DeviceCommandLine
         PcapPath = parse.GetValue(Pcap),
         Verbosity = parse.GetValue(Verbosity),
         TestServices = parse.GetValue(TestServicesOption),
+        HostName = parse.GetValue(HostName)!,
     };
 
     static (IPAddress, int)? ParseCidr(ArgumentResult result, string option)

@@ -68,11 +68,14 @@ internal static class DeviceRunner
                 log.LogInformation("Capturing frames to {Path}", pcapPath);
             }
 
-            var ipv4 = Ipv4Settings.Static(settings.Address!.Value.Address, settings.Address.Value.PrefixLength, settings.Gateway, settings.DnsServers);
+            var ipv4 = settings.Address is { } address
+                ? Ipv4Settings.Static(address.Address, address.PrefixLength, settings.Gateway, settings.DnsServers)
+                : Ipv4Settings.FromDhcp(new DhcpClientSettings { HostName = settings.HostName });
             var stack = await NetworkStack.StartAsync(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4 }, CancellationToken.None);
             try
             {
                 stack.StateChanged += (_, e) => log.LogInformation("State {Previous} -> {Current}", e.Previous, e.Current);
+                stack.EventRaised += (_, e) => log.LogInformation("{Event}", e.Message);
                 log.LogInformation("MAC {Mac}, IPv4 {Ipv4}", settings.MacAddress, ipv4);
                 var services = settings.TestServices ? TestServices.Start(stack, log) : null;
                 try

@@ -15,4 +15,5 @@ internal sealed record DeviceSettings
     public string? PcapPath { get; init; }
     public int Verbosity { get; init; } = 2;
     public bool TestServices { get; init; }
+    public string HostName { get; init; } = "wirestack";
 }

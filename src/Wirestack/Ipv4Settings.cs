@@ -7,13 +7,20 @@ namespace Wirestack;
 /// <summary>How the stack gets its IPv4 address.</summary>
 public sealed class Ipv4Settings
 {
-    Ipv4Settings(IPAddress? address, int prefixLength, IPAddress? gateway, IReadOnlyList<IPAddress> dnsServers)
+    Ipv4Settings(IPAddress? address, int prefixLength, IPAddress? gateway, IReadOnlyList<IPAddress> dnsServers, DhcpClientSettings? dhcp = null)
     {
+        Dhcp = dhcp;
         Address = address;
         PrefixLength = prefixLength;
         Gateway = gateway;
         DnsServers = dnsServers;
     }
+
+    /// <summary>DHCP client settings when the address comes from DHCP, else null.</summary>
+    public DhcpClientSettings? Dhcp { get; }
+
+    /// <summary>The address comes from a DHCP server (RFC 2131).</summary>
+    public static Ipv4Settings FromDhcp(DhcpClientSettings? settings = null) => new(null, 0, null, [], settings ?? new DhcpClientSettings());
 
     /// <summary>The fixed address, or null when none is configured.</summary>
     public IPAddress? Address { get; }
@@ -77,5 +84,5 @@ public sealed class Ipv4Settings
         Ipv4Address.TryParse(text, out var parsed) ? parsed.ToIPAddress() : throw new FormatException($"'{text}' is not a valid IPv4 {what}.");
 
     /// <inheritdoc/>
-    public override string ToString() => Address is null ? "none" : $"{Address}/{PrefixLength}" + (Gateway is null ? "" : $" via {Gateway}");
+    public override string ToString() => Dhcp is not null ? "DHCP" : Address is null ? "none" : $"{Address}/{PrefixLength}" + (Gateway is null ? "" : $" via {Gateway}");
 }

@@ -24,17 +24,23 @@ internal sealed class TapStack : IAsyncDisposable
     public INetworkDevice Device { get; }
     public NetworkStack Stack { get; }
 
-    public static async Task<TapStack> StartAsync(Func<INetworkDevice, INetworkDevice>? decorate = null)
+    public static async Task<TapStack> StartAsync(Func<INetworkDevice, INetworkDevice>? decorate = null, Ipv4Settings? ipv4 = null,
+        Func<TestNamespace, Task>? beforeStart = null, bool waitReady = true)
     {
         var ns = await TestNamespace.CreateAsync();
         try
         {
             var tap = TapDevice.Open("tap0", new TunTapOptions { NetworkNamespace = ns.Name });
             tap.ConfigureHostSide(System.Net.IPAddress.Parse(KernelAddress), 24);
+            if (beforeStart is not null)
+                await beforeStart(ns);
             var device = decorate?.Invoke(tap) ?? tap;
-            var stack = await NetworkStack.StartAsync(device, new StackOptions { Ipv4 = Ipv4Settings.Static(StackAddress + "/24") });
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await stack.WaitUntilReadyAsync(timeout.Token);
+            var stack = await NetworkStack.StartAsync(device, new StackOptions { Ipv4 = ipv4 ?? Ipv4Settings.Static(StackAddress + "/24") });
+            if (waitReady)
+            {
+                using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                await stack.WaitUntilReadyAsync(timeout.Token);
+            }
             return new TapStack(ns, tap, device, stack);
         }
         catch

@@ -38,10 +38,16 @@ public sealed class DeviceCommandLineTests
         Assert.StartsWith(named, errors[0]);
     }
 
-    [Fact(DisplayName = "wirestack-device: --ip is required until DHCP exists, and unknown options are errors")]
-    public void RequiredAndUnknown()
+    [Fact(DisplayName = "wirestack-device: DHCP without --ip; --dhcp with --ip, --gateway without --ip and unknown options are errors")]
+    public void DhcpAndUnknown()
     {
-        Assert.NotEmpty(Parse().Errors);
+        var (errors, settings) = Parse();
+        Assert.Empty(errors);
+        Assert.Null(settings!.Address);
+        Assert.Empty(Parse("--dhcp", "--hostname", "device-1").Errors);
+        Assert.NotEmpty(Parse("--dhcp", "--ip", "192.168.0.2/24").Errors);
+        Assert.NotEmpty(Parse("--gateway", "192.168.0.1").Errors);
+        Assert.NotEmpty(Parse("--hostname", "bad name").Errors);
         Assert.NotEmpty(Parse("--ip", "192.168.0.2/24", "--bogus").Errors);
     }
 

@@ -17,6 +17,8 @@ internal sealed partial class NetworkEngine
         }
         var senderIp = arp.SenderProtocolAddress;
         var senderMac = arp.SenderHardwareAddress;
+        if (_dhcp is not null && senderMac != MacAddress && !senderIp.IsAny)
+            _dhcp.OnAddressInUse(senderIp);
         if (senderMac.IsMulticast || senderMac == MacAddress)
         {
             Counters.Increment(StackCounter.DropArpMalformed);

@@ -57,6 +57,7 @@ internal sealed partial class NetworkEngine
         _udp = new UdpBindings(_random);
         _onReassemblyExpired = OnReassemblyExpired;
         _dropPending = DropPending;
+        _dnsServers = StaticDnsServers();
     }
 
     public MacAddress MacAddress { get; }
@@ -84,6 +85,8 @@ internal sealed partial class NetworkEngine
             long? next = Earliest(_neighbors.NextDeadline(), _reassembler.NextDeadline);
             next = Earliest(next, _device.NextFrameDueMicroseconds);
             next = Earliest(next, NextTcpDeadline);
+            if (_dhcp is { NextDeadline: var dhcpDeadline } && dhcpDeadline != long.MaxValue)
+                next = Earliest(next, dhcpDeadline);
             if (State != StackState.Ready)
                 next = Earliest(next, _now + 1_000_000);
             return next;
@@ -111,6 +114,8 @@ internal sealed partial class NetworkEngine
     /// <summary>Drops everything held (queued packets, partial datagrams); called when the stack stops.</summary>
     public void Shutdown()
     {
+        if (_options.Ipv4.Dhcp?.ReleaseOnShutdown == true)
+            _dhcp?.Release();
         ShutdownTcp();
         _neighbors.Clear(p => p.Release());
         _reassembler.Clear();
@@ -120,6 +125,12 @@ internal sealed partial class NetworkEngine
     {
         if (!_device.IsLinkUp)
         {
+            if (State != StackState.Down && _dhcp is not null)
+            {
+                // RFC 2131 3.2: after the link returns, confirm the old address with INIT-REBOOT.
+                _dhcp.Stop();
+                _interface.Clear();
+            }
             SetState(StackState.Down);
             return;
         }
@@ -128,6 +139,12 @@ internal sealed partial class NetworkEngine
 
         if (State == StackState.LinkUp)
         {
+            if (_options.Ipv4.Dhcp is not null)
+            {
+                SetState(StackState.Configuring);
+                StartDhcp();
+                return;
+            }
             if (!_interface.IsConfigured && _options.Ipv4.Address is { } address)
             {
                 _interface.Configure(Ipv4Address.FromIPAddress(address), _options.Ipv4.PrefixLength,
@@ -159,6 +176,8 @@ internal sealed partial class NetworkEngine
 
     void RunTimers()
     {
+        if (_dhcp is not null && _now >= _dhcp.NextDeadline)
+            _dhcp.OnTimer();
         _retryScratch.Clear();
         _failedScratch.Clear();
         _neighbors.Expire(_now, _retryScratch, _failedScratch);

@@ -37,7 +37,7 @@ public sealed class NetworkStack : IAsyncDisposable
     readonly ConcurrentQueue<Action<NetworkEngine>> _commands = new();
     readonly Thread _loop;
     readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    readonly Channel<StackStateChangedEventArgs> _stateEvents = Channel.CreateUnbounded<StackStateChangedEventArgs>(new() { SingleReader = true, SingleWriter = true });
+    readonly Channel<EventArgs> _stateEvents = Channel.CreateUnbounded<EventArgs>(new() { SingleReader = true, SingleWriter = true });
     readonly Task _stateEventPump;
     readonly Meter _meter;
     readonly object _readyLock = new();
@@ -81,6 +81,12 @@ public sealed class NetworkStack : IAsyncDisposable
     /// </summary>
     public event EventHandler<StackStateChangedEventArgs>? StateChanged;
 
+    /// <summary>
+    /// Raised for interface events (lease acquired, renewed or lost; DNS and SNTP servers learned; address conflicts),
+    /// in order, on a thread-pool thread.
+    /// </summary>
+    public event EventHandler<StackEventArgs>? EventRaised;
+
     /// <summary>The stack's MAC address.</summary>
     public MacAddress MacAddress => _engine.MacAddress;
 
@@ -96,8 +102,18 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <summary>The default gateway, or null.</summary>
     public IPAddress? Gateway => Invoke(e => e.Interface.Gateway.IsAny ? null : e.Interface.Gateway.ToIPAddress());
 
-    /// <summary>The DNS servers the stack was configured with.</summary>
-    public IReadOnlyList<IPAddress> DnsServers => Options.Ipv4.DnsServers;
+    /// <summary>The DNS servers in use: learned from DHCP, else configured.</summary>
+    public IReadOnlyList<IPAddress> DnsServers => Invoke(e => e.DnsServers.Select(a => a.ToIPAddress()).ToArray());
+
+    /// <summary>The NTP servers learned from DHCP (option 42).</summary>
+    public IReadOnlyList<IPAddress> NtpServers => Invoke(e => e.NtpServers.Select(a => a.ToIPAddress()).ToArray());
+
+    /// <summary>The current DHCP lease, or null (static configuration, or none yet).</summary>
+    public DhcpLeaseInfo? Lease => Invoke(e => e.Dhcp?.Lease is { } lease
+        ? new DhcpLeaseInfo(lease.Address.ToIPAddress(), lease.PrefixLength, lease.Gateway.IsAny ? null : lease.Gateway.ToIPAddress(),
+            lease.Server.ToIPAddress(), TimeSpan.FromTicks(lease.LeaseMicroseconds * TimeSpan.TicksPerMicrosecond),
+            TimeSpan.FromTicks(Math.Max(0, lease.ExpiresAt - NowMicroseconds) * TimeSpan.TicksPerMicrosecond), lease.DomainName)
+        : null);
 
     /// <summary>Completes when the stack reaches <see cref="StackState.Ready"/>.</summary>
     /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
@@ -291,6 +307,8 @@ public sealed class NetworkStack : IAsyncDisposable
             }
             _stateEvents.Writer.TryWrite(new StackStateChangedEventArgs(previous, state));
         }
+        while (_engine.TryTakeEvent(out var stackEvent))
+            _stateEvents.Writer.TryWrite(stackEvent);
     }
 
     async Task PumpStateEventsAsync()
@@ -299,7 +317,10 @@ public sealed class NetworkStack : IAsyncDisposable
         {
             try
             {
-                StateChanged?.Invoke(this, change);
+                if (change is StackStateChangedEventArgs stateChange)
+                    StateChanged?.Invoke(this, stateChange);
+                else if (change is StackEventArgs stackEvent)
+                    EventRaised?.Invoke(this, stackEvent);
             }
             catch (Exception e)
             {

@@ -97,6 +97,9 @@ internal sealed partial class TcpControlBlock
 
     SocketError _softError;
 
+    /// <summary>Ends the connection at once with <paramref name="error"/>, sending nothing (the address is gone).</summary>
+    public void Fail(SocketError error) => Close(error);
+
     /// <summary>
     /// An ICMP error about a segment of ours (RFC 5927, RFC 1122 4.2.3.9): port unreachable while connecting refuses
     /// the connection; other errors are soft, remembered and reported if the connection then times out. The quoted

@@ -1,0 +1,382 @@
+using System.Net.Sockets;
+using Wirestack.Transport;
+using Wirestack.Wire;
+
+namespace Wirestack.Dhcp;
+
+/// <summary>What the DHCP client needs from the engine.</summary>
+internal interface IDhcpHost
+{
+    long Now { get; }
+    MacAddress MacAddress { get; }
+    Random Random { get; }
+    SocketError Send(UdpBinding binding, Ipv4Address destination, ushort port, ReadOnlySpan<byte> payload);
+    void ApplyLease(DhcpLease lease, bool renewal);
+    void RemoveLease();
+    void SendArpProbe(Ipv4Address address);
+    void Raise(StackEventKind kind, string message, Ipv4Address? address = null);
+}
+
+/// <summary>A lease and the parameters that came with it.</summary>
+internal sealed record DhcpLease(
+    Ipv4Address Address, int PrefixLength, Ipv4Address Gateway, Ipv4Address Server,
+    IReadOnlyList<Ipv4Address> DnsServers, IReadOnlyList<Ipv4Address> NtpServers, string? DomainName,
+    long AcquiredAt, long LeaseMicroseconds, long RenewAt, long RebindAt)
+{
+    public long ExpiresAt => AcquiredAt + LeaseMicroseconds;
+}
+
+/// <summary>
+/// The DHCP client of RFC 2131 4.4 (figure 5): INIT, SELECTING, REQUESTING, BOUND, RENEWING, REBINDING,
+/// INIT-REBOOT and REBOOTING, with randomized exponential retransmission (4.1), T1 renewal by unicast and T2
+/// rebinding by broadcast (4.4.5), NAK handling, and an ARP probe of the offered address before using it
+/// (RFC 5227 2.1), declining it on conflict. Runs inside the engine on its clock.
+/// </summary>
+internal sealed class DhcpClient : IUdpReceiver
+{
+    public enum ClientState { Stopped, Init, Selecting, Requesting, Probing, Bound, Renewing, Rebinding, InitReboot, Rebooting }
+
+    const ushort ClientPort = 68, ServerPort = 67;
+    const long Second = 1_000_000;
+    const int MaxRequestAttempts = 4;
+
+    readonly IDhcpHost _host;
+    readonly DhcpClientSettings _settings;
+    readonly byte[] _buffer = new byte[576];
+    UdpBinding? _binding;
+    uint _xid;
+    long _nextSendAt = long.MaxValue;
+    long _stateDeadline = long.MaxValue;
+    long _startedAt;
+    int _attempt;
+    Ipv4Address _offered;
+    Ipv4Address _server;
+    Ipv4Address _previous;
+    DhcpLease? _pendingLease;
+
+    public DhcpClient(IDhcpHost host, DhcpClientSettings settings)
+    {
+        _host = host;
+        _settings = settings;
+        _previous = settings.PreviousAddress is { } previous ? Ipv4Address.FromIPAddress(previous) : default;
+    }
+
+    public ClientState State { get; private set; } = ClientState.Stopped;
+
+    public DhcpLease? Lease { get; private set; }
+
+    public long NextDeadline => Math.Min(_nextSendAt, Math.Min(_stateDeadline, Lease?.ExpiresAt ?? long.MaxValue));
+
+    public void Start(UdpBinding binding)
+    {
+        _binding = binding;
+        if (!_previous.IsAny)
+            Enter(ClientState.InitReboot);
+        else
+            Enter(ClientState.Init);
+    }
+
+    /// <summary>The link went down: forget the lease's validity but remember the address for INIT-REBOOT (RFC 2131 3.2).</summary>
+    public void Stop()
+    {
+        if (Lease is not null)
+            _previous = Lease.Address;
+        Lease = null;
+        State = ClientState.Stopped;
+        _nextSendAt = _stateDeadline = long.MaxValue;
+    }
+
+    /// <summary>RFC 2131 3.1 step 6: give the lease back on shutdown.</summary>
+    public void Release()
+    {
+        if (Lease is not { } lease || State is not (ClientState.Bound or ClientState.Renewing or ClientState.Rebinding))
+            return;
+        var writer = NewMessage(DhcpMessageType.Release, clientAddress: lease.Address);
+        writer.Add(DhcpOption.ServerIdentifier, lease.Server);
+        Send(ref writer, lease.Server);
+        _host.Raise(StackEventKind.LeaseReleased, $"Released {lease.Address} to {lease.Server}", lease.Address);
+        Stop();
+    }
+
+    /// <summary>Another station answered for the address we are probing or hold (RFC 5227 2.1.1).</summary>
+    public void OnAddressInUse(Ipv4Address address)
+    {
+        if (State != ClientState.Probing || address != _offered)
+            return;
+        var writer = NewMessage(DhcpMessageType.Decline);
+        writer.Add(DhcpOption.RequestedAddress, _offered);
+        writer.Add(DhcpOption.ServerIdentifier, _server);
+        Send(ref writer, Ipv4Address.Broadcast);
+        _host.Raise(StackEventKind.AddressConflict, $"Offered address {_offered} is in use: declined", _offered);
+        // RFC 2131 3.1 step 5: wait at least ten seconds before starting again.
+        _pendingLease = null;
+        State = ClientState.Init;
+        _nextSendAt = long.MaxValue;
+        _stateDeadline = _host.Now + 10 * Second;
+    }
+
+    public void OnTimer()
+    {
+        long now = _host.Now;
+        if (Lease is { } lease && now >= lease.ExpiresAt)
+        {
+            // RFC 2131 4.4.5: the lease ran out; stop using the address.
+            Lease = null;
+            _host.RemoveLease();
+            _host.Raise(StackEventKind.LeaseLost, $"Lease of {lease.Address} expired", lease.Address);
+            Enter(ClientState.Init);
+            return;
+        }
+        if (now >= _stateDeadline)
+        {
+            _stateDeadline = long.MaxValue;
+            switch (State)
+            {
+                case ClientState.Init:
+                    Enter(ClientState.Init);
+                    return;
+                case ClientState.Probing:
+                    Bind(_pendingLease!, renewal: false);
+                    return;
+                case ClientState.Bound:
+                    Enter(ClientState.Renewing);
+                    return;
+                case ClientState.Renewing:
+                    Enter(ClientState.Rebinding);
+                    return;
+            }
+        }
+        if (now >= _nextSendAt)
+            Transmit();
+    }
+
+    void Enter(ClientState state)
+    {
+        State = state;
+        _attempt = 0;
+        _stateDeadline = long.MaxValue;
+        switch (state)
+        {
+            case ClientState.Init:
+                _xid = (uint)_host.Random.NextInt64(0, uint.MaxValue);
+                _startedAt = _host.Now;
+                State = ClientState.Selecting;
+                Transmit();
+                break;
+            case ClientState.InitReboot:
+                _xid = (uint)_host.Random.NextInt64(0, uint.MaxValue);
+                _startedAt = _host.Now;
+                State = ClientState.Rebooting;
+                Transmit();
+                break;
+            case ClientState.Renewing:
+                _xid = (uint)_host.Random.NextInt64(0, uint.MaxValue);
+                _stateDeadline = Lease!.RebindAt;
+                Transmit();
+                break;
+            case ClientState.Rebinding:
+                _xid = (uint)_host.Random.NextInt64(0, uint.MaxValue);
+                Transmit();
+                break;
+        }
+    }
+
+    /// <summary>Sends (or resends) the message the state calls for and schedules the next try.</summary>
+    void Transmit()
+    {
+        long now = _host.Now;
+        switch (State)
+        {
+            case ClientState.Selecting:
+            {
+                var writer = NewMessage(DhcpMessageType.Discover);
+                if (!_previous.IsAny)
+                    writer.Add(DhcpOption.RequestedAddress, _previous);
+                Send(ref writer, Ipv4Address.Broadcast);
+                _nextSendAt = now + Backoff();
+                break;
+            }
+            case ClientState.Requesting:
+            case ClientState.Rebooting:
+            {
+                if (_attempt >= MaxRequestAttempts)
+                {
+                    // No answer: start over (RFC 2131 3.1 step 3 / 3.2 step 3).
+                    if (State == ClientState.Rebooting)
+                        _previous = default;
+                    Enter(ClientState.Init);
+                    return;
+                }
+                var writer = NewMessage(DhcpMessageType.Request);
+                writer.Add(DhcpOption.RequestedAddress, State == ClientState.Requesting ? _offered : _previous);
+                if (State == ClientState.Requesting)
+                    writer.Add(DhcpOption.ServerIdentifier, _server);
+                Send(ref writer, Ipv4Address.Broadcast);
+                _nextSendAt = now + Backoff();
+                break;
+            }
+            case ClientState.Renewing:
+            case ClientState.Rebinding:
+            {
+                var lease = Lease!;
+                var writer = NewMessage(DhcpMessageType.Request, clientAddress: lease.Address);
+                Send(ref writer, State == ClientState.Renewing ? lease.Server : Ipv4Address.Broadcast);
+                // RFC 2131 4.4.5: retry at half the time left (to T2 or to expiry), at least every few seconds.
+                long until = State == ClientState.Renewing ? lease.RebindAt : lease.ExpiresAt;
+                _nextSendAt = now + Math.Max((until - now) / 2, 4 * Second);
+                break;
+            }
+            default:
+                _nextSendAt = long.MaxValue;
+                break;
+        }
+        _attempt++;
+    }
+
+    /// <summary>RFC 2131 4.1: 4, 8, 16, 32, 64 s, each ±1 s at random.</summary>
+    long Backoff()
+    {
+        long baseDelay = Math.Min(4L << Math.Min(_attempt, 4), 64) * Second;
+        long delay = baseDelay + _host.Random.NextInt64(-Second, Second + 1);
+        return (long)(delay * _settings.RetransmissionScale);
+    }
+
+    DhcpMessageWriter NewMessage(DhcpMessageType type, Ipv4Address clientAddress = default)
+    {
+        ushort seconds = (ushort)Math.Min((_host.Now - _startedAt) / Second, ushort.MaxValue);
+        var writer = new DhcpMessageWriter(_buffer, DhcpMessage.BootRequest, _xid, _host.MacAddress, 0, clientAddress, seconds: seconds);
+        writer.Add(DhcpOption.MessageType, (byte)type);
+        Span<byte> clientId = stackalloc byte[7];
+        clientId[0] = 1;
+        _host.MacAddress.WriteTo(clientId[1..]);
+        writer.Add(DhcpOption.ClientIdentifier, clientId);
+        if (type is DhcpMessageType.Discover or DhcpMessageType.Request)
+        {
+            writer.Add(DhcpOption.ParameterRequestList, [DhcpOption.SubnetMask, DhcpOption.Router, DhcpOption.DomainNameServer,
+                DhcpOption.DomainName, DhcpOption.NtpServers, DhcpOption.LeaseTime, DhcpOption.RenewalTime, DhcpOption.RebindingTime]);
+            Span<byte> size = [576 >> 8, 576 & 0xFF];
+            writer.Add(DhcpOption.MaximumMessageSize, size);
+            if (!string.IsNullOrEmpty(_settings.HostName))
+                writer.Add(DhcpOption.HostName, System.Text.Encoding.ASCII.GetBytes(_settings.HostName));
+        }
+        return writer;
+    }
+
+    void Send(ref DhcpMessageWriter writer, Ipv4Address destination)
+    {
+        int length = writer.Finish();
+        _host.Send(_binding!, destination, ServerPort, _buffer.AsSpan(0, length));
+    }
+
+    public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)
+    {
+        if (!DhcpMessage.TryParse(payload, out var message) || message.Operation != DhcpMessage.BootReply
+            || message.TransactionId != _xid || message.ClientHardwareAddress != _host.MacAddress)
+            return true; // not ours: consumed and ignored
+        var type = message.MessageType;
+        switch (State)
+        {
+            case ClientState.Selecting when type == DhcpMessageType.Offer:
+                if (!message.TryGetAddress(DhcpOption.ServerIdentifier, out _server) || message.YourAddress.IsAny)
+                    return true;
+                _offered = message.YourAddress;
+                State = ClientState.Requesting;
+                _attempt = 0;
+                Transmit();
+                break;
+            case ClientState.Requesting or ClientState.Rebooting or ClientState.Renewing or ClientState.Rebinding when type == DhcpMessageType.Ack:
+                OnAck(message);
+                break;
+            case ClientState.Requesting or ClientState.Rebooting or ClientState.Renewing or ClientState.Rebinding when type == DhcpMessageType.Nak:
+                // RFC 2131 3.1 step 5 / 4.4.4: stop using any address and start over.
+                var lost = Lease;
+                Lease = null;
+                _previous = default;
+                if (lost is not null)
+                {
+                    _host.RemoveLease();
+                    _host.Raise(StackEventKind.LeaseLost, $"Server refused {lost.Address} (NAK): {message.GetText(DhcpOption.Message) ?? "no reason given"}", lost.Address);
+                }
+                Enter(ClientState.Init);
+                break;
+        }
+        return true;
+    }
+
+    public void DeliverError(SocketError error, Ipv4Address remoteAddress, ushort remotePort)
+    {
+    }
+
+    void OnAck(DhcpMessage message)
+    {
+        long now = _host.Now;
+        var address = message.YourAddress;
+        if (address.IsAny)
+            return;
+        message.TryGetAddress(DhcpOption.ServerIdentifier, out var server);
+        if (server.IsAny)
+            server = _server;
+        uint leaseSeconds = message.TryGetSeconds(DhcpOption.LeaseTime, out uint l) ? l : 3600;
+        long leaseMicro = leaseSeconds == uint.MaxValue ? long.MaxValue / 4 : leaseSeconds * Second;
+        long t1 = message.TryGetSeconds(DhcpOption.RenewalTime, out uint r) ? r * Second : leaseMicro / 2;
+        long t2 = message.TryGetSeconds(DhcpOption.RebindingTime, out uint b) ? b * Second : leaseMicro * 7 / 8;
+        t2 = Math.Clamp(t2, 0, leaseMicro);
+        t1 = Math.Clamp(t1, 0, t2);
+        int prefix = message.TryGetAddress(DhcpOption.SubnetMask, out var mask) ? PrefixOf(mask.Value) : DefaultPrefix(address);
+        var routers = message.GetAddresses(DhcpOption.Router, 1);
+        var lease = new DhcpLease(address, prefix, routers.Count > 0 ? routers[0] : default, server,
+            message.GetAddresses(DhcpOption.DomainNameServer, 6), message.GetAddresses(DhcpOption.NtpServers, 6),
+            message.GetText(DhcpOption.DomainName), now, leaseMicro, now + t1, now + t2);
+        bool renewal = State is ClientState.Renewing or ClientState.Rebinding && Lease?.Address == address;
+        if (renewal || State == ClientState.Rebooting || _settings.ProbeTime <= TimeSpan.Zero)
+        {
+            Bind(lease, renewal);
+            return;
+        }
+        // RFC 5227 2.1: probe the address before using it.
+        _pendingLease = lease;
+        _offered = address;
+        State = ClientState.Probing;
+        _nextSendAt = long.MaxValue;
+        _host.SendArpProbe(address);
+        _stateDeadline = now + _settings.ProbeTime.Ticks / TimeSpan.TicksPerMicrosecond;
+    }
+
+    void Bind(DhcpLease lease, bool renewal)
+    {
+        var previous = Lease;
+        Lease = lease;
+        _previous = lease.Address;
+        _pendingLease = null;
+        State = ClientState.Bound;
+        _nextSendAt = long.MaxValue;
+        _stateDeadline = lease.RenewAt;
+        _host.ApplyLease(lease, renewal);
+        long seconds = lease.LeaseMicroseconds / Second;
+        if (renewal)
+        {
+            _host.Raise(StackEventKind.LeaseRenewed, $"Lease of {lease.Address} renewed for {seconds} s", lease.Address);
+            return;
+        }
+        _host.Raise(StackEventKind.LeaseAcquired, $"Lease {lease.Address}/{lease.PrefixLength} from {lease.Server}, gateway {lease.Gateway}, {seconds} s", lease.Address);
+        foreach (var dns in lease.DnsServers)
+        {
+            if (previous is null || !previous.DnsServers.Contains(dns))
+                _host.Raise(StackEventKind.DnsServerLearned, $"Got DNS from DHCP: {dns}", dns);
+        }
+        foreach (var ntp in lease.NtpServers)
+        {
+            if (previous is null || !previous.NtpServers.Contains(ntp))
+                _host.Raise(StackEventKind.SntpServerLearned, $"Got SNTP from DHCP: {ntp}", ntp);
+        }
+    }
+
+    static int PrefixOf(uint mask) => System.Numerics.BitOperations.PopCount(mask);
+
+    static int DefaultPrefix(Ipv4Address address) => (address.Value >> 24) switch
+    {
+        < 128 => 8,
+        < 192 => 16,
+        _ => 24,
+    };
+}

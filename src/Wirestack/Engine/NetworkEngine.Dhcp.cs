@@ -1,0 +1,77 @@
+using System.Net.Sockets;
+using Wirestack.Dhcp;
+using Wirestack.Transport;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+// The DHCP client's seam into the engine: sending, applying and removing a lease, ARP probes, interface events.
+internal sealed partial class NetworkEngine : IDhcpHost
+{
+    DhcpClient? _dhcp;
+    UdpBinding? _dhcpBinding;
+    IReadOnlyList<Ipv4Address> _dnsServers = [];
+    IReadOnlyList<Ipv4Address> _ntpServers = [];
+    readonly Queue<StackEventArgs> _events = new();
+
+    public DhcpClient? Dhcp => _dhcp;
+
+    /// <summary>DNS servers: from the lease, else the static configuration.</summary>
+    public IReadOnlyList<Ipv4Address> DnsServers => _dnsServers;
+
+    /// <summary>NTP servers learned from DHCP (option 42).</summary>
+    public IReadOnlyList<Ipv4Address> NtpServers => _ntpServers;
+
+    public bool TryTakeEvent(out StackEventArgs stackEvent) => _events.TryDequeue(out stackEvent!);
+
+    long IDhcpHost.Now => _now;
+    Random IDhcpHost.Random => _random;
+
+    SocketError IDhcpHost.Send(UdpBinding binding, Ipv4Address destination, ushort port, ReadOnlySpan<byte> payload) =>
+        SendUdp(binding, destination, port, payload);
+
+    void StartDhcp()
+    {
+        _dhcp ??= new DhcpClient(this, _options.Ipv4.Dhcp!);
+        _dhcpBinding ??= _udp.Bind(68, _dhcp);
+        if (_dhcp.State == DhcpClient.ClientState.Stopped)
+            _dhcp.Start(_dhcpBinding);
+    }
+
+    void IDhcpHost.ApplyLease(DhcpLease lease, bool renewal)
+    {
+        _dnsServers = lease.DnsServers;
+        _ntpServers = lease.NtpServers;
+        if (renewal && _interface.Address == lease.Address)
+            return;
+        _interface.Configure(lease.Address, lease.PrefixLength, lease.Gateway);
+        SetState(StackState.Configuring);
+        Announce();
+    }
+
+    void IDhcpHost.RemoveLease()
+    {
+        _interface.Clear();
+        _dnsServers = StaticDnsServers();
+        _ntpServers = [];
+        // The address is gone: connections using it cannot continue.
+        foreach (var connection in _tcpConnections.Values.ToList())
+            connection.Fail(SocketError.NetworkDown);
+        SetState(StackState.Configuring);
+    }
+
+    void IDhcpHost.SendArpProbe(Ipv4Address address)
+    {
+        // RFC 5227 2.1.1: sender protocol address zero, target the address being probed.
+        var frame = _controlBuffer.AsSpan();
+        int length = EthernetFrame.WriteHeader(frame, MacAddress.Broadcast, MacAddress, EtherType.Arp);
+        length += ArpPacket.Write(frame[length..], ArpOperation.Request, MacAddress, Ipv4Address.Any, MacAddress.Zero, address);
+        Transmit(frame[..length]);
+        Counters.Increment(StackCounter.ArpRequestsSent);
+    }
+
+    void IDhcpHost.Raise(StackEventKind kind, string message, Ipv4Address? address) =>
+        _events.Enqueue(new StackEventArgs(kind, message, address?.ToIPAddress()));
+
+    IReadOnlyList<Ipv4Address> StaticDnsServers() => _options.Ipv4.DnsServers.Select(Ipv4Address.FromIPAddress).ToArray();
+}
