@@ -27,13 +27,14 @@ internal sealed class RecordingReceiver(int capacity = int.MaxValue) : IUdpRecei
 /// <summary>One engine on an in-memory link whose far end the test drives frame by frame, on a virtual clock.</summary>
 internal sealed class EngineHarness : IDisposable
 {
-    public EngineHarness(StackOptions? options = null, int mtu = 1500, bool learnPeer = true)
+    public EngineHarness(StackOptions? options = null, int mtu = 1500, bool learnPeer = true, bool discardStartup = true)
     {
         (StackSide, PeerSide) = InMemoryLink.CreatePair(mtu);
         Engine = new NetworkEngine(StackSide, options ?? DefaultOptions());
         // Bring the link up and configured, then discard the announcement.
         Engine.Poll(Now);
-        Drain();
+        if (discardStartup)
+            Drain();
         if (learnPeer)
         {
             Inject(Frames.Arp(ArpOperation.Request, Frames.PeerMac, Frames.PeerIp, MacAddress.Zero, Frames.StackIp));
