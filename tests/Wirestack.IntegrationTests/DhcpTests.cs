@@ -72,4 +72,24 @@ public sealed class DhcpTests
         Assert.Equal(StackState.Ready, tap.Stack.State);
         Assert.True(tap.Stack.Lease!.Remaining > TimeSpan.FromSeconds(100));
     }
+
+    [Fact(DisplayName = "RFC 1035 over TAP: with DNS learned from DHCP, the stack resolves a name dnsmasq serves; unknown names are HostNotFound")]
+    public async Task ResolvesThroughDnsmasq()
+    {
+        Prerequisites.Require("dnsmasq");
+        Dnsmasq? server = null;
+        await using var tap = await TapStack.StartAsync(
+            ipv4: Ipv4Settings.FromDhcp(new DhcpClientSettings { RetransmissionScale = 0.25 }),
+            beforeStart: ns =>
+            {
+                server = Dnsmasq.Start(ns, "--host-record=printer.lan.test,192.168.0.200", "--address=/blocked.test/");
+                return Task.CompletedTask;
+            }, waitReady: false);
+        await using var _ = server!;
+        await tap.Stack.WaitUntilReadyAsync(new CancellationTokenSource(TimeSpan.FromSeconds(30)).Token);
+        var addresses = await tap.Stack.Dns.ResolveAsync("printer.lan.test", TestContext.Current.CancellationToken);
+        Assert.Equal([IPAddress.Parse("192.168.0.200")], addresses);
+        var e = await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(() => tap.Stack.Dns.ResolveAsync("nothing.blocked.test", TestContext.Current.CancellationToken));
+        Assert.Equal(System.Net.Sockets.SocketError.HostNotFound, e.SocketErrorCode);
+    }
 }

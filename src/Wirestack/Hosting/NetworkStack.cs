@@ -55,6 +55,7 @@ public sealed class NetworkStack : IAsyncDisposable
         _startTimestamp = _time.GetTimestamp();
         _meter = CreateMeter();
         _stateEventPump = Task.Run(PumpStateEventsAsync);
+        Dns = new DnsResolver(this);
         _loop = new Thread(Run) { Name = $"wirestack {device}", IsBackground = true };
     }
 
@@ -86,6 +87,9 @@ public sealed class NetworkStack : IAsyncDisposable
     /// in order, on a thread-pool thread.
     /// </summary>
     public event EventHandler<StackEventArgs>? EventRaised;
+
+    /// <summary>The stack's DNS resolver (servers from DHCP or the static configuration).</summary>
+    public DnsResolver Dns { get; }
 
     /// <summary>The stack's MAC address.</summary>
     public MacAddress MacAddress => _engine.MacAddress;

@@ -1,0 +1,212 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Wirestack.Wire;
+
+namespace Wirestack;
+
+/// <summary>
+/// A stub resolver (RFC 1035 7) for A records over the stack's UDP, with a random ID and source port per query,
+/// retries across servers, TCP when an answer is truncated, CNAME chains followed (bounded), and a TTL-respecting
+/// cache with a size bound. Errors are SocketException HostNotFound (the name does not exist) or TryAgain.
+/// </summary>
+public sealed class DnsResolver
+{
+    const int MaxCacheEntries = 512;
+    const int MaxCnameDepth = 8;
+
+    readonly NetworkStack _stack;
+    readonly Dictionary<string, (IPAddress[] Addresses, DateTimeOffset Expires)> _cache = new(StringComparer.OrdinalIgnoreCase);
+    readonly object _cacheLock = new();
+
+    /// <summary>A resolver on <paramref name="stack"/>; <see cref="NetworkStack.Dns"/> is the shared one.</summary>
+    public DnsResolver(NetworkStack stack) => _stack = stack;
+
+    /// <summary>Time to wait for one server's answer.</summary>
+    public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Rounds over the server list before giving up.</summary>
+    public int Attempts { get; init; } = 2;
+
+    /// <summary>Servers to ask instead of the stack's (static or DHCP-learned) ones.</summary>
+    public IReadOnlyList<IPAddress>? Servers { get; init; }
+
+    /// <summary>Resolves <paramref name="host"/> to IPv4 addresses; a numeric address is returned as is, without a query.</summary>
+    /// <exception cref="SocketException">HostNotFound when the name does not exist; TryAgain when no server answered usefully.</exception>
+    public async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(host);
+        if (IPAddress.TryParse(host, out var literal))
+            return [literal];
+        string name = host.TrimEnd('.');
+        for (int depth = 0; depth < MaxCnameDepth; depth++)
+        {
+            if (TryCached(name, out var cached))
+                return cached;
+            var (addresses, canonical, ttl) = await QueryAsync(name, cancellationToken).ConfigureAwait(false);
+            if (addresses.Length > 0)
+            {
+                Store(host.TrimEnd('.'), addresses, ttl);
+                return addresses;
+            }
+            if (canonical is null)
+                throw new SocketException((int)SocketError.HostNotFound);
+            name = canonical;
+        }
+        throw new SocketException((int)SocketError.HostNotFound);
+    }
+
+    bool TryCached(string name, out IPAddress[] addresses)
+    {
+        lock (_cacheLock)
+        {
+            if (_cache.TryGetValue(name, out var entry) && entry.Expires > _stack.Options.TimeProvider.GetUtcNow())
+            {
+                addresses = entry.Addresses;
+                return true;
+            }
+            _cache.Remove(name);
+        }
+        addresses = [];
+        return false;
+    }
+
+    void Store(string name, IPAddress[] addresses, uint ttl)
+    {
+        if (ttl == 0)
+            return;
+        lock (_cacheLock)
+        {
+            if (_cache.Count >= MaxCacheEntries)
+            {
+                // Drop the entry closest to expiry.
+                var oldest = _cache.MinBy(e => e.Value.Expires).Key;
+                _cache.Remove(oldest);
+            }
+            _cache[name] = (addresses, _stack.Options.TimeProvider.GetUtcNow().AddSeconds(Math.Min(ttl, 86400)));
+        }
+    }
+
+    async Task<(IPAddress[] Addresses, string? Canonical, uint Ttl)> QueryAsync(string name, CancellationToken cancellationToken)
+    {
+        var servers = Servers ?? _stack.DnsServers;
+        if (servers.Count == 0)
+            throw new SocketException((int)SocketError.TryAgain);
+        bool nameError = false;
+        for (int attempt = 0; attempt < Attempts; attempt++)
+        {
+            foreach (var server in servers)
+            {
+                var response = await ExchangeAsync(server, name, cancellationToken).ConfigureAwait(false);
+                if (response is null)
+                    continue;
+                var result = Interpret(response, name, out int code);
+                if (code == 3)
+                {
+                    nameError = true;
+                    break;
+                }
+                if (code == 0)
+                    return result;
+            }
+            if (nameError)
+                break;
+        }
+        throw new SocketException((int)(nameError ? SocketError.HostNotFound : SocketError.TryAgain));
+    }
+
+    /// <summary>One query to one server: UDP, then TCP if the answer was truncated. Null when nothing usable came back.</summary>
+    async Task<byte[]?> ExchangeAsync(IPAddress server, string name, CancellationToken cancellationToken)
+    {
+        ushort id = (ushort)RandomNumberGenerator.GetInt32(65536);
+        var query = new byte[512];
+        if (!DnsMessage.TryWriteQuery(query, id, name, DnsType.A, out int length))
+            throw new SocketException((int)SocketError.HostNotFound);
+        var endPoint = new IPEndPoint(server, 53);
+        using var socket = _stack.BindUdp();
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(Timeout);
+        try
+        {
+            await socket.SendToAsync(query.AsMemory(0, length), endPoint, timeout.Token).ConfigureAwait(false);
+            while (true)
+            {
+                var reply = await socket.ReceiveAsync(timeout.Token).ConfigureAwait(false);
+                // Only the server we asked, with our ID, a response to our question (RFC 5452 9.1).
+                if (!reply.RemoteEndPoint.Equals(endPoint) || !IsResponseTo(reply.Buffer, id, out bool truncated))
+                    continue;
+                if (!truncated)
+                    return reply.Buffer;
+                return await ExchangeTcpAsync(endPoint, query.AsMemory(0, length), id, timeout.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return null;
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+    }
+
+    async Task<byte[]?> ExchangeTcpAsync(IPEndPoint server, ReadOnlyMemory<byte> query, ushort id, CancellationToken cancellationToken)
+    {
+        // RFC 1035 4.2.2: a two-byte length in front of each message.
+        await using var connection = await _stack.ConnectTcpAsync(server, cancellationToken).ConfigureAwait(false);
+        var framed = new byte[query.Length + 2];
+        BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)query.Length);
+        query.CopyTo(framed.AsMemory(2));
+        await connection.WriteAsync(framed, cancellationToken).ConfigureAwait(false);
+        var lengthBytes = new byte[2];
+        await connection.ReadExactlyAsync(lengthBytes, cancellationToken).ConfigureAwait(false);
+        var response = new byte[BinaryPrimitives.ReadUInt16BigEndian(lengthBytes)];
+        await connection.ReadExactlyAsync(response, cancellationToken).ConfigureAwait(false);
+        return IsResponseTo(response, id, out _) ? response : null;
+    }
+
+    static bool IsResponseTo(byte[] buffer, ushort id, out bool truncated)
+    {
+        truncated = false;
+        if (!DnsMessage.TryParse(buffer, out var message) || message.Id != id || !message.IsResponse)
+            return false;
+        truncated = message.IsTruncated;
+        return true;
+    }
+
+    /// <summary>Collects A records for <paramref name="name"/>, following CNAMEs inside the answer.</summary>
+    static (IPAddress[] Addresses, string? Canonical, uint Ttl) Interpret(byte[] response, string name, out int code)
+    {
+        DnsMessage.TryParse(response, out var message);
+        code = message.ResponseCode;
+        var answers = new List<DnsRecord>();
+        if (code != 0 || !message.TryReadAnswers(out var question, out _, answers) || !string.Equals(question, name, StringComparison.OrdinalIgnoreCase))
+        {
+            if (code == 0)
+                code = -1;
+            return ([], null, 0);
+        }
+        string target = name;
+        uint ttl = uint.MaxValue;
+        for (int depth = 0; depth <= MaxCnameDepth; depth++)
+        {
+            var addresses = new List<IPAddress>();
+            foreach (var record in answers)
+            {
+                if (record.Type == DnsType.A && record.DataLength == 4 && string.Equals(record.Name, target, StringComparison.OrdinalIgnoreCase))
+                {
+                    addresses.Add(new IPAddress(response.AsSpan(record.DataOffset, 4)));
+                    ttl = Math.Min(ttl, record.TimeToLive);
+                }
+            }
+            if (addresses.Count > 0)
+                return (addresses.ToArray(), null, ttl);
+            var cname = answers.FirstOrDefault(r => r.Type == DnsType.Cname && string.Equals(r.Name, target, StringComparison.OrdinalIgnoreCase));
+            if (cname.Type != DnsType.Cname || !message.TryReadName(cname.DataOffset, out var next))
+                return ([], depth == 0 ? null : target, 0);
+            target = next;
+        }
+        return ([], null, 0);
+    }
+}

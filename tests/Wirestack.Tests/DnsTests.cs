@@ -1,0 +1,260 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Wirestack.Devices;
+using Wirestack.Wire;
+
+namespace Wirestack.Tests;
+
+public sealed class DnsMessageTests
+{
+    static byte[] Name(string name)
+    {
+        var bytes = new List<byte>();
+        foreach (var label in name.Split('.'))
+        {
+            bytes.Add((byte)label.Length);
+            bytes.AddRange(Encoding.ASCII.GetBytes(label));
+        }
+        bytes.Add(0);
+        return bytes.ToArray();
+    }
+
+    [Fact(DisplayName = "RFC 1035 4.1.4: compressed names decode; a query round-trips")]
+    public void CompressionAndQuery()
+    {
+        var query = new byte[512];
+        Assert.True(DnsMessage.TryWriteQuery(query, 0x1234, "www.example.com", DnsType.A, out int length));
+        Assert.True(DnsMessage.TryParse(query.AsSpan(0, length), out var message));
+        Assert.Equal(0x1234, message.Id);
+        var answers = new List<DnsRecord>();
+        Assert.True(message.TryReadAnswers(out var question, out var type, answers));
+        Assert.Equal("www.example.com", question);
+        Assert.Equal(DnsType.A, type);
+        // A pointer back to offset 12 plus a prefix label.
+        byte[] bytes = [.. query[..length], 3, (byte)'f', (byte)'o', (byte)'o', 0xC0, 12];
+        int offset = length;
+        Assert.True(DnsMessage.TryReadName(bytes, ref offset, out var name));
+        Assert.Equal("foo.www.example.com", name);
+        Assert.Equal(bytes.Length, offset);
+    }
+
+    [Theory(DisplayName = "RFC 1035 4.1.4 hostile names: pointer loops, forward pointers and lengths past the end are rejected")]
+    [InlineData(new byte[] { 0xC0, 0x00 })]
+    [InlineData(new byte[] { 3, (byte)'a', (byte)'b', (byte)'c', 0xC0, 0x04 })]
+    [InlineData(new byte[] { 0xC0, 0x05, 0, 0, 0, 0 })]
+    [InlineData(new byte[] { 10, (byte)'a', (byte)'b' })]
+    [InlineData(new byte[] { 0x40 })]
+    [InlineData(new byte[] { 0xC0 })]
+    public void HostileNames(byte[] name)
+    {
+        int offset = 0;
+        Assert.False(DnsMessage.TryReadName(name, ref offset, out _));
+    }
+
+    [Fact(DisplayName = "RFC 1035: 10,000 random messages never throw")]
+    public void RandomMessages()
+    {
+        var random = new Random(1035);
+        var answers = new List<DnsRecord>();
+        for (int i = 0; i < 10_000; i++)
+        {
+            var bytes = new byte[random.Next(0, 300)];
+            random.NextBytes(bytes);
+            if (bytes.Length > 6)
+            {
+                bytes[4] = 0;
+                bytes[5] = 1;
+            }
+            answers.Clear();
+            if (DnsMessage.TryParse(bytes, out var message) && message.TryReadAnswers(out _, out _, answers))
+            {
+                foreach (var record in answers)
+                    Assert.True(record.DataOffset + record.DataLength <= bytes.Length);
+            }
+        }
+    }
+
+    internal static byte[] Response(byte[] query, int code, params (string Name, ushort Type, uint Ttl, byte[] Data)[] answers)
+    {
+        var bytes = new List<byte>(query);
+        bytes[2] = 0x81;
+        bytes[3] = (byte)(0x80 | code);
+        bytes[6] = (byte)(answers.Length >> 8);
+        bytes[7] = (byte)answers.Length;
+        foreach (var (name, type, ttl, data) in answers)
+        {
+            bytes.AddRange(Name(name));
+            var fixedPart = new byte[10];
+            BinaryPrimitives.WriteUInt16BigEndian(fixedPart, type);
+            BinaryPrimitives.WriteUInt16BigEndian(fixedPart.AsSpan(2), 1);
+            BinaryPrimitives.WriteUInt32BigEndian(fixedPart.AsSpan(4), ttl);
+            BinaryPrimitives.WriteUInt16BigEndian(fixedPart.AsSpan(8), (ushort)data.Length);
+            bytes.AddRange(fixedPart);
+            bytes.AddRange(data);
+        }
+        return bytes.ToArray();
+    }
+
+    internal static byte[] NameData(string name) => Name(name);
+}
+
+/// <summary>The resolver against a scripted DNS server on a second stack over an in-memory link.</summary>
+public sealed class DnsResolverTests
+{
+    sealed class Server : IAsyncDisposable
+    {
+        readonly CancellationTokenSource _stop = new();
+        readonly Task _udp, _tcp;
+        public int Queries;
+
+        public Server(NetworkStack stack, Func<string, byte[], (byte[] Response, bool Truncate)> answer)
+        {
+            var socket = stack.BindUdp(53);
+            var listener = stack.ListenTcp(53);
+            _udp = Task.Run(async () =>
+            {
+                using (socket)
+                {
+                    try
+                    {
+                        while (true)
+                        {
+                            var query = await socket.ReceiveAsync(_stop.Token);
+                            Interlocked.Increment(ref Queries);
+                            var (response, truncate) = answer(QuestionOf(query.Buffer), query.Buffer);
+                            if (truncate)
+                            {
+                                response = (byte[])query.Buffer.Clone();
+                                response[2] = 0x83;
+                                response[3] = 0x80;
+                            }
+                            await socket.SendToAsync(response, query.RemoteEndPoint, _stop.Token);
+                        }
+                    }
+                    catch (OperationCanceledException)
+                    {
+                    }
+                }
+            });
+            _tcp = Task.Run(async () =>
+            {
+                await using (listener)
+                {
+                    try
+                    {
+                        while (true)
+                        {
+                            await using var connection = await listener.AcceptAsync(_stop.Token);
+                            var length = new byte[2];
+                            await connection.ReadExactlyAsync(length, _stop.Token);
+                            var query = new byte[BinaryPrimitives.ReadUInt16BigEndian(length)];
+                            await connection.ReadExactlyAsync(query, _stop.Token);
+                            var (response, _) = answer(QuestionOf(query), query);
+                            var framed = new byte[response.Length + 2];
+                            BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)response.Length);
+                            response.CopyTo(framed, 2);
+                            await connection.WriteAsync(framed, _stop.Token);
+                        }
+                    }
+                    catch (OperationCanceledException)
+                    {
+                    }
+                }
+            });
+        }
+
+        static string QuestionOf(byte[] query)
+        {
+            DnsMessage.TryParse(query, out var message);
+            message.TryReadAnswers(out var question, out _, []);
+            return question;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            await Task.WhenAll(_udp, _tcp);
+        }
+    }
+
+    static async Task<(NetworkStack Client, NetworkStack ServerStack, IAsyncDisposable Cleanup)> StacksAsync()
+    {
+        var (a, b) = InMemoryLink.CreatePair();
+        var client = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.2.0.1/24", null, "10.2.0.53"), MacAddress = MacAddress.Parse("02:00:00:00:0b:01") });
+        var server = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.2.0.53/24") });
+        await client.WaitUntilReadyAsync(TestContext.Current.CancellationToken);
+        await server.WaitUntilReadyAsync(TestContext.Current.CancellationToken);
+        return (client, server, new Cleanup(client, server, a, b));
+    }
+
+    sealed class Cleanup(NetworkStack client, NetworkStack server, IDisposable a, IDisposable b) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await client.DisposeAsync();
+            await server.DisposeAsync();
+            a.Dispose();
+            b.Dispose();
+        }
+    }
+
+    static byte[] A(string address) => IPAddress.Parse(address).GetAddressBytes();
+
+    [Fact(DisplayName = "RFC 1035 7: A records are resolved, cached for their TTL, and numeric addresses need no query")]
+    public async Task ResolvesAndCaches()
+    {
+        var (client, serverStack, cleanup) = await StacksAsync();
+        await using var _ = cleanup;
+        await using var server = new Server(serverStack, (name, query) =>
+            (DnsMessageTests.Response(query, 0, (name, DnsType.A, 300, A("10.9.9.9")), (name, DnsType.A, 300, A("10.9.9.8"))), false));
+        var addresses = await client.Dns.ResolveAsync("device.test", TestContext.Current.CancellationToken);
+        Assert.Equal([IPAddress.Parse("10.9.9.9"), IPAddress.Parse("10.9.9.8")], addresses);
+        await client.Dns.ResolveAsync("DEVICE.test", TestContext.Current.CancellationToken);
+        Assert.Equal(1, server.Queries);
+        Assert.Equal([IPAddress.Parse("10.1.1.1")], await client.Dns.ResolveAsync("10.1.1.1", TestContext.Current.CancellationToken));
+        Assert.Equal(1, server.Queries);
+    }
+
+    [Fact(DisplayName = "RFC 1034 3.6.2: CNAME chains are followed, within one answer and by a new query")]
+    public async Task FollowsCnames()
+    {
+        var (client, serverStack, cleanup) = await StacksAsync();
+        await using var _ = cleanup;
+        await using var server = new Server(serverStack, (name, query) => name switch
+        {
+            "www.test" => (DnsMessageTests.Response(query, 0, ("www.test", DnsType.Cname, 60, DnsMessageTests.NameData("web.test")),
+                ("web.test", DnsType.Cname, 60, DnsMessageTests.NameData("host.test"))), false),
+            "host.test" => (DnsMessageTests.Response(query, 0, ("host.test", DnsType.A, 60, A("10.3.3.3"))), false),
+            _ => (DnsMessageTests.Response(query, 3), false),
+        });
+        Assert.Equal([IPAddress.Parse("10.3.3.3")], await client.Dns.ResolveAsync("www.test", TestContext.Current.CancellationToken));
+    }
+
+    [Fact(DisplayName = "RFC 1035 4.2.1/7.4: a truncated UDP answer is retried over TCP")]
+    public async Task TruncatedFallsBackToTcp()
+    {
+        var (client, serverStack, cleanup) = await StacksAsync();
+        await using var _ = cleanup;
+        int udp = 0;
+        await using var server = new Server(serverStack, (name, query) =>
+            (DnsMessageTests.Response(query, 0, (name, DnsType.A, 60, A("10.4.4.4"))), Interlocked.Increment(ref udp) == 1));
+        Assert.Equal([IPAddress.Parse("10.4.4.4")], await client.Dns.ResolveAsync("big.test", TestContext.Current.CancellationToken));
+    }
+
+    [Fact(DisplayName = "Errors: NXDOMAIN is HostNotFound; a server that never answers is TryAgain")]
+    public async Task Errors()
+    {
+        var (client, serverStack, cleanup) = await StacksAsync();
+        await using var _ = cleanup;
+        await using (new Server(serverStack, (_, query) => (DnsMessageTests.Response(query, 3), false)))
+        {
+            var missing = await Assert.ThrowsAsync<SocketException>(() => client.Dns.ResolveAsync("missing.test", TestContext.Current.CancellationToken));
+            Assert.Equal(SocketError.HostNotFound, missing.SocketErrorCode);
+        }
+        var silent = new DnsResolver(client) { Timeout = TimeSpan.FromMilliseconds(200), Servers = [IPAddress.Parse("10.2.0.99")] };
+        var timedOut = await Assert.ThrowsAsync<SocketException>(() => silent.ResolveAsync("any.test", TestContext.Current.CancellationToken));
+        Assert.Equal(SocketError.TryAgain, timedOut.SocketErrorCode);
+    }
+}
