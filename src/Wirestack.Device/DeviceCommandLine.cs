@@ -109,6 +109,11 @@ internal static class DeviceCommandLine
         },
     };
 
+    static readonly Option<string?> Sntp = new("--sntp")
+    {
+        Description = "SNTP server (host name or address); default: from DHCP, else time.google.com.",
+    };
+
     static readonly Option<bool> TestServicesOption = new("--test-services")
     {
         Description = "Serve TCP echo (7), discard (9) and chargen (19) for testing and benchmarks.",
@@ -118,7 +123,7 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, HostAddress, Pcap, Verbosity, TestServicesOption,
+            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, HostAddress, Sntp, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
         {
@@ -179,6 +184,7 @@ internal static class DeviceCommandLine
         Verbosity = parse.GetValue(Verbosity),
         TestServices = parse.GetValue(TestServicesOption),
         HostName = parse.GetValue(HostName)!,
+        SntpServer = parse.GetValue(Sntp),
     };
 
     static (IPAddress, int)? ParseCidr(ArgumentResult result, string option)

@@ -78,6 +78,11 @@ internal static class DeviceRunner
                 stack.EventRaised += (_, e) => log.LogInformation("{Event}", e.Message);
                 log.LogInformation("MAC {Mac}, IPv4 {Ipv4}", settings.MacAddress, ipv4);
                 var services = settings.TestServices ? TestServices.Start(stack, log) : null;
+                await using var clock = new SntpClient(stack) { Server = settings.SntpServer };
+                clock.Synchronized += (_, sample) => log.LogInformation("Time synchronised with {Server}: offset {Offset:0.0} ms, delay {Delay:0.0} ms",
+                    sample.Server, sample.Offset.TotalMilliseconds, sample.RoundTripDelay.TotalMilliseconds);
+                clock.Failed += (_, e) => log.LogWarning("SNTP: {Reason}", e.Message);
+                _ = StartClockWhenReadyAsync(stack, clock, stop.Token);
                 try
                 {
                     await Task.Delay(Timeout.Infinite, stop.Token);
@@ -98,6 +103,18 @@ internal static class DeviceRunner
         }
         log.LogInformation("Stopped");
         return 0;
+    }
+
+    static async Task StartClockWhenReadyAsync(NetworkStack stack, SntpClient clock, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await stack.WaitUntilReadyAsync(cancellationToken);
+            clock.Start();
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        {
+        }
     }
 
     static LogLevel ToLogLevel(int verbosity) => verbosity switch

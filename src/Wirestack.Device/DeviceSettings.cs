@@ -16,4 +16,5 @@ internal sealed record DeviceSettings
     public int Verbosity { get; init; } = 2;
     public bool TestServices { get; init; }
     public string HostName { get; init; } = "wirestack";
+    public string? SntpServer { get; init; }
 }
