@@ -114,6 +114,23 @@ internal static class DeviceCommandLine
         Description = "SNTP server (host name or address); default: from DHCP, else time.google.com.",
     };
 
+    static readonly Option<DhcpServerSettings?> DhcpServer = new("--dhcp-server")
+    {
+        Description = "Serve DHCP on the interface from this pool, e.g. 192.168.0.50-192.168.0.99 (needs --ip).",
+        CustomParser = result =>
+        {
+            try
+            {
+                return DhcpServerSettings.ParsePool(result.Tokens.Single().Value);
+            }
+            catch (FormatException e)
+            {
+                result.AddError($"--dhcp-server: {e.Message}");
+                return null;
+            }
+        },
+    };
+
     static readonly Option<bool> TestServicesOption = new("--test-services")
     {
         Description = "Serve TCP echo (7), discard (9) and chargen (19) for testing and benchmarks.",
@@ -123,7 +140,7 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, HostAddress, Sntp, Pcap, Verbosity, TestServicesOption,
+            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, HostAddress, Sntp, DhcpServer, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
         {
@@ -141,6 +158,8 @@ internal static class DeviceCommandLine
             {
                 if (gateway is not null)
                     result.AddError("--gateway: only with a static --ip (DHCP supplies the gateway).");
+                else if (!HasError(result, DhcpServer) && result.GetValue(DhcpServer) is not null)
+                    result.AddError("--dhcp-server: needs a static --ip on the interface.");
                 return;
             }
             if (gateway is not null)
@@ -185,6 +204,7 @@ internal static class DeviceCommandLine
         TestServices = parse.GetValue(TestServicesOption),
         HostName = parse.GetValue(HostName)!,
         SntpServer = parse.GetValue(Sntp),
+        DhcpServer = parse.GetValue(DhcpServer),
     };
 
     static (IPAddress, int)? ParseCidr(ArgumentResult result, string option)

@@ -71,7 +71,12 @@ internal static class DeviceRunner
             var ipv4 = settings.Address is { } address
                 ? Ipv4Settings.Static(address.Address, address.PrefixLength, settings.Gateway, settings.DnsServers)
                 : Ipv4Settings.FromDhcp(new DhcpClientSettings { HostName = settings.HostName });
-            var stack = await NetworkStack.StartAsync(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4 }, CancellationToken.None);
+            var dhcpServer = settings.DhcpServer is { } pool && settings.Address is { } own
+                ? pool with { DnsServers = settings.DnsServers.Count > 0 ? settings.DnsServers : [own.Address] }
+                : null;
+            var stack = await NetworkStack.StartAsync(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, DhcpServer = dhcpServer }, CancellationToken.None);
+            if (dhcpServer is not null)
+                log.LogInformation("DHCP server: pool {First}-{Last}", dhcpServer.PoolStart, dhcpServer.PoolEnd);
             try
             {
                 stack.StateChanged += (_, e) => log.LogInformation("State {Previous} -> {Current}", e.Previous, e.Current);

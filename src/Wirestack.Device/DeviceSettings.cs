@@ -17,4 +17,5 @@ internal sealed record DeviceSettings
     public bool TestServices { get; init; }
     public string HostName { get; init; } = "wirestack";
     public string? SntpServer { get; init; }
+    public DhcpServerSettings? DhcpServer { get; init; }
 }

@@ -50,6 +50,9 @@ public sealed record StackOptions
     /// <summary>Datagrams a UDP socket queues before it drops new ones.</summary>
     public int UdpReceiveQueueDatagrams { get; init; } = 256;
 
+    /// <summary>A DHCP server to run on the interface (needs a static address); null for none.</summary>
+    public DhcpServerSettings? DhcpServer { get; init; }
+
     /// <summary>TCP settings.</summary>
     public TcpSettings Tcp { get; init; } = new();
 
@@ -64,6 +67,8 @@ public sealed record StackOptions
         ArgumentNullException.ThrowIfNull(Ipv4);
         ArgumentNullException.ThrowIfNull(TimeProvider);
         ArgumentNullException.ThrowIfNull(Tcp);
+        if (DhcpServer is not null && Ipv4.Address is null)
+            throw new ArgumentException("A DHCP server needs a static address on the interface.", nameof(DhcpServer));
         Tcp.Validate();
         if (MacAddress.IsMulticast || MacAddress.IsZero)
             throw new ArgumentException($"MAC address {MacAddress} must be a unicast, non-zero address.", nameof(MacAddress));

@@ -30,6 +30,8 @@ public sealed class DeviceCommandLineTests
     [InlineData("--verbosity", "9", "--verbosity")]
     [InlineData("--interface", "an-interface-name-too-long", "--interface")]
     [InlineData("--pcap", "/no/such/dir/x.pcap", "--pcap")]
+    [InlineData("--dhcp-server", "192.168.0.99-192.168.0.50", "--dhcp-server")]
+    [InlineData("--dhcp-server", "nonsense", "--dhcp-server")]
     public void InvalidValues(string option, string value, string named)
     {
         string[] args = option == "--ip" ? [option, value] : ["--ip", "192.168.0.2/24", option, value];

@@ -90,14 +90,15 @@ internal sealed class TwoEngines : IDisposable
 {
     readonly INetworkDevice _a, _b;
 
-    public TwoEngines(ImpairmentOptions? impairAtoB = null, ImpairmentOptions? impairBtoA = null, int mtu = 1500, TcpSettings? tcp = null)
+    public TwoEngines(ImpairmentOptions? impairAtoB = null, ImpairmentOptions? impairBtoA = null, int mtu = 1500, TcpSettings? tcp = null,
+        StackOptions? optionsA = null, StackOptions? optionsB = null)
     {
         tcp ??= new TcpSettings();
         var (a, b) = InMemoryLink.CreatePair(mtu);
         _a = impairBtoA is null ? a : new ImpairedDevice(a, impairBtoA);
         _b = impairAtoB is null ? b : new ImpairedDevice(b, impairAtoB);
-        A = new NetworkEngine(_a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.0.0.1/24"), MacAddress = MacAddress.Parse("02:00:00:00:0a:01"), RandomSeed = 1, Tcp = tcp });
-        B = new NetworkEngine(_b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.0.0.2/24"), MacAddress = MacAddress.Parse("02:00:00:00:0a:02"), RandomSeed = 2, Tcp = tcp });
+        A = new NetworkEngine(_a, optionsA ?? new StackOptions { Ipv4 = Ipv4Settings.Static("10.0.0.1/24"), MacAddress = MacAddress.Parse("02:00:00:00:0a:01"), RandomSeed = 1, Tcp = tcp });
+        B = new NetworkEngine(_b, optionsB ?? new StackOptions { Ipv4 = Ipv4Settings.Static("10.0.0.2/24"), MacAddress = MacAddress.Parse("02:00:00:00:0a:02"), RandomSeed = 2, Tcp = tcp });
     }
 
     public static readonly Ipv4Address AddressA = Ipv4Address.Parse("10.0.0.1");

@@ -10,7 +10,7 @@ internal interface IDhcpHost
     long Now { get; }
     MacAddress MacAddress { get; }
     Random Random { get; }
-    SocketError Send(UdpBinding binding, Ipv4Address destination, ushort port, ReadOnlySpan<byte> payload);
+    SocketError SendUdp(UdpBinding binding, Ipv4Address destination, ushort port, ReadOnlySpan<byte> payload);
     void ApplyLease(DhcpLease lease, bool renewal);
     void RemoveLease();
     void SendArpProbe(Ipv4Address address);
@@ -265,7 +265,7 @@ internal sealed class DhcpClient : IUdpReceiver
     void Send(ref DhcpMessageWriter writer, Ipv4Address destination)
     {
         int length = writer.Finish();
-        _host.Send(_binding!, destination, ServerPort, _buffer.AsSpan(0, length));
+        _host.SendUdp(_binding!, destination, ServerPort, _buffer.AsSpan(0, length));
     }
 
     public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)

@@ -6,8 +6,23 @@ using Wirestack.Wire;
 namespace Wirestack.Engine;
 
 // The DHCP client's seam into the engine: sending, applying and removing a lease, ARP probes, interface events.
-internal sealed partial class NetworkEngine : IDhcpHost
+internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
 {
+    DhcpServer? _dhcpServer;
+
+    public DhcpServer? DhcpServer => _dhcpServer;
+
+    Network.Ipv4Interface IDhcpServerHost.Interface => _interface;
+    long IDhcpServerHost.Now => _now;
+
+    void StartDhcpServer()
+    {
+        if (_options.DhcpServer is null || _dhcpServer is not null)
+            return;
+        _dhcpServer = new DhcpServer(this, _options.DhcpServer);
+        _dhcpServer.Start(_udp.Bind(67, _dhcpServer));
+    }
+
     DhcpClient? _dhcp;
     UdpBinding? _dhcpBinding;
     IReadOnlyList<Ipv4Address> _dnsServers = [];
@@ -26,9 +41,6 @@ internal sealed partial class NetworkEngine : IDhcpHost
 
     long IDhcpHost.Now => _now;
     Random IDhcpHost.Random => _random;
-
-    SocketError IDhcpHost.Send(UdpBinding binding, Ipv4Address destination, ushort port, ReadOnlySpan<byte> payload) =>
-        SendUdp(binding, destination, port, payload);
 
     void StartDhcp()
     {

@@ -154,6 +154,7 @@ internal sealed partial class NetworkEngine
                 return;
             SetState(StackState.Configuring);
             Announce();
+            StartDhcpServer();
         }
 
         if (State == StackState.Configuring && _interface.IsConfigured)
