@@ -1,0 +1,77 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Wirestack.AspNetCore;
+
+namespace Wirestack;
+
+/// <summary>Plugs Wirestack into ASP.NET Core and HttpClient.</summary>
+public static class WirestackHostingExtensions
+{
+    /// <summary>
+    /// Adds the Wirestack transport to Kestrel and listens on the given stack: <c>listen</c> declares the ports.
+    /// Kestrel's own socket end points (if any) keep working beside it.
+    /// </summary>
+    public static IWebHostBuilder UseWirestack(this IWebHostBuilder builder, NetworkStack stack, Action<WirestackListenBuilder> listen)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(stack);
+        ArgumentNullException.ThrowIfNull(listen);
+        builder.ConfigureServices(services => services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, WirestackTransportFactory>()));
+        builder.ConfigureKestrel(options => listen(new WirestackListenBuilder(options, stack)));
+        return builder;
+    }
+
+    /// <summary>
+    /// An HttpClient handler whose connections go through the stack: names resolve with its DNS resolver and TCP
+    /// connects through it; HTTPS works on top as usual.
+    /// </summary>
+    public static SocketsHttpHandler CreateHttpMessageHandler(this NetworkStack stack)
+    {
+        ArgumentNullException.ThrowIfNull(stack);
+        return new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, cancellationToken) =>
+            {
+                var addresses = await stack.Dns.ResolveAsync(context.DnsEndPoint.Host, cancellationToken).ConfigureAwait(false);
+                SocketException? last = null;
+                foreach (var address in addresses)
+                {
+                    try
+                    {
+                        return await stack.ConnectTcpAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (SocketException e)
+                    {
+                        last = e;
+                    }
+                }
+                throw last ?? new SocketException((int)SocketError.HostNotFound);
+            },
+        };
+    }
+}
+
+/// <summary>Declares the ports Kestrel serves on a Wirestack stack.</summary>
+public sealed class WirestackListenBuilder
+{
+    readonly KestrelServerOptions _options;
+    readonly NetworkStack _stack;
+
+    internal WirestackListenBuilder(KestrelServerOptions options, NetworkStack stack)
+    {
+        _options = options;
+        _stack = stack;
+    }
+
+    /// <summary>Listens on <paramref name="port"/>; <paramref name="configure"/> may add HTTPS, protocols, etc.</summary>
+    public WirestackListenBuilder Listen(int port, Action<ListenOptions>? configure = null)
+    {
+        _options.Listen(new WirestackEndPoint(_stack, port), o => configure?.Invoke(o));
+        return this;
+    }
+}

@@ -1,0 +1,42 @@
+using System.Net;
+using Microsoft.AspNetCore.Connections;
+
+namespace Wirestack.AspNetCore;
+
+/// <summary>Kestrel's transport for <see cref="WirestackEndPoint"/>s; it declines every other kind of end point.</summary>
+internal sealed class WirestackTransportFactory : IConnectionListenerFactory, IConnectionListenerFactorySelector
+{
+    public bool CanBind(EndPoint endpoint) => endpoint is WirestackEndPoint;
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        if (endpoint is not WirestackEndPoint wirestack)
+            throw new NotSupportedException($"{endpoint} is not a Wirestack end point.");
+        var listener = wirestack.Stack.ListenTcp(wirestack.Port, backlog: 512);
+        return ValueTask.FromResult<IConnectionListener>(new WirestackConnectionListener(wirestack, listener));
+    }
+}
+
+/// <summary>Accepts Wirestack TCP connections as Kestrel connections.</summary>
+internal sealed class WirestackConnectionListener(WirestackEndPoint endPoint, TcpListener listener) : IConnectionListener
+{
+    public EndPoint EndPoint => endPoint;
+
+    public async ValueTask<ConnectionContext?> AcceptAsync(CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            var connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            return new WirestackConnectionContext(connection);
+        }
+        catch (ObjectDisposedException)
+        {
+            // Unbound: Kestrel expects null once the listener stops.
+            return null;
+        }
+    }
+
+    public ValueTask UnbindAsync(CancellationToken cancellationToken = default) => listener.DisposeAsync();
+
+    public ValueTask DisposeAsync() => listener.DisposeAsync();
+}

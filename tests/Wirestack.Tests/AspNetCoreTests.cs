@@ -1,0 +1,77 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.Logging;
+using Wirestack.Devices;
+
+namespace Wirestack.Tests;
+
+/// <summary>Kestrel on one stack, HttpClient on another, joined by an in-memory link: no kernel networking at all.</summary>
+public sealed class AspNetCoreTests
+{
+    static X509Certificate2 SelfSigned()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=10.5.0.1", key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddIpAddress(IPAddress.Parse("10.5.0.1"));
+        request.CertificateExtensions.Add(san.Build());
+        using var cert = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        return X509CertificateLoader.LoadPkcs12(cert.Export(X509ContentType.Pkcs12), null);
+    }
+
+    [Fact(DisplayName = "Kestrel serves HTTP/1.1, HTTPS and HTTP/2 over TLS (ALPN) on Wirestack; HttpClient connects through Wirestack")]
+    public async Task KestrelAndHttpClientOverWirestack()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (a, b) = InMemoryLink.CreatePair();
+        using var _ = a;
+        using var __ = b;
+        await using var server = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.5.0.1/24"), MacAddress = Wire.MacAddress.Parse("02:00:00:00:0c:01") }, ct);
+        await using var client = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.5.0.2/24") }, ct);
+        using var certificate = SelfSigned();
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseWirestack(server, listen => listen
+            .Listen(80)
+            .Listen(443, o =>
+            {
+                o.Protocols = HttpProtocols.Http1AndHttp2;
+                o.UseHttps(certificate);
+            }));
+        await using var app = builder.Build();
+        app.MapGet("/hello", (HttpContext context) => $"hello {context.Connection.RemoteIpAddress} over HTTP/{context.Request.Protocol}");
+        app.MapPost("/echo", async (HttpContext context) =>
+        {
+            using var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body);
+            return Results.Bytes(body.ToArray());
+        });
+        await app.StartAsync(ct);
+        await server.WaitUntilReadyAsync(ct);
+        await client.WaitUntilReadyAsync(ct);
+
+        using var handler = client.CreateHttpMessageHandler();
+        handler.SslOptions.RemoteCertificateValidationCallback = (_, cert, _, _) => cert?.GetCertHashString() == certificate.GetCertHashString();
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(20) };
+
+        Assert.Equal("hello 10.5.0.2 over HTTP/HTTP/1.1", await http.GetStringAsync("http://10.5.0.1/hello", ct));
+        Assert.Equal("hello 10.5.0.2 over HTTP/HTTP/1.1", await http.GetStringAsync("https://10.5.0.1/hello", ct));
+        using var h2 = new HttpRequestMessage(HttpMethod.Get, "https://10.5.0.1/hello") { Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+        using var h2Response = await http.SendAsync(h2, ct);
+        Assert.Equal(HttpVersion.Version20, h2Response.Version);
+        Assert.Equal("hello 10.5.0.2 over HTTP/HTTP/2", await h2Response.Content.ReadAsStringAsync(ct));
+
+        var payload = new byte[3 << 20];
+        new Random(5).NextBytes(payload);
+        using var echo = await http.PostAsync("http://10.5.0.1/echo", new ByteArrayContent(payload), ct);
+        Assert.Equal(payload, await echo.Content.ReadAsByteArrayAsync(ct));
+
+        await app.StopAsync(ct);
+    }
+}
