@@ -131,6 +131,66 @@ internal static class DeviceCommandLine
         },
     };
 
+    static readonly Option<int> HttpPort = new("--http-port")
+    {
+        Description = "Dashboard HTTP port; 0 disables HTTP.",
+        DefaultValueFactory = _ => 80,
+        CustomParser = result => ParsePort(result, "--http-port", 80),
+    };
+
+    static readonly Option<int> HttpsPort = new("--https-port")
+    {
+        Description = "Dashboard HTTPS port; 0 disables HTTPS.",
+        DefaultValueFactory = _ => 443,
+        CustomParser = result => ParsePort(result, "--https-port", 443),
+    };
+
+    static readonly Option<string?> Cert = new("--cert")
+    {
+        Description = "HTTPS certificate: a PFX, or a PEM (with its key, or the key in --cert-key); default self-signed at start.",
+        CustomParser = result => ExistingFile(result, "--cert"),
+    };
+
+    static readonly Option<string?> CertKey = new("--cert-key")
+    {
+        Description = "PEM private key for --cert.",
+        CustomParser = result => ExistingFile(result, "--cert-key"),
+    };
+
+    static readonly Option<string[]> User = new("--user")
+    {
+        Description = "Dashboard user NAME:PASSWORD; repeat for several (default admin:admin, with a warning).",
+        Arity = ArgumentArity.ZeroOrMore,
+        CustomParser = result =>
+        {
+            foreach (var token in result.Tokens)
+            {
+                int colon = token.Value.IndexOf(':');
+                if (colon <= 0 || colon == token.Value.Length - 1)
+                    result.AddError($"--user: '{token.Value}' is not NAME:PASSWORD.");
+            }
+            return result.Tokens.Select(t => t.Value).ToArray();
+        },
+    };
+
+    static readonly Option<string?> WebRoot = new("--web-root")
+    {
+        Description = "A directory of extra files to serve beside the dashboard.",
+        CustomParser = result =>
+        {
+            string path = result.Tokens.Single().Value;
+            if (!Directory.Exists(path))
+                result.AddError($"--web-root: directory '{path}' does not exist.");
+            return path;
+        },
+    };
+
+    static readonly Option<string> DataDirectory = new("--data-dir")
+    {
+        Description = "Where settings and firmware images are kept.",
+        DefaultValueFactory = _ => "wirestack-data",
+    };
+
     static readonly Option<bool> TestServicesOption = new("--test-services")
     {
         Description = "Serve TCP echo (7), discard (9) and chargen (19) for testing and benchmarks.",
@@ -140,7 +200,8 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, HostAddress, Sntp, DhcpServer, Pcap, Verbosity, TestServicesOption,
+            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, HostAddress, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User,
+            WebRoot, DataDirectory, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
         {
@@ -205,7 +266,33 @@ internal static class DeviceCommandLine
         HostName = parse.GetValue(HostName)!,
         SntpServer = parse.GetValue(Sntp),
         DhcpServer = parse.GetValue(DhcpServer),
+        HttpPort = parse.GetValue(HttpPort),
+        HttpsPort = parse.GetValue(HttpsPort),
+        CertificatePath = parse.GetValue(Cert),
+        CertificateKeyPath = parse.GetValue(CertKey),
+        Users = (parse.GetValue(User) ?? []).Select(u => (u[..u.IndexOf(':')], u[(u.IndexOf(':') + 1)..])).ToList(),
+        WebRoot = parse.GetValue(WebRoot),
+        DataDirectory = parse.GetValue(DataDirectory)!,
     };
+
+    static int ParsePort(ArgumentResult result, string option, int fallback)
+    {
+        string text = result.Tokens.Single().Value;
+        if (!int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port) || port > 65535)
+        {
+            result.AddError($"{option}: '{text}' is not a port from 0 to 65535.");
+            return fallback;
+        }
+        return port;
+    }
+
+    static string? ExistingFile(ArgumentResult result, string option)
+    {
+        string path = result.Tokens.Single().Value;
+        if (!File.Exists(path))
+            result.AddError($"{option}: file '{path}' does not exist.");
+        return path;
+    }
 
     static (IPAddress, int)? ParseCidr(ArgumentResult result, string option)
     {

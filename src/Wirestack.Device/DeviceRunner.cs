@@ -1,21 +1,27 @@
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using Wirestack.Device.Dashboard;
 using Wirestack.Devices;
 
 namespace Wirestack.Device;
 
-/// <summary>Runs the device: opens the TAP, starts the stack, logs its events, stops on SIGINT or SIGTERM.</summary>
+/// <summary>
+/// Runs the device: opens the TAP, starts the stack with its services and dashboard, logs its events, restarts the
+/// stack on a dashboard reset, and stops on SIGINT or SIGTERM.
+/// </summary>
 internal static class DeviceRunner
 {
     public static async Task<int> RunAsync(DeviceSettings settings, CancellationToken cancellationToken)
     {
+        var level = new LogLevelSwitch(settings.Verbosity);
         using var loggerFactory = LoggerFactory.Create(builder => builder
             .AddSimpleConsole(o =>
             {
                 o.SingleLine = true;
                 o.TimestampFormat = "HH:mm:ss.fff ";
             })
-            .SetMinimumLevel(ToLogLevel(settings.Verbosity)));
+            .SetMinimumLevel(LogLevel.Trace)
+            .AddFilter((_, _, l) => level.IsEnabled(l)));
         var log = loggerFactory.CreateLogger("wirestack-device");
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -68,46 +74,108 @@ internal static class DeviceRunner
                 log.LogInformation("Capturing frames to {Path}", pcapPath);
             }
 
-            var ipv4 = settings.Address is { } address
-                ? Ipv4Settings.Static(address.Address, address.PrefixLength, settings.Gateway, settings.DnsServers)
-                : Ipv4Settings.FromDhcp(new DhcpClientSettings { HostName = settings.HostName });
-            var dhcpServer = settings.DhcpServer is { } pool && settings.Address is { } own
-                ? pool with { DnsServers = settings.DnsServers.Count > 0 ? settings.DnsServers : [own.Address] }
-                : null;
-            var stack = await NetworkStack.StartAsync(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, DhcpServer = dhcpServer }, CancellationToken.None);
-            if (dhcpServer is not null)
-                log.LogInformation("DHCP server: pool {First}-{Last}", dhcpServer.PoolStart, dhcpServer.PoolEnd);
+            Directory.CreateDirectory(settings.DataDirectory);
+            var users = settings.Users.Count > 0 ? settings.Users : [("admin", "admin")];
+            if (settings.Users.Count == 0)
+                log.LogWarning("No --user given: the dashboard accepts admin:admin. Set your own with --user NAME:PASSWORD");
+            var store = new SettingsStore(Path.Combine(settings.DataDirectory, "settings.json"));
+            var events = new EventLog();
+            var firmware = new Firmware(Path.Combine(settings.DataDirectory, "firmware"));
+            var telemetry = new Telemetry();
+            var accounts = new Users(users);
+
             try
             {
-                stack.StateChanged += (_, e) => log.LogInformation("State {Previous} -> {Current}", e.Previous, e.Current);
-                stack.EventRaised += (_, e) => log.LogInformation("{Event}", e.Message);
-                log.LogInformation("MAC {Mac}, IPv4 {Ipv4}", settings.MacAddress, ipv4);
-                var services = settings.TestServices ? TestServices.Start(stack, log) : null;
-                await using var clock = new SntpClient(stack) { Server = settings.SntpServer };
-                clock.Synchronized += (_, sample) => log.LogInformation("Time synchronised with {Server}: offset {Offset:0.0} ms, delay {Delay:0.0} ms",
-                    sample.Server, sample.Offset.TotalMilliseconds, sample.RoundTripDelay.TotalMilliseconds);
-                clock.Failed += (_, e) => log.LogWarning("SNTP: {Reason}", e.Message);
-                _ = StartClockWhenReadyAsync(stack, clock, stop.Token);
-                try
+                bool reset;
+                do
                 {
-                    await Task.Delay(Timeout.Infinite, stop.Token);
+                    reset = await RunStackAsync(settings, device, log, loggerFactory, level, accounts, store, events, firmware, telemetry, stop.Token);
+                    if (reset)
+                        log.LogInformation("Reset: restarting the stack");
                 }
-                catch (OperationCanceledException)
-                {
-                }
-                log.LogInformation("Stopping");
-                if (services is not null)
-                    await services.DisposeAsync();
+                while (reset && !stop.IsCancellationRequested);
             }
             finally
             {
-                await stack.DisposeAsync();
                 if (device != tap)
                     device.Dispose();
             }
         }
         log.LogInformation("Stopped");
         return 0;
+    }
+
+    /// <summary>One life of the stack; returns true when a reset asked for another.</summary>
+    static async Task<bool> RunStackAsync(DeviceSettings settings, INetworkDevice device, ILogger log, ILoggerFactory loggerFactory, LogLevelSwitch level,
+        Users users, SettingsStore store, EventLog events, Firmware firmware, Telemetry telemetry, CancellationToken stopToken)
+    {
+        var ipv4 = settings.Address is { } address
+            ? Ipv4Settings.Static(address.Address, address.PrefixLength, settings.Gateway, settings.DnsServers)
+            : Ipv4Settings.FromDhcp(new DhcpClientSettings { HostName = settings.HostName });
+        var dhcpServer = settings.DhcpServer is { } pool && settings.Address is { } own
+            ? pool with { DnsServers = settings.DnsServers.Count > 0 ? settings.DnsServers : [own.Address] }
+            : null;
+        using var reset = new CancellationTokenSource();
+        using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(stopToken, reset.Token);
+        var stack = await NetworkStack.StartAsync(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, DhcpServer = dhcpServer }, CancellationToken.None);
+        try
+        {
+            stack.StateChanged += (_, e) =>
+            {
+                log.LogInformation("State {Previous} -> {Current}", e.Previous, e.Current);
+                events.Add(0, e.Current == StackState.Ready ? 1 : 0, $"State {e.Previous} -> {e.Current}");
+            };
+            stack.EventRaised += (_, e) =>
+            {
+                log.LogInformation("{Event}", e.Message);
+                events.Add(0, e.Kind is StackEventKind.LeaseLost or StackEventKind.AddressConflict ? 2 : 1, e.Message);
+            };
+            log.LogInformation("MAC {Mac}, IPv4 {Ipv4}", settings.MacAddress, ipv4);
+            if (dhcpServer is not null)
+                log.LogInformation("DHCP server: pool {First}-{Last}", dhcpServer.PoolStart, dhcpServer.PoolEnd);
+            var services = settings.TestServices ? TestServices.Start(stack, log) : null;
+            await using var clock = new SntpClient(stack) { Server = settings.SntpServer };
+            clock.Synchronized += (_, sample) =>
+            {
+                log.LogInformation("Time synchronised with {Server}: offset {Offset:0.0} ms, delay {Delay:0.0} ms",
+                    sample.Server, sample.Offset.TotalMilliseconds, sample.RoundTripDelay.TotalMilliseconds);
+                events.Add(1, 0, $"Time synchronised with {sample.Server}, offset {sample.Offset.TotalMilliseconds:0.0} ms");
+            };
+            clock.Failed += (_, e) => log.LogWarning("SNTP: {Reason}", e.Message);
+
+            Microsoft.AspNetCore.Builder.WebApplication? dashboard = null;
+            if (settings.HttpPort != 0 || settings.HttpsPort != 0)
+            {
+                var context = new DashboardContext(stack, users, store, events, firmware, telemetry, clock, level, () => reset.Cancel());
+                var options = new DashboardOptions(settings.HttpPort, settings.HttpsPort, settings.CertificatePath, settings.CertificateKeyPath, settings.WebRoot, settings.HostName);
+                dashboard = await DashboardServer.StartAsync(context, options, loggerFactory, CancellationToken.None);
+                log.LogInformation("Dashboard on {Ports}", string.Join(", ",
+                    new[] { settings.HttpPort != 0 ? $"http :{settings.HttpPort}" : null, settings.HttpsPort != 0 ? $"https :{settings.HttpsPort}" : null }.Where(p => p is not null)));
+            }
+            events.Add(1, 1, "Device started");
+            _ = StartClockWhenReadyAsync(stack, clock, lifetime.Token);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, lifetime.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            log.LogInformation("Stopping");
+            if (dashboard is not null)
+            {
+                using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                await dashboard.StopAsync(grace.Token);
+                await dashboard.DisposeAsync();
+            }
+            if (services is not null)
+                await services.DisposeAsync();
+        }
+        finally
+        {
+            await stack.DisposeAsync();
+        }
+        return reset.IsCancellationRequested && !stopToken.IsCancellationRequested;
     }
 
     static async Task StartClockWhenReadyAsync(NetworkStack stack, SntpClient clock, CancellationToken cancellationToken)
@@ -121,13 +189,4 @@ internal static class DeviceRunner
         {
         }
     }
-
-    static LogLevel ToLogLevel(int verbosity) => verbosity switch
-    {
-        0 => LogLevel.None,
-        1 => LogLevel.Error,
-        2 => LogLevel.Information,
-        3 => LogLevel.Debug,
-        _ => LogLevel.Trace,
-    };
 }

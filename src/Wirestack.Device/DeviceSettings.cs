@@ -18,4 +18,11 @@ internal sealed record DeviceSettings
     public string HostName { get; init; } = "wirestack";
     public string? SntpServer { get; init; }
     public DhcpServerSettings? DhcpServer { get; init; }
+    public int HttpPort { get; init; } = 80;
+    public int HttpsPort { get; init; } = 443;
+    public string? CertificatePath { get; init; }
+    public string? CertificateKeyPath { get; init; }
+    public IReadOnlyList<(string Name, string Password)> Users { get; init; } = [];
+    public string? WebRoot { get; init; }
+    public string DataDirectory { get; init; } = "wirestack-data";
 }

@@ -191,6 +191,11 @@ public sealed class NetworkStack : IAsyncDisposable
     public IReadOnlyList<(IPAddress Address, MacAddress LinkAddress)> GetNeighbors() =>
         Invoke(e => e.Neighbors.Entries.Where(n => n.Resolved).Select(n => (n.Address.ToIPAddress(), n.LinkAddress)).ToList());
 
+    /// <summary>The TCP connections (all states but LISTEN) with their end points and TCP_INFO.</summary>
+    public IReadOnlyList<(IPEndPoint Local, IPEndPoint Remote, TcpConnectionInfo Info)> GetTcpConnections() =>
+        Invoke(e => e.TcpConnections.Select(c => (new IPEndPoint(c.Key.LocalAddress.ToIPAddress(), c.Key.LocalPort),
+            new IPEndPoint(c.Key.RemoteAddress.ToIPAddress(), c.Key.RemotePort), c.GetInfo())).ToList());
+
     /// <summary>Stops the event loop and releases everything it held. The device is left to its owner.</summary>
     public async ValueTask DisposeAsync()
     {

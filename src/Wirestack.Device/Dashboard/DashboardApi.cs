@@ -1,0 +1,192 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace Wirestack.Device.Dashboard;
+
+/// <summary>The routes of ../shared/DASHBOARD-API.md, plus /api/network and the live event stream.</summary>
+internal static class DashboardApi
+{
+    public static void Map(WebApplication app, DashboardContext device)
+    {
+        app.MapMethods("/api/login", ["GET", "POST"], (HttpContext context) =>
+        {
+            string user = device.Users.Authenticate(context)!;
+            bool https = context.Request.IsHttps;
+            string name = https ? Users.SecureCookieName : Users.CookieName;
+            context.Response.Headers.Append("Set-Cookie",
+                $"{name}={device.Users.TokenOf(user)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=86400" + (https ? "; Secure" : ""));
+            device.Events.Add(2, 0, $"User {user} logged in");
+            return Results.Json(new { user });
+        });
+
+        app.MapMethods("/api/logout", ["GET", "POST"], (HttpContext context) =>
+        {
+            bool https = context.Request.IsHttps;
+            string name = https ? Users.SecureCookieName : Users.CookieName;
+            context.Response.Headers.Append("Set-Cookie", $"{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0" + (https ? "; Secure" : ""));
+            return Results.Text("true", "application/json");
+        });
+
+        app.MapPost("/api/debug", async (HttpContext context) =>
+        {
+            var body = await ReadJsonAsync(context);
+            if (body is not { } json || !json.TryGetProperty("level", out var level) || !level.TryGetInt32(out int value) || value is < 0 or > 4)
+                return Results.Json(new { status = false, message = "expected {\"level\": 0..4}" }, statusCode: 400);
+            device.LogLevel.Verbosity = value;
+            device.Events.Add(1, 0, $"Log level set to {value}");
+            return Results.Text("true", "application/json");
+        });
+
+        app.MapGet("/api/stats/get", () =>
+        {
+            var (temperature, humidity, points) = device.Telemetry.Read();
+            return Results.Json(new { temperature, humidity, points });
+        });
+
+        app.MapPost("/api/events/get", async (HttpContext context) =>
+        {
+            var body = await ReadJsonAsync(context);
+            int page = body is { } json && json.TryGetProperty("page", out var p) && p.TryGetInt32(out int n) ? n : 1;
+            var (events, total) = device.Events.Get(page);
+            return Results.Json(new { arr = events, totalCount = total });
+        });
+
+        app.MapGet("/api/settings/get", () => Results.Json(device.Settings.Current));
+
+        app.MapPost("/api/settings/set", async (HttpContext context) =>
+        {
+            var body = await ReadJsonAsync(context);
+            string? error = body is { } json ? device.Settings.Update(json) : "expected a JSON object";
+            if (error is not null)
+                return Results.Json(new { status = false, message = error }, statusCode: 400);
+            device.LogLevel.Verbosity = device.Settings.Current.LogEnabled ? device.Settings.Current.LogLevel : 0;
+            device.Events.Add(1, 1, "Settings changed");
+            return Results.Json(new { status = true, message = "Success" });
+        });
+
+        app.MapPost("/api/firmware/upload", async (HttpContext context) =>
+        {
+            var query = context.Request.Query;
+            string name = query["name"].ToString();
+            if (!long.TryParse(query["offset"], out long offset) || offset < 0)
+                return Results.Text("missing or invalid offset", statusCode: 400);
+            if (!long.TryParse(query["total"], out long total) || total <= 0)
+                return Results.Text("missing or invalid total", statusCode: 400);
+            using var chunk = new MemoryStream();
+            await context.Request.Body.CopyToAsync(chunk, context.RequestAborted);
+            string? error = device.Firmware.Write(name, offset, total, chunk.GetBuffer().AsSpan(0, (int)chunk.Length));
+            if (error is not null)
+                return Results.Text(error, statusCode: 400);
+            if (chunk.Length == 0)
+                device.Events.Add(3, 1, $"Firmware {name} ({total} bytes) uploaded and staged");
+            return Results.Text("true", "application/json");
+        });
+
+        app.MapGet("/api/firmware/status", () => Results.Json(new { current = device.Firmware.Current, staged = device.Firmware.Pending }));
+
+        app.MapPost("/api/firmware/commit", () =>
+        {
+            if (!device.Firmware.Commit())
+                return Results.Json(new { status = false, message = "no staged firmware" }, statusCode: 400);
+            device.Events.Add(3, 2, $"Firmware {device.Firmware.Current!.Name} committed");
+            return Results.Json(new { status = true, message = "Success" });
+        });
+
+        app.MapPost("/api/firmware/rollback", () =>
+        {
+            if (!device.Firmware.Rollback())
+                return Results.Json(new { status = false, message = "no staged firmware" }, statusCode: 400);
+            device.Events.Add(3, 1, "Staged firmware discarded");
+            return Results.Json(new { status = true, message = "Success" });
+        });
+
+        app.MapPost("/api/device/reset", (HttpContext context) =>
+        {
+            device.Events.Add(1, 2, "Device reset requested");
+            // Answer first; restart the stack once the response has gone out.
+            context.Response.OnCompleted(() =>
+            {
+                _ = Task.Delay(200).ContinueWith(_ => device.RequestReset(), TaskScheduler.Default);
+                return Task.CompletedTask;
+            });
+            return Results.Json(new { status = true, message = "Resetting" });
+        });
+
+        app.MapGet("/api/network", () => Results.Json(NetworkView.Snapshot(device)));
+
+        app.MapGet("/api/live", async (HttpContext context) =>
+        {
+            // Server-Sent Events: a snapshot every second and each new log event as it happens.
+            context.Response.Headers.ContentType = "text/event-stream";
+            context.Response.Headers.CacheControl = "no-cache";
+            var cancellation = context.RequestAborted;
+            var events = device.Events.Subscribe(cancellation);
+            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+            var tick = timer.WaitForNextTickAsync(cancellation).AsTask();
+            var next = events.WaitToReadAsync(cancellation).AsTask();
+            try
+            {
+                await WriteEventAsync(context, "stats", LiveStats(device));
+                while (!cancellation.IsCancellationRequested)
+                {
+                    var done = await Task.WhenAny(tick, next);
+                    if (done == tick)
+                    {
+                        if (!await tick)
+                            break;
+                        await WriteEventAsync(context, "stats", LiveStats(device));
+                        tick = timer.WaitForNextTickAsync(cancellation).AsTask();
+                    }
+                    else
+                    {
+                        if (!await next)
+                            break;
+                        while (events.TryRead(out var entry))
+                            await WriteEventAsync(context, "event", entry);
+                        next = events.WaitToReadAsync(cancellation).AsTask();
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        });
+    }
+
+    static object LiveStats(DashboardContext device)
+    {
+        var (temperature, humidity, points) = device.Telemetry.Read();
+        return new
+        {
+            temperature,
+            humidity,
+            points,
+            state = device.Stack.State.ToString(),
+            frames_received = device.Stack.GetCounter(StackCounter.FramesReceived),
+            frames_sent = device.Stack.GetCounter(StackCounter.FramesSent),
+            bytes_received = device.Stack.GetCounter(StackCounter.BytesReceived),
+            bytes_sent = device.Stack.GetCounter(StackCounter.BytesSent),
+            time = device.Clock.GetUtcNow().ToUnixTimeMilliseconds(),
+        };
+    }
+
+    static async Task WriteEventAsync(HttpContext context, string name, object data)
+    {
+        await context.Response.WriteAsync($"event: {name}\ndata: {JsonSerializer.Serialize(data)}\n\n", context.RequestAborted);
+        await context.Response.Body.FlushAsync(context.RequestAborted);
+    }
+
+    static async Task<JsonElement?> ReadJsonAsync(HttpContext context)
+    {
+        try
+        {
+            using var document = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
+            return document.RootElement.Clone();
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}
