@@ -1,0 +1,154 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+
+namespace Wirestack.IntegrationTests;
+
+/// <summary>The device's dashboard driven by the kernel side's curl and ab, over TAP, inside a test namespace.</summary>
+public sealed class DashboardTests
+{
+    const string Device = "192.168.0.2";
+    const string Auth = "-u admin:secret";
+
+    static void WritePemCertificate(string certPath, string keyPath)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=wirestack", key, HashAlgorithmName.SHA256);
+        var names = new SubjectAlternativeNameBuilder();
+        names.AddIpAddress(IPAddress.Parse(Device));
+        names.AddDnsName("wirestack");
+        request.CertificateExtensions.Add(names.Build());
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
+        File.WriteAllText(certPath, certificate.ExportCertificatePem());
+        File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
+    }
+
+    [Fact(DisplayName = "Dashboard over TAP: curl gets the page over HTTP and HTTPS (pinned), logs in, edits settings, uploads 5 MiB firmware, downloads 100 MiB; HTTP/2; ab -n 1000 -c 10")]
+    public async Task CurlAndAb()
+    {
+        Prerequisites.Require("curl", "ab", "sha256sum", "dd", "bash");
+        var ct = TestContext.Current.CancellationToken;
+        string dir = Directory.CreateTempSubdirectory("wirestack-dashboard").FullName;
+        try
+        {
+            string web = Directory.CreateDirectory(Path.Combine(dir, "web")).FullName;
+            string big = Path.Combine(web, "big.bin");
+            using (var file = File.Create(big))
+            {
+                var chunk = new byte[1 << 20];
+                var random = new Random(100);
+                for (int i = 0; i < 100; i++)
+                {
+                    random.NextBytes(chunk);
+                    file.Write(chunk);
+                }
+            }
+            string bigHash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(big)));
+            string firmware = Path.Combine(dir, "firmware.bin");
+            File.WriteAllBytes(firmware, RandomNumberGenerator.GetBytes(5 << 20));
+            string firmwareHash = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(firmware)));
+            string cert = Path.Combine(dir, "cert.pem"), key = Path.Combine(dir, "key.pem");
+            WritePemCertificate(cert, key);
+
+            await using var ns = await TestNamespace.CreateAsync();
+            await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+                "--data-dir", Path.Combine(dir, "data"), "--web-root", web, "--cert", cert, "--cert-key", key);
+            await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
+            await device.WaitForLogAsync("-> Ready", TimeSpan.FromSeconds(30));
+
+            var page = await ns.CheckAsync($"curl -s -f -m 10 http://{Device}/");
+            Assert.Contains("Wirestack device", page.Output);
+            var pinned = await ns.CheckAsync($"curl -s -f -m 10 --cacert {cert} https://{Device}/index.html");
+            Assert.Contains("Wirestack device", pinned.Output);
+            await ns.CheckAsync($"curl -s -f -m 10 -k https://{Device}/app.js");
+
+            // Unauthenticated API calls get 403; a login cookie then works alone.
+            var denied = await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' http://{Device}/api/settings/get");
+            Assert.Equal("403", denied.Output.Trim());
+            string jar = Path.Combine(dir, "jar");
+            var login = await ns.CheckAsync($"curl -s -f -m 10 -c {jar} -D - {Auth} -X POST http://{Device}/api/login");
+            Assert.Contains("HttpOnly; SameSite=Lax", login.Output);
+            Assert.Contains("{\"user\":\"admin\"}", login.Output);
+            var settings = await ns.CheckAsync($"curl -s -f -m 10 -b {jar} http://{Device}/api/settings/get");
+            Assert.Contains("\"device_name\"", settings.Output);
+            var set = await ns.CheckAsync($"curl -s -f -m 10 -b {jar} -X POST -d '{{\"device_name\":\"kitchen\",\"brightness\":80}}' http://{Device}/api/settings/set");
+            Assert.Contains("\"status\":true", set.Output);
+            var check = await ns.CheckAsync($"curl -s -f -m 10 {Auth} http://{Device}/api/settings/get");
+            Assert.Contains("\"device_name\":\"kitchen\"", check.Output);
+            Assert.Contains("\"brightness\":80", check.Output);
+            var tooLong = await ns.ExecAsync($"curl -s -m 10 -w ' %{{http_code}}' {Auth} -X POST -d '{{\"device_name\":\"{new string('x', 41)}\"}}' http://{Device}/api/settings/set");
+            Assert.EndsWith("400", tooLong.Output.Trim());
+            Assert.Contains("\"status\":false", tooLong.Output);
+
+            // Firmware: 5 MiB in 64 KiB chunks, an empty chunk to finish, verified by hash, then committed.
+            var upload = await ns.CheckAsync("bash -c 'total=" + (5 << 20) + "; for i in $(seq 0 79); do dd if=" + firmware +
+                " bs=65536 skip=$i count=1 2>/dev/null | curl -s -f -m 10 " + Auth + " --data-binary @- \"http://" + Device +
+                "/api/firmware/upload?name=fw.bin&offset=$((i*65536))&total=$total\" || exit 1; done; curl -s -f -m 10 " + Auth +
+                " -X POST \"http://" + Device + "/api/firmware/upload?name=fw.bin&offset=$total&total=$total\"'", TimeSpan.FromMinutes(2));
+            var status = await ns.CheckAsync($"curl -s -f -m 10 {Auth} http://{Device}/api/firmware/status");
+            Assert.Contains(firmwareHash, status.Output);
+            var gap = await ns.ExecAsync($"curl -s -m 10 -w ' %{{http_code}}' {Auth} --data-binary xx 'http://{Device}/api/firmware/upload?name=fw.bin&offset=99&total=100'");
+            Assert.EndsWith("400", gap.Output.Trim());
+            await ns.CheckAsync($"curl -s -f -m 10 {Auth} -X POST http://{Device}/api/firmware/commit");
+            var committed = await ns.CheckAsync($"curl -s -f -m 10 {Auth} http://{Device}/api/firmware/status");
+            Assert.Contains("\"staged\":null", committed.Output);
+            Assert.Contains(firmwareHash, committed.Output);
+
+            // 100 MiB from --web-root, streamed.
+            var download = await ns.CheckAsync($"bash -c 'curl -s -f -m 120 http://{Device}/big.bin | sha256sum'", TimeSpan.FromMinutes(3));
+            Assert.StartsWith(bigHash, download.Output.Trim());
+
+            // HTTP/2 over TLS by ALPN; Connection: close and HTTP/1.0 answered.
+            var h2 = await ns.CheckAsync($"curl -s -f -m 10 --http2 -k -o /dev/null -w '%{{http_version}}' {Auth} https://{Device}/api/stats/get");
+            Assert.Equal("2", h2.Output.Trim());
+            await ns.CheckAsync($"curl -s -f -m 10 -H 'Connection: close' {Auth} http://{Device}/api/stats/get");
+            await ns.CheckAsync($"curl -s -f -m 10 -0 {Auth} http://{Device}/api/stats/get");
+
+            var ab = await ns.ExecAsync($"ab -n 1000 -c 10 -A admin:secret http://{Device}/api/stats/get", TimeSpan.FromMinutes(2));
+            Assert.Contains("Complete requests:      1000", ab.Output);
+            Assert.Contains("Failed requests:        0", ab.Output);
+            Assert.DoesNotContain("Non-2xx responses:", ab.Output);
+
+            // The event log pages, the live stream, logout.
+            var events = await ns.CheckAsync($"curl -s -f -m 10 {Auth} -X POST -d '{{\"page\":1}}' http://{Device}/api/events/get");
+            Assert.Contains("\"totalCount\":", events.Output);
+            Assert.Contains("Firmware fw.bin", events.Output);
+            var live = await ns.ExecAsync($"curl -s -N -m 3 {Auth} http://{Device}/api/live");
+            Assert.Contains("event: stats", live.Output);
+            var logout = await ns.CheckAsync($"curl -s -f -m 10 -D - -b {jar} http://{Device}/api/logout");
+            Assert.Contains("Max-Age=0", logout.Output);
+
+            Assert.Equal(0, await device.StopAsync());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact(DisplayName = "Dashboard over TAP: a device reset restarts the stack, which comes back Ready and answers again")]
+    public async Task ResetRestartsStack()
+    {
+        Prerequisites.Require("curl", "ping");
+        string dir = Directory.CreateTempSubdirectory("wirestack-reset").FullName;
+        try
+        {
+            await using var ns = await TestNamespace.CreateAsync();
+            await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+                "--data-dir", dir, "--https-port", "0");
+            await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
+            await ns.CheckAsync($"curl -s -f -m 10 {Auth} -X POST http://{Device}/api/device/reset");
+            await device.WaitForLogAsync("Reset: restarting the stack", TimeSpan.FromSeconds(15));
+            for (int i = 0; i < 100 && device.Log.Count(l => l.Contains("-> Ready", StringComparison.Ordinal)) < 2; i++)
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+            Assert.Equal(2, device.Log.Count(l => l.Contains("-> Ready", StringComparison.Ordinal)));
+            var after = await ns.CheckAsync($"curl -s -f -m 10 --retry 5 --retry-connrefused {Auth} http://{Device}/api/stats/get");
+            Assert.Contains("temperature", after.Output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

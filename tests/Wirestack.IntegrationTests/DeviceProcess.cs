@@ -1,0 +1,72 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+
+namespace Wirestack.IntegrationTests;
+
+/// <summary>wirestack-device running inside a test namespace, its log captured, stopped with SIGTERM.</summary>
+internal sealed class DeviceProcess : IAsyncDisposable
+{
+    readonly Process _process;
+    readonly ConcurrentQueue<string> _log = new();
+
+    DeviceProcess(Process process) => _process = process;
+
+    public static string DevicePath => Path.Combine(AppContext.BaseDirectory, "wirestack-device.dll");
+
+    public int Id => _process.Id;
+
+    public IEnumerable<string> Log => _log;
+
+    public static DeviceProcess Start(TestNamespace ns, params string[] arguments)
+    {
+        var start = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in new[] { "netns", "exec", ns.Name, "dotnet", DevicePath }.Concat(arguments))
+            start.ArgumentList.Add(argument);
+        var device = new DeviceProcess(Process.Start(start)!);
+        device._process.OutputDataReceived += (_, e) => { if (e.Data is not null) device._log.Enqueue(e.Data); };
+        device._process.ErrorDataReceived += (_, e) => { if (e.Data is not null) device._log.Enqueue(e.Data); };
+        device._process.BeginOutputReadLine();
+        device._process.BeginErrorReadLine();
+        return device;
+    }
+
+    /// <summary>Waits until a log line contains <paramref name="text"/>; fails with the log when the process dies or time runs out.</summary>
+    public async Task WaitForLogAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_log.Any(line => line.Contains(text, StringComparison.Ordinal)))
+                return;
+            if (_process.HasExited)
+                break;
+            await Task.Delay(50);
+        }
+        Assert.Fail($"'{text}' did not appear in the device log:\n{string.Join('\n', _log)}");
+    }
+
+    public async Task<int> StopAsync()
+    {
+        if (!_process.HasExited)
+        {
+            await ProcessRunner.RunAsync("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)], TimeSpan.FromSeconds(5));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            try
+            {
+                await _process.WaitForExitAsync(timeout.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync();
+            }
+        }
+        return _process.ExitCode;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _process.Dispose();
+    }
+}
