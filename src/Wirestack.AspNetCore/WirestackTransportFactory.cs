@@ -27,6 +27,9 @@ internal sealed class WirestackConnectionListener(WirestackEndPoint endPoint, Tc
         try
         {
             var connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+            // As Kestrel's socket transport does by default: a response written in pieces (headers, then body)
+            // must not wait for the client's delayed ACK behind Nagle's algorithm.
+            connection.NoDelay = true;
             return new WirestackConnectionContext(connection);
         }
         catch (ObjectDisposedException)

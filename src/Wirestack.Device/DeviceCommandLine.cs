@@ -191,6 +191,12 @@ internal static class DeviceCommandLine
         DefaultValueFactory = _ => "wirestack-data",
     };
 
+    static readonly Option<IPAddress?> KernelListen = new("--kernel-listen")
+    {
+        Description = "Benchmarks only: serve the dashboard on the kernel's sockets at this address instead of through Wirestack.",
+        CustomParser = result => ParseAddress(result, "--kernel-listen"),
+    };
+
     static readonly Option<bool> TestServicesOption = new("--test-services")
     {
         Description = "Serve TCP echo (7), discard (9) and chargen (19) for testing and benchmarks.",
@@ -201,7 +207,7 @@ internal static class DeviceCommandLine
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
             Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, HostAddress, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User,
-            WebRoot, DataDirectory, Pcap, Verbosity, TestServicesOption,
+            WebRoot, DataDirectory, KernelListen, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
         {
@@ -273,6 +279,7 @@ internal static class DeviceCommandLine
         Users = (parse.GetValue(User) ?? []).Select(u => (u[..u.IndexOf(':')], u[(u.IndexOf(':') + 1)..])).ToList(),
         WebRoot = parse.GetValue(WebRoot),
         DataDirectory = parse.GetValue(DataDirectory)!,
+        KernelListen = parse.GetValue(KernelListen),
     };
 
     static int ParsePort(ArgumentResult result, string option, int fallback)

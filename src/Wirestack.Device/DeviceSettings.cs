@@ -25,4 +25,5 @@ internal sealed record DeviceSettings
     public IReadOnlyList<(string Name, string Password)> Users { get; init; } = [];
     public string? WebRoot { get; init; }
     public string DataDirectory { get; init; } = "wirestack-data";
+    public IPAddress? KernelListen { get; init; }
 }

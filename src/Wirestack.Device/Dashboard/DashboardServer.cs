@@ -22,7 +22,8 @@ internal sealed record DashboardContext(
     Action RequestReset);
 
 /// <summary>Where the dashboard listens and what it serves besides the API.</summary>
-internal sealed record DashboardOptions(int HttpPort, int HttpsPort, string? CertificatePath, string? CertificateKeyPath, string? WebRoot, string HostName);
+internal sealed record DashboardOptions(int HttpPort, int HttpsPort, string? CertificatePath, string? CertificateKeyPath, string? WebRoot, string HostName,
+    IPAddress? KernelListen = null);
 
 /// <summary>The seed's device dashboard on ASP.NET Core minimal APIs, served through Wirestack only.</summary>
 internal static class DashboardServer
@@ -34,19 +35,32 @@ internal static class DashboardServer
         var certificate = options.HttpsPort == 0 ? null
             : options.CertificatePath is { } path ? Certificates.Load(path, options.CertificateKeyPath)
             : Certificates.SelfSigned(options.HostName, device.Stack.Ipv4Address);
-        builder.WebHost.UseWirestack(device.Stack, listen =>
+        void Https(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions o)
         {
-            if (options.HttpPort != 0)
-                listen.Listen(options.HttpPort);
-            if (options.HttpsPort != 0)
+            o.Protocols = HttpProtocols.Http1AndHttp2;
+            o.UseHttps(certificate!);
+        }
+        if (options.KernelListen is { } kernel)
+        {
+            // The same app on Kestrel's socket transport: the baseline the benchmarks compare Wirestack with.
+            builder.WebHost.ConfigureKestrel(k =>
             {
-                listen.Listen(options.HttpsPort, o =>
-                {
-                    o.Protocols = HttpProtocols.Http1AndHttp2;
-                    o.UseHttps(certificate!);
-                });
-            }
-        });
+                if (options.HttpPort != 0)
+                    k.Listen(kernel, options.HttpPort);
+                if (options.HttpsPort != 0)
+                    k.Listen(kernel, options.HttpsPort, Https);
+            });
+        }
+        else
+        {
+            builder.WebHost.UseWirestack(device.Stack, listen =>
+            {
+                if (options.HttpPort != 0)
+                    listen.Listen(options.HttpPort);
+                if (options.HttpsPort != 0)
+                    listen.Listen(options.HttpsPort, Https);
+            });
+        }
         builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 16L << 20);
         var app = builder.Build();
 
