@@ -8,42 +8,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
-[ "$(id -u)" = 0 ] || { echo "run as root (network namespaces and TAP devices)"; exit 1; }
-for tool in wrk curl bc; do command -v $tool >/dev/null || { echo "needs $tool"; exit 1; }; done
-
+source bench/lib.sh
+require_root
+require_tools wrk curl bc ethtool
 tag=$$
 wsns=wsb-http-$tag k1=wsb-hk1-$tag k2=wsb-hk2-$tag
 dir=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  for ns in $wsns $k1 $k2; do ip netns del "$ns" 2>/dev/null || true; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-dotnet build src/Wirestack.Device -c Release -v quiet -nologo >/dev/null
-dll=src/Wirestack.Device/bin/Release/net10.0/wirestack-device.dll
+trap 'bench_cleanup; rm -rf "$dir"' EXIT
+build_device
+dll=$device_dll
 mkdir -p "$dir/web"
 head -c $((100 << 20)) /dev/urandom > "$dir/web/big.bin"
 head -c $((16 << 20)) /dev/urandom > "$dir/chunk.bin"
 auth="Authorization: Basic $(printf admin:secret | base64)"
 
 # Wirestack: the device on a TAP, the client on the host side.
-ip netns add "$wsns"
+new_namespace "$wsns"
 ip netns exec "$wsns" dotnet "$dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --user admin:secret \
   --data-dir "$dir/ws" --web-root "$dir/web" -v 1 &
-pids+=($!)
+bench_pids+=($!)
 # Kernel: the same program, dashboard on Kestrel's sockets in k2, client in k1 over a veth pair with offloads off.
-ip netns add "$k1"; ip netns add "$k2"
-ip link add wsb-a netns "$k1" type veth peer name wsb-b netns "$k2"
-ip -n "$k1" addr add 10.77.0.1/24 dev wsb-a; ip -n "$k1" link set wsb-a up
-ip -n "$k2" addr add 10.77.0.2/24 dev wsb-b; ip -n "$k2" link set wsb-b up; ip -n "$k2" link set lo up
-for pair in "$k1 wsb-a" "$k2 wsb-b"; do set -- $pair; ip netns exec "$1" ethtool -K "$2" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true; done
+kernel_pair "$k1" "$k2"
 ip netns exec "$k2" dotnet "$dll" -i tap0 --ip 192.168.78.2/24 --host-address 192.168.78.1/24 --user admin:secret \
   --data-dir "$dir/k" --web-root "$dir/web" --kernel-listen 10.77.0.2 -v 1 &
-pids+=($!)
+bench_pids+=($!)
 
 wait_up() { for _ in $(seq 1 100); do ip netns exec "$1" curl -s -f -m 2 -H "$auth" "http://$2/api/stats/get" >/dev/null 2>&1 && return; sleep 0.2; done; echo "$2 did not come up"; exit 1; }
 wait_up "$wsns" 192.168.77.2

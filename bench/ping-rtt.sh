@@ -7,35 +7,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${1:-2000}
 size=${2:-56}
-[ "$(id -u)" = 0 ] || { echo "run as root (network namespaces and TAP devices)"; exit 1; }
-command -v ping >/dev/null || { echo "needs ping (apt-get install iputils-ping)"; exit 1; }
-
+source bench/lib.sh
+require_root
+require_tools ping ethtool
 tag=$$
 tapns=wsb-tap-$tag k1=wsb-k1-$tag k2=wsb-k2-$tag
-device_pid=
-cleanup() {
-  [ -n "$device_pid" ] && kill -TERM "$device_pid" 2>/dev/null && wait "$device_pid" 2>/dev/null || true
-  for ns in $tapns $k1 $k2; do ip netns del "$ns" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-dotnet build src/Wirestack.Device -c Release -v quiet -nologo >/dev/null
-device_dll=src/Wirestack.Device/bin/Release/net10.0/wirestack-device.dll
+build_device
 
 # Wirestack over TAP.
-ip netns add "$tapns"
-ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 -v 1 &
-device_pid=$!
+new_namespace "$tapns"
+ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --http-port 0 --https-port 0 -v 1 &
+bench_pids+=($!)
 for _ in $(seq 1 60); do
   ip netns exec "$tapns" ping -c 1 -W 1 192.168.77.2 >/dev/null 2>&1 && break
   sleep 0.5
 done
 
 # Kernel to kernel over veth.
-ip netns add "$k1"; ip netns add "$k2"
-ip link add wsb-a netns "$k1" type veth peer name wsb-b netns "$k2"
-ip -n "$k1" addr add 10.77.0.1/24 dev wsb-a; ip -n "$k1" link set wsb-a up
-ip -n "$k2" addr add 10.77.0.2/24 dev wsb-b; ip -n "$k2" link set wsb-b up
+kernel_pair "$k1" "$k2"
 ip netns exec "$k1" ping -c 1 -W 2 10.77.0.2 >/dev/null
 
 measure() { # namespace address -> "min avg max mdev loss"

@@ -7,37 +7,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mib=${1:-1024}
 bytes=$((mib * 1024 * 1024))
-[ "$(id -u)" = 0 ] || { echo "run as root (network namespaces and TAP devices)"; exit 1; }
-for tool in socat ethtool; do command -v $tool >/dev/null || { echo "needs $tool"; exit 1; }; done
-
+source bench/lib.sh
+require_root
+require_tools socat ethtool bc
 tag=$$
 tapns=wsb-tap-$tag k1=wsb-k1-$tag k2=wsb-k2-$tag
-device_pid=
-cleanup() {
-  [ -n "$device_pid" ] && kill -TERM "$device_pid" 2>/dev/null && wait "$device_pid" 2>/dev/null || true
-  for ns in $tapns $k1 $k2; do ip netns del "$ns" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+build_device
 
-dotnet build src/Wirestack.Device -c Release -v quiet -nologo >/dev/null
-device_dll=src/Wirestack.Device/bin/Release/net10.0/wirestack-device.dll
-
-ip netns add "$tapns"
-ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --test-services -v 1 &
+new_namespace "$tapns"
+ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --test-services --http-port 0 --https-port 0 -v 1 &
 device_pid=$!
+bench_pids+=($device_pid)
 for _ in $(seq 1 60); do
   ip netns exec "$tapns" bash -c 'echo | socat - TCP:192.168.77.2:7,connect-timeout=1' >/dev/null 2>&1 && break
   sleep 0.5
 done
 
-ip netns add "$k1"; ip netns add "$k2"
-ip link add wsb-a netns "$k1" type veth peer name wsb-b netns "$k2"
-ip -n "$k1" addr add 10.77.0.1/24 dev wsb-a; ip -n "$k1" link set wsb-a up
-ip -n "$k2" addr add 10.77.0.2/24 dev wsb-b; ip -n "$k2" link set wsb-b up
-for pair in "$k1 wsb-a" "$k2 wsb-b"; do
-  set -- $pair
-  ip netns exec "$1" ethtool -K "$2" tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
-done
+kernel_pair "$k1" "$k2"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$device_pid/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
@@ -62,6 +48,7 @@ tx=$(timed ip netns exec "$tapns" bash -c "socat -b 262144 -u TCP:192.168.77.2:1
 c2=$(cpu_ticks)
 
 ip netns exec "$k2" socat -b 262144 -u TCP-LISTEN:5001,reuseaddr - >/dev/null &
+bench_pids+=($!)
 sleep 0.3
 kk=$(timed ip netns exec "$k1" bash -c "head -c $bytes /dev/zero | socat -b 262144 -u - TCP:10.77.0.2:5001")
 

@@ -50,6 +50,23 @@ internal sealed class TapStack : IAsyncDisposable
         }
     }
 
+    /// <summary>Connects to a kernel-side server that may still be starting: retries refusals for a few seconds.</summary>
+    public async Task<TcpConnection> ConnectWhenListeningAsync(int port, CancellationToken cancellationToken)
+    {
+        var endPoint = new System.Net.IPEndPoint(System.Net.IPAddress.Parse(KernelAddress), port);
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                return await Stack.ConnectTcpAsync(endPoint, cancellationToken);
+            }
+            catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionRefused && attempt < 50)
+            {
+                await Task.Delay(100, cancellationToken);
+            }
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         await Stack.DisposeAsync();

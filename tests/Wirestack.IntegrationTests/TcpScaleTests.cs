@@ -159,19 +159,7 @@ public sealed class TcpScaleTests
             var receiver = tap.Namespace.ExecAsync(
                 $"bash -c 'socat -b 262144 -u TCP-LISTEN:5011,bind={TapStack.KernelAddress},reuseaddr - | sha256sum | cut -c1-64 > {receivedHash}'",
                 TimeSpan.FromMinutes(3));
-            TcpConnection? outbound = null;
-            for (int attempt = 0; attempt < 50 && outbound is null; attempt++)
-            {
-                try
-                {
-                    outbound = await tap.Stack.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse(TapStack.KernelAddress), 5011), TestContext.Current.CancellationToken);
-                }
-                catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
-                {
-                    await Task.Delay(100, TestContext.Current.CancellationToken);
-                }
-            }
-            Assert.NotNull(outbound);
+            var outbound = await tap.ConnectWhenListeningAsync(5011, TestContext.Current.CancellationToken);
             using var outHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             await using (outbound)
             {

@@ -50,19 +50,7 @@ public sealed class TcpTests
         var server = tap.Namespace.ExecAsync($"timeout 60 socat TCP-LISTEN:5002,bind={TapStack.KernelAddress},reuseaddr SYSTEM:'sha256sum | cut -c1-64'", TimeSpan.FromSeconds(70));
         var data = new byte[16 << 20];
         new Random(2).NextBytes(data);
-        TcpConnection? connection = null;
-        for (int attempt = 0; attempt < 50 && connection is null; attempt++)
-        {
-            try
-            {
-                connection = await tap.Stack.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse(TapStack.KernelAddress), 5002), TestContext.Current.CancellationToken);
-            }
-            catch (SocketException e) when (e.SocketErrorCode == SocketError.ConnectionRefused)
-            {
-                await Task.Delay(100, TestContext.Current.CancellationToken);
-            }
-        }
-        Assert.NotNull(connection);
+        var connection = await tap.ConnectWhenListeningAsync(5002, TestContext.Current.CancellationToken);
         await using (connection)
         {
             await connection.WriteAsync(data, TestContext.Current.CancellationToken);

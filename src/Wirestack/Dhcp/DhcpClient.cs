@@ -150,35 +150,24 @@ internal sealed class DhcpClient : IUdpReceiver
             Transmit();
     }
 
+    /// <summary>Starts a new exchange in <paramref name="state"/> with a fresh transaction ID (RFC 2131 4.4.1).</summary>
     void Enter(ClientState state)
     {
-        State = state;
         _attempt = 0;
         _stateDeadline = long.MaxValue;
-        switch (state)
+        _xid = (uint)_host.Random.NextInt64(0, uint.MaxValue);
+        // INIT and INIT-REBOOT are left at once for the states that wait for the answer.
+        State = state switch
         {
-            case ClientState.Init:
-                _xid = (uint)_host.Random.NextInt64(0, uint.MaxValue);
-                _startedAt = _host.Now;
-                State = ClientState.Selecting;
-                Transmit();
-                break;
-            case ClientState.InitReboot:
-                _xid = (uint)_host.Random.NextInt64(0, uint.MaxValue);
-                _startedAt = _host.Now;
-                State = ClientState.Rebooting;
-                Transmit();
-                break;
-            case ClientState.Renewing:
-                _xid = (uint)_host.Random.NextInt64(0, uint.MaxValue);
-                _stateDeadline = Lease!.RebindAt;
-                Transmit();
-                break;
-            case ClientState.Rebinding:
-                _xid = (uint)_host.Random.NextInt64(0, uint.MaxValue);
-                Transmit();
-                break;
-        }
+            ClientState.Init => ClientState.Selecting,
+            ClientState.InitReboot => ClientState.Rebooting,
+            _ => state,
+        };
+        if (state is ClientState.Init or ClientState.InitReboot)
+            _startedAt = _host.Now;
+        if (state == ClientState.Renewing)
+            _stateDeadline = Lease!.RebindAt;
+        Transmit();
     }
 
     /// <summary>Sends (or resends) the message the state calls for and schedules the next try.</summary>

@@ -1,0 +1,42 @@
+# Shared by the end-to-end benchmark scripts: root check, building the device, namespaces that are always
+# deleted, and a kernel-to-kernel veth pair with offloads off for the baseline. Source it; do not run it.
+
+require_root() {
+  [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces and TAP devices)"; exit 1; }
+}
+
+require_tools() {
+  for tool in "$@"; do command -v "$tool" >/dev/null || { echo "needs $tool"; exit 1; }; done
+}
+
+# Builds wirestack-device in Release and sets device_dll.
+build_device() {
+  dotnet build src/Wirestack.Device -c Release -v quiet -nologo >/dev/null
+  device_dll=src/Wirestack.Device/bin/Release/net10.0/wirestack-device.dll
+}
+
+bench_namespaces=()
+bench_pids=()
+bench_cleanup() {
+  for pid in "${bench_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  for ns in "${bench_namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+}
+trap bench_cleanup EXIT
+
+# new_namespace NAME: creates a namespace that is deleted on exit.
+new_namespace() {
+  ip netns add "$1"
+  ip -n "$1" link set lo up
+  bench_namespaces+=("$1")
+}
+
+# kernel_pair NS1 NS2: a veth pair 10.77.0.1 (NS1) <-> 10.77.0.2 (NS2) with offloads off.
+kernel_pair() {
+  new_namespace "$1"; new_namespace "$2"
+  ip link add wsb-a netns "$1" type veth peer name wsb-b netns "$2"
+  ip -n "$1" addr add 10.77.0.1/24 dev wsb-a; ip -n "$1" link set wsb-a up
+  ip -n "$2" addr add 10.77.0.2/24 dev wsb-b; ip -n "$2" link set wsb-b up
+  ip netns exec "$1" ethtool -K wsb-a tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+  ip netns exec "$2" ethtool -K wsb-b tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+}
