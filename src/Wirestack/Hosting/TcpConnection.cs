@@ -23,6 +23,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     // The rings, held here too: the control block lets go of them at TIME-WAIT while unread data may remain.
     ReceiveBuffer _receive = null!;
     ByteRing _send = null!;
+    TcpBuffers? _buffers;
     PipeReader? _input;
     PipeWriter? _output;
     int _readPosted;
@@ -48,6 +49,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
             _tcb = value;
             _receive = value.Receive;
             _send = value.Send;
+            _buffers = value.Buffers;
             LocalEndPoint = new IPEndPoint(value.Key.LocalAddress.ToIPAddress(), value.Key.LocalPort);
             RemoteEndPoint = new IPEndPoint(value.Key.RemoteAddress.ToIPAddress(), value.Key.RemotePort);
         }
@@ -163,7 +165,10 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         if (disposing && _tcb is not null)
+        {
             _stack.Post(_ => _tcb.CloseByApplication());
+            _buffers?.Release();
+        }
         _signals.Readable.Set();
         _signals.Writable.Set();
         base.Dispose(disposing);

@@ -5,12 +5,16 @@ namespace Wirestack.Transport.Tcp;
 /// ever-increasing 64-bit counters published with volatile writes, so each side only reads the other's counter.
 /// The producer may also stage bytes past the tail (out-of-order data) before publishing them.
 /// </summary>
-internal sealed class ByteRing(int capacity)
+internal sealed class ByteRing(byte[] storage)
 {
     /// <summary>A ring with no room, standing in for released buffers.</summary>
     public static ByteRing Empty { get; } = new(0);
 
-    readonly byte[] _buffer = new byte[capacity];
+    readonly byte[] _buffer = storage;
+
+    public ByteRing(int capacity) : this(new byte[capacity])
+    {
+    }
     long _head;
     long _tail;
 

@@ -7,15 +7,19 @@ namespace Wirestack.Transport.Tcp;
 /// assembler that stages segments beyond RCV.NXT directly in the ring's free space (RFC 9293 3.10.7.4), bounded by
 /// the window so it needs no memory of its own. Ranges are kept as offsets from the ring's tail (= RCV.NXT).
 /// </summary>
-internal sealed class ReceiveBuffer(int capacity)
+internal sealed class ReceiveBuffer(ByteRing ring)
 {
     /// <summary>A buffer with no room, standing in for released buffers.</summary>
     public static ReceiveBuffer Empty { get; } = new(0);
 
+    public ReceiveBuffer(int capacity) : this(new ByteRing(capacity))
+    {
+    }
+
     /// <summary>Most out-of-order ranges kept; a segment creating more is dropped (it will be retransmitted).</summary>
     const int MaxRanges = 32;
 
-    readonly ByteRing _ring = new(capacity);
+    readonly ByteRing _ring = ring;
     // Staged out-of-order ranges as [start, end) offsets from the tail, sorted and disjoint, most recent first in _recent.
     readonly List<(int Start, int End)> _ranges = [];
     int _mostRecentRange = -1;

@@ -23,8 +23,9 @@ internal sealed partial class TcpControlBlock
         _settings = network.Settings;
         Key = key;
         Events = events;
-        Receive = new ReceiveBuffer(_settings.ReceiveBufferSize);
-        Send = new ByteRing(_settings.SendBufferSize);
+        Buffers = new TcpBuffers(_settings.ReceiveBufferSize, _settings.SendBufferSize);
+        Receive = Buffers.Receive;
+        Send = Buffers.Send;
         _rto = new RetransmissionTimeout(Micro(_settings.InitialRetransmissionTimeout), Micro(_settings.MinimumRetransmissionTimeout),
             Micro(_settings.MaximumRetransmissionTimeout));
         _challengeAcks = new TokenBucket(_settings.ChallengeAcksPerSecond, Math.Max(1, _settings.ChallengeAcksPerSecond));
@@ -61,6 +62,9 @@ internal sealed partial class TcpControlBlock
     /// <summary>Bytes the application wrote, from the oldest unacknowledged on.</summary>
     public ByteRing Send { get; private set; }
 
+    /// <summary>The pooled storage behind the rings; the application side holds a share of it too.</summary>
+    public TcpBuffers Buffers { get; }
+
     /// <summary>Bytes of buffer this connection holds (counted against <see cref="TcpSettings.MemoryBudget"/>).</summary>
     public long BufferBytes => Receive.Capacity + Send.Capacity;
 
@@ -75,6 +79,7 @@ internal sealed partial class TcpControlBlock
         long released = BufferBytes;
         Receive = ReceiveBuffer.Empty;
         Send = ByteRing.Empty;
+        Buffers.Release();
         _network.OnBuffersReleased(released);
     }
 
