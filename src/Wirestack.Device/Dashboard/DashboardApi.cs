@@ -73,12 +73,10 @@ internal static class DashboardApi
                 return Results.Text("missing or invalid offset", statusCode: 400);
             if (!long.TryParse(query["total"], out long total) || total <= 0)
                 return Results.Text("missing or invalid total", statusCode: 400);
-            using var chunk = new MemoryStream();
-            await context.Request.Body.CopyToAsync(chunk, context.RequestAborted);
-            string? error = device.Firmware.Write(name, offset, total, chunk.GetBuffer().AsSpan(0, (int)chunk.Length));
+            string? error = await device.Firmware.WriteAsync(name, offset, total, context.Request.Body, context.RequestAborted);
             if (error is not null)
                 return Results.Text(error, statusCode: 400);
-            if (chunk.Length == 0)
+            if (offset == total)
                 device.Events.Add(3, 1, $"Firmware {name} ({total} bytes) uploaded and staged");
             return Results.Text("true", "application/json");
         });

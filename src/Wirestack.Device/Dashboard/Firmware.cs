@@ -16,7 +16,7 @@ internal sealed record FirmwareImage(
 /// </summary>
 internal sealed class Firmware(string directory)
 {
-    readonly object _lock = new();
+    readonly SemaphoreSlim _gate = new(1, 1);
     string? _uploadName;
     long _uploadTotal;
     long _uploadLength;
@@ -28,17 +28,21 @@ internal sealed class Firmware(string directory)
     public FirmwareImage? Current { get; private set; }
     public FirmwareImage? Pending { get; private set; }
 
-    /// <summary>Takes one chunk; returns an error text for a 400, or null. An empty chunk at the end finishes the upload.</summary>
-    public string? Write(string name, long offset, long total, ReadOnlySpan<byte> chunk)
+    /// <summary>
+    /// Takes one chunk from <paramref name="body"/>, streamed to the upload file (never held whole in memory);
+    /// returns an error text for a 400, or null. An empty chunk at the end finishes the upload.
+    /// </summary>
+    public async Task<string?> WriteAsync(string name, long offset, long total, Stream body, CancellationToken cancellationToken)
     {
         if (string.IsNullOrWhiteSpace(name) || name.Length > 100)
             return "name is missing or too long";
         if (total <= 0 || total > 64L << 20)
             return "total must be between 1 byte and 64 MiB";
-        lock (_lock)
+        await _gate.WaitAsync(cancellationToken);
+        try
         {
             Directory.CreateDirectory(directory);
-            if (offset == 0 && chunk.Length > 0)
+            if (offset == 0)
             {
                 _uploadName = name;
                 _uploadTotal = total;
@@ -49,15 +53,25 @@ internal sealed class Firmware(string directory)
                 return "no upload of this name and total is in progress (start at offset 0)";
             if (offset != _uploadLength)
                 return offset < _uploadLength ? $"offset {offset} overlaps data already received ({_uploadLength} bytes)" : $"gap: offset {offset}, expected {_uploadLength}";
-            if (offset + chunk.Length > total)
-                return $"chunk ends at {offset + chunk.Length}, past total {total}";
-            if (chunk.Length > 0)
+            long written = 0;
+            await using (var file = new FileStream(Upload, FileMode.Append, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
             {
-                using var file = new FileStream(Upload, FileMode.Append, FileAccess.Write);
-                file.Write(chunk);
-                _uploadLength += chunk.Length;
-                return null;
+                var buffer = new byte[1 << 16];
+                int n;
+                while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0)
+                {
+                    if (offset + written + n > total)
+                    {
+                        file.SetLength(_uploadLength);
+                        return $"chunk runs past total {total}";
+                    }
+                    await file.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+                    written += n;
+                }
             }
+            _uploadLength += written;
+            if (written > 0)
+                return null;
             if (_uploadLength != total)
                 return $"upload incomplete: {_uploadLength} of {total} bytes";
             File.Move(Upload, Staged, overwrite: true);
@@ -65,30 +79,41 @@ internal sealed class Firmware(string directory)
             _uploadName = null;
             return null;
         }
-    }
-
-    public bool Commit()
-    {
-        lock (_lock)
+        finally
         {
-            if (Pending is null)
-                return false;
-            File.Move(Staged, CurrentFile, overwrite: true);
-            Current = Pending with { Time = DateTimeOffset.UtcNow.ToUnixTimeSeconds() };
-            Pending = null;
-            return true;
+            _gate.Release();
         }
     }
 
-    public bool Rollback()
+    public bool Commit() => Locked(() =>
     {
-        lock (_lock)
+        if (Pending is null)
+            return false;
+        File.Move(Staged, CurrentFile, overwrite: true);
+        Current = Pending with { Time = DateTimeOffset.UtcNow.ToUnixTimeSeconds() };
+        Pending = null;
+        return true;
+    });
+
+    public bool Rollback() => Locked(() =>
+    {
+        if (Pending is null)
+            return false;
+        File.Delete(Staged);
+        Pending = null;
+        return true;
+    });
+
+    bool Locked(Func<bool> action)
+    {
+        _gate.Wait();
+        try
         {
-            if (Pending is null)
-                return false;
-            File.Delete(Staged);
-            Pending = null;
-            return true;
+            return action();
+        }
+        finally
+        {
+            _gate.Release();
         }
     }
 
