@@ -117,7 +117,7 @@ internal static class DeviceRunner
             : null;
         using var reset = new CancellationTokenSource();
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(stopToken, reset.Token);
-        var stack = await NetworkStack.StartAsync(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, DhcpServer = dhcpServer }, CancellationToken.None);
+        var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, DhcpServer = dhcpServer });
         try
         {
             stack.StateChanged += (_, e) =>
@@ -131,6 +131,7 @@ internal static class DeviceRunner
                 events.Add(0, e.Kind is StackEventKind.LeaseLost or StackEventKind.AddressConflict ? 2 : 1, e.Message);
             };
             log.LogInformation("MAC {Mac}, IPv4 {Ipv4}", settings.MacAddress, ipv4);
+            stack.Start();
             if (dhcpServer is not null)
                 log.LogInformation("DHCP server: pool {First}-{Last}", dhcpServer.PoolStart, dhcpServer.PoolEnd);
             var services = settings.TestServices ? TestServices.Start(stack, log) : null;

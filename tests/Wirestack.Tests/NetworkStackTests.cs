@@ -80,6 +80,30 @@ public sealed class NetworkStackTests
             Assert.Equal([StackState.LinkUp, StackState.Configuring, StackState.Ready, StackState.Down], states);
     }
 
+    [Fact(DisplayName = "Create, subscribe, Start: a handler attached before Start sees every state change")]
+    public async Task CreateThenStartMissesNothing()
+    {
+        var (a, b) = InMemoryLink.CreatePair();
+        using var _ = a;
+        using var __ = b;
+        await using var stack = NetworkStack.Create(a, Options("10.1.0.1/24"));
+        var states = new List<StackState>();
+        var ready = new TaskCompletionSource();
+        stack.StateChanged += (_, e) =>
+        {
+            lock (states)
+                states.Add(e.Current);
+            if (e.Current == StackState.Ready)
+                ready.TrySetResult();
+        };
+        await using var listener = stack.ListenTcp(80);
+        stack.Start();
+        stack.Start();
+        await ready.Task.WaitAsync(Timeout());
+        lock (states)
+            Assert.Equal([StackState.LinkUp, StackState.Configuring, StackState.Ready], states);
+    }
+
     [Fact(DisplayName = "Errors surface as SocketException: broadcast without EnableBroadcast, oversize, port in use")]
     public async Task SocketErrors()
     {

@@ -59,16 +59,35 @@ public sealed class NetworkStack : IAsyncDisposable
         _loop = new Thread(Run) { Name = $"wirestack {device}", IsBackground = true };
     }
 
-    /// <summary>Starts a stack on <paramref name="device"/>. The caller keeps ownership of the device and disposes it after the stack.</summary>
+    /// <summary>
+    /// Starts a stack on <paramref name="device"/>. The caller keeps ownership of the device and disposes it after the
+    /// stack. Events raised before a handler is attached are not replayed; to see every one, use <see cref="Create"/>,
+    /// attach the handlers, then <see cref="Start"/>.
+    /// </summary>
     public static Task<NetworkStack> StartAsync(INetworkDevice device, StackOptions options, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var stack = Create(device, options);
+        stack.Start();
+        return Task.FromResult(stack);
+    }
+
+    /// <summary>Creates a stack without starting it, so event handlers can be attached first.</summary>
+    public static NetworkStack Create(INetworkDevice device, StackOptions options)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentNullException.ThrowIfNull(options);
-        cancellationToken.ThrowIfCancellationRequested();
-        var stack = new NetworkStack(device, options);
-        stack._loop.Start();
-        return Task.FromResult(stack);
+        return new NetworkStack(device, options);
     }
+
+    /// <summary>Starts the event loop of a stack made with <see cref="Create"/> (once; later calls do nothing).</summary>
+    public void Start()
+    {
+        if (Interlocked.Exchange(ref _started, 1) == 0)
+            _loop.Start();
+    }
+
+    int _started;
 
     /// <summary>The options the stack runs with.</summary>
     public StackOptions Options { get; }
@@ -205,6 +224,12 @@ public sealed class NetworkStack : IAsyncDisposable
             return;
         }
         _stopping = true;
+        if (Interlocked.Exchange(ref _started, 1) == 0)
+        {
+            // Never started: there is no loop to stop.
+            _engine.Shutdown();
+            _stopped.TrySetResult();
+        }
         _wakeup.Signal();
         await _stopped.Task.ConfigureAwait(false);
         _stateEvents.Writer.TryComplete();
@@ -222,8 +247,8 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <summary>Runs <paramref name="work"/> on the event loop and returns its result; inline when already on it.</summary>
     internal T Invoke<T>(Func<NetworkEngine, T> work)
     {
-        if (Thread.CurrentThread == _loop)
-            return work(_engine);
+        if (Thread.CurrentThread == _loop || Volatile.Read(ref _started) == 0)
+            return work(_engine); // not started: nothing else touches the engine yet
         return InvokeAsync(work).GetAwaiter().GetResult();
     }
 
