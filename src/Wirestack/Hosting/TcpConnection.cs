@@ -95,8 +95,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
             int n = ring.Read(buffer.Span);
             if (n > 0)
             {
-                if (Interlocked.Exchange(ref _readPosted, 1) == 0)
-                    _stack.Post(_onRead);
+                NotifyRead();
                 return n;
             }
             if (finished)
@@ -110,6 +109,31 @@ public sealed class TcpConnection : Stream, IDuplexPipe
             await _signals.Readable.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Waits until data, the peer's FIN or an error may have arrived.</summary>
+    internal Task WaitReadableAsync(CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_signals.PeerFinished || _signals.Closed)
+            return Task.CompletedTask;
+        return _signals.Readable.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>True when no more data will arrive: the peer finished, or the connection closed (with <paramref name="error"/>).</summary>
+    internal bool InputFinished(out SocketError error)
+    {
+        error = _signals.Closed && !_signals.PeerFinished ? (_signals.Error == SocketError.Success ? SocketError.ConnectionReset : _signals.Error) : SocketError.Success;
+        return _signals.PeerFinished || _signals.Closed;
+    }
+
+    /// <summary>Data was consumed: let the engine announce the reopened window (coalesced).</summary>
+    internal void NotifyRead()
+    {
+        if (Interlocked.Exchange(ref _readPosted, 1) == 0)
+            _stack.Post(_onRead);
+    }
+
+    internal void WakeReader() => _signals.Readable.Set();
 
     /// <inheritdoc/>
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
@@ -174,8 +198,8 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         base.Dispose(disposing);
     }
 
-    /// <inheritdoc/>
-    public PipeReader Input => _input ??= PipeReader.Create(this, new StreamPipeReaderOptions(leaveOpen: true));
+    /// <summary>The receive side as a pipe reading the receive buffer in place (no copy). Use it or the Stream methods, not both.</summary>
+    public PipeReader Input => _input ??= new TcpPipeReader(this, _receive.Ring);
 
     /// <inheritdoc/>
     public PipeWriter Output => _output ??= PipeWriter.Create(this, new StreamPipeWriterOptions(leaveOpen: true));

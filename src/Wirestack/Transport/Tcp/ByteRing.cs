@@ -49,6 +49,20 @@ internal sealed class ByteRing(byte[] storage)
     /// <summary>Producer: publishes <paramref name="count"/> staged bytes.</summary>
     public void Publish(int count) => Volatile.Write(ref _tail, _tail + count);
 
+    /// <summary>
+    /// Consumer: the published bytes as up to two spans of the ring's own memory (the second when they wrap), valid
+    /// until the consumer consumes them. Lets a reader hand out the data without copying it.
+    /// </summary>
+    public (ReadOnlyMemory<byte> First, ReadOnlyMemory<byte> Second) ReadableMemory()
+    {
+        int count = Count;
+        if (count == 0)
+            return (ReadOnlyMemory<byte>.Empty, ReadOnlyMemory<byte>.Empty);
+        int start = (int)(_head % _buffer.Length);
+        int first = Math.Min(count, _buffer.Length - start);
+        return (_buffer.AsMemory(start, first), _buffer.AsMemory(0, count - first));
+    }
+
     /// <summary>Consumer: copies bytes starting <paramref name="offset"/> past the head without consuming them.</summary>
     public int Peek(int offset, Span<byte> destination)
     {
