@@ -129,8 +129,8 @@ public sealed class TcpScriptedTests
     [Fact(DisplayName = "RFC 5961 3.2: an in-window RST that is not exact elicits a challenge ACK; the exact one resets")]
     public void ResetChallenge()
     {
-        var (h, peer, listener, stackIss) = Established();
-        using var _ = h;
+        var (h, peer, listener, _) = Established();
+        using var __ = h;
         peer.Send(PeerIss + 100, 0, TcpFlags.Rst);
         var challenge = Assert.Single(peer.Received());
         Assert.Equal(TcpFlags.Ack, challenge.Flags);
@@ -139,7 +139,6 @@ public sealed class TcpScriptedTests
         peer.Send(PeerIss + 1, 0, TcpFlags.Rst);
         Assert.Equal(SocketError.ConnectionReset, listener.Accepted[0].ClosedWith);
         Assert.Equal(0, h.Engine.TcpConnectionCount);
-        Assert.NotEqual(0u, stackIss + 1);
     }
 
     [Fact(DisplayName = "RFC 5961 4.2: a SYN on an established connection elicits a challenge ACK, never a reset")]

@@ -18,7 +18,7 @@ internal sealed partial class TcpControlBlock
     {
         Irs = sequence;
         RcvNxt = sequence + 1;
-        NegotiateOptions(options, fromSyn: true);
+        NegotiateOptions(options);
         _sndWnd = window; // the window of a SYN is never scaled (RFC 7323 2.2)
         _maxSndWnd = _sndWnd;
         _sndWl1 = sequence;
@@ -49,7 +49,7 @@ internal sealed partial class TcpControlBlock
         SetState(TcpState.Established);
     }
 
-    void NegotiateOptions(in TcpOptions options, bool fromSyn)
+    void NegotiateOptions(in TcpOptions options)
     {
         int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : 536; // RFC 9293 3.7.1 default
         _sendMss = Math.Clamp(peerMss, 64, _ourMss);
@@ -72,7 +72,6 @@ internal sealed partial class TcpControlBlock
             _receiveScale = 0;
         }
         _congestion = CongestionController.Create(_settings.CongestionControl, EffectiveSendMss);
-        _ = fromSyn;
     }
 
     /// <summary>Payload bytes per full segment after the options every segment carries.</summary>
@@ -120,7 +119,7 @@ internal sealed partial class TcpControlBlock
 
         Irs = segment.SequenceNumber;
         RcvNxt = Irs + 1;
-        NegotiateOptions(options, fromSyn: true);
+        NegotiateOptions(options);
         _sndWl1 = segment.SequenceNumber;
         _sndWl2 = ack;
         if (hasAck)

@@ -111,7 +111,8 @@ internal sealed partial class TcpControlBlock
             _finSent = true;
         if (Seq.Gt(end, SndMax))
         {
-            if (Seq.Gt(end, SndMax) && length > 0)
+            // Count first transmissions only: the part of this segment beyond what was ever sent.
+            if (length > 0)
                 BytesSent += (long)(uint)(end - Seq.Max(seq, SndMax)) - (fin ? 1 : 0);
             SndMax = end;
         }
