@@ -104,6 +104,30 @@ public sealed class NetworkStackTests
             Assert.Equal([StackState.LinkUp, StackState.Configuring, StackState.Ready], states);
     }
 
+    sealed class BrokenDevice : INetworkDevice
+    {
+        public LinkMedium Medium => LinkMedium.Ethernet;
+        public int Mtu => 1500;
+        public bool IsLinkUp => true;
+        public bool TryReceive(Span<byte> buffer, long nowMicroseconds, out int length) => throw new InvalidDataException("device driver bug");
+        public bool TrySend(ReadOnlySpan<byte> frame, long nowMicroseconds) => true;
+        public void WaitForFrames(int timeoutMilliseconds, DeviceWakeup wakeup) => Thread.Sleep(1);
+        public void Dispose()
+        {
+        }
+    }
+
+    [Fact(DisplayName = "A failing event loop is never silent: waiting and later calls throw with the cause inside")]
+    public async Task LoopFailureSurfaces()
+    {
+        await using var stack = await NetworkStack.StartAsync(new BrokenDevice(), Options("10.1.0.1/24"), TestContext.Current.CancellationToken);
+        var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => stack.WaitUntilReadyAsync(Timeout()));
+        Assert.IsType<InvalidDataException>(failed.InnerException);
+        Assert.IsType<InvalidDataException>(stack.Failure);
+        var later = Assert.Throws<InvalidOperationException>(() => stack.BindUdp(5));
+        Assert.Equal("device driver bug", later.InnerException!.Message);
+    }
+
     [Fact(DisplayName = "Errors surface as SocketException: broadcast without EnableBroadcast, oversize, port in use")]
     public async Task SocketErrors()
     {

@@ -141,8 +141,10 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <summary>Completes when the stack reaches <see cref="StackState.Ready"/>.</summary>
     /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
     /// <exception cref="ObjectDisposedException">The stack was disposed first.</exception>
+    /// <exception cref="InvalidOperationException">The event loop failed (see <see cref="Failure"/>).</exception>
     public Task WaitUntilReadyAsync(CancellationToken cancellationToken = default)
     {
+        ThrowIfFailed();
         ObjectDisposedException.ThrowIf(_stopping, this);
         Task ready;
         lock (_readyLock)
@@ -256,6 +258,7 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
     internal Task<T> InvokeAsync<T>(Func<NetworkEngine, T> work)
     {
+        ThrowIfFailed();
         ObjectDisposedException.ThrowIf(_stopping, this);
         var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         _commands.Enqueue(engine =>
@@ -311,8 +314,11 @@ public sealed class NetworkStack : IAsyncDisposable
         catch (Exception e)
         {
             // An exception here is a bug in the stack: record it so callers see it instead of a silent hang.
-            _failure = e;
+            Volatile.Write(ref _failure, e);
             _stopping = true;
+            lock (_readyLock)
+                _ready.TrySetException(new InvalidOperationException("The stack's event loop failed; the stack is stopped.", e));
+            System.Diagnostics.Trace.TraceError($"Wirestack event loop failed: {e}");
         }
         finally
         {
@@ -323,8 +329,17 @@ public sealed class NetworkStack : IAsyncDisposable
         }
     }
 
-    /// <summary>The exception that stopped the event loop, if one did.</summary>
-    internal Exception? Failure => _failure;
+    /// <summary>
+    /// The exception that stopped the event loop, if one did (a bug in the stack). Calls after it throw
+    /// <see cref="InvalidOperationException"/> with it inside, so the failure is never silent.
+    /// </summary>
+    public Exception? Failure => Volatile.Read(ref _failure);
+
+    void ThrowIfFailed()
+    {
+        if (Volatile.Read(ref _failure) is { } failure)
+            throw new InvalidOperationException("The stack's event loop failed; the stack is stopped.", failure);
+    }
 
     void PublishStateChanges()
     {
