@@ -46,6 +46,7 @@ public sealed class AspNetCoreTests
             }));
         await using var app = builder.Build();
         app.MapGet("/hello", (HttpContext context) => $"hello {context.Connection.RemoteIpAddress} over HTTP/{context.Request.Protocol}");
+        app.MapGet("/json", () => Results.Json(new { user = "admin", points = Enumerable.Range(0, 2000).ToArray() }));
         app.MapPost("/echo", async (HttpContext context) =>
         {
             using var body = new MemoryStream();
@@ -66,6 +67,11 @@ public sealed class AspNetCoreTests
         using var h2Response = await http.SendAsync(h2, ct);
         Assert.Equal(HttpVersion.Version20, h2Response.Version);
         Assert.Equal("hello 10.5.0.2 over HTTP/HTTP/2", await h2Response.Content.ReadAsStringAsync(ct));
+
+        // JSON is serialized straight into the transport's PipeWriter (it asks for UnflushedBytes).
+        var json = await http.GetStringAsync("http://10.5.0.1/json", ct);
+        Assert.StartsWith("{\"user\":\"admin\",\"points\":[0,1,2", json);
+        Assert.EndsWith("1999]}", json);
 
         var payload = new byte[3 << 20];
         new Random(5).NextBytes(payload);

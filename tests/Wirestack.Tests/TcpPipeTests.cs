@@ -49,3 +49,46 @@ public sealed class TcpPipeTests
         await reader.CompleteAsync();
     }
 }
+
+public sealed class TcpPipeWriterTests
+{
+    [Fact(DisplayName = "TcpConnection.Output writes into the send ring in place, spilling to a buffer when it is full; order and bytes survive")]
+    public async Task PipeWriterIntoRing()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (a, b) = InMemoryLink.CreatePair();
+        using var _ = a;
+        using var __ = b;
+        var small = new TcpSettings { ReceiveBufferSize = 16 * 1024, SendBufferSize = 16 * 1024 };
+        await using var server = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.7.0.1/24"), MacAddress = Wire.MacAddress.Parse("02:00:00:00:0e:01"), Tcp = small }, ct);
+        await using var client = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.7.0.2/24"), Tcp = small }, ct);
+        await using var listener = server.ListenTcp(9001);
+        var accept = listener.AcceptAsync(ct).AsTask();
+        await using var outbound = await client.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse("10.7.0.1"), 9001), ct);
+        await using var inbound = await accept;
+
+        var payload = Frames.RandomBytes(300 * 1024, 11);
+        var writer = outbound.Output;
+        var sending = Task.Run(async () =>
+        {
+            // Mixed sizes, some larger than the ring, to force both the in-place and the spill paths.
+            int offset = 0, step = 0;
+            int[] sizes = [100, 5000, 20000, 1, 64 * 1024, 3000];
+            while (offset < payload.Length)
+            {
+                int size = Math.Min(sizes[step++ % sizes.Length], payload.Length - offset);
+                payload.AsSpan(offset, size).CopyTo(writer.GetSpan(size));
+                writer.Advance(size);
+                offset += size;
+                if (step % 2 == 0)
+                    await writer.FlushAsync(ct);
+            }
+            await writer.FlushAsync(ct);
+            outbound.ShutdownSend();
+        }, ct);
+        var received = new MemoryStream();
+        await inbound.CopyToAsync(received, ct);
+        await sending;
+        Assert.Equal(payload, received.ToArray());
+    }
+}

@@ -135,6 +135,30 @@ public sealed class TcpConnection : Stream, IDuplexPipe
 
     internal void WakeReader() => _signals.Readable.Set();
 
+    internal void WakeWriter() => _signals.Writable.Set();
+
+    /// <summary>Data was written into the send ring: let the engine send it (coalesced).</summary>
+    internal void NotifyWrite()
+    {
+        if (Interlocked.Exchange(ref _writePosted, 1) == 0)
+            _stack.Post(_onWrite);
+    }
+
+    /// <summary>Waits until the send ring may have room, or the connection closed.</summary>
+    internal Task WaitWritableAsync(CancellationToken cancellationToken)
+    {
+        if (_signals.Closed)
+            return Task.CompletedTask;
+        return _signals.Writable.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>True when nothing more can be sent: the connection closed (with <paramref name="error"/>) or was shut down.</summary>
+    internal bool OutputClosed(out SocketError error)
+    {
+        error = _signals.Closed ? _signals.Error : SocketError.Success;
+        return _signals.Closed || _sendShutdown;
+    }
+
     /// <inheritdoc/>
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
@@ -150,8 +174,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
             if (n > 0)
             {
                 buffer = buffer[n..];
-                if (Interlocked.Exchange(ref _writePosted, 1) == 0)
-                    _stack.Post(_onWrite);
+                NotifyWrite();
                 continue;
             }
             await _signals.Writable.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -201,8 +224,8 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     /// <summary>The receive side as a pipe reading the receive buffer in place (no copy). Use it or the Stream methods, not both.</summary>
     public PipeReader Input => _input ??= new TcpPipeReader(this, _receive.Ring);
 
-    /// <inheritdoc/>
-    public PipeWriter Output => _output ??= PipeWriter.Create(this, new StreamPipeWriterOptions(leaveOpen: true));
+    /// <summary>The send side as a pipe writing into the send buffer in place (no copy). Use it or the Stream methods, not both.</summary>
+    public PipeWriter Output => _output ??= new TcpPipeWriter(this, _send);
 
     /// <inheritdoc/>
     public override bool CanRead => _disposed == 0;
