@@ -52,7 +52,7 @@ public sealed class TcpPipeTests
 
 public sealed class TcpPipeWriterTests
 {
-    [Fact(DisplayName = "TcpConnection.Output writes into the send ring in place, spilling to a buffer when it is full; order and bytes survive")]
+    [Fact(DisplayName = "TcpConnection.Output carries mixed-size writes and flushes in order to the peer")]
     public async Task PipeWriterIntoRing()
     {
         var ct = TestContext.Current.CancellationToken;

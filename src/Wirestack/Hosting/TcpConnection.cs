@@ -135,28 +135,11 @@ public sealed class TcpConnection : Stream, IDuplexPipe
 
     internal void WakeReader() => _signals.Readable.Set();
 
-    internal void WakeWriter() => _signals.Writable.Set();
-
     /// <summary>Data was written into the send ring: let the engine send it (coalesced).</summary>
     internal void NotifyWrite()
     {
         if (Interlocked.Exchange(ref _writePosted, 1) == 0)
             _stack.Post(_onWrite);
-    }
-
-    /// <summary>Waits until the send ring may have room, or the connection closed.</summary>
-    internal Task WaitWritableAsync(CancellationToken cancellationToken)
-    {
-        if (_signals.Closed)
-            return Task.CompletedTask;
-        return _signals.Writable.WaitAsync(cancellationToken);
-    }
-
-    /// <summary>True when nothing more can be sent: the connection closed (with <paramref name="error"/>) or was shut down.</summary>
-    internal bool OutputClosed(out SocketError error)
-    {
-        error = _signals.Closed ? _signals.Error : SocketError.Success;
-        return _signals.Closed || _sendShutdown;
     }
 
     /// <inheritdoc/>
@@ -224,8 +207,8 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     /// <summary>The receive side as a pipe reading the receive buffer in place (no copy). Use it or the Stream methods, not both.</summary>
     public PipeReader Input => _input ??= new TcpPipeReader(this, _receive.Ring);
 
-    /// <summary>The send side as a pipe writing into the send buffer in place (no copy). Use it or the Stream methods, not both.</summary>
-    public PipeWriter Output => _output ??= new TcpPipeWriter(this, _send);
+    /// <inheritdoc/>
+    public PipeWriter Output => _output ??= PipeWriter.Create(this, new StreamPipeWriterOptions(leaveOpen: true));
 
     /// <inheritdoc/>
     public override bool CanRead => _disposed == 0;

@@ -46,16 +46,6 @@ internal sealed class ByteRing(byte[] storage)
         return n;
     }
 
-    /// <summary>Producer: the free space right after the tail that is contiguous in memory (may be shorter than <see cref="Free"/>).</summary>
-    public Memory<byte> WritableMemory()
-    {
-        int free = Free;
-        if (free == 0)
-            return Memory<byte>.Empty;
-        int start = (int)(_tail % _buffer.Length);
-        return _buffer.AsMemory(start, Math.Min(free, _buffer.Length - start));
-    }
-
     /// <summary>Producer: publishes <paramref name="count"/> staged bytes.</summary>
     public void Publish(int count) => Volatile.Write(ref _tail, _tail + count);
 
