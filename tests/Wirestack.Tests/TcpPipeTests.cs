@@ -4,22 +4,55 @@ using Wirestack.Devices;
 
 namespace Wirestack.Tests;
 
+/// <summary>Two stacks on an in-memory link with small TCP buffers and one established connection between them.</summary>
+internal sealed class ConnectedPair : IAsyncDisposable
+{
+    readonly InMemoryDevice _a, _b;
+    readonly NetworkStack _server, _client;
+    readonly TcpListener _listener;
+
+    ConnectedPair(InMemoryDevice a, InMemoryDevice b, NetworkStack server, NetworkStack client, TcpListener listener, TcpConnection outbound, TcpConnection inbound)
+    {
+        (_a, _b, _server, _client, _listener) = (a, b, server, client, listener);
+        Outbound = outbound;
+        Inbound = inbound;
+    }
+
+    public TcpConnection Outbound { get; }
+    public TcpConnection Inbound { get; }
+
+    public static async Task<ConnectedPair> OpenAsync(CancellationToken ct)
+    {
+        var (a, b) = InMemoryLink.CreatePair();
+        var small = new TcpSettings { ReceiveBufferSize = 16 * 1024, SendBufferSize = 16 * 1024 };
+        var server = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.1/24"), MacAddress = Wire.MacAddress.Parse("02:00:00:00:0d:01"), Tcp = small }, ct);
+        var client = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.2/24"), Tcp = small }, ct);
+        var listener = server.ListenTcp(9000);
+        var accept = listener.AcceptAsync(ct).AsTask();
+        var outbound = await client.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse("10.6.0.1"), 9000), ct);
+        return new ConnectedPair(a, b, server, client, listener, outbound, await accept);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Outbound.DisposeAsync();
+        await Inbound.DisposeAsync();
+        await _listener.DisposeAsync();
+        await _client.DisposeAsync();
+        await _server.DisposeAsync();
+        _a.Dispose();
+        _b.Dispose();
+    }
+}
+
 public sealed class TcpPipeTests
 {
     [Fact(DisplayName = "TcpConnection.Input reads the receive ring in place: partial consumption, ring wrap-around, then end of stream")]
     public async Task PipeReaderOverRing()
     {
         var ct = TestContext.Current.CancellationToken;
-        var (a, b) = InMemoryLink.CreatePair();
-        using var _ = a;
-        using var __ = b;
-        var small = new TcpSettings { ReceiveBufferSize = 16 * 1024, SendBufferSize = 16 * 1024 };
-        await using var server = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.1/24"), MacAddress = Wire.MacAddress.Parse("02:00:00:00:0d:01"), Tcp = small }, ct);
-        await using var client = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.2/24"), Tcp = small }, ct);
-        await using var listener = server.ListenTcp(9000);
-        var accept = listener.AcceptAsync(ct).AsTask();
-        await using var outbound = await client.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse("10.6.0.1"), 9000), ct);
-        await using var inbound = await accept;
+        await using var pair = await ConnectedPair.OpenAsync(ct);
+        var (outbound, inbound) = (pair.Outbound, pair.Inbound);
 
         // Ten times the ring: the reader's sequences must cross the wrap many times.
         var payload = Frames.RandomBytes(160 * 1024, 9);
@@ -53,19 +86,11 @@ public sealed class TcpPipeTests
 public sealed class TcpPipeWriterTests
 {
     [Fact(DisplayName = "TcpConnection.Output carries mixed-size writes and flushes in order to the peer")]
-    public async Task PipeWriterIntoRing()
+    public async Task PipeWriterKeepsOrder()
     {
         var ct = TestContext.Current.CancellationToken;
-        var (a, b) = InMemoryLink.CreatePair();
-        using var _ = a;
-        using var __ = b;
-        var small = new TcpSettings { ReceiveBufferSize = 16 * 1024, SendBufferSize = 16 * 1024 };
-        await using var server = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.7.0.1/24"), MacAddress = Wire.MacAddress.Parse("02:00:00:00:0e:01"), Tcp = small }, ct);
-        await using var client = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.7.0.2/24"), Tcp = small }, ct);
-        await using var listener = server.ListenTcp(9001);
-        var accept = listener.AcceptAsync(ct).AsTask();
-        await using var outbound = await client.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse("10.7.0.1"), 9001), ct);
-        await using var inbound = await accept;
+        await using var pair = await ConnectedPair.OpenAsync(ct);
+        var (outbound, inbound) = (pair.Outbound, pair.Inbound);
 
         var payload = Frames.RandomBytes(300 * 1024, 11);
         var writer = outbound.Output;

@@ -10,8 +10,6 @@ internal sealed partial class NetworkEngine
     /// <summary>Largest UDP payload in one IPv4 datagram.</summary>
     public const int MaxUdpPayload = Ipv4Packet.MaximumLength - Ipv4Packet.MinimumHeaderLength - UdpDatagram.HeaderLength;
 
-    public int UdpBindingCount => _udp.Count;
-
     /// <summary>Binds a UDP port (0 for an ephemeral one).</summary>
     /// <exception cref="SocketException">AddressAlreadyInUse or TooManyOpenSockets.</exception>
     public UdpBinding BindUdp(int port, IUdpReceiver receiver)

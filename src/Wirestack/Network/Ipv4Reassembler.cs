@@ -57,8 +57,6 @@ internal sealed class Ipv4Reassembler(int maxDatagrams, int maxBytes, long timeo
 
     public int Count => _partials.Count;
 
-    public int BytesHeld => _bytesHeld;
-
     public long? NextDeadline
     {
         get

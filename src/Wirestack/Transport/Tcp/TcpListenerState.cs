@@ -23,7 +23,7 @@ internal sealed class TcpListenerState(ushort port, int backlog, ITcpListenerEve
     /// <summary>Established connections handed to the application and not yet accepted.</summary>
     public int Unaccepted { get; set; }
 
-    /// <summary>The SYN queue holds as many half-open connections as the backlog allows (Linux: max(backlog, 64)... kept simple).</summary>
+    /// <summary>The SYN queue holds as many half-open connections as the backlog, and at least 16.</summary>
     public bool SynQueueFull => HalfOpen >= Math.Max(Backlog, 16);
 
     public bool BacklogFull => Unaccepted >= Backlog;
