@@ -149,7 +149,7 @@ public class TcpBenchmarks
     public int SendFullSegment()
     {
         var connection = _sink.Connection!;
-        connection.Send.Write(_payload);
+        connection.Write(_payload);
         connection.OnApplicationWrite();
         // Acknowledge everything so the window never closes.
         uint acked = connection.SndMax;

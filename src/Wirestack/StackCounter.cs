@@ -144,6 +144,11 @@ public enum StackCounter
     DropTcpListenQueueFull,
     /// <summary>ACK to a listener carrying an invalid or expired SYN cookie.</summary>
     DropTcpSynCookieInvalid,
-    /// <summary>SYN refused because the connection limit or the TCP memory budget was reached.</summary>
+    /// <summary>SYN or SYN-cookie ACK refused because the connection limit was reached (a cookie ACK gets RST).</summary>
     DropTcpConnectionLimit,
+    /// <summary>
+    /// Out-of-order TCP data not kept: too many disjoint ranges, or it needed new memory while buffer memory was at the
+    /// budget. The sender retransmits it.
+    /// </summary>
+    DropTcpOutOfOrderNoRoom,
 }

@@ -62,6 +62,9 @@ public sealed record StackOptions
     /// <summary>Seed for the engine's random choices (ephemeral ports, IP identification); null picks one at random.</summary>
     public int? RandomSeed { get; init; }
 
+    /// <summary>Tests only: fill buffer chunks as they return to the pool, so a use after return shows as corrupt data.</summary>
+    internal bool PoisonReturnedBuffers { get; init; }
+
     internal void Validate()
     {
         ArgumentNullException.ThrowIfNull(Ipv4);

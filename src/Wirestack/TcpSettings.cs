@@ -39,18 +39,28 @@ public enum TcpState
 /// <summary>TCP tuning and limits. Defaults follow the RFCs and Linux where they leave a choice.</summary>
 public sealed record TcpSettings
 {
-    /// <summary>Receive buffer per connection: the most the advertised window can be.</summary>
+    /// <summary>
+    /// Receive buffer per connection: the most the advertised window can grow to. Memory follows the bytes held, not
+    /// this size: the window starts at <see cref="InitialReceiveWindow"/> and doubles while the application keeps up.
+    /// </summary>
     public int ReceiveBufferSize { get; init; } = 256 * 1024;
 
-    /// <summary>Send buffer per connection: unacknowledged plus unsent bytes.</summary>
-    public int SendBufferSize { get; init; } = 256 * 1024;
-
-    /// <summary>Most connections (all states but LISTEN and TIME-WAIT) at once; more are refused.</summary>
-    public int MaxConnections { get; init; } = 4096;
+    /// <summary>The receive window a connection starts with (Linux starts at 64 KiB too).</summary>
+    public int InitialReceiveWindow { get; init; } = 64 * 1024;
 
     /// <summary>
-    /// Bytes of send and receive buffer all connections may hold together; a new connection that would exceed it
-    /// is refused (SYN dropped, or TooManyOpenSockets on connect). TIME-WAIT connections hold none.
+    /// Send buffer per connection: the most unacknowledged plus unsent bytes. Memory follows the bytes held; the
+    /// buffer itself follows the congestion window (twice cwnd) up to this size.
+    /// </summary>
+    public int SendBufferSize { get; init; } = 256 * 1024;
+
+    /// <summary>Most connections (all states but LISTEN and TIME-WAIT) at once; past it SYNs are answered with cookies.</summary>
+    public int MaxConnections { get; init; } = 1 << 20;
+
+    /// <summary>
+    /// Bytes of buffer memory all connections may hold together: a pressure signal, not a wall. Past three quarters
+    /// of it windows stop growing and listeners answer SYNs with cookies; at it, connections get no memory beyond a
+    /// small floor each until data drains. Connections are never refused for memory.
     /// </summary>
     public long MemoryBudget { get; init; } = 512L * 1024 * 1024;
 
@@ -113,8 +123,10 @@ public sealed record TcpSettings
         ArgumentOutOfRangeException.ThrowIfLessThan(ReceiveBufferSize, 2048, nameof(ReceiveBufferSize));
         ArgumentOutOfRangeException.ThrowIfGreaterThan(ReceiveBufferSize, 1 << 30, nameof(ReceiveBufferSize));
         ArgumentOutOfRangeException.ThrowIfLessThan(SendBufferSize, 2048, nameof(SendBufferSize));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(SendBufferSize, 1 << 30, nameof(SendBufferSize));
+        ArgumentOutOfRangeException.ThrowIfLessThan(InitialReceiveWindow, 2048, nameof(InitialReceiveWindow));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxConnections, 1, nameof(MaxConnections));
-        ArgumentOutOfRangeException.ThrowIfLessThan(MemoryBudget, (long)ReceiveBufferSize + SendBufferSize, nameof(MemoryBudget));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MemoryBudget, 16L * 1024, nameof(MemoryBudget));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxTimeWait, 0, nameof(MaxTimeWait));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRetransmissions, 1, nameof(MaxRetransmissions));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxSynRetransmissions, 0, nameof(MaxSynRetransmissions));

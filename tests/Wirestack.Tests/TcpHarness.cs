@@ -55,7 +55,7 @@ internal sealed class Feeder(TcpControlBlock connection, byte[] payload)
     {
         if (_offset < payload.Length)
         {
-            _offset += connection.Send.Write(payload.AsSpan(_offset));
+            _offset += connection.Write(payload.AsSpan(_offset));
             connection.OnApplicationWrite();
         }
     }

@@ -115,7 +115,7 @@ public sealed class TcpScriptedTests
         peer.Send(PeerIss + 1, synAck.Seq + 1, TcpFlags.Ack);
         var connection = listener.Accepted[0].Connection!;
         var data = Frames.RandomBytes(5000, 5);
-        connection.Send.Write(data);
+        connection.Write(data);
         connection.OnApplicationWrite();
         var segments = peer.Received();
         var received = segments.SelectMany(s => s.Payload).ToArray();
@@ -233,19 +233,19 @@ public sealed class TcpScriptedTests
         var (h, peer, listener, stackIss) = Established();
         using var _ = h;
         var connection = listener.Accepted[0].Connection!;
-        connection.Send.Write(new byte[10]);
+        connection.Write(new byte[10]);
         connection.OnApplicationWrite();
         Assert.Single(peer.Received());
-        connection.Send.Write(new byte[10]);
+        connection.Write(new byte[10]);
         connection.OnApplicationWrite();
         Assert.Empty(peer.Received());
         peer.Send(PeerIss + 1, stackIss + 11, TcpFlags.Ack);
         var held = Assert.Single(peer.Received());
         Assert.Equal(10, held.Payload.Length);
         connection.NoDelay = true;
-        connection.Send.Write(new byte[10]);
+        connection.Write(new byte[10]);
         connection.OnApplicationWrite();
-        connection.Send.Write(new byte[10]);
+        connection.Write(new byte[10]);
         connection.OnApplicationWrite();
         Assert.Equal(2, peer.Received().Count);
     }
@@ -258,7 +258,7 @@ public sealed class TcpScriptedTests
         var connection = listener.Accepted[0].Connection!;
         peer.Send(PeerIss + 1, stackIss + 1, TcpFlags.Ack, window: 0);
         peer.Received();
-        connection.Send.Write(new byte[3000]);
+        connection.Write(new byte[3000]);
         connection.OnApplicationWrite();
         Assert.Empty(peer.Received());
         h.Advance(TimeSpan.FromSeconds(1.1));
@@ -307,7 +307,7 @@ public sealed class TcpScriptedTests
         var (h, peer, listener, _) = Established(options);
         using var __ = h;
         var connection = listener.Accepted[0].Connection!;
-        connection.Send.Write(new byte[100]);
+        connection.Write(new byte[100]);
         connection.OnApplicationWrite();
         Assert.Single(peer.Received());
         var times = new List<double>();
@@ -336,7 +336,7 @@ public sealed class TcpScriptedTests
         var (h, peer, listener, stackIss) = Established();
         using var _ = h;
         var connection = listener.Accepted[0].Connection!;
-        connection.Send.Write(new byte[1460 * 5]);
+        connection.Write(new byte[1460 * 5]);
         connection.OnApplicationWrite();
         Assert.Equal(5, peer.Received().Count);
         for (int i = 0; i < 3; i++)
@@ -493,40 +493,6 @@ public sealed class TcpScriptedTests
 
 public sealed class TcpLimitTests
 {
-    [Fact(DisplayName = "Resource limits: past the memory budget new SYNs are dropped and connects refused; TIME-WAIT holds no buffers")]
-    public void MemoryBudget()
-    {
-        var tcp = new TcpSettings { ReceiveBufferSize = 64 * 1024, SendBufferSize = 64 * 1024, MemoryBudget = 3 * 128 * 1024 };
-        using var h = new EngineHarness(EngineHarness.DefaultOptions() with { Tcp = tcp });
-        var listener = new RecordingListener();
-        h.Engine.ListenTcp(80, 16, listener);
-        for (ushort port = 1000; port < 1005; port++)
-            new TcpPeer(h, localPort: port).Send(5000, 0, TcpFlags.Syn);
-        Assert.Equal(3, h.Engine.TcpConnectionCount);
-        Assert.Equal(2, h.Count(StackCounter.DropTcpConnectionLimit));
-        var e = Assert.Throws<System.Net.Sockets.SocketException>(() => h.Engine.ConnectTcp(Frames.PeerIp, 9, new RecordingConnection()));
-        Assert.Equal(System.Net.Sockets.SocketError.TooManyOpenSockets, e.SocketErrorCode);
-        Assert.Equal(3 * 128 * 1024, h.Engine.TcpBufferBytes);
-    }
-
-    [Fact(DisplayName = "Resource limits: a connection in TIME-WAIT releases its buffers")]
-    public void TimeWaitReleasesBuffers()
-    {
-        using var h = new EngineHarness();
-        var listener = new RecordingListener();
-        h.Engine.ListenTcp(80, 16, listener);
-        var peer = new TcpPeer(h);
-        peer.Send(5000, 0, TcpFlags.Syn);
-        var synAck = Assert.Single(peer.Received());
-        peer.Send(5001, synAck.Seq + 1, TcpFlags.Ack);
-        Assert.True(h.Engine.TcpBufferBytes > 0);
-        listener.Accepted[0].Connection!.Shutdown();
-        peer.Received();
-        peer.Send(5001, synAck.Seq + 2, TcpFlags.Ack | TcpFlags.Fin);
-        Assert.Equal(TcpState.TimeWait, listener.Accepted[0].Connection!.State);
-        Assert.Equal(0, h.Engine.TcpBufferBytes);
-    }
-
     [Fact(DisplayName = "RFC 1122 4.2.3.6: keepalive (when enabled) probes an idle peer and gives up with TimedOut")]
     public void KeepaliveGivesUp()
     {

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Wirestack.Transport;
+using Wirestack.Transport.Buffers;
 using Wirestack.Transport.Tcp;
 using Wirestack.Wire;
 
@@ -16,21 +17,27 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     InitialSequenceNumbers? _isn;
     SynCookies? _synCookies;
     int _timeWaitCount;
-    long _tcpBufferBytes;
+    BufferChunkPool? _bufferPool;
 
-    /// <summary>Bytes of TCP buffer held by live connections.</summary>
-    public long TcpBufferBytes => _tcpBufferBytes;
+    /// <summary>Where every connection's buffer chunks come from; it counts the bytes in use.</summary>
+    public BufferChunkPool BufferPool => _bufferPool ??= new BufferChunkPool(Math.Min(_options.Tcp.MemoryBudget / 4, 64L << 20))
+    {
+        Poison = _options.PoisonReturnedBuffers ? (byte)0xDB : null,
+    };
 
-    /// <summary>True when one more connection fits the connection limit and the memory budget.</summary>
-    bool TcpHasRoom => _tcpConnections.Count - _timeWaitCount < _options.Tcp.MaxConnections
-        && _tcpBufferBytes + _options.Tcp.ReceiveBufferSize + _options.Tcp.SendBufferSize <= _options.Tcp.MemoryBudget;
+    /// <summary>Bytes of TCP buffer memory held (by live connections, and by closed ones an application still reads).</summary>
+    public long TcpBufferBytes => _bufferPool?.BytesInUse ?? 0;
 
-    void ITcpNetwork.OnBuffersReleased(long bytes) => _tcpBufferBytes -= bytes;
+    bool ITcpNetwork.MemoryPressure => TcpBufferBytes >= _options.Tcp.MemoryBudget / 4 * 3;
+
+    bool ITcpNetwork.MemoryExhausted => TcpBufferBytes >= _options.Tcp.MemoryBudget;
+
+    /// <summary>True when one more connection fits the connection limit (memory is taken on demand, not here).</summary>
+    bool TcpHasRoom => _tcpConnections.Count - _timeWaitCount < _options.Tcp.MaxConnections;
 
     TcpControlBlock NewConnection(in TcpConnectionKey key, uint iss, ITcpConnectionEvents? events)
     {
         var connection = new TcpControlBlock(this, key, iss, events);
-        _tcpBufferBytes += connection.BufferBytes;
         _tcpConnections.Add(key, connection);
         return connection;
     }

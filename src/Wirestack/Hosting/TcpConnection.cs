@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Wirestack.Engine;
 using Wirestack.Hosting;
+using Wirestack.Transport.Buffers;
 using Wirestack.Transport.Tcp;
 
 namespace Wirestack;
@@ -29,7 +30,12 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     int _readPosted;
     int _writePosted;
     int _disposed;
+    // The application side's share of the buffers: one reference for the open connection, one per running read or
+    // write and one for the pipe reader until it completes; the last one out lets go, so disposing while an
+    // operation runs never returns memory the operation still touches.
+    int _users = 1;
     bool _sendShutdown;
+    bool _noDelay;
 
     internal TcpConnection(NetworkStack stack)
     {
@@ -50,6 +56,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
             _receive = value.Receive;
             _send = value.Send;
             _buffers = value.Buffers;
+            _noDelay = value.NoDelay;
             LocalEndPoint = new IPEndPoint(value.Key.LocalAddress.ToIPAddress(), value.Key.LocalPort);
             RemoteEndPoint = new IPEndPoint(value.Key.RemoteAddress.ToIPAddress(), value.Key.RemotePort);
         }
@@ -64,8 +71,12 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     /// <summary>Turns Nagle's algorithm off (true) or on (false, the default unless <see cref="TcpSettings.NoDelay"/>).</summary>
     public bool NoDelay
     {
-        get => _stack.Invoke(_ => _tcb.NoDelay);
-        set => _stack.Post(_ => _tcb.NoDelay = value);
+        get => _noDelay;
+        set
+        {
+            _noDelay = value;
+            _stack.Post(_ => _tcb.NoDelay = value);
+        }
     }
 
     /// <summary>State and counters of the connection (like Linux TCP_INFO).</summary>
@@ -85,30 +96,59 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     /// <inheritdoc/>
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (buffer.Length == 0)
-            return 0;
-        var ring = _receive.Ring;
-        while (true)
+        Enter();
+        try
         {
-            bool finished = _signals.PeerFinished;
-            int n = ring.Read(buffer.Span);
-            if (n > 0)
-            {
-                NotifyRead();
-                return n;
-            }
-            if (finished)
+            if (buffer.Length == 0)
                 return 0;
-            if (_signals.Closed)
+            var ring = _receive.Ring;
+            while (true)
             {
-                if (_signals.Error == SocketError.Success)
+                ObjectDisposedException.ThrowIf(_disposed != 0, this);
+                bool finished = _signals.PeerFinished;
+                int n = ring.Read(buffer.Span);
+                if (n > 0)
+                {
+                    NotifyRead();
+                    return n;
+                }
+                if (finished)
                     return 0;
-                throw new SocketException((int)_signals.Error);
+                if (_signals.Closed)
+                {
+                    if (_signals.Error == SocketError.Success)
+                        return 0;
+                    throw new SocketException((int)_signals.Error);
+                }
+                await _signals.Readable.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
-            await _signals.Readable.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Exit();
         }
     }
+
+    /// <summary>Takes a share of the buffers for an operation; throws once the connection is disposed.</summary>
+    internal void Enter()
+    {
+        while (true)
+        {
+            int users = Volatile.Read(ref _users);
+            ObjectDisposedException.ThrowIf(users == 0 || _disposed != 0, this);
+            if (Interlocked.CompareExchange(ref _users, users + 1, users) == users)
+                return;
+        }
+    }
+
+    /// <summary>Gives a share back; the last one lets go of the buffers.</summary>
+    internal void Exit()
+    {
+        if (Interlocked.Decrement(ref _users) == 0)
+            _buffers?.Release();
+    }
+
+    internal bool IsDisposed => _disposed != 0;
 
     /// <summary>Waits until data, the peer's FIN or an error may have arrived.</summary>
     internal Task WaitReadableAsync(CancellationToken cancellationToken)
@@ -145,22 +185,33 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     /// <inheritdoc/>
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        if (_sendShutdown)
-            throw new InvalidOperationException("The send side was shut down.");
-        var ring = _send;
-        while (!buffer.IsEmpty)
+        Enter();
+        try
         {
-            if (_signals.Closed)
-                throw new SocketException((int)(_signals.Error == SocketError.Success ? SocketError.Shutdown : _signals.Error));
-            int n = ring.Write(buffer.Span);
-            if (n > 0)
+            if (_sendShutdown)
+                throw new InvalidOperationException("The send side was shut down.");
+            var ring = _send;
+            while (!buffer.IsEmpty)
             {
-                buffer = buffer[n..];
+                ObjectDisposedException.ThrowIf(_disposed != 0, this);
+                if (_signals.Closed)
+                    throw new SocketException((int)(_signals.Error == SocketError.Success ? SocketError.Shutdown : _signals.Error));
+                int n = ring.Write(buffer.Span);
+                if (n > 0)
+                {
+                    buffer = buffer[n..];
+                    NotifyWrite();
+                    continue;
+                }
+                // No room reserved: ask the engine for room for the rest, then wait for it (or for the end).
+                _buffers!.WantSendRoom(buffer.Length);
                 NotifyWrite();
-                continue;
+                await _signals.Writable.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
-            await _signals.Writable.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Exit();
         }
     }
 
@@ -195,17 +246,17 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         if (disposing && _tcb is not null)
-        {
             _stack.Post(_ => _tcb.CloseByApplication());
-            _buffers?.Release();
-        }
         _signals.Readable.Set();
         _signals.Writable.Set();
+        Exit();
         base.Dispose(disposing);
     }
 
     /// <summary>The receive side as a pipe reading the receive buffer in place (no copy). Use it or the Stream methods, not both.</summary>
     public PipeReader Input => _input ??= new TcpPipeReader(this, _receive.Ring);
+
+
 
     /// <inheritdoc/>
     public PipeWriter Output => _output ??= PipeWriter.Create(this, new StreamPipeWriterOptions(leaveOpen: true));

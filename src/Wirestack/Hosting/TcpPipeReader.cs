@@ -1,32 +1,31 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
-using Wirestack.Transport.Tcp;
+using Wirestack.Transport.Buffers;
 
 namespace Wirestack.Hosting;
 
 /// <summary>
 /// A <see cref="PipeReader"/> straight over a connection's receive ring: the buffers it returns are the ring's own
 /// memory, so received bytes reach the reader (Kestrel, for one) without another copy. Consuming frees ring space,
-/// which reopens the advertised window.
+/// which reopens the advertised window. The reader holds a share of the connection's buffers until it completes, so
+/// they never go back to the pool while a sequence it handed out may still be read.
 /// </summary>
-internal sealed class TcpPipeReader(TcpConnection connection, ByteRing ring) : PipeReader
+internal sealed class TcpPipeReader : PipeReader
 {
-    sealed class Segment : ReadOnlySequenceSegment<byte>
-    {
-        public void Set(ReadOnlyMemory<byte> memory, Segment? next, long runningIndex)
-        {
-            Memory = memory;
-            Next = next;
-            RunningIndex = runningIndex;
-        }
-    }
-
-    readonly Segment _first = new(), _second = new();
+    readonly TcpConnection _connection;
+    readonly ByteRing _ring;
     ReadOnlySequence<byte> _last;
     long _examined;          // bytes from the ring head the reader has already looked at
-    bool _completed;
+    int _completed;
     int _cancelPending;
+
+    public TcpPipeReader(TcpConnection connection, ByteRing ring)
+    {
+        _connection = connection;
+        _ring = ring;
+        _connection.Enter();
+    }
 
     public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
@@ -34,44 +33,32 @@ internal sealed class TcpPipeReader(TcpConnection connection, ByteRing ring) : P
         {
             if (TryRead(out var result))
                 return result;
-            await connection.WaitReadableAsync(cancellationToken).ConfigureAwait(false);
+            await _connection.WaitReadableAsync(cancellationToken).ConfigureAwait(false);
         }
     }
 
     public override bool TryRead(out ReadResult result)
     {
-        ObjectDisposedException.ThrowIf(_completed, this);
+        ObjectDisposedException.ThrowIf(_completed != 0 || _connection.IsDisposed, this);
         if (Interlocked.Exchange(ref _cancelPending, 0) == 1)
         {
             result = new ReadResult(Build(), isCanceled: true, isCompleted: false);
             return true;
         }
-        bool finished = connection.InputFinished(out var error);
-        int available = ring.Count;
+        bool finished = _connection.InputFinished(out var error);
+        int available = _ring.Count;
         if (available > _examined || finished)
         {
             if (available == 0 && error != SocketError.Success)
                 throw new SocketException((int)error);
-            result = new ReadResult(Build(), isCanceled: false, isCompleted: finished && available == ring.Count);
+            result = new ReadResult(Build(), isCanceled: false, isCompleted: finished && available == _ring.Count);
             return true;
         }
         result = default;
         return false;
     }
 
-    ReadOnlySequence<byte> Build()
-    {
-        var (first, second) = ring.ReadableMemory();
-        if (second.IsEmpty)
-        {
-            _last = first.IsEmpty ? ReadOnlySequence<byte>.Empty : new ReadOnlySequence<byte>(first);
-            return _last;
-        }
-        _second.Set(second, null, first.Length);
-        _first.Set(first, _second, 0);
-        _last = new ReadOnlySequence<byte>(_first, 0, _second, second.Length);
-        return _last;
-    }
+    ReadOnlySequence<byte> Build() => _last = _ring.ReadableSequence();
 
     public override void AdvanceTo(SequencePosition consumed) => AdvanceTo(consumed, consumed);
 
@@ -82,8 +69,8 @@ internal sealed class TcpPipeReader(TcpConnection connection, ByteRing ring) : P
         _last = default;
         if (consumedBytes > 0)
         {
-            ring.Consume((int)consumedBytes);
-            connection.NotifyRead();
+            _ring.Consume((int)consumedBytes);
+            _connection.NotifyRead();
         }
         _examined = examinedBytes - consumedBytes;
     }
@@ -91,8 +78,12 @@ internal sealed class TcpPipeReader(TcpConnection connection, ByteRing ring) : P
     public override void CancelPendingRead()
     {
         Volatile.Write(ref _cancelPending, 1);
-        connection.WakeReader();
+        _connection.WakeReader();
     }
 
-    public override void Complete(Exception? exception = null) => _completed = true;
+    public override void Complete(Exception? exception = null)
+    {
+        if (Interlocked.Exchange(ref _completed, 1) == 0)
+            _connection.Exit();
+    }
 }

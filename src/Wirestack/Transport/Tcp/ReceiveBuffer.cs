@@ -1,3 +1,4 @@
+using Wirestack.Transport.Buffers;
 using Wirestack.Wire;
 
 namespace Wirestack.Transport.Tcp;
@@ -5,16 +6,13 @@ namespace Wirestack.Transport.Tcp;
 /// <summary>
 /// The receive side of a connection: an SPSC ring whose published bytes the application reads, and an out-of-order
 /// assembler that stages segments beyond RCV.NXT directly in the ring's free space (RFC 9293 3.10.7.4), bounded by
-/// the window so it needs no memory of its own. Ranges are kept as offsets from the ring's tail (= RCV.NXT).
+/// the window; the ring takes chunks only for bytes that actually arrive. Ranges are kept as offsets from the ring's
+/// tail (= RCV.NXT).
 /// </summary>
 internal sealed class ReceiveBuffer(ByteRing ring)
 {
     /// <summary>A buffer with no room, standing in for released buffers.</summary>
-    public static ReceiveBuffer Empty { get; } = new(0);
-
-    public ReceiveBuffer(int capacity) : this(new ByteRing(capacity))
-    {
-    }
+    public static ReceiveBuffer Empty { get; } = new(ByteRing.Empty);
 
     /// <summary>Most out-of-order ranges kept; a segment creating more is dropped (it will be retransmitted).</summary>
     const int MaxRanges = 32;
@@ -26,34 +24,51 @@ internal sealed class ReceiveBuffer(ByteRing ring)
 
     public ByteRing Ring => _ring;
 
-    public int Capacity => _ring.Capacity;
+    /// <summary>The most the window may offer now (grows with demand up to the configured buffer size).</summary>
+    public int Limit => _ring.Limit;
 
     /// <summary>Free space from RCV.NXT: the most the window can offer.</summary>
     public int Free => _ring.Free;
 
     public bool HasOutOfOrder => _ranges.Count > 0;
 
+    /// <summary>Bytes of memory held (engine thread).</summary>
+    public long HeldBytes => _ring.HeldBytes;
+
+    /// <summary>Gives back the chunks the application has read past (all of them once it has read everything).</summary>
+    public void Reclaim() => _ring.Reclaim(emptyAndSettled: _ranges.Count == 0);
+
+    /// <summary>Lets the window grow to <paramref name="limit"/> (never shrinks it: RFC 9293 3.8.6.2.2).</summary>
+    public void GrowLimit(int limit) => _ring.Limit = Math.Clamp(limit, _ring.Limit, _ring.MaxLimit);
+
     /// <summary>
-    /// Accepts payload that starts <paramref name="offset"/> bytes past RCV.NXT (already trimmed to the window).
-    /// Returns how far RCV.NXT advanced (0 for out-of-order data).
+    /// Stages payload that starts <paramref name="offset"/> (&gt; 0) bytes past RCV.NXT (already trimmed to the
+    /// window). Returns false when it was dropped: too many disjoint ranges, or it would need new memory while
+    /// <paramref name="mayGrow"/> is false (memory pressure: the sender retransmits it).
     /// </summary>
-    public int Accept(int offset, ReadOnlySpan<byte> data)
+    public bool StageOutOfOrder(int offset, ReadOnlySpan<byte> data, bool mayGrow)
     {
-        int end = offset + data.Length;
-        if (end > _ring.Free)
-        {
-            data = data[..Math.Max(0, _ring.Free - offset)];
-            end = offset + data.Length;
-        }
+        data = data[..Math.Clamp(_ring.Free - offset, 0, data.Length)];
+        if (data.IsEmpty)
+            return true;
+        if (!mayGrow && !_ring.Stage(offset, data, mayGrow: false))
+            return false;
+        if (!AddRange(offset, offset + data.Length))
+            return false;
+        if (mayGrow)
+            _ring.Stage(offset, data);
+        return true;
+    }
+
+    /// <summary>
+    /// Accepts payload that starts at RCV.NXT (already trimmed to the window) and any staged ranges it makes
+    /// contiguous. Returns how far RCV.NXT advanced.
+    /// </summary>
+    public int AcceptInOrder(ReadOnlySpan<byte> data)
+    {
+        data = data[..Math.Min(data.Length, _ring.Free)];
         if (data.IsEmpty)
             return 0;
-        if (offset > 0)
-        {
-            if (!AddRange(offset, end))
-                return 0;
-            _ring.Stage(offset, data);
-            return 0;
-        }
         _ring.Stage(0, data);
         // Fill from the tail, then swallow any staged ranges now contiguous.
         int advance = data.Length;

@@ -1,39 +1,43 @@
-using System.Buffers;
+using Wirestack.Transport.Buffers;
 
 namespace Wirestack.Transport.Tcp;
 
 /// <summary>
-/// A connection's two rings on pooled arrays, shared by the engine and the application side. Each side lets go
-/// once (the engine when no more data can flow, the application when it disposes the connection); the arrays go
-/// back to the pool only when both have, so neither side can touch memory the other has returned. A side that
-/// never lets go just leaves the arrays to the garbage collector.
+/// A connection's two rings, shared by the engine and the application side. Each side lets go once (the engine when
+/// no more data can flow, the application when it disposes the connection and no operation of its own is still
+/// running); the chunks go back to the pool only when both have, so neither side can touch memory the other has
+/// returned. A side that never lets go just leaves the chunks to the garbage collector.
 /// </summary>
 internal sealed class TcpBuffers
 {
-    readonly byte[] _receive;
-    readonly byte[] _send;
     int _owners = 2;
 
-    public TcpBuffers(int receiveSize, int sendSize)
+    public TcpBuffers(BufferChunkPool pool, int receiveLimit, int receiveMaxLimit, int sendMaxLimit)
     {
-        // Pooled arrays avoid a large-object-heap allocation (and its zeroing) for every connection.
-        _receive = ArrayPool<byte>.Shared.Rent(receiveSize);
-        _send = ArrayPool<byte>.Shared.Rent(sendSize);
-        Receive = new ReceiveBuffer(new ByteRing(_receive));
-        Send = new ByteRing(_send);
+        Receive = new ReceiveBuffer(new ByteRing(pool, receiveMaxLimit) { Limit = receiveLimit });
+        Send = new ByteRing(pool, sendMaxLimit);
     }
 
     public ReceiveBuffer Receive { get; }
 
     public ByteRing Send { get; }
 
-    public long Bytes => _receive.Length + _send.Length;
+    int _sendRoomWanted;
+
+    /// <summary>Application: a writer found no room and waits for room for <paramref name="bytes"/> more.</summary>
+    public void WantSendRoom(int bytes) => Volatile.Write(ref _sendRoomWanted, bytes);
+
+    /// <summary>Engine: bytes a blocked writer waits to write, or 0.</summary>
+    public int SendRoomWanted => Volatile.Read(ref _sendRoomWanted);
+
+    /// <summary>Engine: the writer's wish was granted (unless it asked again meanwhile).</summary>
+    public void SendRoomGranted(int wanted) => Interlocked.CompareExchange(ref _sendRoomWanted, 0, wanted);
 
     public void Release()
     {
         if (Interlocked.Decrement(ref _owners) != 0)
             return;
-        ArrayPool<byte>.Shared.Return(_receive);
-        ArrayPool<byte>.Shared.Return(_send);
+        Receive.Ring.ReleaseAll();
+        Send.ReleaseAll();
     }
 }

@@ -353,14 +353,14 @@ internal sealed partial class TcpControlBlock
         if (offset > 0)
         {
             // Out of order: stage it and ACK at once with SACK so the sender can recover (RFC 5681 4.2).
-            if (!Receive.Covers(offset, payload.Length))
-                Receive.Accept(offset, payload);
+            if (!Receive.Covers(offset, payload.Length) && !Receive.StageOutOfOrder(offset, payload, mayGrow: !_network.MemoryExhausted))
+                _network.Counters.Increment(StackCounter.DropTcpOutOfOrderNoRoom);
             _network.Counters.Increment(StackCounter.TcpSegmentsOutOfOrder);
             _ackNow = true;
             return;
         }
         bool filledHole = Receive.HasOutOfOrder;
-        int advanced = Receive.Accept(0, payload);
+        int advanced = Receive.AcceptInOrder(payload);
         if (advanced == 0)
         {
             _network.Counters.Increment(StackCounter.DropTcpReceiveBufferFull);

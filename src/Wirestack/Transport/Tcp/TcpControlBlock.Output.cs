@@ -1,3 +1,4 @@
+using Wirestack.Transport.Buffers;
 using Wirestack.Wire;
 
 namespace Wirestack.Transport.Tcp;
@@ -244,37 +245,156 @@ internal sealed partial class TcpControlBlock
     ushort AdvertiseWindow(bool syn)
     {
         int scale = syn ? 0 : _receiveScale;
-        long free = Receive.Free;
+        long free = WindowRoom();
         uint candidate = RcvNxt + (uint)Math.Min(free, 65535L << scale);
         long increase = (int)(candidate - _rcvAdv);
         if (Seq.Lt(_rcvAdv, RcvNxt))
             _rcvAdv = RcvNxt;
-        if (increase > 0 && (increase >= Math.Min(Receive.Capacity / 2, _ourMss) || candidate - RcvNxt == free && free >= Receive.Capacity / 2))
+        if (increase > 0 && (increase >= Math.Min(Receive.Limit / 2, _ourMss) || candidate - RcvNxt == free && free >= Receive.Limit / 2))
             _rcvAdv = candidate;
         long window = (long)(uint)(_rcvAdv - RcvNxt);
         return (ushort)Math.Min(window >> scale, 65535);
     }
 
-    /// <summary>The application read data: announce the opened window if it grew enough to matter.</summary>
+    /// <summary>
+    /// The application read data: give back the chunks it read past, let the window grow if the reader keeps up,
+    /// and announce the opened window if it grew enough to matter.
+    /// </summary>
     public void OnApplicationRead()
     {
+        Receive.Reclaim();
         if (!IsSynchronized || State == TcpState.TimeWait || PeerFinished)
             return;
-        uint candidate = RcvNxt + (uint)Math.Min(Receive.Free, 65535L << _receiveScale);
+        TuneReceiveWindow();
+        uint candidate = RcvNxt + (uint)Math.Min(WindowRoom(), 65535L << _receiveScale);
         long increase = (int)(candidate - _rcvAdv);
         // Linux-like: update when the window can grow by two segments or half the buffer.
-        if (increase >= Math.Min(Receive.Capacity / 2, 2 * _ourMss))
+        if (increase >= Math.Min(Receive.Limit / 2, 2 * _ourMss))
         {
             SendAck();
             _network.Reschedule(this);
         }
     }
 
-    /// <summary>The application wrote data: send what may be sent.</summary>
+    /// <summary>A window a connection may still open while buffer memory is at the budget.</summary>
+    const int ExhaustedWindowFloor = 2 * BufferChunk.Size;
+
+    /// <summary>
+    /// How far past RCV.NXT the window may reach: the free buffer, except that while buffer memory is at the budget a
+    /// connection holding more than a small floor opens no further (its peer probes and learns when memory frees).
+    /// </summary>
+    long WindowRoom()
+    {
+        long room = Receive.Free;
+        if (_network.MemoryExhausted)
+            room = Math.Min(room, Math.Max(0, ExhaustedWindowFloor - Receive.Ring.Count));
+        return room;
+    }
+
+    long _readMeasuredAt = long.MinValue;
+    long _readMeasuredHead;
+
+    /// <summary>
+    /// Receive-window autotuning in the spirit of Linux's dynamic right-sizing: once per round trip, if the
+    /// application read more than half the window, the window (not yet memory: chunks follow the bytes that arrive)
+    /// doubles, up to <see cref="TcpSettings.ReceiveBufferSize"/>. It never grows under memory pressure.
+    /// </summary>
+    void TuneReceiveWindow()
+    {
+        long now = _network.Now;
+        long head = Receive.Ring.Head;
+        if (_readMeasuredAt == long.MinValue)
+        {
+            (_readMeasuredAt, _readMeasuredHead) = (now, head);
+            return;
+        }
+        if (now - _readMeasuredAt < Math.Max(_rto.SmoothedRtt, 2_000))
+            return;
+        long read = head - _readMeasuredHead;
+        (_readMeasuredAt, _readMeasuredHead) = (now, head);
+        if (read * 2 >= Receive.Limit && !_network.MemoryPressure)
+            Receive.GrowLimit((int)Math.Min(2L * Receive.Limit, int.MaxValue));
+    }
+
+    /// <summary>The application wrote data, or waits for room: reserve room for it and send what may be sent.</summary>
     public void OnApplicationWrite()
     {
+        ReserveSendRoom();
         Output();
         _network.Reschedule(this);
+    }
+
+    /// <summary>
+    /// Appends to the send ring from the engine thread itself (single-threaded drivers: tests, benchmarks), within
+    /// the send buffer; returns how many bytes fit. Sending is left to <see cref="OnApplicationWrite"/>.
+    /// </summary>
+    internal int Write(ReadOnlySpan<byte> data)
+    {
+        Send.Reserve(data.Length);
+        return Send.Write(data);
+    }
+
+    /// <summary>Least send buffer a connection may reserve whatever cwnd is.</summary>
+    const int MinimumSendLimit = 64 * 1024;
+
+    /// <summary>
+    /// How long a drained send ring keeps its unused room. Giving it back at once would make a writer that is merely
+    /// slower than the network ask the engine for room at every write (bulk send fell to half its speed).
+    /// </summary>
+    const long SendIdleTimeout = 1_000_000;
+
+    /// <summary>The burst is over if the writer stays quiet until then (long.MaxValue: not armed).</summary>
+    long _sendIdleAt = long.MaxValue;
+
+    /// <summary>Timer: a quiet writer's unused room goes back and its demand starts afresh.</summary>
+    void EndSendBurst()
+    {
+        _sendIdleAt = long.MaxValue;
+        if (Send.Count == 0 && Buffers.SendRoomWanted == 0 && Send.TrimReservation())
+            _sendGrant = 0;
+    }
+
+    /// <summary>Room last given to the writer in one go; doubles while it keeps coming back (see <see cref="ReserveSendRoom"/>).</summary>
+    int _sendGrant;
+
+    /// <summary>
+    /// Keeps room in the send ring for the writer. The send buffer follows the congestion window (twice cwnd, as
+    /// Linux sizes it) between 64 KiB and <see cref="TcpSettings.SendBufferSize"/>. Room goes by demand: what a
+    /// blocked writer waits for, twice the last grant while it keeps coming back, and during a burst the room is
+    /// topped up as acknowledgments free it, so a bulk writer rarely waits on the engine while an occasional small
+    /// writer holds one chunk; when the burst ends (all acknowledged and the writer quiet for
+    /// <see cref="SendIdleTimeout"/>) unused room goes back. A
+    /// blocked writer is woken for room worth a wake-up (what it waits for, or a third of the buffer, as Linux wakes
+    /// writers). When buffer memory is at the budget, a connection holding two chunks or more gets no more.
+    /// </summary>
+    void ReserveSendRoom()
+    {
+        if (ReferenceEquals(Send, ByteRing.Empty))
+            return;
+        int wanted = Buffers.SendRoomWanted;
+        if (wanted == 0)
+        {
+            if (_sendGrant == 0)
+                return;
+            if (Send.Count == 0)
+            {
+                // Everything is acknowledged: if the writer stays quiet, the burst is over (see OnTimer).
+                if (_sendIdleAt == long.MaxValue)
+                    _sendIdleAt = _network.Now + SendIdleTimeout;
+                return;
+            }
+        }
+        Send.Limit = (int)Math.Clamp(2 * _congestion.Window, Math.Min(MinimumSendLimit, Send.MaxLimit), Send.MaxLimit);
+        int grant = (int)Math.Min(wanted == 0 ? _sendGrant : Math.Max(wanted, 2L * _sendGrant), Send.Limit);
+        if (_network.MemoryExhausted)
+            grant = (int)Math.Max(0, Math.Min(grant, 2 * BufferChunk.Size - Send.HeldBytes));
+        int room = grant > 0 ? Send.Reserve(grant) : Send.Writable;
+        if (wanted > 0 && room >= Math.Min(wanted, Send.Limit / 3))
+        {
+            _sendGrant = Math.Max(grant, BufferChunk.Size);
+            Buffers.SendRoomGranted(wanted);
+            Events?.OnWritable();
+        }
     }
 
     /// <summary>Half-close: no more data from us; FIN follows the queued data (RFC 9293 3.10.4).</summary>

@@ -30,6 +30,7 @@ internal sealed partial class TcpControlBlock
         if (dataAcked > 0)
         {
             Send.Consume((int)dataAcked);
+            Send.Reclaim();
             _sendBufferSeq += (uint)dataAcked;
         }
         long acked = (long)(uint)(ack - previousUna);
@@ -75,7 +76,7 @@ internal sealed partial class TcpControlBlock
         // RFC 6298 5.2/5.3: stop the timer when all is acknowledged, otherwise restart it.
         _retransmitAt = SndMax == SndUna ? long.MaxValue : _network.Now + _rto.Current;
         if (dataAcked > 0)
-            Events?.OnWritable();
+            ReserveSendRoom();
     }
 
     void OnDuplicateAck()

@@ -27,12 +27,12 @@ internal sealed partial class TcpControlBlock
         if (_settings.KeepaliveIdle is { } idle && State == TcpState.Established && _keepaliveAt == long.MaxValue)
             _keepaliveAt = _network.Now + Micro(idle);
         long deadline = Math.Min(Math.Min(_retransmitAt, _delayedAckAt), Math.Min(_persistAt, _endAt));
-        Deadline = Math.Min(deadline, _keepaliveAt);
+        Deadline = Math.Min(Math.Min(deadline, _keepaliveAt), _sendIdleAt);
     }
 
     void ClearTimers()
     {
-        _retransmitAt = _delayedAckAt = _persistAt = _keepaliveAt = _endAt = long.MaxValue;
+        _retransmitAt = _delayedAckAt = _persistAt = _keepaliveAt = _endAt = _sendIdleAt = long.MaxValue;
         Deadline = long.MaxValue;
     }
 
@@ -66,6 +66,8 @@ internal sealed partial class TcpControlBlock
         }
         if (now >= _persistAt)
             SendWindowProbe();
+        if (now >= _sendIdleAt)
+            EndSendBurst();
         if (now >= _keepaliveAt)
         {
             if (_keepaliveProbes >= _settings.KeepaliveProbes)
@@ -149,7 +151,7 @@ internal sealed partial class TcpControlBlock
     void EnterTimeWait()
     {
         SetState(TcpState.TimeWait);
-        _retransmitAt = _delayedAckAt = _persistAt = _keepaliveAt = long.MaxValue;
+        _retransmitAt = _delayedAckAt = _persistAt = _keepaliveAt = _sendIdleAt = long.MaxValue;
         _endAt = _network.Now + Micro(_settings.TimeWait);
         _ackNow = true;
         ReleaseBuffers();

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Wirestack.Network;
+using Wirestack.Transport.Buffers;
 using Wirestack.Wire;
 
 namespace Wirestack.Transport.Tcp;
@@ -23,7 +24,9 @@ internal sealed partial class TcpControlBlock
         _settings = network.Settings;
         Key = key;
         Events = events;
-        Buffers = new TcpBuffers(_settings.ReceiveBufferSize, _settings.SendBufferSize);
+        // No memory yet: the rings take chunks as bytes arrive or are written (a half-open connection holds none).
+        Buffers = new TcpBuffers(network.BufferPool, Math.Min(_settings.InitialReceiveWindow, _settings.ReceiveBufferSize),
+            _settings.ReceiveBufferSize, _settings.SendBufferSize);
         Receive = Buffers.Receive;
         Send = Buffers.Send;
         _rto = new RetransmissionTimeout(Micro(_settings.InitialRetransmissionTimeout), Micro(_settings.MinimumRetransmissionTimeout),
@@ -65,22 +68,23 @@ internal sealed partial class TcpControlBlock
     /// <summary>The pooled storage behind the rings; the application side holds a share of it too.</summary>
     public TcpBuffers Buffers { get; }
 
-    /// <summary>Bytes of buffer this connection holds (counted against <see cref="TcpSettings.MemoryBudget"/>).</summary>
-    public long BufferBytes => Receive.Capacity + Send.Capacity;
+    /// <summary>Bytes of buffer memory this connection holds now (the pool counts them against <see cref="TcpSettings.MemoryBudget"/>).</summary>
+    public long BufferBytes => Receive.HeldBytes + Send.HeldBytes;
 
     /// <summary>
     /// Lets go of the buffers once no more data can flow (TIME-WAIT, CLOSED), so a TIME-WAIT entry costs a few
-    /// hundred bytes instead of both windows. The application side keeps its own references to read what is left.
+    /// hundred bytes. The application side keeps its own references to read what is left.
     /// </summary>
     void ReleaseBuffers()
     {
-        if (Receive.Capacity == 0 && Send.Capacity == 0)
+        if (ReferenceEquals(Send, ByteRing.Empty))
             return;
-        long released = BufferBytes;
+        // What the application has read and what the peer acknowledged go back now; the rest when both sides let go.
+        Receive.Reclaim();
+        Send.Reclaim();
         Receive = ReceiveBuffer.Empty;
         Send = ByteRing.Empty;
         Buffers.Release();
-        _network.OnBuffersReleased(released);
     }
 
     public bool NoDelay { get; set; }

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Wirestack.Transport.Buffers;
 using Wirestack.Wire;
 
 namespace Wirestack.Transport.Tcp;
@@ -48,8 +49,16 @@ internal interface ITcpNetwork
     /// <summary>The connection entered TIME-WAIT.</summary>
     void OnTimeWait(TcpControlBlock connection);
 
-    /// <summary>A connection let go of this many bytes of buffer.</summary>
-    void OnBuffersReleased(long bytes);
+    /// <summary>Where connection buffers come from.</summary>
+    BufferChunkPool BufferPool { get; }
+
+    /// <summary>
+    /// Buffer memory is past the soft part of the budget: windows stop growing and listeners prefer SYN cookies.
+    /// </summary>
+    bool MemoryPressure { get; }
+
+    /// <summary>Buffer memory is at the budget: connections get no memory beyond a small floor each.</summary>
+    bool MemoryExhausted { get; }
 
     /// <summary>The connection reached CLOSED from <paramref name="previous"/>: forget it.</summary>
     void OnClosed(TcpControlBlock connection, TcpState previous);
