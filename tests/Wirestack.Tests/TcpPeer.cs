@@ -9,8 +9,10 @@ internal sealed record SentSegment(ushort SourcePort, ushort DestinationPort, ui
 }
 
 /// <summary>Plays the far end of a TCP connection segment by segment against an <see cref="EngineHarness"/>.</summary>
-internal sealed class TcpPeer(EngineHarness harness, ushort localPort = 40000, ushort remotePort = 80)
+internal sealed class TcpPeer(EngineHarness harness, ushort localPort = 40000, ushort remotePort = 80, Ipv4Address? address = null)
 {
+    public Ipv4Address Address { get; } = address ?? Frames.PeerIp;
+
     public ushort LocalPort { get; } = localPort;
     public ushort RemotePort { get; } = remotePort;
 
@@ -20,8 +22,8 @@ internal sealed class TcpPeer(EngineHarness harness, ushort localPort = 40000, u
         var opts = options ?? TcpOptions.None;
         var segment = new byte[TcpSegment.MinimumHeaderLength + opts.WireLength + payload.Length];
         payload.CopyTo(segment, TcpSegment.MinimumHeaderLength + opts.WireLength);
-        TcpSegment.WriteHeader(segment, LocalPort, RemotePort, seq, ack, flags, window, opts, payload.Length, Frames.PeerIp, Frames.StackIp);
-        harness.Inject(Frames.ToStack(IpProtocol.Tcp, segment));
+        TcpSegment.WriteHeader(segment, LocalPort, RemotePort, seq, ack, flags, window, opts, payload.Length, Address, Frames.StackIp);
+        harness.Inject(Frames.Ethernet(Frames.StackMac, Frames.PeerMac, EtherType.Ipv4, Frames.Ipv4(Address, Frames.StackIp, IpProtocol.Tcp, segment)));
     }
 
     /// <summary>TCP segments the stack sent since the last call (other frames are ignored).</summary>

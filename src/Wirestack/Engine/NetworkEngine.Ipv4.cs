@@ -28,7 +28,11 @@ internal sealed partial class NetworkEngine
             return;
         }
         var source = packet.Source;
-        if (source.IsBroadcast || source.IsMulticast || (_interface.IsConfigured && (source == _interface.Address || _interface.IsBroadcast(source))))
+        // Martian sources (RFC 1122 3.2.1.3, RFC 1812 5.3.7): broadcast, multicast, loopback, 0/8, our own address.
+        // 0.0.0.0 itself is a host that has no address yet, which only DHCP (UDP) legitimately sends from.
+        if (source.IsBroadcast || source.IsMulticast || source.IsLoopback
+            || (source.IsThisNetwork && (!source.IsAny || packet.Protocol != IpProtocol.Udp))
+            || (_interface.IsConfigured && (source == _interface.Address || _interface.IsBroadcast(source))))
         {
             Counters.Increment(StackCounter.DropIpv4BadSource);
             return;

@@ -264,46 +264,43 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         var flags = segment.Flags;
         if ((flags & TcpFlags.Rst) != 0)
             return;
-        if ((flags & TcpFlags.Ack) != 0 && (flags & TcpFlags.Syn) == 0)
+        if ((flags & TcpFlags.Ack) != 0)
         {
-            // The last step of a handshake whose state we did not keep: a SYN cookie (RFC 4987 3.6).
-            if (_options.Tcp.SynCookies && !listener.BacklogFull
-                && Cookies.TryValidate(key, segment.SequenceNumber - 1, segment.AcknowledgmentNumber - 1, _now, out int mss)
-                && TcpHasRoom)
+            // The last step of a handshake whose state we did not keep: a SYN cookie (RFC 4987 3.6). Any other
+            // segment bearing an ACK, a SYN-ACK among them, is answered with RST (RFC 9293 3.10.7.2).
+            if ((flags & TcpFlags.Syn) == 0 && _options.Tcp.SynCookies)
             {
-                var connection = NewConnection(key, segment.AcknowledgmentNumber - 1, events: null);
-                connection.Listener = listener;
-                connection.AcceptCookie(segment.SequenceNumber - 1, mss, segment.AcknowledgmentNumber, segment.Window);
-                Counters.Increment(StackCounter.TcpSynCookiesAccepted);
-                Counters.Increment(StackCounter.TcpPassiveOpens);
-                Counters.Increment(StackCounter.TcpConnectionsEstablished);
-                ((ITcpNetwork)this).OnPassiveEstablished(connection);
-                if (segment.Payload.Length > 0 || (flags & TcpFlags.Fin) != 0)
-                    connection.Process(segment, options);
-                Reschedule(connection);
-                return;
+                if (!listener.BacklogFull && Cookies.TryValidate(key, segment.SequenceNumber - 1, segment.AcknowledgmentNumber - 1, _now, out int mss))
+                {
+                    if (TcpHasRoom)
+                    {
+                        AcceptSynCookie(listener, key, segment, options, mss);
+                        return;
+                    }
+                    Counters.Increment(StackCounter.DropTcpConnectionLimit);
+                }
+                else
+                {
+                    Counters.Increment(StackCounter.DropTcpSynCookieInvalid);
+                }
             }
-            if (_options.Tcp.SynCookies)
-                Counters.Increment(StackCounter.DropTcpSynCookieInvalid);
             SendResetFor(key, segment);
             return;
         }
         if ((flags & TcpFlags.Syn) == 0)
             return;
 
-        if (!TcpHasRoom)
-        {
-            Counters.Increment(StackCounter.DropTcpConnectionLimit);
-            return;
-        }
-        if (listener.SynQueueFull || listener.BacklogFull)
+        // A SYN keeps state only while the connection table, the listener's SYN queue and buffer memory all have
+        // room; past any of them it is answered with a cookie (RFC 4987 3.6), so legitimate clients still connect
+        // while a flood of spoofed SYNs holds nothing.
+        if (!TcpHasRoom || listener.SynQueueFull || listener.BacklogFull || ((ITcpNetwork)this).MemoryPressure)
         {
             if (_options.Tcp.SynCookies && !listener.BacklogFull)
             {
                 SendSynCookie(key, segment, options);
                 return;
             }
-            Counters.Increment(StackCounter.DropTcpListenQueueFull);
+            Counters.Increment(TcpHasRoom ? StackCounter.DropTcpListenQueueFull : StackCounter.DropTcpConnectionLimit);
             return;
         }
         var passive = NewConnection(key, NextIsn(key), events: null);
@@ -315,6 +312,23 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         Reschedule(passive);
     }
 
+    void AcceptSynCookie(TcpListenerState listener, in TcpConnectionKey key, TcpSegment segment, in TcpOptions options, int mss)
+    {
+        var connection = NewConnection(key, segment.AcknowledgmentNumber - 1, events: null);
+        connection.Listener = listener;
+        connection.AcceptCookie(segment.SequenceNumber - 1, mss, segment.AcknowledgmentNumber, segment.Window);
+        Counters.Increment(StackCounter.TcpSynCookiesAccepted);
+        Counters.Increment(StackCounter.TcpPassiveOpens);
+        Counters.Increment(StackCounter.TcpConnectionsEstablished);
+        ((ITcpNetwork)this).OnPassiveEstablished(connection);
+        if (segment.Payload.Length > 0 || (segment.Flags & TcpFlags.Fin) != 0)
+            connection.Process(segment, options);
+        Reschedule(connection);
+    }
+
+    /// <summary>The window a SYN cookie's SYN-ACK offers: the initial window, or the floor while memory is at the budget.</summary>
+    ushort CookieWindow => (ushort)Math.Min(((ITcpNetwork)this).MemoryExhausted ? TcpControlBlock.ExhaustedWindowFloor : _options.Tcp.InitialReceiveWindow, 65535);
+
     void SendSynCookie(in TcpConnectionKey key, TcpSegment segment, in TcpOptions options)
     {
         int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : 536;
@@ -323,7 +337,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         reply.MaximumSegmentSize = (ushort)Math.Min(peerMss, _device.Mtu - 40);
         int offset = LinkHeadroom + Ipv4Packet.MinimumHeaderLength;
         int length = TcpSegment.WriteHeader(_transmitBuffer.AsSpan(offset), key.LocalPort, key.RemotePort, cookie, segment.SequenceNumber + 1,
-            TcpFlags.Syn | TcpFlags.Ack, (ushort)Math.Min(_options.Tcp.ReceiveBufferSize, 65535), reply, 0, key.LocalAddress, key.RemoteAddress);
+            TcpFlags.Syn | TcpFlags.Ack, CookieWindow, reply, 0, key.LocalAddress, key.RemoteAddress);
         TransmitIpv4(_transmitBuffer, offset, length, IpProtocol.Tcp, key.RemoteAddress);
         Counters.Increment(StackCounter.TcpSynCookiesSent);
         Counters.Increment(StackCounter.TcpSegmentsSent);

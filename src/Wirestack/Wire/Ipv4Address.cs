@@ -32,6 +32,9 @@ public readonly record struct Ipv4Address(uint Value) : IComparable<Ipv4Address>
     /// <summary>True for 127.0.0.0/8.</summary>
     public bool IsLoopback => (Value >> 24) == 127;
 
+    /// <summary>True for 0.0.0.0/8 ("this network", RFC 1122 3.2.1.3).</summary>
+    public bool IsThisNetwork => (Value >> 24) == 0;
+
     /// <summary>Converts an IPv4 <see cref="IPAddress"/>.</summary>
     /// <exception cref="ArgumentException">The address is not IPv4.</exception>
     public static Ipv4Address FromIPAddress(IPAddress address)

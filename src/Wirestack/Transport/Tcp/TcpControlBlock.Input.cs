@@ -45,7 +45,7 @@ internal sealed partial class TcpControlBlock
         _maxSndWnd = _sndWnd;
         _sndWl1 = irs + 1;
         _sndWl2 = ack;
-        _rcvAdv = RcvNxt + (uint)Math.Min(65535, Receive.Free);
+        _rcvAdv = RcvNxt + (uint)Math.Min(65535, WindowRoom());
         SetState(TcpState.Established);
     }
 

@@ -277,7 +277,7 @@ internal sealed partial class TcpControlBlock
     }
 
     /// <summary>A window a connection may still open while buffer memory is at the budget.</summary>
-    const int ExhaustedWindowFloor = 2 * BufferChunk.Size;
+    public const int ExhaustedWindowFloor = 2 * BufferChunk.Size;
 
     /// <summary>
     /// How far past RCV.NXT the window may reach: the free buffer, except that while buffer memory is at the budget a

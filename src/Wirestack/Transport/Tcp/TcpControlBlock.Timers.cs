@@ -150,6 +150,14 @@ internal sealed partial class TcpControlBlock
 
     void EnterTimeWait()
     {
+        if (State == TcpState.TimeWait)
+        {
+            // A retransmitted FIN: acknowledge it and restart the 2·MSL timer (RFC 9293 3.10.7.4 eighth), nothing more;
+            // the connection is already counted in TIME-WAIT.
+            _endAt = _network.Now + Micro(_settings.TimeWait);
+            _ackNow = true;
+            return;
+        }
         SetState(TcpState.TimeWait);
         _retransmitAt = _delayedAckAt = _persistAt = _keepaliveAt = _sendIdleAt = long.MaxValue;
         _endAt = _network.Now + Micro(_settings.TimeWait);
