@@ -71,6 +71,11 @@ public enum StackCounter
     TcpSynCookiesSent,
     /// <summary>Connections rebuilt from a valid SYN cookie.</summary>
     TcpSynCookiesAccepted,
+    /// <summary>
+    /// Connections reset because they outlived a bound: the user timeout (RFC 5482), unanswered or (for orphans)
+    /// endless zero-window probes, or the orphan limit.
+    /// </summary>
+    TcpConnectionsTimedOut,
 
     /// <summary>Frame shorter than its link header.</summary>
     DropLinkTruncated,

@@ -115,6 +115,26 @@ public sealed record TcpSettings
     /// <summary>Unanswered keepalive probes before the connection fails with TimedOut.</summary>
     public int KeepaliveProbes { get; init; } = 9;
 
+    /// <summary>
+    /// The user timeout (RFC 9293 3.8.3, RFC 5482): a connection whose sent data stays unacknowledged, or whose
+    /// data waits behind a closed window, this long fails with TimedOut. Null (the default) leaves it to the
+    /// retransmission limit. Each connection can set its own (<see cref="TcpConnection.UserTimeout"/>).
+    /// </summary>
+    public TimeSpan? UserTimeout { get; init; }
+
+    /// <summary>
+    /// Most orphaned connections (closed by the application, still delivering their data and FIN) at once; past it
+    /// the oldest is reset (as Linux's tcp_max_orphans).
+    /// </summary>
+    public int MaxOrphans { get; init; } = 16384;
+
+    /// <summary>
+    /// Retransmissions or zero-window probes an orphaned connection gets before it is reset (Linux's
+    /// tcp_orphan_retries, 8). Probes count even when the peer answers them with a closed window: nobody is left to
+    /// read what it is kept open for (RFC 6429 lets resource management end it).
+    /// </summary>
+    public int OrphanRetries { get; init; } = 8;
+
     /// <summary>Challenge ACKs (RFC 5961 7) a connection sends per second at most.</summary>
     public int ChallengeAcksPerSecond { get; init; } = 10;
 
@@ -130,6 +150,10 @@ public sealed record TcpSettings
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxTimeWait, 0, nameof(MaxTimeWait));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxRetransmissions, 1, nameof(MaxRetransmissions));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxSynRetransmissions, 0, nameof(MaxSynRetransmissions));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxOrphans, 0, nameof(MaxOrphans));
+        ArgumentOutOfRangeException.ThrowIfLessThan(OrphanRetries, 1, nameof(OrphanRetries));
+        if (UserTimeout is { } userTimeout && userTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(UserTimeout), "The user timeout must be positive.");
         if (TimeWait < TimeSpan.Zero || InitialRetransmissionTimeout <= TimeSpan.Zero || MinimumRetransmissionTimeout <= TimeSpan.Zero
             || MaximumRetransmissionTimeout < MinimumRetransmissionTimeout || DelayedAckTimeout < TimeSpan.Zero || DelayedAckTimeout > TimeSpan.FromMilliseconds(500))
             throw new ArgumentOutOfRangeException(nameof(TimeWait), "TCP timers must be positive and ordered (delayed ACK at most 500 ms).");

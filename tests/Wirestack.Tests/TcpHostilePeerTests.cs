@@ -10,11 +10,18 @@ public sealed class TcpHostilePeerTests
 
     static Ipv4Address Spoofed(int i) => new((uint)(0xC0A8_0000 | (10 + i % 240))); // 192.168.0.10-249, on link
 
+    /// <summary>The TCP segments the stack sent to <paramref name="port"/>; ARP requests for the peer are answered, as the peer would.</summary>
     static List<SentSegment> SegmentsTo(EngineHarness h, ushort port)
     {
         var result = new List<SentSegment>();
         foreach (var frame in h.Drain())
         {
+            if (EthernetFrame.TryParse(frame, out var arpFrame) && arpFrame.EtherType == EtherType.Arp
+                && ArpPacket.TryParse(arpFrame.Payload, out var arp) && arp.Operation == ArpOperation.Request && arp.TargetProtocolAddress == Frames.PeerIp)
+            {
+                h.Inject(Frames.Arp(ArpOperation.Reply, Frames.PeerMac, Frames.PeerIp, Frames.StackMac, Frames.StackIp, to: Frames.StackMac));
+                continue;
+            }
             if (!EthernetFrame.TryParse(frame, out var eth) || eth.EtherType != EtherType.Ipv4
                 || !Ipv4Packet.TryParse(eth.Payload, out var ip) || ip.Protocol != IpProtocol.Tcp
                 || !TcpSegment.TryParse(ip.Payload, out var tcp) || tcp.DestinationPort != port || !tcp.TryParseOptions(out var options))
@@ -122,5 +129,117 @@ public sealed class TcpHostilePeerTests
         Assert.Equal(TcpState.Closed, connection.State);
         Assert.Equal(0, h.Engine.TcpTimeWaitCount);
         Assert.Equal(0, h.Engine.TcpConnectionCount);
+    }
+
+    /// <summary>An established connection (peer without timestamps) that has queued <paramref name="bytes"/> and seen the
+    /// first flight acknowledged with a zero window.</summary>
+    static (EngineHarness H, TcpPeer Peer, TcpControlBlock Connection, uint DataAck) StalledByZeroWindow(StackOptions? options = null,
+        int bytes = 100_000, ushort port = 40000, EngineHarness? harness = null)
+    {
+        var h = harness ?? new EngineHarness(options);
+        var listener = new RecordingListener();
+        try
+        {
+            h.Engine.ListenTcp(80, 8, listener);
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            // Already listening (several stalled connections on one harness).
+        }
+        var peer = new TcpPeer(h, localPort: port);
+        peer.Send(PeerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(timestamps: false));
+        var synAck = SegmentsTo(h, port).Single();
+        peer.Send(PeerIss + 1, synAck.Seq + 1, TcpFlags.Ack);
+        var connection = h.Engine.TcpConnections.Single(c => c.Key.RemotePort == port);
+        Assert.Equal(bytes, connection.Write(new byte[bytes]));
+        connection.OnApplicationWrite();
+        var flight = SegmentsTo(h, port);
+        uint acked = flight.Max(f => f.Seq + (uint)f.Payload.Length);
+        peer.Send(PeerIss + 1, acked, TcpFlags.Ack, window: 0);
+        return (h, peer, connection, acked);
+    }
+
+    /// <summary>Runs the clock for <paramref name="duration"/>, answering every segment to the peer with a zero-window ACK
+    /// when <paramref name="answer"/>; returns the probes seen.</summary>
+    static int RunStalled(EngineHarness h, TcpPeer peer, uint ack, TimeSpan duration, bool answer, Func<bool>? until = null)
+    {
+        int probes = 0;
+        for (var t = TimeSpan.Zero; t < duration && !(until?.Invoke() ?? false); t += TimeSpan.FromMilliseconds(100))
+        {
+            h.Advance(TimeSpan.FromMilliseconds(100));
+            foreach (var segment in SegmentsTo(h, peer.LocalPort))
+            {
+                if (segment.Has(TcpFlags.Rst))
+                    continue;
+                probes++;
+                if (answer)
+                    peer.Send(PeerIss + 1, ack, TcpFlags.Ack, window: 0);
+            }
+        }
+        return probes;
+    }
+
+    [Fact(DisplayName = "Zero-window orphan: a connection the application closed, facing a peer that keeps its window shut and answers every probe, is reset after OrphanRetries probes (RFC 6429)")]
+    public void ZeroWindowOrphanIsReclaimed()
+    {
+        var (h, peer, connection, ack) = StalledByZeroWindow();
+        using var _ = h;
+        Assert.True(connection.BufferBytes >= 64 * 1024);
+        connection.CloseByApplication();
+        Assert.Equal(TcpState.FinWait1, connection.State);
+        Assert.Equal(1, h.Engine.TcpOrphanCount);
+        int probes = RunStalled(h, peer, ack, TimeSpan.FromMinutes(5), answer: true, until: () => connection.State == TcpState.Closed);
+        Assert.Equal(TcpState.Closed, connection.State);
+        Assert.Equal(new TcpSettings().OrphanRetries, probes);
+        Assert.Equal(1, h.Count(StackCounter.TcpConnectionsTimedOut));
+        Assert.Equal(0, h.Engine.TcpOrphanCount);
+        Assert.Equal(0, h.Engine.TcpConnectionCount);
+        connection.Buffers.Release(); // the application's share, as TcpConnection.Dispose gives it back
+        Assert.Equal(0, h.Engine.TcpBufferBytes);
+    }
+
+    [Fact(DisplayName = "RFC 1122 4.2.2.17: a connection with an application keeps probing a zero window while the peer answers, and gives up after MaxRetransmissions unanswered probes")]
+    public void ZeroWindowProbingGivesUpWhenUnanswered()
+    {
+        var (h, peer, connection, ack) = StalledByZeroWindow();
+        using var _ = h;
+        int answered = RunStalled(h, peer, ack, TimeSpan.FromMinutes(30), answer: true);
+        Assert.True(answered > new TcpSettings().MaxRetransmissions, $"{answered} probes, {connection.State} {connection.Error} {h.Count(StackCounter.TcpWindowProbesSent)} {h.Count(StackCounter.TcpRetransmissionTimeouts)}");
+        Assert.Equal(TcpState.Established, connection.State);
+        // The peer goes silent.
+        int unanswered = RunStalled(h, peer, ack, TimeSpan.FromMinutes(20), answer: false, until: () => connection.State == TcpState.Closed);
+        Assert.Equal(TcpState.Closed, connection.State);
+        Assert.Equal(new TcpSettings().MaxRetransmissions, unanswered);
+        Assert.Equal(System.Net.Sockets.SocketError.TimedOut, connection.Error);
+    }
+
+    [Fact(DisplayName = "RFC 5482 user timeout: data held behind a closed window longer than the user timeout fails the connection with TimedOut, even while the peer answers")]
+    public void UserTimeout()
+    {
+        var tcp = new TcpSettings { UserTimeout = TimeSpan.FromSeconds(10) };
+        var (h, peer, connection, ack) = StalledByZeroWindow(EngineHarness.DefaultOptions() with { Tcp = tcp });
+        using var _ = h;
+        var started = h.Now;
+        RunStalled(h, peer, ack, TimeSpan.FromMinutes(2), answer: true, until: () => connection.State == TcpState.Closed);
+        Assert.Equal(TcpState.Closed, connection.State);
+        Assert.Equal(System.Net.Sockets.SocketError.TimedOut, connection.Error);
+        Assert.InRange(h.Now - started, 9_900_000, 10_200_000);
+    }
+
+    [Fact(DisplayName = "Orphan limit (tcp_max_orphans): past MaxOrphans the oldest orphaned connection is reset")]
+    public void OrphanLimit()
+    {
+        var tcp = new TcpSettings { MaxOrphans = 3 };
+        using var h = new EngineHarness(EngineHarness.DefaultOptions() with { Tcp = tcp });
+        var connections = new List<TcpControlBlock>();
+        for (ushort port = 41000; port < 41005; port++)
+        {
+            var (_, _, connection, _) = StalledByZeroWindow(bytes: 10_000, port: port, harness: h);
+            connection.CloseByApplication();
+            connections.Add(connection);
+        }
+        Assert.Equal(3, h.Engine.TcpOrphanCount);
+        Assert.Equal([TcpState.Closed, TcpState.Closed, TcpState.FinWait1, TcpState.FinWait1, TcpState.FinWait1], connections.Select(c => c.State));
+        Assert.Equal(2, h.Count(StackCounter.TcpConnectionsTimedOut));
     }
 }

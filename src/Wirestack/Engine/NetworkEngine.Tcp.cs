@@ -14,6 +14,8 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     readonly Dictionary<ushort, TcpListenerState> _tcpListeners = [];
     readonly PriorityQueue<TcpControlBlock, long> _tcpTimers = new();
     readonly Queue<TcpControlBlock> _timeWaitOrder = new();
+    readonly Queue<TcpControlBlock> _orphanOrder = new();
+    int _orphanCount;
     InitialSequenceNumbers? _isn;
     SynCookies? _synCookies;
     int _timeWaitCount;
@@ -117,8 +119,42 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         connection.Events = listener.Events.OnConnectionReady(connection);
     }
 
+    void ITcpNetwork.OnOrphaned(TcpControlBlock connection)
+    {
+        if (connection.IsOrphan)
+            return;
+        connection.IsOrphan = true;
+        _orphanCount++;
+        _orphanOrder.Enqueue(connection);
+        // Past the bound the oldest orphan is reset (as Linux does past tcp_max_orphans). Entries that stopped being
+        // orphans leave the queue as they reach its head, so the queue holds at most one entry per live orphan plus
+        // those already gone: each connection is queued once.
+        while (_orphanCount > _options.Tcp.MaxOrphans && _orphanOrder.TryDequeue(out var oldest))
+        {
+            if (oldest.IsOrphan)
+            {
+                Counters.Increment(StackCounter.TcpConnectionsTimedOut);
+                oldest.Abort();
+            }
+        }
+        while (_orphanOrder.TryPeek(out var head) && !head.IsOrphan)
+            _orphanOrder.Dequeue();
+    }
+
+    /// <summary>Orphaned connections (closed by the application, still delivering).</summary>
+    public int TcpOrphanCount => _orphanCount;
+
+    void ForgetOrphan(TcpControlBlock connection)
+    {
+        if (!connection.IsOrphan)
+            return;
+        connection.IsOrphan = false;
+        _orphanCount--;
+    }
+
     void ITcpNetwork.OnTimeWait(TcpControlBlock connection)
     {
+        ForgetOrphan(connection);
         LeaveListener(connection);
         _timeWaitCount++;
         _timeWaitOrder.Enqueue(connection);
@@ -136,6 +172,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     {
         if (previous == TcpState.TimeWait)
             _timeWaitCount--;
+        ForgetOrphan(connection);
         LeaveListener(connection);
         if (_tcpConnections.TryGetValue(connection.Key, out var current) && ReferenceEquals(current, connection))
             _tcpConnections.Remove(connection.Key);

@@ -36,6 +36,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     int _users = 1;
     bool _sendShutdown;
     bool _noDelay;
+    TimeSpan? _userTimeout;
 
     internal TcpConnection(NetworkStack stack)
     {
@@ -57,6 +58,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
             _send = value.Send;
             _buffers = value.Buffers;
             _noDelay = value.NoDelay;
+            _userTimeout = value.UserTimeout > 0 ? TimeSpan.FromMicroseconds(value.UserTimeout) : null;
             LocalEndPoint = new IPEndPoint(value.Key.LocalAddress.ToIPAddress(), value.Key.LocalPort);
             RemoteEndPoint = new IPEndPoint(value.Key.RemoteAddress.ToIPAddress(), value.Key.RemotePort);
         }
@@ -76,6 +78,29 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         {
             _noDelay = value;
             _stack.Post(_ => _tcb.NoDelay = value);
+        }
+    }
+
+    /// <summary>
+    /// The user timeout (RFC 9293 3.8.3, RFC 5482; Linux TCP_USER_TIMEOUT): when sent data stays unacknowledged, or
+    /// data waits behind the peer's closed window, this long, the connection fails with TimedOut. Null for none;
+    /// starts as <see cref="TcpSettings.UserTimeout"/>.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not positive.</exception>
+    public TimeSpan? UserTimeout
+    {
+        get => _userTimeout;
+        set
+        {
+            if (value is { } timeout)
+                ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(timeout, TimeSpan.Zero);
+            _userTimeout = value;
+            long microseconds = value is { } t ? Math.Max(1, t.Ticks / TimeSpan.TicksPerMicrosecond) : 0;
+            _stack.Post(engine =>
+            {
+                _tcb.UserTimeout = microseconds;
+                engine.Reschedule(_tcb);
+            });
         }
     }
 

@@ -403,8 +403,11 @@ internal sealed partial class TcpControlBlock
         if (_sackEnabled && options.SackBlockCount > 0)
             UpdateScoreboard(options);
 
+        if (!_applicationClosed)
+            _persistProbes = 0; // the peer answers: an application's connection keeps probing (RFC 1122 4.2.2.17)
         if (Seq.Gt(ack, SndUna))
         {
+            NoteProgress();
             OnNewAck(ack, options);
         }
         else if (ack == SndUna && payloadLength == 0 && !windowChanged && SndMax != SndUna
@@ -421,7 +424,11 @@ internal sealed partial class TcpControlBlock
             _sndWl1 = seq;
             _sndWl2 = ack;
             if (opened && window > 0)
+            {
                 _persistBackoff = 0;
+                _persistProbes = 0;
+                NoteProgress();
+            }
         }
 
         // State changes driven by our FIN being acknowledged.

@@ -319,6 +319,8 @@ internal sealed partial class TcpControlBlock
     /// <summary>The application wrote data, or waits for room: reserve room for it and send what may be sent.</summary>
     public void OnApplicationWrite()
     {
+        if (!AwaitingProgress)
+            NoteProgress();
         ReserveSendRoom();
         Output();
         _network.Reschedule(this);
@@ -403,6 +405,8 @@ internal sealed partial class TcpControlBlock
         if (_finQueued || State is TcpState.Closed or TcpState.TimeWait)
             return;
         _finQueued = true;
+        if (!AwaitingProgress)
+            NoteProgress();
         switch (State)
         {
             case TcpState.SynSent:
@@ -435,6 +439,8 @@ internal sealed partial class TcpControlBlock
         Shutdown();
         if (State == TcpState.FinWait2)
             ArmFinWait2Timeout();
+        if (State is TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck or TcpState.FinWait2)
+            _network.OnOrphaned(this);
     }
 
     /// <summary>Abortive close: RST now, drop everything (RFC 9293 3.10.5).</summary>

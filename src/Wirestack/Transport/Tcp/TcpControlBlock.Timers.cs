@@ -14,8 +14,25 @@ internal sealed partial class TcpControlBlock
     long _keepaliveAt = long.MaxValue;
     long _endAt = long.MaxValue;
     int _persistBackoff;
+    int _persistProbes;
     int _synRetries;
     int _keepaliveProbes;
+    long _progressAt;
+
+    /// <summary>The user timeout in microseconds (RFC 5482), 0 for none.</summary>
+    public long UserTimeout { get; set; }
+
+    /// <summary>True once the application closed the connection while it still had data or a FIN to deliver.</summary>
+    public bool IsOrphan { get; set; }
+
+    /// <summary>Retransmissions (or zero-window probes) allowed before giving up: fewer for an orphan.</summary>
+    int RetryLimit => _applicationClosed ? Math.Min(_settings.MaxRetransmissions, _settings.OrphanRetries) : _settings.MaxRetransmissions;
+
+    /// <summary>Sent data is unacknowledged, or unsent data waits behind a closed window.</summary>
+    bool AwaitingProgress => SndMax != SndUna || (_sndWnd == 0 && Send.Count > 0);
+
+    /// <summary>The peer took data or opened its window: the user timeout counts from now.</summary>
+    void NoteProgress() => _progressAt = _network.Now;
 
     public void UpdateDeadline()
     {
@@ -27,7 +44,7 @@ internal sealed partial class TcpControlBlock
         if (_settings.KeepaliveIdle is { } idle && State == TcpState.Established && _keepaliveAt == long.MaxValue)
             _keepaliveAt = _network.Now + Micro(idle);
         long deadline = Math.Min(Math.Min(_retransmitAt, _delayedAckAt), Math.Min(_persistAt, _endAt));
-        Deadline = Math.Min(Math.Min(deadline, _keepaliveAt), _sendIdleAt);
+        Deadline = Math.Min(Math.Min(deadline, _keepaliveAt), Math.Min(_sendIdleAt, UserTimeoutAt));
     }
 
     void ClearTimers()
@@ -44,6 +61,10 @@ internal sealed partial class TcpControlBlock
             _keepaliveAt = _network.Now + Micro(idle);
     }
 
+    /// <summary>When the user timeout runs out (long.MaxValue while it does not apply).</summary>
+    long UserTimeoutAt => UserTimeout > 0 && IsSynchronized && State != TcpState.TimeWait && AwaitingProgress
+        ? _progressAt + UserTimeout : long.MaxValue;
+
     /// <summary>Runs the timers that are due.</summary>
     public void OnTimer()
     {
@@ -51,6 +72,11 @@ internal sealed partial class TcpControlBlock
         if (now >= _endAt)
         {
             Close(State == TcpState.TimeWait ? SocketError.Success : SocketError.TimedOut);
+            return;
+        }
+        if (now >= UserTimeoutAt)
+        {
+            GiveUp();
             return;
         }
         if (now >= _retransmitAt)
@@ -103,9 +129,9 @@ internal sealed partial class TcpControlBlock
             _retransmitAt = long.MaxValue;
             return;
         }
-        if (++Retransmissions > _settings.MaxRetransmissions)
+        if (++Retransmissions > RetryLimit)
         {
-            Close(SocketError.TimedOut);
+            GiveUp();
             return;
         }
         // RFC 5681 3.1 / RFC 6298 5.5-5.6: collapse cwnd, back off, go back to SND.UNA. SACKed ranges are kept and
@@ -131,10 +157,19 @@ internal sealed partial class TcpControlBlock
         _persistAt = _network.Now + interval;
     }
 
-    /// <summary>A zero-window probe: an old sequence number that makes the peer report its window (as Linux probes).</summary>
+    /// <summary>
+    /// A zero-window probe: an old sequence number that makes the peer report its window (as Linux probes). While the
+    /// peer answers, a connection with an application keeps probing (RFC 1122 4.2.2.17); unanswered probes, and for an
+    /// orphan any probes, count toward the retry limit.
+    /// </summary>
     void SendWindowProbe()
     {
         _persistAt = long.MaxValue;
+        if (++_persistProbes > RetryLimit)
+        {
+            GiveUp();
+            return;
+        }
         _network.Counters.Increment(StackCounter.TcpWindowProbesSent);
         SendProbe();
         _persistBackoff++;
@@ -167,6 +202,15 @@ internal sealed partial class TcpControlBlock
         Events = null;
         events?.OnClosed(SocketError.Success);
         _network.OnTimeWait(this);
+    }
+
+    /// <summary>A bound ran out: reset the peer (it may still be there) and fail with TimedOut.</summary>
+    void GiveUp()
+    {
+        _network.Counters.Increment(StackCounter.TcpConnectionsTimedOut);
+        if (State is TcpState.Established or TcpState.FinWait1 or TcpState.CloseWait or TcpState.Closing or TcpState.LastAck)
+            SendReset(SndNxt, RcvNxt, withAck: true);
+        Close(SocketError.TimedOut);
     }
 
     void ArmFinWait2Timeout() => _endAt = Math.Min(_endAt, _network.Now + FinWait2Timeout);

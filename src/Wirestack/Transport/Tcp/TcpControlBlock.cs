@@ -33,6 +33,7 @@ internal sealed partial class TcpControlBlock
             Micro(_settings.MaximumRetransmissionTimeout));
         _challengeAcks = new TokenBucket(_settings.ChallengeAcksPerSecond, Math.Max(1, _settings.ChallengeAcksPerSecond));
         NoDelay = _settings.NoDelay;
+        UserTimeout = _settings.UserTimeout is { } userTimeout ? Micro(userTimeout) : 0;
         Iss = initialSendSequence;
         SndUna = Iss;
         SndNxt = Iss;

@@ -46,6 +46,9 @@ internal interface ITcpNetwork
     /// <summary>A passive connection completed its handshake: hand it to its listener.</summary>
     void OnPassiveEstablished(TcpControlBlock connection);
 
+    /// <summary>The application closed the connection while it still has data or a FIN to deliver.</summary>
+    void OnOrphaned(TcpControlBlock connection);
+
     /// <summary>The connection entered TIME-WAIT.</summary>
     void OnTimeWait(TcpControlBlock connection);
 
