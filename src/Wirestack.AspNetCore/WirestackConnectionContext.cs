@@ -34,7 +34,11 @@ internal sealed class WirestackConnectionContext : ConnectionContext, IConnectio
         Features.Set<IConnectionItemsFeature>(this);
         Features.Set<IConnectionLifetimeFeature>(this);
         Features.Set<IConnectionEndPointFeature>(this);
+        // A reset or abort ends the connection for Kestrel at once (it aborts the request), even while nothing reads.
+        _closedRegistration = connection.ConnectionClosed.UnsafeRegister(static s => ((WirestackConnectionContext)s!).OnClosed(), this);
     }
+
+    readonly CancellationTokenRegistration _closedRegistration;
 
     public override string ConnectionId { get; set; }
     public override IFeatureCollection Features { get; }
@@ -65,6 +69,7 @@ internal sealed class WirestackConnectionContext : ConnectionContext, IConnectio
             return;
         await Transport.Output.CompleteAsync().ConfigureAwait(false);
         await Transport.Input.CompleteAsync().ConfigureAwait(false);
+        await _closedRegistration.DisposeAsync().ConfigureAwait(false);
         await _connection.DisposeAsync().ConfigureAwait(false);
         OnClosed();
         _closed.Dispose();

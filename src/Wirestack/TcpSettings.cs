@@ -135,6 +135,13 @@ public sealed record TcpSettings
     /// </summary>
     public int OrphanRetries { get; init; } = 8;
 
+    /// <summary>
+    /// How long <see cref="TcpConnection.DisposeAsync"/> and <see cref="NetworkStack.DisposeAsync"/> wait for the
+    /// data and FIN already sent to be acknowledged (like SO_LINGER); the connection goes on closing in the background
+    /// after it. Zero does not wait.
+    /// </summary>
+    public TimeSpan LingerTimeout { get; init; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Challenge ACKs (RFC 5961 7) a connection sends per second at most.</summary>
     public int ChallengeAcksPerSecond { get; init; } = 10;
 
@@ -152,6 +159,8 @@ public sealed record TcpSettings
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxSynRetransmissions, 0, nameof(MaxSynRetransmissions));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxOrphans, 0, nameof(MaxOrphans));
         ArgumentOutOfRangeException.ThrowIfLessThan(OrphanRetries, 1, nameof(OrphanRetries));
+        if (LingerTimeout < TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(LingerTimeout), "The linger timeout must not be negative.");
         if (UserTimeout is { } userTimeout && userTimeout <= TimeSpan.Zero)
             throw new ArgumentOutOfRangeException(nameof(UserTimeout), "The user timeout must be positive.");
         if (TimeWait < TimeSpan.Zero || InitialRetransmissionTimeout <= TimeSpan.Zero || MinimumRetransmissionTimeout <= TimeSpan.Zero

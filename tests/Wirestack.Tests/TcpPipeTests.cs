@@ -20,13 +20,15 @@ internal sealed class ConnectedPair : IAsyncDisposable
 
     public TcpConnection Outbound { get; }
     public TcpConnection Inbound { get; }
+    public NetworkStack ClientStack => _client;
 
-    public static async Task<ConnectedPair> OpenAsync(CancellationToken ct)
+    /// <param name="poison">Both stacks fill buffer chunks as they return to the pool, so a use after return shows.</param>
+    public static async Task<ConnectedPair> OpenAsync(CancellationToken ct, bool poison = false)
     {
         var (a, b) = InMemoryLink.CreatePair();
-        var small = new TcpSettings { ReceiveBufferSize = 16 * 1024, SendBufferSize = 16 * 1024 };
-        var server = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.1/24"), MacAddress = Wire.MacAddress.Parse("02:00:00:00:0d:01"), Tcp = small }, ct);
-        var client = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.2/24"), Tcp = small }, ct);
+        var small = new TcpSettings { ReceiveBufferSize = 16 * 1024, InitialReceiveWindow = 16 * 1024, SendBufferSize = 16 * 1024 };
+        var server = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.1/24"), MacAddress = Wire.MacAddress.Parse("02:00:00:00:0d:01"), Tcp = small, PoisonReturnedBuffers = poison }, ct);
+        var client = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.2/24"), Tcp = small, PoisonReturnedBuffers = poison }, ct);
         var listener = server.ListenTcp(9000);
         var accept = listener.AcceptAsync(ct).AsTask();
         var outbound = await client.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse("10.6.0.1"), 9000), ct);

@@ -421,6 +421,36 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         }
     }
 
+    /// <summary>
+    /// Starts closing every connection gracefully for a stop: FIN after the data already written (half-open and
+    /// connecting ones are aborted). Returns whether any connection has something left to deliver.
+    /// </summary>
+    public bool BeginTcpDrain()
+    {
+        foreach (var connection in _tcpConnections.Values.ToList())
+        {
+            if (connection.State is TcpState.SynSent or TcpState.SynReceived)
+                connection.Abort();
+            else if (connection.State is TcpState.Established or TcpState.CloseWait)
+                connection.Shutdown();
+        }
+        return !TcpDrained;
+    }
+
+    /// <summary>True when no connection has data or a FIN waiting for acknowledgment.</summary>
+    public bool TcpDrained
+    {
+        get
+        {
+            foreach (var connection in _tcpConnections.Values)
+            {
+                if (connection.State is not (TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed))
+                    return false;
+            }
+            return true;
+        }
+    }
+
     void ShutdownTcp()
     {
         foreach (var connection in _tcpConnections.Values.ToList())

@@ -225,6 +225,7 @@ public sealed class NetworkStack : IAsyncDisposable
             await _stopped.Task.ConfigureAwait(false);
             return;
         }
+        await DrainTcpAsync().ConfigureAwait(false);
         _stopping = true;
         if (Interlocked.Exchange(ref _started, 1) == 0)
         {
@@ -240,6 +241,30 @@ public sealed class NetworkStack : IAsyncDisposable
             _ready.TrySetException(new ObjectDisposedException(nameof(NetworkStack)));
         _meter.Dispose();
         _wakeup.Dispose();
+    }
+
+    /// <summary>
+    /// Closes every TCP connection gracefully (FIN after the data already written) and waits up to
+    /// <see cref="TcpSettings.LingerTimeout"/> for the data and FINs to be acknowledged; what is left is aborted when
+    /// the loop stops.
+    /// </summary>
+    async Task DrainTcpAsync()
+    {
+        var linger = Options.Tcp.LingerTimeout;
+        if (Volatile.Read(ref _started) == 0 || linger <= TimeSpan.Zero || Failure is not null)
+            return;
+        long deadline = _time.GetTimestamp() + (long)(linger.TotalSeconds * _time.TimestampFrequency);
+        try
+        {
+            if (!await InvokeAsync(e => e.BeginTcpDrain()).ConfigureAwait(false))
+                return;
+            while (_time.GetTimestamp() < deadline && !await InvokeAsync(e => e.TcpDrained).ConfigureAwait(false))
+                await Task.Delay(10).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
+        {
+            // The loop stopped meanwhile: nothing left to drain.
+        }
     }
 
     internal long NowMicroseconds => _time.GetElapsedTime(_startTimestamp).Ticks / TimeSpan.TicksPerMicrosecond;
@@ -296,7 +321,7 @@ public sealed class NetworkStack : IAsyncDisposable
                 long now = NowMicroseconds;
                 _engine.SetTime(now);
                 while (_commands.TryDequeue(out var command))
-                    command(_engine);
+                    RunCommand(command);
                 _engine.Poll(now);
                 PublishStateChanges();
                 if (!_commands.IsEmpty || _stopping)
@@ -326,6 +351,22 @@ public sealed class NetworkStack : IAsyncDisposable
                 command(_engine);
             _engine.Shutdown();
             _stopped.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Runs one posted command. A command that throws fails only itself (awaited commands already hand their
+    /// exception to their caller; a fire-and-forget one is traced): the stack goes on.
+    /// </summary>
+    void RunCommand(Action<NetworkEngine> command)
+    {
+        try
+        {
+            command(_engine);
+        }
+        catch (Exception e)
+        {
+            System.Diagnostics.Trace.TraceError($"Wirestack: a posted command failed: {e}");
         }
     }
 

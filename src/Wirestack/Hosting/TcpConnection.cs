@@ -210,13 +210,26 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     /// <inheritdoc/>
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
+        while (!buffer.IsEmpty)
+            buffer = buffer[await WriteSomeAsync(buffer, cancellationToken).ConfigureAwait(false)..];
+    }
+
+    /// <summary>
+    /// Copies as much of <paramref name="buffer"/> into the send ring as there is room for, waiting while there is
+    /// none; returns how many bytes it took (at least one). Fails at once once the connection is closed or reset, so
+    /// nothing above TCP keeps producing for a peer that will never take it.
+    /// </summary>
+    internal async ValueTask<int> WriteSomeAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
+    {
         Enter();
         try
         {
             if (_sendShutdown)
                 throw new InvalidOperationException("The send side was shut down.");
+            if (buffer.IsEmpty)
+                return 0;
             var ring = _send;
-            while (!buffer.IsEmpty)
+            while (true)
             {
                 ObjectDisposedException.ThrowIf(_disposed != 0, this);
                 if (_signals.Closed)
@@ -224,9 +237,8 @@ public sealed class TcpConnection : Stream, IDuplexPipe
                 int n = ring.Write(buffer.Span);
                 if (n > 0)
                 {
-                    buffer = buffer[n..];
                     NotifyWrite();
-                    continue;
+                    return n;
                 }
                 // No room reserved: ask the engine for room for the rest, then wait for it (or for the end).
                 _buffers!.WantSendRoom(buffer.Length);
@@ -239,6 +251,15 @@ public sealed class TcpConnection : Stream, IDuplexPipe
             Exit();
         }
     }
+
+    /// <summary>True once no more data can be sent: the connection closed, was reset or aborted, or was disposed.</summary>
+    internal bool SendClosed => _signals.Closed || _disposed != 0 || _sendShutdown;
+
+    /// <summary>
+    /// Cancelled (on a thread-pool thread) when the connection is gone: closed in both directions, reset, aborted or
+    /// timed out. Lets a producer stop at once instead of finding out at its next write.
+    /// </summary>
+    public CancellationToken ConnectionClosed => _signals.ClosedToken;
 
     /// <summary>Half-close: sends FIN after the data already written; reading goes on (RFC 9293 3.10.4).</summary>
     public void ShutdownSend()
@@ -257,12 +278,28 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         _stack.Post(_ => _tcb.Abort());
     }
 
-    /// <summary>Graceful close: FIN after the data already written (RST instead when received data is left unread).</summary>
-    public override ValueTask DisposeAsync()
+    /// <summary>
+    /// Graceful close: FIN after the data already written (RST instead when received data is left unread), then waits
+    /// up to <see cref="TcpSettings.LingerTimeout"/> for the data and FIN to be acknowledged.
+    /// </summary>
+    public override async ValueTask DisposeAsync()
     {
+        bool first = _disposed == 0;
         Dispose(true);
         GC.SuppressFinalize(this);
-        return ValueTask.CompletedTask;
+        var linger = _stack.Options.Tcp.LingerTimeout;
+        if (!first || _tcb is null || linger <= TimeSpan.Zero || _stack.IsStopping)
+            return;
+        using var timeout = new CancellationTokenSource(linger);
+        try
+        {
+            while (!_signals.Closed)
+                await _signals.StateChanged.WaitAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The peer is slow to acknowledge: the connection goes on closing without us.
+        }
     }
 
     /// <inheritdoc/>
@@ -284,7 +321,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
 
 
     /// <inheritdoc/>
-    public PipeWriter Output => _output ??= PipeWriter.Create(this, new StreamPipeWriterOptions(leaveOpen: true));
+    public PipeWriter Output => _output ??= new TcpPipeWriter(this);
 
     /// <inheritdoc/>
     public override bool CanRead => _disposed == 0;
@@ -327,6 +364,25 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         volatile bool _peerFinished;
         volatile bool _closed;
         volatile SocketError _error;
+        CancellationTokenSource? _closedSource;
+
+        /// <summary>Cancelled when the connection closes (created on first use).</summary>
+        public CancellationToken ClosedToken
+        {
+            get
+            {
+                var source = Volatile.Read(ref _closedSource);
+                if (source is null)
+                {
+                    source = new CancellationTokenSource();
+                    if (Interlocked.CompareExchange(ref _closedSource, source, null) is { } raced)
+                        source = raced;
+                    else if (_closed)
+                        source.Cancel();
+                }
+                return source.Token;
+            }
+        }
 
         public AsyncSignal Readable { get; } = new();
         public AsyncSignal Writable { get; } = new();
@@ -360,6 +416,9 @@ public sealed class TcpConnection : Stream, IDuplexPipe
             Readable.Set();
             Writable.Set();
             StateChanged.Set();
+            // Callbacks (Kestrel aborting a request, say) must not run on the engine thread.
+            if (Volatile.Read(ref _closedSource) is { } source)
+                ThreadPool.UnsafeQueueUserWorkItem(static s => s.Cancel(), source, preferLocal: false);
         }
     }
 }

@@ -434,6 +434,7 @@ internal sealed partial class TcpControlBlock
         // State changes driven by our FIN being acknowledged.
         if (_finSent && SndUna == FinSeq + 1)
         {
+            SendCompleted();
             switch (State)
             {
                 case TcpState.FinWait1:

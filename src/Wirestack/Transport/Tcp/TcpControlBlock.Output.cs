@@ -428,9 +428,13 @@ internal sealed partial class TcpControlBlock
     public void CloseByApplication()
     {
         _applicationClosed = true;
+        _lingering = Events;
         Events = null;
         if (State is TcpState.Closed or TcpState.TimeWait)
+        {
+            SendCompleted();
             return;
+        }
         if (Receive.Ring.Count > 0)
         {
             Abort();
@@ -439,8 +443,21 @@ internal sealed partial class TcpControlBlock
         Shutdown();
         if (State == TcpState.FinWait2)
             ArmFinWait2Timeout();
-        if (State is TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck or TcpState.FinWait2)
+        if (State is TcpState.FinWait1 or TcpState.Closing or TcpState.LastAck)
             _network.OnOrphaned(this);
+        else if (State is TcpState.FinWait2)
+            SendCompleted();
+    }
+
+    /// <summary>The application side that closed the connection and lingers until its data and FIN are acknowledged.</summary>
+    ITcpConnectionEvents? _lingering;
+
+    /// <summary>Our data and FIN are acknowledged, or the connection is gone: a lingering close is complete.</summary>
+    void SendCompleted()
+    {
+        var lingering = _lingering;
+        _lingering = null;
+        lingering?.OnClosed(Error);
     }
 
     /// <summary>Abortive close: RST now, drop everything (RFC 9293 3.10.5).</summary>

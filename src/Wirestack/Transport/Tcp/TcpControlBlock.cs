@@ -206,6 +206,7 @@ internal sealed partial class TcpControlBlock
         var events = Events;
         Events = null;
         events?.OnClosed(Error);
+        SendCompleted();
         _network.OnClosed(this, previous);
     }
 }
