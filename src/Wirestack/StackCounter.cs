@@ -101,8 +101,10 @@ public enum StackCounter
     DropFragmentMalformed,
     /// <summary>Fragment overlapping another with different extent: the whole datagram is dropped.</summary>
     DropFragmentOverlap,
-    /// <summary>Fragment identical to one already held.</summary>
+    /// <summary>Fragment wholly inside data already held (a retransmission).</summary>
     DropFragmentDuplicate,
+    /// <summary>Partial datagram discarded because it came in more fragments than any real path needs (a fragment storm).</summary>
+    DropFragmentTooMany,
     /// <summary>Partial datagram evicted to stay within the reassembly bounds.</summary>
     DropReassemblyLimit,
     /// <summary>Partial datagram discarded after the reassembly timeout.</summary>
@@ -143,6 +145,8 @@ public enum StackCounter
     DropTcpAckOfUnsentData,
     /// <summary>In-order data that did not fit the receive buffer.</summary>
     DropTcpReceiveBufferFull,
+    /// <summary>SACK block ignored because the scoreboard holds as many disjoint ranges as it may (a SACK storm).</summary>
+    DropTcpSackBlockIgnored,
     /// <summary>Challenge ACK suppressed by its rate limit.</summary>
     DropTcpChallengeAckLimited,
     /// <summary>SYN dropped: the listener's queues were full and SYN cookies were off.</summary>

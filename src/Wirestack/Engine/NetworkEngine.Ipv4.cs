@@ -68,6 +68,9 @@ internal sealed partial class NetworkEngine
             case FragmentResult.Duplicate:
                 Counters.Increment(StackCounter.DropFragmentDuplicate);
                 break;
+            case FragmentResult.TooManyFragments:
+                Counters.Increment(StackCounter.DropFragmentTooMany);
+                break;
         }
         int evicted = _reassembler.TakeEvictions();
         if (evicted > 0)

@@ -68,6 +68,9 @@ internal sealed partial class NetworkEngine
 
     public NeighborCache Neighbors => _neighbors;
 
+    /// <summary>Tests only: the reassembler, to count its work.</summary>
+    internal Ipv4Reassembler Reassembler => _reassembler;
+
     public int Mtu => _device.Mtu;
 
     public StackState State { get; private set; } = StackState.Down;

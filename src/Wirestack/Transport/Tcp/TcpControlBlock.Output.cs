@@ -85,13 +85,13 @@ internal sealed partial class TcpControlBlock
     /// <summary>After a timeout, jumps SND.NXT over ranges the peer has SACKed (RFC 6675 5.1 spirit: don't resend them).</summary>
     bool SkipSacked()
     {
-        foreach (var (left, right) in _scoreboard)
+        if (_scoreboard.Count == 0 || !Seq.Lt(SndNxt, SndMax))
+            return false;
+        int index = FirstRangeEndingAfter(SndNxt);
+        if (index < _scoreboard.Count && Seq.Le(_scoreboard[index].Left, SndNxt))
         {
-            if (Seq.Le(left, SndNxt) && Seq.Lt(SndNxt, right) && Seq.Lt(SndNxt, SndMax))
-            {
-                SndNxt = Seq.Min(right, SndMax);
-                return true;
-            }
+            SndNxt = Seq.Min(_scoreboard[index].Right, SndMax);
+            return true;
         }
         return false;
     }

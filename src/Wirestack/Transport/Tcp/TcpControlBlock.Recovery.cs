@@ -4,11 +4,45 @@ namespace Wirestack.Transport.Tcp;
 
 // Acknowledgment processing and loss recovery: RTT sampling (RFC 6298), fast retransmit and NewReno fast recovery
 // (RFC 5681 3.2, RFC 6582), and with SACK a scoreboard-driven recovery after RFC 6675.
+//
+// Work per ACK is bounded whatever the peer SACKs: the scoreboard keeps at most MaxScoreboardRanges disjoint ranges
+// (sorted, adjacent ones merged), lookups are binary searches, and each of the at most four blocks of an ACK costs a
+// search plus one list move of at most that many entries; the pipe is computed once per ACK and kept up to date as
+// segments go out. (Before, an ACK stream SACKing every other 100 bytes grew the list without bound and one ACK
+// could cost quadratic work.)
 internal sealed partial class TcpControlBlock
 {
     const int DuplicateAckThreshold = 3;
 
+    /// <summary>
+    /// Most disjoint SACKed ranges kept (FreeBSD keeps 128 holes). A block that would add one more is ignored: at worst
+    /// data the peer holds is sent again, nothing is lost.
+    /// </summary>
+    public const int MaxScoreboardRanges = 128;
+
     readonly List<(uint Left, uint Right)> _scoreboard = [];
+
+    /// <summary>Disjoint SACKed ranges held now.</summary>
+    internal int ScoreboardRanges => _scoreboard.Count;
+
+    /// <summary>Steps taken over the scoreboard since the connection opened (tests hold the per-ACK work to a bound).</summary>
+    internal long ScoreboardWork { get; private set; }
+
+    /// <summary>The first range ending after <paramref name="seq"/> (binary search; the count when none does).</summary>
+    int FirstRangeEndingAfter(uint seq)
+    {
+        int low = 0, high = _scoreboard.Count;
+        while (low < high)
+        {
+            ScoreboardWork++;
+            int middle = (low + high) >>> 1;
+            if (Seq.Le(_scoreboard[middle].Right, seq))
+                low = middle + 1;
+            else
+                high = middle;
+        }
+        return low;
+    }
     int _duplicateAcks;
     bool _inRecovery;
     uint _recover;
@@ -128,41 +162,30 @@ internal sealed partial class TcpControlBlock
 
     /// <summary>
     /// RFC 6675 5 (simplified): while the estimate of data in the network (pipe) is below cwnd, retransmit the
-    /// holes below the highest SACKed byte, oldest first, each once; new data then follows through Output.
+    /// holes below the highest SACKed byte, oldest first, each once; new data then follows through Output. One pass
+    /// over the scoreboard from the first hole at most, plus one step per segment sent.
     /// </summary>
     void SendSackRecovery()
     {
         if (_scoreboard.Count == 0)
             return;
         uint highestSacked = _scoreboard[^1].Right;
-        while (Pipe() < _congestion.Window)
+        long pipe = Pipe();
+        uint next = Seq.Max(_highRetransmitted, SndUna);
+        int index = FirstRangeEndingAfter(next);
+        while (pipe < _congestion.Window)
         {
-            uint next = Seq.Max(_highRetransmitted, SndUna);
-            // Skip SACKed ranges.
-            bool moved = true;
-            while (moved)
+            ScoreboardWork++;
+            if (index < _scoreboard.Count && Seq.Le(_scoreboard[index].Left, next))
             {
-                moved = false;
-                foreach (var (left, right) in _scoreboard)
-                {
-                    if (Seq.Le(left, next) && Seq.Lt(next, right))
-                    {
-                        next = right;
-                        moved = true;
-                    }
-                }
+                // SACKed: skip the range (ranges are merged, so the next one starts past a hole).
+                next = _scoreboard[index].Right;
+                index++;
+                continue;
             }
             if (!Seq.Lt(next, highestSacked))
                 return;
-            uint holeEnd = highestSacked;
-            foreach (var (left, _) in _scoreboard)
-            {
-                if (Seq.Gt(left, next))
-                {
-                    holeEnd = left;
-                    break;
-                }
-            }
+            uint holeEnd = index < _scoreboard.Count ? _scoreboard[index].Left : highestSacked;
             int length = (int)Math.Min((long)(uint)(holeEnd - next), MaxPayload());
             length = (int)Math.Min(length, (long)(int)(_sendBufferSeq + (uint)Send.Count - next));
             if (length <= 0)
@@ -171,6 +194,8 @@ internal sealed partial class TcpControlBlock
             SendData(next, length, fin: false, retransmission: true);
             SndNxt = Seq.Max(saveNext, SndNxt);
             _highRetransmitted = next + (uint)length;
+            next = _highRetransmitted;
+            pipe += length; // a hole counted as lost is in the network again
         }
     }
 
@@ -179,18 +204,15 @@ internal sealed partial class TcpControlBlock
     {
         long outstanding = (long)(uint)(SndMax - SndUna);
         long sacked = 0;
-        foreach (var (left, right) in _scoreboard)
-            sacked += (long)(uint)(right - left);
         long lostNotResent = 0;
-        if (_scoreboard.Count > 0)
+        uint cursor = Seq.Max(_highRetransmitted, SndUna);
+        foreach (var (left, right) in _scoreboard)
         {
-            uint cursor = Seq.Max(_highRetransmitted, SndUna);
-            foreach (var (left, right) in _scoreboard)
-            {
-                if (Seq.Gt(left, cursor))
-                    lostNotResent += (long)(uint)(left - cursor);
-                cursor = Seq.Max(cursor, right);
-            }
+            ScoreboardWork++;
+            sacked += (long)(uint)(right - left);
+            if (Seq.Gt(left, cursor))
+                lostNotResent += (long)(uint)(left - cursor);
+            cursor = Seq.Max(cursor, right);
         }
         return Math.Max(0, outstanding - sacked - lostNotResent);
     }
@@ -198,15 +220,19 @@ internal sealed partial class TcpControlBlock
     long SackedBytesAbove(uint seq)
     {
         long total = 0;
-        foreach (var (left, right) in _scoreboard)
+        for (int i = FirstRangeEndingAfter(seq); i < _scoreboard.Count; i++)
         {
-            if (Seq.Gt(right, seq))
-                total += (long)(uint)(right - Seq.Max(left, seq));
+            ScoreboardWork++;
+            var (left, right) = _scoreboard[i];
+            total += (long)(uint)(right - Seq.Max(left, seq));
         }
         return total;
     }
 
-    /// <summary>Merges the blocks of an arriving ACK into the scoreboard, ignoring blocks outside (SND.UNA, SND.MAX] (RFC 2018 and D-SACK).</summary>
+    /// <summary>
+    /// Merges the blocks of an arriving ACK into the scoreboard, ignoring blocks outside (SND.UNA, SND.MAX] (RFC 2018
+    /// and D-SACK) and, once it holds <see cref="MaxScoreboardRanges"/> ranges, blocks that would add another.
+    /// </summary>
     void UpdateScoreboard(in TcpOptions options)
     {
         for (int i = 0; i < options.SackBlockCount; i++)
@@ -216,25 +242,43 @@ internal sealed partial class TcpControlBlock
             if (!Seq.Lt(left, right) || Seq.Le(right, SndUna) || Seq.Gt(right, SndMax))
                 continue;
             left = Seq.Max(left, SndUna);
-            int index = 0;
-            while (index < _scoreboard.Count && Seq.Lt(_scoreboard[index].Right, left))
-                index++;
+            // The first range that ends at or after the block's left edge: it and the ones after that start at or
+            // before the block's right edge touch the block and merge into it.
+            int index = FirstRangeEndingAfter(left - 1);
             int last = index;
             while (last < _scoreboard.Count && Seq.Le(_scoreboard[last].Left, right))
             {
+                ScoreboardWork++;
                 left = Seq.Min(left, _scoreboard[last].Left);
                 right = Seq.Max(right, _scoreboard[last].Right);
                 last++;
             }
-            _scoreboard.RemoveRange(index, last - index);
-            _scoreboard.Insert(index, (left, right));
+            if (last == index)
+            {
+                if (_scoreboard.Count >= MaxScoreboardRanges)
+                {
+                    _network.Counters.Increment(StackCounter.DropTcpSackBlockIgnored);
+                    continue;
+                }
+                _scoreboard.Insert(index, (left, right));
+            }
+            else
+            {
+                _scoreboard[index] = (left, right);
+                _scoreboard.RemoveRange(index + 1, last - index - 1);
+            }
+            ScoreboardWork += _scoreboard.Count - index;
         }
     }
 
     void PruneScoreboard()
     {
-        while (_scoreboard.Count > 0 && Seq.Le(_scoreboard[0].Right, SndUna))
-            _scoreboard.RemoveAt(0);
+        int acked = FirstRangeEndingAfter(SndUna);
+        if (acked > 0)
+        {
+            _scoreboard.RemoveRange(0, acked);
+            ScoreboardWork += _scoreboard.Count;
+        }
         if (_scoreboard.Count > 0 && Seq.Lt(_scoreboard[0].Left, SndUna))
             _scoreboard[0] = (SndUna, _scoreboard[0].Right);
     }
