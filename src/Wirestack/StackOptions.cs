@@ -59,7 +59,11 @@ public sealed record StackOptions
     /// <summary>The clock the stack runs on; tests can pass a fake one.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 
-    /// <summary>Seed for the engine's random choices (ephemeral ports, IP identification); null picks one at random.</summary>
+    /// <summary>
+    /// Seed for the engine's random choices that are not secrets (retransmission jitter, IP identification), for
+    /// reproducible tests; null picks one at random. Secrets (ISN and SYN-cookie keys, ephemeral ports, DNS and DHCP
+    /// transaction IDs) always come from <see cref="System.Security.Cryptography.RandomNumberGenerator"/>.
+    /// </summary>
     public int? RandomSeed { get; init; }
 
     /// <summary>Tests only: fill buffer chunks as they return to the pool, so a use after return shows as corrupt data.</summary>

@@ -157,6 +157,27 @@ public sealed class IcmpTests
         Assert.Equal(7, reported.RemotePort);
     }
 
+    [Fact(DisplayName = "Spoofed ICMP (RFC 5927 4.1 spirit): an unreachable quoting a datagram to a peer the socket is not talking to reaches no socket")]
+    public void SpoofedErrorsAreIgnored()
+    {
+        using var h = new EngineHarness();
+        var receiver = new RecordingReceiver();
+        var binding = h.Engine.BindUdp(4000, receiver);
+        h.Engine.SendUdp(binding, Frames.PeerIp, 53, [1, 2, 3]);
+        h.Drain();
+        // A blind attacker knows the server but guesses the port it was asked on, or names another server.
+        foreach (var (remote, port) in new[] { (Frames.PeerIp, (ushort)54), (Ipv4Address.Parse("192.168.0.9"), (ushort)53) })
+        {
+            var quoted = Frames.Ipv4(Frames.StackIp, remote, IpProtocol.Udp, Frames.UdpMessage(Frames.StackIp, remote, 4000, port, [1, 2, 3]));
+            var error = new byte[8 + 28];
+            quoted.AsSpan(0, 28).CopyTo(error.AsSpan(8));
+            Icmpv4Message.WriteHeader(error, Icmpv4Type.DestinationUnreachable, UnreachableCode.Port, 0);
+            h.Inject(Frames.ToStack(IpProtocol.Icmp, error));
+        }
+        Assert.Empty(receiver.Errors);
+        Assert.Equal(2, h.Count(StackCounter.DropIcmpIgnored));
+    }
+
     [Fact(DisplayName = "RFC 792: ICMP with a bad checksum is dropped and counted")]
     public void BadChecksumDropped()
     {

@@ -242,4 +242,23 @@ public sealed class TcpHostilePeerTests
         Assert.Equal([TcpState.Closed, TcpState.Closed, TcpState.FinWait1, TcpState.FinWait1, TcpState.FinWait1], connections.Select(c => c.State));
         Assert.Equal(2, h.Count(StackCounter.TcpConnectionsTimedOut));
     }
+
+    [Fact(DisplayName = "RFC 6528 / RFC 6056: ISNs and ephemeral ports never come from the test seed; two stacks with one seed choose differently")]
+    public void SecretsIgnoreTheSeed()
+    {
+        var choices = new List<(uint Isn, ushort Port)[]>();
+        for (int stack = 0; stack < 2; stack++)
+        {
+            using var h = new EngineHarness();
+            var picks = new (uint, ushort)[4];
+            for (int i = 0; i < picks.Length; i++)
+            {
+                var connection = h.Engine.ConnectTcp(Frames.PeerIp, 80, new RecordingConnection());
+                picks[i] = (connection.Iss, connection.Key.LocalPort);
+            }
+            choices.Add(picks);
+        }
+        Assert.NotEqual(choices[0].Select(c => c.Isn), choices[1].Select(c => c.Isn));
+        Assert.NotEqual(choices[0].Select(c => c.Port), choices[1].Select(c => c.Port));
+    }
 }

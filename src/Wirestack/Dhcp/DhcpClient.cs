@@ -155,7 +155,8 @@ internal sealed class DhcpClient : IUdpReceiver
     {
         _attempt = 0;
         _stateDeadline = long.MaxValue;
-        _xid = (uint)_host.Random.NextInt64(0, uint.MaxValue);
+        // The transaction ID is what an off-path attacker must guess to spoof a reply: never from a test seed.
+        _xid = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
         // INIT and INIT-REBOOT are left at once for the states that wait for the answer.
         State = state switch
         {

@@ -217,10 +217,15 @@ internal sealed partial class NetworkEngine
         var transport = quoted[headerLength..];
         if (quoted[9] == IpProtocol.Udp)
         {
+            // Only about the exchange the port is in (the peer it last sent to), as a connected socket would take it:
+            // a spoofed unreachable naming any other peer cannot abort a DNS or SNTP exchange.
             ushort localPort = BinaryPrimitives.ReadUInt16BigEndian(transport);
             ushort remotePort = BinaryPrimitives.ReadUInt16BigEndian(transport[2..]);
-            if (_udp.TryGet(localPort, out var binding))
+            if (_udp.TryGet(localPort, out var binding) && binding.LastRemoteAddress == remote && binding.LastRemotePort == remotePort
+                && Ipv4Address.Read(quoted[12..]) == _interface.Address)
                 binding.Receiver.DeliverError(error, remote, remotePort);
+            else
+                Counters.Increment(StackCounter.DropIcmpIgnored);
         }
         else if (quoted[9] == IpProtocol.Tcp)
         {

@@ -44,7 +44,8 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         return connection;
     }
 
-    InitialSequenceNumbers Isn => _isn ??= new InitialSequenceNumbers(_options.RandomSeed is null ? null : _random);
+    // The ISN and cookie key always comes from RandomNumberGenerator: a test seed never reaches a secret.
+    InitialSequenceNumbers Isn => _isn ??= new InitialSequenceNumbers();
 
     /// <summary>Tests only: a fixed initial sequence number for new connections (to exercise wrap-around).</summary>
     internal uint? InitialSequenceOverride { get; set; }
@@ -227,7 +228,8 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         if (!TcpHasRoom)
             throw new SocketException((int)SocketError.TooManyOpenSockets);
         const int range = UdpBindings.EphemeralLast - UdpBindings.EphemeralFirst + 1;
-        int start = _random.Next(range);
+        // RFC 6056 3.3.1 (random start, then sequential): unpredictable to an off-path attacker.
+        int start = System.Security.Cryptography.RandomNumberGenerator.GetInt32(range);
         for (int i = 0; i < range; i++)
         {
             var candidate = localPort != 0 ? localPort : (ushort)(UdpBindings.EphemeralFirst + (start + i) % range);

@@ -37,6 +37,8 @@ internal sealed partial class NetworkEngine
         var datagram = _transmitBuffer.AsSpan(datagramOffset, UdpDatagram.HeaderLength + payload.Length);
         payload.CopyTo(datagram[UdpDatagram.HeaderLength..]);
         UdpDatagram.WriteHeader(datagram, binding.Port, port, payload.Length, _interface.Address, destination);
+        binding.LastRemoteAddress = destination;
+        binding.LastRemotePort = port;
         TransmitIpv4(_transmitBuffer, datagramOffset, datagram.Length, IpProtocol.Udp, destination);
         Counters.Increment(StackCounter.UdpDatagramsSent);
         return SocketError.Success;

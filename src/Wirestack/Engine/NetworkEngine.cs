@@ -54,7 +54,7 @@ internal sealed partial class NetworkEngine
             Microseconds(options.ArpRetryInterval), options.ResolutionQueuePackets, options.ResolutionQueueBytes);
         _reassembler = new Ipv4Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
-        _udp = new UdpBindings(_random);
+        _udp = new UdpBindings();
         _onReassemblyExpired = OnReassemblyExpired;
         _dropPending = DropPending;
         _dnsServers = StaticDnsServers();

@@ -19,10 +19,18 @@ internal sealed class UdpBinding(ushort port, IUdpReceiver receiver)
     public ushort Port { get; } = port;
     public IUdpReceiver Receiver { get; } = receiver;
     public long DatagramsDropped { get; set; }
+
+    /// <summary>Where this port last sent: the exchange an ICMP error may be about.</summary>
+    public Ipv4Address LastRemoteAddress { get; set; }
+
+    public ushort LastRemotePort { get; set; }
 }
 
-/// <summary>The table of bound UDP ports, with ephemeral port allocation (RFC 6056 range 49152–65535, random start).</summary>
-internal sealed class UdpBindings(Random random)
+/// <summary>
+/// The table of bound UDP ports, with ephemeral port allocation (RFC 6056 range 49152–65535, 3.3.1: a random start
+/// from RandomNumberGenerator, then sequential), so an off-path attacker cannot guess a DNS query's port.
+/// </summary>
+internal sealed class UdpBindings
 {
     public const int EphemeralFirst = 49152;
     public const int EphemeralLast = 65535;
@@ -55,7 +63,7 @@ internal sealed class UdpBindings(Random random)
     int PickEphemeral()
     {
         const int range = EphemeralLast - EphemeralFirst + 1;
-        int start = random.Next(range);
+        int start = System.Security.Cryptography.RandomNumberGenerator.GetInt32(range);
         for (int i = 0; i < range; i++)
         {
             int candidate = EphemeralFirst + (start + i) % range;

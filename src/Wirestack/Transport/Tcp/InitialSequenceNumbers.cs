@@ -11,15 +11,7 @@ namespace Wirestack.Transport.Tcp;
 /// </summary>
 internal sealed class InitialSequenceNumbers
 {
-    readonly byte[] _secret = new byte[32];
-
-    public InitialSequenceNumbers(Random? random = null)
-    {
-        if (random is null)
-            RandomNumberGenerator.Fill(_secret);
-        else
-            random.NextBytes(_secret);
-    }
+    readonly byte[] _secret = RandomNumberGenerator.GetBytes(32);
 
     public uint Next(in TcpConnectionKey key, long nowMicroseconds) => (uint)(nowMicroseconds / 4) + Hash(key, 0);
 
