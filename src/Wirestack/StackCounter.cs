@@ -123,6 +123,10 @@ public enum StackCounter
     DropUdpNoListener,
     /// <summary>UDP datagram dropped because the socket's receive queue was full.</summary>
     DropUdpQueueFull,
+    /// <summary>DHCP message (not relayed) naming a client hardware address other than the frame's source.</summary>
+    DropDhcpSpoofedClient,
+    /// <summary>DHCP REQUEST for a new binding refused by the server's rate limit (pool starvation defence).</summary>
+    DropDhcpRateLimited,
     /// <summary>Packet dropped because the next hop's address could not be resolved.</summary>
     DropResolutionFailed,
     /// <summary>Packet dropped because too many packets were already waiting for address resolution.</summary>

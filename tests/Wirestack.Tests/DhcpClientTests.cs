@@ -29,12 +29,12 @@ public sealed class DhcpClientTests
         return result;
     }
 
-    static void Reply(EngineHarness h, DhcpMessageType type, uint xid, uint leaseSeconds = 3600, Ipv4Address? destination = null)
+    static void Reply(EngineHarness h, DhcpMessageType type, uint xid, uint leaseSeconds = 3600, Ipv4Address? destination = null, Ipv4Address? serverId = null)
     {
         var buffer = new byte[600];
         var writer = new DhcpMessageWriter(buffer, DhcpMessage.BootReply, xid, Frames.StackMac, yourAddress: type == DhcpMessageType.Nak ? default : Offered);
         writer.Add(DhcpOption.MessageType, (byte)type);
-        writer.Add(DhcpOption.ServerIdentifier, ServerIp);
+        writer.Add(DhcpOption.ServerIdentifier, serverId ?? ServerIp);
         if (type != DhcpMessageType.Nak)
         {
             writer.Add(DhcpOption.SubnetMask, Ipv4Address.Parse("255.255.255.0"));
@@ -67,6 +67,24 @@ public sealed class DhcpClientTests
         h.Inject(Frames.Arp(ArpOperation.Request, Frames.PeerMac, ServerIp, MacAddress.Zero, Offered));
         h.Drain();
         return request.Xid;
+    }
+
+    [Fact(DisplayName = "RFC 2131 4.4.1: in REQUESTING an ACK or NAK naming another server (a rogue one) is ignored")]
+    public void IgnoresOtherServersWhileRequesting()
+    {
+        using var h = Start();
+        var discover = Assert.Single(Collect(h));
+        Reply(h, DhcpMessageType.Offer, discover.Xid);
+        var request = Assert.Single(Collect(h));
+        var rogue = Ipv4Address.Parse("192.168.0.66");
+        Reply(h, DhcpMessageType.Nak, request.Xid, serverId: rogue);
+        Reply(h, DhcpMessageType.Ack, request.Xid, serverId: rogue);
+        h.Advance(TimeSpan.FromMilliseconds(150));
+        Assert.False(h.Engine.Interface.IsConfigured);
+        Assert.Equal(Wirestack.Dhcp.DhcpClient.ClientState.Requesting, h.Engine.Dhcp!.State);
+        Reply(h, DhcpMessageType.Ack, request.Xid);
+        h.Advance(TimeSpan.FromMilliseconds(150));
+        Assert.Equal(Offered, h.Engine.Interface.Address);
     }
 
     [Fact(DisplayName = "RFC 2131 3.1: DISCOVER, OFFER, REQUEST, ACK, an RFC 5227 probe, then the address and options are applied")]

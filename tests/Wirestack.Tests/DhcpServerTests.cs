@@ -51,11 +51,11 @@ public sealed class DhcpServerTests
         Assert.Equal(Ipv4Address.Parse("10.0.0.200"), net.B.Interface.Address);
     }
 
-    [Fact(DisplayName = "RFC 2131 4.3.1: a requested address is honoured when free")]
+    [Fact(DisplayName = "RFC 2131 4.3.1/4.3.2: a server with no record stays silent to INIT-REBOOT; the address, suggested again in the DISCOVER, is honoured when free")]
     public void HonoursRequestedAddress()
     {
         using var net = Network(Pool(), new DhcpClientSettings { PreviousAddress = IPAddress.Parse("10.0.0.57"), ProbeTime = TimeSpan.Zero });
-        Assert.True(net.RunUntil(() => net.B.State == StackState.Ready, TimeSpan.FromSeconds(30)));
+        Assert.True(net.RunUntil(() => net.B.State == StackState.Ready, TimeSpan.FromSeconds(120)));
         Assert.Equal(Ipv4Address.Parse("10.0.0.57"), net.B.Interface.Address);
     }
 
@@ -76,5 +76,70 @@ public sealed class DhcpServerTests
         net.RunUntil(() => false, TimeSpan.FromSeconds(200), stepMicroseconds: 100_000);
         Assert.Equal(address, net.B.Interface.Address);
         Assert.Equal(StackState.Ready, net.B.State);
+    }
+
+    /// <summary>A BOOTREQUEST sent from link address <paramref name="from"/> naming <paramref name="chaddr"/>.</summary>
+    static void Request(EngineHarness h, MacAddress from, MacAddress chaddr, DhcpMessageType type, uint xid, Ipv4Address? requested = null, bool serverId = false)
+    {
+        var buffer = new byte[600];
+        var writer = new DhcpMessageWriter(buffer, DhcpMessage.BootRequest, xid, chaddr);
+        writer.Add(DhcpOption.MessageType, (byte)type);
+        if (requested is { } address)
+            writer.Add(DhcpOption.RequestedAddress, address);
+        if (serverId)
+            writer.Add(DhcpOption.ServerIdentifier, Frames.StackIp);
+        int length = writer.Finish();
+        var udp = Frames.UdpMessage(Ipv4Address.Any, Ipv4Address.Broadcast, 68, 67, buffer.AsSpan(0, length));
+        h.Inject(Frames.Ethernet(MacAddress.Broadcast, from, EtherType.Ipv4, Frames.Ipv4(Ipv4Address.Any, Ipv4Address.Broadcast, IpProtocol.Udp, udp)));
+    }
+
+    static List<DhcpMessageType> Replies(EngineHarness h)
+    {
+        var types = new List<DhcpMessageType>();
+        foreach (var frame in h.Drain())
+        {
+            if (EthernetFrame.TryParse(frame, out var eth) && eth.EtherType == EtherType.Ipv4 && Ipv4Packet.TryParse(eth.Payload, out var ip)
+                && ip.Protocol == IpProtocol.Udp && UdpDatagram.TryParse(ip.Payload, out var udp) && udp.DestinationPort == 68
+                && DhcpMessage.TryParse(udp.Payload, out var message))
+                types.Add(message.MessageType);
+        }
+        return types;
+    }
+
+    [Fact(DisplayName = "DHCP pool starvation from one host: 101 REQUESTs naming made-up client addresses bind nothing, and a new client still gets an offer")]
+    public void StarvationFromOneHostRefused()
+    {
+        using var h = new EngineHarness(EngineHarness.DefaultOptions() with { DhcpServer = DhcpServerSettings.ParsePool("192.168.0.100-192.168.0.199") });
+        var attacker = MacAddress.Parse("02:00:00:00:66:66");
+        for (int i = 0; i < 101; i++)
+        {
+            var madeUp = MacAddress.Parse($"02:00:00:00:{i / 256:x2}:{i % 256:x2}");
+            Request(h, attacker, madeUp, DhcpMessageType.Request, (uint)i, Ipv4Address.Parse($"192.168.0.{100 + i % 100}"), serverId: true);
+        }
+        Assert.Empty(Replies(h));
+        Assert.Equal(0, h.Engine.DhcpServer!.BoundLeases);
+        Assert.Equal(101, h.Count(StackCounter.DropDhcpSpoofedClient));
+        var client = MacAddress.Parse("02:00:00:00:77:01");
+        Request(h, client, client, DhcpMessageType.Discover, 9999);
+        Assert.Equal([DhcpMessageType.Offer], Replies(h));
+    }
+
+    [Fact(DisplayName = "RFC 2131 4.3.2: a REQUEST naming us for an address never offered to that client is NAKed; new bindings are rate limited")]
+    public void OnlyOfferedAddressesBindAndBindingsAreRateLimited()
+    {
+        using var h = new EngineHarness(EngineHarness.DefaultOptions() with { DhcpServer = DhcpServerSettings.ParsePool("192.168.0.100-192.168.0.199") });
+        var client = MacAddress.Parse("02:00:00:00:77:02");
+        Request(h, client, client, DhcpMessageType.Request, 1, Ipv4Address.Parse("192.168.0.150"), serverId: true);
+        Assert.Equal([DhcpMessageType.Nak], Replies(h));
+        // Forged link addresses, each a proper DISCOVER then REQUEST, all at once: the burst binds, the rest waits.
+        for (int i = 0; i < 100; i++)
+        {
+            var forged = MacAddress.Parse($"02:00:00:01:00:{i:x2}");
+            Request(h, forged, forged, DhcpMessageType.Discover, (uint)(100 + i));
+            var offered = h.Engine.DhcpServer!.OfferedTo(forged);
+            Request(h, forged, forged, DhcpMessageType.Request, (uint)(100 + i), offered, serverId: true);
+        }
+        Assert.Equal(20, h.Engine.DhcpServer!.BoundLeases);
+        Assert.Equal(80, h.Count(StackCounter.DropDhcpRateLimited));
     }
 }

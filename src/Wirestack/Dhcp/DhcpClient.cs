@@ -191,9 +191,8 @@ internal sealed class DhcpClient : IUdpReceiver
             {
                 if (_attempt >= MaxRequestAttempts)
                 {
-                    // No answer: start over (RFC 2131 3.1 step 3 / 3.2 step 3).
-                    if (State == ClientState.Rebooting)
-                        _previous = default;
+                    // No answer: start over (RFC 2131 3.1 step 3 / 3.2 step 3). After INIT-REBOOT the old address stays
+                    // a suggestion in the DISCOVER (4.4.1): servers that keep no record stay silent to INIT-REBOOT.
                     Enter(ClientState.Init);
                     return;
                 }
@@ -275,9 +274,11 @@ internal sealed class DhcpClient : IUdpReceiver
                 Transmit();
                 break;
             case ClientState.Requesting or ClientState.Rebooting or ClientState.Renewing or ClientState.Rebinding when type == DhcpMessageType.Ack:
-                OnAck(message);
+                if (FromChosenServer(message))
+                    OnAck(message);
                 break;
-            case ClientState.Requesting or ClientState.Rebooting or ClientState.Renewing or ClientState.Rebinding when type == DhcpMessageType.Nak:
+            case ClientState.Requesting or ClientState.Rebooting or ClientState.Renewing or ClientState.Rebinding when type == DhcpMessageType.Nak
+                && FromChosenServer(message):
                 // RFC 2131 3.1 step 5 / 4.4.4: stop using any address and start over.
                 var lost = Lease;
                 Lease = null;
@@ -295,6 +296,22 @@ internal sealed class DhcpClient : IUdpReceiver
 
     public void DeliverError(SocketError error, Ipv4Address remoteAddress, ushort remotePort)
     {
+    }
+
+    /// <summary>
+    /// In REQUESTING and RENEWING the client talks to one server; an ACK or NAK naming another (a rogue server, or a
+    /// stale answer) is ignored (RFC 2131 4.4.1: the server identifier tells the servers apart). REBOOTING and
+    /// REBINDING broadcast to all servers, so any may answer.
+    /// </summary>
+    bool FromChosenServer(DhcpMessage message)
+    {
+        var chosen = State switch
+        {
+            ClientState.Requesting => _server,
+            ClientState.Renewing => Lease?.Server ?? _server,
+            _ => default,
+        };
+        return chosen.IsAny || (message.TryGetAddress(DhcpOption.ServerIdentifier, out var server) && server == chosen);
     }
 
     void OnAck(DhcpMessage message)

@@ -9,6 +9,11 @@ internal interface IDhcpServerHost
 {
     long Now { get; }
     Network.Ipv4Interface Interface { get; }
+
+    /// <summary>The link-layer source of the frame being processed (null on an IP-only link).</summary>
+    MacAddress? FrameSource { get; }
+
+    StackCounters Counters { get; }
     SocketError SendUdp(UdpBinding binding, Ipv4Address destination, ushort port, ReadOnlySpan<byte> payload);
 }
 
@@ -17,11 +22,21 @@ internal interface IDhcpServerHost
 /// requested address when free, static reservations by MAC, NAK for requests it cannot honour, DECLINE and
 /// RELEASE handling. Replies are broadcast (RFC 2131 4.1 allows it) except to clients that already have an address.
 /// </summary>
+/// <remarks>
+/// Against pool starvation: a message not relayed (giaddr 0) must come from the hardware address it names (the
+/// check switches' DHCP snooping makes), so one host cannot lease for made-up clients; a REQUEST binds only an
+/// address offered to or leased by that client; and new bindings are rate limited, so even a host forging source
+/// addresses takes minutes, not milliseconds, to drain the pool. A DISCOVER looks at a bounded number of candidates
+/// from a rotating cursor, so a full pool costs the same per packet as an empty one.
+/// </remarks>
 internal sealed class DhcpServer : IUdpReceiver
 {
     const long Second = 1_000_000;
     const long OfferHold = 60 * Second;
     const long DeclineHold = 600 * Second;
+
+    /// <summary>Pool addresses a DISCOVER examines at most.</summary>
+    const int CandidatesPerDiscover = 64;
 
     sealed class Lease
     {
@@ -41,7 +56,9 @@ internal sealed class DhcpServer : IUdpReceiver
     readonly Dictionary<MacAddress, Lease> _byClient = [];
     readonly Dictionary<Ipv4Address, long> _declined = [];
     readonly byte[] _buffer = new byte[576];
+    readonly Network.TokenBucket _newBindings = new(10, 20);
     UdpBinding? _binding;
+    uint _cursor;
 
     public DhcpServer(IDhcpServerHost host, DhcpServerSettings settings)
     {
@@ -59,11 +76,19 @@ internal sealed class DhcpServer : IUdpReceiver
 
     public void Start(UdpBinding binding) => _binding = binding;
 
+    /// <summary>Tests only: the address offered to or leased by <paramref name="client"/>.</summary>
+    internal Ipv4Address? OfferedTo(MacAddress client) => _byClient.TryGetValue(client, out var lease) ? lease.Address : null;
+
     public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)
     {
         if (!_host.Interface.IsConfigured || !DhcpMessage.TryParse(payload, out var message) || message.Operation != DhcpMessage.BootRequest)
             return true;
         var client = message.ClientHardwareAddress;
+        if (message.RelayAddress.IsAny && _host.FrameSource is { } source && source != client)
+        {
+            _host.Counters.Increment(StackCounter.DropDhcpSpoofedClient);
+            return true;
+        }
         switch (message.MessageType)
         {
             case DhcpMessageType.Discover:
@@ -112,10 +137,20 @@ internal sealed class DhcpServer : IUdpReceiver
                     Forget(offered);
                 return;
             }
+            // SELECTING: only what was offered to this client (or it already holds) can be bound.
+            if (!_reservations.ContainsKey(client) && !(_byClient.TryGetValue(client, out var offer) && offer.Address == requested))
+            {
+                Reply(message, DhcpMessageType.Nak, default);
+                return;
+            }
             Confirm(message, client, requested);
             return;
         }
-        // INIT-REBOOT names the address in the option; RENEWING/REBINDING in ciaddr (RFC 2131 4.3.2).
+        // INIT-REBOOT names the address in the option; RENEWING/REBINDING in ciaddr (RFC 2131 4.3.2). An INIT-REBOOT
+        // client on the wrong network gets a NAK; one the server has no record of gets silence (4.3.2), so another
+        // server that has one can answer.
+        if (current.IsAny && _host.Interface.IsOnLink(requested) && !_byClient.ContainsKey(client) && !_reservations.ContainsKey(client))
+            return;
         Confirm(message, client, current.IsAny ? requested : current);
     }
 
@@ -124,6 +159,12 @@ internal sealed class DhcpServer : IUdpReceiver
         if (address.IsAny || !Assignable(client, address))
         {
             Reply(message, DhcpMessageType.Nak, default);
+            return;
+        }
+        bool renewal = _byClient.TryGetValue(client, out var held) && held.Bound && held.Address == address;
+        if (!renewal && !_newBindings.TryTake(_host.Now))
+        {
+            _host.Counters.Increment(StackCounter.DropDhcpRateLimited);
             return;
         }
         Hold(client, address, _host.Now + _leaseMicroseconds, bound: true);
@@ -139,13 +180,13 @@ internal sealed class DhcpServer : IUdpReceiver
             return existing.Address;
         if (message.TryGetAddress(DhcpOption.RequestedAddress, out var requested) && Assignable(client, requested))
             return requested;
-        for (uint value = _first; value <= _last; value++)
+        ulong size = (ulong)_last - _first + 1;
+        for (int i = 0; i < CandidatesPerDiscover && (ulong)i < size; i++)
         {
-            var candidate = new Ipv4Address(value);
+            var candidate = new Ipv4Address((uint)(_first + (ulong)_cursor % size));
+            _cursor++;
             if (Assignable(client, candidate))
                 return candidate;
-            if (value == uint.MaxValue)
-                break;
         }
         return null;
     }

@@ -14,6 +14,8 @@ internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
 
     Network.Ipv4Interface IDhcpServerHost.Interface => _interface;
     long IDhcpServerHost.Now => _now;
+    MacAddress? IDhcpServerHost.FrameSource => _device.Medium == Devices.LinkMedium.Ip ? null : _frameSource;
+    StackCounters IDhcpServerHost.Counters => Counters;
 
     void StartDhcpServer()
     {

@@ -36,6 +36,7 @@ internal sealed partial class NetworkEngine
     readonly Action<PendingPacket> _dropPending;
     ushort _nextIdentification;
     bool _receiveBudgetExhausted;
+    MacAddress _frameSource;
     long _now;
 
     public NetworkEngine(INetworkDevice device, StackOptions options)
@@ -217,6 +218,7 @@ internal sealed partial class NetworkEngine
             Counters.Increment(StackCounter.DropLinkTruncated);
             return;
         }
+        _frameSource = frame.Source;
         var destination = frame.Destination;
         if (destination != MacAddress && !destination.IsBroadcast)
         {
