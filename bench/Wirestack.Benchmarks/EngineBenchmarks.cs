@@ -76,7 +76,7 @@ public class EngineBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _engine = new NetworkEngine(_device, new StackOptions { Ipv4 = Ipv4Settings.Static("192.168.0.2/24"), NeighborLifetime = TimeSpan.FromDays(1) });
+        _engine = new NetworkEngine(_device, new StackOptions { Ipv4 = Ipv4Settings.Static("192.168.0.2/24"), NeighborReachableTime = TimeSpan.FromDays(1) });
         _engine.BindUdp(7, new CountingReceiver());
         _device.Frame = new byte[42];
         EthernetFrame.WriteHeader(_device.Frame, Ours, Peer, EtherType.Arp);

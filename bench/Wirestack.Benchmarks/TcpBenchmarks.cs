@@ -97,7 +97,7 @@ public class TcpBenchmarks
         _engine = new NetworkEngine(_device, new StackOptions
         {
             Ipv4 = Ipv4Settings.Static("192.168.0.2/24"),
-            NeighborLifetime = TimeSpan.FromDays(1),
+            NeighborReachableTime = TimeSpan.FromDays(1),
             Tcp = new TcpSettings { Timestamps = false, ReceiveBufferSize = 4 << 20, SendBufferSize = 4 << 20 },
         });
         _engine.ListenTcp(80, 16, _sink);

@@ -17,8 +17,12 @@ public sealed record StackOptions
     /// <summary>Most neighbors the ARP cache holds; the least recently confirmed is evicted past it.</summary>
     public int ArpCacheCapacity { get; init; } = 512;
 
-    /// <summary>How long a resolved neighbor is trusted before it is resolved again.</summary>
-    public TimeSpan NeighborLifetime { get; init; } = TimeSpan.FromSeconds(60);
+    /// <summary>
+    /// How long a neighbor stays REACHABLE after it is confirmed (an answer to our request, or a TCP flow to it
+    /// making progress); then it is STALE: still used, and re-probed by unicast when used (RFC 4861 7.3; 30 s as
+    /// RFC 4861 10 and Linux).
+    /// </summary>
+    public TimeSpan NeighborReachableTime { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>ARP requests sent for one resolution before it fails.</summary>
     public int ArpRequestAttempts { get; init; } = 3;
@@ -89,7 +93,7 @@ public sealed record StackOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(IcmpErrorsPerSecond, 0, nameof(IcmpErrorsPerSecond));
         ArgumentOutOfRangeException.ThrowIfLessThan(IcmpErrorBurst, 1, nameof(IcmpErrorBurst));
         ArgumentOutOfRangeException.ThrowIfLessThan(UdpReceiveQueueDatagrams, 1, nameof(UdpReceiveQueueDatagrams));
-        if (NeighborLifetime <= TimeSpan.Zero || ArpRetryInterval <= TimeSpan.Zero || ReassemblyTimeout <= TimeSpan.Zero)
-            throw new ArgumentOutOfRangeException(nameof(NeighborLifetime), "Lifetimes and intervals must be positive.");
+        if (NeighborReachableTime <= TimeSpan.Zero || ArpRetryInterval <= TimeSpan.Zero || ReassemblyTimeout <= TimeSpan.Zero)
+            throw new ArgumentOutOfRangeException(nameof(NeighborReachableTime), "Lifetimes and intervals must be positive.");
     }
 }

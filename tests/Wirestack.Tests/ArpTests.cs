@@ -1,3 +1,4 @@
+using Wirestack.Network;
 using System.Net.Sockets;
 using Wirestack.Wire;
 
@@ -62,7 +63,7 @@ public sealed class ArpTests
     [Fact(DisplayName = "RFC 1122 2.3.2.1: a send to an unknown neighbor queues, resolves, then flushes in order")]
     public void ResolvesThenFlushes()
     {
-        using var h = new EngineHarness(learnPeer: false);
+        using var h = new EngineHarness(learnPeer: false) { AnswerArpForPeer = false };
         var receiver = new RecordingReceiver();
         var binding = h.Engine.BindUdp(4000, receiver);
         for (int i = 0; i < 3; i++)
@@ -109,15 +110,66 @@ public sealed class ArpTests
         Assert.False(h.Engine.Neighbors.Contains(target));
     }
 
-    [Fact(DisplayName = "RFC 1122 2.3.2.1: resolved entries expire after their lifetime and are resolved again")]
-    public void EntriesExpire()
+    [Fact(DisplayName = "RFC 4861 7.3.3 (as Linux for ARP): past the reachable time an entry is STALE and still used; used, it is probed by unicast after 5 s, and dropped when 3 probes go unanswered")]
+    public void StaleEntryIsUsedThenProbed()
     {
-        var options = EngineHarness.DefaultOptions() with { NeighborLifetime = TimeSpan.FromSeconds(10) };
-        using var h = new EngineHarness(options);
-        Assert.True(h.Engine.Neighbors.TryGet(Frames.PeerIp, h.Now, out _));
+        var options = EngineHarness.DefaultOptions() with { NeighborReachableTime = TimeSpan.FromSeconds(10) };
+        using var h = new EngineHarness(options, learnPeer: false) { AnswerArpForPeer = false };
+        var receiver = new RecordingReceiver();
+        var binding = h.Engine.BindUdp(4000, receiver);
+        h.Engine.SendUdp(binding, Frames.PeerIp, 5000, [1]);
+        h.Drain();
+        h.Inject(Frames.Arp(ArpOperation.Reply, Frames.PeerMac, Frames.PeerIp, Frames.StackMac, Frames.StackIp, Frames.StackMac));
+        h.Drain();
+        Assert.Equal(NeighborState.Reachable, h.Engine.Neighbors.StateOf(Frames.PeerIp));
         h.Advance(TimeSpan.FromSeconds(11));
-        Assert.False(h.Engine.Neighbors.TryGet(Frames.PeerIp, h.Now, out _));
-        Assert.Equal(0, h.Engine.Neighbors.Count);
+        Assert.Equal(NeighborState.Stale, h.Engine.Neighbors.StateOf(Frames.PeerIp));
+        // Still used at once: the datagram goes out, nothing queues.
+        h.Engine.SendUdp(binding, Frames.PeerIp, 5000, [2]);
+        var sent = Assert.Single(h.Drain());
+        Assert.True(EthernetFrame.TryParse(sent, out var data) && data.EtherType == EtherType.Ipv4 && data.Destination == Frames.PeerMac);
+        Assert.Equal(NeighborState.Delay, h.Engine.Neighbors.StateOf(Frames.PeerIp));
+        // After DELAY_FIRST_PROBE_TIME, unicast probes, one a second.
+        var probes = new List<MacAddress>();
+        for (int i = 0; i < 100; i++)
+        {
+            h.Advance(TimeSpan.FromMilliseconds(100));
+            foreach (var frame in h.Drain())
+            {
+                Assert.True(EthernetFrame.TryParse(frame, out var eth) && eth.EtherType == EtherType.Arp);
+                probes.Add(eth.Destination);
+            }
+        }
+        Assert.Equal([Frames.PeerMac, Frames.PeerMac, Frames.PeerMac], probes);
+        Assert.False(h.Engine.Neighbors.Contains(Frames.PeerIp));
+    }
+
+    [Fact(DisplayName = "RFC 4861 7.3.1: TCP forward progress confirms the neighbor, so a busy flow's next hop stays REACHABLE without any ARP")]
+    public void TcpProgressConfirmsReachability()
+    {
+        var options = EngineHarness.DefaultOptions() with { NeighborReachableTime = TimeSpan.FromSeconds(10) };
+        using var h = new EngineHarness(options) { AnswerArpForPeer = false };
+        var listener = new RecordingListener();
+        h.Engine.ListenTcp(80, 8, listener);
+        var peer = new TcpPeer(h);
+        peer.Send(100, 0, TcpFlags.Syn);
+        var synAck = Assert.Single(peer.Received());
+        peer.Send(101, synAck.Seq + 1, TcpFlags.Ack);
+        var connection = listener.Accepted[0].Connection!;
+        long arpBefore = h.Count(StackCounter.ArpRequestsSent);
+        uint next = synAck.Seq + 1;
+        for (int second = 0; second < 120; second++)
+        {
+            connection.Write(new byte[100]);
+            connection.OnApplicationWrite();
+            foreach (var segment in peer.Received())
+                next = segment.Seq + (uint)segment.Payload.Length;
+            peer.Send(101, next, TcpFlags.Ack);
+            h.Advance(TimeSpan.FromSeconds(1));
+        }
+        Assert.Equal(arpBefore, h.Count(StackCounter.ArpRequestsSent));
+        Assert.Equal(NeighborState.Reachable, h.Engine.Neighbors.StateOf(Frames.PeerIp));
+        Assert.Equal(0, h.Count(StackCounter.TcpSegmentsRetransmitted));
     }
 
     [Fact(DisplayName = "The neighbor cache stays within its capacity under a flood of senders")]

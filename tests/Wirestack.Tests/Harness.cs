@@ -68,13 +68,28 @@ internal sealed class EngineHarness : IDisposable
         Engine.Poll(Now);
     }
 
+    /// <summary>
+    /// Answer ARP requests for the peer's address, as the peer would (on by default, so reachability probes after the
+    /// reachable time do not break tests about other things); answered requests are not returned by <see cref="Drain"/>.
+    /// </summary>
+    public bool AnswerArpForPeer { get; set; } = true;
+
     /// <summary>The frames the engine sent since the last call.</summary>
     public List<byte[]> Drain()
     {
         var frames = new List<byte[]>();
         var buffer = new byte[70000];
         while (PeerSide.TryReceive(buffer, Now, out int length))
+        {
+            if (AnswerArpForPeer && EthernetFrame.TryParse(buffer.AsSpan(0, length), out var eth) && eth.EtherType == EtherType.Arp
+                && ArpPacket.TryParse(eth.Payload, out var arp) && arp.Operation == ArpOperation.Request && arp.TargetProtocolAddress == Frames.PeerIp
+                && arp.SenderProtocolAddress != arp.TargetProtocolAddress)
+            {
+                Inject(Frames.Arp(ArpOperation.Reply, Frames.PeerMac, Frames.PeerIp, arp.SenderHardwareAddress, arp.SenderProtocolAddress, to: arp.SenderHardwareAddress));
+                continue;
+            }
             frames.Add(buffer[..length]);
+        }
         return frames;
     }
 

@@ -36,7 +36,8 @@ internal sealed partial class NetworkEngine
         // (sender 0.0.0.0, RFC 5227) teaches nothing.
         if (!senderIp.IsAny && !senderIp.IsBroadcast && !senderIp.IsMulticast)
         {
-            var entry = _neighbors.Learn(senderIp, senderMac, _now, create: forUs);
+            bool answer = forUs && arp.Operation == ArpOperation.Reply;
+            var entry = _neighbors.Learn(senderIp, senderMac, _now, create: forUs, confirmed: answer);
             if (entry is not null)
                 FlushPending(entry);
         }
@@ -51,10 +52,11 @@ internal sealed partial class NetworkEngine
         }
     }
 
-    void SendArpRequest(Ipv4Address target)
+    /// <summary>An ARP request: broadcast to resolve, or unicast to <paramref name="to"/> to re-probe (RFC 4861 7.3.3 PROBE).</summary>
+    void SendArpRequest(Ipv4Address target, MacAddress? to = null)
     {
         var frame = _controlBuffer.AsSpan();
-        int length = EthernetFrame.WriteHeader(frame, MacAddress.Broadcast, MacAddress, EtherType.Arp);
+        int length = EthernetFrame.WriteHeader(frame, to ?? MacAddress.Broadcast, MacAddress, EtherType.Arp);
         length += ArpPacket.Write(frame[length..], ArpOperation.Request, MacAddress, _interface.Address, MacAddress.Zero, target);
         Transmit(frame[..length]);
         Counters.Increment(StackCounter.ArpRequestsSent);
@@ -75,6 +77,18 @@ internal sealed partial class NetworkEngine
         var buffer = ArrayPool<byte>.Shared.Rent(LinkHeadroom + packet.Length);
         packet.CopyTo(buffer.AsSpan(LinkHeadroom));
         _neighbors.Enqueue(entry, new PendingPacket(buffer, LinkHeadroom, packet.Length), _dropPending);
+    }
+
+    /// <summary>
+    /// Upper-layer reachability confirmation (RFC 4861 7.3.1): TCP saw forward progress with <paramref name="remote"/>,
+    /// so its next hop answers.
+    /// </summary>
+    public void ConfirmReachable(Ipv4Address remote)
+    {
+        if (_device.Medium != Devices.LinkMedium.Ethernet)
+            return;
+        var nextHop = _interface.IsOnLink(remote) || _interface.Gateway.IsAny ? remote : _interface.Gateway;
+        _neighbors.Confirm(nextHop, _now);
     }
 
     void DropPending(PendingPacket packet)

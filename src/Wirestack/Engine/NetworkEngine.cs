@@ -32,6 +32,7 @@ internal sealed partial class NetworkEngine
     readonly Queue<StackState> _stateChanges = new();
     readonly List<NeighborCache.Entry> _retryScratch = [];
     readonly List<NeighborCache.Entry> _failedScratch = [];
+    readonly List<NeighborCache.Entry> _probeScratch = [];
     readonly ReassemblyExpired _onReassemblyExpired;
     readonly Action<PendingPacket> _dropPending;
     ushort _nextIdentification;
@@ -51,7 +52,7 @@ internal sealed partial class NetworkEngine
         _receiveBuffer = new byte[Math.Max(mtu + 64, 2048)];
         _random = options.RandomSeed is { } seed ? new Random(seed) : new Random();
         _nextIdentification = (ushort)_random.Next(ushort.MaxValue + 1);
-        _neighbors = new NeighborCache(options.ArpCacheCapacity, Microseconds(options.NeighborLifetime), options.ArpRequestAttempts,
+        _neighbors = new NeighborCache(options.ArpCacheCapacity, Microseconds(options.NeighborReachableTime), options.ArpRequestAttempts,
             Microseconds(options.ArpRetryInterval), options.ResolutionQueuePackets, options.ResolutionQueueBytes);
         _reassembler = new Ipv4Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
@@ -185,9 +186,12 @@ internal sealed partial class NetworkEngine
             _dhcp.OnTimer();
         _retryScratch.Clear();
         _failedScratch.Clear();
-        _neighbors.Expire(_now, _retryScratch, _failedScratch);
+        _probeScratch.Clear();
+        _neighbors.Expire(_now, _retryScratch, _failedScratch, _probeScratch);
         foreach (var entry in _retryScratch)
             SendArpRequest(entry.Address);
+        foreach (var entry in _probeScratch)
+            SendArpRequest(entry.Address, entry.LinkAddress);
         foreach (var entry in _failedScratch)
             FailResolution(entry);
 

@@ -11,22 +11,53 @@ internal readonly record struct PendingPacket(byte[] Buffer, int Offset, int Len
     public void Release() => ArrayPool<byte>.Shared.Return(Buffer);
 }
 
+/// <summary>Reachability of a neighbor (RFC 4861 7.3.2; Linux applies the same states to ARP).</summary>
+internal enum NeighborState
+{
+    /// <summary>Resolution under way (broadcast requests); packets wait in a bounded queue.</summary>
+    Incomplete,
+    /// <summary>Recently confirmed reachable (an answer to our request, or forward progress of a TCP flow).</summary>
+    Reachable,
+    /// <summary>Link address known but not confirmed lately; still used.</summary>
+    Stale,
+    /// <summary>Used while stale: waiting a moment for an upper layer to confirm before probing.</summary>
+    Delay,
+    /// <summary>Being re-probed by unicast requests; still used until the probes fail.</summary>
+    Probe,
+}
+
 /// <summary>
-/// The ARP neighbor cache (RFC 826, RFC 1122 2.3.2.1): resolved entries expire, unresolved ones retry on a timer
-/// and hold a bounded queue of packets. Pure state; the engine sends the requests it asks for.
+/// The ARP neighbor cache (RFC 826, RFC 1122 2.3.2.1) with the reachability states of RFC 4861 7.3, as Linux keeps
+/// them for ARP: a confirmed entry is REACHABLE for the reachable time, then STALE; a stale entry keeps being used
+/// and, once used, is re-probed by unicast (DELAY, then PROBE) and dropped only when those probes go unanswered.
+/// TCP forward progress confirms reachability, so a busy flow never loses its next hop, and nothing queues behind an
+/// entry that merely aged. Unresolved entries retry on a timer and hold a bounded queue of packets. Pure state; the
+/// engine sends the requests it asks for.
 /// </summary>
-internal sealed class NeighborCache(int capacity, long lifetimeMicroseconds, int attempts, long retryIntervalMicroseconds,
+internal sealed class NeighborCache(int capacity, long reachableMicroseconds, int attempts, long retryIntervalMicroseconds,
     int queuePacketsPerNeighbor, int queueBytesTotal)
 {
+    /// <summary>RFC 4861 10: DELAY_FIRST_PROBE_TIME.</summary>
+    const long DelayFirstProbe = 5_000_000;
+
+    /// <summary>RFC 4861 10: MAX_UNICAST_SOLICIT.</summary>
+    const int UnicastProbes = 3;
+
+    /// <summary>An unused stale entry is forgotten after this long (Linux gc_stale_time).</summary>
+    const long StaleLifetime = 60_000_000;
+
     internal sealed class Entry(Ipv4Address address)
     {
         public Ipv4Address Address { get; } = address;
         public MacAddress LinkAddress;
-        public bool Resolved;
-        public long ExpiresAt;
+        public NeighborState State;
+        /// <summary>When the state's timer runs out: REACHABLE ends, STALE is forgotten, DELAY probes, PROBE retries.</summary>
+        public long Deadline;
         public long NextRequestAt;
         public int RequestsLeft;
         public readonly Queue<PendingPacket> Pending = new();
+
+        public bool Resolved => State != NeighborState.Incomplete;
     }
 
     readonly Dictionary<Ipv4Address, Entry> _entries = [];
@@ -40,25 +71,40 @@ internal sealed class NeighborCache(int capacity, long lifetimeMicroseconds, int
 
     public IEnumerable<Entry> Entries => _entries.Values;
 
+    /// <summary>
+    /// The link address to send to, for any resolved state. Using a STALE entry starts DELAY (RFC 4861 7.3.3); a
+    /// REACHABLE one past its time becomes STALE first.
+    /// </summary>
     public bool TryGet(Ipv4Address address, long now, out MacAddress linkAddress)
     {
-        if (_entries.TryGetValue(address, out var entry) && entry.Resolved && entry.ExpiresAt > now)
+        if (!_entries.TryGetValue(address, out var entry) || !entry.Resolved)
         {
-            linkAddress = entry.LinkAddress;
-            return true;
+            linkAddress = default;
+            return false;
         }
-        linkAddress = default;
-        return false;
+        if (entry.State == NeighborState.Reachable && entry.Deadline <= now)
+            entry.State = NeighborState.Stale;
+        if (entry.State == NeighborState.Stale)
+        {
+            entry.State = NeighborState.Delay;
+            SetDeadline(entry, now + DelayFirstProbe);
+        }
+        linkAddress = entry.LinkAddress;
+        return true;
     }
 
     public bool Contains(Ipv4Address address) => _entries.ContainsKey(address);
 
+    /// <summary>The state of <paramref name="address"/>'s entry, if any.</summary>
+    public NeighborState? StateOf(Ipv4Address address) => _entries.TryGetValue(address, out var entry) ? entry.State : null;
+
     /// <summary>
     /// Records that <paramref name="address"/> is at <paramref name="linkAddress"/>. Only updates an existing entry
-    /// unless <paramref name="create"/> (RFC 826's merge rule). Returns the entry when it was updated, so the caller
-    /// can flush the packets it holds.
+    /// unless <paramref name="create"/> (RFC 826's merge rule). An answer to our request (<paramref name="confirmed"/>)
+    /// makes it REACHABLE; other news makes a new or changed entry STALE (RFC 4861 7.3.3) and leaves an unchanged
+    /// one as it is. Returns the entry when it was updated, so the caller can flush the packets it holds.
     /// </summary>
-    public Entry? Learn(Ipv4Address address, MacAddress linkAddress, long now, bool create)
+    public Entry? Learn(Ipv4Address address, MacAddress linkAddress, long now, bool create, bool confirmed)
     {
         if (!_entries.TryGetValue(address, out var entry))
         {
@@ -66,11 +112,37 @@ internal sealed class NeighborCache(int capacity, long lifetimeMicroseconds, int
                 return null;
             entry = Add(address, now);
         }
-        _deadlineStale = true;
+        bool changed = !entry.Resolved || entry.LinkAddress != linkAddress;
         entry.LinkAddress = linkAddress;
-        entry.Resolved = true;
-        entry.ExpiresAt = now + lifetimeMicroseconds;
+        if (confirmed)
+            Confirm(entry, now);
+        else if (changed)
+        {
+            entry.State = NeighborState.Stale;
+            SetDeadline(entry, now + StaleLifetime);
+        }
         return entry;
+    }
+
+    /// <summary>Upper-layer confirmation (RFC 4861 7.3.1: TCP forward progress): a resolved entry becomes REACHABLE.</summary>
+    public void Confirm(Ipv4Address address, long now)
+    {
+        if (_entries.TryGetValue(address, out var entry) && entry.Resolved)
+            Confirm(entry, now);
+    }
+
+    void Confirm(Entry entry, long now)
+    {
+        entry.State = NeighborState.Reachable;
+        // A later deadline never invalidates the cached earliest one: at worst the engine wakes early once.
+        entry.Deadline = now + reachableMicroseconds;
+    }
+
+    void SetDeadline(Entry entry, long deadline)
+    {
+        entry.Deadline = deadline;
+        if (!_deadlineStale && (_nextDeadline is null || deadline < _nextDeadline))
+            _nextDeadline = deadline;
     }
 
     /// <summary>Starts resolving <paramref name="address"/> unless already under way; true when a request should go out now.</summary>
@@ -79,15 +151,7 @@ internal sealed class NeighborCache(int capacity, long lifetimeMicroseconds, int
         if (_entries.TryGetValue(address, out var existing))
         {
             entry = existing;
-            if (existing.Resolved && existing.ExpiresAt > now)
-                return false;
-            if (existing.Resolved)
-            {
-                // Expired: keep the old link address out of use and resolve afresh.
-                existing.Resolved = false;
-                existing.RequestsLeft = 0;
-            }
-            if (existing.RequestsLeft > 0)
+            if (existing.Resolved || existing.RequestsLeft > 0)
                 return false;
         }
         else
@@ -95,6 +159,7 @@ internal sealed class NeighborCache(int capacity, long lifetimeMicroseconds, int
             entry = Add(address, now);
         }
         _deadlineStale = true;
+        entry.State = NeighborState.Incomplete;
         entry.RequestsLeft = attempts - 1;
         entry.NextRequestAt = now + retryIntervalMicroseconds;
         return true;
@@ -124,11 +189,12 @@ internal sealed class NeighborCache(int capacity, long lifetimeMicroseconds, int
     }
 
     /// <summary>
-    /// Runs the timers: unresolved entries due for a retry are passed to <paramref name="retry"/>; those out of
-    /// attempts are removed and passed to <paramref name="failed"/> (with their queued packets); resolved entries
-    /// past their lifetime are removed.
+    /// Runs the timers: unresolved entries due for a retry are passed to <paramref name="retry"/> (broadcast), those
+    /// out of attempts are removed and passed to <paramref name="failed"/> (with their queued packets); entries due
+    /// for a unicast probe go to <paramref name="probe"/>, and those whose probes went unanswered are removed;
+    /// REACHABLE entries past their time become STALE, and stale ones unused for a minute are forgotten.
     /// </summary>
-    public void Expire(long now, List<Entry> retry, List<Entry> failed)
+    public void Expire(long now, List<Entry> retry, List<Entry> failed, List<Entry> probe)
     {
         if (NextDeadline() is not { } due || due > now)
             return;
@@ -136,24 +202,48 @@ internal sealed class NeighborCache(int capacity, long lifetimeMicroseconds, int
         List<Ipv4Address>? remove = null;
         foreach (var entry in _entries.Values)
         {
-            if (entry.Resolved)
+            switch (entry.State)
             {
-                if (entry.ExpiresAt <= now && entry.Pending.Count == 0)
+                case NeighborState.Incomplete:
+                    if (entry.NextRequestAt > now)
+                        break;
+                    if (entry.RequestsLeft > 0)
+                    {
+                        entry.RequestsLeft--;
+                        entry.NextRequestAt = now + retryIntervalMicroseconds;
+                        retry.Add(entry);
+                    }
+                    else
+                    {
+                        (remove ??= []).Add(entry.Address);
+                        failed.Add(entry);
+                    }
+                    break;
+                case NeighborState.Reachable when entry.Deadline <= now:
+                    entry.State = NeighborState.Stale;
+                    entry.Deadline = now + StaleLifetime;
+                    break;
+                case NeighborState.Stale when entry.Deadline <= now:
                     (remove ??= []).Add(entry.Address);
-                continue;
-            }
-            if (entry.NextRequestAt > now)
-                continue;
-            if (entry.RequestsLeft > 0)
-            {
-                entry.RequestsLeft--;
-                entry.NextRequestAt = now + retryIntervalMicroseconds;
-                retry.Add(entry);
-            }
-            else
-            {
-                (remove ??= []).Add(entry.Address);
-                failed.Add(entry);
+                    break;
+                case NeighborState.Delay when entry.Deadline <= now:
+                    entry.State = NeighborState.Probe;
+                    entry.RequestsLeft = UnicastProbes - 1;
+                    entry.Deadline = now + retryIntervalMicroseconds;
+                    probe.Add(entry);
+                    break;
+                case NeighborState.Probe when entry.Deadline <= now:
+                    if (entry.RequestsLeft > 0)
+                    {
+                        entry.RequestsLeft--;
+                        entry.Deadline = now + retryIntervalMicroseconds;
+                        probe.Add(entry);
+                    }
+                    else
+                    {
+                        (remove ??= []).Add(entry.Address);
+                    }
+                    break;
             }
         }
         if (remove is null)
@@ -171,7 +261,7 @@ internal sealed class NeighborCache(int capacity, long lifetimeMicroseconds, int
         long? next = null;
         foreach (var entry in _entries.Values)
         {
-            long due = entry.Resolved ? entry.ExpiresAt : entry.NextRequestAt;
+            long due = entry.Resolved ? entry.Deadline : entry.NextRequestAt;
             if (next is null || due < next)
                 next = due;
         }
@@ -194,7 +284,7 @@ internal sealed class NeighborCache(int capacity, long lifetimeMicroseconds, int
     {
         if (_entries.Count >= capacity)
             EvictOne();
-        var entry = new Entry(address) { ExpiresAt = now };
+        var entry = new Entry(address) { Deadline = now };
         _entries.Add(address, entry);
         _deadlineStale = true;
         return entry;
@@ -202,13 +292,13 @@ internal sealed class NeighborCache(int capacity, long lifetimeMicroseconds, int
 
     void EvictOne()
     {
-        // Prefer the resolved entry closest to expiry; entries with waiting packets go last.
+        // Prefer the resolved entry closest to its next state change; entries with waiting packets go last.
         Entry? victim = null;
         foreach (var entry in _entries.Values)
         {
             if (entry.Pending.Count > 0)
                 continue;
-            if (victim is null || (entry.Resolved && (!victim.Resolved || entry.ExpiresAt < victim.ExpiresAt)))
+            if (victim is null || (entry.Resolved && (!victim.Resolved || entry.Deadline < victim.Deadline)))
                 victim = entry;
         }
         victim ??= _entries.Values.First();

@@ -44,6 +44,7 @@ internal sealed partial class TcpControlBlock
         return low;
     }
     int _duplicateAcks;
+    long _reachabilityConfirmedAt = long.MinValue / 2;
     bool _inRecovery;
     uint _recover;
     uint _highRetransmitted;
@@ -68,6 +69,12 @@ internal sealed partial class TcpControlBlock
             _sendBufferSeq += (uint)dataAcked;
         }
         long acked = (long)(uint)(ack - previousUna);
+        // Forward progress confirms the neighbor (at most once a second: it lasts the reachable time anyway).
+        if (_network.Now - _reachabilityConfirmedAt >= 1_000_000)
+        {
+            _reachabilityConfirmedAt = _network.Now;
+            _network.ConfirmReachable(Key.RemoteAddress);
+        }
 
         // RTT: a timed segment (Karn) or, with timestamps, the echo of our clock (RFC 7323 4.1).
         if (_timingSegment && Seq.Ge(ack, _timedSequence))

@@ -52,6 +52,9 @@ internal interface ITcpNetwork
     /// <summary>The connection entered TIME-WAIT.</summary>
     void OnTimeWait(TcpControlBlock connection);
 
+    /// <summary>The peer acknowledged new data: its next hop is reachable (RFC 4861 7.3.1 upper-layer confirmation).</summary>
+    void ConfirmReachable(Ipv4Address remote);
+
     /// <summary>Where connection buffers come from.</summary>
     BufferChunkPool BufferPool { get; }
 
