@@ -116,4 +116,23 @@ public sealed class TcpBoundaryTests
         await pair.Inbound.ReadExactlyAsync(buffer, ct);
         Assert.Equal([1, 2, 3], buffer);
     }
+
+    [Fact(DisplayName = "Public properties are snapshots: they answer while the event loop is busy, and follow configuration changes")]
+    public async Task PropertiesNeverWaitForTheLoop()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pair = await ConnectedPair.OpenAsync(ct);
+        var stack = pair.ClientStack;
+        using var release = new ManualResetEventSlim();
+        stack.Post(_ => release.Wait(TimeSpan.FromSeconds(10)));
+        await Task.Delay(50, ct);
+        var read = Task.Run(() => (stack.Ipv4Address, stack.Ipv4PrefixLength, stack.Gateway, stack.DnsServers.Count, stack.Lease,
+            pair.Outbound.NoDelay, pair.Outbound.UserTimeout), ct);
+        bool answered = await Task.WhenAny(read, Task.Delay(2000, ct)) == read;
+        release.Set();
+        Assert.True(answered, "a property waited for the busy event loop");
+        var snapshot = await read;
+        Assert.Equal(System.Net.IPAddress.Parse("10.6.0.2"), snapshot.Ipv4Address);
+        Assert.Equal(24, snapshot.Ipv4PrefixLength);
+    }
 }

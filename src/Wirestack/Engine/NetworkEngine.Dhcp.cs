@@ -52,8 +52,14 @@ internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
             _dhcp.Start(_dhcpBinding);
     }
 
+    /// <summary>Changes whenever the addressing a host snapshot shows changes (address, lease, DNS and NTP servers).</summary>
+    public int ConfigurationVersion => _interface.Version + _leaseVersion;
+
+    int _leaseVersion;
+
     void IDhcpHost.ApplyLease(DhcpLease lease, bool renewal)
     {
+        _leaseVersion++;
         _dnsServers = lease.DnsServers;
         _ntpServers = lease.NtpServers;
         if (renewal && _interface.Address == lease.Address)
@@ -65,6 +71,7 @@ internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
 
     void IDhcpHost.RemoveLease()
     {
+        _leaseVersion++;
         _interface.Clear();
         _dnsServers = StaticDnsServers();
         _ntpServers = [];

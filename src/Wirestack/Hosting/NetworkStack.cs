@@ -56,6 +56,7 @@ public sealed class NetworkStack : IAsyncDisposable
         _meter = CreateMeter();
         _stateEventPump = Task.Run(PumpStateEventsAsync);
         Dns = new DnsResolver(this);
+        _addressing = Addressing.Take(_engine);
         _loop = new Thread(Run) { Name = $"wirestack {device}", IsBackground = true };
     }
 
@@ -116,27 +117,48 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <summary>The device's IP MTU.</summary>
     public int Mtu => _engine.Mtu;
 
-    /// <summary>The IPv4 address, or null while there is none.</summary>
-    public IPAddress? Ipv4Address => Invoke(e => e.Interface.IsConfigured ? e.Interface.Address.ToIPAddress() : null);
+    /// <summary>The IPv4 address, or null while there is none. A snapshot: never waits for the event loop.</summary>
+    public IPAddress? Ipv4Address => _addressing.Address;
 
     /// <summary>The IPv4 prefix length, 0 while unconfigured.</summary>
-    public int Ipv4PrefixLength => Invoke(e => e.Interface.PrefixLength);
+    public int Ipv4PrefixLength => _addressing.PrefixLength;
 
     /// <summary>The default gateway, or null.</summary>
-    public IPAddress? Gateway => Invoke(e => e.Interface.Gateway.IsAny ? null : e.Interface.Gateway.ToIPAddress());
+    public IPAddress? Gateway => _addressing.Gateway;
 
     /// <summary>The DNS servers in use: learned from DHCP, else configured.</summary>
-    public IReadOnlyList<IPAddress> DnsServers => Invoke(e => e.DnsServers.Select(a => a.ToIPAddress()).ToArray());
+    public IReadOnlyList<IPAddress> DnsServers => _addressing.DnsServers;
 
     /// <summary>The NTP servers learned from DHCP (option 42).</summary>
-    public IReadOnlyList<IPAddress> NtpServers => Invoke(e => e.NtpServers.Select(a => a.ToIPAddress()).ToArray());
+    public IReadOnlyList<IPAddress> NtpServers => _addressing.NtpServers;
 
     /// <summary>The current DHCP lease, or null (static configuration, or none yet).</summary>
-    public DhcpLeaseInfo? Lease => Invoke(e => e.Dhcp?.Lease is { } lease
-        ? new DhcpLeaseInfo(lease.Address.ToIPAddress(), lease.PrefixLength, lease.Gateway.IsAny ? null : lease.Gateway.ToIPAddress(),
-            lease.Server.ToIPAddress(), TimeSpan.FromTicks(lease.LeaseMicroseconds * TimeSpan.TicksPerMicrosecond),
-            TimeSpan.FromTicks(Math.Max(0, lease.ExpiresAt - NowMicroseconds) * TimeSpan.TicksPerMicrosecond), lease.DomainName)
-        : null);
+    public DhcpLeaseInfo? Lease => _addressing.Lease is { } lease
+        ? lease with { Remaining = TimeSpan.FromTicks(Math.Max(0, _addressing.LeaseExpiresAt - NowMicroseconds) * TimeSpan.TicksPerMicrosecond) }
+        : null;
+
+    /// <summary>What the addressing properties return: taken on the event loop whenever the configuration changes.</summary>
+    sealed record Addressing(IPAddress? Address, int PrefixLength, IPAddress? Gateway, IReadOnlyList<IPAddress> DnsServers,
+        IReadOnlyList<IPAddress> NtpServers, DhcpLeaseInfo? Lease, long LeaseExpiresAt)
+    {
+        public static Addressing Take(NetworkEngine e)
+        {
+            var lease = e.Dhcp?.Lease;
+            return new Addressing(
+                e.Interface.IsConfigured ? e.Interface.Address.ToIPAddress() : null,
+                e.Interface.PrefixLength,
+                e.Interface.Gateway.IsAny ? null : e.Interface.Gateway.ToIPAddress(),
+                e.DnsServers.Select(a => a.ToIPAddress()).ToArray(),
+                e.NtpServers.Select(a => a.ToIPAddress()).ToArray(),
+                lease is null ? null : new DhcpLeaseInfo(lease.Address.ToIPAddress(), lease.PrefixLength,
+                    lease.Gateway.IsAny ? null : lease.Gateway.ToIPAddress(), lease.Server.ToIPAddress(),
+                    TimeSpan.FromTicks(lease.LeaseMicroseconds * TimeSpan.TicksPerMicrosecond), TimeSpan.Zero, lease.DomainName),
+                lease?.ExpiresAt ?? 0);
+        }
+    }
+
+    volatile Addressing _addressing;
+    int _addressingVersion = -1;
 
     /// <summary>Completes when the stack reaches <see cref="StackState.Ready"/>.</summary>
     /// <exception cref="OperationCanceledException">The token was cancelled first.</exception>
@@ -384,6 +406,11 @@ public sealed class NetworkStack : IAsyncDisposable
 
     void PublishStateChanges()
     {
+        if (_engine.ConfigurationVersion != _addressingVersion)
+        {
+            _addressingVersion = _engine.ConfigurationVersion;
+            _addressing = Addressing.Take(_engine);
+        }
         while (_engine.TryTakeStateChange(out var state))
         {
             var previous = _state;

@@ -14,8 +14,12 @@ internal sealed class Ipv4Interface
 
     public Ipv4Address SubnetBroadcast => new(Address.Value | ~Mask);
 
+    /// <summary>Changes with every configuration, so the host can tell when to take a new snapshot.</summary>
+    public int Version { get; private set; }
+
     public void Configure(Ipv4Address address, int prefixLength, Ipv4Address gateway)
     {
+        Version++;
         Address = address;
         PrefixLength = prefixLength;
         Mask = Ipv4Address.MaskFromPrefix(prefixLength);
