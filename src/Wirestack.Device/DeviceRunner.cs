@@ -117,7 +117,10 @@ internal static class DeviceRunner
             : null;
         using var reset = new CancellationTokenSource();
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(stopToken, reset.Token);
-        var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, DhcpServer = dhcpServer });
+        // A peer that stops taking data for a minute is cut off (RFC 5482 user timeout), as nginx's 60 s send_timeout
+        // cuts a stalled response: nothing a careless or hostile client does holds the device's memory for longer.
+        var tcp = new TcpSettings { UserTimeout = TimeSpan.FromSeconds(60) };
+        var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, DhcpServer = dhcpServer, Tcp = tcp });
         try
         {
             stack.StateChanged += (_, e) =>

@@ -62,18 +62,29 @@ internal sealed class TestServices : IAsyncDisposable
         }));
     }
 
+    /// <summary>RFC 862. Reads the receive buffer in place, so an idle echo connection holds no buffer of its own.</summary>
     static async Task EchoAsync(TcpConnection connection, CancellationToken cancellationToken)
     {
-        var buffer = new byte[65536];
-        int n;
-        while ((n = await connection.ReadAsync(buffer, cancellationToken)) > 0)
-            await connection.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+        var input = connection.Input;
+        while (true)
+        {
+            var result = await input.ReadAsync(cancellationToken);
+            foreach (var segment in result.Buffer)
+                await connection.WriteAsync(segment, cancellationToken);
+            input.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+                break;
+        }
+        await input.CompleteAsync();
     }
 
+    /// <summary>Where discarded bytes go: shared by every connection, never read.</summary>
+    static readonly byte[] s_discard = new byte[65536];
+
+    /// <summary>RFC 863.</summary>
     static async Task DiscardAsync(TcpConnection connection, CancellationToken cancellationToken)
     {
-        var buffer = new byte[65536];
-        while (await connection.ReadAsync(buffer, cancellationToken) > 0)
+        while (await connection.ReadAsync(s_discard, cancellationToken) > 0)
         {
         }
     }

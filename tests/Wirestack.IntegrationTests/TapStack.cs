@@ -25,7 +25,7 @@ internal sealed class TapStack : IAsyncDisposable
     public NetworkStack Stack { get; }
 
     public static async Task<TapStack> StartAsync(Func<INetworkDevice, INetworkDevice>? decorate = null, Ipv4Settings? ipv4 = null,
-        Func<TestNamespace, Task>? beforeStart = null, bool waitReady = true, DhcpServerSettings? dhcpServer = null)
+        Func<TestNamespace, Task>? beforeStart = null, bool waitReady = true, DhcpServerSettings? dhcpServer = null, StackOptions? options = null)
     {
         var ns = await TestNamespace.CreateAsync();
         try
@@ -35,7 +35,7 @@ internal sealed class TapStack : IAsyncDisposable
             if (beforeStart is not null)
                 await beforeStart(ns);
             var device = decorate?.Invoke(tap) ?? tap;
-            var stack = await NetworkStack.StartAsync(device, new StackOptions { Ipv4 = ipv4 ?? Ipv4Settings.Static(StackAddress + "/24"), DhcpServer = dhcpServer });
+            var stack = await NetworkStack.StartAsync(device, (options ?? new StackOptions { Ipv4 = Ipv4Settings.Static(StackAddress + "/24") }) with { Ipv4 = ipv4 ?? Ipv4Settings.Static(StackAddress + "/24"), DhcpServer = dhcpServer });
             if (waitReady)
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));

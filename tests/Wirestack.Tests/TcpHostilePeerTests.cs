@@ -263,4 +263,23 @@ public sealed class TcpHostilePeerTests
         Assert.NotEqual(choices[0].Select(c => c.Isn), choices[1].Select(c => c.Isn));
         Assert.NotEqual(choices[0].Select(c => c.Port), choices[1].Select(c => c.Port));
     }
+
+    [Fact(DisplayName = "RFC 1122 4.2.3.4: with nothing in flight and a window too small to use, the override timer sends what fits instead of waiting forever")]
+    public void SmallWindowOverride()
+    {
+        var (h, peer, connection, ack) = StalledByZeroWindow(bytes: 20_000);
+        using var _ = h;
+        // The receiver opens its window a little (100 bytes with scale 7 is 12,800; send a raw 0-scaled tiny one).
+        peer.Send(PeerIss + 1, ack, TcpFlags.Ack, window: 1);
+        Assert.Empty(SegmentsTo(h, peer.LocalPort));
+        var sent = new List<SentSegment>();
+        for (int i = 0; i < 30 && sent.Count == 0; i++)
+        {
+            h.Advance(TimeSpan.FromMilliseconds(100));
+            sent.AddRange(SegmentsTo(h, peer.LocalPort).Where(s => s.Payload.Length > 0));
+        }
+        var segment = Assert.Single(sent);
+        Assert.Equal(ack, segment.Seq);
+        Assert.Equal(128, segment.Payload.Length);
+    }
 }

@@ -61,7 +61,14 @@ internal static class DashboardServer
                     listen.Listen(options.HttpsPort, Https);
             });
         }
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = 16L << 20);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = 16L << 20;
+            // A client that stops reading a response (its window shut) is disconnected like nginx's 60 s send_timeout
+            // would: Kestrel times each write against this rate, and a write on Wirestack waits while the send buffer
+            // is full. Kestrel's default (240 B/s) lets a stalled 64 KiB write hold a connection for over four minutes.
+            k.Limits.MinResponseDataRate = new MinDataRate(bytesPerSecond: 1024, gracePeriod: TimeSpan.FromSeconds(10));
+        });
         var app = builder.Build();
 
         IFileProvider files = new ManifestEmbeddedFileProvider(typeof(DashboardServer).Assembly, "wwwroot");

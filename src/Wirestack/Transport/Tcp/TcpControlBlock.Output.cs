@@ -61,9 +61,15 @@ internal sealed partial class TcpControlBlock
                 // segment is unacknowledged, so a request's or response's tail goes out at once.
                 if (!NoDelay && Seq.Gt(_smallSegmentEnd, SndUna))
                     break;
-                // Sender SWS avoidance: the window, not the data, limits us; wait for it to open usefully.
+                // Sender SWS avoidance: the window, not the data, limits us; wait for it to open usefully. With nothing
+                // in flight no ACK will come to re-run this, so the persist timer doubles as RFC 1122 4.2.3.4's
+                // override timer (a receiver that never reads would otherwise leave us waiting forever).
                 if (length < available && length < _maxSndWnd / 2)
+                {
+                    if (SndMax == SndUna)
+                        ArmPersist();
                     break;
+                }
             }
             SendData(SndNxt, length, fin, retransmitting);
             if (!retransmitting && length < maxPayload)

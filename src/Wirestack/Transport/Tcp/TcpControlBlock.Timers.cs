@@ -28,8 +28,9 @@ internal sealed partial class TcpControlBlock
     /// <summary>Retransmissions (or zero-window probes) allowed before giving up: fewer for an orphan.</summary>
     int RetryLimit => _applicationClosed ? Math.Min(_settings.MaxRetransmissions, _settings.OrphanRetries) : _settings.MaxRetransmissions;
 
-    /// <summary>Sent data is unacknowledged, or unsent data waits behind a closed window.</summary>
-    bool AwaitingProgress => SndMax != SndUna || (_sndWnd == 0 && Send.Count > 0);
+    /// <summary>Sent data is unacknowledged, or data waits to be sent (behind the peer's window: the window is never the
+    /// only thing between written data and the wire otherwise).</summary>
+    bool AwaitingProgress => SndMax != SndUna || Send.Count > 0;
 
     /// <summary>The peer took data or opened its window: the user timeout counts from now.</summary>
     void NoteProgress() => _progressAt = _network.Now;
@@ -170,10 +171,21 @@ internal sealed partial class TcpControlBlock
             GiveUp();
             return;
         }
-        _network.Counters.Increment(StackCounter.TcpWindowProbesSent);
-        SendProbe();
+        long inFlight = (long)(uint)(SndNxt - SndUna);
+        long unsent = (long)(uint)(_sendBufferSeq + (uint)Send.Count - SndNxt);
+        long window = _sndWnd - inFlight;
+        if (window > 0 && unsent > 0)
+        {
+            // The window is open a little but sender SWS avoidance held the data: send what fits (RFC 1122 4.2.3.4).
+            SendData(SndNxt, (int)Math.Min(Math.Min(window, unsent), MaxPayload()), fin: false, retransmission: Seq.Lt(SndNxt, SndMax));
+        }
+        else
+        {
+            _network.Counters.Increment(StackCounter.TcpWindowProbesSent);
+            SendProbe();
+        }
         _persistBackoff++;
-        if (_sndWnd == 0 && Send.Count > 0)
+        if (SndMax == SndUna && Send.Count > 0)
             ArmPersist();
     }
 
