@@ -9,11 +9,14 @@ cd "$(dirname "$0")/.."
 count=${1:-100000}
 source bench/lib.sh
 require_root
-require_tools python3
+require_tools python3 bc
 tag=$$
 tapns=wsc-tap-$tag k1=wsc-k1-$tag k2=wsc-k2-$tag
 build_device
-ulimit -n 1048576
+ulimit -n "$(ulimit -Hn)"   # as many descriptors as allowed
+# Each process holds at most this many sockets (the descriptor limit may be low); the load is spread over several.
+per_process=$(( $(ulimit -n) - 1000 ))
+processes=$(( (count + per_process - 1) / per_process ))
 
 client=$(mktemp --suffix=.py)
 trap 'rm -f "$client"; bench_cleanup' EXIT
@@ -77,9 +80,11 @@ ip netns exec "$k1" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
 ip netns exec "$k2" sysctl -qw net.core.somaxconn=65535
 ip -n "$k1" addr add 10.77.0.11/24 dev wsb-a
 ip -n "$k1" addr add 10.77.0.12/24 dev wsb-a
+kernel_echo() {
 ip netns exec "$k2" python3 -c '
 import selectors, socket
 sel = selectors.DefaultSelector(); l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
 l.bind(("10.77.0.2", 7)); l.listen(65535); l.setblocking(False); sel.register(l, selectors.EVENT_READ)
 while True:
     for key, _ in sel.select():
@@ -91,24 +96,54 @@ while True:
             except OSError: d = b""
             if d: s.send(d)
             else: sel.unregister(s); s.close()
-' &
-bench_pids+=($!)
+'
+}
+for _ in $(seq 1 "$processes"); do kernel_echo & bench_pids+=($!); done
 sleep 1
 
 slab() { awk '/^Slab:/ {print $2 * 1024}' /proc/meminfo; }
 
-coproc WS { ip netns exec "$tapns" python3 "$client" open 192.168.77.2 7 "$count" 192.168.77.1,192.168.77.11,192.168.77.12; }
-read -r ws_seconds <&"${WS[0]}"
+# open_all NAMESPACE SERVER SOURCES: opens $count connections from $processes clients in parallel, holds them, and
+# prints the seconds the slowest client took; release_all lets them go.
+open_all() {
+  holders=()
+  for p in $(seq 1 "$processes"); do
+    share=$(( count / processes + (p <= count % processes ? 1 : 0) ))
+    fifo=$(mktemp -u); mkfifo "$fifo"
+    out=$(mktemp)
+    ( ip netns exec "$1" python3 "$client" open "$2" 7 "$share" "$3" < "$fifo" > "$out" ) &
+    exec {fd}>"$fifo"
+    holders+=("$!:$fd:$out:$fifo")
+  done
+  slowest=0
+  for h in "${holders[@]}"; do
+    out=$(echo "$h" | cut -d: -f3)
+    for _ in $(seq 1 1200); do [ -s "$out" ] && break; sleep 0.5; done
+    seconds=$(cat "$out"); [ -n "$seconds" ] || { echo "a client failed" >&2; exit 1; }
+    slowest=$(echo "if ($seconds > $slowest) $seconds else $slowest" | bc -l)
+  done
+  echo "$slowest"
+}
+release_all() {
+  for h in "${holders[@]}"; do
+    IFS=: read -r pid fd out fifo <<<"$h"
+    echo >&"$fd"; exec {fd}>&-; wait "$pid" || true; rm -f "$out" "$fifo"
+  done
+}
+
+open_all "$tapns" 192.168.77.2 192.168.77.1,192.168.77.11,192.168.77.12 > /tmp/wsc-$tag.ws
+ws_seconds=$(cat /tmp/wsc-$tag.ws)
 sleep 2
 held=$(rss "$device_pid")
-echo >&"${WS[1]}"; wait "$WS_PID" || true
+release_all
 
 slab0=$(slab)
-coproc KS { ip netns exec "$k1" python3 "$client" open 10.77.0.2 7 "$count" 10.77.0.1,10.77.0.11,10.77.0.12; }
-read -r k_seconds <&"${KS[0]}"
+open_all "$k1" 10.77.0.2 10.77.0.1,10.77.0.11,10.77.0.12 > /tmp/wsc-$tag.k
+k_seconds=$(cat /tmp/wsc-$tag.k)
 sleep 2
 slab1=$(slab)
-echo >&"${KS[1]}"; wait "$KS_PID" || true
+release_all
+rm -f /tmp/wsc-$tag.ws /tmp/wsc-$tag.k
 
 sleep 3
 ws_rate=$(ip netns exec "$tapns" python3 "$client" rate 192.168.77.2 7 0 x)

@@ -61,12 +61,15 @@ public sealed class UdpSocket : IDisposable
         var destination = Ipv4Address.FromIPAddress(remote.Address);
         bool broadcast = EnableBroadcast;
         var binding = Binding;
+        // Once posted, the send is not abandoned on cancellation: the engine reads the caller's buffer when it runs
+        // the command (promptly: it never blocks), and returning before that would let the caller reuse the buffer
+        // under it. Cancellation is honoured up to the post, as a socket's would be for a datagram send.
         var result = await _stack.InvokeAsync(engine =>
         {
             if (!broadcast && engine.Interface.IsBroadcast(destination))
                 return SocketError.AccessDenied;
             return engine.SendUdp(binding, destination, (ushort)remote.Port, datagram.Span);
-        }).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
         if (result != SocketError.Success)
             throw new SocketException((int)result);
         return datagram.Length;
