@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Wirestack.Transport.Tcp;
+using Wirestack.Wire;
 
 namespace Wirestack.Tests;
 
@@ -58,5 +59,28 @@ internal sealed class Feeder(TcpControlBlock connection, byte[] payload)
             _offset += connection.Write(payload.AsSpan(_offset));
             connection.OnApplicationWrite();
         }
+    }
+}
+
+/// <summary>Connections the TCP tests start from.</summary>
+internal static class TcpFixtures
+{
+    /// <summary>A listener on port 80 and an established connection from the scripted peer (no timestamps unless asked), the handshake taking <paramref name="rtt"/>.</summary>
+    public static (EngineHarness H, TcpPeer Peer, RecordingListener Listener, uint StackIss) Established(StackOptions? options = null, bool timestamps = false,
+        uint peerIss = 1_000_000, bool autoRead = true, TimeSpan? rtt = null)
+    {
+        var h = new EngineHarness(options);
+        var listener = new RecordingListener { AutoRead = autoRead };
+        h.Engine.ListenTcp(80, 8, listener);
+        var peer = new TcpPeer(h);
+        peer.Send(peerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(timestamps));
+        var synAck = Assert.Single(peer.Received());
+        Assert.True(synAck.Has(TcpFlags.Syn | TcpFlags.Ack));
+        if (rtt is { } roundTrip)
+            h.Advance(roundTrip);
+        Assert.Equal(peerIss + 1, synAck.Ack);
+        peer.Send(peerIss + 1, synAck.Seq + 1, TcpFlags.Ack, options: timestamps ? TcpPeer.Timestamps(1001, synAck.Options.TimestampValue) : null);
+        Assert.Single(listener.Accepted);
+        return (h, peer, listener, synAck.Seq);
     }
 }

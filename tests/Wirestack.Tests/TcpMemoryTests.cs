@@ -10,19 +10,8 @@ public sealed class TcpMemoryTests
     const uint PeerIss = 5000;
 
     /// <summary>An established connection from the scripted peer (window scale 7 offered, no timestamps), 10 ms RTT.</summary>
-    static (EngineHarness H, TcpPeer Peer, RecordingListener Listener, uint StackIss) Established(StackOptions? options = null, bool autoRead = true,
-        ushort peerPort = 40000)
-    {
-        var h = new EngineHarness(options);
-        var listener = new RecordingListener { AutoRead = autoRead };
-        h.Engine.ListenTcp(80, 8, listener);
-        var peer = new TcpPeer(h, localPort: peerPort);
-        peer.Send(PeerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(timestamps: false));
-        var synAck = Assert.Single(peer.Received());
-        h.Advance(TimeSpan.FromMilliseconds(10));
-        peer.Send(PeerIss + 1, synAck.Seq + 1, TcpFlags.Ack);
-        return (h, peer, listener, synAck.Seq);
-    }
+    static (EngineHarness H, TcpPeer Peer, RecordingListener Listener, uint StackIss) Established(StackOptions? options = null, bool autoRead = true) =>
+        TcpFixtures.Established(options, peerIss: PeerIss, autoRead: autoRead, rtt: TimeSpan.FromMilliseconds(10));
 
     /// <summary>
     /// The peer sends <paramref name="total"/> bytes, each round as much as the last advertised window allows, one RTT

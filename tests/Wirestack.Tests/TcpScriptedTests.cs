@@ -9,22 +9,8 @@ public sealed class TcpScriptedTests
 {
     const uint PeerIss = 1_000_000;
 
-    /// <summary>A listener on port 80 and an established connection from the scripted peer (no timestamps unless asked).</summary>
     static (EngineHarness H, TcpPeer Peer, RecordingListener Listener, uint StackIss) Established(StackOptions? options = null, bool timestamps = false,
-        uint peerIss = PeerIss, bool autoRead = true)
-    {
-        var h = new EngineHarness(options);
-        var listener = new RecordingListener { AutoRead = autoRead };
-        h.Engine.ListenTcp(80, 8, listener);
-        var peer = new TcpPeer(h);
-        peer.Send(peerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(timestamps));
-        var synAck = Assert.Single(peer.Received());
-        Assert.True(synAck.Has(TcpFlags.Syn | TcpFlags.Ack));
-        Assert.Equal(peerIss + 1, synAck.Ack);
-        peer.Send(peerIss + 1, synAck.Seq + 1, TcpFlags.Ack, options: timestamps ? TcpPeer.Timestamps(1001, synAck.Options.TimestampValue) : null);
-        Assert.Single(listener.Accepted);
-        return (h, peer, listener, synAck.Seq);
-    }
+        uint peerIss = PeerIss, bool autoRead = true) => TcpFixtures.Established(options, timestamps, peerIss, autoRead);
 
     [Fact(DisplayName = "RFC 9293 3.5 passive open: SYN gets SYN-ACK with MSS, window scale, SACK-permitted and timestamps echoed")]
     public void PassiveOpenNegotiatesOptions()
