@@ -54,6 +54,50 @@ public sealed class NetworkStackTests
         Assert.True(left.GetCounter(StackCounter.UdpDatagramsSent) >= 10);
     }
 
+    [Fact(DisplayName = "UDP send and receive allocate nothing per datagram in steady state (both sides of the application boundary)")]
+    public async Task UdpSteadyStateAllocatesNothing()
+    {
+        var (a, b) = InMemoryLink.CreatePair();
+        using var _ = a;
+        using var __ = b;
+        await using var left = await NetworkStack.StartAsync(a, Options("10.1.2.1/24") with { MacAddress = Wire.MacAddress.Parse("02:00:00:00:00:0b") }, TestContext.Current.CancellationToken);
+        await using var right = await NetworkStack.StartAsync(b, Options("10.1.2.2/24"), TestContext.Current.CancellationToken);
+        await left.WaitUntilReadyAsync(Timeout());
+        await right.WaitUntilReadyAsync(Timeout());
+        using var server = right.BindUdp(7);
+        using var client = left.BindUdp();
+        var serverEnd = new IPEndPoint(IPAddress.Parse("10.1.2.2"), 7);
+        var payload = new byte[100];
+        var serverBuffer = new byte[2048];
+        var clientBuffer = new byte[2048];
+        var echo = Task.Run(async () =>
+        {
+            while (true)
+            {
+                var got = await server.ReceiveFromAsync(serverBuffer);
+                if (got.ReceivedBytes == 1)
+                    return;
+                await server.SendToAsync(serverBuffer.AsMemory(0, got.ReceivedBytes), (IPEndPoint)got.RemoteEndPoint);
+            }
+        }, TestContext.Current.CancellationToken);
+        async Task RoundTrips(int count)
+        {
+            for (int i = 0; i < count; i++)
+            {
+                await client.SendToAsync(payload, serverEnd);
+                await client.ReceiveFromAsync(clientBuffer);
+            }
+        }
+        await RoundTrips(2000); // warm up: JIT, pools, tiered compilation
+        long before = GC.GetTotalAllocatedBytes(precise: true);
+        const int Count = 5000;
+        await RoundTrips(Count);
+        long perDatagram = (GC.GetTotalAllocatedBytes(precise: true) - before) / (2 * Count);
+        await client.SendToAsync(new byte[1], serverEnd, TestContext.Current.CancellationToken);
+        await echo.WaitAsync(Timeout());
+        Assert.True(perDatagram < 32, $"{perDatagram} bytes allocated per datagram");
+    }
+
     [Fact(DisplayName = "StateChanged reports Down -> LinkUp -> Configuring -> Ready in order, and Down when the link drops")]
     public async Task StateEvents()
     {

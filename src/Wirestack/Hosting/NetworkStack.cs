@@ -257,6 +257,9 @@ public sealed class NetworkStack : IAsyncDisposable
         }
         _wakeup.Signal();
         await _stopped.Task.ConfigureAwait(false);
+        // Commands that raced the stop: they find the engine shut down and fail their callers instead of hanging them.
+        while (_commands.TryDequeue(out var late))
+            RunCommand(late);
         _stateEvents.Writer.TryComplete();
         await _stateEventPump.ConfigureAwait(false);
         lock (_readyLock)
@@ -326,12 +329,19 @@ public sealed class NetworkStack : IAsyncDisposable
     }
 
     /// <summary>Posts fire-and-forget work to the loop (dropped if the stack is stopping).</summary>
-    internal void Post(Action<NetworkEngine> work)
+    internal void Post(Action<NetworkEngine> work) => TryPost(work);
+
+    /// <summary>
+    /// Posts work to the loop; false when the stack is stopping. Work posted while the loop stops still runs: the loop
+    /// drains its queue on the way out, and <see cref="DisposeAsync"/> drains it once more after the loop is gone.
+    /// </summary>
+    internal bool TryPost(Action<NetworkEngine> work)
     {
         if (_stopping)
-            return;
+            return false;
         _commands.Enqueue(work);
         _wakeup.Signal();
+        return true;
     }
 
     void Run()

@@ -1,7 +1,10 @@
 using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
+using Wirestack.Engine;
 using Wirestack.Transport;
 using Wirestack.Wire;
 
@@ -50,29 +53,77 @@ public sealed class UdpSocket : IDisposable
     long _dropped;
 
     /// <summary>Sends one datagram to <paramref name="remote"/> and returns its length.</summary>
+    /// <remarks>
+    /// Allocates nothing in steady state: the send travels to the event loop in an operation object the socket
+    /// reuses. Cancellation is honoured until the datagram is handed to the loop; after that the send completes
+    /// promptly (the loop never blocks), so the engine never reads the caller's buffer after the call returned.
+    /// </remarks>
     /// <exception cref="SocketException">MessageSize (over 65,507 bytes), NetworkUnreachable (no route), AccessDenied
     /// (broadcast without <see cref="EnableBroadcast"/>), AddressNotAvailable (port 0 or address 0.0.0.0).</exception>
     /// <exception cref="ObjectDisposedException">The socket or its stack is disposed.</exception>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<int> SendToAsync(ReadOnlyMemory<byte> datagram, IPEndPoint remote, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(remote);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
-        var destination = Ipv4Address.FromIPAddress(remote.Address);
-        bool broadcast = EnableBroadcast;
-        var binding = Binding;
-        // Once posted, the send is not abandoned on cancellation: the engine reads the caller's buffer when it runs
-        // the command (promptly: it never blocks), and returning before that would let the caller reuse the buffer
-        // under it. Cancellation is honoured up to the post, as a socket's would be for a datagram send.
-        var result = await _stack.InvokeAsync(engine =>
-        {
-            if (!broadcast && engine.Interface.IsBroadcast(destination))
-                return SocketError.AccessDenied;
-            return engine.SendUdp(binding, destination, (ushort)remote.Port, datagram.Span);
-        }).ConfigureAwait(false);
+        var operation = Interlocked.Exchange(ref _idleSend, null) ?? new SendOperation(this);
+        var result = await operation.Start(datagram, Ipv4Address.FromIPAddress(remote.Address), (ushort)remote.Port, EnableBroadcast).ConfigureAwait(false);
+        _idleSend = operation;
         if (result != SocketError.Success)
             throw new SocketException((int)result);
         return datagram.Length;
+    }
+
+    SendOperation? _idleSend;
+
+    /// <summary>One send on its way to the event loop, reused: it carries the datagram there and the result back.</summary>
+    sealed class SendOperation : IValueTaskSource<SocketError>
+    {
+        readonly UdpSocket _socket;
+        readonly Action<NetworkEngine> _run;
+        ManualResetValueTaskSourceCore<SocketError> _core = new() { RunContinuationsAsynchronously = true };
+        ReadOnlyMemory<byte> _datagram;
+        Ipv4Address _destination;
+        ushort _port;
+        bool _broadcast;
+
+        public SendOperation(UdpSocket socket)
+        {
+            _socket = socket;
+            _run = Run;
+        }
+
+        public ValueTask<SocketError> Start(ReadOnlyMemory<byte> datagram, Ipv4Address destination, ushort port, bool broadcast)
+        {
+            _core.Reset();
+            (_datagram, _destination, _port, _broadcast) = (datagram, destination, port, broadcast);
+            if (!_socket._stack.TryPost(_run))
+                _core.SetException(new ObjectDisposedException(nameof(NetworkStack)));
+            return new ValueTask<SocketError>(this, _core.Version);
+        }
+
+        void Run(NetworkEngine engine)
+        {
+            var datagram = _datagram;
+            _datagram = default; // the caller's buffer is not ours past this call
+            try
+            {
+                var result = !_broadcast && engine.Interface.IsBroadcast(_destination)
+                    ? SocketError.AccessDenied
+                    : engine.SendUdp(_socket.Binding, _destination, _port, datagram.Span);
+                _core.SetResult(result);
+            }
+            catch (Exception e)
+            {
+                _core.SetException(e);
+            }
+        }
+
+        public SocketError GetResult(short token) => _core.GetResult(token);
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
     }
 
     /// <summary>Receives the next datagram.</summary>
@@ -87,7 +138,11 @@ public sealed class UdpSocket : IDisposable
         return new UdpReceiveResult(bytes, item.Remote!);
     }
 
-    /// <summary>Receives the next datagram into <paramref name="buffer"/>; a longer datagram is cut to the buffer's length.</summary>
+    /// <summary>
+    /// Receives the next datagram into <paramref name="buffer"/>; a longer datagram is cut to the buffer's length.
+    /// Allocates nothing in steady state (the same <see cref="IPEndPoint"/> instance comes back for the same peer).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public async ValueTask<SocketReceiveFromResult> ReceiveFromAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         var item = await NextAsync(cancellationToken).ConfigureAwait(false);
@@ -97,6 +152,7 @@ public sealed class UdpSocket : IDisposable
         return new SocketReceiveFromResult { ReceivedBytes = length, RemoteEndPoint = item.Remote! };
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     async ValueTask<Received> NextAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
@@ -140,11 +196,18 @@ public sealed class UdpSocket : IDisposable
     /// <summary>Runs on the event loop: copies each datagram into a pooled buffer and queues it.</summary>
     sealed class QueueReceiver(UdpSocket socket) : IUdpReceiver
     {
+        // The last peer's end point, reused while datagrams keep coming from it (engine thread only).
+        IPEndPoint? _lastRemote;
+        Ipv4Address _lastAddress;
+        ushort _lastPort;
+
         public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)
         {
             var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(payload.Length, 1));
             payload.CopyTo(buffer);
-            if (socket._queue.Writer.TryWrite(new Received(buffer, payload.Length, new IPEndPoint(remoteAddress.ToIPAddress(), remotePort), SocketError.Success)))
+            if (_lastRemote is null || _lastAddress != remoteAddress || _lastPort != remotePort)
+                (_lastRemote, _lastAddress, _lastPort) = (new IPEndPoint(remoteAddress.ToIPAddress(), remotePort), remoteAddress, remotePort);
+            if (socket._queue.Writer.TryWrite(new Received(buffer, payload.Length, _lastRemote, SocketError.Success)))
                 return true;
             ArrayPool<byte>.Shared.Return(buffer);
             Interlocked.Increment(ref socket._dropped);
