@@ -80,4 +80,71 @@ public sealed class AspNetCoreTests
 
         await app.StopAsync(ct);
     }
+
+    [Fact(DisplayName = "Kestrel's limits work on Wirestack: a client that never finishes its headers is dropped by the header timeout, an idle keep-alive connection by the keep-alive timeout, and a reset mid-response aborts the request")]
+    public async Task KestrelLimitsApply()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (a, b) = InMemoryLink.CreatePair();
+        using var _ = a;
+        using var __ = b;
+        await using var server = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.5.1.1/24"), MacAddress = Wire.MacAddress.Parse("02:00:00:00:0c:02") }, ct);
+        await using var client = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.5.1.2/24") }, ct);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseWirestack(server, listen => listen.Listen(80));
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(2);
+            k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(2);
+        });
+        await using var app = builder.Build();
+        var aborted = new TaskCompletionSource();
+        app.MapGet("/hello", () => "hello");
+        app.MapGet("/endless", async (HttpContext context) =>
+        {
+            context.RequestAborted.Register(() => aborted.TrySetResult());
+            var chunk = new byte[64 * 1024];
+            try
+            {
+                while (!context.RequestAborted.IsCancellationRequested)
+                    await context.Response.Body.WriteAsync(chunk, context.RequestAborted);
+            }
+            catch (Exception e) when (e is OperationCanceledException or IOException)
+            {
+            }
+        });
+        await app.StartAsync(ct);
+        await server.WaitUntilReadyAsync(ct);
+        await client.WaitUntilReadyAsync(ct);
+        var endPoint = new IPEndPoint(IPAddress.Parse("10.5.1.1"), 80);
+
+        // Slowloris: half a request line, then silence.
+        await using (var slow = await client.ConnectTcpAsync(endPoint, ct))
+        {
+            await slow.WriteAsync("GET /hello HTTP/1.1\r\nHost: x\r\n"u8.ToArray(), ct);
+            var started = DateTime.UtcNow;
+            var rest = new MemoryStream();
+            await slow.CopyToAsync(rest, ct).WaitAsync(TimeSpan.FromSeconds(15), ct);
+            Assert.InRange(DateTime.UtcNow - started, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10));
+        }
+
+        // Keep-alive: one request, then idle until the server closes.
+        await using (var idle = await client.ConnectTcpAsync(endPoint, ct))
+        {
+            await idle.WriteAsync("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray(), ct);
+            var response = new MemoryStream();
+            await idle.CopyToAsync(response, ct).WaitAsync(TimeSpan.FromSeconds(15), ct);
+            Assert.Contains("hello", System.Text.Encoding.ASCII.GetString(response.ToArray()));
+        }
+
+        // A reset while the server writes an endless response: the request is aborted at once.
+        var reader = await client.ConnectTcpAsync(endPoint, ct);
+        await reader.WriteAsync("GET /endless HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray(), ct);
+        Assert.True(await reader.ReadAsync(new byte[1000], ct) > 0);
+        reader.Abort();
+        await aborted.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
+        await reader.DisposeAsync();
+        await app.StopAsync(ct);
+    }
 }
