@@ -81,7 +81,7 @@ public sealed class AspNetCoreTests
         await app.StopAsync(ct);
     }
 
-    [Fact(DisplayName = "Kestrel's limits work on Wirestack: a client that never finishes its headers is dropped by the header timeout, an idle keep-alive connection by the keep-alive timeout, and a reset mid-response aborts the request")]
+    [Fact(DisplayName = "Kestrel's limits work on Wirestack: header timeout, keep-alive timeout, minimum response data rate against a client that stops reading, and a reset mid-response aborts the request")]
     public async Task KestrelLimitsApply()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -97,13 +97,16 @@ public sealed class AspNetCoreTests
         {
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(2);
             k.Limits.KeepAliveTimeout = TimeSpan.FromSeconds(2);
+            k.Limits.MinResponseDataRate = new MinDataRate(bytesPerSecond: 1 << 20, gracePeriod: TimeSpan.FromSeconds(2));
         });
         await using var app = builder.Build();
         var aborted = new TaskCompletionSource();
+        var stalledAborted = new TaskCompletionSource();
         app.MapGet("/hello", () => "hello");
         app.MapGet("/endless", async (HttpContext context) =>
         {
-            context.RequestAborted.Register(() => aborted.TrySetResult());
+            var signal = context.Request.Query.ContainsKey("stall") ? stalledAborted : aborted;
+            context.RequestAborted.Register(() => signal.TrySetResult());
             var chunk = new byte[64 * 1024];
             try
             {
@@ -136,6 +139,14 @@ public sealed class AspNetCoreTests
             var response = new MemoryStream();
             await idle.CopyToAsync(response, ct).WaitAsync(TimeSpan.FromSeconds(15), ct);
             Assert.Contains("hello", System.Text.Encoding.ASCII.GetString(response.ToArray()));
+        }
+
+        // A client that stops reading an endless response: the writes wait on the full send buffer, so Kestrel's
+        // minimum response data rate runs out and it aborts the connection.
+        await using (var stalled = await client.ConnectTcpAsync(endPoint, ct))
+        {
+            await stalled.WriteAsync("GET /endless?stall=1 HTTP/1.1\r\nHost: x\r\n\r\n"u8.ToArray(), ct);
+            await stalledAborted.Task.WaitAsync(TimeSpan.FromSeconds(20), ct);
         }
 
         // A reset while the server writes an endless response: the request is aborted at once.
