@@ -288,17 +288,21 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         Dispose(true);
         GC.SuppressFinalize(this);
         var linger = _stack.Options.Tcp.LingerTimeout;
-        if (!first || _tcb is null || linger <= TimeSpan.Zero || _stack.IsStopping)
+        if (!first || _tcb is null || linger <= TimeSpan.Zero || _stack.IsStopping || _signals.Closed)
             return;
-        using var timeout = new CancellationTokenSource(linger);
+        long deadline = Environment.TickCount64 + (long)linger.TotalMilliseconds;
         try
         {
             while (!_signals.Closed)
-                await _signals.StateChanged.WaitAsync(timeout.Token).ConfigureAwait(false);
+            {
+                long left = deadline - Environment.TickCount64;
+                if (left <= 0)
+                    return; // the peer is slow to acknowledge: the connection goes on closing without us
+                await _signals.StateChanged.WaitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromMilliseconds(left)).ConfigureAwait(false);
+            }
         }
-        catch (OperationCanceledException)
+        catch (TimeoutException)
         {
-            // The peer is slow to acknowledge: the connection goes on closing without us.
         }
     }
 
