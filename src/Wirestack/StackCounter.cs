@@ -125,7 +125,7 @@ public enum StackCounter
     DropUdpQueueFull,
     /// <summary>DHCP message (not relayed) naming a client hardware address other than the frame's source.</summary>
     DropDhcpSpoofedClient,
-    /// <summary>DHCP REQUEST for a new binding refused by the server's rate limit (pool starvation defence).</summary>
+    /// <summary>DHCP offer or binding for a new client refused by the server's rate limit (pool starvation defence).</summary>
     DropDhcpRateLimited,
     /// <summary>Packet dropped because the next hop's address could not be resolved.</summary>
     DropResolutionFailed,

@@ -282,4 +282,26 @@ public sealed class TcpHostilePeerTests
         Assert.Equal(ack, segment.Seq);
         Assert.Equal(128, segment.Payload.Length);
     }
+
+    [Fact(DisplayName = "Orphan churn behind one stalled orphan: finished orphans do not pile up in the orphan queue")]
+    public void OrphanQueueStaysBounded()
+    {
+        using var h = new EngineHarness();
+        var (_, _, stalled, _) = StalledByZeroWindow(bytes: 10_000, port: 39999, harness: h);
+        stalled.CloseByApplication();
+        for (ushort port = 42000; port < 42300; port++)
+        {
+            var peer = new TcpPeer(h, localPort: port);
+            peer.Send(PeerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(timestamps: false));
+            var synAck = SegmentsTo(h, port).Single();
+            peer.Send(PeerIss + 1, synAck.Seq + 1, TcpFlags.Ack);
+            var connection = h.Engine.TcpConnections.Single(c => c.Key.RemotePort == port);
+            connection.CloseByApplication();
+            var fin = SegmentsTo(h, port).Single(s => s.Has(TcpFlags.Fin));
+            peer.Send(PeerIss + 1, fin.Seq + 1, TcpFlags.Ack | TcpFlags.Fin);
+            Assert.Equal(TcpState.TimeWait, connection.State);
+        }
+        Assert.Equal(1, h.Engine.TcpOrphanCount);
+        Assert.InRange(h.Engine.TcpOrphanQueueLength, 1, 2 * 1 + 64 + 1);
+    }
 }

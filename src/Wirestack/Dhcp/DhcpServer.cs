@@ -92,7 +92,7 @@ internal sealed class DhcpServer : IUdpReceiver
         switch (message.MessageType)
         {
             case DhcpMessageType.Discover:
-                if (Choose(client, message) is { } offer)
+                if (Choose(client, message) is { } offer && Admit(client, offer))
                 {
                     Hold(client, offer, _host.Now + OfferHold, bound: false);
                     Reply(message, DhcpMessageType.Offer, offer);
@@ -161,12 +161,8 @@ internal sealed class DhcpServer : IUdpReceiver
             Reply(message, DhcpMessageType.Nak, default);
             return;
         }
-        bool renewal = _byClient.TryGetValue(client, out var held) && held.Bound && held.Address == address;
-        if (!renewal && !_newBindings.TryTake(_host.Now))
-        {
-            _host.Counters.Increment(StackCounter.DropDhcpRateLimited);
+        if (!Admit(client, address))
             return;
-        }
         Hold(client, address, _host.Now + _leaseMicroseconds, bound: true);
         Reply(message, DhcpMessageType.Ack, address);
     }
@@ -202,6 +198,21 @@ internal sealed class DhcpServer : IUdpReceiver
         if (_declined.TryGetValue(address, out long until) && until > _host.Now)
             return false;
         return !_byAddress.TryGetValue(address, out var lease) || lease.Client == client || lease.Expires <= _host.Now;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="client"/> may take <paramref name="address"/>: free when it already holds it (offered
+    /// or bound), otherwise a token from the rate limit of new holds. Offers count too: each one holds an address
+    /// for a minute, so a flood of DISCOVERs from forged addresses would otherwise drain the pool as fast as REQUESTs.
+    /// </summary>
+    bool Admit(MacAddress client, Ipv4Address address)
+    {
+        if (_byClient.TryGetValue(client, out var held) && held.Address == address)
+            return true;
+        if (_newBindings.TryTake(_host.Now))
+            return true;
+        _host.Counters.Increment(StackCounter.DropDhcpRateLimited);
+        return false;
     }
 
     void Hold(MacAddress client, Ipv4Address address, long expires, bool bound)

@@ -85,10 +85,8 @@ internal sealed partial class NetworkEngine
     /// </summary>
     public void ConfirmReachable(Ipv4Address remote)
     {
-        if (_device.Medium != Devices.LinkMedium.Ethernet)
-            return;
-        var nextHop = _interface.IsOnLink(remote) || _interface.Gateway.IsAny ? remote : _interface.Gateway;
-        _neighbors.Confirm(nextHop, _now);
+        if (_device.Medium == Devices.LinkMedium.Ethernet && TryNextHop(remote, out var nextHop))
+            _neighbors.Confirm(nextHop, _now);
     }
 
     void DropPending(PendingPacket packet)

@@ -143,12 +143,7 @@ internal sealed partial class NetworkEngine
             EmitIpv4(buffer, offset, length, MacAddress.Read(mac));
             return;
         }
-        Ipv4Address nextHop;
-        if (_interface.IsOnLink(destination))
-            nextHop = destination;
-        else if (_interface.IsConfigured && !_interface.Gateway.IsAny)
-            nextHop = _interface.Gateway;
-        else
+        if (!TryNextHop(destination, out var nextHop))
         {
             Counters.Increment(StackCounter.DropNoRoute);
             ReportToSender(buffer.AsSpan(offset, length), SocketError.NetworkUnreachable);
@@ -158,6 +153,15 @@ internal sealed partial class NetworkEngine
             EmitIpv4(buffer, offset, length, linkAddress);
         else
             ResolveAndQueue(nextHop, buffer.AsSpan(offset, length));
+    }
+
+    /// <summary>The neighbor a unicast datagram to <paramref name="destination"/> goes to: itself on link, else the gateway.</summary>
+    bool TryNextHop(Ipv4Address destination, out Ipv4Address nextHop)
+    {
+        nextHop = _interface.IsOnLink(destination) ? destination
+            : _interface.IsConfigured && !_interface.Gateway.IsAny ? _interface.Gateway
+            : default;
+        return !nextHop.IsAny;
     }
 
     /// <summary>

@@ -127,9 +127,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         connection.IsOrphan = true;
         _orphanCount++;
         _orphanOrder.Enqueue(connection);
-        // Past the bound the oldest orphan is reset (as Linux does past tcp_max_orphans). Entries that stopped being
-        // orphans leave the queue as they reach its head, so the queue holds at most one entry per live orphan plus
-        // those already gone: each connection is queued once.
+        // Past the bound the oldest orphan is reset (as Linux does past tcp_max_orphans).
         while (_orphanCount > _options.Tcp.MaxOrphans && _orphanOrder.TryDequeue(out var oldest))
         {
             if (oldest.IsOrphan)
@@ -138,12 +136,28 @@ internal sealed partial class NetworkEngine : ITcpNetwork
                 oldest.Abort();
             }
         }
+        // Orphans that finished stay queued until they reach the head; one long-lived orphan at the head would let
+        // the finished ones behind it pile up (and stay reachable), so past twice the live count the queue is rebuilt
+        // with the live ones only: amortized one step per orphan.
         while (_orphanOrder.TryPeek(out var head) && !head.IsOrphan)
             _orphanOrder.Dequeue();
+        if (_orphanOrder.Count > 2 * _orphanCount + 64)
+        {
+            int live = _orphanOrder.Count;
+            for (int i = 0; i < live; i++)
+            {
+                var queued = _orphanOrder.Dequeue();
+                if (queued.IsOrphan)
+                    _orphanOrder.Enqueue(queued);
+            }
+        }
     }
 
     /// <summary>Orphaned connections (closed by the application, still delivering).</summary>
     public int TcpOrphanCount => _orphanCount;
+
+    /// <summary>Tests only: entries in the orphan queue, finished ones not yet dropped included.</summary>
+    internal int TcpOrphanQueueLength => _orphanOrder.Count;
 
     void ForgetOrphan(TcpControlBlock connection)
     {
