@@ -117,7 +117,7 @@ public sealed record TcpSettings
 
     /// <summary>
     /// The user timeout (RFC 9293 3.8.3, RFC 5482): a connection whose sent data stays unacknowledged, or whose
-    /// data waits behind a closed window, this long fails with TimedOut. Null (the default) leaves it to the
+    /// written data waits unsent (behind the peer's window), this long without progress fails with TimedOut. Null (the default) leaves it to the
     /// retransmission limit. Each connection can set its own (<see cref="TcpConnection.UserTimeout"/>).
     /// </summary>
     public TimeSpan? UserTimeout { get; init; }

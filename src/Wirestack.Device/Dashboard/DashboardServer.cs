@@ -64,9 +64,9 @@ internal static class DashboardServer
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = 16L << 20;
-            // A client that stops reading a response (its window shut) is disconnected like nginx's 60 s send_timeout
-            // would: Kestrel times each write against this rate, and a write on Wirestack waits while the send buffer
-            // is full. Kestrel's default (240 B/s) lets a stalled 64 KiB write hold a connection for over four minutes.
+            // Kestrel times writes against this rate (a write on Wirestack waits while the send buffer is full), but
+            // averaged since the response began, so it ends only slow trickles; a client that stops reading outright
+            // is cut off by the stack's 60 s user timeout (DeviceRunner), as nginx's send_timeout would.
             k.Limits.MinResponseDataRate = new MinDataRate(bytesPerSecond: 1024, gracePeriod: TimeSpan.FromSeconds(10));
         });
         var app = builder.Build();

@@ -1,6 +1,7 @@
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Wirestack.Engine;
 using Wirestack.Hosting;
 using Wirestack.Transport.Buffers;
@@ -83,7 +84,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
 
     /// <summary>
     /// The user timeout (RFC 9293 3.8.3, RFC 5482; Linux TCP_USER_TIMEOUT): when sent data stays unacknowledged, or
-    /// data waits behind the peer's closed window, this long, the connection fails with TimedOut. Null for none;
+    /// written data waits unsent (behind the peer's window), this long without progress, the connection fails with TimedOut. Null for none;
     /// starts as <see cref="TcpSettings.UserTimeout"/>.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Not positive.</exception>
@@ -119,6 +120,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     }
 
     /// <inheritdoc/>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         Enter();
@@ -208,6 +210,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     }
 
     /// <inheritdoc/>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         while (!buffer.IsEmpty)
@@ -219,6 +222,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     /// none; returns how many bytes it took (at least one). Fails at once once the connection is closed or reset, so
     /// nothing above TCP keeps producing for a peer that will never take it.
     /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     internal async ValueTask<int> WriteSomeAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken)
     {
         Enter();

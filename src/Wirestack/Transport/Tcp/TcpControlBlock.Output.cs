@@ -27,8 +27,12 @@ internal sealed partial class TcpControlBlock
                 return;
         }
 
+        // The peer's window limits sequence space; cwnd limits what is in the network, which during SACK recovery is
+        // the pipe estimate (RFC 6675 5), not everything outstanding: computed once (it walks the scoreboard) and
+        // kept up to date as segments go out.
+        long pipe = -1;
         if (_inRecovery && _sackEnabled)
-            SendSackRecovery();
+            pipe = SendSackRecovery();
 
         bool sentAny = false;
         while (true)
@@ -36,9 +40,7 @@ internal sealed partial class TcpControlBlock
             if (_sackEnabled && SkipSacked())
                 continue;
             long inFlight = (long)(uint)(SndNxt - SndUna);
-            // The peer's window limits sequence space; cwnd limits what is in the network, which during SACK
-            // recovery is the pipe estimate (RFC 6675 5), not everything outstanding.
-            long congestionFlight = _inRecovery && _sackEnabled ? Pipe() : inFlight;
+            long congestionFlight = pipe >= 0 ? pipe : inFlight;
             long usable = Math.Min(_sndWnd - inFlight, _congestion.Window - congestionFlight);
             long dataEnd = (long)(uint)(_sendBufferSeq + (uint)Send.Count - SndUna);
             long available = dataEnd - inFlight;
@@ -72,6 +74,8 @@ internal sealed partial class TcpControlBlock
                 }
             }
             SendData(SndNxt, length, fin, retransmitting);
+            if (pipe >= 0)
+                pipe += length;
             if (!retransmitting && length < maxPayload)
                 _smallSegmentEnd = SndNxt;
             sentAny = true;

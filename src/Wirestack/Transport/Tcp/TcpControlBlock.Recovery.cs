@@ -170,14 +170,14 @@ internal sealed partial class TcpControlBlock
     /// <summary>
     /// RFC 6675 5 (simplified): while the estimate of data in the network (pipe) is below cwnd, retransmit the
     /// holes below the highest SACKed byte, oldest first, each once; new data then follows through Output. One pass
-    /// over the scoreboard from the first hole at most, plus one step per segment sent.
+    /// over the scoreboard from the first hole at most, plus one step per segment sent. Returns the pipe after it.
     /// </summary>
-    void SendSackRecovery()
+    long SendSackRecovery()
     {
-        if (_scoreboard.Count == 0)
-            return;
-        uint highestSacked = _scoreboard[^1].Right;
         long pipe = Pipe();
+        if (_scoreboard.Count == 0)
+            return pipe;
+        uint highestSacked = _scoreboard[^1].Right;
         uint next = Seq.Max(_highRetransmitted, SndUna);
         int index = FirstRangeEndingAfter(next);
         while (pipe < _congestion.Window)
@@ -191,12 +191,12 @@ internal sealed partial class TcpControlBlock
                 continue;
             }
             if (!Seq.Lt(next, highestSacked))
-                return;
+                return pipe;
             uint holeEnd = index < _scoreboard.Count ? _scoreboard[index].Left : highestSacked;
             int length = (int)Math.Min((long)(uint)(holeEnd - next), MaxPayload());
             length = (int)Math.Min(length, (long)(int)(_sendBufferSeq + (uint)Send.Count - next));
             if (length <= 0)
-                return;
+                return pipe;
             uint saveNext = SndNxt;
             SendData(next, length, fin: false, retransmission: true);
             SndNxt = Seq.Max(saveNext, SndNxt);
@@ -204,6 +204,7 @@ internal sealed partial class TcpControlBlock
             next = _highRetransmitted;
             pipe += length; // a hole counted as lost is in the network again
         }
+        return pipe;
     }
 
     /// <summary>Bytes believed in the network: outstanding, less SACKed, less holes not yet retransmitted below the highest SACK.</summary>
