@@ -51,13 +51,13 @@ public class EngineBenchmarks
     sealed class CountingReceiver : IUdpReceiver
     {
         public int Count;
-        public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)
+        public bool TryDeliver(ReadOnlySpan<byte> payload, IpAddress remoteAddress, ushort remotePort, IpAddress localAddress)
         {
             Count++;
             return true;
         }
 
-        public void DeliverError(System.Net.Sockets.SocketError error, Ipv4Address remoteAddress, ushort remotePort)
+        public void DeliverError(System.Net.Sockets.SocketError error, IpAddress remoteAddress, ushort remotePort)
         {
         }
     }

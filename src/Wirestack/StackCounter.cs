@@ -164,4 +164,46 @@ public enum StackCounter
     /// budget. The sender retransmits it.
     /// </summary>
     DropTcpOutOfOrderNoRoom,
+    /// <summary>IPv6 packets delivered to ICMPv6, UDP, TCP (after reassembly).</summary>
+    Ipv6PacketsDelivered,
+    /// <summary>IPv6 packets handed to the link (before fragmentation).</summary>
+    Ipv6PacketsSent,
+    /// <summary>IPv6 fragments received.</summary>
+    Ipv6FragmentsReceived,
+    /// <summary>IPv6 fragments sent.</summary>
+    Ipv6FragmentsSent,
+    /// <summary>IPv6 packets reassembled from fragments.</summary>
+    Ipv6PacketsReassembled,
+    /// <summary>Atomic fragments (offset 0, no more fragments) processed as whole packets (RFC 6946).</summary>
+    Ipv6AtomicFragmentsReceived,
+    /// <summary>Neighbor Solicitations sent (resolution, unreachability probes, duplicate address detection).</summary>
+    NeighborSolicitationsSent,
+    /// <summary>Neighbor Advertisements sent.</summary>
+    NeighborAdvertisementsSent,
+    /// <summary>Router Solicitations sent.</summary>
+    RouterSolicitationsSent,
+    /// <summary>Router Advertisements accepted.</summary>
+    RouterAdvertisementsReceived,
+    /// <summary>MLDv2 reports sent.</summary>
+    MldReportsSent,
+    /// <summary>IPv6 packet shorter than its header, of another version, or with a payload length past the frame.</summary>
+    DropIpv6Malformed,
+    /// <summary>IPv6 packet from a multicast, loopback or IPv4-mapped source, or to loopback.</summary>
+    DropIpv6BadSource,
+    /// <summary>IPv6 packet for an address that is not ours or a group not joined.</summary>
+    DropIpv6NotForUs,
+    /// <summary>IPv6 extension-header chain truncated, too long, refused by an option's action bits, or routed.</summary>
+    DropIpv6HeaderChain,
+    /// <summary>IPv6 packet whose chain ends in No Next Header.</summary>
+    DropIpv6NoNextHeader,
+    /// <summary>IPv6 packet for an upper-layer protocol the stack does not speak (answered with Parameter Problem).</summary>
+    DropIpv6UnsupportedProtocol,
+    /// <summary>Neighbor Discovery message failing the validity checks of RFC 4861 6.1 and 7.1 (hop limit, code, length, options).</summary>
+    DropNdpInvalid,
+    /// <summary>Packet to a new neighbour dropped because as many neighbours as allowed were already being resolved (RFC 6583).</summary>
+    DropNeighborTableFull,
+    /// <summary>Router Advertisement content ignored: the router, prefix or address table was full.</summary>
+    DropRouterAdvertisementIgnored,
+    /// <summary>MLD message failing validation (hop limit, source, length).</summary>
+    DropMldInvalid,
 }

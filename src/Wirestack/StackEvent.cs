@@ -17,8 +17,16 @@ public enum StackEventKind
     DnsServerLearned,
     /// <summary>An SNTP server was learned from DHCP.</summary>
     SntpServerLearned,
-    /// <summary>The offered address answered an ARP probe: declined (RFC 5227).</summary>
+    /// <summary>An address is held by another node: the offered IPv4 address answered an ARP probe (declined, RFC 5227), or an IPv6 address failed duplicate address detection (RFC 4862 5.4.5).</summary>
     AddressConflict,
+    /// <summary>An IPv6 address was added and is being checked for duplicates (RFC 4862 5.4).</summary>
+    AddressTentative,
+    /// <summary>An IPv6 address is in use.</summary>
+    AddressPreferred,
+    /// <summary>An IPv6 address passed its preferred lifetime: kept for existing connections only.</summary>
+    AddressDeprecated,
+    /// <summary>An IPv6 address passed its valid lifetime and was removed.</summary>
+    AddressRemoved,
 }
 
 /// <summary>An interface event with a human-readable message, like the seed's log lines.</summary>

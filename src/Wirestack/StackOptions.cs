@@ -11,6 +11,9 @@ public sealed record StackOptions
     /// <summary>IPv4 configuration.</summary>
     public required Ipv4Settings Ipv4 { get; init; }
 
+    /// <summary>IPv6 configuration; on by default (link-local address, SLAAC from router advertisements).</summary>
+    public Ipv6Settings Ipv6 { get; init; } = Ipv6Settings.Automatic();
+
     /// <summary>Time to live of sent datagrams.</summary>
     public byte TimeToLive { get; init; } = 64;
 
@@ -29,6 +32,12 @@ public sealed record StackOptions
 
     /// <summary>Time between ARP request attempts.</summary>
     public TimeSpan ArpRetryInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Neighbours being resolved at once, per family. Past it, packets to yet another unknown neighbour are dropped
+    /// and counted, so a scan of the subnet (RFC 6583) cannot push known neighbours out of the cache.
+    /// </summary>
+    public int MaxUnresolvedNeighbors { get; init; } = 64;
 
     /// <summary>Packets one unresolved neighbor holds while waiting; the oldest is dropped past it.</summary>
     public int ResolutionQueuePackets { get; init; } = 16;
@@ -78,6 +87,9 @@ public sealed record StackOptions
         ArgumentNullException.ThrowIfNull(Ipv4);
         ArgumentNullException.ThrowIfNull(TimeProvider);
         ArgumentNullException.ThrowIfNull(Tcp);
+        ArgumentNullException.ThrowIfNull(Ipv6);
+        Ipv6.Validate();
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxUnresolvedNeighbors, 1, nameof(MaxUnresolvedNeighbors));
         if (DhcpServer is not null && Ipv4.Address is null)
             throw new ArgumentException("A DHCP server needs a static address on the interface.", nameof(DhcpServer));
         Tcp.Validate();

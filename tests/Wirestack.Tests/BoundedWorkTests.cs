@@ -76,8 +76,8 @@ public sealed class BoundedWorkTests
             h.Inject(fragment);
             worst = Math.Max(worst, h.Engine.Reassembler.Work - before);
         }
-        Assert.True(h.Count(StackCounter.DropFragmentTooMany) >= fragments.Count / (Ipv4Reassembler.MaxFragmentsPerDatagram + 1));
-        Assert.True(worst <= Ipv4Reassembler.MaxFragmentsPerDatagram + 16, $"worst fragment took {worst} steps");
+        Assert.True(h.Count(StackCounter.DropFragmentTooMany) >= fragments.Count / (Reassembler.MaxFragmentsPerDatagram + 1));
+        Assert.True(worst <= Reassembler.MaxFragmentsPerDatagram + 16, $"worst fragment took {worst} steps");
         Assert.Equal(0, h.Count(StackCounter.Ipv4DatagramsReassembled));
     }
 

@@ -11,7 +11,7 @@ public sealed class DhcpClientTests
     sealed record Sent(DhcpMessageType Type, Ipv4Address Destination, uint Xid, Ipv4Address ClientAddress, Ipv4Address Requested, long At);
 
     static EngineHarness Start(DhcpClientSettings? settings = null) =>
-        new(new StackOptions { Ipv4 = Ipv4Settings.FromDhcp(settings ?? new DhcpClientSettings { ProbeTime = TimeSpan.FromMilliseconds(100) }), RandomSeed = 3 }, learnPeer: false, discardStartup: false);
+        new(new StackOptions { Ipv4 = Ipv4Settings.FromDhcp(settings ?? new DhcpClientSettings { ProbeTime = TimeSpan.FromMilliseconds(100) }), Ipv6 = Ipv6Settings.Disabled(), RandomSeed = 3 }, learnPeer: false, discardStartup: false);
 
     static List<Sent> Collect(EngineHarness h, List<byte[]>? frames = null)
     {

@@ -10,7 +10,7 @@ internal interface IDhcpHost
     long Now { get; }
     MacAddress MacAddress { get; }
     Random Random { get; }
-    SocketError SendUdp(UdpBinding binding, Ipv4Address destination, ushort port, ReadOnlySpan<byte> payload);
+    SocketError SendUdp(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload);
     void ApplyLease(DhcpLease lease, bool renewal);
     void RemoveLease();
     void SendArpProbe(Ipv4Address address);
@@ -257,8 +257,10 @@ internal sealed class DhcpClient : IUdpReceiver
         _host.SendUdp(_binding!, destination, ServerPort, _buffer.AsSpan(0, length));
     }
 
-    public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)
+    public bool TryDeliver(ReadOnlySpan<byte> payload, IpAddress remoteAddress, ushort remotePort, IpAddress localAddress)
     {
+        if (!remoteAddress.IsIpv4)
+            return true; // DHCPv4 has nothing to say over IPv6
         if (!DhcpMessage.TryParse(payload, out var message) || message.Operation != DhcpMessage.BootReply
             || message.TransactionId != _xid || message.ClientHardwareAddress != _host.MacAddress)
             return true; // not ours: consumed and ignored
@@ -294,7 +296,7 @@ internal sealed class DhcpClient : IUdpReceiver
         return true;
     }
 
-    public void DeliverError(SocketError error, Ipv4Address remoteAddress, ushort remotePort)
+    public void DeliverError(SocketError error, IpAddress remoteAddress, ushort remotePort)
     {
     }
 

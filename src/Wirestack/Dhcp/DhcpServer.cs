@@ -14,7 +14,7 @@ internal interface IDhcpServerHost
     MacAddress? FrameSource { get; }
 
     StackCounters Counters { get; }
-    SocketError SendUdp(UdpBinding binding, Ipv4Address destination, ushort port, ReadOnlySpan<byte> payload);
+    SocketError SendUdp(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload);
 }
 
 /// <summary>
@@ -79,8 +79,10 @@ internal sealed class DhcpServer : IUdpReceiver
     /// <summary>Tests only: the address offered to or leased by <paramref name="client"/>.</summary>
     internal Ipv4Address? OfferedTo(MacAddress client) => _byClient.TryGetValue(client, out var lease) ? lease.Address : null;
 
-    public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)
+    public bool TryDeliver(ReadOnlySpan<byte> payload, IpAddress remoteAddress, ushort remotePort, IpAddress localAddress)
     {
+        if (!remoteAddress.IsIpv4)
+            return true; // DHCPv4 has nothing to say over IPv6
         if (!_host.Interface.IsConfigured || !DhcpMessage.TryParse(payload, out var message) || message.Operation != DhcpMessage.BootRequest)
             return true;
         var client = message.ClientHardwareAddress;
@@ -119,7 +121,7 @@ internal sealed class DhcpServer : IUdpReceiver
         return true;
     }
 
-    public void DeliverError(SocketError error, Ipv4Address remoteAddress, ushort remotePort)
+    public void DeliverError(SocketError error, IpAddress remoteAddress, ushort remotePort)
     {
     }
 

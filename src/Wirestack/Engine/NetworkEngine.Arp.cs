@@ -39,7 +39,7 @@ internal sealed partial class NetworkEngine
             bool answer = forUs && arp.Operation == ArpOperation.Reply;
             var entry = _neighbors.Learn(senderIp, senderMac, _now, create: forUs, confirmed: answer);
             if (entry is not null)
-                FlushPending(entry);
+                FlushPending(_neighbors, entry);
         }
 
         if (forUs && arp.Operation == ArpOperation.Request)
@@ -74,19 +74,40 @@ internal sealed partial class NetworkEngine
     {
         if (_neighbors.StartResolution(nextHop, _now, out var entry))
             SendArpRequest(nextHop);
+        if (entry is null)
+        {
+            Counters.Increment(StackCounter.DropNeighborTableFull);
+            ReportToSender(packet, SocketError.HostUnreachable);
+            return;
+        }
+        QueuePending(_neighbors, entry, packet);
+    }
+
+    /// <summary>Holds a copy of a packet (with link headroom, and room for fragment headers) until its next hop resolves.</summary>
+    void QueuePending(NeighborCache cache, NeighborCache.Entry entry, ReadOnlySpan<byte> packet)
+    {
         var buffer = ArrayPool<byte>.Shared.Rent(LinkHeadroom + packet.Length);
         packet.CopyTo(buffer.AsSpan(LinkHeadroom));
-        _neighbors.Enqueue(entry, new PendingPacket(buffer, LinkHeadroom, packet.Length), _dropPending);
+        cache.Enqueue(entry, new PendingPacket(buffer, LinkHeadroom, packet.Length), _dropPending);
     }
 
     /// <summary>
     /// Upper-layer reachability confirmation (RFC 4861 7.3.1): TCP saw forward progress with <paramref name="remote"/>,
     /// so its next hop answers.
     /// </summary>
-    public void ConfirmReachable(Ipv4Address remote)
+    public void ConfirmReachable(IpAddress remote)
     {
-        if (_device.Medium == Devices.LinkMedium.Ethernet && TryNextHop(remote, out var nextHop))
-            _neighbors.Confirm(nextHop, _now);
+        if (_device.Medium != Devices.LinkMedium.Ethernet)
+            return;
+        if (remote.IsIpv4)
+        {
+            if (TryNextHop(remote.Ipv4, out var nextHop))
+                _neighbors.Confirm(nextHop, _now);
+        }
+        else if (_ndp is not null && TryNextHopIpv6(remote, out var nextHop))
+        {
+            _ndp.Confirm(nextHop, _now);
+        }
     }
 
     void DropPending(PendingPacket packet)
@@ -95,21 +116,24 @@ internal sealed partial class NetworkEngine
         packet.Release();
     }
 
-    void FlushPending(NeighborCache.Entry entry)
+    void FlushPending(NeighborCache cache, NeighborCache.Entry entry)
     {
         while (entry.Pending.Count > 0)
         {
-            var packet = _neighbors.DequeuePending(entry);
-            EmitIpv4(packet.Buffer, packet.Offset, packet.Length, entry.LinkAddress);
+            var packet = cache.DequeuePending(entry);
+            if (entry.Address.IsIpv4)
+                EmitIpv4(packet.Buffer, packet.Offset, packet.Length, entry.LinkAddress);
+            else
+                EmitIpv6(packet.Buffer, packet.Offset, packet.Length, entry.LinkAddress);
             packet.Release();
         }
     }
 
-    void FailResolution(NeighborCache.Entry entry)
+    void FailResolution(NeighborCache cache, NeighborCache.Entry entry)
     {
         while (entry.Pending.Count > 0)
         {
-            var packet = _neighbors.DequeuePending(entry);
+            var packet = cache.DequeuePending(entry);
             Counters.Increment(StackCounter.DropResolutionFailed);
             ReportToSender(packet.Packet, SocketError.HostUnreachable);
             packet.Release();

@@ -45,20 +45,29 @@ internal sealed partial class NetworkEngine
         }
 
         Counters.Increment(StackCounter.Ipv4FragmentsReceived);
-        switch (_reassembler.Add(packet, _now, out var datagram))
+        var fragment = new Fragment(source, destination, packet.Identification, packet.Protocol, packet.FragmentOffset, packet.MoreFragments,
+            packet.TypeOfService, packet.TimeToLive);
+        var result = _reassembler.Add(fragment, packet.Payload, default, _now, out var datagram);
+        if (result == FragmentResult.Completed)
         {
-            case FragmentResult.Completed:
-                Counters.Increment(StackCounter.Ipv4DatagramsReassembled);
-                try
-                {
-                    Ipv4Packet.TryParse(datagram.Packet, out var whole);
-                    DeliverIpv4(datagram.Buffer, datagram.Offset, whole);
-                }
-                finally
-                {
-                    datagram.Release();
-                }
-                break;
+            Counters.Increment(StackCounter.Ipv4DatagramsReassembled);
+            try
+            {
+                Ipv4Packet.TryParse(datagram.Packet, out var whole);
+                DeliverIpv4(datagram.Buffer, datagram.Offset, whole);
+            }
+            finally
+            {
+                datagram.Release();
+            }
+        }
+        CountFragmentResult(result);
+    }
+
+    void CountFragmentResult(FragmentResult result)
+    {
+        switch (result)
+        {
             case FragmentResult.Malformed:
                 Counters.Increment(StackCounter.DropFragmentMalformed);
                 break;
@@ -87,10 +96,10 @@ internal sealed partial class NetworkEngine
                 ReceiveIcmp(buffer, offset, packet);
                 break;
             case IpProtocol.Udp:
-                ReceiveUdp(packet);
+                ReceiveUdp(packet.Source, packet.Destination, packet.Bytes, packet.HeaderLength);
                 break;
             case IpProtocol.Tcp:
-                ReceiveTcp(packet);
+                ReceiveTcp(packet.Source, packet.Destination, packet.Payload);
                 break;
             default:
                 Counters.Increment(StackCounter.DropIpv4UnsupportedProtocol);
@@ -212,33 +221,46 @@ internal sealed partial class NetworkEngine
     /// </summary>
     void ReportToSender(ReadOnlySpan<byte> quoted, SocketError error)
     {
+        if (quoted.Length > 0 && quoted[0] >> 4 == 6)
+        {
+            ReportToSenderIpv6(quoted, error);
+            return;
+        }
         if (quoted.Length < Ipv4Packet.MinimumHeaderLength || quoted[0] >> 4 != 4)
             return;
         int headerLength = (quoted[0] & 0x0F) * 4;
         if (headerLength < Ipv4Packet.MinimumHeaderLength || quoted.Length < headerLength + 8)
             return;
-        var remote = Ipv4Address.Read(quoted[16..]);
-        var transport = quoted[headerLength..];
-        if (quoted[9] == IpProtocol.Udp)
+        ReportTransportError(quoted[9], quoted[headerLength..], Ipv4Address.Read(quoted[12..]), Ipv4Address.Read(quoted[16..]), error);
+    }
+
+    /// <summary>An error about a datagram of ours (either family) whose transport header is <paramref name="transport"/>.</summary>
+    void ReportTransportError(byte protocol, ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error)
+    {
+        if (protocol == IpProtocol.Udp)
         {
             // Only about the exchange the port is in (the peer it last sent to), as a connected socket would take it:
             // a spoofed unreachable naming any other peer cannot abort a DNS or SNTP exchange.
             ushort localPort = BinaryPrimitives.ReadUInt16BigEndian(transport);
             ushort remotePort = BinaryPrimitives.ReadUInt16BigEndian(transport[2..]);
             if (_udp.TryGet(localPort, out var binding) && binding.LastRemoteAddress == remote && binding.LastRemotePort == remotePort
-                && Ipv4Address.Read(quoted[12..]) == _interface.Address)
+                && IsOurUnicast(local))
                 binding.Receiver.DeliverError(error, remote, remotePort);
             else
                 Counters.Increment(StackCounter.DropIcmpIgnored);
         }
-        else if (quoted[9] == IpProtocol.Tcp)
+        else if (protocol == IpProtocol.Tcp)
         {
-            ReportTcpError(transport, remote, error);
+            ReportTcpError(transport, local, remote, error);
         }
     }
 
+    /// <summary>RFC 792 and RFC 8200 4.5: Time Exceeded (code 1) to the sender of a datagram whose first fragment came but not the rest.</summary>
     void OnReassemblyExpired(ReadOnlySpan<byte> headerAndData)
     {
-        SendIcmpError(headerAndData, Icmpv4Type.TimeExceeded, code: 1);
+        if (headerAndData[0] >> 4 == 6)
+            SendIcmpv6Error(headerAndData, Icmpv6Type.TimeExceeded, Icmpv6Code.ReassemblyTimeExceeded, 0);
+        else
+            SendIcmpError(headerAndData, Icmpv4Type.TimeExceeded, code: 1);
     }
 }

@@ -65,10 +65,10 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     StackCounters ITcpNetwork.Counters => Counters;
     int ITcpNetwork.Mtu => _device.Mtu;
     byte[] ITcpNetwork.SegmentBuffer => _transmitBuffer;
-    int ITcpNetwork.SegmentOffset => LinkHeadroom + Ipv4Packet.MinimumHeaderLength;
+    int ITcpNetwork.SegmentOffset => TransportOffset;
 
-    void ITcpNetwork.SendSegment(Ipv4Address destination, int length) =>
-        TransmitIpv4(_transmitBuffer, LinkHeadroom + Ipv4Packet.MinimumHeaderLength, length, IpProtocol.Tcp, destination);
+    void ITcpNetwork.SendSegment(in TcpConnectionKey key, int length) =>
+        TransmitIp(_transmitBuffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress);
 
     /// <summary>
     /// Keeps at most one live heap entry per connection at its earliest deadline: a later deadline leaves the
@@ -233,12 +233,12 @@ internal sealed partial class NetworkEngine : ITcpNetwork
 
     /// <summary>Active open to <paramref name="remote"/>:<paramref name="port"/> from an ephemeral port.</summary>
     /// <exception cref="SocketException">NetworkUnreachable, AddressNotAvailable, TooManyOpenSockets.</exception>
-    public TcpControlBlock ConnectTcp(Ipv4Address remote, ushort port, ITcpConnectionEvents events, ushort localPort = 0)
+    public TcpControlBlock ConnectTcp(IpAddress remote, ushort port, ITcpConnectionEvents events, ushort localPort = 0)
     {
-        if (!_interface.IsConfigured || !HasRoute(remote) || _interface.IsBroadcast(remote) || remote.IsMulticast)
-            throw new SocketException((int)SocketError.NetworkUnreachable);
-        if (port == 0 || remote.IsAny)
+        if (port == 0 || remote.IsUnspecified)
             throw new SocketException((int)SocketError.AddressNotAvailable);
+        if (remote.IsMulticast || !TrySelectSource(remote, out var local) || (remote.IsIpv4 && _interface.IsBroadcast(remote.Ipv4)))
+            throw new SocketException((int)SocketError.NetworkUnreachable);
         if (!TcpHasRoom)
             throw new SocketException((int)SocketError.TooManyOpenSockets);
         const int range = UdpBindings.EphemeralLast - UdpBindings.EphemeralFirst + 1;
@@ -247,7 +247,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         for (int i = 0; i < range; i++)
         {
             var candidate = localPort != 0 ? localPort : (ushort)(UdpBindings.EphemeralFirst + (start + i) % range);
-            var key = new TcpConnectionKey(_interface.Address, candidate, remote, port);
+            var key = new TcpConnectionKey(local, candidate, remote, port);
             if (_tcpConnections.ContainsKey(key) || (localPort == 0 && _tcpListeners.ContainsKey(candidate)))
             {
                 if (localPort != 0)
@@ -263,24 +263,22 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         throw new SocketException((int)SocketError.TooManyOpenSockets);
     }
 
-    void ReceiveTcp(Ipv4Packet packet)
+    void ReceiveTcp(IpAddress source, IpAddress destination, Span<byte> bytes)
     {
-        if (!TcpSegment.TryParse(packet.Payload, out var segment))
+        if (!TcpSegment.TryParse(bytes, out var segment))
         {
             Counters.Increment(StackCounter.DropTcpMalformed);
             return;
         }
-        var source = packet.Source;
-        var destination = packet.Destination;
         if (!segment.IsChecksumValid(source, destination))
         {
             Counters.Increment(StackCounter.DropTcpBadChecksum);
             return;
         }
-        if (destination != _interface.Address)
+        if (!IsOurUnicast(destination))
         {
             // TCP is unicast only (RFC 1122 4.2.3.10).
-            Counters.Increment(StackCounter.DropIpv4NotForUs);
+            Counters.Increment(destination.IsIpv4 ? StackCounter.DropIpv4NotForUs : StackCounter.DropIpv6NotForUs);
             return;
         }
         if (!segment.TryParseOptions(out var options))
@@ -384,14 +382,14 @@ internal sealed partial class NetworkEngine : ITcpNetwork
 
     void SendSynCookie(in TcpConnectionKey key, TcpSegment segment, in TcpOptions options)
     {
-        int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : 536;
-        uint cookie = Cookies.Create(key, segment.SequenceNumber, Math.Min(peerMss, _device.Mtu - 40), _now);
+        int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : key.DefaultMss;
+        int ourMss = _device.Mtu - key.NetworkHeaderLength - TcpSegment.MinimumHeaderLength;
+        uint cookie = Cookies.Create(key, segment.SequenceNumber, Math.Min(peerMss, ourMss), _now);
         var reply = TcpOptions.None;
-        reply.MaximumSegmentSize = (ushort)Math.Min(peerMss, _device.Mtu - 40);
-        int offset = LinkHeadroom + Ipv4Packet.MinimumHeaderLength;
-        int length = TcpSegment.WriteHeader(_transmitBuffer.AsSpan(offset), key.LocalPort, key.RemotePort, cookie, segment.SequenceNumber + 1,
+        reply.MaximumSegmentSize = (ushort)Math.Min(peerMss, ourMss);
+        int length = TcpSegment.WriteHeader(_transmitBuffer.AsSpan(TransportOffset), key.LocalPort, key.RemotePort, cookie, segment.SequenceNumber + 1,
             TcpFlags.Syn | TcpFlags.Ack, CookieWindow, reply, 0, key.LocalAddress, key.RemoteAddress);
-        TransmitIpv4(_transmitBuffer, offset, length, IpProtocol.Tcp, key.RemoteAddress);
+        TransmitIp(_transmitBuffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress);
         Counters.Increment(StackCounter.TcpSynCookiesSent);
         Counters.Increment(StackCounter.TcpSegmentsSent);
     }
@@ -416,20 +414,20 @@ internal sealed partial class NetworkEngine : ITcpNetwork
             ack = segment.SequenceNumber + (uint)segment.Payload.Length + ((flags & TcpFlags.Syn) != 0 ? 1u : 0) + ((flags & TcpFlags.Fin) != 0 ? 1u : 0);
             reply = TcpFlags.Rst | TcpFlags.Ack;
         }
-        int offset = LinkHeadroom + Ipv4Packet.MinimumHeaderLength;
-        int length = TcpSegment.WriteHeader(_transmitBuffer.AsSpan(offset), key.LocalPort, key.RemotePort, seq, ack, reply, 0,
+        int length = TcpSegment.WriteHeader(_transmitBuffer.AsSpan(TransportOffset), key.LocalPort, key.RemotePort, seq, ack, reply, 0,
             TcpOptions.None, 0, key.LocalAddress, key.RemoteAddress);
-        TransmitIpv4(_transmitBuffer, offset, length, IpProtocol.Tcp, key.RemoteAddress);
+        TransmitIp(_transmitBuffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress);
         Counters.Increment(StackCounter.TcpResetsSent);
         Counters.Increment(StackCounter.TcpSegmentsSent);
     }
 
-    void ReportTcpError(ReadOnlySpan<byte> transport, Ipv4Address remote, SocketError error)
+    /// <summary>An ICMP error quoted a segment of ours from <paramref name="local"/> to <paramref name="remote"/>.</summary>
+    void ReportTcpError(ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error)
     {
         ushort localPort = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(transport);
         ushort remotePort = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(transport[2..]);
         uint sequence = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(transport[4..]);
-        var key = new TcpConnectionKey(_interface.Address, localPort, remote, remotePort);
+        var key = new TcpConnectionKey(local, localPort, remote, remotePort);
         if (_tcpConnections.TryGetValue(key, out var connection))
         {
             connection.OnIcmpError(error, sequence);

@@ -13,7 +13,7 @@ namespace Wirestack.Engine;
 internal sealed partial class NetworkEngine
 {
     /// <summary>Room before any packet the engine builds, for the link header.</summary>
-    public const int LinkHeadroom = Ipv4Reassembler.Headroom;
+    public const int LinkHeadroom = Reassembler.Headroom;
 
     /// <summary>Frames read per <see cref="Poll"/> before timers get a turn.</summary>
     const int ReceiveBudget = 512;
@@ -21,11 +21,11 @@ internal sealed partial class NetworkEngine
     readonly INetworkDevice _device;
     readonly StackOptions _options;
     readonly byte[] _receiveBuffer;
-    readonly byte[] _transmitBuffer = new byte[LinkHeadroom + Ipv4Packet.MaximumLength];
+    readonly byte[] _transmitBuffer = new byte[TransportOffset + Ipv4Packet.MaximumLength];
     readonly byte[] _controlBuffer = new byte[128];
     readonly Ipv4Interface _interface = new();
     readonly NeighborCache _neighbors;
-    readonly Ipv4Reassembler _reassembler;
+    readonly Reassembler _reassembler;
     readonly TokenBucket _icmpErrorLimiter;
     readonly UdpBindings _udp;
     readonly Random _random;
@@ -53,8 +53,17 @@ internal sealed partial class NetworkEngine
         _random = options.RandomSeed is { } seed ? new Random(seed) : new Random();
         _nextIdentification = (ushort)_random.Next(ushort.MaxValue + 1);
         _neighbors = new NeighborCache(options.ArpCacheCapacity, Microseconds(options.NeighborReachableTime), options.ArpRequestAttempts,
-            Microseconds(options.ArpRetryInterval), options.ResolutionQueuePackets, options.ResolutionQueueBytes);
-        _reassembler = new Ipv4Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
+            Microseconds(options.ArpRetryInterval), options.ResolutionQueuePackets, options.ResolutionQueueBytes, options.MaxUnresolvedNeighbors);
+        if (options.Ipv6.Enabled)
+        {
+            _ipv6 = new Ipv6Interface(options.Ipv6.MaxAddresses, options.Ipv6.MaxRouters, options.Ipv6.MaxPrefixes);
+            // RFC 4861 10: MAX_MULTICAST_SOLICIT 3, RETRANS_TIMER 1 s, REACHABLE_TIME 30 s (routers may change the last two).
+            _ndp = new NeighborCache(options.ArpCacheCapacity, Microseconds(options.NeighborReachableTime), 3, 1_000_000,
+                options.ResolutionQueuePackets, options.ResolutionQueueBytes, options.MaxUnresolvedNeighbors);
+            _nextIpv6Identification = (uint)_random.NextInt64(uint.MaxValue + 1L);
+            _routerProbablyReachable = RouterProbablyReachable;
+        }
+        _reassembler = new Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
         _udp = new UdpBindings();
         _onReassemblyExpired = OnReassemblyExpired;
@@ -71,7 +80,7 @@ internal sealed partial class NetworkEngine
     public NeighborCache Neighbors => _neighbors;
 
     /// <summary>Tests only: the reassembler, to count its work.</summary>
-    internal Ipv4Reassembler Reassembler => _reassembler;
+    internal Reassembler Reassembler => _reassembler;
 
     public int Mtu => _device.Mtu;
 
@@ -88,6 +97,7 @@ internal sealed partial class NetworkEngine
             if (_receiveBudgetExhausted)
                 return _now;
             long? next = Earliest(_neighbors.NextDeadline(), _reassembler.NextDeadline);
+            next = Earliest(next, NextIpv6Deadline);
             next = Earliest(next, _device.NextFrameDueMicroseconds);
             next = Earliest(next, NextTcpDeadline);
             if (_dhcp is { NextDeadline: var dhcpDeadline } && dhcpDeadline != long.MaxValue)
@@ -122,6 +132,7 @@ internal sealed partial class NetworkEngine
         if (_options.Ipv4.Dhcp?.ReleaseOnShutdown == true)
             _dhcp?.Release();
         ShutdownTcp();
+        ShutdownIpv6();
         _neighbors.Clear(p => p.Release());
         _reassembler.Clear();
     }
@@ -136,11 +147,15 @@ internal sealed partial class NetworkEngine
                 _dhcp.Stop();
                 _interface.Clear();
             }
+            StopIpv6();
             SetState(StackState.Down);
             return;
         }
         if (State == StackState.Down)
+        {
             SetState(StackState.LinkUp);
+            StartIpv6();
+        }
 
         if (State == StackState.LinkUp)
         {
@@ -189,11 +204,12 @@ internal sealed partial class NetworkEngine
         _probeScratch.Clear();
         _neighbors.Expire(_now, _retryScratch, _failedScratch, _probeScratch);
         foreach (var entry in _retryScratch)
-            SendArpRequest(entry.Address);
+            SendArpRequest(entry.Address.Ipv4);
         foreach (var entry in _probeScratch)
-            SendArpRequest(entry.Address, entry.LinkAddress);
+            SendArpRequest(entry.Address.Ipv4, entry.LinkAddress);
         foreach (var entry in _failedScratch)
-            FailResolution(entry);
+            FailResolution(_neighbors, entry);
+        RunIpv6Timers();
 
         RunTcpTimers();
         int expired = _reassembler.Expire(_now, _onReassemblyExpired);
@@ -213,6 +229,8 @@ internal sealed partial class NetworkEngine
         {
             if (length > 0 && frameBytes[0] >> 4 == 4)
                 ReceiveIpv4(_receiveBuffer, 0, length);
+            else if (length > 0 && frameBytes[0] >> 4 == 6)
+                ReceiveIpv6(_receiveBuffer, 0, length);
             else
                 Counters.Increment(StackCounter.DropUnsupportedEtherType);
             return;
@@ -224,7 +242,8 @@ internal sealed partial class NetworkEngine
         }
         _frameSource = frame.Source;
         var destination = frame.Destination;
-        if (destination != MacAddress && !destination.IsBroadcast)
+        // Multicast frames pass only for groups joined (RFC 2464 7: 33:33 and the group's low 32 bits).
+        if (destination != MacAddress && !destination.IsBroadcast && !(IsIpv6MulticastMac(destination) && _ipv6!.IsJoinedMac(destination.Low32)))
         {
             Counters.Increment(StackCounter.DropLinkNotForUs);
             return;
@@ -236,6 +255,9 @@ internal sealed partial class NetworkEngine
                 break;
             case EtherType.Ipv4:
                 ReceiveIpv4(_receiveBuffer, frame.HeaderLengthWithTag, length - frame.HeaderLengthWithTag);
+                break;
+            case EtherType.Ipv6:
+                ReceiveIpv6(_receiveBuffer, frame.HeaderLengthWithTag, length - frame.HeaderLengthWithTag);
                 break;
             default:
                 Counters.Increment(StackCounter.DropUnsupportedEtherType);
@@ -256,6 +278,8 @@ internal sealed partial class NetworkEngine
             Counters.Increment(StackCounter.DropDeviceRefused);
         }
     }
+
+    bool IsIpv6MulticastMac(MacAddress address) => _ipv6 is not null && address.IsIpv6Multicast;
 
     static long Microseconds(TimeSpan span) => span.Ticks / TimeSpan.TicksPerMicrosecond;
 

@@ -68,7 +68,7 @@ public sealed class UdpSocket : IDisposable
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         cancellationToken.ThrowIfCancellationRequested();
         var operation = Interlocked.Exchange(ref _idleSend, null) ?? new SendOperation(this);
-        var result = await operation.Start(datagram, Ipv4Address.FromIPAddress(remote.Address), (ushort)remote.Port, EnableBroadcast).ConfigureAwait(false);
+        var result = await operation.Start(datagram, IpAddress.FromIPAddress(remote.Address), (ushort)remote.Port, EnableBroadcast).ConfigureAwait(false);
         _idleSend = operation;
         if (result != SocketError.Success)
             throw new SocketException((int)result);
@@ -84,7 +84,7 @@ public sealed class UdpSocket : IDisposable
         readonly Action<NetworkEngine> _run;
         ManualResetValueTaskSourceCore<SocketError> _core = new() { RunContinuationsAsynchronously = true };
         ReadOnlyMemory<byte> _datagram;
-        Ipv4Address _destination;
+        IpAddress _destination;
         ushort _port;
         bool _broadcast;
 
@@ -94,7 +94,7 @@ public sealed class UdpSocket : IDisposable
             _run = Run;
         }
 
-        public ValueTask<SocketError> Start(ReadOnlyMemory<byte> datagram, Ipv4Address destination, ushort port, bool broadcast)
+        public ValueTask<SocketError> Start(ReadOnlyMemory<byte> datagram, IpAddress destination, ushort port, bool broadcast)
         {
             _core.Reset();
             (_datagram, _destination, _port, _broadcast) = (datagram, destination, port, broadcast);
@@ -109,7 +109,7 @@ public sealed class UdpSocket : IDisposable
             _datagram = default; // the caller's buffer is not ours past this call
             try
             {
-                var result = !_broadcast && engine.Interface.IsBroadcast(_destination)
+                var result = !_broadcast && _destination.IsIpv4 && engine.Interface.IsBroadcast(_destination.Ipv4)
                     ? SocketError.AccessDenied
                     : engine.SendUdp(_socket.Binding, _destination, _port, datagram.Span);
                 _core.SetResult(result);
@@ -198,10 +198,10 @@ public sealed class UdpSocket : IDisposable
     {
         // The last peer's end point, reused while datagrams keep coming from it (engine thread only).
         IPEndPoint? _lastRemote;
-        Ipv4Address _lastAddress;
+        IpAddress _lastAddress;
         ushort _lastPort;
 
-        public bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress)
+        public bool TryDeliver(ReadOnlySpan<byte> payload, IpAddress remoteAddress, ushort remotePort, IpAddress localAddress)
         {
             var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(payload.Length, 1));
             payload.CopyTo(buffer);
@@ -214,7 +214,7 @@ public sealed class UdpSocket : IDisposable
             return false;
         }
 
-        public void DeliverError(SocketError error, Ipv4Address remoteAddress, ushort remotePort) =>
+        public void DeliverError(SocketError error, IpAddress remoteAddress, ushort remotePort) =>
             socket._queue.Writer.TryWrite(new Received(null, 0, new IPEndPoint(remoteAddress.ToIPAddress(), remotePort), error));
     }
 }

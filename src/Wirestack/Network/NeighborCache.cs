@@ -34,8 +34,13 @@ internal enum NeighborState
 /// entry that merely aged. Unresolved entries retry on a timer and hold a bounded queue of packets. Pure state; the
 /// engine sends the requests it asks for.
 /// </summary>
+/// <remarks>
+/// Unresolved entries are bounded on their own (<paramref name="maxUnresolved"/>): a scan of a large subnet (an IPv6
+/// /64 above all, RFC 6583 6.2) fills that part and then new resolutions are refused and counted, instead of evicting
+/// the neighbours the stack actually talks to.
+/// </remarks>
 internal sealed class NeighborCache(int capacity, long reachableMicroseconds, int attempts, long retryIntervalMicroseconds,
-    int queuePacketsPerNeighbor, int queueBytesTotal)
+    int queuePacketsPerNeighbor, int queueBytesTotal, int maxUnresolved)
 {
     /// <summary>RFC 4861 10: DELAY_FIRST_PROBE_TIME.</summary>
     const long DelayFirstProbe = 5_000_000;
@@ -46,9 +51,9 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
     /// <summary>An unused stale entry is forgotten after this long (Linux gc_stale_time).</summary>
     const long StaleLifetime = 60_000_000;
 
-    internal sealed class Entry(Ipv4Address address)
+    internal sealed class Entry(IpAddress address)
     {
-        public Ipv4Address Address { get; } = address;
+        public IpAddress Address { get; } = address;
         public MacAddress LinkAddress;
         public NeighborState State;
         /// <summary>When the state's timer runs out: REACHABLE ends, STALE is forgotten, DELAY probes, PROBE retries.</summary>
@@ -60,8 +65,18 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         public bool Resolved => State != NeighborState.Incomplete;
     }
 
-    readonly Dictionary<Ipv4Address, Entry> _entries = [];
+    readonly Dictionary<IpAddress, Entry> _entries = [];
     int _queuedBytes;
+    int _unresolved;
+
+    /// <summary>How long a confirmed entry stays REACHABLE (IPv6 routers may change it, RFC 4861 6.3.4).</summary>
+    public long ReachableMicroseconds { get; set; } = reachableMicroseconds;
+
+    /// <summary>Time between resolution requests (RetransTimer for NDP).</summary>
+    public long RetryIntervalMicroseconds { get; set; } = retryIntervalMicroseconds;
+
+    /// <summary>Entries still being resolved.</summary>
+    public int UnresolvedCount => _unresolved;
     long? _nextDeadline;
     bool _deadlineStale;
 
@@ -75,7 +90,7 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
     /// The link address to send to, for any resolved state. Using a STALE entry starts DELAY (RFC 4861 7.3.3); a
     /// REACHABLE one past its time becomes STALE first.
     /// </summary>
-    public bool TryGet(Ipv4Address address, long now, out MacAddress linkAddress)
+    public bool TryGet(IpAddress address, long now, out MacAddress linkAddress)
     {
         if (!_entries.TryGetValue(address, out var entry) || !entry.Resolved)
         {
@@ -93,10 +108,10 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         return true;
     }
 
-    public bool Contains(Ipv4Address address) => _entries.ContainsKey(address);
+    public bool Contains(IpAddress address) => _entries.ContainsKey(address);
 
     /// <summary>The state of <paramref name="address"/>'s entry, if any.</summary>
-    public NeighborState? StateOf(Ipv4Address address) => _entries.TryGetValue(address, out var entry) ? entry.State : null;
+    public NeighborState? StateOf(IpAddress address) => _entries.TryGetValue(address, out var entry) ? entry.State : null;
 
     /// <summary>
     /// Records that <paramref name="address"/> is at <paramref name="linkAddress"/>. Only updates an existing entry
@@ -104,15 +119,18 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
     /// makes it REACHABLE; other news makes a new or changed entry STALE (RFC 4861 7.3.3) and leaves an unchanged
     /// one as it is. Returns the entry when it was updated, so the caller can flush the packets it holds.
     /// </summary>
-    public Entry? Learn(Ipv4Address address, MacAddress linkAddress, long now, bool create, bool confirmed)
+    public Entry? Learn(IpAddress address, MacAddress linkAddress, long now, bool create, bool confirmed)
     {
         if (!_entries.TryGetValue(address, out var entry))
         {
             if (!create)
                 return null;
             entry = Add(address, now);
+            _unresolved++;
         }
         bool changed = !entry.Resolved || entry.LinkAddress != linkAddress;
+        if (!entry.Resolved)
+            _unresolved--;
         entry.LinkAddress = linkAddress;
         if (confirmed)
             Confirm(entry, now);
@@ -124,8 +142,56 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         return entry;
     }
 
+    /// <summary>
+    /// A Neighbor Advertisement for <paramref name="address"/> (RFC 4861 7.2.5). No entry: ignored. INCOMPLETE: takes
+    /// the link address (none: ignored) and becomes REACHABLE when solicited, else STALE. Otherwise a different link
+    /// address is taken only with the Override flag (without it a REACHABLE entry just turns STALE); solicited
+    /// advertisements confirm reachability, unsolicited news of a new address makes the entry STALE. Returns the
+    /// entry when packets held for it may now go.
+    /// </summary>
+    public Entry? Advertise(IpAddress address, MacAddress? linkAddress, bool solicited, bool overrideFlag, long now)
+    {
+        if (!_entries.TryGetValue(address, out var entry))
+            return null;
+        if (!entry.Resolved)
+        {
+            if (linkAddress is not { } first)
+                return null;
+            _unresolved--;
+            entry.LinkAddress = first;
+            if (solicited)
+                Confirm(entry, now);
+            else
+            {
+                entry.State = NeighborState.Stale;
+                SetDeadline(entry, now + StaleLifetime);
+            }
+            return entry;
+        }
+        bool different = linkAddress is { } advertised && advertised != entry.LinkAddress;
+        if (!overrideFlag && different)
+        {
+            if (entry.State == NeighborState.Reachable)
+            {
+                entry.State = NeighborState.Stale;
+                SetDeadline(entry, now + StaleLifetime);
+            }
+            return null;
+        }
+        if (different)
+            entry.LinkAddress = linkAddress!.Value;
+        if (solicited)
+            Confirm(entry, now);
+        else if (different)
+        {
+            entry.State = NeighborState.Stale;
+            SetDeadline(entry, now + StaleLifetime);
+        }
+        return entry;
+    }
+
     /// <summary>Upper-layer confirmation (RFC 4861 7.3.1: TCP forward progress): a resolved entry becomes REACHABLE.</summary>
-    public void Confirm(Ipv4Address address, long now)
+    public void Confirm(IpAddress address, long now)
     {
         if (_entries.TryGetValue(address, out var entry) && entry.Resolved)
             Confirm(entry, now);
@@ -135,7 +201,7 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
     {
         entry.State = NeighborState.Reachable;
         // A later deadline never invalidates the cached earliest one: at worst the engine wakes early once.
-        entry.Deadline = now + reachableMicroseconds;
+        entry.Deadline = now + ReachableMicroseconds;
     }
 
     void SetDeadline(Entry entry, long deadline)
@@ -145,8 +211,11 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
             _nextDeadline = deadline;
     }
 
-    /// <summary>Starts resolving <paramref name="address"/> unless already under way; true when a request should go out now.</summary>
-    public bool StartResolution(Ipv4Address address, long now, out Entry entry)
+    /// <summary>
+    /// Starts resolving <paramref name="address"/> unless already under way; true when a request should go out now.
+    /// <paramref name="entry"/> is null when the address is new and the unresolved part of the table is full.
+    /// </summary>
+    public bool StartResolution(IpAddress address, long now, out Entry? entry)
     {
         if (_entries.TryGetValue(address, out var existing))
         {
@@ -156,12 +225,18 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         }
         else
         {
+            if (_unresolved >= maxUnresolved)
+            {
+                entry = null;
+                return false;
+            }
             entry = Add(address, now);
+            _unresolved++;
         }
         _deadlineStale = true;
         entry.State = NeighborState.Incomplete;
         entry.RequestsLeft = attempts - 1;
-        entry.NextRequestAt = now + retryIntervalMicroseconds;
+        entry.NextRequestAt = now + RetryIntervalMicroseconds;
         return true;
     }
 
@@ -199,7 +274,7 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         if (NextDeadline() is not { } due || due > now)
             return;
         _deadlineStale = true;
-        List<Ipv4Address>? remove = null;
+        List<IpAddress>? remove = null;
         foreach (var entry in _entries.Values)
         {
             switch (entry.State)
@@ -210,7 +285,7 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
                     if (entry.RequestsLeft > 0)
                     {
                         entry.RequestsLeft--;
-                        entry.NextRequestAt = now + retryIntervalMicroseconds;
+                        entry.NextRequestAt = now + RetryIntervalMicroseconds;
                         retry.Add(entry);
                     }
                     else
@@ -229,14 +304,14 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
                 case NeighborState.Delay when entry.Deadline <= now:
                     entry.State = NeighborState.Probe;
                     entry.RequestsLeft = UnicastProbes - 1;
-                    entry.Deadline = now + retryIntervalMicroseconds;
+                    entry.Deadline = now + RetryIntervalMicroseconds;
                     probe.Add(entry);
                     break;
                 case NeighborState.Probe when entry.Deadline <= now:
                     if (entry.RequestsLeft > 0)
                     {
                         entry.RequestsLeft--;
-                        entry.Deadline = now + retryIntervalMicroseconds;
+                        entry.Deadline = now + RetryIntervalMicroseconds;
                         probe.Add(entry);
                     }
                     else
@@ -249,7 +324,13 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         if (remove is null)
             return;
         foreach (var address in remove)
-            _entries.Remove(address);
+            Remove(address);
+    }
+
+    void Remove(IpAddress address)
+    {
+        if (_entries.Remove(address, out var entry) && !entry.Resolved)
+            _unresolved--;
     }
 
     // The engine asks after every poll; entries change only on ARP traffic and timers, so cache the answer.
@@ -277,10 +358,11 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
                 dropped(DequeuePending(entry));
         }
         _entries.Clear();
+        _unresolved = 0;
         _deadlineStale = true;
     }
 
-    Entry Add(Ipv4Address address, long now)
+    Entry Add(IpAddress address, long now)
     {
         if (_entries.Count >= capacity)
             EvictOne();
@@ -304,6 +386,6 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         victim ??= _entries.Values.First();
         while (victim.Pending.Count > 0)
             DequeuePending(victim).Release();
-        _entries.Remove(victim.Address);
+        Remove(victim.Address);
     }
 }

@@ -7,10 +7,10 @@ namespace Wirestack.Transport;
 internal interface IUdpReceiver
 {
     /// <summary>Takes a copy of a datagram's payload; false when the receiver's queue is full (the datagram is dropped).</summary>
-    bool TryDeliver(ReadOnlySpan<byte> payload, Ipv4Address remoteAddress, ushort remotePort, Ipv4Address localAddress);
+    bool TryDeliver(ReadOnlySpan<byte> payload, IpAddress remoteAddress, ushort remotePort, IpAddress localAddress);
 
     /// <summary>Reports an error about a datagram this port sent (ICMP unreachable, failed address resolution).</summary>
-    void DeliverError(SocketError error, Ipv4Address remoteAddress, ushort remotePort);
+    void DeliverError(SocketError error, IpAddress remoteAddress, ushort remotePort);
 }
 
 /// <summary>One bound UDP port.</summary>
@@ -21,7 +21,7 @@ internal sealed class UdpBinding(ushort port, IUdpReceiver receiver)
     public long DatagramsDropped { get; set; }
 
     /// <summary>Where this port last sent: the exchange an ICMP error may be about.</summary>
-    public Ipv4Address LastRemoteAddress { get; set; }
+    public IpAddress LastRemoteAddress { get; set; }
 
     public ushort LastRemotePort { get; set; }
 }

@@ -41,6 +41,21 @@ public static class Checksum
     }
 
     /// <summary>
+    /// The partial sum of the pseudo-header of the addresses' family: IPv4's (RFC 9293 3.1) or IPv6's (RFC 8200 8.1,
+    /// both addresses in full and a 32-bit upper-layer length).
+    /// </summary>
+    internal static uint PseudoHeaderSum(IpAddress source, IpAddress destination, byte protocol, int length)
+    {
+        if (source.IsIpv4)
+            return PseudoHeaderSum(source.Ipv4, destination.Ipv4, protocol, length);
+        ulong sum = Words(source.High) + Words(source.Low) + Words(destination.High) + Words(destination.Low)
+            + ((uint)length >> 16) + ((uint)length & 0xFFFF) + protocol;
+        return Fold(sum);
+
+        static ulong Words(ulong value) => (value >> 48) + ((value >> 32) & 0xFFFF) + ((value >> 16) & 0xFFFF) + (value & 0xFFFF);
+    }
+
+    /// <summary>
     /// Updates a stored checksum after one 16-bit field changed from <paramref name="oldValue"/> to
     /// <paramref name="newValue"/> (RFC 1624 equation 3: HC' = ~(~HC + ~m + m')).
     /// </summary>

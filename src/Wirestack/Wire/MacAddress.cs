@@ -41,6 +41,12 @@ public readonly struct MacAddress : IEquatable<MacAddress>, ISpanFormattable, IS
     /// <summary>True when the group bit (least significant bit of the first byte) is set; includes broadcast.</summary>
     public bool IsMulticast => (_value & 0x0100_0000_0000UL) != 0;
 
+    /// <summary>True for 33:33:xx:xx:xx:xx, where IPv6 multicast goes on Ethernet (RFC 2464 7).</summary>
+    internal bool IsIpv6Multicast => (_value >> 32) == 0x3333;
+
+    /// <summary>The low 32 bits (for 33:33 addresses, the low 32 bits of the IPv6 group).</summary>
+    internal uint Low32 => (uint)_value;
+
     /// <summary>True for the all-zero address.</summary>
     public bool IsZero => _value == 0;
 

@@ -133,8 +133,8 @@ public readonly ref struct TcpSegment
     /// <summary>Length of the whole segment.</summary>
     public int Length => _bytes.Length;
 
-    /// <summary>True when the checksum verifies against the IPv4 pseudo-header.</summary>
-    public bool IsChecksumValid(Ipv4Address source, Ipv4Address destination) =>
+    /// <summary>True when the checksum verifies against the pseudo-header of the addresses' family.</summary>
+    internal bool IsChecksumValid(IpAddress source, IpAddress destination) =>
         Checksum.Compute(_bytes, Checksum.PseudoHeaderSum(source, destination, IpProtocol.Tcp, _bytes.Length)) == 0;
 
     /// <summary>
@@ -194,8 +194,8 @@ public readonly ref struct TcpSegment
     /// Writes a header with <paramref name="options"/> in front of a payload already in place after it, and the
     /// checksum. Returns the segment length.
     /// </summary>
-    public static int WriteHeader(Span<byte> segment, ushort sourcePort, ushort destinationPort, uint sequenceNumber, uint acknowledgmentNumber,
-        TcpFlags flags, ushort window, in TcpOptions options, int payloadLength, Ipv4Address source, Ipv4Address destination)
+    internal static int WriteHeader(Span<byte> segment, ushort sourcePort, ushort destinationPort, uint sequenceNumber, uint acknowledgmentNumber,
+        TcpFlags flags, ushort window, in TcpOptions options, int payloadLength, IpAddress source, IpAddress destination)
     {
         int headerLength = MinimumHeaderLength + options.WireLength;
         BinaryPrimitives.WriteUInt16BigEndian(segment, sourcePort);

@@ -40,15 +40,18 @@ public readonly ref struct UdpDatagram
     /// <summary>The payload.</summary>
     public Span<byte> Payload => _bytes[HeaderLength..];
 
-    /// <summary>True when the checksum is absent (zero) or verifies against the IPv4 pseudo-header.</summary>
-    public bool IsChecksumValid(Ipv4Address source, Ipv4Address destination) =>
-        StoredChecksum == 0 || Checksum.Compute(_bytes, Checksum.PseudoHeaderSum(source, destination, IpProtocol.Udp, _bytes.Length)) == 0;
+    /// <summary>
+    /// True when the checksum verifies against the pseudo-header of the addresses' family, or is absent (zero) over
+    /// IPv4. Over IPv6 the checksum is mandatory and a zero one fails (RFC 8200 8.1).
+    /// </summary>
+    internal bool IsChecksumValid(IpAddress source, IpAddress destination) =>
+        StoredChecksum == 0 ? source.IsIpv4 : Checksum.Compute(_bytes, Checksum.PseudoHeaderSum(source, destination, IpProtocol.Udp, _bytes.Length)) == 0;
 
     /// <summary>
     /// Writes the header for a payload already in place after it and computes the checksum (a computed zero is sent
     /// as 0xFFFF, RFC 768). Returns the datagram length.
     /// </summary>
-    public static int WriteHeader(Span<byte> datagram, ushort sourcePort, ushort destinationPort, int payloadLength, Ipv4Address source, Ipv4Address destination)
+    internal static int WriteHeader(Span<byte> datagram, ushort sourcePort, ushort destinationPort, int payloadLength, IpAddress source, IpAddress destination)
     {
         int length = HeaderLength + payloadLength;
         BinaryPrimitives.WriteUInt16BigEndian(datagram, sourcePort);

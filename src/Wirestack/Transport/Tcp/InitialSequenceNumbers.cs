@@ -18,12 +18,12 @@ internal sealed class InitialSequenceNumbers
     /// <summary>A keyed 32-bit hash of the tuple and an extra value.</summary>
     public uint Hash(in TcpConnectionKey key, uint extra)
     {
-        Span<byte> input = stackalloc byte[16];
-        BinaryPrimitives.WriteUInt32BigEndian(input, key.LocalAddress.Value);
-        BinaryPrimitives.WriteUInt32BigEndian(input[4..], key.RemoteAddress.Value);
-        BinaryPrimitives.WriteUInt16BigEndian(input[8..], key.LocalPort);
-        BinaryPrimitives.WriteUInt16BigEndian(input[10..], key.RemotePort);
-        BinaryPrimitives.WriteUInt32BigEndian(input[12..], extra);
+        Span<byte> input = stackalloc byte[40];
+        key.LocalAddress.WriteTo(input);
+        key.RemoteAddress.WriteTo(input[16..]);
+        BinaryPrimitives.WriteUInt16BigEndian(input[32..], key.LocalPort);
+        BinaryPrimitives.WriteUInt16BigEndian(input[34..], key.RemotePort);
+        BinaryPrimitives.WriteUInt32BigEndian(input[36..], extra);
         Span<byte> digest = stackalloc byte[32];
         HMACSHA256.HashData(_secret, input, digest);
         return BinaryPrimitives.ReadUInt32BigEndian(digest);

@@ -51,7 +51,7 @@ internal sealed partial class TcpControlBlock
 
     void NegotiateOptions(in TcpOptions options)
     {
-        int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : 536; // RFC 9293 3.7.1 default
+        int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : Key.DefaultMss;
         _sendMss = Math.Clamp(peerMss, 64, _ourMss);
         _sackEnabled = _settings.Sack && options.SackPermitted;
         _timestampsEnabled = _settings.Timestamps && options.HasTimestamps;

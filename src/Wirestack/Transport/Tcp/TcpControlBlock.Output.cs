@@ -244,7 +244,7 @@ internal sealed partial class TcpControlBlock
             Send.Peek((int)(seq - _sendBufferSeq), buffer.AsSpan(start + headerLength, payloadLength));
         int length = TcpSegment.WriteHeader(buffer.AsSpan(start), Key.LocalPort, Key.RemotePort, seq, ack, flags, window, options,
             payloadLength, Key.LocalAddress, Key.RemoteAddress);
-        _network.SendSegment(Key.RemoteAddress, length);
+        _network.SendSegment(Key, length);
         _network.Counters.Increment(StackCounter.TcpSegmentsSent);
     }
 

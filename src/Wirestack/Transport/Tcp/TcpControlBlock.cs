@@ -41,8 +41,9 @@ internal sealed partial class TcpControlBlock
         _sendBufferSeq = Iss + 1;
         _recover = Iss;
         _smallSegmentEnd = Iss;
-        _ourMss = Math.Max(network.Mtu - Ipv4Packet.MinimumHeaderLength - TcpSegment.MinimumHeaderLength, 536 - 40);
-        _sendMss = 536;
+        // MSS = MTU - 40 over IPv4, MTU - 60 over IPv6 (RFC 9293 3.7.1, RFC 8200 8.3); never below the family's minimum.
+        _ourMss = Math.Max(network.Mtu - key.NetworkHeaderLength - TcpSegment.MinimumHeaderLength, key.IsIpv4 ? 536 - 40 : 1220);
+        _sendMss = key.DefaultMss;
         _receiveScale = 0;
         int scale = 0;
         while (scale < 14 && (_settings.ReceiveBufferSize >> scale) > 65535)

@@ -37,8 +37,8 @@ internal interface ITcpNetwork
 
     int SegmentOffset { get; }
 
-    /// <summary>Sends the segment at <see cref="SegmentOffset"/> of <paramref name="length"/> bytes to <paramref name="destination"/>.</summary>
-    void SendSegment(Ipv4Address destination, int length);
+    /// <summary>Sends the segment at <see cref="SegmentOffset"/> of <paramref name="length"/> bytes on <paramref name="key"/>'s path.</summary>
+    void SendSegment(in TcpConnectionKey key, int length);
 
     /// <summary>The connection's deadline changed.</summary>
     void Reschedule(TcpControlBlock connection);
@@ -53,7 +53,7 @@ internal interface ITcpNetwork
     void OnTimeWait(TcpControlBlock connection);
 
     /// <summary>The peer acknowledged new data: its next hop is reachable (RFC 4861 7.3.1 upper-layer confirmation).</summary>
-    void ConfirmReachable(Ipv4Address remote);
+    void ConfirmReachable(IpAddress remote);
 
     /// <summary>Where connection buffers come from.</summary>
     BufferChunkPool BufferPool { get; }
@@ -70,5 +70,15 @@ internal interface ITcpNetwork
     void OnClosed(TcpControlBlock connection, TcpState previous);
 }
 
-/// <summary>The 4-tuple naming a connection.</summary>
-internal readonly record struct TcpConnectionKey(Ipv4Address LocalAddress, ushort LocalPort, Ipv4Address RemoteAddress, ushort RemotePort);
+/// <summary>The 4-tuple naming a connection; both addresses are of one family.</summary>
+internal readonly record struct TcpConnectionKey(IpAddress LocalAddress, ushort LocalPort, IpAddress RemoteAddress, ushort RemotePort)
+{
+    /// <summary>True for a connection over IPv4.</summary>
+    public bool IsIpv4 => RemoteAddress.IsIpv4;
+
+    /// <summary>The network header in front of this connection's segments: 20 bytes for IPv4, 40 for IPv6.</summary>
+    public int NetworkHeaderLength => IsIpv4 ? Ipv4Packet.MinimumHeaderLength : Ipv6Packet.HeaderLength;
+
+    /// <summary>The MSS assumed when the peer sends none: 536 for IPv4 (RFC 9293 3.7.1), 1220 for IPv6 (RFC 8200 8.3).</summary>
+    public int DefaultMss => IsIpv4 ? 536 : 1220;
+}

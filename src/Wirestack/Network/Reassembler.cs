@@ -3,7 +3,7 @@ using Wirestack.Wire;
 
 namespace Wirestack.Network;
 
-/// <summary>What happened to a fragment given to the <see cref="Ipv4Reassembler"/>.</summary>
+/// <summary>What happened to a fragment given to the <see cref="Reassembler"/>.</summary>
 internal enum FragmentResult
 {
     /// <summary>Held; the datagram is not complete yet.</summary>
@@ -27,10 +27,24 @@ internal readonly record struct ReassembledDatagram(byte[] Buffer, int Offset, i
     public void Release() => ArrayPool<byte>.Shared.Return(Buffer);
 }
 
+/// <summary>One fragment as the reassembler sees it, for either family.</summary>
+/// <param name="Source">Sender.</param>
+/// <param name="Destination">Receiver.</param>
+/// <param name="Identification">IPv4's 16-bit or IPv6's 32-bit identification.</param>
+/// <param name="Protocol">IPv4's protocol (part of its key, RFC 791); for IPv6 the Fragment header's Next Header.</param>
+/// <param name="Offset">Offset of the data in the datagram's fragmentable part, in bytes.</param>
+/// <param name="More">More fragments follow.</param>
+/// <param name="TypeOfService">IPv4 only: the first fragment's TOS, kept for the rebuilt header.</param>
+/// <param name="TimeToLive">IPv4 only: the first fragment's TTL.</param>
+internal readonly record struct Fragment(IpAddress Source, IpAddress Destination, uint Identification, byte Protocol, int Offset, bool More,
+    byte TypeOfService = 0, byte TimeToLive = 0);
+
 /// <summary>
-/// IPv4 reassembly (RFC 791 section 3.2, RFC 815 hole tracking). Bounded in datagrams and bytes, each partial datagram
-/// timing out. A fragment that partly overlaps held data discards the whole datagram, so teardrop-style overlaps
-/// cannot splice data from different senders (the policy RFC 5722 mandates for IPv6).
+/// Reassembly for both families (RFC 791 3.2, RFC 815 hole tracking; RFC 8200 4.5). Bounded in datagrams and bytes,
+/// each partial datagram timing out. A fragment that partly overlaps held data discards the whole datagram, so
+/// teardrop-style overlaps cannot splice data from different senders (RFC 5722, applied to IPv4 too). An IPv6
+/// datagram is rebuilt from its first fragment's unfragmentable part (its headers up to the Fragment header), which
+/// may be at most <see cref="MaxUnfragmentablePart"/> bytes.
 /// </summary>
 /// <remarks>
 /// Work per fragment is bounded whatever the order fragments arrive in: held data is a sorted list of disjoint
@@ -38,10 +52,16 @@ internal readonly record struct ReassembledDatagram(byte[] Buffer, int Offset, i
 /// <see cref="MaxFragmentsPerDatagram"/> fragments, so an insert moves at most that many entries (a datagram cut
 /// into 8-byte fragments and sent last-first cost quadratic work before). Completion is one comparison.
 /// </remarks>
-internal sealed class Ipv4Reassembler(int maxDatagrams, int maxBytes, long timeoutMicroseconds)
+internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMicroseconds)
 {
     /// <summary>Room kept before the rebuilt header for a link header.</summary>
     public const int Headroom = 64;
+
+    /// <summary>Most header bytes kept in front of the data: an IPv6 first fragment's headers before its Fragment header.</summary>
+    public const int MaxUnfragmentablePart = 256;
+
+    /// <summary>Where data starts in a partial datagram's buffer.</summary>
+    const int DataStart = Headroom + MaxUnfragmentablePart;
 
     const int InitialBuffer = 4096;
 
@@ -50,9 +70,7 @@ internal sealed class Ipv4Reassembler(int maxDatagrams, int maxBytes, long timeo
     /// (FreeBSD allows 16 by default, Linux bounds the bytes instead).
     /// </summary>
     public const int MaxFragmentsPerDatagram = 128;
-    const int MaxPayload = Ipv4Packet.MaximumLength - Ipv4Packet.MinimumHeaderLength;
-
-    readonly record struct Key(Ipv4Address Source, Ipv4Address Destination, ushort Identification, byte Protocol);
+    readonly record struct Key(IpAddress Source, IpAddress Destination, uint Identification, byte Protocol);
 
     sealed class Partial
     {
@@ -63,7 +81,10 @@ internal sealed class Ipv4Reassembler(int maxDatagrams, int maxBytes, long timeo
         public long Created;
         public byte TypeOfService;
         public byte TimeToLive;
+        public byte NextHeader;
         public bool HaveFirst;
+        /// <summary>IPv6: bytes of the first fragment's unfragmentable part, right-aligned before the data.</summary>
+        public int HeaderLength;
         public int Fragments;
     }
 
@@ -99,22 +120,28 @@ internal sealed class Ipv4Reassembler(int maxDatagrams, int maxBytes, long timeo
 
     int _evictions;
 
-    public FragmentResult Add(Ipv4Packet fragment, long now, out ReassembledDatagram datagram)
+    /// <summary>
+    /// Adds one fragment's <paramref name="payload"/>. For IPv6, <paramref name="unfragmentable"/> is the
+    /// fragment's headers before its Fragment header (kept from the first fragment); IPv4 rebuilds a plain header.
+    /// </summary>
+    public FragmentResult Add(in Fragment fragment, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> unfragmentable, long now, out ReassembledDatagram datagram)
     {
         datagram = default;
-        int start = fragment.FragmentOffset;
-        var payload = fragment.Payload;
+        bool ipv4 = fragment.Source.IsIpv4;
+        int start = fragment.Offset;
         int end = start + payload.Length;
-        bool more = fragment.MoreFragments;
-        if ((more && (payload.Length & 7) != 0) || end > MaxPayload || (more && payload.Length == 0))
+        bool more = fragment.More;
+        // The datagram must fit a 16-bit length field: IPv4's total length, IPv6's payload length.
+        int maxPayload = ipv4 ? Ipv4Packet.MaximumLength - Ipv4Packet.MinimumHeaderLength : Ipv4Packet.MaximumLength - (unfragmentable.Length - Ipv6Packet.HeaderLength);
+        if ((more && (payload.Length & 7) != 0) || end > maxPayload || (more && payload.Length == 0) || unfragmentable.Length > MaxUnfragmentablePart)
             return FragmentResult.Malformed;
 
-        var key = new Key(fragment.Source, fragment.Destination, fragment.Identification, fragment.Protocol);
+        var key = new Key(fragment.Source, fragment.Destination, fragment.Identification, ipv4 ? fragment.Protocol : (byte)0);
         if (!_partials.TryGetValue(key, out var partial))
         {
             MakeRoom(InitialBuffer);
             partial = new Partial { Deadline = now + timeoutMicroseconds, Created = now };
-            Grow(partial, Math.Max(InitialBuffer, Headroom + Ipv4Packet.MinimumHeaderLength + end));
+            Grow(partial, Math.Max(InitialBuffer, DataStart + end));
             _partials.Add(key, partial);
         }
 
@@ -151,14 +178,14 @@ internal sealed class Ipv4Reassembler(int maxDatagrams, int maxBytes, long timeo
         if (++partial.Fragments > MaxFragmentsPerDatagram)
             return Discard(key, partial, FragmentResult.TooManyFragments);
 
-        int needed = Headroom + Ipv4Packet.MinimumHeaderLength + end;
+        int needed = DataStart + end;
         if (needed > partial.Buffer.Length)
         {
-            int size = Math.Min(Math.Max(needed, partial.Buffer.Length * 2), Headroom + Ipv4Packet.MaximumLength);
+            int size = Math.Min(Math.Max(needed, partial.Buffer.Length * 2), DataStart + Ipv4Packet.MaximumLength);
             MakeRoom(size - partial.Buffer.Length, except: partial);
             Grow(partial, size);
         }
-        payload.CopyTo(partial.Buffer.AsSpan(Headroom + Ipv4Packet.MinimumHeaderLength + start));
+        payload.CopyTo(partial.Buffer.AsSpan(DataStart + start));
         InsertMerged(ranges, index, start, end);
         if (!more)
             partial.TotalLength = end;
@@ -167,6 +194,12 @@ internal sealed class Ipv4Reassembler(int maxDatagrams, int maxBytes, long timeo
             partial.HaveFirst = true;
             partial.TypeOfService = fragment.TypeOfService;
             partial.TimeToLive = fragment.TimeToLive;
+            partial.NextHeader = fragment.Protocol;
+            if (!ipv4)
+            {
+                unfragmentable.CopyTo(partial.Buffer.AsSpan(DataStart - unfragmentable.Length));
+                partial.HeaderLength = unfragmentable.Length;
+            }
         }
 
         if (partial.TotalLength < 0 || ranges.Count != 1 || ranges[0].Start != 0 || ranges[0].End != partial.TotalLength)
@@ -174,11 +207,36 @@ internal sealed class Ipv4Reassembler(int maxDatagrams, int maxBytes, long timeo
 
         _partials.Remove(key);
         _bytesHeld -= partial.Buffer.Length;
-        int length = Ipv4Packet.MinimumHeaderLength + partial.TotalLength;
-        Ipv4Packet.WriteHeader(partial.Buffer.AsSpan(Headroom), length, key.Identification, dontFragment: false, moreFragments: false,
-            fragmentOffset: 0, partial.TimeToLive, key.Protocol, key.Source, key.Destination, partial.TypeOfService);
-        datagram = new ReassembledDatagram(partial.Buffer, Headroom, length);
+        int headerLength = WriteHeader(key, partial, partial.TotalLength);
+        datagram = new ReassembledDatagram(partial.Buffer, DataStart - headerLength, headerLength + partial.TotalLength);
         return FragmentResult.Completed;
+    }
+
+    /// <summary>
+    /// Writes the header of the whole datagram in front of its data and returns its length: a plain IPv4 header, or
+    /// the IPv6 first fragment's unfragmentable part with the payload length set and the Fragment header's Next
+    /// Header put where the Fragment header was named (RFC 8200 4.5).
+    /// </summary>
+    static int WriteHeader(in Key key, Partial partial, int dataLength)
+    {
+        if (key.Source.IsIpv4)
+        {
+            Ipv4Packet.WriteHeader(partial.Buffer.AsSpan(DataStart - Ipv4Packet.MinimumHeaderLength), Ipv4Packet.MinimumHeaderLength + dataLength,
+                (ushort)key.Identification, dontFragment: false, moreFragments: false, fragmentOffset: 0, partial.TimeToLive, key.Protocol,
+                key.Source.Ipv4, key.Destination.Ipv4, partial.TypeOfService);
+            return Ipv4Packet.MinimumHeaderLength;
+        }
+        var header = partial.Buffer.AsSpan(DataStart - partial.HeaderLength, partial.HeaderLength);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(header[4..], (ushort)Math.Min(partial.HeaderLength - Ipv6Packet.HeaderLength + dataLength, ushort.MaxValue));
+        // The last header before the Fragment header names it: walk the (already validated) chain to that byte.
+        int nextHeaderAt = 6, offset = Ipv6Packet.HeaderLength;
+        while (offset < header.Length)
+        {
+            nextHeaderAt = offset;
+            offset += (header[offset + 1] + 1) * 8;
+        }
+        header[nextHeaderAt] = partial.NextHeader;
+        return partial.HeaderLength;
     }
 
     /// <summary>
@@ -201,12 +259,10 @@ internal sealed class Ipv4Reassembler(int maxDatagrams, int maxBytes, long timeo
             var partial = _partials[key];
             if (partial.HaveFirst)
             {
+                // The rebuilt header and the first data bytes: enough for the sender to find its socket.
                 int dataBytes = Math.Min(8, partial.Ranges[0].End);
-                int length = Ipv4Packet.MinimumHeaderLength + dataBytes;
-                var header = partial.Buffer.AsSpan(Headroom, length);
-                Ipv4Packet.WriteHeader(header, partial.TotalLength < 0 ? length : Ipv4Packet.MinimumHeaderLength + partial.TotalLength,
-                    key.Identification, false, moreFragments: true, 0, partial.TimeToLive, key.Protocol, key.Source, key.Destination, partial.TypeOfService);
-                expired(header);
+                int headerLength = WriteHeader(key, partial, dataBytes);
+                expired(partial.Buffer.AsSpan(DataStart - headerLength, headerLength + dataBytes));
             }
             Release(key, partial);
         }

@@ -1,0 +1,136 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+// ICMPv6 (RFC 4443): echo, rate-limited errors, errors delivered to sockets, and dispatch to NDP and MLD.
+internal sealed partial class NetworkEngine
+{
+    void ReceiveIcmpv6(Span<byte> packet, int offset, IpAddress source, IpAddress destination)
+    {
+        if (!Icmpv6Message.TryParse(packet[offset..], out var message) || !message.IsChecksumValid(source, destination))
+        {
+            Counters.Increment(StackCounter.DropIcmpMalformed);
+            return;
+        }
+        byte hopLimit = packet[7];
+        bool tentative = !destination.IsMulticast && !_ipv6!.IsAssigned(destination);
+        if (tentative && message.Type is not (Icmpv6Type.NeighborSolicitation or Icmpv6Type.NeighborAdvertisement))
+        {
+            Counters.Increment(StackCounter.DropIpv6NotForUs);
+            return;
+        }
+        switch (message.Type)
+        {
+            case Icmpv6Type.EchoRequest:
+                ReplyToEchoV6(message, source, destination);
+                break;
+            case Icmpv6Type.DestinationUnreachable:
+            case Icmpv6Type.TimeExceeded:
+            case Icmpv6Type.ParameterProblem:
+                Counters.Increment(StackCounter.IcmpErrorsReceived);
+                if (message.Body.Length > 4)
+                    ReportToSenderIpv6(message.Body[4..], ErrorForV6(message.Type, message.Code));
+                break;
+            case Icmpv6Type.NeighborSolicitation:
+                ReceiveNeighborSolicitation(message, hopLimit, source, destination);
+                break;
+            case Icmpv6Type.NeighborAdvertisement:
+                ReceiveNeighborAdvertisement(message, hopLimit, destination);
+                break;
+            case Icmpv6Type.RouterAdvertisement:
+                ReceiveRouterAdvertisement(message, hopLimit, source);
+                break;
+            case Icmpv6Type.MulticastListenerQuery:
+                ReceiveMulticastListenerQuery(message, hopLimit, source);
+                break;
+            default:
+                // Packet Too Big (path MTU is not tracked yet), Router Solicitations (we are no router), Redirects
+                // (ignored, as RFC 4861 8 allows: the next hop stays the advertised router), replies nobody asked for,
+                // other nodes' MLD reports.
+                Counters.Increment(StackCounter.DropIcmpIgnored);
+                break;
+        }
+    }
+
+    /// <summary>RFC 4443 4.2: the reply carries the request's identifier, sequence and data; from the address asked, or a unicast one.</summary>
+    void ReplyToEchoV6(Icmpv6Message request, IpAddress requester, IpAddress destination)
+    {
+        IpAddress source = destination;
+        if (destination.IsMulticast && !_ipv6!.TrySelectSource(requester, out source))
+            return;
+        int length = request.Bytes.Length;
+        if (length > Ipv4Packet.MaximumLength - Ipv6Packet.HeaderLength)
+            return;
+        var reply = _transmitBuffer.AsSpan(TransportOffset, length);
+        request.Bytes.CopyTo(reply);
+        Icmpv6Message.Finish(reply, Icmpv6Type.EchoReply, 0, source, requester);
+        TransmitIpv6(_transmitBuffer, TransportOffset, length, IpProtocol.Icmpv6, source, requester);
+        Counters.Increment(StackCounter.IcmpEchoRepliesSent);
+    }
+
+    /// <summary>
+    /// Sends an ICMPv6 error about <paramref name="offending"/> unless RFC 4443 2.4 (e) forbids it: never about an
+    /// ICMPv6 error or a redirect, never to a packet sent to multicast (Parameter Problem code 2 excepted) or from an
+    /// address that does not name one node. Rate-limited (2.4 f) with the IPv4 errors' bucket. The quote is cut so
+    /// the error fits the minimum MTU (2.4 c).
+    /// </summary>
+    void SendIcmpv6Error(ReadOnlySpan<byte> offending, Icmpv6Type type, byte code, uint parameter)
+    {
+        if (_ipv6 is null || offending.Length < Ipv6Packet.HeaderLength)
+            return;
+        var source = IpAddress.Read(offending[8..]);
+        var destination = IpAddress.Read(offending[24..]);
+        if (source.IsUnspecified || source.IsMulticast)
+            return;
+        if (destination.IsMulticast && !(type == Icmpv6Type.PacketTooBig || (type == Icmpv6Type.ParameterProblem && code == Icmpv6Code.UnrecognizedOption)))
+            return;
+        if (IsIcmpv6ErrorOrRedirect(offending))
+            return;
+        IpAddress from = destination;
+        if (destination.IsMulticast || !_ipv6.IsAssigned(destination))
+        {
+            if (!_ipv6.TrySelectSource(source, out from))
+                return;
+        }
+        if (!_icmpErrorLimiter.TryTake(_now))
+        {
+            Counters.Increment(StackCounter.DropIcmpRateLimited);
+            return;
+        }
+        const int headerRoom = Ipv6Packet.HeaderLength + Icmpv6Message.HeaderLength + 4;
+        int quote = Math.Min(offending.Length, Ipv6Packet.MinimumMtu - headerRoom);
+        var message = _transmitBuffer.AsSpan(TransportOffset, Icmpv6Message.HeaderLength + 4 + quote);
+        BinaryPrimitives.WriteUInt32BigEndian(message[4..], parameter);
+        offending[..quote].CopyTo(message[8..]);
+        Icmpv6Message.Finish(message, type, code, from, source);
+        TransmitIpv6(_transmitBuffer, TransportOffset, message.Length, IpProtocol.Icmpv6, from, source);
+        Counters.Increment(StackCounter.IcmpErrorsSent);
+    }
+
+    /// <summary>True when the packet carries an ICMPv6 error or a Redirect (types below 128, and 137).</summary>
+    static bool IsIcmpv6ErrorOrRedirect(ReadOnlySpan<byte> packet)
+    {
+        if (Ipv6HeaderChain.Walk(packet, multicastDestination: true, out var chain) != HeaderChainVerdict.Deliver)
+            return false;
+        if (chain.UpperProtocol != IpProtocol.Icmpv6 || chain.IsFragment || packet.Length <= chain.UpperOffset)
+            return false;
+        byte type = packet[chain.UpperOffset];
+        return type < 128 || type == (byte)Icmpv6Type.Redirect;
+    }
+
+    /// <summary>The socket error an ICMPv6 error stands for, as Linux maps them (icmpv6_err_convert).</summary>
+    static SocketError ErrorForV6(Icmpv6Type type, byte code) => type switch
+    {
+        Icmpv6Type.DestinationUnreachable => code switch
+        {
+            Icmpv6Code.NoRoute => SocketError.NetworkUnreachable,
+            1 => SocketError.AccessDenied,
+            Icmpv6Code.PortUnreachable => SocketError.ConnectionRefused,
+            _ => SocketError.HostUnreachable,
+        },
+        Icmpv6Type.ParameterProblem => SocketError.ProtocolOption,
+        _ => SocketError.HostUnreachable,
+    };
+}

@@ -1,0 +1,179 @@
+using System.Buffers.Binary;
+using Wirestack.Network;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+// MLDv2 host side (RFC 3810) with MLDv1 compatibility (8.2): reports on join and leave, answers to queries.
+internal sealed partial class NetworkEngine
+{
+    /// <summary>RFC 3810 9.1, 9.11, 9.12: Robustness Variable, Unsolicited Report Interval, Older Version Querier Present Timeout.</summary>
+    const int MldRobustness = 2;
+    const long UnsolicitedReportInterval = 1_000_000, OlderQuerierPresentTimeout = 260_000_000;
+
+    const byte ModeIsExclude = 2, ChangeToIncludeMode = 3, ChangeToExcludeMode = 4;
+
+    /// <summary>Reports still owed per group: state-change retransmissions and answers to group queries.</summary>
+    readonly Dictionary<IpAddress, MldPending> _mldPending = [];
+    readonly List<IpAddress> _mldDue = [];
+    long _mldGeneralResponseAt = long.MaxValue;
+    long _mldVersion1Until;
+
+    record struct MldPending(byte RecordType, int Left, long DueAt);
+
+    bool MldVersion1 => _now < _mldVersion1Until;
+
+    long NextMldReportAt
+    {
+        get
+        {
+            long next = _mldGeneralResponseAt;
+            foreach (var pending in _mldPending.Values)
+                next = Math.Min(next, pending.DueAt);
+            return next;
+        }
+    }
+
+    /// <summary>RFC 3810 6: the link-scope all-nodes group and interface-local groups are never reported.</summary>
+    static bool IsReported(IpAddress group) => group != IpAddress.AllNodes && group.MulticastScope > 1;
+
+    /// <summary>Joins <paramref name="group"/> on the interface, reporting the change (robustness-many times).</summary>
+    void JoinGroup(IpAddress group)
+    {
+        if (_ipv6!.Join(group) && IsReported(group))
+            ScheduleStateChange(group, ChangeToExcludeMode);
+    }
+
+    void LeaveGroup(IpAddress group)
+    {
+        if (_ipv6!.Leave(group) && IsReported(group))
+            ScheduleStateChange(group, ChangeToIncludeMode);
+    }
+
+    void ScheduleStateChange(IpAddress group, byte recordType)
+    {
+        // RFC 3810 6.1: sent at once, then repeated at random intervals up to the unsolicited report interval.
+        _mldPending[group] = new MldPending(recordType, MldRobustness, _now);
+    }
+
+    void RunMldTimers()
+    {
+        _mldDue.Clear();
+        foreach (var (group, pending) in _mldPending)
+        {
+            if (pending.DueAt <= _now)
+                _mldDue.Add(group);
+        }
+        foreach (var group in _mldDue)
+        {
+            var pending = _mldPending[group];
+            SendMldReport(group, pending.RecordType);
+            if (pending.Left > 1)
+                _mldPending[group] = pending with { Left = pending.Left - 1, DueAt = _now + _random.NextInt64(1, UnsolicitedReportInterval + 1) };
+            else
+                _mldPending.Remove(group);
+        }
+        if (_mldGeneralResponseAt <= _now)
+        {
+            _mldGeneralResponseAt = long.MaxValue;
+            SendCurrentStateReport();
+        }
+    }
+
+    /// <summary>RFC 3810 6.2, 5.1 (and 8.2 for MLDv1 queries): validates a query and schedules the answer.</summary>
+    void ReceiveMulticastListenerQuery(Icmpv6Message message, byte hopLimit, IpAddress source)
+    {
+        var body = message.Body;
+        bool version1 = body.Length == 20;
+        if (hopLimit != 1 || !source.IsLinkLocal || body.Length < 20 || (!version1 && body.Length < 24))
+        {
+            Counters.Increment(StackCounter.DropMldInvalid);
+            return;
+        }
+        int code = BinaryPrimitives.ReadUInt16BigEndian(body);
+        long maxDelay = (version1 || code < 32768 ? code : (long)((code & 0x0FFF) | 0x1000) << (((code >> 12) & 0x7) + 3)) * 1000;
+        var group = IpAddress.Read(body[4..]);
+        if (version1)
+            _mldVersion1Until = _now + OlderQuerierPresentTimeout;
+        long due = _now + _random.NextInt64(Math.Max(maxDelay, 1));
+        if (group.IsUnspecified)
+        {
+            _mldGeneralResponseAt = Math.Min(_mldGeneralResponseAt, due);
+            return;
+        }
+        if (!_ipv6!.IsJoined(group) || !IsReported(group))
+            return;
+        if (!_mldPending.TryGetValue(group, out var pending) || pending.DueAt > due)
+            _mldPending[group] = new MldPending(ModeIsExclude, 1, due);
+    }
+
+    void SendCurrentStateReport()
+    {
+        if (MldVersion1)
+        {
+            foreach (var group in _ipv6!.Groups.Where(IsReported).ToList())
+                SendMldReport(group, ModeIsExclude);
+            return;
+        }
+        var groups = _ipv6!.Groups.Where(IsReported).ToList();
+        int perPacket = (Ipv6Mtu - Ipv6Packet.HeaderLength - 8 - 8) / 20;
+        for (int start = 0; start < groups.Count; start += perPacket)
+            SendMldv2Report(groups.Skip(start).Take(perPacket), ModeIsExclude);
+    }
+
+    void SendMldReport(IpAddress group, byte recordType)
+    {
+        if (!MldVersion1)
+        {
+            SendMldv2Report([group], recordType);
+            return;
+        }
+        // MLDv1 (RFC 2710 3): a report to the group itself, or Done to all routers when leaving.
+        bool leaving = recordType == ChangeToIncludeMode;
+        var message = _transmitBuffer.AsSpan(TransportOffset + 8, 24);
+        message[4..].Clear();
+        group.WriteTo(message[8..]);
+        SendMld(message.Length, leaving ? Icmpv6Type.MulticastListenerDone : Icmpv6Type.MulticastListenerReportV1, leaving ? IpAddress.AllRouters : group);
+    }
+
+    void SendMldv2Report(IEnumerable<IpAddress> groups, byte recordType)
+    {
+        var message = _transmitBuffer.AsSpan(TransportOffset + 8);
+        int count = 0, length = 8;
+        foreach (var group in groups)
+        {
+            message[length] = recordType;
+            message[length + 1] = 0;
+            BinaryPrimitives.WriteUInt16BigEndian(message[(length + 2)..], 0);
+            group.WriteTo(message[(length + 4)..]);
+            length += 20;
+            count++;
+        }
+        if (count == 0)
+            return;
+        BinaryPrimitives.WriteUInt16BigEndian(message[4..], 0);
+        BinaryPrimitives.WriteUInt16BigEndian(message[6..], (ushort)count);
+        SendMld(length, Icmpv6Type.MulticastListenerReportV2, IpAddress.AllMldv2Routers);
+    }
+
+    /// <summary>
+    /// Sends the MLD message built 8 bytes past the transport offset, behind a Hop-by-Hop header with Router Alert
+    /// (RFC 3810 5, RFC 2711), hop limit 1, from the link-local address (or :: while it is tentative, 5.2.13).
+    /// </summary>
+    void SendMld(int length, Icmpv6Type type, IpAddress destination)
+    {
+        var source = _ipv6!.Addresses.FirstOrDefault(a => a.Origin == Ipv6AddressOrigin.LinkLocal && a.IsAssigned)?.Address ?? IpAddress.Ipv6Any;
+        var hopByHop = _transmitBuffer.AsSpan(TransportOffset, 8);
+        hopByHop[0] = IpProtocol.Icmpv6;
+        hopByHop[1] = 0;
+        hopByHop[2] = 5; // Router Alert
+        hopByHop[3] = 2;
+        hopByHop[4] = 0; // value 0: MLD
+        hopByHop[5] = 0;
+        hopByHop[6] = 1; // PadN of 0 bytes
+        hopByHop[7] = 0;
+        Icmpv6Message.Finish(_transmitBuffer.AsSpan(TransportOffset + 8, length), type, 0, source, destination);
+        TransmitIpv6(_transmitBuffer, TransportOffset, 8 + length, Ipv6NextHeader.HopByHop, source, destination, hopLimit: 1);
+        Counters.Increment(StackCounter.MldReportsSent);
+    }
+}

@@ -1,0 +1,287 @@
+using System.Buffers.Binary;
+using Wirestack.Devices;
+using Wirestack.Network;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+// Neighbor Discovery (RFC 4861): neighbour solicitation and advertisement with the validity checks of 7.1 and the
+// cache updates of 7.2, and the host side of router discovery (RS at start, RA processing of 6.3.4).
+internal sealed partial class NetworkEngine
+{
+    /// <summary>RFC 4861 10: MAX_RTR_SOLICITATION_DELAY, RTR_SOLICITATION_INTERVAL, MAX_RTR_SOLICITATIONS.</summary>
+    const long MaxRouterSolicitationDelay = 1_000_000, RouterSolicitationInterval = 4_000_000;
+    const int MaxRouterSolicitations = 3;
+
+    readonly List<NeighborCache.Entry> _ndpRetryScratch = [];
+    readonly List<NeighborCache.Entry> _ndpFailedScratch = [];
+    readonly List<NeighborCache.Entry> _ndpProbeScratch = [];
+    readonly Func<IpAddress, bool>? _routerProbablyReachable;
+    int _routerSolicitationsLeft;
+    long _nextRouterSolicitationAt = long.MaxValue;
+
+    /// <summary>RFC 4861 6.3.6: a router whose entry is not INCOMPLETE (or has none yet) is probably reachable.</summary>
+    bool RouterProbablyReachable(IpAddress router) => _ndp!.StateOf(router) is not NeighborState.Incomplete;
+
+    void StartIpv6()
+    {
+        if (_ipv6 is null)
+            return;
+        _ipv6.Mtu = _device.Mtu;
+        JoinGroup(IpAddress.AllNodes);
+        AddAutoconfiguredAddress(0xFE80_0000_0000_0000, 64, Ipv6AddressOrigin.LinkLocal, long.MaxValue, long.MaxValue);
+        foreach (var (address, prefixLength) in _options.Ipv6.StaticAddresses)
+            StartAddress(_ipv6.Add(IpAddress.FromIPAddress(address), prefixLength, Ipv6AddressOrigin.Static));
+        if (_options.Ipv6.Gateway is { } gateway)
+            _ipv6.SetRouter(IpAddress.FromIPAddress(gateway), long.MaxValue);
+        if (_options.Ipv6.AcceptRouterAdvertisements)
+        {
+            _routerSolicitationsLeft = MaxRouterSolicitations;
+            _nextRouterSolicitationAt = _now + _random.NextInt64(MaxRouterSolicitationDelay + 1);
+        }
+    }
+
+    /// <summary>The link went down: everything learned is forgotten, and addresses are checked again when it returns (RFC 4862 5.4).</summary>
+    void StopIpv6()
+    {
+        if (_ipv6 is null || _ipv6.Addresses.Count == 0 && _ipv6.Groups.Count == 0)
+            return;
+        _ipv6.Clear();
+        _ndp!.Clear(p => p.Release());
+        _mldPending.Clear();
+        _nextRouterSolicitationAt = long.MaxValue;
+    }
+
+    void ShutdownIpv6()
+    {
+        _ndp?.Clear(p => p.Release());
+    }
+
+    long? NextIpv6Deadline
+    {
+        get
+        {
+            if (_ipv6 is null)
+                return null;
+            long next = Math.Min(_nextRouterSolicitationAt, NextMldReportAt);
+            foreach (var address in _ipv6.Addresses)
+            {
+                if (address.State == Ipv6AddressState.Tentative)
+                    next = Math.Min(next, address.DadNextAt);
+                else if (address.State == Ipv6AddressState.Preferred)
+                    next = Math.Min(next, address.PreferredUntil);
+                next = Math.Min(next, address.ValidUntil);
+            }
+            foreach (var router in _ipv6.Routers)
+                next = Math.Min(next, router.ExpiresAt);
+            foreach (var prefix in _ipv6.Prefixes)
+                next = Math.Min(next, prefix.ExpiresAt);
+            return Earliest(next == long.MaxValue ? null : next, _ndp!.NextDeadline());
+        }
+    }
+
+    void RunIpv6Timers()
+    {
+        if (_ipv6 is null)
+            return;
+        RunDuplicateAddressDetection();
+        RunAddressLifetimes();
+        for (int i = _ipv6.Routers.Count - 1; i >= 0; i--)
+        {
+            if (_ipv6.Routers[i].ExpiresAt <= _now)
+                _ipv6.RemoveRouter(_ipv6.Routers[i].Address);
+        }
+        for (int i = _ipv6.Prefixes.Count - 1; i >= 0; i--)
+        {
+            if (_ipv6.Prefixes[i] is { } prefix && prefix.ExpiresAt <= _now)
+                _ipv6.RemovePrefix(prefix.Prefix, prefix.Length);
+        }
+        if (_now >= _nextRouterSolicitationAt)
+            SendRouterSolicitation();
+        RunMldTimers();
+
+        _ndpRetryScratch.Clear();
+        _ndpFailedScratch.Clear();
+        _ndpProbeScratch.Clear();
+        _ndp!.Expire(_now, _ndpRetryScratch, _ndpFailedScratch, _ndpProbeScratch);
+        foreach (var entry in _ndpRetryScratch)
+            SendNeighborSolicitation(entry.Address, unicastTo: null);
+        foreach (var entry in _ndpProbeScratch)
+            SendNeighborSolicitation(entry.Address, entry.LinkAddress);
+        foreach (var entry in _ndpFailedScratch)
+            FailResolution(_ndp, entry);
+    }
+
+    void SendRouterSolicitation()
+    {
+        if (_routerSolicitationsLeft <= 0)
+        {
+            _nextRouterSolicitationAt = long.MaxValue;
+            return;
+        }
+        _routerSolicitationsLeft--;
+        _nextRouterSolicitationAt = _routerSolicitationsLeft > 0 ? _now + RouterSolicitationInterval : long.MaxValue;
+        // RFC 4861 6.3.7: from the link-local address once it is assigned (with our link address), else from ::.
+        var source = _ipv6!.Addresses.FirstOrDefault(a => a.Origin == Ipv6AddressOrigin.LinkLocal && a.IsAssigned)?.Address ?? IpAddress.Ipv6Any;
+        var message = _transmitBuffer.AsSpan(TransportOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(message[4..], 0);
+        int length = 8;
+        if (!source.IsUnspecified && _device.Medium == LinkMedium.Ethernet)
+            length += NdpOptionReader.WriteLinkAddress(message[length..], NdpOptionType.SourceLinkLayerAddress, MacAddress);
+        SendNdp(length, Icmpv6Type.RouterSolicitation, source, IpAddress.AllRouters, linkAddress: null);
+        Counters.Increment(StackCounter.RouterSolicitationsSent);
+    }
+
+    /// <summary>
+    /// A Neighbor Solicitation for <paramref name="target"/>: multicast to its solicited-node group to resolve it, or
+    /// unicast to <paramref name="unicastTo"/> to probe it (RFC 4861 7.2.2, 7.3.3).
+    /// </summary>
+    void SendNeighborSolicitation(IpAddress target, MacAddress? unicastTo)
+    {
+        if (!_ipv6!.TrySelectSource(target, out var source))
+            return;
+        var message = _transmitBuffer.AsSpan(TransportOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(message[4..], 0);
+        target.WriteTo(message[8..]);
+        int length = 24;
+        if (_device.Medium == LinkMedium.Ethernet)
+            length += NdpOptionReader.WriteLinkAddress(message[length..], NdpOptionType.SourceLinkLayerAddress, MacAddress);
+        SendNdp(length, Icmpv6Type.NeighborSolicitation, source, unicastTo is null ? target.SolicitedNode : target, unicastTo);
+        Counters.Increment(StackCounter.NeighborSolicitationsSent);
+    }
+
+    /// <summary>RFC 4862 5.4.2: a DAD probe, from the unspecified address with no link-layer option.</summary>
+    void SendDadSolicitation(IpAddress tentative)
+    {
+        var message = _transmitBuffer.AsSpan(TransportOffset);
+        BinaryPrimitives.WriteUInt32BigEndian(message[4..], 0);
+        tentative.WriteTo(message[8..]);
+        SendNdp(24, Icmpv6Type.NeighborSolicitation, IpAddress.Ipv6Any, tentative.SolicitedNode, linkAddress: null);
+        Counters.Increment(StackCounter.NeighborSolicitationsSent);
+    }
+
+    /// <summary>Sends the NDP message built at the transport offset with hop limit 255 (RFC 4861 6.1, 7.1), straight to <paramref name="linkAddress"/> when given.</summary>
+    void SendNdp(int length, Icmpv6Type type, IpAddress source, IpAddress destination, MacAddress? linkAddress)
+    {
+        Icmpv6Message.Finish(_transmitBuffer.AsSpan(TransportOffset, length), type, 0, source, destination);
+        if (linkAddress is { } mac)
+        {
+            int offset = TransportOffset - Ipv6Packet.HeaderLength;
+            Ipv6Packet.WriteHeader(_transmitBuffer.AsSpan(offset), length, IpProtocol.Icmpv6, 255, source, destination);
+            Counters.Increment(StackCounter.Ipv6PacketsSent);
+            EmitIpv6(_transmitBuffer, offset, Ipv6Packet.HeaderLength + length, mac);
+            return;
+        }
+        TransmitIpv6(_transmitBuffer, TransportOffset, length, IpProtocol.Icmpv6, source, destination, hopLimit: 255);
+    }
+
+    /// <summary>RFC 4861 7.1.1 validation, then 7.2.3 (answer for our addresses) or DAD (RFC 4862 5.4.3).</summary>
+    void ReceiveNeighborSolicitation(Icmpv6Message message, byte hopLimit, IpAddress source, IpAddress destination)
+    {
+        var body = message.Body;
+        if (hopLimit != 255 || message.Code != 0 || body.Length < 20 || !NdpOptionReader.Validate(body[20..]))
+        {
+            Counters.Increment(StackCounter.DropNdpInvalid);
+            return;
+        }
+        var target = IpAddress.Read(body[4..]);
+        MacAddress? sourceLinkAddress = FindLinkAddressOption(body[20..], NdpOptionType.SourceLinkLayerAddress);
+        // From :: only for DAD: then to a solicited-node group and with no link-layer option.
+        if (target.IsMulticast || (source.IsUnspecified && (!IsSolicitedNodeGroup(destination) || sourceLinkAddress is not null)))
+        {
+            Counters.Increment(StackCounter.DropNdpInvalid);
+            return;
+        }
+        var ours = _ipv6!.Find(target);
+        if (ours is null)
+        {
+            Counters.Increment(StackCounter.DropIcmpIgnored);
+            return;
+        }
+        if (ours.State == Ipv6AddressState.Tentative)
+        {
+            // RFC 4862 5.4.3: another node probing the same address means it is a duplicate; other solicitations
+            // for a tentative address are ignored.
+            if (source.IsUnspecified)
+                OnDuplicateAddress(ours, "another node is probing it");
+            return;
+        }
+        if (ours.State == Ipv6AddressState.Duplicate || source.IsUnspecified && IsOwnLoopedProbe())
+            return;
+        if (source.IsUnspecified)
+        {
+            // RFC 4861 7.2.4: a DAD probe for an address we hold is answered to all nodes.
+            SendNeighborAdvertisement(target, IpAddress.AllNodes, solicited: false);
+            return;
+        }
+        if (sourceLinkAddress is { } linkAddress)
+        {
+            var entry = _ndp!.Learn(source, linkAddress, _now, create: true, confirmed: false);
+            if (entry is not null)
+                FlushPending(_ndp, entry);
+        }
+        SendNeighborAdvertisement(target, source, solicited: true);
+    }
+
+    // A TAP device never echoes our own frames back; a looped probe would carry our own MAC as the frame source.
+    bool IsOwnLoopedProbe() => _frameSource == MacAddress;
+
+    static bool IsSolicitedNodeGroup(IpAddress address) =>
+        address.High == 0xFF02_0000_0000_0000 && (address.Low & 0xFFFF_FFFF_FF00_0000) == 0x0000_0001_FF00_0000;
+
+    void SendNeighborAdvertisement(IpAddress target, IpAddress destination, bool solicited)
+    {
+        var message = _transmitBuffer.AsSpan(TransportOffset);
+        // R=0 (a host), S as asked, O=1 (RFC 4861 7.2.4: override, as the address is not anycast).
+        BinaryPrimitives.WriteUInt32BigEndian(message[4..], (solicited ? 0x4000_0000u : 0) | 0x2000_0000u);
+        target.WriteTo(message[8..]);
+        int length = 24;
+        if (_device.Medium == LinkMedium.Ethernet)
+            length += NdpOptionReader.WriteLinkAddress(message[length..], NdpOptionType.TargetLinkLayerAddress, MacAddress);
+        SendNdp(length, Icmpv6Type.NeighborAdvertisement, target, destination, linkAddress: null);
+        Counters.Increment(StackCounter.NeighborAdvertisementsSent);
+    }
+
+    /// <summary>RFC 4861 7.1.2 validation, then DAD (RFC 4862 5.4.4) or the cache update of 7.2.5.</summary>
+    void ReceiveNeighborAdvertisement(Icmpv6Message message, byte hopLimit, IpAddress destination)
+    {
+        var body = message.Body;
+        if (hopLimit != 255 || message.Code != 0 || body.Length < 20 || !NdpOptionReader.Validate(body[20..]))
+        {
+            Counters.Increment(StackCounter.DropNdpInvalid);
+            return;
+        }
+        uint flags = BinaryPrimitives.ReadUInt32BigEndian(body);
+        bool solicited = (flags & 0x4000_0000) != 0, overrideFlag = (flags & 0x2000_0000) != 0;
+        var target = IpAddress.Read(body[4..]);
+        if (target.IsMulticast || (destination.IsMulticast && solicited))
+        {
+            Counters.Increment(StackCounter.DropNdpInvalid);
+            return;
+        }
+        if (_ipv6!.Find(target) is { } ours)
+        {
+            if (ours.State == Ipv6AddressState.Tentative)
+                OnDuplicateAddress(ours, "another node advertises it");
+            else if (!IsOwnLoopedProbe())
+                _events.Enqueue(new StackEventArgs(StackEventKind.AddressConflict,
+                    $"IPv6 address {target} is also advertised by {_frameSource} (kept: it passed duplicate address detection)", target.ToIPAddress()));
+            return;
+        }
+        MacAddress? targetLinkAddress = FindLinkAddressOption(body[20..], NdpOptionType.TargetLinkLayerAddress);
+        var entry = _ndp!.Advertise(target, targetLinkAddress, solicited, overrideFlag, _now);
+        if (entry is not null)
+            FlushPending(_ndp, entry);
+    }
+
+    static MacAddress? FindLinkAddressOption(ReadOnlySpan<byte> options, byte type)
+    {
+        var reader = new NdpOptionReader(options);
+        while (reader.TryNext(out byte optionType, out var option))
+        {
+            if (optionType == type && NdpOptionReader.TryReadLinkAddress(option, out var address))
+                return address;
+        }
+        return null;
+    }
+}

@@ -1,0 +1,277 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using Wirestack.Network;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+// IPv6 addresses (RFC 4862): link-local and SLAAC addresses with RFC 7217 identifiers, duplicate address detection,
+// lifetimes, and the Router Advertisement processing of RFC 4861 6.3.4 that feeds them.
+internal sealed partial class NetworkEngine
+{
+    /// <summary>RFC 7217 5: IDGEN_RETRIES, new identifiers tried after a duplicate.</summary>
+    const int IdentifierRetries = 3;
+
+    /// <summary>RFC 4862 5.5.3 (e): the two hours an attacker's short valid lifetime cannot cut below.</summary>
+    const long TwoHours = 7_200_000_000;
+
+    byte[]? _stableSecret;
+    readonly Dictionary<ulong, int> _dadCounters = [];
+
+    /// <summary>
+    /// Forms an address in the 64-bit <paramref name="prefix"/> with this interface's identifier and starts DAD.
+    /// Lifetimes are absolute times.
+    /// </summary>
+    void AddAutoconfiguredAddress(ulong prefix, int prefixLength, Ipv6AddressOrigin origin, long preferredUntil, long validUntil)
+    {
+        _dadCounters.TryGetValue(prefix, out int counter);
+        var address = IpAddress.FromPrefix(prefix, InterfaceIdentifier(prefix, counter));
+        var entry = _ipv6!.Add(address, prefixLength, origin);
+        if (entry is null)
+        {
+            Counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
+            return;
+        }
+        entry.PreferredUntil = preferredUntil;
+        entry.ValidUntil = validUntil;
+        StartAddress(entry);
+    }
+
+    /// <summary>
+    /// The interface identifier for <paramref name="prefix"/>: RFC 7217 5 (a keyed hash of the prefix, the MAC
+    /// address as Net_Iface and the DAD counter; bits 0-63 of HMAC-SHA256), or modified EUI-64 (RFC 4291 appendix A).
+    /// Reserved identifiers (RFC 5453: zero, the subnet-router anycast and fdff:ffff:ffff:ff80/121) are never used.
+    /// </summary>
+    ulong InterfaceIdentifier(ulong prefix, int dadCounter)
+    {
+        Span<byte> mac = stackalloc byte[6];
+        MacAddress.WriteTo(mac);
+        if (_options.Ipv6.InterfaceIdentifiers == InterfaceIdentifierKind.Eui64)
+        {
+            return ((ulong)(mac[0] ^ 0x02) << 56) | ((ulong)mac[1] << 48) | ((ulong)mac[2] << 40) | 0xFF_FE00_0000UL
+                | ((ulong)mac[3] << 16) | ((ulong)mac[4] << 8) | mac[5];
+        }
+        _stableSecret ??= _options.Ipv6.StableSecret ?? RandomNumberGenerator.GetBytes(32);
+        Span<byte> input = stackalloc byte[8 + 6 + 1];
+        Span<byte> digest = stackalloc byte[32];
+        for (int attempt = dadCounter; ; attempt++)
+        {
+            BinaryPrimitives.WriteUInt64BigEndian(input, prefix);
+            mac.CopyTo(input[8..]);
+            input[14] = (byte)attempt;
+            HMACSHA256.HashData(_stableSecret, input, digest);
+            ulong identifier = BinaryPrimitives.ReadUInt64BigEndian(digest);
+            if (identifier != 0 && identifier < 0xFDFF_FFFF_FFFF_FF80)
+                return identifier;
+        }
+    }
+
+    /// <summary>A new tentative address: joins its solicited-node group and starts DAD (RFC 4862 5.4.2), or takes it at once when DAD is off.</summary>
+    void StartAddress(Ipv6InterfaceAddress? entry)
+    {
+        if (entry is null)
+            return;
+        JoinGroup(entry.Address.SolicitedNode);
+        RaiseAddressEvent(StackEventKind.AddressTentative, entry, "tentative");
+        entry.DadProbesLeft = _options.Ipv6.DadTransmits;
+        if (entry.DadProbesLeft == 0)
+        {
+            SetPreferred(entry);
+            return;
+        }
+        // The first probe waits a random delay (RFC 4862 5.4.2), so nodes powered up together do not collide.
+        entry.DadNextAt = _now + _random.NextInt64(MaxRouterSolicitationDelay + 1);
+    }
+
+    void RunDuplicateAddressDetection()
+    {
+        var addresses = _ipv6!.Addresses;
+        for (int i = 0; i < addresses.Count; i++)
+        {
+            var entry = addresses[i];
+            if (entry.State != Ipv6AddressState.Tentative || entry.DadNextAt > _now)
+                continue;
+            if (entry.DadProbesLeft > 0)
+            {
+                entry.DadProbesLeft--;
+                entry.DadNextAt = _now + _ndp!.RetryIntervalMicroseconds;
+                SendDadSolicitation(entry.Address);
+            }
+            else
+            {
+                SetPreferred(entry);
+            }
+        }
+    }
+
+    void SetPreferred(Ipv6InterfaceAddress entry)
+    {
+        entry.State = entry.PreferredUntil <= _now ? Ipv6AddressState.Deprecated : Ipv6AddressState.Preferred;
+        _ipv6!.Touch();
+        RaiseAddressEvent(entry.State == Ipv6AddressState.Preferred ? StackEventKind.AddressPreferred : StackEventKind.AddressDeprecated,
+            entry, entry.State == Ipv6AddressState.Preferred ? "preferred" : "deprecated");
+        if (entry.Origin == Ipv6AddressOrigin.LinkLocal && _routerSolicitationsLeft == MaxRouterSolicitations
+            && _options.Ipv6.AcceptRouterAdvertisements)
+        {
+            // The first solicitation can now carry our link address.
+            _nextRouterSolicitationAt = Math.Min(_nextRouterSolicitationAt, _now);
+        }
+    }
+
+    /// <summary>
+    /// RFC 4862 5.4.5: the address is not used. An autoconfigured one is tried again with the next RFC 7217
+    /// identifier, up to IDGEN_RETRIES times.
+    /// </summary>
+    void OnDuplicateAddress(Ipv6InterfaceAddress entry, string why)
+    {
+        entry.State = Ipv6AddressState.Duplicate;
+        _ipv6!.Touch();
+        LeaveGroup(entry.Address.SolicitedNode);
+        _events.Enqueue(new StackEventArgs(StackEventKind.AddressConflict,
+            $"IPv6 address {entry.Address}/{entry.PrefixLength} is a duplicate ({why}): not used", entry.Address.ToIPAddress()));
+        if (entry.Origin is not (Ipv6AddressOrigin.LinkLocal or Ipv6AddressOrigin.Slaac) || _options.Ipv6.InterfaceIdentifiers != InterfaceIdentifierKind.StablePrivacy)
+            return;
+        ulong prefix = entry.Address.High;
+        _dadCounters.TryGetValue(prefix, out int counter);
+        if (counter >= IdentifierRetries)
+            return;
+        _dadCounters[prefix] = counter + 1;
+        _ipv6.Remove(entry);
+        AddAutoconfiguredAddress(prefix, entry.PrefixLength, entry.Origin, entry.PreferredUntil, entry.ValidUntil);
+    }
+
+    void RunAddressLifetimes()
+    {
+        var addresses = _ipv6!.Addresses;
+        for (int i = addresses.Count - 1; i >= 0; i--)
+        {
+            var entry = addresses[i];
+            if (entry.ValidUntil <= _now)
+            {
+                // RFC 4862 5.5.4: an invalid address is removed; connections using it fail as their packets do.
+                _ipv6.Remove(entry);
+                if (entry.State != Ipv6AddressState.Duplicate)
+                    LeaveGroup(entry.Address.SolicitedNode);
+                RaiseAddressEvent(StackEventKind.AddressRemoved, entry, "removed (valid lifetime ended)");
+            }
+            else if (entry.State == Ipv6AddressState.Preferred && entry.PreferredUntil <= _now)
+            {
+                entry.State = Ipv6AddressState.Deprecated;
+                _ipv6.Touch();
+                RaiseAddressEvent(StackEventKind.AddressDeprecated, entry, "deprecated (preferred lifetime ended)");
+            }
+        }
+    }
+
+    void RaiseAddressEvent(StackEventKind kind, Ipv6InterfaceAddress entry, string state) =>
+        _events.Enqueue(new StackEventArgs(kind, $"IPv6 address {entry.Address}/{entry.PrefixLength} ({entry.Origin.ToString().ToLowerInvariant()}) {state}",
+            entry.Address.ToIPAddress()));
+
+    /// <summary>Seconds from a router (0xFFFFFFFF is infinity, RFC 4861 4.6.2) as an absolute time.</summary>
+    long Expiry(uint seconds) => seconds == uint.MaxValue ? long.MaxValue : _now + seconds * 1_000_000L;
+
+    /// <summary>RFC 4861 6.1.2 validation, then 6.3.4 processing and the prefixes' SLAAC (RFC 4862 5.5.3).</summary>
+    void ReceiveRouterAdvertisement(Icmpv6Message message, byte hopLimit, IpAddress source)
+    {
+        var body = message.Body;
+        if (hopLimit != 255 || message.Code != 0 || !source.IsLinkLocal || body.Length < 12 || !NdpOptionReader.Validate(body[12..]))
+        {
+            Counters.Increment(StackCounter.DropNdpInvalid);
+            return;
+        }
+        if (!_options.Ipv6.AcceptRouterAdvertisements)
+        {
+            Counters.Increment(StackCounter.DropIcmpIgnored);
+            return;
+        }
+        Counters.Increment(StackCounter.RouterAdvertisementsReceived);
+        _routerSolicitationsLeft = 0;
+        _nextRouterSolicitationAt = long.MaxValue;
+
+        byte curHopLimit = body[0];
+        ushort routerLifetime = BinaryPrimitives.ReadUInt16BigEndian(body[2..]);
+        uint reachableTime = BinaryPrimitives.ReadUInt32BigEndian(body[4..]);
+        uint retransTimer = BinaryPrimitives.ReadUInt32BigEndian(body[8..]);
+        var ipv6 = _ipv6!;
+        if (curHopLimit != 0)
+            ipv6.HopLimit = curHopLimit;
+        if (reachableTime != 0 && reachableTime <= 3_600_000)
+        {
+            // RFC 4861 6.3.2: ReachableTime is BaseReachableTime times a random factor in [0.5, 1.5].
+            _ndp!.ReachableMicroseconds = (long)(reachableTime * 1000L * (0.5 + _random.NextDouble()));
+        }
+        if (retransTimer != 0)
+            _ndp!.RetryIntervalMicroseconds = Math.Clamp(retransTimer, 100u, 60_000u) * 1000L;
+        if (routerLifetime == 0)
+            ipv6.RemoveRouter(source);
+        else if (!ipv6.SetRouter(source, _now + routerLifetime * 1_000_000L))
+            Counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
+
+        var reader = new NdpOptionReader(body[12..]);
+        while (reader.TryNext(out byte type, out var option))
+        {
+            switch (type)
+            {
+                case NdpOptionType.SourceLinkLayerAddress when NdpOptionReader.TryReadLinkAddress(option, out var linkAddress):
+                    var entry = _ndp!.Learn(source, linkAddress, _now, create: true, confirmed: false);
+                    if (entry is not null)
+                        FlushPending(_ndp, entry);
+                    break;
+                case NdpOptionType.Mtu when option.Length == 8:
+                    uint mtu = BinaryPrimitives.ReadUInt32BigEndian(option[4..]);
+                    if (mtu >= Ipv6Packet.MinimumMtu && mtu <= _device.Mtu)
+                        ipv6.Mtu = (int)mtu;
+                    break;
+                case NdpOptionType.PrefixInformation when NdpPrefixInformation.TryParse(option, out var prefix):
+                    ProcessPrefix(prefix);
+                    break;
+            }
+        }
+    }
+
+    void ProcessPrefix(NdpPrefixInformation information)
+    {
+        var prefix = information.Prefix;
+        if (prefix.IsLinkLocal || prefix.IsMulticast)
+            return;
+        uint valid = information.ValidLifetime, preferred = information.PreferredLifetime;
+        var ipv6 = _ipv6!;
+        if (information.OnLink)
+        {
+            if (valid == 0)
+                ipv6.RemovePrefix(prefix, information.PrefixLength);
+            else if (!ipv6.SetPrefix(prefix, information.PrefixLength, Expiry(valid)))
+                Counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
+        }
+        // RFC 4862 5.5.3: autonomous prefixes of /64 (interface identifiers are 64 bits, RFC 4291 2.5.1) whose
+        // preferred lifetime does not exceed the valid one.
+        if (!information.Autonomous || !_options.Ipv6.Autoconfigure || preferred > valid || information.PrefixLength != 64)
+            return;
+        Ipv6InterfaceAddress? existing = null;
+        foreach (var address in ipv6.Addresses)
+        {
+            if (address.Origin == Ipv6AddressOrigin.Slaac && address.Address.High == prefix.High)
+                existing = address;
+        }
+        if (existing is null)
+        {
+            if (valid != 0)
+                AddAutoconfiguredAddress(prefix.High, 64, Ipv6AddressOrigin.Slaac, Expiry(preferred), Expiry(valid));
+            return;
+        }
+        existing.PreferredUntil = Expiry(preferred);
+        if (existing.State == Ipv6AddressState.Deprecated && preferred != 0)
+        {
+            existing.State = Ipv6AddressState.Preferred;
+            RaiseAddressEvent(StackEventKind.AddressPreferred, existing, "preferred again");
+        }
+        // RFC 4862 5.5.3 (e): the two-hour rule, so a forged advertisement cannot make an address expire early.
+        long remaining = existing.ValidUntil == long.MaxValue ? long.MaxValue : existing.ValidUntil - _now;
+        long received = valid == uint.MaxValue ? long.MaxValue : valid * 1_000_000L;
+        if (received > TwoHours || received > remaining)
+            existing.ValidUntil = Expiry(valid);
+        else if (remaining > TwoHours)
+            existing.ValidUntil = _now + TwoHours;
+        ipv6.Touch();
+    }
+}
