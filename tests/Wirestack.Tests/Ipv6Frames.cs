@@ -32,7 +32,7 @@ internal static class Ipv6Frames
     }
 
     public static IpAddress LinkLocal(EngineHarness h) =>
-        h.Engine.Ipv6!.Addresses.Single(a => a.Origin == Network.Ipv6AddressOrigin.LinkLocal && a.IsAssigned).Address;
+        h.Engine.Ipv6!.Addresses.Single(a => a.Origin == Ipv6AddressOrigin.LinkLocal && a.IsAssigned).Address;
 
     public static MacAddress MulticastMac(IpAddress group)
     {

@@ -84,6 +84,9 @@ internal sealed partial class NetworkEngine
 
     public int Mtu => _device.Mtu;
 
+    /// <summary>The engine's clock as of the last poll or command, in microseconds.</summary>
+    public long Now => _now;
+
     public StackState State { get; private set; } = StackState.Down;
 
     /// <summary>The next state change not yet taken by the host, in order.</summary>

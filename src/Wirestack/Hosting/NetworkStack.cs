@@ -132,6 +132,15 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <summary>The NTP servers learned from DHCP (option 42).</summary>
     public IReadOnlyList<IPAddress> NtpServers => _addressing.NtpServers;
 
+    /// <summary>
+    /// The IPv6 addresses with their states (tentative, preferred, deprecated, duplicate) and lifetimes; empty when IPv6
+    /// is off. A snapshot.
+    /// </summary>
+    public IReadOnlyList<Ipv6AddressInfo> Ipv6Addresses => _addressing.Ipv6Addresses;
+
+    /// <summary>The IPv6 default routers learned from router advertisements (or configured).</summary>
+    public IReadOnlyList<IPAddress> Ipv6Routers => _addressing.Ipv6Routers;
+
     /// <summary>The current DHCP lease, or null (static configuration, or none yet).</summary>
     public DhcpLeaseInfo? Lease => _addressing.Lease is { } lease
         ? lease with { Remaining = TimeSpan.FromTicks(Math.Max(0, _addressing.LeaseExpiresAt - NowMicroseconds) * TimeSpan.TicksPerMicrosecond) }
@@ -139,7 +148,8 @@ public sealed class NetworkStack : IAsyncDisposable
 
     /// <summary>What the addressing properties return: taken on the event loop whenever the configuration changes.</summary>
     sealed record Addressing(IPAddress? Address, int PrefixLength, IPAddress? Gateway, IReadOnlyList<IPAddress> DnsServers,
-        IReadOnlyList<IPAddress> NtpServers, DhcpLeaseInfo? Lease, long LeaseExpiresAt)
+        IReadOnlyList<IPAddress> NtpServers, DhcpLeaseInfo? Lease, long LeaseExpiresAt, IReadOnlyList<Ipv6AddressInfo> Ipv6Addresses,
+        IReadOnlyList<IPAddress> Ipv6Routers)
     {
         public static Addressing Take(NetworkEngine e)
         {
@@ -153,7 +163,9 @@ public sealed class NetworkStack : IAsyncDisposable
                 lease is null ? null : new DhcpLeaseInfo(lease.Address.ToIPAddress(), lease.PrefixLength,
                     lease.Gateway.IsAny ? null : lease.Gateway.ToIPAddress(), lease.Server.ToIPAddress(),
                     TimeSpan.FromTicks(lease.LeaseMicroseconds * TimeSpan.TicksPerMicrosecond), TimeSpan.Zero, lease.DomainName),
-                lease?.ExpiresAt ?? 0);
+                lease?.ExpiresAt ?? 0,
+                e.Ipv6 is { } ipv6 ? ipv6.Addresses.Select(a => Ipv6AddressInfo.From(a, e.Now)).ToArray() : [],
+                e.Ipv6 is { } v6 ? v6.Routers.Select(r => r.Address.ToIPAddress()).ToArray() : []);
         }
     }
 
@@ -206,7 +218,8 @@ public sealed class NetworkStack : IAsyncDisposable
     public async Task<TcpConnection> ConnectTcpAsync(IPEndPoint remote, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(remote);
-        var address = Wire.Ipv4Address.FromIPAddress(remote.Address);
+        // One interface: a link-local address's scope id names it, so it is not needed here.
+        var address = Wire.IpAddress.FromIPAddress(remote.Address);
         var connection = new TcpConnection(this);
         // The control block is attached on the engine thread, before any event about it can fire.
         await InvokeAsync(e => connection.ControlBlock = e.ConnectTcp(address, (ushort)remote.Port, connection.Events)).ConfigureAwait(false);
@@ -230,9 +243,10 @@ public sealed class NetworkStack : IAsyncDisposable
     public IReadOnlyDictionary<StackCounter, long> GetCounters() =>
         Enum.GetValues<StackCounter>().ToDictionary(c => c, c => _engine.Counters[c]);
 
-    /// <summary>The resolved ARP neighbors as (address, MAC).</summary>
+    /// <summary>The resolved neighbours of both families (ARP and NDP) as (address, MAC).</summary>
     public IReadOnlyList<(IPAddress Address, MacAddress LinkAddress)> GetNeighbors() =>
-        Invoke(e => e.Neighbors.Entries.Where(n => n.Resolved).Select(n => (n.Address.ToIPAddress(), n.LinkAddress)).ToList());
+        Invoke(e => e.Neighbors.Entries.Concat(e.Ipv6Neighbors?.Entries ?? []).Where(n => n.Resolved)
+            .Select(n => (n.Address.ToIPAddress(), n.LinkAddress)).ToList());
 
     /// <summary>The TCP connections (all states but LISTEN) with their end points and TCP_INFO.</summary>
     public IReadOnlyList<(IPEndPoint Local, IPEndPoint Remote, TcpConnectionInfo Info)> GetTcpConnections() =>

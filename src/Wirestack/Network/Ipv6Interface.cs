@@ -2,28 +2,6 @@ using Wirestack.Wire;
 
 namespace Wirestack.Network;
 
-/// <summary>Where an IPv6 address came from.</summary>
-internal enum Ipv6AddressOrigin
-{
-    LinkLocal,
-    Static,
-    Slaac,
-    Dhcpv6,
-}
-
-/// <summary>The life of an IPv6 address (RFC 4862 2).</summary>
-internal enum Ipv6AddressState
-{
-    /// <summary>Duplicate address detection is under way; the address receives only NDP and sends nothing.</summary>
-    Tentative,
-    /// <summary>In use for any communication.</summary>
-    Preferred,
-    /// <summary>Past its preferred lifetime: kept for existing connections, not chosen for new ones (RFC 4862 5.5.4).</summary>
-    Deprecated,
-    /// <summary>Another node on the link holds it (RFC 4862 5.4.5): never used.</summary>
-    Duplicate,
-}
-
 /// <summary>One address of the interface.</summary>
 internal sealed class Ipv6InterfaceAddress(IpAddress address, int prefixLength, Ipv6AddressOrigin origin)
 {
