@@ -6,15 +6,17 @@ namespace Wirestack.Tests;
 /// <summary>Two engines over an impaired in-memory link on a virtual clock: each seed replays exactly.</summary>
 public sealed class TcpSimulationTests(ITestOutputHelper output)
 {
-    internal static (bool Ok, string Detail, long SimulatedMicroseconds) Transfer(int seed, int bytesEachWay, ImpairmentOptions impairment, TimeSpan limit)
+    internal static (bool Ok, string Detail, long SimulatedMicroseconds) Transfer(int seed, int bytesEachWay, ImpairmentOptions impairment, TimeSpan limit,
+        bool ipv6 = false)
     {
         using var net = new TwoEngines(impairment with { Seed = seed * 2 }, impairment with { Seed = seed * 2 + 1 });
         var listener = new RecordingListener();
         net.B.ListenTcp(80, 16, listener);
         var client = new RecordingConnection();
-        if (!net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready, TimeSpan.FromSeconds(5)))
+        if (!net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready
+            && (!ipv6 || (LinkLocal(net.A) is not null && LinkLocal(net.B) is not null)), TimeSpan.FromSeconds(10)))
             return (false, "not ready", net.Now);
-        var connection = net.A.ConnectTcp(TwoEngines.AddressB, 80, client);
+        var connection = net.A.ConnectTcp(ipv6 ? LinkLocal(net.B)!.Value : TwoEngines.AddressB, 80, client);
         client.Connection = connection;
         if (!net.RunUntil(() => listener.Accepted.Count == 1, TimeSpan.FromSeconds(60)))
             return (false, $"no accept; client {connection.State} {client.ClosedWith}", net.Now);
@@ -50,8 +52,13 @@ public sealed class TcpSimulationTests(ITestOutputHelper output)
         return (ok, detail, net.Now);
     }
 
-    [Fact(DisplayName = "RFC 9293 + RFC 6298/5681/2018 simulation: 200 seeds, 0-10% loss, duplication, reordering, corruption: 1 MiB each way arrives byte-exact and closes cleanly")]
-    public void ManySeedsArriveIntact()
+    static Wire.IpAddress? LinkLocal(Engine.NetworkEngine engine) =>
+        engine.Ipv6!.Addresses.FirstOrDefault(a => a.Origin == Ipv6AddressOrigin.LinkLocal && a.IsAssigned)?.Address;
+
+    [Theory(DisplayName = "RFC 9293 + RFC 6298/5681/2018 simulation: 200 seeds, 0-10% loss, duplication, reordering, corruption: 1 MiB each way arrives byte-exact and closes cleanly")]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public void ManySeedsArriveIntact(string family)
     {
         var failures = new List<string>();
         long worst = 0;
@@ -66,7 +73,7 @@ public sealed class TcpSimulationTests(ITestOutputHelper output)
                 DelayMicroseconds = 1_000 + seed % 7 * 1_000,
                 JitterMicroseconds = seed % 2 == 0 ? 500 : 0,
             };
-            var (ok, detail, time) = Transfer(seed, 1 << 20, impairment, TimeSpan.FromSeconds(600));
+            var (ok, detail, time) = Transfer(seed, 1 << 20, impairment, TimeSpan.FromSeconds(600), ipv6: family == "IPv6");
             worst = Math.Max(worst, time);
             if (!ok)
                 failures.Add(detail);
