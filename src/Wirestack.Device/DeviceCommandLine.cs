@@ -59,6 +59,42 @@ internal static class DeviceCommandLine
         CustomParser = result => result.Tokens.Select(t => ParseAddress(result, "--dns", t.Value) ?? IPAddress.None).ToArray(),
     };
 
+    static readonly Option<(IPAddress, int)[]> Ip6 = new("--ip6")
+    {
+        Description = "A static IPv6 address with its prefix, e.g. 2001:db8::2/64 (repeatable); SLAAC from router advertisements still applies.",
+        AllowMultipleArgumentsPerToken = false,
+        CustomParser = result => result.Tokens.Select(t =>
+        {
+            try
+            {
+                return Ipv6Settings.ParseAddress(t.Value);
+            }
+            catch (FormatException e)
+            {
+                result.AddError($"--ip6: {e.Message}");
+                return (IPAddress.IPv6None, 0);
+            }
+        }).ToArray(),
+    };
+
+    static readonly Option<IPAddress?> Gateway6 = new("--gateway6")
+    {
+        Description = "A static IPv6 default router, usually link-local (fe80::1); routers that advertise themselves are used too.",
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Single().Value;
+            if (IPAddress.TryParse(text, out var address) && address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6)
+                return address;
+            result.AddError($"--gateway6: '{text}' is not an IPv6 address.");
+            return null;
+        },
+    };
+
+    static readonly Option<bool> NoIpv6 = new("--no-ipv6")
+    {
+        Description = "Turn IPv6 off (it is on by default: link-local address, SLAAC).",
+    };
+
     static readonly Option<(IPAddress, int)?> HostAddress = new("--host-address")
     {
         Description = "When this program creates the TAP: give its host side this address/prefix and bring it up.",
@@ -206,11 +242,13 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, HostAddress, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User,
+            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User,
             WebRoot, DataDirectory, KernelListen, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
         {
+            if (result.GetValue(NoIpv6) && (result.GetResult(Ip6) is not null || result.GetResult(Gateway6) is not null))
+                result.AddError("--no-ipv6: cannot be combined with --ip6 or --gateway6.");
             // Values that failed their own parsing already carry an error; check the combination only when both parsed.
             if (HasError(result, Ip) || HasError(result, Gateway))
                 return;
@@ -266,6 +304,9 @@ internal static class DeviceCommandLine
         Gateway = parse.GetValue(Gateway),
         DnsServers = parse.GetValue(Dns) ?? [],
         HostAddress = parse.GetValue(HostAddress),
+        Ipv6 = !parse.GetValue(NoIpv6),
+        Ipv6Addresses = parse.GetValue(Ip6) ?? [],
+        Ipv6Gateway = parse.GetValue(Gateway6),
         PcapPath = parse.GetValue(Pcap),
         Verbosity = parse.GetValue(Verbosity),
         TestServices = parse.GetValue(TestServicesOption),

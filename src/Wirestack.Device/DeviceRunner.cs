@@ -120,7 +120,15 @@ internal static class DeviceRunner
         // A peer that stops taking data for a minute is cut off (RFC 5482 user timeout), as nginx's 60 s send_timeout
         // cuts a stalled response: nothing a careless or hostile client does holds the device's memory for longer.
         var tcp = new TcpSettings { UserTimeout = TimeSpan.FromSeconds(60) };
-        var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, DhcpServer = dhcpServer, Tcp = tcp });
+        var ipv6 = settings.Ipv6
+            ? new Ipv6Settings
+            {
+                StaticAddresses = settings.Ipv6Addresses,
+                Gateway = settings.Ipv6Gateway,
+                StableSecret = StableSecret(settings.DataDirectory, log),
+            }
+            : Ipv6Settings.Disabled();
+        var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, Ipv6 = ipv6, DhcpServer = dhcpServer, Tcp = tcp });
         try
         {
             stack.StateChanged += (_, e) =>
@@ -133,7 +141,8 @@ internal static class DeviceRunner
                 log.LogInformation("{Event}", e.Message);
                 events.Add(0, e.Kind is StackEventKind.LeaseLost or StackEventKind.AddressConflict ? 2 : 1, e.Message);
             };
-            log.LogInformation("MAC {Mac}, IPv4 {Ipv4}", settings.MacAddress, ipv4);
+            log.LogInformation("MAC {Mac}, IPv4 {Ipv4}, IPv6 {Ipv6}", settings.MacAddress, ipv4,
+                !settings.Ipv6 ? "off" : settings.Ipv6Addresses.Count == 0 ? "link-local and SLAAC" : "link-local, SLAAC and " + string.Join(", ", settings.Ipv6Addresses.Select(a => $"{a.Address}/{a.PrefixLength}")));
             stack.Start();
             if (dhcpServer is not null)
                 log.LogInformation("DHCP server: pool {First}-{Last}", dhcpServer.PoolStart, dhcpServer.PoolEnd);
@@ -191,6 +200,32 @@ internal static class DeviceRunner
         }
         catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
         {
+        }
+    }
+
+    /// <summary>
+    /// The RFC 7217 secret, kept in the data directory (owner-only) so stable-privacy addresses stay the same across
+    /// restarts; a new one is made on first start.
+    /// </summary>
+    static byte[] StableSecret(string dataDirectory, ILogger log)
+    {
+        string path = Path.Combine(dataDirectory, "ipv6-stable-secret");
+        try
+        {
+            if (File.Exists(path) && File.ReadAllBytes(path) is { Length: >= 16 } existing)
+                return existing;
+            var secret = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+            var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
+            if (OperatingSystem.IsLinux())
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            using (var file = new FileStream(path, options))
+                file.Write(secret);
+            return secret;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            log.LogWarning("Cannot keep the IPv6 stable-privacy secret in {Path} ({Reason}): addresses will change at every start", path, e.Message);
+            return System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
         }
     }
 }

@@ -12,6 +12,9 @@ internal sealed record DeviceSettings
     public IPAddress? Gateway { get; init; }
     public IReadOnlyList<IPAddress> DnsServers { get; init; } = [];
     public (IPAddress Address, int PrefixLength)? HostAddress { get; init; }
+    public bool Ipv6 { get; init; } = true;
+    public IReadOnlyList<(IPAddress Address, int PrefixLength)> Ipv6Addresses { get; init; } = [];
+    public IPAddress? Ipv6Gateway { get; init; }
     public string? PcapPath { get; init; }
     public int Verbosity { get; init; } = 2;
     public bool TestServices { get; init; }

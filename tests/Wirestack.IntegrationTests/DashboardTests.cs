@@ -153,4 +153,33 @@ public sealed class DashboardTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact(DisplayName = "Dashboard over IPv6 on TAP: with --ip6 the log shows the address preferred, curl -g gets the page over HTTP and HTTPS, /api/network lists the addresses")]
+    public async Task ServesOverIpv6()
+    {
+        Prerequisites.Require("curl");
+        string dir = Directory.CreateTempSubdirectory("wirestack-ipv6").FullName;
+        try
+        {
+            await using var ns = await TestNamespace.CreateAsync();
+            await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--ip6", "2001:db8:1::2/64",
+                "--user", "admin:secret", "--data-dir", dir);
+            await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
+            await ns.CheckAsync("ip -6 addr add 2001:db8:1::1/64 dev tap0 nodad");
+            await device.WaitForLogAsync("IPv6 address 2001:db8:1::2/64 (static) preferred", TimeSpan.FromSeconds(10));
+            var page = await ns.CheckAsync("curl -g -s -f -m 10 --retry 5 --retry-connrefused http://[2001:db8:1::2]/");
+            Assert.Contains("<html", page.Output, StringComparison.OrdinalIgnoreCase);
+            var https = await ns.CheckAsync("curl -g -k -s -f -m 10 https://[2001:db8:1::2]/");
+            Assert.Contains("<html", https.Output, StringComparison.OrdinalIgnoreCase);
+            var network = await ns.CheckAsync($"curl -g -s -f -m 10 {Auth} http://[2001:db8:1::2]/api/network");
+            Assert.Contains("\"2001:db8:1::2\"", network.Output);
+            Assert.Contains("\"preferred\"", network.Output);
+            Assert.Contains("\"linklocal\"", network.Output);
+            Assert.True(File.Exists(Path.Combine(dir, "ipv6-stable-secret")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

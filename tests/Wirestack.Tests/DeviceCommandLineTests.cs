@@ -27,6 +27,9 @@ public sealed class DeviceCommandLineTests
     [InlineData("--gateway", "nonsense", "--gateway")]
     [InlineData("--dns", "1.2.3", "--dns")]
     [InlineData("--host-address", "300.1.1.1/24", "--host-address")]
+    [InlineData("--ip6", "192.168.0.2/24", "--ip6")]
+    [InlineData("--ip6", "2001:db8::2/129", "--ip6")]
+    [InlineData("--gateway6", "10.0.0.1", "--gateway6")]
     [InlineData("--verbosity", "9", "--verbosity")]
     [InlineData("--interface", "an-interface-name-too-long", "--interface")]
     [InlineData("--pcap", "/no/such/dir/x.pcap", "--pcap")]
@@ -51,6 +54,12 @@ public sealed class DeviceCommandLineTests
         Assert.NotEmpty(Parse("--gateway", "192.168.0.1").Errors);
         Assert.NotEmpty(Parse("--hostname", "bad name").Errors);
         Assert.NotEmpty(Parse("--ip", "192.168.0.2/24", "--bogus").Errors);
+        Assert.NotEmpty(Parse("--no-ipv6", "--ip6", "2001:db8::2/64").Errors);
+        var (ipv6Errors, ipv6) = Parse("--ip6", "2001:db8::2/64", "--ip6", "2001:db8:1::2", "--gateway6", "fe80::1");
+        Assert.Empty(ipv6Errors);
+        Assert.Equal([(System.Net.IPAddress.Parse("2001:db8::2"), 64), (System.Net.IPAddress.Parse("2001:db8:1::2"), 64)], ipv6!.Ipv6Addresses);
+        Assert.True(ipv6.Ipv6);
+        Assert.False(Parse("--no-ipv6").Settings!.Ipv6);
     }
 
     [Fact(DisplayName = "wirestack-device: valid options become settings, with the seed's defaults")]

@@ -25,6 +25,17 @@ internal static class NetworkView
                 remaining_seconds = (long)lease.Remaining.TotalSeconds,
                 domain = lease.DomainName,
             },
+            ipv6 = stack.Ipv6Addresses.Select(a => new
+            {
+                address = a.Address.ToString(),
+                prefix_length = a.PrefixLength,
+                state = a.State.ToString().ToLowerInvariant(),
+                origin = a.Origin.ToString().ToLowerInvariant(),
+                preferred_seconds = a.PreferredLifetime is { } preferred ? (long?)preferred.TotalSeconds : null,
+                valid_seconds = a.ValidLifetime is { } valid ? (long?)valid.TotalSeconds : null,
+            }),
+            ipv6_routers = stack.Ipv6Routers.Select(a => a.ToString()),
+            // Neighbours of both families: ARP for IPv4, NDP for IPv6 (the name stays for compatibility).
             arp = stack.GetNeighbors().Select(n => new { address = n.Address.ToString(), mac = n.LinkAddress.ToString() }),
             tcp = stack.GetTcpConnections().Select(c => new
             {

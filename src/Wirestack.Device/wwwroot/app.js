@@ -119,6 +119,8 @@ async function loadNetwork() {
   const dl = (o) => Object.entries(o).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join('');
   $('net-interface').innerHTML = dl({ state: n.state, mac: n.mac, mtu: n.mtu, address: n.ipv4 ? `${n.ipv4}/${n.prefix_length}` : '–', gateway: n.gateway ?? '–',
     dns: n.dns_servers.join(', ') || '–', sntp: n.sntp_servers.join(', ') || '–', lease: n.lease ? `${n.lease.address} from ${n.lease.server}, ${n.lease.remaining_seconds}/${n.lease.duration_seconds} s` : 'static' });
+  $('net-ipv6').innerHTML = n.ipv6.map((a) => `<tr><td>${esc(a.address)}/${a.prefix_length}</td><td>${esc(a.state)}</td><td>${esc(a.origin)}</td><td>${a.valid_seconds ?? '∞'}</td></tr>`).join('')
+    + n.ipv6_routers.map((r) => `<tr><td>${esc(r)}</td><td>router</td><td>advertised</td><td></td></tr>`).join('');
   $('net-arp').innerHTML = n.arp.map((a) => `<tr><td>${a.address}</td><td>${a.mac}</td></tr>`).join('');
   $('net-tcp').innerHTML = n.tcp.map((c) => `<tr><td>${c.local}</td><td>${c.remote}</td><td>${c.state}</td><td>${c.rtt_ms.toFixed(2)}</td><td>${c.cwnd}</td><td>${c.retransmits}</td></tr>`).join('');
   $('net-counters').innerHTML = dl(n.counters);
