@@ -17,14 +17,14 @@ internal static class Certificates
         return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
     }
 
-    /// <summary>A self-signed certificate for the device's host name and address, valid a year.</summary>
-    public static X509Certificate2 SelfSigned(string hostName, IPAddress? address)
+    /// <summary>A self-signed certificate for the device's host name and addresses (both families), valid a year.</summary>
+    public static X509Certificate2 SelfSigned(string hostName, IEnumerable<IPAddress> addresses)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={hostName}", key, HashAlgorithmName.SHA256);
         var names = new SubjectAlternativeNameBuilder();
         names.AddDnsName(hostName);
-        if (address is not null)
+        foreach (var address in addresses.Distinct())
             names.AddIpAddress(address);
         request.CertificateExtensions.Add(names.Build());
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));

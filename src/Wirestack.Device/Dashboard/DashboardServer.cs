@@ -34,7 +34,10 @@ internal static class DashboardServer
         builder.Logging.ClearProviders();
         var certificate = options.HttpsPort == 0 ? null
             : options.CertificatePath is { } path ? Certificates.Load(path, options.CertificateKeyPath)
-            : Certificates.SelfSigned(options.HostName, device.Stack.Ipv4Address);
+            : Certificates.SelfSigned(options.HostName, [
+                .. device.Stack.Ipv4Address is { } ipv4 ? [ipv4] : Array.Empty<IPAddress>(),
+                .. device.Stack.Options.Ipv6.StaticAddresses.Select(a => a.Address),
+                .. device.Stack.Ipv6Addresses.Where(a => a.State != Ipv6AddressState.Duplicate).Select(a => a.Address)]);
         void Https(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions o)
         {
             o.Protocols = HttpProtocols.Http1AndHttp2;
