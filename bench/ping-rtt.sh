@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end ping round-trip time: the Linux kernel pinging wirestack-device over a TAP interface, beside the
+# End-to-end ping round-trip time: the Linux kernel pinging wirestack-device over a TAP interface (IPv4 and IPv6), beside the
 # kernel pinging another kernel over a veth pair, measured in the same run. Everything happens inside network
 # namespaces this script creates and deletes; the flood is bounded in count (COUNT) and time (timeout).
 # Usage: sudo bench/ping-rtt.sh [COUNT] [PAYLOAD_BYTES]
@@ -16,10 +16,16 @@ build_device
 
 # Wirestack over TAP.
 new_namespace "$tapns"
-ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --http-port 0 --https-port 0 -v 1 &
+ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --ip6 fd00:77::2/64 --http-port 0 --https-port 0 -v 1 &
 bench_pids+=($!)
 for _ in $(seq 1 60); do
   ip netns exec "$tapns" ping -c 1 -W 1 192.168.77.2 >/dev/null 2>&1 && break
+  sleep 0.5
+done
+
+ip -n "$tapns" -6 addr add fd00:77::1/64 dev tap0 nodad
+for _ in $(seq 1 60); do
+  ip netns exec "$tapns" ping -6 -c 1 -W 1 fd00:77::2 >/dev/null 2>&1 && break
   sleep 0.5
 done
 
@@ -39,9 +45,12 @@ measure() { # namespace address -> "min avg max mdev loss"
 # Warm the JIT, then measure.
 measure "$tapns" 192.168.77.2 >/dev/null
 read -r ws_min ws_avg ws_max ws_mdev ws_loss < <(measure "$tapns" 192.168.77.2)
+read -r ws6_min ws6_avg ws6_max ws6_mdev ws6_loss < <(measure "$tapns" fd00:77::2)
 read -r k_min k_avg k_max k_mdev k_loss < <(measure "$k1" 10.77.0.2)
 
 printf '%-28s %10s %10s %10s %10s %8s\n' "ping, $count x $size B" "min ms" "avg ms" "max ms" "mdev ms" "loss %"
 printf '%-28s %10s %10s %10s %10s %8s\n' "kernel -> wirestack (TAP)" "$ws_min" "$ws_avg" "$ws_max" "$ws_mdev" "$ws_loss"
+printf '%-28s %10s %10s %10s %10s %8s\n' "kernel -> wirestack (IPv6)" "$ws6_min" "$ws6_avg" "$ws6_max" "$ws6_mdev" "$ws6_loss"
 printf '%-28s %10s %10s %10s %10s %8s\n' "kernel -> kernel (veth)" "$k_min" "$k_avg" "$k_max" "$k_mdev" "$k_loss"
+awk -v a="$ws_avg" -v b="$ws6_avg" 'BEGIN { printf "ratio avg (IPv6/IPv4): %.2f\n", b / a }'
 awk -v a="$ws_avg" -v b="$k_avg" 'BEGIN { printf "ratio avg (wirestack/kernel): %.2f\n", a / b }'

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Bulk TCP throughput, kernel <-> wirestack-device over TAP (MTU 1500) in both directions, beside kernel <-> kernel
-# over a veth pair with offloads off, in the same run. Also the device's CPU seconds per GiB.
+# Bulk TCP throughput, kernel <-> wirestack-device over TAP (MTU 1500) in both directions, over IPv4 and IPv6, beside
+# kernel <-> kernel over a veth pair with offloads off, in the same run. Also the device's CPU seconds per GiB.
 # Everything runs in namespaces this script creates and deletes; each transfer is bounded in size and time.
 # Usage: sudo bench/tcp-throughput.sh [MIB]   (default 1024 MiB per transfer)
 set -euo pipefail
@@ -15,11 +15,17 @@ tapns=wsb-tap-$tag k1=wsb-k1-$tag k2=wsb-k2-$tag
 build_device
 
 new_namespace "$tapns"
-ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --test-services --http-port 0 --https-port 0 -v 1 &
+ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --ip6 fd00:77::2/64 --test-services --http-port 0 --https-port 0 -v 1 &
 device_pid=$!
 bench_pids+=($device_pid)
 for _ in $(seq 1 60); do
   ip netns exec "$tapns" bash -c 'echo | socat - TCP:192.168.77.2:7,connect-timeout=1' >/dev/null 2>&1 && break
+  sleep 0.5
+done
+
+ip -n "$tapns" -6 addr add fd00:77::1/64 dev tap0 nodad
+for _ in $(seq 1 60); do
+  ip netns exec "$tapns" bash -c 'echo | socat - TCP6:[fd00:77::2]:7,connect-timeout=1' >/dev/null 2>&1 && break
   sleep 0.5
 done
 
@@ -46,6 +52,8 @@ rx=$(timed ip netns exec "$tapns" bash -c "head -c $bytes /dev/zero | socat -b 2
 c1=$(cpu_ticks)
 tx=$(timed ip netns exec "$tapns" bash -c "socat -b 262144 -u TCP:192.168.77.2:19 - | head -c $bytes")
 c2=$(cpu_ticks)
+rx6=$(timed ip netns exec "$tapns" bash -c "head -c $bytes /dev/zero | socat -b 262144 -u - TCP6:[fd00:77::2]:9")
+tx6=$(timed ip netns exec "$tapns" bash -c "socat -b 262144 -u TCP6:[fd00:77::2]:19 - | head -c $bytes")
 
 ip netns exec "$k2" socat -b 262144 -u TCP-LISTEN:5001,reuseaddr - >/dev/null &
 bench_pids+=($!)
@@ -57,4 +65,7 @@ tx_cpu=$(echo "scale=2; ($c2 - $c1) / $ticks_per_second / ($mib / 1024)" | bc -l
 printf '%-40s %10s %14s\n' "TCP bulk, $mib MiB, MTU 1500" "Gbit/s" "device CPU s/GiB"
 printf '%-40s %10s %14s\n' "kernel -> wirestack (TAP, discard)" "$(gbits "$rx")" "$rx_cpu"
 printf '%-40s %10s %14s\n' "wirestack -> kernel (TAP, chargen)" "$(gbits "$tx")" "$tx_cpu"
+printf '%-40s %10s\n' "kernel -> wirestack over IPv6" "$(gbits "$rx6")"
+printf '%-40s %10s\n' "wirestack -> kernel over IPv6" "$(gbits "$tx6")"
 printf '%-40s %10s\n' "kernel -> kernel (veth, offloads off)" "$(gbits "$kk")"
+awk -v r4="$rx" -v r6="$rx6" -v t4="$tx" -v t6="$tx6" 'BEGIN { printf "IPv6/IPv4 throughput: receive %.2f, send %.2f\n", r4 / r6, t4 / t6 }'

@@ -206,4 +206,6 @@ public enum StackCounter
     DropRouterAdvertisementIgnored,
     /// <summary>MLD message failing validation (hop limit, source, length).</summary>
     DropMldInvalid,
+    /// <summary>Path MTU estimates lowered by Packet Too Big messages (RFC 8201).</summary>
+    PathMtuReductions,
 }

@@ -74,13 +74,10 @@ internal static class Ipv6Frames
 
     public static byte[] NeighborSolicitation(IpAddress target, IpAddress source, IpAddress destination, MacAddress? sourceLinkAddress, byte hopLimit = 255)
     {
-        var body = new List<byte>(new byte[20]);
-        var span = new byte[20];
-        target.WriteTo(span.AsSpan(4));
-        body = [.. span];
-        if (sourceLinkAddress is { } mac)
-            body.AddRange(LinkOption(NdpOptionType.SourceLinkLayerAddress, mac));
-        return IcmpPacket(Icmpv6Type.NeighborSolicitation, 0, body.ToArray(), source, destination, hopLimit, sourceLinkAddress);
+        var body = new byte[20];
+        target.WriteTo(body.AsSpan(4));
+        byte[] all = sourceLinkAddress is { } mac ? [.. body, .. LinkOption(NdpOptionType.SourceLinkLayerAddress, mac)] : body;
+        return IcmpPacket(Icmpv6Type.NeighborSolicitation, 0, all, source, destination, hopLimit, sourceLinkAddress);
     }
 
     public static byte[] NeighborAdvertisement(IpAddress target, IpAddress destination, bool solicited, bool overrideFlag, MacAddress? targetLinkAddress,
@@ -151,6 +148,14 @@ internal static class Ipv6Frames
 
     public static List<Sent> OfType(this IEnumerable<Sent> sent, Icmpv6Type type) =>
         [.. sent.Where(s => s.NextHeader == IpProtocol.Icmpv6 && s.IcmpType == type)];
+
+    public static List<StackEventArgs> TakeEvents(this EngineHarness h)
+    {
+        var events = new List<StackEventArgs>();
+        while (h.Engine.TryTakeEvent(out var e))
+            events.Add(e);
+        return events;
+    }
 
     /// <summary>Advances the clock in 100 ms steps, as a running stack would poll.</summary>
     public static void Step(this EngineHarness h, TimeSpan total)

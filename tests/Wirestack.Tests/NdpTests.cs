@@ -27,7 +27,7 @@ public sealed class NdpTests
 
         h.Advance(TimeSpan.FromSeconds(1.01)); // RetransTimer after the last probe
         Assert.Equal(Ipv6AddressState.Preferred, address.State);
-        Assert.Contains(DrainEvents(h), e => e.Kind == StackEventKind.AddressPreferred);
+        Assert.Contains(h.TakeEvents(), e => e.Kind == StackEventKind.AddressPreferred);
     }
 
     [Fact(DisplayName = "RFC 4862 5.4.3, 5.4.5: an NA for a tentative address makes it a duplicate (never used); RFC 7217 6 tries the next identifier")]
@@ -37,7 +37,7 @@ public sealed class NdpTests
         var first = h.Engine.Ipv6!.Addresses.Single();
         h.Inject(NeighborAdvertisement(first.Address, IpAddress.AllNodes, solicited: false, overrideFlag: true, Frames.PeerMac));
         Assert.Equal(Ipv6AddressState.Duplicate, first.State);
-        Assert.Contains(DrainEvents(h), e => e.Kind == StackEventKind.AddressConflict);
+        Assert.Contains(h.TakeEvents(), e => e.Kind == StackEventKind.AddressConflict);
         var second = Assert.Single(h.Engine.Ipv6.Addresses, a => a.State == Ipv6AddressState.Tentative);
         Assert.NotEqual(first.Address, second.Address);
         Assert.True(second.Address.IsLinkLocal);
@@ -190,13 +190,5 @@ public sealed class NdpTests
         var bytes = new byte[16];
         address.WriteTo(bytes);
         return bytes;
-    }
-
-    static List<StackEventArgs> DrainEvents(EngineHarness h)
-    {
-        var events = new List<StackEventArgs>();
-        while (h.Engine.TryTakeEvent(out var e))
-            events.Add(e);
-        return events;
     }
 }

@@ -123,7 +123,7 @@ public sealed class SlaacTests
         Assert.Equal(Ipv6AddressState.Preferred, global.State);
         h.Step(TimeSpan.FromSeconds(8));
         Assert.Equal(Ipv6AddressState.Deprecated, global.State);
-        Assert.Contains(DrainEvents(h), e => e.Kind == StackEventKind.AddressDeprecated);
+        Assert.Contains(h.TakeEvents(), e => e.Kind == StackEventKind.AddressDeprecated);
         // RFC 6724 rule 3 (avoid deprecated) comes before rule 8 (longest match): a preferred address in another
         // prefix wins even for a destination inside the deprecated address's prefix.
         var other = IpAddress.Parse("2001:db8:2::");
@@ -133,15 +133,7 @@ public sealed class SlaacTests
         Assert.True(source.HasPrefix(other, 64));
         h.Step(TimeSpan.FromSeconds(9));
         Assert.DoesNotContain(h.Engine.Ipv6.Addresses, a => a.Address == global.Address);
-        Assert.Contains(DrainEvents(h), e => e.Kind == StackEventKind.AddressRemoved);
-    }
-
-    static List<StackEventArgs> DrainEvents(EngineHarness h)
-    {
-        var events = new List<StackEventArgs>();
-        while (h.Engine.TryTakeEvent(out var e))
-            events.Add(e);
-        return events;
+        Assert.Contains(h.TakeEvents(), e => e.Kind == StackEventKind.AddressRemoved);
     }
 
     [Fact(DisplayName = "RFC 7217 5: identifiers are stable for one secret and prefix, differ per prefix and per secret, and do not embed the MAC")]

@@ -8,10 +8,15 @@ internal sealed record SentSegment(ushort SourcePort, ushort DestinationPort, ui
     public bool Has(TcpFlags flag) => (Flags & flag) == flag;
 }
 
-/// <summary>Plays the far end of a TCP connection segment by segment against an <see cref="EngineHarness"/>.</summary>
-internal sealed class TcpPeer(EngineHarness harness, ushort localPort = 40000, ushort remotePort = 80, Ipv4Address? address = null)
+/// <summary>
+/// Plays the far end of a TCP connection segment by segment against an <see cref="EngineHarness"/>, over IPv4 or,
+/// given IPv6 addresses, over IPv6.
+/// </summary>
+internal sealed class TcpPeer(EngineHarness harness, ushort localPort = 40000, ushort remotePort = 80, IpAddress? address = null, IpAddress? stackAddress = null)
 {
-    public Ipv4Address Address { get; } = address ?? Frames.PeerIp;
+    public IpAddress Address { get; } = address ?? Frames.PeerIp;
+
+    public IpAddress StackAddress { get; } = stackAddress ?? Frames.StackIp;
 
     public ushort LocalPort { get; } = localPort;
     public ushort RemotePort { get; } = remotePort;
@@ -22,8 +27,10 @@ internal sealed class TcpPeer(EngineHarness harness, ushort localPort = 40000, u
         var opts = options ?? TcpOptions.None;
         var segment = new byte[TcpSegment.MinimumHeaderLength + opts.WireLength + payload.Length];
         payload.CopyTo(segment, TcpSegment.MinimumHeaderLength + opts.WireLength);
-        TcpSegment.WriteHeader(segment, LocalPort, RemotePort, seq, ack, flags, window, opts, payload.Length, Address, Frames.StackIp);
-        harness.Inject(Frames.Ethernet(Frames.StackMac, Frames.PeerMac, EtherType.Ipv4, Frames.Ipv4(Address, Frames.StackIp, IpProtocol.Tcp, segment)));
+        TcpSegment.WriteHeader(segment, LocalPort, RemotePort, seq, ack, flags, window, opts, payload.Length, Address, StackAddress);
+        harness.Inject(Address.IsIpv4
+            ? Frames.Ethernet(Frames.StackMac, Frames.PeerMac, EtherType.Ipv4, Frames.Ipv4(Address.Ipv4, StackAddress.Ipv4, IpProtocol.Tcp, segment))
+            : Ipv6Frames.Packet(Address, StackAddress, IpProtocol.Tcp, segment));
     }
 
     /// <summary>TCP segments the stack sent since the last call (other frames are ignored).</summary>
@@ -32,12 +39,24 @@ internal sealed class TcpPeer(EngineHarness harness, ushort localPort = 40000, u
         var result = new List<SentSegment>();
         foreach (var frame in harness.Drain())
         {
-            if (!EthernetFrame.TryParse(frame, out var eth) || eth.EtherType != EtherType.Ipv4)
+            if (!EthernetFrame.TryParse(frame, out var eth))
                 continue;
-            if (!Ipv4Packet.TryParse(eth.Payload, out var ip) || ip.Protocol != IpProtocol.Tcp)
+            IpAddress source, destination;
+            Span<byte> payload;
+            if (eth.EtherType == EtherType.Ipv4 && Ipv4Packet.TryParse(eth.Payload, out var ip) && ip.Protocol == IpProtocol.Tcp)
+            {
+                (source, destination) = (ip.Source, ip.Destination);
+                payload = ip.Payload;
+            }
+            else if (eth.EtherType == EtherType.Ipv6 && Ipv6Packet.TryParse(eth.Payload, out var ip6) && ip6.NextHeader == IpProtocol.Tcp)
+            {
+                (source, destination) = (ip6.Source, ip6.Destination);
+                payload = ip6.Payload;
+            }
+            else
                 continue;
-            Assert.True(TcpSegment.TryParse(ip.Payload, out var tcp));
-            Assert.True(tcp.IsChecksumValid(ip.Source, ip.Destination));
+            Assert.True(TcpSegment.TryParse(payload, out var tcp));
+            Assert.True(tcp.IsChecksumValid(source, destination));
             Assert.True(tcp.TryParseOptions(out var options));
             result.Add(new SentSegment(tcp.SourcePort, tcp.DestinationPort, tcp.SequenceNumber, tcp.AcknowledgmentNumber, tcp.Flags, tcp.Window, tcp.Payload.ToArray(), options));
         }

@@ -33,6 +33,10 @@ internal sealed partial class NetworkEngine
                 if (message.Body.Length > 4)
                     ReportToSenderIpv6(message.Body[4..], ErrorForV6(message.Type, message.Code));
                 break;
+            case Icmpv6Type.PacketTooBig:
+                Counters.Increment(StackCounter.IcmpErrorsReceived);
+                ReceivePacketTooBig(message);
+                break;
             case Icmpv6Type.NeighborSolicitation:
                 ReceiveNeighborSolicitation(message, hopLimit, source, destination);
                 break;
@@ -46,7 +50,7 @@ internal sealed partial class NetworkEngine
                 ReceiveMulticastListenerQuery(message, hopLimit, source);
                 break;
             default:
-                // Packet Too Big (path MTU is not tracked yet), Router Solicitations (we are no router), Redirects
+                // Router Solicitations (we are no router), Redirects
                 // (ignored, as RFC 4861 8 allows: the next hop stays the advertised router), replies nobody asked for,
                 // other nodes' MLD reports.
                 Counters.Increment(StackCounter.DropIcmpIgnored);

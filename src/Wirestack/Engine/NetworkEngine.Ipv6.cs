@@ -11,6 +11,7 @@ internal sealed partial class NetworkEngine
 {
     readonly Ipv6Interface? _ipv6;
     readonly NeighborCache? _ndp;
+    readonly PathMtuCache _pathMtu = new(256);
     uint _nextIpv6Identification;
 
     /// <summary>The IPv6 side of the interface; null when IPv6 is off.</summary>
@@ -265,6 +266,8 @@ internal sealed partial class NetworkEngine
         bool ethernet = _device.Medium == LinkMedium.Ethernet;
         int linkHeader = ethernet ? EthernetFrame.HeaderLength : 0;
         int mtu = Ipv6Mtu;
+        if (length > Ipv6Packet.MinimumMtu)
+            mtu = _pathMtu.Get(IpAddress.Read(buffer.AsSpan(offset + 24)), mtu, _now);
         if (length <= mtu)
         {
             if (ethernet)
@@ -310,6 +313,45 @@ internal sealed partial class NetworkEngine
         QueuePending(_ndp, entry, packet);
         if (ask)
             SendNeighborSolicitation(nextHop, unicastTo: null);
+    }
+
+    /// <summary>The path MTU toward <paramref name="destination"/> (either family; IPv4 sends without DF, so its link MTU).</summary>
+    public int PathMtu(IpAddress destination) => destination.IsIpv4 ? _device.Mtu : _pathMtu.Get(destination, Ipv6Mtu, _now);
+
+    /// <summary>
+    /// RFC 8201 4 (RFC 4443 3.2): a Packet Too Big about a packet of ours lowers the path MTU toward its destination
+    /// (never below 1280) and tells the TCP connection it came from, which resends at the smaller size at once.
+    /// </summary>
+    void ReceivePacketTooBig(Icmpv6Message message)
+    {
+        var body = message.Body;
+        if (body.Length < 4 + Ipv6Packet.HeaderLength + 8)
+        {
+            Counters.Increment(StackCounter.DropIcmpMalformed);
+            return;
+        }
+        int mtu = (int)Math.Min(BinaryPrimitives.ReadUInt32BigEndian(body), int.MaxValue);
+        var quoted = body[4..];
+        var local = IpAddress.Read(quoted[8..]);
+        var remote = IpAddress.Read(quoted[24..]);
+        if (!IsOurUnicast(local) || !_pathMtu.Lower(remote, mtu, Ipv6Mtu, _now))
+        {
+            Counters.Increment(StackCounter.DropIcmpIgnored);
+            return;
+        }
+        Counters.Increment(StackCounter.PathMtuReductions);
+        if (Ipv6HeaderChain.Walk(quoted, remote.IsMulticast, out var chain) == HeaderChainVerdict.Deliver && chain.UpperProtocol == IpProtocol.Tcp
+            && !chain.IsFragment && quoted.Length >= chain.UpperOffset + 8)
+        {
+            var transport = quoted[chain.UpperOffset..];
+            var key = new Transport.Tcp.TcpConnectionKey(local, BinaryPrimitives.ReadUInt16BigEndian(transport), remote,
+                BinaryPrimitives.ReadUInt16BigEndian(transport[2..]));
+            if (_tcpConnections.TryGetValue(key, out var connection))
+            {
+                connection.OnPathMtu(_pathMtu.Get(remote, Ipv6Mtu, _now), BinaryPrimitives.ReadUInt32BigEndian(transport[4..]));
+                Reschedule(connection);
+            }
+        }
     }
 
     /// <summary>The IPv6 half of <see cref="ReportToSender"/>: finds the transport header behind a quoted header chain.</summary>

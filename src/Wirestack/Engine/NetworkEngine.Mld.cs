@@ -162,7 +162,7 @@ internal sealed partial class NetworkEngine
     /// </summary>
     void SendMld(int length, Icmpv6Type type, IpAddress destination)
     {
-        var source = _ipv6!.Addresses.FirstOrDefault(a => a.Origin == Ipv6AddressOrigin.LinkLocal && a.IsAssigned)?.Address ?? IpAddress.Ipv6Any;
+        var source = LinkLocalSource;
         var hopByHop = _transmitBuffer.AsSpan(TransportOffset, 8);
         hopByHop[0] = IpProtocol.Icmpv6;
         hopByHop[1] = 0;

@@ -18,7 +18,22 @@ internal sealed partial class NetworkEngine
     readonly List<NeighborCache.Entry> _ndpProbeScratch = [];
     readonly Func<IpAddress, bool>? _routerProbablyReachable;
     int _routerSolicitationsLeft;
+    long _nextConflictEventAt;
     long _nextRouterSolicitationAt = long.MaxValue;
+
+    /// <summary>The assigned link-local address, or :: while there is none (what RS and MLD reports are sent from).</summary>
+    IpAddress LinkLocalSource
+    {
+        get
+        {
+            foreach (var address in _ipv6!.Addresses)
+            {
+                if (address.Origin == Ipv6AddressOrigin.LinkLocal && address.IsAssigned)
+                    return address.Address;
+            }
+            return IpAddress.Ipv6Any;
+        }
+    }
 
     /// <summary>RFC 4861 6.3.6: a router whose entry is not INCOMPLETE (or has none yet) is probably reachable.</summary>
     bool RouterProbablyReachable(IpAddress router) => _ndp!.StateOf(router) is not NeighborState.Incomplete;
@@ -122,7 +137,7 @@ internal sealed partial class NetworkEngine
         _routerSolicitationsLeft--;
         _nextRouterSolicitationAt = _routerSolicitationsLeft > 0 ? _now + RouterSolicitationInterval : long.MaxValue;
         // RFC 4861 6.3.7: from the link-local address once it is assigned (with our link address), else from ::.
-        var source = _ipv6!.Addresses.FirstOrDefault(a => a.Origin == Ipv6AddressOrigin.LinkLocal && a.IsAssigned)?.Address ?? IpAddress.Ipv6Any;
+        var source = LinkLocalSource;
         var message = _transmitBuffer.AsSpan(TransportOffset);
         BinaryPrimitives.WriteUInt32BigEndian(message[4..], 0);
         int length = 8;
@@ -263,9 +278,13 @@ internal sealed partial class NetworkEngine
         {
             if (ours.State == Ipv6AddressState.Tentative)
                 OnDuplicateAddress(ours, "another node advertises it");
-            else if (!IsOwnLoopedProbe())
+            else if (!IsOwnLoopedProbe() && _now >= _nextConflictEventAt)
+            {
+                // At most one such event per 10 s: a node repeating the advertisement cannot flood the log.
+                _nextConflictEventAt = _now + 10_000_000;
                 _events.Enqueue(new StackEventArgs(StackEventKind.AddressConflict,
                     $"IPv6 address {target} is also advertised by {_frameSource} (kept: it passed duplicate address detection)", target.ToIPAddress()));
+            }
             return;
         }
         MacAddress? targetLinkAddress = FindLinkAddressOption(body[20..], NdpOptionType.TargetLinkLayerAddress);

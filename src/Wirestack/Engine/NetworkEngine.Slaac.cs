@@ -202,10 +202,18 @@ internal sealed partial class NetworkEngine
         }
         if (retransTimer != 0)
             _ndp!.RetryIntervalMicroseconds = Math.Clamp(retransTimer, 100u, 60_000u) * 1000L;
+        bool known;
         if (routerLifetime == 0)
+        {
             ipv6.RemoveRouter(source);
-        else if (!ipv6.SetRouter(source, _now + routerLifetime * 1_000_000L))
-            Counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
+            known = false;
+        }
+        else
+        {
+            known = ipv6.SetRouter(source, _now + routerLifetime * 1_000_000L);
+            if (!known)
+                Counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
+        }
 
         var reader = new NdpOptionReader(body[12..]);
         while (reader.TryNext(out byte type, out var option))
@@ -213,7 +221,9 @@ internal sealed partial class NetworkEngine
             switch (type)
             {
                 case NdpOptionType.SourceLinkLayerAddress when NdpOptionReader.TryReadLinkAddress(option, out var linkAddress):
-                    var entry = _ndp!.Learn(source, linkAddress, _now, create: true, confirmed: false);
+                    // Only routers in the (bounded) router table get an entry made for them: a flood of forged
+                    // advertisements cannot push real neighbours out of the cache.
+                    var entry = _ndp!.Learn(source, linkAddress, _now, create: known, confirmed: false);
                     if (entry is not null)
                         FlushPending(_ndp, entry);
                     break;

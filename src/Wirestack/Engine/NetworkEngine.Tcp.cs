@@ -64,6 +64,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     TcpSettings ITcpNetwork.Settings => _options.Tcp;
     StackCounters ITcpNetwork.Counters => Counters;
     int ITcpNetwork.Mtu => _device.Mtu;
+    int ITcpNetwork.PathMtu(IpAddress destination) => PathMtu(destination);
     byte[] ITcpNetwork.SegmentBuffer => _transmitBuffer;
     int ITcpNetwork.SegmentOffset => TransportOffset;
 

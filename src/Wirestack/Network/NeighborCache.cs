@@ -27,8 +27,8 @@ internal enum NeighborState
 }
 
 /// <summary>
-/// The ARP neighbor cache (RFC 826, RFC 1122 2.3.2.1) with the reachability states of RFC 4861 7.3, as Linux keeps
-/// them for ARP: a confirmed entry is REACHABLE for the reachable time, then STALE; a stale entry keeps being used
+/// The neighbour cache of either family: ARP's (RFC 826, RFC 1122 2.3.2.1) and NDP's, both with the reachability
+/// states of RFC 4861 7.3 (as Linux keeps them for ARP too): a confirmed entry is REACHABLE for the reachable time, then STALE; a stale entry keeps being used
 /// and, once used, is re-probed by unicast (DELAY, then PROBE) and dropped only when those probes go unanswered.
 /// TCP forward progress confirms reachability, so a busy flow never loses its next hop, and nothing queues behind an
 /// entry that merely aged. Unresolved entries retry on a timer and hold a bounded queue of packets. Pure state; the

@@ -39,7 +39,7 @@ internal sealed partial class TcpControlBlock
         SndNxt = ack;
         SndMax = ack;
         _sendBufferSeq = ack;
-        _sendMss = Math.Clamp(peerMss, 64, _ourMss);
+        _sendMss = Math.Clamp(peerMss, 64, Math.Min(_ourMss, PathMss));
         _congestion = CongestionController.Create(_settings.CongestionControl, _sendMss);
         _sndWnd = window;
         _maxSndWnd = _sndWnd;
@@ -52,7 +52,7 @@ internal sealed partial class TcpControlBlock
     void NegotiateOptions(in TcpOptions options)
     {
         int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : Key.DefaultMss;
-        _sendMss = Math.Clamp(peerMss, 64, _ourMss);
+        _sendMss = Math.Clamp(peerMss, 64, Math.Min(_ourMss, PathMss));
         _sackEnabled = _settings.Sack && options.SackPermitted;
         _timestampsEnabled = _settings.Timestamps && options.HasTimestamps;
         if (_timestampsEnabled)
@@ -75,6 +75,9 @@ internal sealed partial class TcpControlBlock
     }
 
     /// <summary>Payload bytes per full segment after the options every segment carries.</summary>
+    /// <summary>The largest segment the known path MTU carries.</summary>
+    int PathMss => _network.PathMtu(Key.RemoteAddress) - Key.NetworkHeaderLength - TcpSegment.MinimumHeaderLength;
+
     int EffectiveSendMss => _sendMss - (_timestampsEnabled ? 12 : 0);
 
     /// <summary>Processes one arriving segment (checksum already verified, addressed to this connection).</summary>

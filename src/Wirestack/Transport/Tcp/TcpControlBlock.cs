@@ -116,6 +116,21 @@ internal sealed partial class TcpControlBlock
     /// the connection; other errors are soft, remembered and reported if the connection then times out. The quoted
     /// sequence number must lie in [SND.UNA, SND.MAX] so blind attackers cannot use it (RFC 5927 4.1).
     /// </summary>
+    /// <summary>
+    /// RFC 8201 4, RFC 1191 6.5: the path MTU dropped to <paramref name="pathMtu"/> while the segment at
+    /// <paramref name="quotedSequence"/> was in flight: segments shrink at once and the lost one is resent. A packet
+    /// dropped for its size is not congestion, so cwnd is left alone.
+    /// </summary>
+    public void OnPathMtu(int pathMtu, uint quotedSequence)
+    {
+        int mss = Math.Max(pathMtu - Key.NetworkHeaderLength - TcpSegment.MinimumHeaderLength, Key.DefaultMss);
+        if (mss >= _sendMss)
+            return;
+        _sendMss = mss;
+        if (State >= TcpState.Established && Seq.Le(SndUna, quotedSequence) && Seq.Lt(quotedSequence, SndMax))
+            RetransmitFirstUnacked();
+    }
+
     public void OnIcmpError(SocketError error, uint quotedSequence)
     {
         if (!(Seq.Le(SndUna, quotedSequence) && Seq.Le(quotedSequence, SndMax)))

@@ -32,6 +32,9 @@ internal interface ITcpNetwork
     /// <summary>The IP MTU of the interface.</summary>
     int Mtu { get; }
 
+    /// <summary>The path MTU toward <paramref name="destination"/> as known now (RFC 8201), at most <see cref="Mtu"/>.</summary>
+    int PathMtu(IpAddress destination);
+
     /// <summary>The buffer segments are built in, with room for IP and link headers before <see cref="SegmentOffset"/>.</summary>
     byte[] SegmentBuffer { get; }
 
