@@ -42,8 +42,9 @@ measure() { # namespace address -> "min avg max mdev loss"
   echo "$rtt $loss"
 }
 
-# Warm the JIT, then measure.
+# Warm the JIT (both families), then measure.
 measure "$tapns" 192.168.77.2 >/dev/null
+measure "$tapns" fd00:77::2 >/dev/null
 read -r ws_min ws_avg ws_max ws_mdev ws_loss < <(measure "$tapns" 192.168.77.2)
 read -r ws6_min ws6_avg ws6_max ws6_mdev ws6_loss < <(measure "$tapns" fd00:77::2)
 read -r k_min k_avg k_max k_mdev k_loss < <(measure "$k1" 10.77.0.2)

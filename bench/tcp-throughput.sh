@@ -44,8 +44,9 @@ timed() { # prints seconds for the command
 
 gbits() { echo "scale=2; $bytes * 8 / $1 / 1000000000" | bc -l; }
 
-# Warm-up (JIT, caches).
+# Warm-up (JIT, caches; both families).
 ip netns exec "$tapns" bash -c "head -c 67108864 /dev/zero | socat -b 262144 -u - TCP:192.168.77.2:9"
+ip netns exec "$tapns" bash -c "head -c 67108864 /dev/zero | socat -b 262144 -u - TCP6:[fd00:77::2]:9"
 
 c0=$(cpu_ticks)
 rx=$(timed ip netns exec "$tapns" bash -c "head -c $bytes /dev/zero | socat -b 262144 -u - TCP:192.168.77.2:9")
@@ -59,6 +60,10 @@ ip netns exec "$k2" socat -b 262144 -u TCP-LISTEN:5001,reuseaddr - >/dev/null &
 bench_pids+=($!)
 sleep 0.3
 kk=$(timed ip netns exec "$k1" bash -c "head -c $bytes /dev/zero | socat -b 262144 -u - TCP:10.77.0.2:5001")
+ip netns exec "$k2" socat -b 262144 -u TCP6-LISTEN:5002,reuseaddr - >/dev/null &
+bench_pids+=($!)
+sleep 0.3
+kk6=$(timed ip netns exec "$k1" bash -c "head -c $bytes /dev/zero | socat -b 262144 -u - TCP6:[fd00:78::2]:5002")
 
 rx_cpu=$(echo "scale=2; ($c1 - $c0) / $ticks_per_second / ($mib / 1024)" | bc -l)
 tx_cpu=$(echo "scale=2; ($c2 - $c1) / $ticks_per_second / ($mib / 1024)" | bc -l)
@@ -68,4 +73,6 @@ printf '%-40s %10s %14s\n' "wirestack -> kernel (TAP, chargen)" "$(gbits "$tx")"
 printf '%-40s %10s\n' "kernel -> wirestack over IPv6" "$(gbits "$rx6")"
 printf '%-40s %10s\n' "wirestack -> kernel over IPv6" "$(gbits "$tx6")"
 printf '%-40s %10s\n' "kernel -> kernel (veth, offloads off)" "$(gbits "$kk")"
-awk -v r4="$rx" -v r6="$rx6" -v t4="$tx" -v t6="$tx6" 'BEGIN { printf "IPv6/IPv4 throughput: receive %.2f, send %.2f\n", r4 / r6, t4 / t6 }'
+printf '%-40s %10s\n' "kernel -> kernel over IPv6 (veth)" "$(gbits "$kk6")"
+awk -v r4="$rx" -v r6="$rx6" -v t4="$tx" -v t6="$tx6" -v k4="$kk" -v k6="$kk6" \
+  'BEGIN { printf "IPv6/IPv4 throughput: wirestack receive %.2f, send %.2f; kernel %.2f\n", r4 / r6, t4 / t6, k4 / k6 }'

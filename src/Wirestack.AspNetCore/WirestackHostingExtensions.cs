@@ -27,31 +27,17 @@ public static class WirestackHostingExtensions
     }
 
     /// <summary>
-    /// An HttpClient handler whose connections go through the stack: names resolve with its DNS resolver and TCP
-    /// connects through it; HTTPS works on top as usual.
+    /// An HttpClient handler whose connections go through the stack: names resolve with its DNS resolver (A and AAAA)
+    /// and TCP connects through it with Happy Eyeballs; HTTPS works on top as usual.
     /// </summary>
     public static SocketsHttpHandler CreateHttpMessageHandler(this NetworkStack stack)
     {
         ArgumentNullException.ThrowIfNull(stack);
         return new SocketsHttpHandler
         {
+            // Names resolve to both families and connect with Happy Eyeballs (RFC 8305).
             ConnectCallback = async (context, cancellationToken) =>
-            {
-                var addresses = await stack.Dns.ResolveAsync(context.DnsEndPoint.Host, cancellationToken).ConfigureAwait(false);
-                SocketException? last = null;
-                foreach (var address in addresses)
-                {
-                    try
-                    {
-                        return await stack.ConnectTcpAsync(new IPEndPoint(address, context.DnsEndPoint.Port), cancellationToken).ConfigureAwait(false);
-                    }
-                    catch (SocketException e)
-                    {
-                        last = e;
-                    }
-                }
-                throw last ?? new SocketException((int)SocketError.HostNotFound);
-            },
+                await stack.ConnectTcpAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, cancellationToken).ConfigureAwait(false),
         };
     }
 }

@@ -212,9 +212,9 @@ public sealed class DnsResolverTests
         var addresses = await client.Dns.ResolveAsync("device.test", TestContext.Current.CancellationToken);
         Assert.Equal([IPAddress.Parse("10.9.9.9"), IPAddress.Parse("10.9.9.8")], addresses);
         await client.Dns.ResolveAsync("DEVICE.test", TestContext.Current.CancellationToken);
-        Assert.Equal(1, server.Queries);
+        Assert.Equal(2, server.Queries); // one A and one AAAA query, then the cache
         Assert.Equal([IPAddress.Parse("10.1.1.1")], await client.Dns.ResolveAsync("10.1.1.1", TestContext.Current.CancellationToken));
-        Assert.Equal(1, server.Queries);
+        Assert.Equal(2, server.Queries);
     }
 
     [Fact(DisplayName = "RFC 1034 3.6.2: CNAME chains are followed, within one answer and by a new query")]
@@ -256,5 +256,50 @@ public sealed class DnsResolverTests
         var silent = new DnsResolver(client) { Timeout = TimeSpan.FromMilliseconds(200), Servers = [IPAddress.Parse("10.2.0.99")] };
         var timedOut = await Assert.ThrowsAsync<SocketException>(() => silent.ResolveAsync("any.test", TestContext.Current.CancellationToken));
         Assert.Equal(SocketError.TryAgain, timedOut.SocketErrorCode);
+    }
+
+    static byte[] Aaaa(string address) => IPAddress.Parse(address).GetAddressBytes();
+
+    /// <summary>Answers A and AAAA questions for dual.test (AAAA: <paramref name="ipv6"/>); NODATA for other types.</summary>
+    static (byte[], bool) DualStack(string name, byte[] query, string ipv6, string ipv4)
+    {
+        DnsMessage.TryParse(query, out var message);
+        message.TryReadAnswers(out _, out ushort type, []);
+        return type == DnsType.Aaaa
+            ? (DnsMessageTests.Response(query, 0, (name, DnsType.Aaaa, 60, Aaaa(ipv6))), false)
+            : (DnsMessageTests.Response(query, 0, (name, DnsType.A, 60, A(ipv4))), false);
+    }
+
+    [Fact(DisplayName = "RFC 3596: AAAA records are resolved beside A records; without a global IPv6 address IPv4 comes first (RFC 6724 6)")]
+    public async Task ResolvesBothFamilies()
+    {
+        var (client, serverStack, cleanup) = await StacksAsync();
+        await using var _ = cleanup;
+        await using var server = new Server(serverStack, (name, query) => DualStack(name, query, "2001:db8::5", "10.2.0.53"));
+        var addresses = await client.Dns.ResolveAsync("dual.test", TestContext.Current.CancellationToken);
+        Assert.Equal([IPAddress.Parse("10.2.0.53"), IPAddress.Parse("2001:db8::5")], addresses);
+    }
+
+    [Fact(DisplayName = "RFC 8305 5: Happy Eyeballs: an IPv6 address that does not answer is overtaken by IPv4 after the 250 ms attempt delay")]
+    public async Task HappyEyeballsFallsBack()
+    {
+        var (client, serverStack, cleanup) = await StacksAsync();
+        await using var _ = cleanup;
+        // fe80::dead is on link but nobody holds it: neighbour discovery for it goes unanswered for seconds.
+        await using var server = new Server(serverStack, (name, query) => DualStack(name, query, "fe80::dead", "10.2.0.53"));
+        await using var listener = serverStack.ListenTcp(8080);
+        for (int i = 0; i < 50 && !client.Ipv6Addresses.Any(a => a.State == Ipv6AddressState.Preferred); i++)
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        var order = HappyEyeballs.Interleave([IPAddress.Parse("fe80::dead"), IPAddress.Parse("fe80::beef"), IPAddress.Parse("10.2.0.53")]);
+        Assert.Equal([IPAddress.Parse("fe80::dead"), IPAddress.Parse("10.2.0.53"), IPAddress.Parse("fe80::beef")], order);
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        await using var connection = await HappyEyeballs.ConnectAsync(client, [IPAddress.Parse("fe80::dead"), IPAddress.Parse("10.2.0.53")], 8080,
+            TestContext.Current.CancellationToken);
+        Assert.Equal(IPAddress.Parse("10.2.0.53"), connection.RemoteEndPoint.Address);
+        Assert.InRange(started.Elapsed, HappyEyeballs.AttemptDelay, TimeSpan.FromSeconds(2.5));
+        // By name, through the resolver: the same outcome.
+        await using var byName = await client.ConnectTcpAsync("dual.test", 8080, TestContext.Current.CancellationToken);
+        Assert.Equal(IPAddress.Parse("10.2.0.53"), byName.RemoteEndPoint.Address);
     }
 }

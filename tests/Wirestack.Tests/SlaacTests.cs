@@ -209,4 +209,28 @@ public sealed class SlaacTests
         Assert.True(ipv6.IsOnLink(IpAddress.Parse("2001:db8:5::9")));
         Assert.Equal(RouterLinkLocal, Assert.Single(ipv6.Routers).Address);
     }
+
+    [Fact(DisplayName = "RFC 8106 5.1: an RDNSS option gives DNS servers for its lifetime (at most three); lifetime 0 withdraws them")]
+    public void RecursiveDnsServers()
+    {
+        using var h = Started();
+        static byte[] Rdnss(uint lifetime, params string[] servers)
+        {
+            var option = new byte[8 + 16 * servers.Length];
+            option[0] = NdpOptionType.RecursiveDnsServer;
+            option[1] = (byte)(option.Length / 8);
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(option.AsSpan(4), lifetime);
+            for (int i = 0; i < servers.Length; i++)
+                IpAddress.Parse(servers[i]).WriteTo(option.AsSpan(8 + 16 * i));
+            return option;
+        }
+        h.Inject(RouterAdvertisement(1800, [Rdnss(30, "2001:db8::53", "2001:db8::54", "2001:db8::55", "2001:db8::56")]));
+        var servers = h.Engine.Ipv6!.DnsServers.Select(s => s.Server).ToList();
+        Assert.Equal(3, servers.Count);
+        Assert.Contains(IpAddress.Parse("2001:db8::56"), servers);
+        h.Inject(RouterAdvertisement(1800, [Rdnss(0, "2001:db8::56")]));
+        Assert.Equal(2, h.Engine.Ipv6.DnsServers.Count);
+        h.Step(TimeSpan.FromSeconds(31));
+        Assert.Empty(h.Engine.Ipv6.DnsServers);
+    }
 }

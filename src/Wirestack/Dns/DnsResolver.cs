@@ -7,14 +7,19 @@ using Wirestack.Wire;
 namespace Wirestack;
 
 /// <summary>
-/// A stub resolver (RFC 1035 7) for A records over the stack's UDP, with a random ID and source port per query,
-/// retries across servers, TCP when an answer is truncated, CNAME chains followed (bounded), and a TTL-respecting
-/// cache with a size bound. Errors are SocketException HostNotFound (the name does not exist) or TryAgain.
+/// A stub resolver (RFC 1035 7) for A and AAAA records (RFC 3596) over the stack's UDP, servers of either family,
+/// with a random ID and source port per query, retries across servers, TCP when an answer is truncated, CNAME chains
+/// followed (bounded), and a TTL-respecting cache with a size bound. Both families are asked at once; once one has
+/// answered, the other gets the RFC 8305 3 resolution delay (50 ms) before the answer goes out without it. Errors
+/// are SocketException HostNotFound (the name does not exist) or TryAgain.
 /// </summary>
 public sealed class DnsResolver
 {
     const int MaxCacheEntries = 512;
     const int MaxCnameDepth = 8;
+
+    /// <summary>RFC 8305 3: how long the answer waits for the other family once one has answered.</summary>
+    static readonly TimeSpan ResolutionDelay = TimeSpan.FromMilliseconds(50);
 
     readonly NetworkStack _stack;
     readonly Dictionary<string, (IPAddress[] Addresses, DateTimeOffset Expires)> _cache = new(StringComparer.OrdinalIgnoreCase);
@@ -32,48 +37,95 @@ public sealed class DnsResolver
     /// <summary>Servers to ask instead of the stack's (static or DHCP-learned) ones.</summary>
     public IReadOnlyList<IPAddress>? Servers { get; init; }
 
-    /// <summary>Resolves <paramref name="host"/> to IPv4 addresses; a numeric address is returned as is, without a query.</summary>
-    /// <exception cref="SocketException">HostNotFound when the name does not exist; TryAgain when no server answered usefully.</exception>
+    /// <summary>
+    /// Resolves <paramref name="host"/> to addresses of both families, the family the stack can reach best first
+    /// (IPv6 when it has a global IPv6 address, RFC 6724 6); a numeric address is returned as is, without a query.
+    /// </summary>
+    /// <exception cref="SocketException">HostNotFound when the name does not exist or has no address; TryAgain when no server answered usefully.</exception>
     public async Task<IPAddress[]> ResolveAsync(string host, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(host);
         if (IPAddress.TryParse(host, out var literal))
             return [literal];
         string name = host.TrimEnd('.');
-        for (int depth = 0; depth < MaxCnameDepth; depth++)
+        var ipv6 = LookupAsync(name, DnsType.Aaaa, cancellationToken);
+        var ipv4 = LookupAsync(name, DnsType.A, cancellationToken);
+        var first = await Task.WhenAny(ipv6, ipv4).ConfigureAwait(false);
+        var second = first == ipv6 ? ipv4 : ipv6;
+        if (first.IsCompletedSuccessfully && first.Result.Length > 0)
+            await Task.WhenAny(second, Task.Delay(ResolutionDelay, _stack.Options.TimeProvider, cancellationToken)).ConfigureAwait(false);
+        else
+            await Task.WhenAny(second).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        // A late answer still fills the cache; its failure is observed here, not left unobserved.
+        _ = second.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        IPAddress[] v6 = ipv6.IsCompletedSuccessfully ? ipv6.Result : [], v4 = ipv4.IsCompletedSuccessfully ? ipv4.Result : [];
+        IPAddress[] all = PrefersIpv6 ? [.. v6, .. v4] : [.. v4, .. v6];
+        if (all.Length > 0)
+            return all;
+        foreach (var lookup in (Task<IPAddress[]>[])[ipv4, ipv6])
         {
-            if (TryCached(name, out var cached))
-                return cached;
-            var (addresses, canonical, ttl) = await QueryAsync(name, cancellationToken).ConfigureAwait(false);
-            if (addresses.Length > 0)
-            {
-                Store(host.TrimEnd('.'), addresses, ttl);
-                return addresses;
-            }
-            if (canonical is null)
-                throw new SocketException((int)SocketError.HostNotFound);
-            name = canonical;
+            if (lookup.IsFaulted && lookup.Exception.InnerException is SocketException { SocketErrorCode: not SocketError.HostNotFound } failure)
+                throw failure;
         }
+        if (ipv4.IsCanceled || ipv6.IsCanceled)
+            throw new OperationCanceledException(cancellationToken);
         throw new SocketException((int)SocketError.HostNotFound);
     }
 
-    bool TryCached(string name, out IPAddress[] addresses)
+    /// <summary>True when the stack holds a preferred IPv6 address beyond the link, so IPv6 destinations come first.</summary>
+    bool PrefersIpv6 => _stack.Ipv6Addresses.Any(a => a.State == Ipv6AddressState.Preferred && !a.Address.IsIPv6LinkLocal);
+
+    /// <summary>The addresses of one record type for <paramref name="name"/>, following CNAMEs; empty when the name has none of that type.</summary>
+    async Task<IPAddress[]> LookupAsync(string name, ushort type, CancellationToken cancellationToken)
     {
+        string original = name;
+        for (int depth = 0; depth < MaxCnameDepth; depth++)
+        {
+            if (TryCached(type, name, out var cached))
+                return cached;
+            var (addresses, canonical, ttl) = await QueryAsync(name, type, cancellationToken).ConfigureAwait(false);
+            if (addresses.Length > 0)
+            {
+                Store(type, original, addresses, ttl);
+                return addresses;
+            }
+            if (canonical is null)
+            {
+                // No records of this type (NODATA): remembered briefly (RFC 2308 5 without the SOA's minimum), so an
+                // IPv4-only name does not cost an AAAA query on every lookup.
+                Store(type, original, [], NegativeTtl);
+                return [];
+            }
+            name = canonical;
+        }
+        return [];
+    }
+
+    /// <summary>Seconds a "no records of this type" answer is kept.</summary>
+    const uint NegativeTtl = 60;
+
+    static string CacheKey(ushort type, string name) => type == DnsType.A ? name : "AAAA " + name;
+
+    bool TryCached(ushort type, string name, out IPAddress[] addresses)
+    {
+        string key = CacheKey(type, name);
         lock (_cacheLock)
         {
-            if (_cache.TryGetValue(name, out var entry) && entry.Expires > _stack.Options.TimeProvider.GetUtcNow())
+            if (_cache.TryGetValue(key, out var entry) && entry.Expires > _stack.Options.TimeProvider.GetUtcNow())
             {
                 addresses = entry.Addresses;
                 return true;
             }
-            _cache.Remove(name);
+            _cache.Remove(key);
         }
         addresses = [];
         return false;
     }
 
-    void Store(string name, IPAddress[] addresses, uint ttl)
+    void Store(ushort type, string name, IPAddress[] addresses, uint ttl)
     {
+        name = CacheKey(type, name);
         if (ttl == 0)
             return;
         lock (_cacheLock)
@@ -88,7 +140,7 @@ public sealed class DnsResolver
         }
     }
 
-    async Task<(IPAddress[] Addresses, string? Canonical, uint Ttl)> QueryAsync(string name, CancellationToken cancellationToken)
+    async Task<(IPAddress[] Addresses, string? Canonical, uint Ttl)> QueryAsync(string name, ushort type, CancellationToken cancellationToken)
     {
         var servers = Servers ?? _stack.DnsServers;
         if (servers.Count == 0)
@@ -98,10 +150,10 @@ public sealed class DnsResolver
         {
             foreach (var server in servers)
             {
-                var response = await ExchangeAsync(server, name, cancellationToken).ConfigureAwait(false);
+                var response = await ExchangeAsync(server, name, type, cancellationToken).ConfigureAwait(false);
                 if (response is null)
                     continue;
-                var result = Interpret(response, name, out int code);
+                var result = Interpret(response, name, type, out int code);
                 if (code == 3)
                 {
                     nameError = true;
@@ -117,11 +169,11 @@ public sealed class DnsResolver
     }
 
     /// <summary>One query to one server: UDP, then TCP if the answer was truncated. Null when nothing usable came back.</summary>
-    async Task<byte[]?> ExchangeAsync(IPAddress server, string name, CancellationToken cancellationToken)
+    async Task<byte[]?> ExchangeAsync(IPAddress server, string name, ushort type, CancellationToken cancellationToken)
     {
         ushort id = (ushort)RandomNumberGenerator.GetInt32(65536);
         var query = new byte[512];
-        if (!DnsMessage.TryWriteQuery(query, id, name, DnsType.A, out int length))
+        if (!DnsMessage.TryWriteQuery(query, id, name, type, out int length))
             throw new SocketException((int)SocketError.HostNotFound);
         var endPoint = new IPEndPoint(server, 53);
         using var socket = _stack.BindUdp();
@@ -175,8 +227,8 @@ public sealed class DnsResolver
         return true;
     }
 
-    /// <summary>Collects A records for <paramref name="name"/>, following CNAMEs inside the answer.</summary>
-    static (IPAddress[] Addresses, string? Canonical, uint Ttl) Interpret(byte[] response, string name, out int code)
+    /// <summary>Collects A or AAAA records for <paramref name="name"/>, following CNAMEs inside the answer.</summary>
+    static (IPAddress[] Addresses, string? Canonical, uint Ttl) Interpret(byte[] response, string name, ushort type, out int code)
     {
         DnsMessage.TryParse(response, out var message);
         code = message.ResponseCode;
@@ -194,9 +246,9 @@ public sealed class DnsResolver
             var addresses = new List<IPAddress>();
             foreach (var record in answers)
             {
-                if (record.Type == DnsType.A && record.DataLength == 4 && string.Equals(record.Name, target, StringComparison.OrdinalIgnoreCase))
+                if (record.Type == type && record.DataLength == (type == DnsType.A ? 4 : 16) && string.Equals(record.Name, target, StringComparison.OrdinalIgnoreCase))
                 {
-                    addresses.Add(new IPAddress(response.AsSpan(record.DataOffset, 4)));
+                    addresses.Add(new IPAddress(response.AsSpan(record.DataOffset, record.DataLength)));
                     ttl = Math.Min(ttl, record.TimeToLive);
                 }
             }

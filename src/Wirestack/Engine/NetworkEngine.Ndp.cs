@@ -91,6 +91,8 @@ internal sealed partial class NetworkEngine
                 next = Math.Min(next, router.ExpiresAt);
             foreach (var prefix in _ipv6.Prefixes)
                 next = Math.Min(next, prefix.ExpiresAt);
+            foreach (var (_, expiresAt) in _ipv6.DnsServers)
+                next = Math.Min(next, expiresAt);
             return Earliest(next == long.MaxValue ? null : next, _ndp!.NextDeadline());
         }
     }
@@ -111,6 +113,7 @@ internal sealed partial class NetworkEngine
             if (_ipv6.Prefixes[i] is { } prefix && prefix.ExpiresAt <= _now)
                 _ipv6.RemovePrefix(prefix.Prefix, prefix.Length);
         }
+        _ipv6.ExpireDnsServers(_now);
         if (_now >= _nextRouterSolicitationAt)
             SendRouterSolicitation();
         RunMldTimers();

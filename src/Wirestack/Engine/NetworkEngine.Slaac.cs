@@ -235,6 +235,16 @@ internal sealed partial class NetworkEngine
                 case NdpOptionType.PrefixInformation when NdpPrefixInformation.TryParse(option, out var prefix):
                     ProcessPrefix(prefix);
                     break;
+                case NdpOptionType.RecursiveDnsServer when option.Length >= 24 && (option.Length - 8) % 16 == 0:
+                    // RFC 8106 5.1: a lifetime, then one or more addresses; lifetime 0 withdraws them.
+                    uint lifetime = BinaryPrimitives.ReadUInt32BigEndian(option[4..]);
+                    for (int at = 8; at < option.Length; at += 16)
+                    {
+                        var server = IpAddress.Read(option[at..]);
+                        if (!server.IsMulticast && !server.IsUnspecified && !server.IsIpv4)
+                            ipv6.SetDnsServer(server, Expiry(lifetime), remove: lifetime == 0);
+                    }
+                    break;
             }
         }
     }

@@ -126,7 +126,7 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <summary>The default gateway, or null.</summary>
     public IPAddress? Gateway => _addressing.Gateway;
 
-    /// <summary>The DNS servers in use: learned from DHCP, else configured.</summary>
+    /// <summary>The DNS servers in use: learned from DHCP (else configured), then those IPv6 routers advertise (RFC 8106).</summary>
     public IReadOnlyList<IPAddress> DnsServers => _addressing.DnsServers;
 
     /// <summary>The NTP servers learned from DHCP (option 42).</summary>
@@ -158,7 +158,7 @@ public sealed class NetworkStack : IAsyncDisposable
                 e.Interface.IsConfigured ? e.Interface.Address.ToIPAddress() : null,
                 e.Interface.PrefixLength,
                 e.Interface.Gateway.IsAny ? null : e.Interface.Gateway.ToIPAddress(),
-                e.DnsServers.Select(a => a.ToIPAddress()).ToArray(),
+                [.. e.DnsServers.Select(a => a.ToIPAddress()), .. e.Ipv6?.DnsServers.Select(s => s.Server.ToIPAddress()) ?? []],
                 e.NtpServers.Select(a => a.ToIPAddress()).ToArray(),
                 lease is null ? null : new DhcpLeaseInfo(lease.Address.ToIPAddress(), lease.PrefixLength,
                     lease.Gateway.IsAny ? null : lease.Gateway.ToIPAddress(), lease.Server.ToIPAddress(),
@@ -234,6 +234,21 @@ public sealed class NetworkStack : IAsyncDisposable
             throw;
         }
         return connection;
+    }
+
+    /// <summary>
+    /// Resolves <paramref name="host"/> with <see cref="Dns"/> and connects to it with Happy Eyeballs (RFC 8305):
+    /// IPv6 and IPv4 addresses interleaved, a new attempt every 250 ms, the first connection to complete wins.
+    /// </summary>
+    /// <exception cref="System.Net.Sockets.SocketException">HostNotFound, TryAgain, or the last attempt's error.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled; every attempt is abandoned.</exception>
+    public async Task<TcpConnection> ConnectTcpAsync(string host, int port, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(host);
+        ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
+        var addresses = await Dns.ResolveAsync(host, cancellationToken).ConfigureAwait(false);
+        return await HappyEyeballs.ConnectAsync(this, addresses, port, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>One counter's current value.</summary>

@@ -53,6 +53,42 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
     readonly List<Ipv6Router> _routers = [];
     readonly List<Ipv6Prefix> _prefixes = [];
     readonly Dictionary<IpAddress, int> _groups = [];
+    readonly List<(IpAddress Server, long ExpiresAt)> _dnsServers = [];
+
+    /// <summary>RFC 8106 5.3.1: MAX_RDNSS_Addresses.</summary>
+    public const int MaxDnsServers = 3;
+
+    /// <summary>Recursive DNS servers from router advertisements (RFC 8106), with their expiry.</summary>
+    public List<(IpAddress Server, long ExpiresAt)> DnsServers => _dnsServers;
+
+    /// <summary>Records (or with a zero lifetime, removes) an advertised DNS server; the table keeps the newest three.</summary>
+    public void SetDnsServer(IpAddress server, long expiresAt, bool remove)
+    {
+        int index = _dnsServers.FindIndex(s => s.Server == server);
+        if (index >= 0)
+            _dnsServers.RemoveAt(index);
+        if (!remove)
+        {
+            if (_dnsServers.Count >= MaxDnsServers)
+                _dnsServers.RemoveAt(0);
+            _dnsServers.Add((server, expiresAt));
+        }
+        if (index >= 0 || !remove)
+            Version++;
+    }
+
+    /// <summary>Forgets DNS servers whose lifetime ended.</summary>
+    public void ExpireDnsServers(long now)
+    {
+        for (int i = _dnsServers.Count - 1; i >= 0; i--)
+        {
+            if (_dnsServers[i].ExpiresAt <= now)
+            {
+                _dnsServers.RemoveAt(i);
+                Version++;
+            }
+        }
+    }
 
     // Concrete types: the engine walks these after every poll, and interface enumerators would allocate.
     public List<Ipv6InterfaceAddress> Addresses => _addresses;
@@ -268,6 +304,7 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
         _routers.Clear();
         _prefixes.Clear();
         _groups.Clear();
+        _dnsServers.Clear();
         Version++;
     }
 }
