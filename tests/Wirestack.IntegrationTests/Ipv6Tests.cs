@@ -183,4 +183,47 @@ public sealed class Ipv6Tests
         Assert.Contains("hello-over-ipv6", result.Output);
         Assert.Equal(IPAddress.Parse(KernelGlobal), (await echo).Address);
     }
+
+    [Fact(DisplayName = "RFC 8106 and RFC 3596 over TAP: dnsmasq's RA names its DNS server; a dual-stack name resolves IPv6 first and the stack connects over IPv6 by name")]
+    public async Task DnsOverIpv6ByName()
+    {
+        Prerequisites.Require("dnsmasq", "socat");
+        Dnsmasq? dnsmasq = null;
+        await using var tap = await TapStack.StartAsync(beforeStart: async ns =>
+        {
+            await HostIpv6Async(ns);
+            dnsmasq = Dnsmasq.Start(ns, "--enable-ra", "--dhcp-range=::,constructor:tap0,ra-only,64,1h", "--ra-param=tap0,10,600",
+                $"--host-record=dual.test,{KernelGlobal},{TapStack.KernelAddress}");
+        });
+        await using var _ = dnsmasq!;
+        await WaitForAddressAsync(tap.Stack, a => a.Origin == Ipv6AddressOrigin.Slaac);
+        for (int i = 0; i < 100 && !tap.Stack.DnsServers.Any(s => s.AddressFamily == AddressFamily.InterNetworkV6); i++)
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        Assert.Contains(tap.Stack.DnsServers, s => s.AddressFamily == AddressFamily.InterNetworkV6);
+
+        var addresses = await tap.Stack.Dns.ResolveAsync("dual.test", TestContext.Current.CancellationToken);
+        Assert.Equal([IPAddress.Parse(KernelGlobal), IPAddress.Parse(TapStack.KernelAddress)], addresses);
+
+        var server = tap.Namespace.ExecAsync($"timeout 20 socat TCP6-LISTEN:5103,bind=[{KernelGlobal}],reuseaddr SYSTEM:'echo over-ipv6'", TimeSpan.FromSeconds(25));
+        TcpConnection? connection = null;
+        for (int attempt = 0; connection is null; attempt++)
+        {
+            try
+            {
+                connection = await tap.Stack.ConnectTcpAsync("dual.test", 5103, TestContext.Current.CancellationToken);
+            }
+            catch (SocketException) when (attempt < 50)
+            {
+                await Task.Delay(100, TestContext.Current.CancellationToken);
+            }
+        }
+        await using (connection)
+        {
+            Assert.Equal(IPAddress.Parse(KernelGlobal), connection.RemoteEndPoint.Address);
+            var reply = new MemoryStream();
+            await connection.CopyToAsync(reply, TestContext.Current.CancellationToken);
+            Assert.Contains("over-ipv6", System.Text.Encoding.ASCII.GetString(reply.ToArray()));
+        }
+        await server;
+    }
 }
