@@ -34,6 +34,12 @@ public sealed record Ipv6Settings
     /// <summary>Listen to router advertisements at all (default routers, on-link prefixes, MTU, hop limit).</summary>
     public bool AcceptRouterAdvertisements { get; init; } = true;
 
+    /// <summary>
+    /// Run the DHCPv6 client (RFC 8415) when routers ask for it: addresses with the M flag, DNS and SNTP servers with
+    /// the O flag.
+    /// </summary>
+    public bool Dhcpv6 { get; init; } = true;
+
     /// <summary>How interface identifiers are formed, for the link-local address and SLAAC.</summary>
     public InterfaceIdentifierKind InterfaceIdentifiers { get; init; } = InterfaceIdentifierKind.StablePrivacy;
 

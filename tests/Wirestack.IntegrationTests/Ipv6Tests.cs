@@ -226,4 +226,25 @@ public sealed class Ipv6Tests
         }
         await server;
     }
+
+    [Fact(DisplayName = "RFC 8415 over TAP: dnsmasq's RA sets M; the stack leases a DHCPv6 address (in dnsmasq's lease file), passes DAD, learns the DNS server, and answers ping -6 on it")]
+    public async Task Dhcpv6FromDnsmasq()
+    {
+        Prerequisites.Require("dnsmasq", "ping");
+        Dnsmasq? dnsmasq = null;
+        await using var tap = await TapStack.StartAsync(beforeStart: async ns =>
+        {
+            await HostIpv6Async(ns);
+            dnsmasq = Dnsmasq.Start(ns, "--enable-ra", "--dhcp-range=2001:db8:1::100,2001:db8:1::1ff,64,1h", "--ra-param=tap0,10,600",
+                $"--dhcp-option=option6:dns-server,[{KernelGlobal}]", $"--dhcp-option=option6:sntp-server,[{KernelGlobal}]");
+        });
+        await using var _ = dnsmasq!;
+        var leased = await WaitForAddressAsync(tap.Stack, a => a.Origin == Ipv6AddressOrigin.Dhcpv6);
+        Assert.StartsWith("2001:db8:1::1", leased.Address.ToString());
+        Assert.Contains(IPAddress.Parse(KernelGlobal), tap.Stack.DnsServers);
+        Assert.Contains(IPAddress.Parse(KernelGlobal), tap.Stack.NtpServers);
+        var ping = await tap.Namespace.CheckAsync($"ping -6 -c 2 -i 0.2 -W 2 {leased.Address}");
+        Assert.Contains("2 received", ping.Output);
+        Assert.Contains(leased.Address.ToString(), await File.ReadAllTextAsync(dnsmasq!.LeaseFile, TestContext.Current.CancellationToken));
+    }
 }

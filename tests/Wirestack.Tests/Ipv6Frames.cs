@@ -114,10 +114,11 @@ internal static class Ipv6Frames
     }
 
     public static byte[] RouterAdvertisement(ushort routerLifetime, IEnumerable<byte[]> options, byte curHopLimit = 64, uint reachableTime = 0,
-        uint retransTimer = 0, IpAddress? source = null, MacAddress? mac = null, byte hopLimit = 255)
+        uint retransTimer = 0, IpAddress? source = null, MacAddress? mac = null, byte hopLimit = 255, byte flags = 0)
     {
         var body = new byte[12];
         body[0] = curHopLimit;
+        body[1] = flags;
         BinaryPrimitives.WriteUInt16BigEndian(body.AsSpan(2), routerLifetime);
         BinaryPrimitives.WriteUInt32BigEndian(body.AsSpan(4), reachableTime);
         BinaryPrimitives.WriteUInt32BigEndian(body.AsSpan(8), retransTimer);

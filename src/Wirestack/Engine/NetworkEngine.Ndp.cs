@@ -49,6 +49,7 @@ internal sealed partial class NetworkEngine
             StartAddress(_ipv6.Add(IpAddress.FromIPAddress(address), prefixLength, Ipv6AddressOrigin.Static));
         if (_options.Ipv6.Gateway is { } gateway)
             _ipv6.SetRouter(IpAddress.FromIPAddress(gateway), long.MaxValue);
+        StartDhcpv6Client();
         if (_options.Ipv6.AcceptRouterAdvertisements)
         {
             _routerSolicitationsLeft = MaxRouterSolicitations;
@@ -65,10 +66,13 @@ internal sealed partial class NetworkEngine
         _ndp!.Clear(p => p.Release());
         _mldPending.Clear();
         _nextRouterSolicitationAt = long.MaxValue;
+        _dhcpv6?.Stop();
+        _dhcpv6DnsServers = _dhcpv6NtpServers = [];
     }
 
     void ShutdownIpv6()
     {
+        _dhcpv6?.Release();
         _ndp?.Clear(p => p.Release());
     }
 
@@ -78,7 +82,7 @@ internal sealed partial class NetworkEngine
         {
             if (_ipv6 is null)
                 return null;
-            long next = Math.Min(_nextRouterSolicitationAt, NextMldReportAt);
+            long next = Math.Min(Math.Min(_nextRouterSolicitationAt, NextMldReportAt), _dhcpv6?.NextDeadline ?? long.MaxValue);
             foreach (var address in _ipv6.Addresses)
             {
                 if (address.State == Ipv6AddressState.Tentative)
@@ -114,6 +118,8 @@ internal sealed partial class NetworkEngine
                 _ipv6.RemovePrefix(prefix.Prefix, prefix.Length);
         }
         _ipv6.ExpireDnsServers(_now);
+        if (_dhcpv6 is not null && _now >= _dhcpv6.NextDeadline)
+            _dhcpv6.OnTimer();
         if (_now >= _nextRouterSolicitationAt)
             SendRouterSolicitation();
         RunMldTimers();

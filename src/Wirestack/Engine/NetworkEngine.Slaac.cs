@@ -129,6 +129,12 @@ internal sealed partial class NetworkEngine
         LeaveGroup(entry.Address.SolicitedNode);
         _events.Enqueue(new StackEventArgs(StackEventKind.AddressConflict,
             $"IPv6 address {entry.Address}/{entry.PrefixLength} is a duplicate ({why}): not used", entry.Address.ToIPAddress()));
+        if (entry.Origin == Ipv6AddressOrigin.Dhcpv6)
+        {
+            _ipv6.Remove(entry);
+            _dhcpv6?.OnDuplicate(entry.Address);
+            return;
+        }
         if (entry.Origin is not (Ipv6AddressOrigin.LinkLocal or Ipv6AddressOrigin.Slaac) || _options.Ipv6.InterfaceIdentifiers != InterfaceIdentifierKind.StablePrivacy)
             return;
         ulong prefix = entry.Address.High;
@@ -187,6 +193,7 @@ internal sealed partial class NetworkEngine
         Counters.Increment(StackCounter.RouterAdvertisementsReceived);
         _routerSolicitationsLeft = 0;
         _nextRouterSolicitationAt = long.MaxValue;
+        OnRouterFlags(body[1]);
 
         byte curHopLimit = body[0];
         ushort routerLifetime = BinaryPrimitives.ReadUInt16BigEndian(body[2..]);

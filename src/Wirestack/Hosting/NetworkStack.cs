@@ -129,7 +129,7 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <summary>The DNS servers in use: learned from DHCP (else configured), then those IPv6 routers advertise (RFC 8106).</summary>
     public IReadOnlyList<IPAddress> DnsServers => _addressing.DnsServers;
 
-    /// <summary>The NTP servers learned from DHCP (option 42).</summary>
+    /// <summary>The NTP servers learned from DHCP (option 42) and DHCPv6 (RFC 4075).</summary>
     public IReadOnlyList<IPAddress> NtpServers => _addressing.NtpServers;
 
     /// <summary>
@@ -158,8 +158,8 @@ public sealed class NetworkStack : IAsyncDisposable
                 e.Interface.IsConfigured ? e.Interface.Address.ToIPAddress() : null,
                 e.Interface.PrefixLength,
                 e.Interface.Gateway.IsAny ? null : e.Interface.Gateway.ToIPAddress(),
-                [.. e.DnsServers.Select(a => a.ToIPAddress()), .. e.Ipv6?.DnsServers.Select(s => s.Server.ToIPAddress()) ?? []],
-                e.NtpServers.Select(a => a.ToIPAddress()).ToArray(),
+                [.. e.DnsServers.Select(a => a.ToIPAddress()), .. e.Ipv6DnsServers.Select(a => a.ToIPAddress())],
+                [.. e.NtpServers.Select(a => a.ToIPAddress()), .. e.Ipv6NtpServers.Select(a => a.ToIPAddress())],
                 lease is null ? null : new DhcpLeaseInfo(lease.Address.ToIPAddress(), lease.PrefixLength,
                     lease.Gateway.IsAny ? null : lease.Gateway.ToIPAddress(), lease.Server.ToIPAddress(),
                     TimeSpan.FromTicks(lease.LeaseMicroseconds * TimeSpan.TicksPerMicrosecond), TimeSpan.Zero, lease.DomainName),

@@ -1,0 +1,90 @@
+using System.Net.Sockets;
+using Wirestack.Dhcp;
+using Wirestack.Network;
+using Wirestack.Transport;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+// The DHCPv6 client's seam into the engine: leased addresses go through DAD like any other, servers it learns
+// join the addressing snapshot, and routers' M and O flags start it.
+internal sealed partial class NetworkEngine : IDhcpv6Host
+{
+    Dhcpv6Client? _dhcpv6;
+    IReadOnlyList<IpAddress> _dhcpv6DnsServers = [];
+    IReadOnlyList<IpAddress> _dhcpv6NtpServers = [];
+
+    public Dhcpv6Client? Dhcpv6 => _dhcpv6;
+
+    /// <summary>DNS servers from DHCPv6 and from router advertisements (RFC 8106).</summary>
+    public IEnumerable<IpAddress> Ipv6DnsServers => _ipv6 is null ? [] : _dhcpv6DnsServers.Concat(_ipv6.DnsServers.Select(s => s.Server)).Distinct();
+
+    /// <summary>SNTP servers from DHCPv6 (RFC 4075).</summary>
+    public IReadOnlyList<IpAddress> Ipv6NtpServers => _dhcpv6NtpServers;
+
+    long IDhcpv6Host.Now => _now;
+    Random IDhcpv6Host.Random => _random;
+
+    void StartDhcpv6Client()
+    {
+        if (!_options.Ipv6.Dhcpv6 || _dhcpv6 is not null)
+            return;
+        _dhcpv6 = new Dhcpv6Client(this);
+        _dhcpv6.Bind(_udp.Bind(Dhcpv6Client.ClientPort, _dhcpv6));
+    }
+
+    /// <summary>RFC 4861 4.2: M asks for addresses by DHCPv6, O (without M) for other configuration only.</summary>
+    void OnRouterFlags(byte flags)
+    {
+        if (_dhcpv6 is null)
+            return;
+        if ((flags & 0x80) != 0)
+            _dhcpv6.StartStateful();
+        else if ((flags & 0x40) != 0)
+            _dhcpv6.StartStateless();
+    }
+
+    bool IDhcpv6Host.SetLeasedAddress(IpAddress address, long preferredUntil, long validUntil)
+    {
+        var ipv6 = _ipv6!;
+        if (ipv6.Find(address) is { } existing)
+        {
+            existing.PreferredUntil = preferredUntil;
+            existing.ValidUntil = validUntil;
+            if (existing.State == Ipv6AddressState.Deprecated && preferredUntil > _now)
+                existing.State = Ipv6AddressState.Preferred;
+            ipv6.Touch();
+            return existing.State != Ipv6AddressState.Duplicate;
+        }
+        // The prefix comes from routers (RFC 8415 21.6: an IA address carries no prefix length), so /128 here.
+        var entry = ipv6.Add(address, 128, Ipv6AddressOrigin.Dhcpv6);
+        if (entry is null)
+            return false;
+        entry.PreferredUntil = preferredUntil;
+        entry.ValidUntil = validUntil;
+        StartAddress(entry);
+        return true;
+    }
+
+    void IDhcpv6Host.RemoveLeasedAddress(IpAddress address)
+    {
+        if (_ipv6!.Find(address) is not { } entry)
+            return;
+        _ipv6.Remove(entry);
+        if (entry.State != Ipv6AddressState.Duplicate)
+            LeaveGroup(address.SolicitedNode);
+    }
+
+    void IDhcpv6Host.ApplyServers(IReadOnlyList<IpAddress> dnsServers, IReadOnlyList<IpAddress> sntpServers)
+    {
+        _dhcpv6DnsServers = dnsServers;
+        _dhcpv6NtpServers = sntpServers;
+        _ipv6!.Touch();
+    }
+
+    SocketError IDhcpv6Host.SendUdp(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload) =>
+        SendUdp(binding, destination, port, payload);
+
+    void IDhcpv6Host.Raise(StackEventKind kind, string message, IpAddress? address) =>
+        _events.Enqueue(new StackEventArgs(kind, message, address?.ToIPAddress()));
+}
