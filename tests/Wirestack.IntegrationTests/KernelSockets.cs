@@ -12,7 +12,7 @@ internal static class KernelSockets
     public static Socket Listen(TestNamespace ns, IPEndPoint endPoint, int backlog = 4096) =>
         Interop.NetworkNamespace.Run(ns.Name, () =>
         {
-            var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
             socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(endPoint);
             socket.Listen(backlog);
