@@ -51,9 +51,9 @@ internal sealed class TapStack : IAsyncDisposable
     }
 
     /// <summary>Connects to a kernel-side server that may still be starting: retries refusals for a few seconds.</summary>
-    public async Task<TcpConnection> ConnectWhenListeningAsync(int port, CancellationToken cancellationToken)
+    public async Task<TcpConnection> ConnectWhenListeningAsync(int port, CancellationToken cancellationToken, string address = KernelAddress)
     {
-        var endPoint = new System.Net.IPEndPoint(System.Net.IPAddress.Parse(KernelAddress), port);
+        var endPoint = new System.Net.IPEndPoint(System.Net.IPAddress.Parse(address), port);
         for (int attempt = 0; ; attempt++)
         {
             try

@@ -121,11 +121,21 @@ public sealed class TcpScaleTests
         Assert.True(tap.Stack.GetCounter(StackCounter.TcpSynCookiesSent) > 0, "the flood should have engaged SYN cookies");
     }
 
-    [Fact(DisplayName = "RFC 9293 over TAP: 1 GiB each way between the kernel and Wirestack, SHA-256 intact")]
-    public async Task OneGibibyteEachWay()
+    [Theory(DisplayName = "RFC 9293 over TAP: 1 GiB each way between the kernel and Wirestack, SHA-256 intact")]
+    [InlineData("IPv4")]
+    [InlineData("IPv6")]
+    public async Task OneGibibyteEachWay(string family)
     {
         Prerequisites.Require("socat", "sha256sum", "bash");
-        await using var tap = await TapStack.StartAsync();
+        bool ipv6 = family == "IPv6";
+        await using var tap = ipv6
+            ? await TapStack.StartAsync(beforeStart: ns => ns.CheckAsync("ip -6 addr add 2001:db8:1::1/64 dev tap0 nodad"),
+                options: new StackOptions { Ipv4 = Ipv4Settings.Static(TapStack.StackAddress + "/24"), Ipv6 = new Ipv6Settings { StaticAddresses = [Ipv6Settings.ParseAddress("2001:db8:1::2/64")] } })
+            : await TapStack.StartAsync();
+        string stackAddress = ipv6 ? "[2001:db8:1::2]" : TapStack.StackAddress, kernelAddress = ipv6 ? "2001:db8:1::1" : TapStack.KernelAddress;
+        string tcp = ipv6 ? "TCP6" : "TCP";
+        for (int i = 0; ipv6 && i < 50 && !tap.Stack.Ipv6Addresses.Any(a => a.Origin == Ipv6AddressOrigin.Static && a.State == Ipv6AddressState.Preferred); i++)
+            await Task.Delay(100, TestContext.Current.CancellationToken);
         const long Size = 1L << 30;
         string directory = Directory.CreateTempSubdirectory("wirestack-gib").FullName;
         try
@@ -135,7 +145,7 @@ public sealed class TcpScaleTests
             {
                 string sentHash = Path.Combine(directory, "sent.sha");
                 var sender = tap.Namespace.ExecAsync(
-                    $"bash -c 'head -c {Size} /dev/urandom | tee >(sha256sum | cut -c1-64 > {sentHash}) | socat -b 262144 -u - TCP:{TapStack.StackAddress}:5010'",
+                    $"bash -c 'head -c {Size} /dev/urandom | tee >(sha256sum | cut -c1-64 > {sentHash}) | socat -b 262144 -u - {tcp}:{stackAddress}:5010'",
                     TimeSpan.FromMinutes(3));
                 await using var connection = await listener.AcceptAsync(TestContext.Current.CancellationToken);
                 using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
@@ -157,9 +167,9 @@ public sealed class TcpScaleTests
             // Wirestack -> kernel: the kernel hashes what it receives.
             string receivedHash = Path.Combine(directory, "received.sha");
             var receiver = tap.Namespace.ExecAsync(
-                $"bash -c 'socat -b 262144 -u TCP-LISTEN:5011,bind={TapStack.KernelAddress},reuseaddr - | sha256sum | cut -c1-64 > {receivedHash}'",
+                $"bash -c 'socat -b 262144 -u {tcp}-LISTEN:5011,bind={(ipv6 ? $"[{kernelAddress}]" : kernelAddress)},reuseaddr - | sha256sum | cut -c1-64 > {receivedHash}'",
                 TimeSpan.FromMinutes(3));
-            var outbound = await tap.ConnectWhenListeningAsync(5011, TestContext.Current.CancellationToken);
+            var outbound = await tap.ConnectWhenListeningAsync(5011, TestContext.Current.CancellationToken, kernelAddress);
             using var outHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             await using (outbound)
             {
