@@ -90,6 +90,23 @@ internal static class DeviceCommandLine
         },
     };
 
+    static readonly Option<(IPAddress, int)?> HostAddress6 = new("--host-address6")
+    {
+        Description = "When the program creates the TAP: give the host side this IPv6 address too, e.g. 2001:db8::1/64.",
+        CustomParser = result =>
+        {
+            try
+            {
+                return Ipv6Settings.ParseAddress(result.Tokens.Single().Value);
+            }
+            catch (FormatException e)
+            {
+                result.AddError($"--host-address6: {e.Message}");
+                return null;
+            }
+        },
+    };
+
     static readonly Option<bool> NoIpv6 = new("--no-ipv6")
     {
         Description = "Turn IPv6 off (it is on by default: link-local address, SLAAC).",
@@ -242,7 +259,7 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User,
+            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User,
             WebRoot, DataDirectory, KernelListen, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
@@ -304,6 +321,7 @@ internal static class DeviceCommandLine
         Gateway = parse.GetValue(Gateway),
         DnsServers = parse.GetValue(Dns) ?? [],
         HostAddress = parse.GetValue(HostAddress),
+        HostAddress6 = parse.GetValue(HostAddress6),
         Ipv6 = !parse.GetValue(NoIpv6),
         Ipv6Addresses = parse.GetValue(Ip6) ?? [],
         Ipv6Gateway = parse.GetValue(Gateway6),

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Wirestack.Device.Dashboard;
@@ -46,7 +47,7 @@ internal static class DeviceRunner
         using (tap)
         {
             log.LogInformation("Opened TAP {Interface} ({How}), MTU {Mtu}", tap.Name, tap.CreatedInterface ? "created" : "existing", tap.Mtu);
-            if (settings.HostAddress is { } host)
+            foreach (var host in new[] { settings.HostAddress, settings.HostAddress6 }.OfType<(IPAddress Address, int PrefixLength)>())
             {
                 if (tap.CreatedInterface)
                 {
@@ -63,7 +64,8 @@ internal static class DeviceRunner
                 }
                 else
                 {
-                    log.LogWarning("{Interface} existed before: --host-address ignored, its configuration is left as it is", tap.Name);
+                    log.LogWarning("{Interface} existed before: --host-address{Six} ignored, its configuration is left as it is", tap.Name,
+                        host.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "6" : "");
                 }
             }
 

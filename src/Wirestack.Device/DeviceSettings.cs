@@ -12,6 +12,7 @@ internal sealed record DeviceSettings
     public IPAddress? Gateway { get; init; }
     public IReadOnlyList<IPAddress> DnsServers { get; init; } = [];
     public (IPAddress Address, int PrefixLength)? HostAddress { get; init; }
+    public (IPAddress Address, int PrefixLength)? HostAddress6 { get; init; }
     public bool Ipv6 { get; init; } = true;
     public IReadOnlyList<(IPAddress Address, int PrefixLength)> Ipv6Addresses { get; init; } = [];
     public IPAddress? Ipv6Gateway { get; init; }

@@ -30,6 +30,7 @@ public sealed class DeviceCommandLineTests
     [InlineData("--ip6", "192.168.0.2/24", "--ip6")]
     [InlineData("--ip6", "2001:db8::2/129", "--ip6")]
     [InlineData("--gateway6", "10.0.0.1", "--gateway6")]
+    [InlineData("--host-address6", "10.0.0.1/24", "--host-address6")]
     [InlineData("--verbosity", "9", "--verbosity")]
     [InlineData("--interface", "an-interface-name-too-long", "--interface")]
     [InlineData("--pcap", "/no/such/dir/x.pcap", "--pcap")]

@@ -52,13 +52,19 @@ public abstract class TunTapDevice : INetworkDevice
 
     /// <summary>
     /// Configures the host (kernel) side of the interface: assigns <paramref name="address"/>/<paramref name="prefixLength"/>
-    /// and brings it up, like <c>ip addr add</c> and <c>ip link set up</c>.
+    /// (IPv4, or IPv6 added beside any others) and brings it up, like <c>ip addr add</c> and <c>ip link set up</c>.
     /// </summary>
     /// <exception cref="UnauthorizedAccessException">Root or CAP_NET_ADMIN is needed.</exception>
     public void ConfigureHostSide(IPAddress address, int prefixLength)
     {
         ArgumentNullException.ThrowIfNull(address);
         ArgumentOutOfRangeException.ThrowIfLessThan(prefixLength, 1);
+        if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && !address.IsIPv4MappedToIPv6)
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(prefixLength, 128);
+            Handle.ConfigureHostSideIpv6(address.GetAddressBytes(), prefixLength);
+            return;
+        }
         ArgumentOutOfRangeException.ThrowIfGreaterThan(prefixLength, 32);
         Handle.ConfigureHostSide(Wire.Ipv4Address.FromIPAddress(address).Value, prefixLength);
     }

@@ -124,6 +124,28 @@ internal sealed unsafe class TunTapHandle : IDisposable
         SetUp();
     }
 
+    /// <summary>Adds an IPv6 address to the host side (ip -6 addr add) and brings it up; the kernel runs DAD on it.</summary>
+    public void ConfigureHostSideIpv6(ReadOnlySpan<byte> address, int prefixLength)
+    {
+        var index = InterfaceRequest.For(Name);
+        Check(LibC.Ioctl(_controlFd, IoctlRequest.SIOCGIFINDEX, &index), "find the index of");
+        // Linux takes IPv6 addresses through an AF_INET6 socket only.
+        int fd = LibC.Socket(LibC.AF_INET6, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            throw new IOException($"Cannot create an IPv6 control socket (is IPv6 disabled?): {LibC.Describe(LibC.LastError)}.");
+        try
+        {
+            var request = new Ipv6InterfaceRequest { PrefixLength = (uint)prefixLength, InterfaceIndex = index.Int };
+            address.CopyTo(new Span<byte>(request.Address, 16));
+            SetUp();
+            Check(LibC.Ioctl(fd, IoctlRequest.SIOCSIFADDR, &request), "add an IPv6 address to");
+        }
+        finally
+        {
+            LibC.Close(fd);
+        }
+    }
+
     /// <summary>Brings the host side of the interface up (ip link set NAME up).</summary>
     public void SetUp()
     {

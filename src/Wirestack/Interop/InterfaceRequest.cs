@@ -66,3 +66,12 @@ internal static class IoctlRequest
     public const short IFF_TAP = 0x0002;
     public const short IFF_NO_PI = 0x1000;
 }
+
+/// <summary>struct in6_ifreq: what SIOCSIFADDR takes on an AF_INET6 socket (an address, its prefix, the interface index).</summary>
+[StructLayout(LayoutKind.Sequential, Size = 24)]
+internal unsafe struct Ipv6InterfaceRequest
+{
+    public fixed byte Address[16];
+    public uint PrefixLength;
+    public int InterfaceIndex;
+}

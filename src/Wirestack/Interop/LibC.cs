@@ -23,6 +23,7 @@ internal static unsafe partial class LibC
     public const int ENXIO = 6;
 
     public const int AF_INET = 2;
+    public const int AF_INET6 = 10;
     public const int SOCK_DGRAM = 2;
     public const int SOCK_CLOEXEC = 0x80000;
 
