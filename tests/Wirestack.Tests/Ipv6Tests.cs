@@ -202,6 +202,21 @@ public sealed class Ipv6Tests
         Assert.DoesNotContain(IpAddress.AllNodes, groups);
     }
 
+    [Fact(DisplayName = "RFC 3810 8.2: after an MLDv1 query the host answers with MLDv1 reports, one per group sent to the group itself")]
+    public void MldVersion1Compatibility()
+    {
+        using var h = WithPeer(out var ours);
+        byte[] query = [0, 100, 0, 0, .. new byte[16]]; // 24-byte MLDv1 general query
+        h.Inject(IcmpPacket(Icmpv6Type.MulticastListenerQuery, 0, query, RouterLinkLocal, IpAddress.AllNodes, hopLimit: 1, from: RouterMac));
+        h.Step(TimeSpan.FromMilliseconds(200));
+        var reports = h.Ipv6Sent().Where(s => s.NextHeader == Ipv6NextHeader.HopByHop).ToList();
+        var report = Assert.Single(reports);
+        Assert.Equal((byte)Icmpv6Type.MulticastListenerReportV1, report.Icmp[0]);
+        Assert.Equal(ours.SolicitedNode, report.Destination);
+        Assert.Equal(ours.SolicitedNode, IpAddress.Read(report.Icmp.AsSpan(8)));
+        Assert.Equal(1, report.HopLimit);
+    }
+
     [Fact(DisplayName = "RFC 3810 5.1.14: a query with hop limit other than 1 or a non-link-local source is dropped")]
     public void InvalidQueryDropped()
     {
