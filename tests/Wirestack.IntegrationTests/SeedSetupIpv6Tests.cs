@@ -109,51 +109,7 @@ public sealed partial class SeedSetupIpv6Tests
         });
         var dns = internet.ExecAsync("dnsmasq --no-daemon --conf-file=/dev/null --interface=vout --bind-interfaces --user=root --no-resolv --no-hosts " +
             $"--host-record=www6.example.test,{Server} --host-record=time6.example.test,{Server}", TimeSpan.FromMinutes(2));
-        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        using var ntp = Interop.NetworkNamespace.Run(internet.Name, () =>
-        {
-            var s = new Socket(AddressFamily.InterNetworkV6, SocketType.Dgram, ProtocolType.Udp);
-            s.Bind(new IPEndPoint(IPAddress.Parse(Server), 123));
-            return s;
-        });
-        var ntpServer = Task.Run(async () =>
-        {
-            var buffer = new byte[512];
-            var reply = new byte[48];
-            try
-            {
-                while (true)
-                {
-                    var received = await ntp.ReceiveFromAsync(buffer, new IPEndPoint(IPAddress.IPv6Any, 0), stop.Token);
-                    var now = NtpTimestamp.FromDateTime(DateTimeOffset.UtcNow.AddSeconds(3));
-                    NtpPacket.WriteReply(reply, 2, new NtpTimestamp(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(buffer.AsSpan(40))), now, now);
-                    await ntp.SendToAsync(reply, received.RemoteEndPoint, stop.Token);
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }, CancellationToken.None);
-        using var web = KernelSockets.Listen(internet, new IPEndPoint(IPAddress.Parse(Server), 80));
-        EndPoint? caller = null;
-        var webServer = Task.Run(async () =>
-        {
-            try
-            {
-                while (true)
-                {
-                    using var connection = await web.AcceptAsync(stop.Token);
-                    caller = connection.RemoteEndPoint;
-                    var request = new byte[4096];
-                    await connection.ReceiveAsync(request, stop.Token);
-                    await connection.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 23\r\nConnection: close\r\n\r\nhello over ipv6 routing"u8.ToArray(), stop.Token);
-                    connection.Shutdown(SocketShutdown.Send);
-                }
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException)
-            {
-            }
-        }, CancellationToken.None);
+        var services = new InternetServices(internet, IPAddress.Parse(Server), "hello over ipv6 routing");
         try
         {
             IPAddress? global = null;
@@ -186,12 +142,11 @@ public sealed partial class SeedSetupIpv6Tests
             using var http = new HttpClient(tap.Stack.CreateHttpMessageHandler());
             Assert.Equal("hello over ipv6 routing", await http.GetStringAsync("http://www6.example.test/", ct));
             // Routed, not translated: the Internet saw the device's own global address.
-            Assert.Equal(global, ((IPEndPoint)caller!).Address);
+            Assert.Equal(global, services.Caller!.Address);
         }
         finally
         {
-            await stop.CancelAsync();
-            await Task.WhenAll(ntpServer, webServer);
+            await services.DisposeAsync();
             await internet.ExecAsync("pkill -f 'interface=vout' || true");
             await tap.Namespace.ExecAsync("pkill -f 'interface=tap0' || true");
             await dns;

@@ -100,51 +100,7 @@ public sealed partial class SeedSetupTests
         // The "Internet": a DNS server, an SNTP server 3 s ahead, and an HTTP server that reports who called.
         var dns = internet.ExecAsync("dnsmasq --no-daemon --conf-file=/dev/null --interface=vout --bind-interfaces --user=root --no-resolv --no-hosts " +
             "--host-record=www.example.test,10.200.0.2 --host-record=time.example.test,10.200.0.2", TimeSpan.FromMinutes(2));
-        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(1));
-        using var ntp = Interop.NetworkNamespace.Run(internet.Name, () =>
-        {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
-            s.Bind(new IPEndPoint(IPAddress.Parse("10.200.0.2"), 123));
-            return s;
-        });
-        var ntpServer = Task.Run(async () =>
-        {
-            var buffer = new byte[512];
-            var reply = new byte[48];
-            try
-            {
-                while (true)
-                {
-                    var received = await ntp.ReceiveFromAsync(buffer, new IPEndPoint(IPAddress.Any, 0), stop.Token);
-                    var now = NtpTimestamp.FromDateTime(DateTimeOffset.UtcNow.AddSeconds(3));
-                    NtpPacket.WriteReply(reply, 2, new NtpTimestamp(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(buffer.AsSpan(40))), now, now);
-                    await ntp.SendToAsync(reply, received.RemoteEndPoint, stop.Token);
-                }
-            }
-            catch (OperationCanceledException)
-            {
-            }
-        }, CancellationToken.None);
-        using var web = KernelSockets.Listen(internet, new IPEndPoint(IPAddress.Parse("10.200.0.2"), 80));
-        EndPoint? caller = null;
-        var webServer = Task.Run(async () =>
-        {
-            try
-            {
-                while (true)
-                {
-                    using var connection = await web.AcceptAsync(stop.Token);
-                    caller = connection.RemoteEndPoint;
-                    var request = new byte[4096];
-                    await connection.ReceiveAsync(request, stop.Token);
-                    await connection.SendAsync("HTTP/1.1 200 OK\r\nContent-Length: 23\r\nConnection: close\r\n\r\nhello from the internet"u8.ToArray(), stop.Token);
-                    connection.Shutdown(SocketShutdown.Send);
-                }
-            }
-            catch (Exception e) when (e is OperationCanceledException or SocketException)
-            {
-            }
-        }, CancellationToken.None);
+        var services = new InternetServices(internet, IPAddress.Parse("10.200.0.2"), "hello from the internet");
         try
         {
             IPAddress[] resolved = [];
@@ -168,12 +124,11 @@ public sealed partial class SeedSetupTests
             using var http = new HttpClient(tap.Stack.CreateHttpMessageHandler());
             Assert.Equal("hello from the internet", await http.GetStringAsync("http://www.example.test/", ct));
             // The Internet saw the host's address: the device's traffic was masqueraded.
-            Assert.Equal(IPAddress.Parse("10.200.0.1"), ((IPEndPoint)caller!).Address);
+            Assert.Equal(IPAddress.Parse("10.200.0.1"), services.Caller!.Address);
         }
         finally
         {
-            await stop.CancelAsync();
-            await Task.WhenAll(ntpServer, webServer);
+            await services.DisposeAsync();
             await internet.ExecAsync("pkill -f 'interface=vout' || true");
             await dns;
         }
