@@ -68,4 +68,62 @@ public sealed class HostileInputTests
         Assert.Equal(Icmpv4Type.EchoReply, icmp.Type);
         Assert.Equal(42, icmp.Identifier);
     }
+
+    [Fact(DisplayName = "10,000 random, truncated and corrupted IPv6 frames (extension headers, fragments, NDP, MLD, DHCPv6): no exception, drops counted, the stack still answers ping -6")]
+    public void RandomIpv6FramesThenPing()
+    {
+        using var h = Ipv6Frames.Started();
+        var ours = Ipv6Frames.LinkLocal(h);
+        var peer = Ipv6Frames.PeerLinkLocal;
+        h.Engine.BindUdp(7, new RecordingReceiver());
+        var random = new Random(60_000);
+        var fragment = new byte[8];
+        Ipv6FragmentHeader.Write(fragment, IpProtocol.Udp, 0, true, 5);
+        var valid = new List<byte[]>
+        {
+            Ipv6Frames.NeighborSolicitation(ours, peer, ours.SolicitedNode, Frames.PeerMac),
+            Ipv6Frames.NeighborAdvertisement(peer, ours, solicited: true, overrideFlag: true, Frames.PeerMac),
+            Ipv6Frames.RouterAdvertisement(1800, [Ipv6Frames.PrefixOption(Ipv6Frames.Prefix, 64, 86400, 14400), Ipv6Frames.MtuOption(1400)], flags: 0xC0),
+            Ipv6Frames.IcmpPacket(Icmpv6Type.EchoRequest, 0, [0, 1, 0, 1, 9, 9], peer, ours, hopLimit: 64),
+            Ipv6Frames.IcmpPacket(Icmpv6Type.MulticastListenerQuery, 0, [0, 100, 0, 0, .. new byte[16], 0, 0, 0, 0], Ipv6Frames.RouterLinkLocal, IpAddress.AllNodes, hopLimit: 1),
+            Ipv6Frames.Packet(peer, ours, Ipv6NextHeader.DestinationOptions, [IpProtocol.Udp, 0, 1, 4, 0, 0, 0, 0, 0, 1, 0, 7, 0, 8, 0, 0]),
+            Ipv6Frames.Packet(peer, ours, Ipv6NextHeader.Fragment, [.. fragment, .. new byte[64]]),
+            Ipv6Frames.Packet(peer, ours, IpProtocol.Udp, [0x02, 0x23, 0x02, 0x22, 0, 12, 0, 0, 7, 1, 2, 3]),
+        };
+        for (int i = 0; i < 10_000; i++)
+        {
+            byte[] frame;
+            switch (i % 3)
+            {
+                case 0:
+                    var cut = valid[random.Next(valid.Count)];
+                    frame = cut[..random.Next(0, cut.Length + 1)];
+                    break;
+                case 1:
+                    // Past the Ethernet and fixed IPv6 headers, so the damage reaches extension headers and messages.
+                    frame = (byte[])valid[random.Next(valid.Count)].Clone();
+                    for (int k = 0; k < 3; k++)
+                        frame[random.Next(EthernetFrame.HeaderLength + 6, frame.Length)] = (byte)random.Next(256);
+                    break;
+                default:
+                    var payload = new byte[random.Next(0, 300)];
+                    random.NextBytes(payload);
+                    frame = Ipv6Frames.Packet(peer, ours, (byte)random.Next(256), payload);
+                    break;
+            }
+            h.Inject(frame);
+            if (i % 1000 == 0)
+                h.Advance(TimeSpan.FromSeconds(5));
+        }
+        h.Drain();
+        long drops = Enum.GetValues<StackCounter>().Where(c => c.ToString().StartsWith("Drop", StringComparison.Ordinal)).Sum(c => h.Count(c));
+        Assert.True(drops > 3_000, $"only {drops} drops counted");
+        Assert.True(h.Count(StackCounter.DropIpv6HeaderChain) > 0);
+
+        // Still alive: answers ping -6 (after the peer announces itself again).
+        h.Inject(Ipv6Frames.NeighborSolicitation(ours, peer, ours.SolicitedNode, Frames.PeerMac));
+        h.Drain();
+        h.Inject(Ipv6Frames.IcmpPacket(Icmpv6Type.EchoRequest, 0, [0, 42, 0, 42, 4, 2], peer, ours, hopLimit: 64));
+        Assert.Single(h.Ipv6Sent().OfType(Icmpv6Type.EchoReply));
+    }
 }

@@ -205,6 +205,27 @@ public sealed class WireFormatTests
                 _ = (udp.Payload.Length, udp.IsChecksumValid(Frames.PeerIp, Frames.StackIp));
                 Assert.True(udp.Length <= bytes.Length);
             }
+            // IPv6: the fixed header, the extension-header walk from it, ICMPv6, NDP options, DHCPv6.
+            var six = (byte[])bytes.Clone();
+            if (six.Length > 0 && random.Next(2) == 0)
+                six[0] = (byte)(0x60 | (six[0] & 0x0F));
+            if (Ipv6Packet.TryParse(six, out var ip6))
+            {
+                Assert.True(ip6.Bytes.Length <= six.Length);
+                var verdict = Ipv6HeaderChain.Walk(ip6.Bytes, ip6.Destination.IsMulticast, out var chain);
+                if (verdict == HeaderChainVerdict.Deliver)
+                    Assert.InRange(chain.UpperOffset, Ipv6Packet.HeaderLength, ip6.Bytes.Length + 8);
+            }
+            if (Icmpv6Message.TryParse(bytes, out var icmp6))
+                _ = (icmp6.Type, icmp6.Body.Length, icmp6.IsChecksumValid(Ipv6Frames.PeerLinkLocal, IpAddress.AllNodes));
+            if (NdpOptionReader.Validate(bytes))
+            {
+                var reader = new NdpOptionReader(bytes);
+                while (reader.TryNext(out _, out var option))
+                    Assert.True(option.Length >= 8 && option.Length % 8 == 0);
+            }
+            if (Dhcpv6Message.TryParse(bytes, out var dhcp6))
+                _ = (dhcp6.Type, dhcp6.TransactionId, dhcp6.TryGetOption(Dhcpv6Option.IaNa, out _), Dhcpv6Message.StatusOf(dhcp6.Options));
         }
     }
 }
