@@ -302,4 +302,20 @@ public sealed class DnsResolverTests
         await using var byName = await client.ConnectTcpAsync("dual.test", 8080, TestContext.Current.CancellationToken);
         Assert.Equal(IPAddress.Parse("10.2.0.53"), byName.RemoteEndPoint.Address);
     }
+
+    [Fact(DisplayName = "Search domains: a single label is tried in each search domain first, then alone; a trailing dot makes it absolute")]
+    public async Task SearchDomains()
+    {
+        var (client, serverStack, cleanup) = await StacksAsync();
+        await using var _ = cleanup;
+        await using var server = new Server(serverStack, (name, query) => name switch
+        {
+            "printer.home.test" => DualStack(name, query, "2001:db8::9", "10.2.0.9"),
+            "printer" => DualStack(name, query, "2001:db8::8", "10.2.0.8"),
+            _ => (DnsMessageTests.Response(query, 3), false),
+        });
+        var resolver = new DnsResolver(client) { SearchDomains = ["lan.test", "home.test"] };
+        Assert.Contains(IPAddress.Parse("10.2.0.9"), await resolver.ResolveAsync("printer", TestContext.Current.CancellationToken));
+        Assert.Contains(IPAddress.Parse("10.2.0.8"), await resolver.ResolveAsync("printer.", TestContext.Current.CancellationToken));
+    }
 }

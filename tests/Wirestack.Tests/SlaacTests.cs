@@ -225,12 +225,28 @@ public sealed class SlaacTests
             return option;
         }
         h.Inject(RouterAdvertisement(1800, [Rdnss(30, "2001:db8::53", "2001:db8::54", "2001:db8::55", "2001:db8::56")]));
-        var servers = h.Engine.Ipv6!.DnsServers.Select(s => s.Server).ToList();
+        var servers = h.Engine.Ipv6!.DnsServers.Items.Select(s => s.Item).ToList();
         Assert.Equal(3, servers.Count);
         Assert.Contains(IpAddress.Parse("2001:db8::56"), servers);
         h.Inject(RouterAdvertisement(1800, [Rdnss(0, "2001:db8::56")]));
-        Assert.Equal(2, h.Engine.Ipv6.DnsServers.Count);
+        Assert.Equal(2, h.Engine.Ipv6.DnsServers.Items.Count);
         h.Step(TimeSpan.FromSeconds(31));
-        Assert.Empty(h.Engine.Ipv6.DnsServers);
+        Assert.Empty(h.Engine.Ipv6.DnsServers.Items);
+    }
+
+    [Fact(DisplayName = "RFC 8106 5.2: a DNSSL option gives search domains for its lifetime; names are read uncompressed up to the padding")]
+    public void DnsSearchList()
+    {
+        using var h = Started();
+        byte[] names = [3, (byte)'l', (byte)'a', (byte)'n', 0, 4, (byte)'h', (byte)'o', (byte)'m', (byte)'e', 4, (byte)'t', (byte)'e', (byte)'s', (byte)'t', 0];
+        var option = new byte[8 + 24];
+        option[0] = NdpOptionType.DnsSearchList;
+        option[1] = (byte)(option.Length / 8);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(option.AsSpan(4), 60);
+        names.CopyTo(option, 8);
+        h.Inject(RouterAdvertisement(1800, [option]));
+        Assert.Equal(["lan", "home.test"], h.Engine.SearchDomains);
+        h.Step(TimeSpan.FromSeconds(61));
+        Assert.Empty(h.Engine.SearchDomains);
     }
 }

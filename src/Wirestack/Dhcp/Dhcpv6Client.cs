@@ -19,7 +19,7 @@ internal interface IDhcpv6Host
     void RemoveLeasedAddress(IpAddress address);
 
     /// <summary>DNS and SNTP servers from the server (replacing earlier ones).</summary>
-    void ApplyServers(IReadOnlyList<IpAddress> dnsServers, IReadOnlyList<IpAddress> sntpServers);
+    void ApplyServers(IReadOnlyList<IpAddress> dnsServers, IReadOnlyList<IpAddress> sntpServers, IReadOnlyList<string> domains);
 
     void Raise(StackEventKind kind, string message, IpAddress? address = null);
 }
@@ -392,7 +392,15 @@ internal sealed class Dhcpv6Client : IUdpReceiver
     {
         var dns = message.TryGetOption(Dhcpv6Option.DnsServers, out var d) ? Dhcpv6Message.ReadAddresses(d, MaxServersPerOption) : [];
         var sntp = message.TryGetOption(Dhcpv6Option.SntpServers, out var s) ? Dhcpv6Message.ReadAddresses(s, MaxServersPerOption) : [];
-        _host.ApplyServers(dns, sntp);
+        var domains = new List<string>();
+        if (message.TryGetOption(Dhcpv6Option.DomainList, out var list))
+        {
+            // RFC 8415 10: uncompressed names, one after another.
+            int offset = 0;
+            while (offset < list.Length && domains.Count < MaxServersPerOption && DnsMessage.TryReadName(list, ref offset, out string domain) && domain.Length > 0)
+                domains.Add(domain);
+        }
+        _host.ApplyServers(dns, sntp, domains);
         foreach (var server in dns)
             _host.Raise(StackEventKind.DnsServerLearned, $"Got DNS from DHCPv6: {server}", server);
         foreach (var server in sntp)

@@ -37,6 +37,9 @@ public sealed class DnsResolver
     /// <summary>Servers to ask instead of the stack's (static or DHCP-learned) ones.</summary>
     public IReadOnlyList<IPAddress>? Servers { get; init; }
 
+    /// <summary>Search domains to use instead of the stack's (DHCP, DHCPv6, DNSSL).</summary>
+    public IReadOnlyList<string>? SearchDomains { get; init; }
+
     /// <summary>
     /// Resolves <paramref name="host"/> to addresses of both families, the family the stack can reach best first
     /// (IPv6 when it has a global IPv6 address, RFC 6724 6); a numeric address is returned as is, without a query.
@@ -48,6 +51,26 @@ public sealed class DnsResolver
         if (IPAddress.TryParse(host, out var literal))
             return [literal];
         string name = host.TrimEnd('.');
+        // A single label is tried in each search domain first (as resolv.conf's ndots:1), then alone; a name
+        // ending in a dot is absolute.
+        if (!host.EndsWith('.') && !name.Contains('.'))
+        {
+            foreach (string domain in SearchDomains ?? _stack.DnsSearchDomains)
+            {
+                try
+                {
+                    return await ResolveNameAsync($"{name}.{domain}", cancellationToken).ConfigureAwait(false);
+                }
+                catch (SocketException e) when (e.SocketErrorCode == SocketError.HostNotFound)
+                {
+                }
+            }
+        }
+        return await ResolveNameAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    async Task<IPAddress[]> ResolveNameAsync(string name, CancellationToken cancellationToken)
+    {
         var ipv6 = LookupAsync(name, DnsType.Aaaa, cancellationToken);
         var ipv4 = LookupAsync(name, DnsType.A, cancellationToken);
         var first = await Task.WhenAny(ipv6, ipv4).ConfigureAwait(false);

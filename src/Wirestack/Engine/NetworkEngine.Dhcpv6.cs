@@ -13,11 +13,19 @@ internal sealed partial class NetworkEngine : IDhcpv6Host
     Dhcpv6Client? _dhcpv6;
     IReadOnlyList<IpAddress> _dhcpv6DnsServers = [];
     IReadOnlyList<IpAddress> _dhcpv6NtpServers = [];
+    IReadOnlyList<string> _dhcpv6Domains = [];
 
     public Dhcpv6Client? Dhcpv6 => _dhcpv6;
 
     /// <summary>DNS servers from DHCPv6 and from router advertisements (RFC 8106).</summary>
-    public IEnumerable<IpAddress> Ipv6DnsServers => _ipv6 is null ? [] : _dhcpv6DnsServers.Concat(_ipv6.DnsServers.Select(s => s.Server)).Distinct();
+    public IEnumerable<IpAddress> Ipv6DnsServers => _ipv6 is null ? [] : _dhcpv6DnsServers.Concat(_ipv6.DnsServers.Items.Select(s => s.Item)).Distinct();
+
+    /// <summary>DNS search domains: from the DHCP lease, DHCPv6 (option 24) and router advertisements (DNSSL).</summary>
+    public IEnumerable<string> SearchDomains =>
+        (_dhcp?.Lease?.DomainName is { } leased ? [leased] : Array.Empty<string>())
+            .Concat(_dhcpv6Domains)
+            .Concat(_ipv6?.SearchDomains.Items.Select(d => d.Item) ?? [])
+            .Distinct(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>SNTP servers from DHCPv6 (RFC 4075).</summary>
     public IReadOnlyList<IpAddress> Ipv6NtpServers => _dhcpv6NtpServers;
@@ -75,10 +83,11 @@ internal sealed partial class NetworkEngine : IDhcpv6Host
             LeaveGroup(address.SolicitedNode);
     }
 
-    void IDhcpv6Host.ApplyServers(IReadOnlyList<IpAddress> dnsServers, IReadOnlyList<IpAddress> sntpServers)
+    void IDhcpv6Host.ApplyServers(IReadOnlyList<IpAddress> dnsServers, IReadOnlyList<IpAddress> sntpServers, IReadOnlyList<string> domains)
     {
         _dhcpv6DnsServers = dnsServers;
         _dhcpv6NtpServers = sntpServers;
+        _dhcpv6Domains = domains;
         _ipv6!.Touch();
     }
 

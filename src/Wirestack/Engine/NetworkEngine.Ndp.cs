@@ -95,8 +95,7 @@ internal sealed partial class NetworkEngine
                 next = Math.Min(next, router.ExpiresAt);
             foreach (var prefix in _ipv6.Prefixes)
                 next = Math.Min(next, prefix.ExpiresAt);
-            foreach (var (_, expiresAt) in _ipv6.DnsServers)
-                next = Math.Min(next, expiresAt);
+            next = Math.Min(next, Math.Min(_ipv6.DnsServers.NextExpiry, _ipv6.SearchDomains.NextExpiry));
             return Earliest(next == long.MaxValue ? null : next, _ndp!.NextDeadline());
         }
     }
@@ -117,7 +116,8 @@ internal sealed partial class NetworkEngine
             if (_ipv6.Prefixes[i] is { } prefix && prefix.ExpiresAt <= _now)
                 _ipv6.RemovePrefix(prefix.Prefix, prefix.Length);
         }
-        _ipv6.ExpireDnsServers(_now);
+        _ipv6.DnsServers.Expire(_now);
+        _ipv6.SearchDomains.Expire(_now);
         if (_dhcpv6 is not null && _now >= _dhcpv6.NextDeadline)
             _dhcpv6.OnTimer();
         if (_now >= _nextRouterSolicitationAt)

@@ -249,8 +249,15 @@ internal sealed partial class NetworkEngine
                     {
                         var server = IpAddress.Read(option[at..]);
                         if (!server.IsMulticast && !server.IsUnspecified && !server.IsIpv4)
-                            ipv6.SetDnsServer(server, Expiry(lifetime), remove: lifetime == 0);
+                            ipv6.DnsServers.Set(server, Expiry(lifetime), remove: lifetime == 0);
                     }
+                    break;
+                case NdpOptionType.DnsSearchList when option.Length >= 16:
+                    // RFC 8106 5.2: a lifetime, then uncompressed domain names, zero-padded to the option's end.
+                    uint searchLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[4..]);
+                    int offset = 8;
+                    while (offset < option.Length && option[offset] != 0 && DnsMessage.TryReadName(option, ref offset, out string domain) && domain.Length > 0)
+                        ipv6.SearchDomains.Set(domain, Expiry(searchLifetime), remove: searchLifetime == 0);
                     break;
             }
         }

@@ -138,6 +138,12 @@ public sealed class NetworkStack : IAsyncDisposable
     /// </summary>
     public IReadOnlyList<Ipv6AddressInfo> Ipv6Addresses => _addressing.Ipv6Addresses;
 
+    /// <summary>
+    /// DNS search domains (the DHCP lease's domain, DHCPv6's domain list, DNSSL from routers): a name without a dot
+    /// is tried in each before it is tried alone.
+    /// </summary>
+    public IReadOnlyList<string> DnsSearchDomains => _addressing.SearchDomains;
+
     /// <summary>The IPv6 default routers learned from router advertisements (or configured).</summary>
     public IReadOnlyList<IPAddress> Ipv6Routers => _addressing.Ipv6Routers;
 
@@ -149,7 +155,7 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <summary>What the addressing properties return: taken on the event loop whenever the configuration changes.</summary>
     sealed record Addressing(IPAddress? Address, int PrefixLength, IPAddress? Gateway, IReadOnlyList<IPAddress> DnsServers,
         IReadOnlyList<IPAddress> NtpServers, DhcpLeaseInfo? Lease, long LeaseExpiresAt, IReadOnlyList<Ipv6AddressInfo> Ipv6Addresses,
-        IReadOnlyList<IPAddress> Ipv6Routers)
+        IReadOnlyList<IPAddress> Ipv6Routers, IReadOnlyList<string> SearchDomains)
     {
         public static Addressing Take(NetworkEngine e)
         {
@@ -165,7 +171,8 @@ public sealed class NetworkStack : IAsyncDisposable
                     TimeSpan.FromTicks(lease.LeaseMicroseconds * TimeSpan.TicksPerMicrosecond), TimeSpan.Zero, lease.DomainName),
                 lease?.ExpiresAt ?? 0,
                 e.Ipv6 is { } ipv6 ? ipv6.Addresses.Select(a => Ipv6AddressInfo.From(a, e.Now)).ToArray() : [],
-                e.Ipv6 is { } v6 ? v6.Routers.Select(r => r.Address.ToIPAddress()).ToArray() : []);
+                e.Ipv6 is { } v6 ? v6.Routers.Select(r => r.Address.ToIPAddress()).ToArray() : [],
+                e.SearchDomains.ToArray());
         }
     }
 

@@ -53,42 +53,18 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
     readonly List<Ipv6Router> _routers = [];
     readonly List<Ipv6Prefix> _prefixes = [];
     readonly Dictionary<IpAddress, int> _groups = [];
-    readonly List<(IpAddress Server, long ExpiresAt)> _dnsServers = [];
 
     /// <summary>RFC 8106 5.3.1: MAX_RDNSS_Addresses.</summary>
     public const int MaxDnsServers = 3;
 
-    /// <summary>Recursive DNS servers from router advertisements (RFC 8106), with their expiry.</summary>
-    public List<(IpAddress Server, long ExpiresAt)> DnsServers => _dnsServers;
+    /// <summary>Search domains kept from DNSSL options (RFC 8106 5.2) and DHCPv6.</summary>
+    public const int MaxSearchDomains = 8;
 
-    /// <summary>Records (or with a zero lifetime, removes) an advertised DNS server; the table keeps the newest three.</summary>
-    public void SetDnsServer(IpAddress server, long expiresAt, bool remove)
-    {
-        int index = _dnsServers.FindIndex(s => s.Server == server);
-        if (index >= 0)
-            _dnsServers.RemoveAt(index);
-        if (!remove)
-        {
-            if (_dnsServers.Count >= MaxDnsServers)
-                _dnsServers.RemoveAt(0);
-            _dnsServers.Add((server, expiresAt));
-        }
-        if (index >= 0 || !remove)
-            Version++;
-    }
+    /// <summary>Recursive DNS servers from router advertisements (RFC 8106 5.1).</summary>
+    public LifetimeList<IpAddress> DnsServers { get; } = new(MaxDnsServers);
 
-    /// <summary>Forgets DNS servers whose lifetime ended.</summary>
-    public void ExpireDnsServers(long now)
-    {
-        for (int i = _dnsServers.Count - 1; i >= 0; i--)
-        {
-            if (_dnsServers[i].ExpiresAt <= now)
-            {
-                _dnsServers.RemoveAt(i);
-                Version++;
-            }
-        }
-    }
+    /// <summary>DNS search domains from router advertisements (RFC 8106 5.2).</summary>
+    public LifetimeList<string> SearchDomains { get; } = new(MaxSearchDomains);
 
     // Concrete types: the engine walks these after every poll, and interface enumerators would allocate.
     public List<Ipv6InterfaceAddress> Addresses => _addresses;
@@ -102,10 +78,12 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
     /// <summary>The link MTU (an RA's MTU option lowers it; never below 1280).</summary>
     public int Mtu { get; set; } = Ipv6Packet.MinimumMtu;
 
-    /// <summary>Changes with every change of addresses, routers or prefixes, so the host can tell when to take a new snapshot.</summary>
-    public int Version { get; private set; }
+    /// <summary>Changes with every change of addresses, routers, prefixes or advertised DNS settings, so the host can tell when to take a new snapshot.</summary>
+    public int Version => _version + DnsServers.Version + SearchDomains.Version;
 
-    public void Touch() => Version++;
+    int _version;
+
+    public void Touch() => _version++;
 
     public Ipv6InterfaceAddress? Find(IpAddress address)
     {
@@ -124,14 +102,14 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
             return null;
         var entry = new Ipv6InterfaceAddress(address, prefixLength, origin);
         _addresses.Add(entry);
-        Version++;
+        _version++;
         return entry;
     }
 
     public void Remove(Ipv6InterfaceAddress entry)
     {
         if (_addresses.Remove(entry))
-            Version++;
+            _version++;
     }
 
     /// <summary>True for an address of ours that is assigned (not tentative, not duplicate).</summary>
@@ -207,14 +185,14 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
         if (_routers.Count >= maxRouters)
             return false;
         _routers.Add(new Ipv6Router(address) { ExpiresAt = expiresAt });
-        Version++;
+        _version++;
         return true;
     }
 
     public void RemoveRouter(IpAddress address)
     {
         if (_routers.RemoveAll(r => r.Address == address) > 0)
-            Version++;
+            _version++;
     }
 
     /// <summary>Records an on-link prefix; false when the table is full.</summary>
@@ -231,14 +209,14 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
         if (_prefixes.Count >= maxPrefixes)
             return false;
         _prefixes.Add(new Ipv6Prefix(prefix, length) { ExpiresAt = expiresAt });
-        Version++;
+        _version++;
         return true;
     }
 
     public void RemovePrefix(IpAddress prefix, int length)
     {
         if (_prefixes.RemoveAll(p => p.Length == length && p.Prefix.HasPrefix(prefix, length)) > 0)
-            Version++;
+            _version++;
     }
 
     /// <summary>
@@ -304,7 +282,8 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
         _routers.Clear();
         _prefixes.Clear();
         _groups.Clear();
-        _dnsServers.Clear();
-        Version++;
+        DnsServers.Clear();
+        SearchDomains.Clear();
+        _version++;
     }
 }
