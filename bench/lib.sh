@@ -9,8 +9,10 @@ require_tools() {
   for tool in "$@"; do command -v "$tool" >/dev/null || { echo "needs $tool"; exit 1; }; done
 }
 
-# Builds wirestack-device in Release and sets device_dll.
+# Builds wirestack-device in Release and sets device_dll; DEVICE_DLL=path runs another build instead (to compare
+# two versions in the same conditions).
 build_device() {
+  if [ -n "${DEVICE_DLL:-}" ]; then device_dll=$DEVICE_DLL; return; fi
   dotnet build src/Wirestack.Device -c Release -v quiet -nologo >/dev/null
   device_dll=src/Wirestack.Device/bin/Release/net10.0/wirestack-device.dll
 }
