@@ -212,7 +212,7 @@ internal static class DeviceCommandLine
 
     static readonly Option<string[]> User = new("--user")
     {
-        Description = "Dashboard user NAME:PASSWORD; repeat for several (default admin:admin, with a warning).",
+        Description = "Dashboard user NAME:PASSWORD; repeat for several. Visible to other local users in /proc: prefer --users-file or WIRESTACK_USERS.",
         Arity = ArgumentArity.ZeroOrMore,
         CustomParser = result =>
         {
@@ -224,6 +224,12 @@ internal static class DeviceCommandLine
             }
             return result.Tokens.Select(t => t.Value).ToArray();
         },
+    };
+
+    static readonly Option<string?> UsersFile = new("--users-file")
+    {
+        Description = "A file of dashboard users, one NAME:PASSWORD (or NAME:pbkdf2-sha256$… hash) per line.",
+        CustomParser = result => ExistingFile(result, "--users-file"),
     };
 
     static readonly Option<string?> WebRoot = new("--web-root")
@@ -259,7 +265,7 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User,
+            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User, UsersFile,
             WebRoot, DataDirectory, KernelListen, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
@@ -337,6 +343,7 @@ internal static class DeviceCommandLine
         CertificateKeyPath = parse.GetValue(CertKey),
         Users = (parse.GetValue(User) ?? []).Select(u => (u[..u.IndexOf(':')], u[(u.IndexOf(':') + 1)..])).ToList(),
         WebRoot = parse.GetValue(WebRoot),
+        UsersFile = parse.GetValue(UsersFile),
         DataDirectory = parse.GetValue(DataDirectory)!,
         KernelListen = parse.GetValue(KernelListen),
     };

@@ -77,14 +77,20 @@ internal static class DeviceRunner
             }
 
             Directory.CreateDirectory(settings.DataDirectory);
-            var users = settings.Users.Count > 0 ? settings.Users : [("admin", "admin")];
-            if (settings.Users.Count == 0)
-                log.LogWarning("No --user given: the dashboard accepts admin:admin. Set your own with --user NAME:PASSWORD");
+            Users accounts;
+            try
+            {
+                accounts = LoadUsers(settings, log);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or InvalidDataException or System.Text.Json.JsonException)
+            {
+                log.LogError("Cannot load the dashboard users: {Reason}", e.Message);
+                return 1;
+            }
             var store = new SettingsStore(Path.Combine(settings.DataDirectory, "settings.json"));
             var events = new EventLog();
             var firmware = new Firmware(Path.Combine(settings.DataDirectory, "firmware"));
             var telemetry = new Telemetry();
-            var accounts = new Users(users);
 
             try
             {
@@ -229,5 +235,32 @@ internal static class DeviceRunner
             log.LogWarning("Cannot keep the IPv6 stable-privacy secret in {Path} ({Reason}): addresses will change at every start", path, e.Message);
             return System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
         }
+    }
+
+    /// <summary>
+    /// The dashboard's users: from --user (with a warning: the command line is visible in /proc), --users-file, the
+    /// WIRESTACK_USERS variable, else the data directory's users.json, made on first start with a generated password
+    /// for admin that is shown once. There is no built-in password.
+    /// </summary>
+    static Users LoadUsers(DeviceSettings settings, ILogger log)
+    {
+        if (settings.Users.Count > 0)
+        {
+            log.LogWarning("--user puts passwords on the command line, which other local users can read in /proc; prefer --users-file or WIRESTACK_USERS");
+            return new Users(settings.Users);
+        }
+        if (settings.UsersFile is { } file)
+            return new Users(Users.Parse(File.ReadAllText(file), file));
+        if (Environment.GetEnvironmentVariable("WIRESTACK_USERS") is { Length: > 0 } variable)
+            return new Users(Users.Parse(variable, "WIRESTACK_USERS"));
+        string path = Path.Combine(settings.DataDirectory, "users.json");
+        var (users, generated) = Users.LoadOrCreate(path);
+        if (generated is not null)
+        {
+            // Shown once, on the terminal that started the device; only its hash is kept.
+            log.LogWarning("Dashboard user admin, generated password: {Password} (shown only now; kept hashed in {Path}; change it with POST /api/password)",
+                generated, path);
+        }
+        return users;
     }
 }

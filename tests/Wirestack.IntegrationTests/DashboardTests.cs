@@ -185,4 +185,47 @@ public sealed class DashboardTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    [Fact(DisplayName = "No default password over TAP: the first start prints a generated password that works while admin:admin gets 403; the sixth wrong password in a row gets 429 with Retry-After and the failures are in the event log; a restart keeps the password")]
+    public async Task GeneratedPasswordAndThrottle()
+    {
+        Prerequisites.Require("curl");
+        string dir = Directory.CreateTempSubdirectory("wirestack-password").FullName;
+        try
+        {
+            await using var ns = await TestNamespace.CreateAsync();
+            string password;
+            await using (var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--data-dir", dir, "--https-port", "0"))
+            {
+                await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
+                var line = device.Log.First(l => l.Contains("generated password: ", StringComparison.Ordinal));
+                password = line.Split("generated password: ")[1].Split(' ')[0];
+                Assert.Equal(20, password.Length);
+                string Status(string credentials) => $"curl -s -o /dev/null -w '%{{http_code}}' -m 10 --retry 5 --retry-connrefused -u {credentials} http://{Device}/api/stats/get";
+                Assert.Equal("403", (await ns.CheckAsync(Status("admin:admin"))).Output.Trim());
+                Assert.Equal("200", (await ns.CheckAsync(Status($"admin:{password}"))).Output.Trim());
+                // A success cleared the source; five wrong passwords now, and the sixth attempt is held back.
+                for (int i = 0; i < 5; i++)
+                    Assert.Equal("403", (await ns.CheckAsync(Status($"admin:wrong{i}"))).Output.Trim());
+                var held = await ns.CheckAsync($"curl -s -D - -o /dev/null -m 10 -u admin:wrong9 http://{Device}/api/stats/get");
+                Assert.Contains("429", held.Output.Split('\n')[0]);
+                Assert.Contains("Retry-After:", held.Output, StringComparison.OrdinalIgnoreCase);
+                await Task.Delay(TimeSpan.FromSeconds(2.2), TestContext.Current.CancellationToken);
+                var events = await ns.CheckAsync($"curl -s -f -m 10 -u admin:{password} -H 'Content-Type: application/json' -d '{{\"page\":1}}' http://{Device}/api/events/get");
+                Assert.Contains("Failed login from 192.168.0.1", events.Output);
+                Assert.Contains("held back", events.Output);
+            }
+            await using (var restarted = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--data-dir", dir, "--https-port", "0"))
+            {
+                await restarted.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
+                Assert.DoesNotContain(restarted.Log, l => l.Contains("generated password", StringComparison.Ordinal));
+                var ok = await ns.CheckAsync($"curl -s -o /dev/null -w '%{{http_code}}' -m 10 --retry 5 --retry-connrefused -u admin:{password} http://{Device}/api/stats/get");
+                Assert.Equal("200", ok.Output.Trim());
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

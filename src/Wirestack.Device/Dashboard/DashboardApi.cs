@@ -11,7 +11,7 @@ internal static class DashboardApi
     {
         app.MapMethods("/api/login", ["GET", "POST"], (HttpContext context) =>
         {
-            string user = device.Users.Authenticate(context)!;
+            string user = (string)context.Items[DashboardServer.UserKey]!;
             bool https = context.Request.IsHttps;
             string name = https ? Users.SecureCookieName : Users.CookieName;
             context.Response.Headers.Append("Set-Cookie",
@@ -25,6 +25,20 @@ internal static class DashboardApi
             bool https = context.Request.IsHttps;
             string name = https ? Users.SecureCookieName : Users.CookieName;
             context.Response.Headers.Append("Set-Cookie", $"{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0" + (https ? "; Secure" : ""));
+            return Results.Text("true", "application/json");
+        });
+
+        app.MapPost("/api/password", async (HttpContext context) =>
+        {
+            string user = (string)context.Items[DashboardServer.UserKey]!;
+            var body = await ReadJsonAsync(context);
+            if (body is not { } json || !json.TryGetProperty("old_password", out var old) || old.ValueKind != JsonValueKind.String
+                || !json.TryGetProperty("new_password", out var changed) || changed.ValueKind != JsonValueKind.String)
+                return Results.Json(new { status = false, message = "expected {\"old_password\": \"…\", \"new_password\": \"…\"}" }, statusCode: 400);
+            string? error = device.Users.ChangePassword(user, old.GetString()!, changed.GetString()!);
+            if (error is not null)
+                return Results.Json(new { status = false, message = error }, statusCode: 400);
+            device.Events.Add(2, 1, $"User {user} changed the password; earlier sessions end");
             return Results.Text("true", "application/json");
         });
 

@@ -28,6 +28,9 @@ internal sealed record DashboardOptions(int HttpPort, int HttpsPort, string? Cer
 /// <summary>The seed's device dashboard on ASP.NET Core minimal APIs, served through Wirestack only.</summary>
 internal static class DashboardServer
 {
+    /// <summary>Where the authentication middleware leaves the request's user for the routes.</summary>
+    public const string UserKey = "wirestack.user";
+
     public static async Task<WebApplication> StartAsync(DashboardContext device, DashboardOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
@@ -80,14 +83,44 @@ internal static class DashboardServer
         app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
         app.UseStaticFiles(new StaticFileOptions { FileProvider = files, ServeUnknownFileTypes = true });
 
+        var securityLog = loggerFactory.CreateLogger("Wirestack.Device.Security");
         app.Use(async (context, next) =>
         {
-            if (context.Request.Path.StartsWithSegments("/api") && device.Users.Authenticate(context) is null)
+            if (!context.Request.Path.StartsWithSegments("/api"))
             {
+                await next(context);
+                return;
+            }
+            // Per-source throttling of wrong passwords: checked before any password is hashed, so a guessing source
+            // costs nothing once it is held back.
+            var source = context.Connection.RemoteIpAddress ?? IPAddress.None;
+            var wait = device.Users.Throttle.RetryAfter(source);
+            if (wait > TimeSpan.Zero)
+            {
+                context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
+                context.Response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                await context.Response.WriteAsync("Too many failed logins; retry later");
+                return;
+            }
+            string? user = device.Users.Authenticate(context, out bool badPassword);
+            if (user is null)
+            {
+                if (badPassword)
+                {
+                    var delay = device.Users.Throttle.Fail(source);
+                    string message = delay > TimeSpan.Zero
+                        ? $"Failed login from {source}: held back for {delay.TotalSeconds:0} s"
+                        : $"Failed login from {source}";
+                    device.Events.Add(2, delay > TimeSpan.Zero ? 2 : 1, message);
+                    securityLog.LogWarning("{Message}", message);
+                }
                 context.Response.StatusCode = StatusCodes.Status403Forbidden;
                 await context.Response.WriteAsync("Unauthorized");
                 return;
             }
+            if (context.Request.Headers.Authorization.ToString().StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+                device.Users.Throttle.Succeed(source);
+            context.Items[UserKey] = user;
             await next(context);
         });
         DashboardApi.Map(app, device);

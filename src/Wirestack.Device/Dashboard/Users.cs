@@ -1,34 +1,67 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 
 namespace Wirestack.Device.Dashboard;
 
 /// <summary>
-/// The dashboard's users and their access tokens: a token is random per user and per start, never a fixed string.
-/// A request is authenticated by Basic credentials, a Bearer token, or the token cookie the login sets.
+/// The dashboard's users: salted slow password hashes (<see cref="PasswordHash"/>), never a built-in password, and a
+/// random access token per user that changes with the password. A request is authenticated by Basic credentials, a
+/// Bearer token, or the token cookie the login sets.
 /// </summary>
+/// <remarks>
+/// A slow hash on every Basic-authenticated request would cost a third of a second each, so a password that verified
+/// once is remembered as an HMAC under a key that lives only in this process; a changed password forgets it.
+/// </remarks>
 internal sealed class Users
 {
     public const string CookieName = "access_token";
     public const string SecureCookieName = "secure_access_token";
 
-    readonly Dictionary<string, (byte[] Password, string Token)> _users = new(StringComparer.Ordinal);
-
-    public Users(IEnumerable<(string Name, string Password)> users)
+    sealed class Account(string hash)
     {
-        foreach (var (name, password) in users)
-            _users[name] = (Encoding.UTF8.GetBytes(password), Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24)));
+        public string Hash = hash;
+        public string Token = NewToken();
+        public byte[]? Verified;
     }
 
-    public string TokenOf(string user) => _users[user].Token;
+    readonly Dictionary<string, Account> _accounts = new(StringComparer.Ordinal);
 
-    /// <summary>The user a request speaks for, or null.</summary>
-    public string? Authenticate(HttpContext context)
+    /// <summary>Failed logins per source address (kept across stack resets, as the users are).</summary>
+    public LoginThrottle Throttle { get; } = new(TimeProvider.System);
+    readonly byte[] _cacheKey = RandomNumberGenerator.GetBytes(32);
+    readonly string? _storePath;
+    readonly Lock _lock = new();
+
+    /// <param name="users">Names with a password or a <see cref="PasswordHash"/> string.</param>
+    /// <param name="storePath">Where changed passwords are kept (the generated-user file), or null to keep them in memory only.</param>
+    public Users(IEnumerable<(string Name, string Secret)> users, string? storePath = null)
     {
+        foreach (var (name, secret) in users)
+            _accounts[name] = new Account(PasswordHash.IsHash(secret) ? secret : PasswordHash.Create(secret));
+        _storePath = storePath;
+    }
+
+    static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
+
+    public string TokenOf(string user)
+    {
+        lock (_lock)
+            return _accounts[user].Token;
+    }
+
+    /// <summary>The user a request speaks for, or null. <paramref name="badPassword"/> says Basic credentials were tried and wrong.</summary>
+    public string? Authenticate(HttpContext context, out bool badPassword)
+    {
+        badPassword = false;
         var header = context.Request.Headers.Authorization.ToString();
         if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
-            return CheckBasic(header[6..].Trim());
+        {
+            string? user = CheckBasic(header[6..].Trim());
+            badPassword = user is null;
+            return user;
+        }
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             return ByToken(header[7..].Trim());
         string cookie = context.Request.IsHttps ? SecureCookieName : CookieName;
@@ -50,17 +83,123 @@ internal sealed class Users
         if (colon <= 0)
             return null;
         string name = decoded[..colon];
-        var given = Encoding.UTF8.GetBytes(decoded[(colon + 1)..]);
-        return _users.TryGetValue(name, out var user) && CryptographicOperations.FixedTimeEquals(user.Password, given) ? name : null;
+        return Verify(name, decoded[(colon + 1)..]) ? name : null;
+    }
+
+    /// <summary>True when <paramref name="password"/> is <paramref name="name"/>'s.</summary>
+    public bool Verify(string name, string password)
+    {
+        Account? account;
+        lock (_lock)
+            _accounts.TryGetValue(name, out account);
+        if (account is null)
+        {
+            // Same cost for an unknown name, so timing does not tell which names exist.
+            PasswordHash.Verify(password, DummyHash);
+            return false;
+        }
+        var mac = HMACSHA256.HashData(_cacheKey, Encoding.UTF8.GetBytes(password));
+        byte[]? verified;
+        string hash;
+        lock (_lock)
+            (verified, hash) = (account.Verified, account.Hash);
+        if (verified is not null && CryptographicOperations.FixedTimeEquals(verified, mac))
+            return true;
+        if (!PasswordHash.Verify(password, hash))
+            return false;
+        lock (_lock)
+        {
+            if (account.Hash == hash)
+                account.Verified = mac;
+        }
+        return true;
+    }
+
+    static readonly string DummyHash = PasswordHash.Create(PasswordHash.Generate());
+
+    /// <summary>
+    /// Sets a new password (at least 12 characters) after checking the old one; the user's token changes, so every
+    /// cookie and bearer token issued before stops working. Kept in the store when the users came from it.
+    /// </summary>
+    /// <returns>Null on success, else why not.</returns>
+    public string? ChangePassword(string name, string oldPassword, string newPassword)
+    {
+        if (newPassword.Length < 12)
+            return "the new password needs at least 12 characters";
+        if (!Verify(name, oldPassword))
+            return "the old password is wrong";
+        string hash = PasswordHash.Create(newPassword);
+        lock (_lock)
+        {
+            var account = _accounts[name];
+            account.Hash = hash;
+            account.Verified = null;
+            account.Token = NewToken();
+            if (_storePath is not null)
+                Save(_storePath, _accounts.ToDictionary(a => a.Key, a => a.Value.Hash));
+        }
+        return null;
+    }
+
+    /// <summary>
+    /// The users kept in <paramref name="path"/>; on first start (no file) an <c>admin</c> with a generated password,
+    /// stored as a hash, the password returned so it can be shown once.
+    /// </summary>
+    public static (Users Users, string? GeneratedPassword) LoadOrCreate(string path)
+    {
+        if (File.Exists(path))
+        {
+            var stored = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(path)) ?? [];
+            if (stored.Count == 0 || stored.Values.Any(h => !PasswordHash.IsHash(h)))
+                throw new InvalidDataException($"{path} does not hold password hashes; remove it to have a new password generated.");
+            return (new Users(stored.Select(s => (s.Key, s.Value)), path), null);
+        }
+        string password = PasswordHash.Generate();
+        string hash = PasswordHash.Create(password);
+        Save(path, new Dictionary<string, string> { ["admin"] = hash });
+        return (new Users([("admin", hash)], path), password);
+    }
+
+    /// <summary>Parses NAME:PASSWORD (or NAME:HASH) lines or comma-separated items, as a users file or variable holds them.</summary>
+    public static List<(string Name, string Secret)> Parse(string text, string source)
+    {
+        var users = new List<(string, string)>();
+        foreach (var raw in text.Split(['\n', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (raw.StartsWith('#'))
+                continue;
+            int colon = raw.IndexOf(':');
+            if (colon <= 0 || colon == raw.Length - 1)
+                throw new FormatException($"{source}: '{raw.Split(':')[0]}…' is not NAME:PASSWORD.");
+            users.Add((raw[..colon], raw[(colon + 1)..]));
+        }
+        if (users.Count == 0)
+            throw new FormatException($"{source}: no users.");
+        return users;
+    }
+
+    /// <summary>Writes the hashes owner-only: a new temporary file (never following a planted link), then a rename over the old one.</summary>
+    static void Save(string path, Dictionary<string, string> hashes)
+    {
+        string temporary = $"{path}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.tmp";
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+        if (OperatingSystem.IsLinux())
+            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        using (var file = new FileStream(temporary, options))
+            JsonSerializer.Serialize(file, hashes);
+        File.Move(temporary, path, overwrite: true);
     }
 
     string? ByToken(string token)
     {
         var given = Encoding.ASCII.GetBytes(token);
-        foreach (var (name, user) in _users)
+        lock (_lock)
         {
-            if (CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(user.Token), given))
-                return name;
+            foreach (var (name, account) in _accounts)
+            {
+                if (CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(account.Token), given))
+                    return name;
+            }
         }
         return null;
     }

@@ -1,0 +1,130 @@
+using System.Net;
+using Wirestack.Device.Dashboard;
+
+namespace Wirestack.Tests;
+
+public sealed class DashboardSecurityTests
+{
+    sealed class ManualClock : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = new(2026, 12, 2, 0, 0, 0, TimeSpan.Zero);
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+
+    [Fact(DisplayName = "Password hashes: PBKDF2-SHA256 with a per-hash salt verifies the right password only; malformed hashes never verify")]
+    public void PasswordHashes()
+    {
+        string a = PasswordHash.Create("correct horse battery", iterations: 10_000);
+        string b = PasswordHash.Create("correct horse battery", iterations: 10_000);
+        Assert.NotEqual(a, b); // salted
+        Assert.StartsWith("pbkdf2-sha256$10000$", a);
+        Assert.True(PasswordHash.Verify("correct horse battery", a));
+        Assert.False(PasswordHash.Verify("correct horse batterY", a));
+        Assert.False(PasswordHash.Verify("x", "pbkdf2-sha256$10$AAAA$AAAA"));
+        Assert.False(PasswordHash.Verify("x", "plain"));
+        Assert.Equal(PasswordHash.Iterations, int.Parse(PasswordHash.Create("y").Split('$')[1]));
+        var generated = Enumerable.Range(0, 20).Select(_ => PasswordHash.Generate()).ToHashSet();
+        Assert.Equal(20, generated.Count);
+        Assert.All(generated, p => Assert.Equal(20, p.Length));
+    }
+
+    [Fact(DisplayName = "Password guessing attack: from the fifth failure per source a wait that doubles from 1 s to 15 min; success and an hour of quiet clear it")]
+    public void ThrottleBacksOff()
+    {
+        var clock = new ManualClock();
+        var throttle = new LoginThrottle(clock);
+        var source = IPAddress.Parse("192.168.0.66");
+        for (int i = 0; i < LoginThrottle.FreeFailures - 1; i++)
+            Assert.Equal(TimeSpan.Zero, throttle.Fail(source));
+        Assert.Equal(TimeSpan.Zero, throttle.RetryAfter(source));
+        Assert.Equal(TimeSpan.FromSeconds(1), throttle.Fail(source));
+        Assert.Equal(TimeSpan.FromSeconds(1), throttle.RetryAfter(source));
+        Assert.Equal(TimeSpan.FromSeconds(2), throttle.Fail(source));
+        Assert.Equal(TimeSpan.FromSeconds(4), throttle.Fail(source));
+        for (int i = 0; i < 20; i++)
+            throttle.Fail(source);
+        Assert.Equal(LoginThrottle.MaxDelay, throttle.RetryAfter(source));
+        // Another source is not held back.
+        Assert.Equal(TimeSpan.Zero, throttle.RetryAfter(IPAddress.Parse("192.168.0.67")));
+        clock.Now += TimeSpan.FromMinutes(16);
+        Assert.Equal(TimeSpan.Zero, throttle.RetryAfter(source));
+        clock.Now += LoginThrottle.Forget;
+        Assert.Equal(TimeSpan.Zero, throttle.Fail(source)); // forgotten: free again
+        Assert.Equal(TimeSpan.Zero, throttle.RetryAfter(source));
+        throttle.Succeed(source);
+        Assert.Equal(0, throttle.Count);
+    }
+
+    [Fact(DisplayName = "Login throttle attack from many addresses: the table stays at its bound")]
+    public void ThrottleIsBounded()
+    {
+        var clock = new ManualClock();
+        var throttle = new LoginThrottle(clock, capacity: 100);
+        for (int i = 0; i < 1000; i++)
+        {
+            clock.Now += TimeSpan.FromMilliseconds(1);
+            throttle.Fail(new IPAddress([10, 0, (byte)(i >> 8), (byte)i]));
+        }
+        Assert.Equal(100, throttle.Count);
+    }
+
+    [Fact(DisplayName = "No default password: the first start makes a hashed users file (owner-only) with a generated admin password; the next start reads it")]
+    public void GeneratedUsers()
+    {
+        string dir = Directory.CreateTempSubdirectory("wirestack-users").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "users.json");
+            var (users, password) = Users.LoadOrCreate(path);
+            Assert.NotNull(password);
+            Assert.DoesNotContain(password, File.ReadAllText(path));
+            if (OperatingSystem.IsLinux())
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+            Assert.True(users.Verify("admin", password));
+            Assert.False(users.Verify("admin", "admin"));
+            var (again, none) = Users.LoadOrCreate(path);
+            Assert.Null(none);
+            Assert.True(again.Verify("admin", password));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact(DisplayName = "Changing the password needs the old one and 12 characters, is stored, and ends every earlier token")]
+    public void ChangePassword()
+    {
+        string dir = Directory.CreateTempSubdirectory("wirestack-users").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "users.json");
+            var (users, password) = Users.LoadOrCreate(path);
+            string token = users.TokenOf("admin");
+            Assert.NotNull(users.ChangePassword("admin", "wrong", "a long new password"));
+            Assert.NotNull(users.ChangePassword("admin", password!, "short"));
+            Assert.Null(users.ChangePassword("admin", password!, "a long new password"));
+            Assert.NotEqual(token, users.TokenOf("admin"));
+            Assert.False(users.Verify("admin", password!));
+            Assert.True(Users.LoadOrCreate(path).Users.Verify("admin", "a long new password"));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact(DisplayName = "Users from a file or variable: NAME:PASSWORD or NAME:hash per line or item; malformed entries are errors")]
+    public void ParseUsers()
+    {
+        string hash = PasswordHash.Create("from a hash", iterations: 10_000);
+        var parsed = Users.Parse($"# comment\nalice:secret one\nbob:{hash}\n", "users.txt");
+        Assert.Equal(["alice", "bob"], parsed.Select(p => p.Name));
+        var users = new Users(parsed);
+        Assert.True(users.Verify("alice", "secret one"));
+        Assert.True(users.Verify("bob", "from a hash"));
+        Assert.False(users.Verify("carol", "anything"));
+        Assert.Throws<FormatException>(() => Users.Parse("nocolon", "WIRESTACK_USERS"));
+        Assert.Throws<FormatException>(() => Users.Parse("", "WIRESTACK_USERS"));
+    }
+}
