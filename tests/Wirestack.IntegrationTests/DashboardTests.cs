@@ -24,7 +24,7 @@ public sealed class DashboardTests
         File.WriteAllText(keyPath, key.ExportPkcs8PrivateKeyPem());
     }
 
-    [Fact(DisplayName = "Dashboard over TAP: curl gets the page over HTTP and HTTPS (pinned), logs in, edits settings, uploads 5 MiB firmware, downloads 100 MiB; HTTP/2; ab -n 1000 -c 10")]
+    [Fact(DisplayName = "Dashboard over TAP: curl gets the page over HTTP and HTTPS (pinned), logs in, edits settings, uploads 5 MiB firmware, downloads 100 MiB; HTTP/2; ab -n 1000 -c 10; sessions end at logout and an HTTPS session is refused over HTTP")]
     public async Task CurlAndAb()
     {
         Prerequisites.Require("curl", "ab", "sha256sum", "dd", "bash");
@@ -68,7 +68,7 @@ public sealed class DashboardTests
             Assert.Equal("403", denied.Output.Trim());
             string jar = Path.Combine(dir, "jar");
             var login = await ns.CheckAsync($"curl -s -f -m 10 -c {jar} -D - {Auth} -X POST http://{Device}/api/login");
-            Assert.Contains("HttpOnly; SameSite=Lax", login.Output);
+            Assert.Contains("HttpOnly; SameSite=Strict", login.Output);
             Assert.Contains("{\"user\":\"admin\"}", login.Output);
             var settings = await ns.CheckAsync($"curl -s -f -m 10 -b {jar} http://{Device}/api/settings/get");
             Assert.Contains("\"device_name\"", settings.Output);
@@ -118,8 +118,16 @@ public sealed class DashboardTests
             Assert.Contains("Firmware fw.bin", events.Output);
             var live = await ns.ExecAsync($"curl -s -N -m 3 {Auth} http://{Device}/api/live");
             Assert.Contains("event: stats", live.Output);
-            var logout = await ns.CheckAsync($"curl -s -f -m 10 -D - -b {jar} http://{Device}/api/logout");
+            var logout = await ns.CheckAsync($"curl -s -f -m 10 -D - -b {jar} -X POST http://{Device}/api/logout");
             Assert.Contains("Max-Age=0", logout.Output);
+            // The session ended with the logout: its cookie no longer works, and logout by GET is refused.
+            Assert.Equal("403", (await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' -b {jar} http://{Device}/api/settings/get")).Output.Trim());
+            Assert.NotEqual("200", (await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' {Auth} http://{Device}/api/logout")).Output.Trim());
+            // A session begun over HTTPS is refused over plain HTTP, even with its token in hand.
+            var secure = await ns.CheckAsync($"curl -s -f -k -m 10 -D - {Auth} -X POST https://{Device}/api/login");
+            string secureToken = secure.Output.Split("__Host-session=")[1].Split(';')[0];
+            Assert.Equal("200", (await ns.ExecAsync($"curl -s -k -m 10 -o /dev/null -w '%{{http_code}}' -H 'Cookie: __Host-session={secureToken}' https://{Device}/api/settings/get")).Output.Trim());
+            Assert.Equal("403", (await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' -H 'Cookie: session={secureToken}' http://{Device}/api/settings/get")).Output.Trim());
 
             Assert.Equal(0, await device.StopAsync());
         }

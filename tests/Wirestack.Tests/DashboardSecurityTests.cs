@@ -92,7 +92,7 @@ public sealed class DashboardSecurityTests
         }
     }
 
-    [Fact(DisplayName = "Changing the password needs the old one and 12 characters, is stored, and ends every earlier token")]
+    [Fact(DisplayName = "Changing the password needs the old one and 12 characters, is stored, and ends every session of the user")]
     public void ChangePassword()
     {
         string dir = Directory.CreateTempSubdirectory("wirestack-users").FullName;
@@ -100,11 +100,11 @@ public sealed class DashboardSecurityTests
         {
             string path = Path.Combine(dir, "users.json");
             var (users, password) = Users.LoadOrCreate(path);
-            string token = users.TokenOf("admin");
+            string token = users.Sessions.Create("admin", https: false);
             Assert.NotNull(users.ChangePassword("admin", "wrong", "a long new password"));
             Assert.NotNull(users.ChangePassword("admin", password!, "short"));
             Assert.Null(users.ChangePassword("admin", password!, "a long new password"));
-            Assert.NotEqual(token, users.TokenOf("admin"));
+            Assert.Null(users.Sessions.Validate(token, https: false));
             Assert.False(users.Verify("admin", password!));
             Assert.True(Users.LoadOrCreate(path).Users.Verify("admin", "a long new password"));
         }
@@ -126,5 +126,36 @@ public sealed class DashboardSecurityTests
         Assert.False(users.Verify("carol", "anything"));
         Assert.Throws<FormatException>(() => Users.Parse("nocolon", "WIRESTACK_USERS"));
         Assert.Throws<FormatException>(() => Users.Parse("", "WIRESTACK_USERS"));
+    }
+
+    [Fact(DisplayName = "Sessions: a token per login, ended by logout, by idle time and by absolute age; an HTTPS session is refused over HTTP; the table is bounded")]
+    public void SessionLifetimes()
+    {
+        var clock = new ManualClock();
+        var sessions = new Sessions(clock, TimeSpan.FromMinutes(30), TimeSpan.FromHours(12), capacity: 3);
+        string a = sessions.Create("admin", https: false), b = sessions.Create("admin", https: false);
+        Assert.NotEqual(a, b);
+        Assert.Equal("admin", sessions.Validate(a, https: false));
+        Assert.Equal("admin", sessions.Validate(a, https: true)); // an HTTP session may move up to HTTPS
+        sessions.Revoke(a);
+        Assert.Null(sessions.Validate(a, https: false));
+
+        clock.Now += TimeSpan.FromMinutes(31);
+        Assert.Null(sessions.Validate(b, https: false)); // idle
+
+        string c = sessions.Create("admin", https: true);
+        Assert.Null(sessions.Validate(c, https: false));
+        for (int i = 0; i < 30; i++)
+        {
+            clock.Now += TimeSpan.FromMinutes(25);
+            Assert.Equal(i * 25 + 25 <= 12 * 60 ? "admin" : null, sessions.Validate(c, https: true)); // used, yet 12 h at most
+        }
+
+        for (int i = 0; i < 10; i++)
+            sessions.Create("user" + i, https: false);
+        Assert.Equal(3, sessions.Count);
+        Assert.Contains("SameSite=Strict", sessions.Cookie("x", https: true));
+        Assert.StartsWith("__Host-session=x; Path=/; HttpOnly", sessions.Cookie("x", https: true));
+        Assert.EndsWith("; Secure", sessions.Cookie("x", https: true));
     }
 }

@@ -9,22 +9,27 @@ internal static class DashboardApi
 {
     public static void Map(WebApplication app, DashboardContext device)
     {
+        // GET tells the page who is logged in; a login with credentials (Basic) starts a new session, whose token
+        // only the cookie carries.
         app.MapMethods("/api/login", ["GET", "POST"], (HttpContext context) =>
         {
             string user = (string)context.Items[DashboardServer.UserKey]!;
-            bool https = context.Request.IsHttps;
-            string name = https ? Users.SecureCookieName : Users.CookieName;
-            context.Response.Headers.Append("Set-Cookie",
-                $"{name}={device.Users.TokenOf(user)}; Path=/; HttpOnly; SameSite=Lax; Max-Age=86400" + (https ? "; Secure" : ""));
-            device.Events.Add(2, 0, $"User {user} logged in");
+            if (context.Request.Headers.Authorization.ToString().StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+            {
+                bool https = context.Request.IsHttps;
+                string token = device.Users.Sessions.Create(user, https);
+                context.Response.Headers.Append("Set-Cookie", device.Users.Sessions.Cookie(token, https));
+                device.Events.Add(2, 0, $"User {user} logged in from {context.Connection.RemoteIpAddress}");
+            }
             return Results.Json(new { user });
         });
 
-        app.MapMethods("/api/logout", ["GET", "POST"], (HttpContext context) =>
+        // POST only: a state change a link or an image tag must not trigger.
+        app.MapPost("/api/logout", (HttpContext context) =>
         {
-            bool https = context.Request.IsHttps;
-            string name = https ? Users.SecureCookieName : Users.CookieName;
-            context.Response.Headers.Append("Set-Cookie", $"{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0" + (https ? "; Secure" : ""));
+            if (Users.SessionToken(context) is { } token)
+                device.Users.Sessions.Revoke(token);
+            context.Response.Headers.Append("Set-Cookie", Sessions.ExpiredCookie(context.Request.IsHttps));
             return Results.Text("true", "application/json");
         });
 

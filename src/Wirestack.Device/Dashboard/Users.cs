@@ -6,9 +6,9 @@ using Microsoft.AspNetCore.Http;
 namespace Wirestack.Device.Dashboard;
 
 /// <summary>
-/// The dashboard's users: salted slow password hashes (<see cref="PasswordHash"/>), never a built-in password, and a
-/// random access token per user that changes with the password. A request is authenticated by Basic credentials, a
-/// Bearer token, or the token cookie the login sets.
+/// The dashboard's users: salted slow password hashes (<see cref="PasswordHash"/>), never a built-in password. A
+/// request is authenticated by Basic credentials, or by a session (<see cref="Sessions"/>) the login started, sent as
+/// its cookie or as a Bearer token.
 /// </summary>
 /// <remarks>
 /// A slow hash on every Basic-authenticated request would cost a third of a second each, so a password that verified
@@ -16,13 +16,9 @@ namespace Wirestack.Device.Dashboard;
 /// </remarks>
 internal sealed class Users
 {
-    public const string CookieName = "access_token";
-    public const string SecureCookieName = "secure_access_token";
-
     sealed class Account(string hash)
     {
         public string Hash = hash;
-        public string Token = NewToken();
         public byte[]? Verified;
     }
 
@@ -30,6 +26,9 @@ internal sealed class Users
 
     /// <summary>Failed logins per source address (kept across stack resets, as the users are).</summary>
     public LoginThrottle Throttle { get; } = new(TimeProvider.System);
+
+    /// <summary>Logged-in sessions: 30 minutes idle, 12 hours at most (tests may shorten them).</summary>
+    public Sessions Sessions { get; init; } = new(TimeProvider.System, TimeSpan.FromMinutes(30), TimeSpan.FromHours(12));
     readonly byte[] _cacheKey = RandomNumberGenerator.GetBytes(32);
     readonly string? _storePath;
     readonly Lock _lock = new();
@@ -43,14 +42,6 @@ internal sealed class Users
         _storePath = storePath;
     }
 
-    static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-
-    public string TokenOf(string user)
-    {
-        lock (_lock)
-            return _accounts[user].Token;
-    }
-
     /// <summary>The user a request speaks for, or null. <paramref name="badPassword"/> says Basic credentials were tried and wrong.</summary>
     public string? Authenticate(HttpContext context, out bool badPassword)
     {
@@ -62,11 +53,15 @@ internal sealed class Users
             badPassword = user is null;
             return user;
         }
+        bool https = context.Request.IsHttps;
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-            return ByToken(header[7..].Trim());
-        string cookie = context.Request.IsHttps ? SecureCookieName : CookieName;
-        return context.Request.Cookies.TryGetValue(cookie, out var token) ? ByToken(token) : null;
+            return Sessions.Validate(header[7..].Trim(), https);
+        return SessionToken(context) is { } token ? Sessions.Validate(token, https) : null;
     }
+
+    /// <summary>The session cookie of the request's scheme, if any.</summary>
+    public static string? SessionToken(HttpContext context) =>
+        context.Request.Cookies.TryGetValue(context.Request.IsHttps ? Sessions.SecureCookieName : Sessions.CookieName, out var token) ? token : null;
 
     string? CheckBasic(string encoded)
     {
@@ -118,7 +113,7 @@ internal sealed class Users
     static readonly string DummyHash = PasswordHash.Create(PasswordHash.Generate());
 
     /// <summary>
-    /// Sets a new password (at least 12 characters) after checking the old one; the user's token changes, so every
+    /// Sets a new password (at least 12 characters) after checking the old one and ends the user's sessions, so every
     /// cookie and bearer token issued before stops working. Kept in the store when the users came from it.
     /// </summary>
     /// <returns>Null on success, else why not.</returns>
@@ -134,10 +129,10 @@ internal sealed class Users
             var account = _accounts[name];
             account.Hash = hash;
             account.Verified = null;
-            account.Token = NewToken();
             if (_storePath is not null)
                 Save(_storePath, _accounts.ToDictionary(a => a.Key, a => a.Value.Hash));
         }
+        Sessions.RevokeUser(name);
         return null;
     }
 
@@ -188,19 +183,5 @@ internal sealed class Users
         using (var file = new FileStream(temporary, options))
             JsonSerializer.Serialize(file, hashes);
         File.Move(temporary, path, overwrite: true);
-    }
-
-    string? ByToken(string token)
-    {
-        var given = Encoding.ASCII.GetBytes(token);
-        lock (_lock)
-        {
-            foreach (var (name, account) in _accounts)
-            {
-                if (CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(account.Token), given))
-                    return name;
-            }
-        }
-        return null;
     }
 }
