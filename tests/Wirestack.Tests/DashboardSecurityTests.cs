@@ -158,4 +158,22 @@ public sealed class DashboardSecurityTests
         Assert.StartsWith("__Host-session=x; Path=/; HttpOnly", sessions.Cookie("x", https: true));
         Assert.EndsWith("; Secure", sessions.Cookie("x", https: true));
     }
+
+    [Fact(DisplayName = "Distributed password guessing attack: logins from many sources queue for one slow hash at a time; a remembered password needs none")]
+    public async Task HashingIsSerialized()
+    {
+        var users = new Users([("admin", PasswordHash.Create("the right password", iterations: 200_000))]);
+        static Microsoft.AspNetCore.Http.DefaultHttpContext Request(string credentials)
+        {
+            var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+            context.Request.Headers.Authorization = "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(credentials));
+            return context;
+        }
+        var attempts = Enumerable.Range(0, 6).Select(i => Task.Run(() => users.AuthenticateAsync(Request($"admin:guess{i}")), TestContext.Current.CancellationToken)).ToList();
+        var results = await Task.WhenAll(attempts);
+        Assert.All(results, r => Assert.True(r.BadPassword && !r.Busy && r.User is null));
+        Assert.Equal(1, users.PeakConcurrentHashes);
+        Assert.Equal("admin", (await users.AuthenticateAsync(Request("admin:the right password"))).User);
+        Assert.Equal("admin", (await users.AuthenticateAsync(Request("admin:the right password"))).User);
+    }
 }

@@ -102,7 +102,14 @@ internal static class DashboardServer
                 await context.Response.WriteAsync("Too many failed logins; retry later");
                 return;
             }
-            string? user = device.Users.Authenticate(context, out bool badPassword);
+            var (user, badPassword, busy) = await device.Users.AuthenticateAsync(context);
+            if (busy)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                context.Response.Headers.RetryAfter = "1";
+                await context.Response.WriteAsync("Busy checking other logins; retry in a second");
+                return;
+            }
             if (user is null)
             {
                 if (badPassword)

@@ -24,11 +24,27 @@ internal sealed class Users
 
     readonly Dictionary<string, Account> _accounts = new(StringComparer.Ordinal);
 
+    /// <summary>
+    /// Slow hashes computed at once, at most: guesses from many addresses (each within its own throttle's free
+    /// failures, easy with IPv6) queue for one core instead of taking them all, and give up after
+    /// <see cref="HashWait"/> as "busy"; the network stack keeps the other cores.
+    /// </summary>
+    public const int MaxConcurrentHashes = 1;
+
+    public static readonly TimeSpan HashWait = TimeSpan.FromSeconds(5);
+
+    readonly SemaphoreSlim _hashSlots = new(MaxConcurrentHashes);
+    int _hashing;
+
+    /// <summary>Tests only: the most slow hashes seen running at once for logins.</summary>
+    internal int PeakConcurrentHashes { get; private set; }
+
     /// <summary>Failed logins per source address (kept across stack resets, as the users are).</summary>
     public LoginThrottle Throttle { get; } = new(TimeProvider.System);
 
     /// <summary>Logged-in sessions: 30 minutes idle, 12 hours at most (tests may shorten them).</summary>
     public Sessions Sessions { get; init; } = new(TimeProvider.System, TimeSpan.FromMinutes(30), TimeSpan.FromHours(12));
+
     readonly byte[] _cacheKey = RandomNumberGenerator.GetBytes(32);
     readonly string? _storePath;
     readonly Lock _lock = new();
@@ -42,17 +58,25 @@ internal sealed class Users
         _storePath = storePath;
     }
 
-    /// <summary>The user a request speaks for, or null. <paramref name="badPassword"/> says Basic credentials were tried and wrong.</summary>
-    public string? Authenticate(HttpContext context, out bool badPassword)
+    /// <summary>
+    /// The user a request speaks for, or null; BadPassword when Basic credentials were tried and wrong, Busy when they
+    /// could not be checked in time (too many slow hashes queued).
+    /// </summary>
+    public async Task<(string? User, bool BadPassword, bool Busy)> AuthenticateAsync(HttpContext context)
     {
-        badPassword = false;
         var header = context.Request.Headers.Authorization.ToString();
         if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
-            string? user = CheckBasic(header[6..].Trim());
-            badPassword = user is null;
-            return user;
+            var (user, busy) = await CheckBasicAsync(header[6..].Trim(), context.RequestAborted);
+            return (user, user is null && !busy, busy);
         }
+        return (Authenticate(context), false, false);
+    }
+
+    /// <summary>The user of a session cookie or Bearer token, or null (no password involved).</summary>
+    string? Authenticate(HttpContext context)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
         bool https = context.Request.IsHttps;
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
             return Sessions.Validate(header[7..].Trim(), https);
@@ -63,7 +87,7 @@ internal sealed class Users
     public static string? SessionToken(HttpContext context) =>
         context.Request.Cookies.TryGetValue(context.Request.IsHttps ? Sessions.SecureCookieName : Sessions.CookieName, out var token) ? token : null;
 
-    string? CheckBasic(string encoded)
+    async Task<(string? User, bool Busy)> CheckBasicAsync(string encoded, CancellationToken cancellationToken)
     {
         string decoded;
         try
@@ -72,36 +96,54 @@ internal sealed class Users
         }
         catch (FormatException)
         {
-            return null;
+            return (null, false);
         }
         int colon = decoded.IndexOf(':');
         if (colon <= 0)
-            return null;
-        string name = decoded[..colon];
-        return Verify(name, decoded[(colon + 1)..]) ? name : null;
+            return (null, false);
+        string name = decoded[..colon], password = decoded[(colon + 1)..];
+        if (IsRemembered(name, password))
+            return (name, false);
+        if (!await _hashSlots.WaitAsync(HashWait, cancellationToken).ConfigureAwait(false))
+            return (null, true);
+        int running = Interlocked.Increment(ref _hashing);
+        PeakConcurrentHashes = Math.Max(PeakConcurrentHashes, running);
+        try
+        {
+            return (Verify(name, password) ? name : null, false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _hashing);
+            _hashSlots.Release();
+        }
+    }
+
+    /// <summary>True when the password verified earlier in this process (no slow hash needed).</summary>
+    bool IsRemembered(string name, string password)
+    {
+        byte[]? verified;
+        lock (_lock)
+            verified = _accounts.TryGetValue(name, out var account) ? account.Verified : null;
+        return verified is not null && CryptographicOperations.FixedTimeEquals(verified, HMACSHA256.HashData(_cacheKey, Encoding.UTF8.GetBytes(password)));
     }
 
     /// <summary>True when <paramref name="password"/> is <paramref name="name"/>'s.</summary>
     public bool Verify(string name, string password)
     {
+        if (IsRemembered(name, password))
+            return true;
         Account? account;
-        lock (_lock)
-            _accounts.TryGetValue(name, out account);
-        if (account is null)
-        {
-            // Same cost for an unknown name, so timing does not tell which names exist.
-            PasswordHash.Verify(password, DummyHash);
-            return false;
-        }
-        var mac = HMACSHA256.HashData(_cacheKey, Encoding.UTF8.GetBytes(password));
-        byte[]? verified;
         string hash;
         lock (_lock)
-            (verified, hash) = (account.Verified, account.Hash);
-        if (verified is not null && CryptographicOperations.FixedTimeEquals(verified, mac))
-            return true;
-        if (!PasswordHash.Verify(password, hash))
+        {
+            _accounts.TryGetValue(name, out account);
+            hash = account?.Hash ?? DummyHash;
+        }
+        // An unknown name costs the same hash time as a known one, so timing does not tell which names exist.
+        if (!PasswordHash.Verify(password, hash) || account is null)
             return false;
+        var mac = HMACSHA256.HashData(_cacheKey, Encoding.UTF8.GetBytes(password));
         lock (_lock)
         {
             if (account.Hash == hash)
