@@ -107,6 +107,12 @@ internal static class DeviceCommandLine
         },
     };
 
+    static readonly Option<string[]> AllowedHost = new("--allowed-host")
+    {
+        Description = "Another host name the dashboard answers to (besides its addresses, --hostname, NAME.local and localhost); repeatable.",
+        Arity = ArgumentArity.ZeroOrMore,
+    };
+
     static readonly Option<bool> NoIpv6 = new("--no-ipv6")
     {
         Description = "Turn IPv6 off (it is on by default: link-local address, SLAAC).",
@@ -265,7 +271,7 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User, UsersFile,
+            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User, UsersFile, AllowedHost,
             WebRoot, DataDirectory, KernelListen, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
@@ -344,6 +350,7 @@ internal static class DeviceCommandLine
         Users = (parse.GetValue(User) ?? []).Select(u => (u[..u.IndexOf(':')], u[(u.IndexOf(':') + 1)..])).ToList(),
         WebRoot = parse.GetValue(WebRoot),
         UsersFile = parse.GetValue(UsersFile),
+        AllowedHosts = parse.GetValue(AllowedHost) ?? [],
         DataDirectory = parse.GetValue(DataDirectory)!,
         KernelListen = parse.GetValue(KernelListen),
     };

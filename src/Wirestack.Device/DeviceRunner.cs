@@ -168,7 +168,8 @@ internal static class DeviceRunner
             if (settings.HttpPort != 0 || settings.HttpsPort != 0)
             {
                 var context = new DashboardContext(stack, users, store, events, firmware, telemetry, clock, level, () => reset.Cancel());
-                var options = new DashboardOptions(settings.HttpPort, settings.HttpsPort, settings.CertificatePath, settings.CertificateKeyPath, settings.WebRoot, settings.HostName, settings.KernelListen);
+                var options = new DashboardOptions(settings.HttpPort, settings.HttpsPort, settings.CertificatePath, settings.CertificateKeyPath, settings.WebRoot, settings.HostName, settings.KernelListen,
+                    settings.AllowedHosts);
                 dashboard = await DashboardServer.StartAsync(context, options, loggerFactory, CancellationToken.None);
                 log.LogInformation("Dashboard on {Ports}", string.Join(", ",
                     new[] { settings.HttpPort != 0 ? $"http :{settings.HttpPort}" : null, settings.HttpsPort != 0 ? $"https :{settings.HttpsPort}" : null }.Where(p => p is not null)));

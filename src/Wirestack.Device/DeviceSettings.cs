@@ -15,6 +15,7 @@ internal sealed record DeviceSettings
     public (IPAddress Address, int PrefixLength)? HostAddress6 { get; init; }
     public bool Ipv6 { get; init; } = true;
     public string? UsersFile { get; init; }
+    public IReadOnlyList<string> AllowedHosts { get; init; } = [];
     public IReadOnlyList<(IPAddress Address, int PrefixLength)> Ipv6Addresses { get; init; } = [];
     public IPAddress? Ipv6Gateway { get; init; }
     public string? PcapPath { get; init; }

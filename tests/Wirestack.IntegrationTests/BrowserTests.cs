@@ -38,10 +38,11 @@ public sealed class BrowserTests
             await page.FillAsync("input[name=password]", "secret");
             await page.ClickAsync("#login-form button[type=submit]");
             await page.WaitForSelectorAsync("#app:not([hidden])");
-            await page.WaitForFunctionAsync("document.getElementById('ov-address').textContent.includes('192.168.0.2')");
+            // Assertions.Expect, not WaitForFunction: the page's Content Security Policy forbids evaluating strings.
+            await Assertions.Expect(page.Locator("#ov-address")).ToContainTextAsync("192.168.0.2");
             Assert.Contains("192.168.0.2/24", await page.InnerTextAsync("#ov-address"));
             Assert.Contains("(admin)", await page.InnerTextAsync("#user"));
-            await page.WaitForFunctionAsync("document.getElementById('ov-temp').textContent !== '–'");
+            await Assertions.Expect(page.Locator("#ov-temp")).Not.ToHaveTextAsync("–");
             var screenshot = await page.ScreenshotAsync(new PageScreenshotOptions { FullPage = true });
             TestContext.Current.AddAttachment("dashboard.png", screenshot, "image/png");
             string artifacts = Path.Combine(AppContext.BaseDirectory, "artifacts");
@@ -49,14 +50,14 @@ public sealed class BrowserTests
             await File.WriteAllBytesAsync(Path.Combine(artifacts, "dashboard.png"), screenshot, ct);
 
             await page.ClickAsync("button[data-view=network]");
-            await page.WaitForFunctionAsync("document.getElementById('net-arp').children.length > 0");
+            await Assertions.Expect(page.Locator("#net-arp")).ToContainTextAsync("192.168.0.1");
             Assert.Contains("192.168.0.1", await page.InnerTextAsync("#net-arp"));
             await page.ClickAsync("button[data-view=settings]");
-            await page.WaitForFunctionAsync("document.querySelector('#settings-form [name=device_name]').value !== ''");
+            await Assertions.Expect(page.Locator("#settings-form [name=device_name]")).Not.ToHaveValueAsync("");
             await page.FillAsync("#settings-form [name=device_name]", "from-browser");
             await page.ClickAsync("#settings-form button[type=submit]");
-            await page.WaitForFunctionAsync("document.getElementById('settings-result').textContent === 'Success'");
-            await page.WaitForFunctionAsync("document.getElementById('device-name').textContent === 'from-browser'");
+            await Assertions.Expect(page.Locator("#settings-result")).ToHaveTextAsync("Success");
+            await Assertions.Expect(page.Locator("#device-name")).ToHaveTextAsync("from-browser");
         }
         finally
         {

@@ -63,6 +63,14 @@ public sealed class DashboardTests
             Assert.Contains("Wirestack device", pinned.Output);
             await ns.CheckAsync($"curl -s -f -m 10 -k https://{Device}/app.js");
 
+            // A foreign Host (DNS rebinding) gets 421; every response carries the security headers.
+            var rebound = await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' -H 'Host: attacker.example' http://{Device}/");
+            Assert.Equal("421", rebound.Output.Trim());
+            var headers = await ns.CheckAsync($"curl -s -f -m 10 -D - -o /dev/null http://{Device}/");
+            Assert.Contains("Content-Security-Policy: default-src 'self'", headers.Output);
+            Assert.Contains("X-Content-Type-Options: nosniff", headers.Output);
+            Assert.Contains("X-Frame-Options: DENY", headers.Output);
+
             // Unauthenticated API calls get 403; a login cookie then works alone.
             var denied = await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' http://{Device}/api/settings/get");
             Assert.Equal("403", denied.Output.Trim());

@@ -176,4 +176,23 @@ public sealed class DashboardSecurityTests
         Assert.Equal("admin", (await users.AuthenticateAsync(Request("admin:the right password"))).User);
         Assert.Equal("admin", (await users.AuthenticateAsync(Request("admin:the right password"))).User);
     }
+
+    [Theory(DisplayName = "DNS rebinding attack: the Host header must name the device (its addresses, host name, name.local, localhost or an allowed name)")]
+    [InlineData("192.168.0.2", true)]
+    [InlineData("192.168.0.2:8443", true)]
+    [InlineData("[2001:db8::2]", true)]
+    [InlineData("[2001:db8::2]:443", true)]
+    [InlineData("wirestack", true)]
+    [InlineData("WIRESTACK.local", true)]
+    [InlineData("localhost:80", true)]
+    [InlineData("127.0.0.1", true)]
+    [InlineData("device.example", true)]
+    [InlineData("attacker.example", false)]
+    [InlineData("192.168.0.3", false)]
+    [InlineData("wirestack.attacker.example", false)]
+    public void HostAllowList(string host, bool allowed)
+    {
+        IPAddress[] addresses = [IPAddress.Parse("192.168.0.2"), IPAddress.Parse("2001:db8::2")];
+        Assert.Equal(allowed, WebSurface.IsAllowedHost(new Microsoft.AspNetCore.Http.HostString(host), "wirestack", addresses, ["device.example"]));
+    }
 }

@@ -23,7 +23,7 @@ internal sealed record DashboardContext(
 
 /// <summary>Where the dashboard listens and what it serves besides the API.</summary>
 internal sealed record DashboardOptions(int HttpPort, int HttpsPort, string? CertificatePath, string? CertificateKeyPath, string? WebRoot, string HostName,
-    IPAddress? KernelListen = null);
+    IPAddress? KernelListen = null, IReadOnlyCollection<string>? AllowedHosts = null);
 
 /// <summary>The seed's device dashboard on ASP.NET Core minimal APIs, served through Wirestack only.</summary>
 internal static class DashboardServer
@@ -80,8 +80,23 @@ internal static class DashboardServer
         IFileProvider files = new ManifestEmbeddedFileProvider(typeof(DashboardServer).Assembly, "wwwroot");
         if (options.WebRoot is { } webRoot)
             files = new CompositeFileProvider(new PhysicalFileProvider(Path.GetFullPath(webRoot)), files);
+        var allowedHosts = options.AllowedHosts ?? [];
+        app.Use(async (context, next) =>
+        {
+            WebSurface.AddSecurityHeaders(context.Response);
+            IEnumerable<IPAddress> addresses = [.. device.Stack.Ipv4Address is { } v4 ? [v4] : Array.Empty<IPAddress>(),
+                .. device.Stack.Ipv6Addresses.Select(a => a.Address), .. options.KernelListen is { } k ? [k] : Array.Empty<IPAddress>()];
+            if (!WebSurface.IsAllowedHost(context.Request.Host, options.HostName, addresses, allowedHosts))
+            {
+                context.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
+                await context.Response.WriteAsync("This device does not answer to that name");
+                return;
+            }
+            await next(context);
+        });
         app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
-        app.UseStaticFiles(new StaticFileOptions { FileProvider = files, ServeUnknownFileTypes = true });
+        // Only files of known types: a web root with a stray file must not serve it as something a browser guesses at.
+        app.UseStaticFiles(new StaticFileOptions { FileProvider = files, ServeUnknownFileTypes = false });
 
         var securityLog = loggerFactory.CreateLogger("Wirestack.Device.Security");
         app.Use(async (context, next) =>
