@@ -249,4 +249,20 @@ public sealed class SlaacTests
         h.Step(TimeSpan.FromSeconds(61));
         Assert.Empty(h.Engine.SearchDomains);
     }
+
+    [Fact(DisplayName = "Duplicate-claim attack on ever new prefixes (RFC 7217 6 retries): the per-prefix DAD counters stay bounded")]
+    public void DadCountersBounded()
+    {
+        using var h = Started();
+        for (int i = 0; i < 200; i++)
+        {
+            var prefix = IpAddress.FromPrefix(0x2001_0db8_0000_0000 | (ulong)i << 16, 0);
+            h.Inject(RouterAdvertisement(1800, [PrefixOption(prefix, 64, 86400, 14400), PrefixOption(prefix, 64, 0, 0)]));
+            foreach (var address in h.Engine.Ipv6!.Addresses.Where(a => a.State == Ipv6AddressState.Tentative && a.Origin == Ipv6AddressOrigin.Slaac).ToList())
+                h.Inject(NeighborAdvertisement(address.Address, IpAddress.AllNodes, solicited: false, overrideFlag: true, Frames.PeerMac));
+            foreach (var gone in h.Engine.Ipv6.Addresses.Where(a => a.Origin == Ipv6AddressOrigin.Slaac).ToList())
+                h.Engine.Ipv6.Remove(gone);
+        }
+        Assert.InRange(h.Engine.DadCounterCount, 1, 64);
+    }
 }

@@ -16,7 +16,12 @@ internal sealed partial class NetworkEngine
     const long TwoHours = 7_200_000_000;
 
     byte[]? _stableSecret;
+    /// <summary>RFC 7217 DAD_Counter per prefix that saw a duplicate; bounded, as prefixes come from routers.</summary>
     readonly Dictionary<ulong, int> _dadCounters = [];
+    const int MaxDadCounters = 64;
+
+    /// <summary>Tests only: prefixes with a DAD counter kept.</summary>
+    internal int DadCounterCount => _dadCounters.Count;
 
     /// <summary>
     /// Forms an address in the 64-bit <paramref name="prefix"/> with this interface's identifier and starts DAD.
@@ -141,6 +146,10 @@ internal sealed partial class NetworkEngine
         _dadCounters.TryGetValue(prefix, out int counter);
         if (counter >= IdentifierRetries)
             return;
+        // Forged advertisements of ever new prefixes, each "defended", must not grow this: past the bound it starts
+        // over, which costs a stable address at most one more identifier try.
+        if (counter == 0 && _dadCounters.Count >= MaxDadCounters)
+            _dadCounters.Clear();
         _dadCounters[prefix] = counter + 1;
         _ipv6.Remove(entry);
         AddAutoconfiguredAddress(prefix, entry.PrefixLength, entry.Origin, entry.PreferredUntil, entry.ValidUntil);
