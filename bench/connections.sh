@@ -61,7 +61,7 @@ PY
 # The device, with its echo service, over TAP; two more kernel-side source addresses for enough ports.
 new_namespace "$tapns"
 ip netns exec "$tapns" sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
-ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --test-services --http-port 0 --https-port 0 -v 1 &
+ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --data-dir "$bench_data/conn" --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --test-services --http-port 0 --https-port 0 -v 1 &
 bench_pids+=($!)
 for _ in $(seq 1 60); do
   ip netns exec "$tapns" python3 -c 'import socket; socket.create_connection(("192.168.77.2", 7), timeout=1)' 2>/dev/null && break
@@ -69,7 +69,7 @@ for _ in $(seq 1 60); do
 done
 ip -n "$tapns" addr add 192.168.77.11/24 dev tap0
 ip -n "$tapns" addr add 192.168.77.12/24 dev tap0
-device_pid=$(pgrep -f "wirestack-device.dll -i tap0 --ip 192.168.77.2" | head -1)
+device_pid=$(pgrep -f "wirestack-device.dll -i tap0 --data-dir $bench_data/conn --ip 192.168.77.2" | head -1)
 rss() { awk '/VmRSS/ {print $2 * 1024}' "/proc/$1/status"; }
 sleep 2
 idle=$(rss "$device_pid")

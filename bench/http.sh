@@ -14,6 +14,7 @@ require_tools wrk curl bc ethtool
 tag=$$
 wsns=wsb-http-$tag k1=wsb-hk1-$tag k2=wsb-hk2-$tag
 dir=$(mktemp -d)
+chmod 755 "$dir"   # the device serves the web root as nobody once the TAP is open
 trap 'bench_cleanup; rm -rf "$dir"' EXIT
 build_device
 dll=$device_dll
@@ -30,7 +31,7 @@ bench_pids+=($!)
 # Kernel: the same program, dashboard on Kestrel's sockets in k2, client in k1 over a veth pair with offloads off.
 kernel_pair "$k1" "$k2"
 ip netns exec "$k2" dotnet "$dll" -i tap0 --ip 192.168.78.2/24 --host-address 192.168.78.1/24 --user admin:secret \
-  --data-dir "$dir/k" --web-root "$dir/web" --kernel-listen 10.77.0.2 -v 1 &
+  --data-dir "$dir/k" --web-root "$dir/web" --kernel-listen 10.77.0.2 --run-as root -v 1 &
 bench_pids+=($!)
 
 wait_up() { for _ in $(seq 1 100); do ip netns exec "$1" curl -s -f -m 2 -H "$auth" "http://$2/api/stats/get" >/dev/null 2>&1 && return; sleep 0.2; done; echo "$2 did not come up"; exit 1; }

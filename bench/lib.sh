@@ -19,10 +19,13 @@ build_device() {
 
 bench_namespaces=()
 bench_pids=()
+# Each device keeps its state in a directory of its own under this one (not the host's /var/lib), removed on exit.
+bench_data=$(mktemp -d /tmp/wirestack-bench.XXXXXX)
 bench_cleanup() {
   for pid in "${bench_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   for ns in "${bench_namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "$bench_data"
 }
 trap bench_cleanup EXIT
 

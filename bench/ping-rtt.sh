@@ -16,7 +16,7 @@ build_device
 
 # Wirestack over TAP.
 new_namespace "$tapns"
-ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --ip6 fd00:77::2/64 --http-port 0 --https-port 0 -v 1 &
+ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --data-dir "$bench_data/ping" --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --ip6 fd00:77::2/64 --http-port 0 --https-port 0 -v 1 &
 bench_pids+=($!)
 for _ in $(seq 1 60); do
   ip netns exec "$tapns" ping -c 1 -W 1 192.168.77.2 >/dev/null 2>&1 && break

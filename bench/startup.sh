@@ -23,7 +23,7 @@ for run in $(seq 1 "$runs"); do
   ip netns exec "$ns" dnsmasq --conf-file=/dev/null --interface=tap0 --bind-interfaces --port=0 \
     --dhcp-range=192.168.0.50,192.168.0.99,255.255.255.0,2m --dhcp-leasefile="$dir/leases" --pid-file="$dir/pid" --user=root ${DNSMASQ_EXTRA:-}
   start=$(date +%s%N)
-  ip netns exec "$ns" timeout 60 dotnet "$device_dll" -i tap0 -v 2 > "$dir/log" 2>&1 &
+  ip netns exec "$ns" timeout 60 dotnet "$device_dll" -i tap0 --data-dir "$dir/data" -v 2 > "$dir/log" 2>&1 &
   device=$!
   until grep -q -- "-> Ready" "$dir/log"; do
     sleep 0.005

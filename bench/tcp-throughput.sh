@@ -15,7 +15,7 @@ tapns=wsb-tap-$tag k1=wsb-k1-$tag k2=wsb-k2-$tag
 build_device
 
 new_namespace "$tapns"
-ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --ip6 fd00:77::2/64 --test-services --http-port 0 --https-port 0 -v 1 &
+ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --data-dir "$bench_data/tcp" --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --ip6 fd00:77::2/64 --test-services --http-port 0 --https-port 0 -v 1 &
 device_pid=$!
 bench_pids+=($device_pid)
 for _ in $(seq 1 60); do

@@ -250,10 +250,42 @@ internal static class DeviceCommandLine
         },
     };
 
-    static readonly Option<string> DataDirectory = new("--data-dir")
+    static readonly Option<string?> DataDirectory = new("--data-dir")
     {
-        Description = "Where settings and firmware images are kept.",
-        DefaultValueFactory = _ => "wirestack-data",
+        Description = "Where users, secrets, the certificate, settings and firmware are kept (owner-only); default $STATE_DIRECTORY, "
+            + "else /var/lib/wirestack-device as root, else $XDG_STATE_HOME/wirestack-device.",
+        CustomParser = result => Path.GetFullPath(result.Tokens.Single().Value),
+    };
+
+    static readonly Option<string?> RunAs = new("--run-as")
+    {
+        Description = "Started as root: the user (name or uid) to become once the TAP is open; default nobody. 'root' keeps root (not advised).",
+        CustomParser = result =>
+        {
+            string name = result.Tokens.Single().Value;
+            if (name.Length == 0 || name.Any(char.IsWhiteSpace))
+                result.AddError($"--run-as: '{name}' is not a user name or id.");
+            return name;
+        },
+    };
+
+    static readonly Option<bool> HttpsOnly = new("--https-only")
+    {
+        Description = "Plain HTTP only redirects to HTTPS, and HTTPS answers carry Strict-Transport-Security.",
+    };
+
+    static readonly Option<TimeSpan> SessionIdle = new("--session-idle")
+    {
+        Description = "A dashboard session ends after this long unused, e.g. 30m (default), 90s, 2h.",
+        DefaultValueFactory = _ => TimeSpan.FromMinutes(30),
+        CustomParser = result => ParseDuration(result, "--session-idle", TimeSpan.FromMinutes(30)),
+    };
+
+    static readonly Option<TimeSpan> SessionLifetime = new("--session-lifetime")
+    {
+        Description = "A dashboard session ends this long after login in any case, e.g. 12h (default).",
+        DefaultValueFactory = _ => TimeSpan.FromHours(12),
+        CustomParser = result => ParseDuration(result, "--session-lifetime", TimeSpan.FromHours(12)),
     };
 
     static readonly Option<IPAddress?> KernelListen = new("--kernel-listen")
@@ -272,10 +304,14 @@ internal static class DeviceCommandLine
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
             Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User, UsersFile, AllowedHost,
-            WebRoot, DataDirectory, KernelListen, Pcap, Verbosity, TestServicesOption,
+            WebRoot, DataDirectory, RunAs, HttpsOnly, SessionIdle, SessionLifetime, KernelListen, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
         {
+            // An absent --https-port means the default 443, but a command's GetValue does not apply defaults.
+            if (result.GetValue(HttpsOnly) && result.GetResult(HttpsPort) is { Implicit: false } https && !HasError(result, HttpsPort) && https.GetValueOrDefault<int>() == 0)
+                result.AddError("--https-only: needs HTTPS (--https-port is 0).");
+
             if (result.GetValue(NoIpv6) && (result.GetResult(Ip6) is not null || result.GetResult(Gateway6) is not null))
                 result.AddError("--no-ipv6: cannot be combined with --ip6 or --gateway6.");
             // Values that failed their own parsing already carry an error; check the combination only when both parsed.
@@ -348,10 +384,14 @@ internal static class DeviceCommandLine
         CertificatePath = parse.GetValue(Cert),
         CertificateKeyPath = parse.GetValue(CertKey),
         Users = (parse.GetValue(User) ?? []).Select(u => (u[..u.IndexOf(':')], u[(u.IndexOf(':') + 1)..])).ToList(),
-        WebRoot = parse.GetValue(WebRoot),
+        WebRoot = parse.GetValue(WebRoot) is { } webRoot ? Path.GetFullPath(webRoot) : null,
         UsersFile = parse.GetValue(UsersFile),
         AllowedHosts = parse.GetValue(AllowedHost) ?? [],
-        DataDirectory = parse.GetValue(DataDirectory)!,
+        DataDirectory = parse.GetValue(DataDirectory),
+        RunAs = parse.GetValue(RunAs),
+        HttpsOnly = parse.GetValue(HttpsOnly),
+        SessionIdle = parse.GetValue(SessionIdle),
+        SessionLifetime = parse.GetValue(SessionLifetime),
         KernelListen = parse.GetValue(KernelListen),
     };
 
@@ -364,6 +404,20 @@ internal static class DeviceCommandLine
             return fallback;
         }
         return port;
+    }
+
+    /// <summary>A duration such as 90s, 30m, 12h or 1d (a bare number is seconds), from 1 second to 30 days.</summary>
+    static TimeSpan ParseDuration(ArgumentResult result, string option, TimeSpan fallback)
+    {
+        string text = result.Tokens.Single().Value.Trim();
+        (string number, double unit) = text.Length > 0 && char.IsAsciiLetter(text[^1])
+            ? (text[..^1], char.ToLowerInvariant(text[^1]) switch { 's' => 1.0, 'm' => 60.0, 'h' => 3600.0, 'd' => 86400.0, _ => double.NaN })
+            : (text, 1.0);
+        if (!double.IsNaN(unit) && double.TryParse(number, System.Globalization.NumberStyles.AllowDecimalPoint, System.Globalization.CultureInfo.InvariantCulture, out double value)
+            && value * unit is >= 1 and <= 30 * 86400)
+            return TimeSpan.FromSeconds(value * unit);
+        result.AddError($"{option}: '{text}' is not a duration from 1s to 30d (such as 90s, 30m, 12h).");
+        return fallback;
     }
 
     static string? ExistingFile(ArgumentResult result, string option)

@@ -2,6 +2,7 @@ using System.Net;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Wirestack.Device.Dashboard;
+using Wirestack.Device.Platform;
 using Wirestack.Devices;
 
 namespace Wirestack.Device;
@@ -76,20 +77,48 @@ internal static class DeviceRunner
                 log.LogInformation("Capturing frames to {Path}", pcapPath);
             }
 
-            Directory.CreateDirectory(settings.DataDirectory);
+            // Settled while the process may still be root: the data directory (handed to the run-as user), the
+            // operator's certificate and users files (which may be readable by root only); then root is given up.
+            string data = settings.DataDirectory ?? DataDirectory.Default();
             Users accounts;
+            ServerCertificate? certificate;
             try
             {
-                accounts = LoadUsers(settings, log);
+                var runAs = RunAsAccount(settings, log);
+                DataDirectory.Prepare(data, runAs ?? Privileges.Current);
+                certificate = settings.HttpsPort == 0 ? null
+                    : settings.CertificatePath is { } certificatePath ? ServerCertificate.Load(certificatePath, settings.CertificateKeyPath, CertificateLogger(log))
+                    : ServerCertificate.SelfSigned(DataDirectory.File(ServerCertificate.FileName), settings.HostName, CertificateLogger(log));
+                var given = GivenUsers(settings, log);
+                // Files are opened relative to the data directory from here on, so its parents need not be open to
+                // the run-as user.
+                Environment.CurrentDirectory = data;
+                if (runAs is { } account)
+                {
+                    Privileges.DropTo(account);
+                    log.LogInformation("Running as {User} ({Identity})", account.Name, Privileges.Describe());
+                }
+                else if (Privileges.IsRoot)
+                {
+                    log.LogWarning("Running as root for the whole session (--run-as root); every flaw in the device is then a flaw of the host");
+                }
+                if (settings.WebRoot is { } webRoot && !CanRead(webRoot))
+                {
+                    log.LogError("--web-root {Path} is not readable by {User}", webRoot, Privileges.Current.Name);
+                    return 1;
+                }
+                accounts = given ?? StoredUsers(data, log);
+                accounts.Sessions = new Sessions(TimeProvider.System, settings.SessionIdle, settings.SessionLifetime);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or InvalidDataException or System.Text.Json.JsonException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or InvalidDataException or InvalidOperationException
+                or System.Text.Json.JsonException or System.Security.Cryptography.CryptographicException)
             {
-                log.LogError("Cannot load the dashboard users: {Reason}", e.Message);
+                log.LogError("Cannot start: {Reason}", e.Message);
                 return 1;
             }
-            var store = new SettingsStore(Path.Combine(settings.DataDirectory, "settings.json"));
+            var store = new SettingsStore(DataDirectory.File("settings.json"));
             var events = new EventLog();
-            var firmware = new Firmware(Path.Combine(settings.DataDirectory, "firmware"));
+            var firmware = new Firmware(DataDirectory.File("firmware"));
             var telemetry = new Telemetry();
 
             try
@@ -97,11 +126,18 @@ internal static class DeviceRunner
                 bool reset;
                 do
                 {
-                    reset = await RunStackAsync(settings, device, log, loggerFactory, level, accounts, store, events, firmware, telemetry, stop.Token);
+                    reset = await RunStackAsync(settings, device, log, loggerFactory, level, accounts, certificate, store, events, firmware, telemetry, stop.Token);
                     if (reset)
                         log.LogInformation("Reset: restarting the stack");
                 }
                 while (reset && !stop.IsCancellationRequested);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // A clear line and exit code 1 rather than an unhandled-exception dump (the trace goes to debug).
+                log.LogCritical("The device stopped: {Reason}", e.Message);
+                log.LogDebug(e, "Stopped by");
+                return 1;
             }
             finally
             {
@@ -115,7 +151,7 @@ internal static class DeviceRunner
 
     /// <summary>One life of the stack; returns true when a reset asked for another.</summary>
     static async Task<bool> RunStackAsync(DeviceSettings settings, INetworkDevice device, ILogger log, ILoggerFactory loggerFactory, LogLevelSwitch level,
-        Users users, SettingsStore store, EventLog events, Firmware firmware, Telemetry telemetry, CancellationToken stopToken)
+        Users users, ServerCertificate? certificate, SettingsStore store, EventLog events, Firmware firmware, Telemetry telemetry, CancellationToken stopToken)
     {
         var ipv4 = settings.Address is { } address
             ? Ipv4Settings.Static(address.Address, address.PrefixLength, settings.Gateway, settings.DnsServers)
@@ -133,7 +169,7 @@ internal static class DeviceRunner
             {
                 StaticAddresses = settings.Ipv6Addresses,
                 Gateway = settings.Ipv6Gateway,
-                StableSecret = StableSecret(settings.DataDirectory, log),
+                StableSecret = StableSecret(log),
             }
             : Ipv6Settings.Disabled();
         var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, Ipv6 = ipv6, DhcpServer = dhcpServer, Tcp = tcp });
@@ -168,8 +204,8 @@ internal static class DeviceRunner
             if (settings.HttpPort != 0 || settings.HttpsPort != 0)
             {
                 var context = new DashboardContext(stack, users, store, events, firmware, telemetry, clock, level, () => reset.Cancel());
-                var options = new DashboardOptions(settings.HttpPort, settings.HttpsPort, settings.CertificatePath, settings.CertificateKeyPath, settings.WebRoot, settings.HostName, settings.KernelListen,
-                    settings.AllowedHosts);
+                var options = new DashboardOptions(settings.HttpPort, settings.HttpsPort, certificate, settings.WebRoot, settings.HostName, settings.KernelListen,
+                    settings.AllowedHosts, settings.HttpsOnly);
                 dashboard = await DashboardServer.StartAsync(context, options, loggerFactory, CancellationToken.None);
                 log.LogInformation("Dashboard on {Ports}", string.Join(", ",
                     new[] { settings.HttpPort != 0 ? $"http :{settings.HttpPort}" : null, settings.HttpsPort != 0 ? $"https :{settings.HttpsPort}" : null }.Where(p => p is not null)));
@@ -216,34 +252,65 @@ internal static class DeviceRunner
     /// The RFC 7217 secret, kept in the data directory (owner-only) so stable-privacy addresses stay the same across
     /// restarts; a new one is made on first start.
     /// </summary>
-    static byte[] StableSecret(string dataDirectory, ILogger log)
+    static byte[] StableSecret(ILogger log)
     {
-        string path = Path.Combine(dataDirectory, "ipv6-stable-secret");
+        string path = DataDirectory.File("ipv6-stable-secret");
         try
         {
             if (File.Exists(path) && File.ReadAllBytes(path) is { Length: >= 16 } existing)
                 return existing;
             var secret = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
-            var options = new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write };
-            if (OperatingSystem.IsLinux())
-                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-            using (var file = new FileStream(path, options))
-                file.Write(secret);
+            OwnerOnlyFile.Replace(path, secret);
             return secret;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            log.LogWarning("Cannot keep the IPv6 stable-privacy secret in {Path} ({Reason}): addresses will change at every start", path, e.Message);
+            log.LogWarning("Cannot keep the IPv6 stable-privacy secret ({Reason}): addresses will change at every start", e.Message);
             return System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
         }
     }
 
     /// <summary>
-    /// The dashboard's users: from --user (with a warning: the command line is visible in /proc), --users-file, the
-    /// WIRESTACK_USERS variable, else the data directory's users.json, made on first start with a generated password
-    /// for admin that is shown once. There is no built-in password.
+    /// Whom a root-started device becomes: --run-as, else nobody; null to stay as it is (--run-as root, or not
+    /// started as root). Only root can become someone else.
     /// </summary>
-    static Users LoadUsers(DeviceSettings settings, ILogger log)
+    static Posix.Account? RunAsAccount(DeviceSettings settings, ILogger log)
+    {
+        if (!Privileges.IsRoot)
+        {
+            if (settings.RunAs is { } wanted && Posix.FindAccount(wanted)?.Uid != Posix.EffectiveUserId)
+                throw new InvalidOperationException($"--run-as {wanted}: only a device started as root can become another user");
+            if (Privileges.HeldCapabilities() is { Length: > 0 } held)
+                log.LogWarning("Started with capabilities {Capabilities}, which this process keeps; start it as root with --run-as, or give CAP_NET_ADMIN only to a program that creates the TAP for this user", held);
+            return null;
+        }
+        string name = settings.RunAs ?? Privileges.DefaultUser;
+        var account = Posix.FindAccount(name) ?? throw new InvalidOperationException($"--run-as: there is no user '{name}'");
+        return account.Uid == 0 ? null : account;
+    }
+
+    static Action<System.Security.Cryptography.X509Certificates.X509Certificate2, string> CertificateLogger(ILogger log) => (certificate, how) =>
+        log.LogInformation("HTTPS certificate ({How}), valid until {Until:yyyy-MM-dd}: SHA-256 fingerprint {Fingerprint}",
+            how, certificate.NotAfter.ToUniversalTime(), ServerCertificate.Fingerprint(certificate));
+
+    static bool CanRead(string directory)
+    {
+        try
+        {
+            _ = Directory.EnumerateFileSystemEntries(directory).FirstOrDefault();
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Users the operator gave: --user (with a warning: the command line is visible in /proc), --users-file, or the
+    /// WIRESTACK_USERS variable; null when none, and the data directory's users are used.
+    /// </summary>
+    static Users? GivenUsers(DeviceSettings settings, ILogger log)
     {
         if (settings.Users.Count > 0)
         {
@@ -254,13 +321,22 @@ internal static class DeviceRunner
             return new Users(Users.Parse(File.ReadAllText(file), file));
         if (Environment.GetEnvironmentVariable("WIRESTACK_USERS") is { Length: > 0 } variable)
             return new Users(Users.Parse(variable, "WIRESTACK_USERS"));
-        string path = Path.Combine(settings.DataDirectory, "users.json");
-        var (users, generated) = Users.LoadOrCreate(path);
+        return null;
+    }
+
+    /// <summary>
+    /// The data directory's users.json, made on first start with a generated password for admin that is shown once.
+    /// There is no built-in password.
+    /// </summary>
+    static Users StoredUsers(string dataDirectory, ILogger log)
+    {
+        const string name = "users.json";
+        var (users, generated) = Users.LoadOrCreate(DataDirectory.File(name));
         if (generated is not null)
         {
             // Shown once, on the terminal that started the device; only its hash is kept.
             log.LogWarning("Dashboard user admin, generated password: {Password} (shown only now; kept hashed in {Path}; change it with POST /api/password)",
-                generated, path);
+                generated, Path.Combine(dataDirectory, name));
         }
         return users;
     }

@@ -30,6 +30,12 @@ internal sealed record DeviceSettings
     public string? CertificateKeyPath { get; init; }
     public IReadOnlyList<(string Name, string Password)> Users { get; init; } = [];
     public string? WebRoot { get; init; }
-    public string DataDirectory { get; init; } = "wirestack-data";
+    /// <summary>Null: the platform's place (<see cref="Platform.DataDirectory.Default"/>).</summary>
+    public string? DataDirectory { get; init; }
+    /// <summary>Null: nobody when started as root.</summary>
+    public string? RunAs { get; init; }
+    public bool HttpsOnly { get; init; }
+    public TimeSpan SessionIdle { get; init; } = TimeSpan.FromMinutes(30);
+    public TimeSpan SessionLifetime { get; init; } = TimeSpan.FromHours(12);
     public IPAddress? KernelListen { get; init; }
 }

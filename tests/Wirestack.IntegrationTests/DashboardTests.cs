@@ -32,6 +32,8 @@ public sealed class DashboardTests
         string dir = Directory.CreateTempSubdirectory("wirestack-dashboard").FullName;
         try
         {
+            // The device serves --web-root as the unprivileged user it becomes once the TAP is open.
+            File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
             string web = Directory.CreateDirectory(Path.Combine(dir, "web")).FullName;
             string big = Path.Combine(web, "big.bin");
             using (var file = File.Create(big))
@@ -80,7 +82,7 @@ public sealed class DashboardTests
             Assert.Contains("{\"user\":\"admin\"}", login.Output);
             var settings = await ns.CheckAsync($"curl -s -f -m 10 -b {jar} http://{Device}/api/settings/get");
             Assert.Contains("\"device_name\"", settings.Output);
-            var set = await ns.CheckAsync($"curl -s -f -m 10 -b {jar} -X POST -d '{{\"device_name\":\"kitchen\",\"brightness\":80}}' http://{Device}/api/settings/set");
+            var set = await ns.CheckAsync($"curl -s -f -m 10 -b {jar} -H 'Content-Type: application/json' -X POST -d '{{\"device_name\":\"kitchen\",\"brightness\":80}}' http://{Device}/api/settings/set");
             Assert.Contains("\"status\":true", set.Output);
             var check = await ns.CheckAsync($"curl -s -f -m 10 {Auth} http://{Device}/api/settings/get");
             Assert.Contains("\"device_name\":\"kitchen\"", check.Output);
@@ -126,16 +128,19 @@ public sealed class DashboardTests
             Assert.Contains("Firmware fw.bin", events.Output);
             var live = await ns.ExecAsync($"curl -s -N -m 3 {Auth} http://{Device}/api/live");
             Assert.Contains("event: stats", live.Output);
-            var logout = await ns.CheckAsync($"curl -s -f -m 10 -D - -b {jar} -X POST http://{Device}/api/logout");
+            // CSRF: a cookie-authenticated state change must say JSON; what a cross-site form sends is refused.
+            var forged = await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' -b {jar} -X POST -d brightness=1 http://{Device}/api/settings/set");
+            Assert.Equal("415", forged.Output.Trim());
+            var logout = await ns.CheckAsync($"curl -s -f -m 10 -D - -b {jar} -H 'Content-Type: application/json' -X POST http://{Device}/api/logout");
             Assert.Contains("Max-Age=0", logout.Output);
             // The session ended with the logout: its cookie no longer works, and logout by GET is refused.
             Assert.Equal("403", (await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' -b {jar} http://{Device}/api/settings/get")).Output.Trim());
             Assert.NotEqual("200", (await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' {Auth} http://{Device}/api/logout")).Output.Trim());
             // A session begun over HTTPS is refused over plain HTTP, even with its token in hand.
             var secure = await ns.CheckAsync($"curl -s -f -k -m 10 -D - {Auth} -X POST https://{Device}/api/login");
-            string secureToken = secure.Output.Split("__Host-session=")[1].Split(';')[0];
-            Assert.Equal("200", (await ns.ExecAsync($"curl -s -k -m 10 -o /dev/null -w '%{{http_code}}' -H 'Cookie: __Host-session={secureToken}' https://{Device}/api/settings/get")).Output.Trim());
-            Assert.Equal("403", (await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' -H 'Cookie: session={secureToken}' http://{Device}/api/settings/get")).Output.Trim());
+            string secureToken = secure.Output.Split("secure_access_token=")[1].Split(';')[0];
+            Assert.Equal("200", (await ns.ExecAsync($"curl -s -k -m 10 -o /dev/null -w '%{{http_code}}' -H 'Cookie: secure_access_token={secureToken}' https://{Device}/api/settings/get")).Output.Trim());
+            Assert.Equal("403", (await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{http_code}}' -H 'Cookie: access_token={secureToken}' http://{Device}/api/settings/get")).Output.Trim());
 
             Assert.Equal(0, await device.StopAsync());
         }

@@ -45,6 +45,21 @@ internal sealed class DeviceProcess : IAsyncDisposable
         Assert.Fail($"'{text}' did not appear in the device log:\n{string.Join('\n', _log)}");
     }
 
+    /// <summary>The exit code of a device that stops by itself (a refused start), or a failure with its log.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cancel.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            Assert.Fail($"The device did not exit within {timeout}:\n{string.Join('\n', _log)}");
+        }
+        return _process.ExitCode;
+    }
+
     public async Task<int> StopAsync()
     {
         if (!_process.HasExited)

@@ -17,7 +17,8 @@ public sealed class DeviceProgramTests
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        foreach (var argument in new[] { "netns", "exec", ns.Name, "dotnet", DevicePath, "-i", "tap0", "--ip", "192.168.0.2/24", "--host-address", "192.168.0.1/24" })
+        string data = Directory.CreateTempSubdirectory("wirestack-program").FullName;
+        foreach (var argument in new[] { "netns", "exec", ns.Name, "dotnet", DevicePath, "-i", "tap0", "--ip", "192.168.0.2/24", "--host-address", "192.168.0.1/24", "--data-dir", data })
             start.ArgumentList.Add(argument);
         using var device = Process.Start(start)!;
         var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
@@ -58,6 +59,7 @@ public sealed class DeviceProgramTests
         {
             if (!device.HasExited)
                 device.Kill(entireProcessTree: true);
+            Directory.Delete(data, recursive: true);
         }
     }
 

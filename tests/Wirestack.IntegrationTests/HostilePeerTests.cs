@@ -171,6 +171,7 @@ public sealed class HostilePeerTests
         string dir = Directory.CreateTempSubdirectory("wirestack-stall").FullName;
         try
         {
+            File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);   // the web root is served as an unprivileged user
             string web = Directory.CreateDirectory(Path.Combine(dir, "web")).FullName;
             await File.WriteAllBytesAsync(Path.Combine(web, "big.bin"), new byte[32 << 20], ct);
             await using var ns = await TestNamespace.CreateAsync();

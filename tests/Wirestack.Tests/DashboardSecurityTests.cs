@@ -155,7 +155,7 @@ public sealed class DashboardSecurityTests
             sessions.Create("user" + i, https: false);
         Assert.Equal(3, sessions.Count);
         Assert.Contains("SameSite=Strict", sessions.Cookie("x", https: true));
-        Assert.StartsWith("__Host-session=x; Path=/; HttpOnly", sessions.Cookie("x", https: true));
+        Assert.StartsWith("secure_access_token=x; Path=/; HttpOnly", sessions.Cookie("x", https: true));
         Assert.EndsWith("; Secure", sessions.Cookie("x", https: true));
     }
 

@@ -36,6 +36,10 @@ public sealed class DeviceCommandLineTests
     [InlineData("--pcap", "/no/such/dir/x.pcap", "--pcap")]
     [InlineData("--dhcp-server", "192.168.0.99-192.168.0.50", "--dhcp-server")]
     [InlineData("--dhcp-server", "nonsense", "--dhcp-server")]
+    [InlineData("--session-idle", "0s", "--session-idle")]
+    [InlineData("--session-idle", "10x", "--session-idle")]
+    [InlineData("--session-lifetime", "31d", "--session-lifetime")]
+    [InlineData("--run-as", "two words", "--run-as")]
     public void InvalidValues(string option, string value, string named)
     {
         string[] args = option == "--ip" ? [option, value] : ["--ip", "192.168.0.2/24", option, value];
@@ -74,5 +78,23 @@ public sealed class DeviceCommandLineTests
         Assert.Equal(24, settings.Address!.Value.PrefixLength);
         Assert.Equal(2, settings.DnsServers.Count);
         Assert.Equal(4, settings.Verbosity);
+    }
+
+    [Fact(DisplayName = "wirestack-device: session times take s/m/h/d units; --https-only needs HTTPS; the data directory is made absolute before the device changes into it")]
+    public void SecurityOptions()
+    {
+        var (errors, settings) = Parse("--session-idle", "90s", "--session-lifetime", "2h", "--https-only", "--data-dir", "relative/data", "--run-as", "nobody");
+        Assert.Empty(errors);
+        Assert.Equal(TimeSpan.FromSeconds(90), settings!.SessionIdle);
+        Assert.Equal(TimeSpan.FromHours(2), settings.SessionLifetime);
+        Assert.True(settings.HttpsOnly);
+        Assert.Equal(Path.GetFullPath("relative/data"), settings.DataDirectory);
+        Assert.Equal("nobody", settings.RunAs);
+        var (defaultErrors, defaults) = Parse();
+        Assert.Empty(defaultErrors);
+        Assert.Equal(TimeSpan.FromMinutes(30), defaults!.SessionIdle);
+        Assert.Null(defaults.DataDirectory);
+        Assert.StartsWith("--https-only", Parse("--https-only", "--https-port", "0").Errors.Single());
+        Assert.Empty(Parse("--https-only", "--https-port", "8443").Errors);
     }
 }

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
 
@@ -22,8 +23,9 @@ internal sealed record DashboardContext(
     Action RequestReset);
 
 /// <summary>Where the dashboard listens and what it serves besides the API.</summary>
-internal sealed record DashboardOptions(int HttpPort, int HttpsPort, string? CertificatePath, string? CertificateKeyPath, string? WebRoot, string HostName,
-    IPAddress? KernelListen = null, IReadOnlyCollection<string>? AllowedHosts = null);
+/// <param name="HttpsOnly">Plain HTTP only redirects to HTTPS, and HTTPS responses carry HSTS.</param>
+internal sealed record DashboardOptions(int HttpPort, int HttpsPort, ServerCertificate? Certificate, string? WebRoot, string HostName,
+    IPAddress? KernelListen = null, IReadOnlyCollection<string>? AllowedHosts = null, bool HttpsOnly = false);
 
 /// <summary>The seed's device dashboard on ASP.NET Core minimal APIs, served through Wirestack only.</summary>
 internal static class DashboardServer
@@ -33,18 +35,23 @@ internal static class DashboardServer
 
     public static async Task<WebApplication> StartAsync(DashboardContext device, DashboardOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
+        // The content root serves nothing (the page is embedded; --web-root is its own provider), but it must be a
+        // directory the run-as user can reach, which the program's own may not be.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = Platform.DataDirectory.Here });
         builder.Logging.ClearProviders();
-        var certificate = options.HttpsPort == 0 ? null
-            : options.CertificatePath is { } path ? Certificates.Load(path, options.CertificateKeyPath)
-            : Certificates.SelfSigned(options.HostName, [
-                .. device.Stack.Ipv4Address is { } ipv4 ? [ipv4] : Array.Empty<IPAddress>(),
-                .. device.Stack.Options.Ipv6.StaticAddresses.Select(a => a.Address),
-                .. device.Stack.Ipv6Addresses.Where(a => a.State != Ipv6AddressState.Duplicate).Select(a => a.Address)]);
+        IEnumerable<IPAddress> Addresses() => [.. device.Stack.Ipv4Address is { } v4 ? [v4] : Array.Empty<IPAddress>(),
+            .. device.Stack.Ipv6Addresses.Where(a => a.State != Ipv6AddressState.Duplicate).Select(a => a.Address),
+            .. options.KernelListen is { } k ? [k] : Array.Empty<IPAddress>()];
         void Https(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions o)
         {
             o.Protocols = HttpProtocols.Http1AndHttp2;
-            o.UseHttps(certificate!);
+            var certificate = options.Certificate ?? throw new InvalidOperationException("HTTPS needs a certificate");
+            // Chosen per handshake, so a self-signed certificate follows the addresses DHCP and SLAAC bring.
+            o.UseHttps(new HttpsConnectionAdapterOptions
+            {
+                ServerCertificateSelector = (_, _) => certificate.For(Addresses()),
+                OnAuthenticate = (_, tls) => ServerCertificate.Harden(tls),
+            });
         }
         if (options.KernelListen is { } kernel)
         {
@@ -69,7 +76,8 @@ internal static class DashboardServer
         }
         builder.WebHost.ConfigureKestrel(k =>
         {
-            k.Limits.MaxRequestBodySize = 16L << 20;
+            // The largest any route takes; each route lowers it to its own (WebSurface.MaxBody).
+            k.Limits.MaxRequestBodySize = WebSurface.MaxFirmwareChunk;
             // Kestrel times writes against this rate (a write on Wirestack waits while the send buffer is full), but
             // averaged since the response began, so it ends only slow trickles; a client that stops reading outright
             // is cut off by the stack's 60 s user timeout (DeviceRunner), as nginx's send_timeout would.
@@ -84,14 +92,24 @@ internal static class DashboardServer
         app.Use(async (context, next) =>
         {
             WebSurface.AddSecurityHeaders(context.Response);
-            IEnumerable<IPAddress> addresses = [.. device.Stack.Ipv4Address is { } v4 ? [v4] : Array.Empty<IPAddress>(),
-                .. device.Stack.Ipv6Addresses.Select(a => a.Address), .. options.KernelListen is { } k ? [k] : Array.Empty<IPAddress>()];
-            if (!WebSurface.IsAllowedHost(context.Request.Host, options.HostName, addresses, allowedHosts))
+            if (!WebSurface.IsAllowedHost(context.Request.Host, options.HostName, Addresses(), allowedHosts))
             {
                 context.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
                 await context.Response.WriteAsync("This device does not answer to that name");
                 return;
             }
+            if (options.HttpsOnly)
+            {
+                if (!context.Request.IsHttps)
+                {
+                    context.Response.StatusCode = StatusCodes.Status308PermanentRedirect;
+                    context.Response.Headers.Location = WebSurface.HttpsLocation(context.Request, options.HttpsPort);
+                    return;
+                }
+                context.Response.Headers.StrictTransportSecurity = WebSurface.StrictTransportSecurity;
+            }
+            if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+                limit.MaxRequestBodySize = WebSurface.MaxBody(context.Request.Path);
             await next(context);
         });
         app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
@@ -104,6 +122,12 @@ internal static class DashboardServer
             if (!context.Request.Path.StartsWithSegments("/api"))
             {
                 await next(context);
+                return;
+            }
+            if (WebSurface.RefuseForgery(context.Request) is { } refusal)
+            {
+                context.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
+                await context.Response.WriteAsync(refusal);
                 return;
             }
             // Per-source throttling of wrong passwords: checked before any password is hashed, so a guessing source
@@ -146,6 +170,8 @@ internal static class DashboardServer
             await next(context);
         });
         DashboardApi.Map(app, device);
+        // Made (or loaded) now, so its fingerprint is in the log before anyone connects.
+        _ = options.HttpsPort != 0 ? options.Certificate?.For(Addresses()) : null;
         await app.StartAsync(cancellationToken);
         return app;
     }

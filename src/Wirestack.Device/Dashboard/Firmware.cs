@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json.Serialization;
+using Wirestack.Device.Platform;
 
 namespace Wirestack.Device.Dashboard;
 
@@ -14,14 +15,24 @@ internal sealed record FirmwareImage(
 /// The simulated OTA: chunks are written in order into a staging file; the empty final chunk verifies the size and
 /// stages the image; commit makes it current, rollback discards it. Files live in one directory, replaced atomically.
 /// </summary>
+/// <remarks>
+/// The upload file is created afresh owner-only (a link planted at its name is removed, not followed) and held open
+/// for the whole upload, so what is written is what was sent: each chunk goes at its exact offset, and a chunk that
+/// fails half-way (the connection drops, the body runs past the total) is cut off again, leaving the staged bytes as
+/// they were and the same offset open for a retry.
+/// </remarks>
 internal sealed class Firmware(string directory)
 {
+    /// <summary>Space the disk must keep free beyond an upload's total before it starts.</summary>
+    public const long FreeSpaceMargin = 16L << 20;
+
     readonly SemaphoreSlim _gate = new(1, 1);
     string? _uploadName;
     long _uploadTotal;
     long _uploadLength;
+    FileStream? _upload;
 
-    string Upload => Path.Combine(directory, "upload.bin");
+    string Upload => Path.Combine(directory, "upload.part");
     string Staged => Path.Combine(directory, "staged.bin");
     string CurrentFile => Path.Combine(directory, "current.bin");
 
@@ -30,7 +41,8 @@ internal sealed class Firmware(string directory)
 
     /// <summary>
     /// Takes one chunk from <paramref name="body"/>, streamed to the upload file (never held whole in memory);
-    /// returns an error text for a 400, or null. An empty chunk at the end finishes the upload.
+    /// returns an error text for a 400, or null. An empty chunk at the end finishes the upload. A failure while the
+    /// body is read (the connection drops) takes back what the chunk had written and is thrown on.
     /// </summary>
     public async Task<string?> WriteAsync(string name, long offset, long total, Stream body, CancellationToken cancellationToken)
     {
@@ -41,39 +53,50 @@ internal sealed class Firmware(string directory)
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            Directory.CreateDirectory(directory);
             if (offset == 0)
             {
+                Directory.CreateDirectory(directory);
+                long free = new DriveInfo(Path.GetFullPath(directory)).AvailableFreeSpace;
+                if (free < total + FreeSpaceMargin)
+                    return $"not enough free space for {total} bytes ({free} free)";
+                _upload?.Dispose();
+                _upload = OwnerOnlyFile.CreateFresh(Upload);
                 _uploadName = name;
                 _uploadTotal = total;
                 _uploadLength = 0;
-                File.WriteAllBytes(Upload, []);
             }
-            if (_uploadName != name || _uploadTotal != total)
+            if (_upload is null || _uploadName != name || _uploadTotal != total)
                 return "no upload of this name and total is in progress (start at offset 0)";
             if (offset != _uploadLength)
                 return offset < _uploadLength ? $"offset {offset} overlaps data already received ({_uploadLength} bytes)" : $"gap: offset {offset}, expected {_uploadLength}";
             long written = 0;
-            await using (var file = new FileStream(Upload, FileMode.Append, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true))
+            bool complete = false;
+            try
             {
                 var buffer = new byte[1 << 16];
                 int n;
                 while ((n = await body.ReadAsync(buffer, cancellationToken)) > 0)
                 {
                     if (offset + written + n > total)
-                    {
-                        file.SetLength(_uploadLength);
                         return $"chunk runs past total {total}";
-                    }
-                    await file.WriteAsync(buffer.AsMemory(0, n), cancellationToken);
+                    await RandomAccess.WriteAsync(_upload.SafeFileHandle, buffer.AsMemory(0, n), offset + written, cancellationToken);
                     written += n;
                 }
+                complete = true;
+            }
+            finally
+            {
+                if (!complete)
+                    _upload.SetLength(_uploadLength);
             }
             _uploadLength += written;
             if (written > 0)
                 return null;
             if (_uploadLength != total)
                 return $"upload incomplete: {_uploadLength} of {total} bytes";
+            _upload.Flush(flushToDisk: true);
+            _upload.Dispose();
+            _upload = null;
             File.Move(Upload, Staged, overwrite: true);
             Pending = Describe(name, Staged);
             _uploadName = null;

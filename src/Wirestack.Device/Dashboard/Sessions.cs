@@ -10,10 +10,11 @@ namespace Wirestack.Device.Dashboard;
 /// </summary>
 internal sealed class Sessions(TimeProvider clock, TimeSpan idleTimeout, TimeSpan absoluteTimeout, int capacity = 1024)
 {
-    public const string CookieName = "session";
+    /// <summary>The cookie of a session begun over plain HTTP (DASHBOARD-API.md's name).</summary>
+    public const string CookieName = "access_token";
 
-    /// <summary>The HTTPS cookie: the __Host- prefix makes browsers insist on Secure, Path=/ and no Domain.</summary>
-    public const string SecureCookieName = "__Host-session";
+    /// <summary>The cookie of a session begun over HTTPS, always Secure, so a browser never sends it over plain HTTP.</summary>
+    public const string SecureCookieName = "secure_access_token";
 
     sealed record Session(string User, bool Https, DateTimeOffset Created)
     {

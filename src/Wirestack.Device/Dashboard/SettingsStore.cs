@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Wirestack.Device.Platform;
 
 namespace Wirestack.Device.Dashboard;
 
@@ -12,7 +13,7 @@ internal sealed record DeviceSettingsModel
     [JsonPropertyName("device_name")] public string DeviceName { get; init; } = "wirestack-device";
 }
 
-/// <summary>Settings that survive restarts: a JSON file replaced atomically (write a temporary file, then rename).</summary>
+/// <summary>Settings that survive restarts: an owner-only JSON file, replaced atomically (<see cref="OwnerOnlyFile"/>).</summary>
 internal sealed class SettingsStore
 {
     public const int MaxDeviceName = 40;
@@ -22,7 +23,7 @@ internal sealed class SettingsStore
 
     public SettingsStore(string path)
     {
-        _path = Path.GetFullPath(path);
+        _path = path;
         _current = Load(_path);
     }
 
@@ -80,9 +81,7 @@ internal sealed class SettingsStore
                         return $"invalid value for {property.Name}";
                 }
             }
-            string temporary = _path + ".tmp";
-            File.WriteAllText(temporary, JsonSerializer.Serialize(next));
-            File.Move(temporary, _path, overwrite: true);
+            OwnerOnlyFile.Replace(_path, JsonSerializer.SerializeToUtf8Bytes(next));
             _current = next;
             return null;
         }

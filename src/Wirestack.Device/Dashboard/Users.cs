@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
+using Wirestack.Device.Platform;
 
 namespace Wirestack.Device.Dashboard;
 
@@ -43,7 +44,7 @@ internal sealed class Users
     public LoginThrottle Throttle { get; } = new(TimeProvider.System);
 
     /// <summary>Logged-in sessions: 30 minutes idle, 12 hours at most (tests may shorten them).</summary>
-    public Sessions Sessions { get; init; } = new(TimeProvider.System, TimeSpan.FromMinutes(30), TimeSpan.FromHours(12));
+    public Sessions Sessions { get; set; } = new(TimeProvider.System, TimeSpan.FromMinutes(30), TimeSpan.FromHours(12));
 
     readonly byte[] _cacheKey = RandomNumberGenerator.GetBytes(32);
     readonly string? _storePath;
@@ -215,15 +216,7 @@ internal sealed class Users
         return users;
     }
 
-    /// <summary>Writes the hashes owner-only: a new temporary file (never following a planted link), then a rename over the old one.</summary>
-    static void Save(string path, Dictionary<string, string> hashes)
-    {
-        string temporary = $"{path}.{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}.tmp";
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write };
-        if (OperatingSystem.IsLinux())
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        using (var file = new FileStream(temporary, options))
-            JsonSerializer.Serialize(file, hashes);
-        File.Move(temporary, path, overwrite: true);
-    }
+    /// <summary>Writes the hashes owner-only, replacing the file atomically without following a planted link.</summary>
+    static void Save(string path, Dictionary<string, string> hashes) =>
+        OwnerOnlyFile.Replace(path, stream => JsonSerializer.Serialize(stream, hashes));
 }

@@ -6,7 +6,8 @@ namespace Wirestack.Device.Dashboard;
 /// <summary>
 /// What every response carries and what every request must name: security headers (a same-origin Content Security
 /// Policy with no inline script, no framing, no MIME sniffing, no referrer), and a Host allow-list so a web page a
-/// LAN user visits cannot reach the device by DNS rebinding (a foreign name gets 421 Misdirected Request).
+/// LAN user visits cannot reach the device by DNS rebinding (a foreign name gets 421 Misdirected Request); and the
+/// shape a state-changing request must have (CSRF), with the size its route allows.
 /// </summary>
 internal static class WebSurface
 {
@@ -48,5 +49,47 @@ internal static class WebSurface
 
         // A link-local literal may carry a zone (fe80::1%tap0); the address without it decides.
         static bool Same(IPAddress a, IPAddress b) => new IPAddress(a.GetAddressBytes()).Equals(new IPAddress(b.GetAddressBytes()));
+    }
+
+    /// <summary>Largest body of a JSON API request (settings, password, log level, event page).</summary>
+    public const long MaxJsonBody = 16 << 10;
+
+    /// <summary>Largest firmware chunk in one request (the page sends 64 KiB).</summary>
+    public const long MaxFirmwareChunk = 1 << 20;
+
+    /// <summary>HSTS for --https-only: a year, so a browser that saw it never tries plain HTTP first.</summary>
+    public const string StrictTransportSecurity = "max-age=31536000";
+
+    /// <summary>The largest body a request to <paramref name="path"/> may carry.</summary>
+    public static long MaxBody(PathString path) =>
+        path.StartsWithSegments("/api/firmware/upload") ? MaxFirmwareChunk : MaxJsonBody;
+
+    /// <summary>
+    /// Null when a POST to the API may change state; else why not (for a 415). Browsers send a cross-site form or a
+    /// no-CORS fetch only with a "simple" content type (form, multipart, text/plain) and no Authorization header, and
+    /// anything else needs a CORS preflight, which the device never grants. So a state change must say JSON (or
+    /// octet-stream for a firmware chunk), or carry its own credentials in Authorization, which no other site can
+    /// make a browser add. The session cookie is SameSite=Strict as well; this also covers sibling hosts of the
+    /// same site and browsers that ignore SameSite.
+    /// </summary>
+    public static string? RefuseForgery(HttpRequest request)
+    {
+        if (!HttpMethods.IsPost(request.Method) || request.Headers.Authorization.Count > 0)
+            return null;
+        string expected = request.Path.StartsWithSegments("/api/firmware/upload") ? "application/octet-stream" : "application/json";
+        string? type = request.ContentType?.Split(';')[0].Trim();
+        return string.Equals(type, expected, StringComparison.OrdinalIgnoreCase)
+            ? null
+            : $"a POST to {request.Path} must have Content-Type: {expected} (or an Authorization header)";
+    }
+
+    /// <summary>The https:// address of the same resource, for --https-only's redirect of plain HTTP.</summary>
+    public static string HttpsLocation(HttpRequest request, int httpsPort)
+    {
+        string host = request.Host.HasValue ? request.Host.Host : request.HttpContext.Connection.LocalIpAddress?.ToString() ?? "localhost";
+        if (host.Contains(':') && !host.StartsWith('['))
+            host = $"[{host}]";
+        string port = httpsPort == 443 ? "" : $":{httpsPort}";
+        return $"https://{host}{port}{request.PathBase}{request.Path}{request.QueryString}";
     }
 }

@@ -5,7 +5,10 @@ const api = async (path, options = {}) => {
   if (response.status === 403) { showLogin(); throw new Error('unauthorized'); }
   return response;
 };
-const json = (body) => ({ method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+// State changes are POSTs with a JSON (or octet-stream) content type: the device refuses the simple types a
+// cross-site form could send (CSRF).
+const json = (body = {}) => ({ method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+const octets = (body) => ({ method: 'POST', headers: { 'Content-Type': 'application/octet-stream' }, body });
 const fmtBytes = (n) => n > 1 << 20 ? (n / (1 << 20)).toFixed(1) + ' MiB' : n > 1024 ? (n / 1024).toFixed(1) + ' KiB' : n + ' B';
 const esc = (s) => String(s ?? '').replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
 
@@ -17,9 +20,10 @@ $('login-form').addEventListener('submit', async (e) => {
   const form = new FormData(e.target);
   const response = await fetch('/api/login', { method: 'POST', headers: { Authorization: 'Basic ' + btoa(`${form.get('user')}:${form.get('password')}`) } });
   if (response.ok) showApp((await response.json()).user);
-  else $('login-error').textContent = 'Wrong user or password';
+  else $('login-error').textContent = response.status === 429
+    ? `Too many failed logins; try again in ${response.headers.get('Retry-After')} s` : 'Wrong user or password';
 });
-$('logout').addEventListener('click', async () => { await fetch('/api/logout', { method: 'POST' }); location.reload(); });
+$('logout').addEventListener('click', async () => { await fetch('/api/logout', json()); location.reload(); });
 
 document.querySelectorAll('nav button').forEach((button) => button.addEventListener('click', () => {
   document.querySelectorAll('nav button').forEach((b) => b.classList.toggle('active', b === button));
@@ -102,17 +106,17 @@ $('fw-upload').addEventListener('click', async () => {
   if (!file) return;
   const chunk = 64 * 1024, url = (offset) => `/api/firmware/upload?name=${encodeURIComponent(file.name)}&offset=${offset}&total=${file.size}`;
   for (let offset = 0; offset < file.size; offset += chunk) {
-    const r = await api(url(offset), { method: 'POST', body: file.slice(offset, offset + chunk) });
+    const r = await api(url(offset), octets(file.slice(offset, offset + chunk)));
     if (!r.ok) { $('fw-result').textContent = await r.text(); return; }
     $('fw-progress').value = Math.min(100, (offset + chunk) / file.size * 100);
   }
-  const done = await api(url(file.size), { method: 'POST', body: new Blob([]) });
+  const done = await api(url(file.size), octets(new Blob([])));
   $('fw-result').textContent = done.ok ? 'Uploaded and staged' : await done.text();
   loadFirmware();
 });
-$('fw-commit').addEventListener('click', async () => { $('fw-result').textContent = (await (await api('/api/firmware/commit', { method: 'POST' })).json()).message; loadFirmware(); });
-$('fw-rollback').addEventListener('click', async () => { $('fw-result').textContent = (await (await api('/api/firmware/rollback', { method: 'POST' })).json()).message; loadFirmware(); });
-$('fw-reset').addEventListener('click', async () => { if (confirm('Restart the network stack?')) await api('/api/device/reset', { method: 'POST' }); });
+$('fw-commit').addEventListener('click', async () => { $('fw-result').textContent = (await (await api('/api/firmware/commit', json())).json()).message; loadFirmware(); });
+$('fw-rollback').addEventListener('click', async () => { $('fw-result').textContent = (await (await api('/api/firmware/rollback', json())).json()).message; loadFirmware(); });
+$('fw-reset').addEventListener('click', async () => { if (confirm('Restart the network stack?')) await api('/api/device/reset', json()); });
 
 async function loadNetwork() {
   const n = await (await api('/api/network')).json();
