@@ -36,9 +36,12 @@ internal static class DeviceRunner
         }
 
         TapDevice tap;
+        bool inherited;
         try
         {
-            tap = TapDevice.Open(settings.InterfaceName);
+            var adopted = Privileges.InheritedTap();
+            inherited = adopted is not null;
+            tap = adopted ?? TapDevice.Open(settings.InterfaceName);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException or ArgumentException)
         {
@@ -47,26 +50,20 @@ internal static class DeviceRunner
         }
         using (tap)
         {
-            log.LogInformation("Opened TAP {Interface} ({How}), MTU {Mtu}", tap.Name, tap.CreatedInterface ? "created" : "existing", tap.Mtu);
-            foreach (var host in new[] { settings.HostAddress, settings.HostAddress6 }.OfType<(IPAddress Address, int PrefixLength)>())
+            if (inherited)
             {
-                if (tap.CreatedInterface)
+                log.LogInformation("Started again without capabilities, TAP {Interface} kept open ({Identity})", tap.Name, Privileges.Describe());
+            }
+            else
+            {
+                log.LogInformation("Opened TAP {Interface} ({How}), MTU {Mtu}", tap.Name, tap.CreatedInterface ? "created" : "existing", tap.Mtu);
+                if (!ConfigureHostSide(settings, tap, log))
+                    return 1;
+                if (!Privileges.IsRoot && Privileges.HeldCapabilities().Length > 0)
                 {
-                    try
-                    {
-                        tap.ConfigureHostSide(host.Address, host.PrefixLength);
-                        log.LogInformation("Host side of {Interface}: {Address}/{Prefix}, up", tap.Name, host.Address, host.PrefixLength);
-                    }
-                    catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-                    {
-                        log.LogError("Cannot configure the host side of {Interface}: {Reason}", tap.Name, e.Message);
-                        return 1;
-                    }
-                }
-                else
-                {
-                    log.LogWarning("{Interface} existed before: --host-address{Six} ignored, its configuration is left as it is", tap.Name,
-                        host.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "6" : "");
+                    var failure = Privileges.RestartWithoutCapabilities(tap);
+                    log.LogError("Cannot start again without capabilities: {Reason}", failure.Message);
+                    return 1;
                 }
             }
 
@@ -147,6 +144,33 @@ internal static class DeviceRunner
         }
         log.LogInformation("Stopped");
         return 0;
+    }
+
+    /// <summary>--host-address and --host-address6 on a TAP this program created; false (logged) when that fails.</summary>
+    static bool ConfigureHostSide(DeviceSettings settings, TapDevice tap, ILogger log)
+    {
+        foreach (var host in new[] { settings.HostAddress, settings.HostAddress6 }.OfType<(IPAddress Address, int PrefixLength)>())
+        {
+            if (tap.CreatedInterface)
+            {
+                try
+                {
+                    tap.ConfigureHostSide(host.Address, host.PrefixLength);
+                    log.LogInformation("Host side of {Interface}: {Address}/{Prefix}, up", tap.Name, host.Address, host.PrefixLength);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+                {
+                    log.LogError("Cannot configure the host side of {Interface}: {Reason}", tap.Name, e.Message);
+                    return false;
+                }
+            }
+            else
+            {
+                log.LogWarning("{Interface} existed before: --host-address{Six} ignored, its configuration is left as it is", tap.Name,
+                    host.Address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? "6" : "");
+            }
+        }
+        return true;
     }
 
     /// <summary>One life of the stack; returns true when a reset asked for another.</summary>
@@ -281,7 +305,7 @@ internal static class DeviceRunner
             if (settings.RunAs is { } wanted && Posix.FindAccount(wanted)?.Uid != Posix.EffectiveUserId)
                 throw new InvalidOperationException($"--run-as {wanted}: only a device started as root can become another user");
             if (Privileges.HeldCapabilities() is { Length: > 0 } held)
-                log.LogWarning("Started with capabilities {Capabilities}, which this process keeps; start it as root with --run-as, or give CAP_NET_ADMIN only to a program that creates the TAP for this user", held);
+                log.LogWarning("Still holding capabilities {Capabilities} after starting again without them (file capabilities on the program?)", held);
             return null;
         }
         string name = settings.RunAs ?? Privileges.DefaultUser;

@@ -17,10 +17,16 @@ internal sealed class DeviceProcess : IAsyncDisposable
 
     public IEnumerable<string> Log => _log;
 
-    public static DeviceProcess Start(TestNamespace ns, params string[] arguments)
+    public static DeviceProcess Start(TestNamespace ns, params string[] arguments) =>
+        Start("ip", ["netns", "exec", ns.Name, "dotnet", DevicePath, .. arguments]);
+
+    /// <summary>The device started by a shell command line (for wrappers such as setpriv); stopping it signals the shell's process.</summary>
+    public static DeviceProcess StartCommand(string commandLine) => Start("sh", ["-c", "exec " + commandLine]);
+
+    static DeviceProcess Start(string program, IEnumerable<string> arguments)
     {
-        var start = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var argument in new[] { "netns", "exec", ns.Name, "dotnet", DevicePath }.Concat(arguments))
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var argument in arguments)
             start.ArgumentList.Add(argument);
         var device = new DeviceProcess(Process.Start(start)!);
         device._process.OutputDataReceived += (_, e) => { if (e.Data is not null) device._log.Enqueue(e.Data); };

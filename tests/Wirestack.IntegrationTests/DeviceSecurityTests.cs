@@ -60,6 +60,83 @@ public sealed class DeviceSecurityTests
         }
     }
 
+    /// <summary>
+    /// Runs the device as nobody through <paramref name="privileges"/> (setpriv options) in <paramref name="ns"/>.
+    /// With <paramref name="openTunNode"/> it sees a world-usable /dev/net/tun, as Debian's udev rules make it,
+    /// bound over the real node in a mount namespace of its own (the host's node is left as it is).
+    /// </summary>
+    static DeviceProcess StartAsNobody(TestNamespace ns, string data, string privileges, bool openTunNode, params string[] extra)
+    {
+        string device = string.Join(' ', new[] { "dotnet", DeviceProcess.DevicePath }.Concat(Args(data, extra)));
+        string run = $"ip netns exec {ns.Name} env HOME=/tmp DOTNET_CLI_HOME=/tmp setpriv --reuid=65534 --regid=65534 --clear-groups {privileges} {device}";
+        if (openTunNode)
+        {
+            string node = Path.Combine(Path.GetDirectoryName(data)!, "tun");
+            run = $"unshare --mount --propagation private sh -c 'mknod -m 666 {node} c 10 200 && mount --bind {node} /dev/net/tun && exec {run}'";
+        }
+        return DeviceProcess.StartCommand(run);
+    }
+
+    [Fact(DisplayName = "Least privilege over TAP: started as nobody with only CAP_NET_ADMIN (ambient, as a systemd unit gives it) the device opens the TAP, configures its host side, then starts itself again holding no capability; ping and a reset work")]
+    public async Task ShedsCapabilities()
+    {
+        Prerequisites.Require("curl", "ping", "setpriv", "unshare", "mknod");
+        string dir = Directory.CreateTempSubdirectory("wirestack-caps").FullName;
+        try
+        {
+            File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+            string data = Directory.CreateDirectory(Path.Combine(dir, "data")).FullName;
+            await ProcessRunner.RunAsync("chown", ["65534:65534", data], TimeSpan.FromSeconds(5));
+            await using var ns = await TestNamespace.CreateAsync();
+            await using var device = StartAsNobody(ns, data, "--inh-caps=+net_admin --ambient-caps=+net_admin", openTunNode: true);
+            await device.WaitForLogAsync("Started again without capabilities", TimeSpan.FromSeconds(30));
+            await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
+            Assert.Contains(device.Log, l => l.Contains("Host side of tap0: 192.168.0.1/24, up", StringComparison.Ordinal));
+            // Every wrapper execs the next, and so does the device when it starts again: the PID is the device's.
+            var status = Status(device.Id);
+            Assert.All(status["Uid"].Split('\t'), id => Assert.Equal("65534", id));
+            foreach (string set in new[] { "CapInh", "CapPrm", "CapEff", "CapAmb" })
+                Assert.Equal("0000000000000000", status[set]);
+            Assert.Equal("1", status["NoNewPrivs"]);
+            Assert.Contains("3 received", (await ns.CheckAsync($"ping -c 3 -i 0.2 -W 2 {Device}")).Output);
+            await ns.CheckAsync($"curl -s -f -m 10 {Auth} -X POST http://{Device}/api/device/reset");
+            await device.WaitForLogAsync("Reset: restarting the stack", TimeSpan.FromSeconds(15));
+            await ns.CheckAsync($"curl -s -f -m 10 --retry 10 --retry-connrefused --retry-all-errors {Auth} http://{Device}/api/stats/get");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact(DisplayName = "Least privilege over TAP: with a TAP created beforehand for the user (ip tuntap add … user), the device runs as nobody with no capability at all")]
+    public async Task RunsWithoutAnyPrivilege()
+    {
+        Prerequisites.Require("curl", "ping", "setpriv");
+        string dir = Directory.CreateTempSubdirectory("wirestack-user-tap").FullName;
+        try
+        {
+            File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+            string data = Directory.CreateDirectory(Path.Combine(dir, "data")).FullName;
+            await ProcessRunner.RunAsync("chown", ["65534:65534", data], TimeSpan.FromSeconds(5));
+            await using var ns = await TestNamespace.CreateAsync();
+            await ns.CheckAsync("ip tuntap add dev tap0 mode tap user 65534");
+            await ns.CheckAsync("ip addr add 192.168.0.1/24 dev tap0");
+            await ns.CheckAsync("ip link set tap0 up");
+            // Opening a TAP made for the user still goes through /dev/net/tun, which must be usable (0666, as usual).
+            await using var device = StartAsNobody(ns, data, "--inh-caps=-all", openTunNode: true);
+            await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
+            Assert.Contains(device.Log, l => l.Contains("Opened TAP tap0 (existing)", StringComparison.Ordinal));
+            Assert.DoesNotContain(device.Log, l => l.Contains("Started again", StringComparison.Ordinal));
+            Assert.Contains("3 received", (await ns.CheckAsync($"ping -c 3 -i 0.2 -W 2 {Device}")).Output);
+            await ns.CheckAsync($"curl -s -f -m 10 {Auth} http://{Device}/api/stats/get");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact(DisplayName = "Data directory checks over TAP: one owned by another user or writable by its group is refused with the reason and exit code 1")]
     public async Task RefusesUnsafeDataDirectory()
     {

@@ -75,6 +75,12 @@ internal static unsafe partial class Posix
     [LibraryImport(Library, EntryPoint = "prctl", SetLastError = true)]
     public static partial int Prctl(int option, nuint arg2, nuint arg3, nuint arg4, nuint arg5);
 
+    [LibraryImport(Library, EntryPoint = "capset", SetLastError = true)]
+    public static partial int Capset(uint* header, uint* data);
+
+    [LibraryImport(Library, EntryPoint = "execve", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Execve(string path, string?[] arguments, string?[] environment);
+
     [LibraryImport(Library, EntryPoint = "getpwnam")]
     private static partial nint GetPwNam([MarshalAs(UnmanagedType.LPUTF8Str)] string name);
 

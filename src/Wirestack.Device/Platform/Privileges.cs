@@ -72,6 +72,51 @@ internal static unsafe class Privileges
         }
     }
 
+    /// <summary>Names the TAP descriptor a device started again without capabilities inherits: "fd:name:created".</summary>
+    public const string InheritedTapVariable = "WIRESTACK_INHERITED_TAP";
+
+    const uint CapabilityVersion3 = 0x20080522;
+
+    /// <summary>
+    /// Sheds the capabilities of a device started without root but with some (CAP_NET_ADMIN from a systemd unit's
+    /// AmbientCapabilities= or setpriv): capabilities belong to each thread, and the runtime's threads already exist,
+    /// so no call can take them from the whole process; an exec can. The program starts itself again with the TAP's
+    /// descriptor kept open and its ambient capabilities cleared, and the new image, without file capabilities,
+    /// holds none. Returns only on failure.
+    /// </summary>
+    public static Exception RestartWithoutCapabilities(Wirestack.Devices.TapDevice tap)
+    {
+        tap.KeepAcrossExec();
+        var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .Where(e => (string)e.Key != InheritedTapVariable)
+            .Select(e => $"{e.Key}={e.Value}")
+            .Append($"{InheritedTapVariable}={tap.FileDescriptor}:{tap.Name}:{(tap.CreatedInterface ? 1 : 0)}")
+            .ToList();
+        string[] arguments = File.ReadAllText("/proc/self/cmdline").TrimEnd('\0').Split('\0');
+        // Capabilities belong to each thread: this one, which execs, gives up every set (ambient ones would survive
+        // the exec, inheritable ones could be raised by a program with file capabilities), and no_new_privs carries
+        // over to the new image so nothing it runs can gain privileges.
+        uint* header = stackalloc uint[2] { CapabilityVersion3, 0 };
+        uint* none = stackalloc uint[6];
+        if (Posix.Capset(header, none) != 0)
+            return Failure("capset");
+        _ = Posix.Prctl(PrSetNoNewPrivs, 1, 0, 0, 0);
+        Posix.Execve("/proc/self/exe", [.. arguments, null], [.. environment, null]);
+        return Failure("execve");
+    }
+
+    /// <summary>The TAP a device started again inherited (see <see cref="RestartWithoutCapabilities"/>), or null.</summary>
+    public static Wirestack.Devices.TapDevice? InheritedTap()
+    {
+        if (Environment.GetEnvironmentVariable(InheritedTapVariable) is not { } value)
+            return null;
+        Environment.SetEnvironmentVariable(InheritedTapVariable, null);
+        string[] parts = value.Split(':');
+        if (parts.Length != 3 || !int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out int fd))
+            throw new IOException($"{InheritedTapVariable}={value} is not fd:name:created");
+        return Wirestack.Devices.TapDevice.Adopt(fd, parts[1], parts[2] == "1");
+    }
+
     /// <summary>The effective capabilities of this thread as /proc shows them (hex), or empty when it has none.</summary>
     public static string HeldCapabilities()
     {

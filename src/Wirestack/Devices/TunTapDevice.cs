@@ -24,7 +24,19 @@ public abstract class TunTapDevice : INetworkDevice
         Mtu = Handle.QueryMtu();
     }
 
+    private protected TunTapDevice(TunTapHandle handle)
+    {
+        Handle = handle;
+        Mtu = Handle.QueryMtu();
+    }
+
     private protected TunTapHandle Handle { get; }
+
+    /// <summary>The open descriptor, for a program that starts itself again and keeps the interface.</summary>
+    internal int FileDescriptor => Handle.FileDescriptor;
+
+    /// <summary>Lets the descriptor survive an exec of this process.</summary>
+    internal void KeepAcrossExec() => Handle.KeepAcrossExec();
 
     /// <summary>The interface name.</summary>
     public string Name => Handle.Name;
@@ -86,6 +98,13 @@ public sealed class TapDevice : TunTapDevice
     TapDevice(string name, TunTapOptions? options) : base(name, tap: true, options)
     {
     }
+
+    TapDevice(TunTapHandle handle) : base(handle)
+    {
+    }
+
+    /// <summary>The TAP interface <paramref name="name"/> open on <paramref name="fd"/>, inherited across an exec.</summary>
+    internal static TapDevice Adopt(int fd, string name, bool created) => new(TunTapHandle.Adopt(fd, name, tap: true, created));
 
     /// <summary>Opens (or creates) the TAP interface <paramref name="name"/>.</summary>
     /// <exception cref="PlatformNotSupportedException">Not Linux.</exception>

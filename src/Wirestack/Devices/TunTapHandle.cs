@@ -90,6 +90,33 @@ internal sealed unsafe class TunTapHandle : IDisposable
         }
     }
 
+    /// <summary>
+    /// Takes over a descriptor this program opened before it started itself again (to shed capabilities): checked to
+    /// be the TAP or TUN interface <paramref name="name"/>, and closed on exec again.
+    /// </summary>
+    public static TunTapHandle Adopt(int fd, string name, bool tap, bool created)
+    {
+        var request = default(InterfaceRequest);
+        if (LibC.Ioctl(fd, IoctlRequest.TUNGETIFF, &request) != 0)
+            throw new IOException($"Descriptor {fd} is not an open TUN/TAP interface: {LibC.Describe(LibC.LastError)}.");
+        string attached = request.InterfaceName;
+        bool isTap = (request.Flags & IoctlRequest.IFF_TAP) != 0;
+        if (attached != name || isTap != tap)
+            throw new IOException($"Descriptor {fd} is {(isTap ? "TAP" : "TUN")} '{attached}', not the expected '{name}'.");
+        LibC.Fcntl(fd, LibC.F_SETFD, LibC.FD_CLOEXEC);
+        int controlFd = LibC.Socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0);
+        if (controlFd < 0)
+            throw new IOException($"Cannot create a control socket: {LibC.Describe(LibC.LastError)}.");
+        return new TunTapHandle(name, fd, controlFd, created);
+    }
+
+    /// <summary>Lets the descriptor survive an exec of this process (it is close-on-exec otherwise).</summary>
+    public void KeepAcrossExec()
+    {
+        if (LibC.Fcntl(_fd, LibC.F_SETFD, 0) != 0)
+            throw new IOException($"Cannot keep the descriptor of '{Name}' across exec: {LibC.Describe(LibC.LastError)}.");
+    }
+
     static UnauthorizedAccessException PermissionError(string name, string kind) => new(
         $"Opening {kind} interface '{name}' needs root or CAP_NET_ADMIN, or an interface created beforehand for your user " +
         $"(ip tuntap add dev {name} mode {kind.ToLowerInvariant()} user $USER).");

@@ -21,6 +21,16 @@ internal unsafe struct InterfaceRequest
         return request;
     }
 
+    /// <summary>The interface name the kernel filled in (TUNGETIFF).</summary>
+    public readonly string InterfaceName
+    {
+        get
+        {
+            fixed (byte* p = Name)
+                return Marshal.PtrToStringAnsi((nint)p) ?? "";
+        }
+    }
+
     public short Flags
     {
         readonly get { fixed (byte* p = Union) return *(short*)p; }
@@ -52,6 +62,7 @@ internal unsafe struct InterfaceRequest
 internal static class IoctlRequest
 {
     public const nuint TUNSETIFF = 0x400454CA;
+    public const nuint TUNGETIFF = 0x800454D2;
     public const nuint SIOCGIFFLAGS = 0x8913;
     public const nuint SIOCSIFFLAGS = 0x8914;
     public const nuint SIOCSIFADDR = 0x8916;

@@ -69,6 +69,12 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, EntryPoint = "setns", SetLastError = true)]
     public static partial int SetNs(int fd, int nsType);
 
+    public const int F_SETFD = 2;
+    public const int FD_CLOEXEC = 1;
+
+    [LibraryImport(Library, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int Fcntl(int fd, int command, int argument);
+
     [LibraryImport(Library, EntryPoint = "strerror")]
     private static partial nint StrError(int errno);
 
