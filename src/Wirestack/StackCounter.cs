@@ -186,6 +186,10 @@ public enum StackCounter
     RouterAdvertisementsReceived,
     /// <summary>MLDv2 reports sent.</summary>
     MldReportsSent,
+    /// <summary>IGMP reports and leaves sent (RFC 3376, with v1 and v2 compatibility).</summary>
+    IgmpReportsSent,
+    /// <summary>IGMP membership queries received.</summary>
+    IgmpQueriesReceived,
     /// <summary>IPv6 packet shorter than its header, of another version, or with a payload length past the frame.</summary>
     DropIpv6Malformed,
     /// <summary>IPv6 packet from a multicast, loopback or IPv4-mapped source, or to loopback.</summary>
@@ -206,6 +210,10 @@ public enum StackCounter
     DropRouterAdvertisementIgnored,
     /// <summary>MLD message failing validation (hop limit, source, length).</summary>
     DropMldInvalid,
+    /// <summary>IGMP message too short, with a wrong checksum, or with sources past its end.</summary>
+    DropIgmpInvalid,
+    /// <summary>UDP datagram to a multicast group no socket on its port joined.</summary>
+    DropUdpMulticastNotJoined,
     /// <summary>Path MTU estimates lowered by Packet Too Big messages (RFC 8201).</summary>
     PathMtuReductions,
 }

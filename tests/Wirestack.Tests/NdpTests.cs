@@ -14,7 +14,7 @@ public sealed class NdpTests
         Assert.Equal(Ipv6AddressState.Tentative, address.State);
         Assert.True(address.Address.IsLinkLocal);
         // The solicited-node group is joined (and reported) before the probe, so a defender's answer reaches us.
-        Assert.True(h.Engine.Ipv6.IsJoined(address.Address.SolicitedNode));
+        Assert.True(h.Engine.Ipv6.Multicast.Contains(address.Address.SolicitedNode));
 
         h.Advance(TimeSpan.FromSeconds(1.01));
         var probe = Assert.Single(h.Ipv6Sent().OfType(Icmpv6Type.NeighborSolicitation));

@@ -101,6 +101,9 @@ internal sealed partial class NetworkEngine
             case IpProtocol.Tcp:
                 ReceiveTcp(packet.Source, packet.Destination, packet.Payload);
                 break;
+            case IgmpProtocol:
+                ReceiveIgmp(packet);
+                break;
             default:
                 Counters.Increment(StackCounter.DropIpv4UnsupportedProtocol);
                 if (!_interface.IsBroadcast(packet.Destination))
@@ -121,12 +124,12 @@ internal sealed partial class NetworkEngine
     /// Writes a 20-byte header in front of the payload at <paramref name="payloadOffset"/> and sends the datagram.
     /// The buffer needs <see cref="LinkHeadroom"/> plus 20 bytes before the payload.
     /// </summary>
-    void TransmitIpv4(byte[] buffer, int payloadOffset, int payloadLength, byte protocol, Ipv4Address destination)
+    void TransmitIpv4(byte[] buffer, int payloadOffset, int payloadLength, byte protocol, Ipv4Address destination, byte timeToLive = 0)
     {
         int offset = payloadOffset - Ipv4Packet.MinimumHeaderLength;
         int length = Ipv4Packet.MinimumHeaderLength + payloadLength;
         Ipv4Packet.WriteHeader(buffer.AsSpan(offset), length, _nextIdentification++, dontFragment: false, moreFragments: false,
-            fragmentOffset: 0, _options.TimeToLive, protocol, _interface.Address, destination);
+            fragmentOffset: 0, timeToLive != 0 ? timeToLive : _options.TimeToLive, protocol, _interface.Address, destination);
         OutputIpv4(buffer, offset, length);
     }
 

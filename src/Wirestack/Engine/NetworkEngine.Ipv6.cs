@@ -198,12 +198,12 @@ internal sealed partial class NetworkEngine
     const int TransportOffset = LinkHeadroom + Ipv6Packet.HeaderLength + Ipv6FragmentHeader.Length;
 
     /// <summary>Puts the network header of <paramref name="destination"/>'s family in front of the payload and sends.</summary>
-    void TransmitIp(byte[] buffer, int payloadOffset, int payloadLength, byte protocol, IpAddress source, IpAddress destination)
+    void TransmitIp(byte[] buffer, int payloadOffset, int payloadLength, byte protocol, IpAddress source, IpAddress destination, byte hopLimit = 0)
     {
         if (destination.IsIpv4)
-            TransmitIpv4(buffer, payloadOffset, payloadLength, protocol, destination.Ipv4);
+            TransmitIpv4(buffer, payloadOffset, payloadLength, protocol, destination.Ipv4, hopLimit);
         else
-            TransmitIpv6(buffer, payloadOffset, payloadLength, protocol, source, destination);
+            TransmitIpv6(buffer, payloadOffset, payloadLength, protocol, source, destination, hopLimit);
     }
 
     /// <summary>Writes the 40-byte header in front of the payload and routes the packet.</summary>

@@ -13,71 +13,39 @@ internal sealed partial class NetworkEngine
 
     const byte ModeIsExclude = 2, ChangeToIncludeMode = 3, ChangeToExcludeMode = 4;
 
-    /// <summary>Reports still owed per group: state-change retransmissions and answers to group queries.</summary>
-    readonly Dictionary<IpAddress, MldPending> _mldPending = [];
-    readonly List<IpAddress> _mldDue = [];
-    long _mldGeneralResponseAt = long.MaxValue;
+    readonly GroupReportSchedule? _mldReports;
+    readonly Action<IpAddress, byte>? _sendMldReport;
     long _mldVersion1Until;
-
-    record struct MldPending(byte RecordType, int Left, long DueAt);
 
     bool MldVersion1 => _now < _mldVersion1Until;
 
-    long NextMldReportAt
-    {
-        get
-        {
-            long next = _mldGeneralResponseAt;
-            foreach (var pending in _mldPending.Values)
-                next = Math.Min(next, pending.DueAt);
-            return next;
-        }
-    }
+    long NextMldReportAt => _mldReports?.NextDeadline ?? long.MaxValue;
 
     /// <summary>RFC 3810 6: the link-scope all-nodes group and interface-local groups are never reported.</summary>
     static bool IsReported(IpAddress group) => group != IpAddress.AllNodes && group.MulticastScope > 1;
 
-    /// <summary>Joins <paramref name="group"/> on the interface, reporting the change (robustness-many times).</summary>
-    void JoinGroup(IpAddress group)
+    /// <summary>Joins <paramref name="group"/> on the interface, reporting the change (robustness-many times); false when no more groups fit.</summary>
+    bool JoinGroup(IpAddress group)
     {
-        if (_ipv6!.Join(group) && IsReported(group))
+        var result = _ipv6!.Multicast.Join(group);
+        if (result == JoinResult.Joined && IsReported(group))
             ScheduleStateChange(group, ChangeToExcludeMode);
+        return result != JoinResult.Full;
     }
 
     void LeaveGroup(IpAddress group)
     {
-        if (_ipv6!.Leave(group) && IsReported(group))
+        if (_ipv6!.Multicast.Leave(group) && IsReported(group))
             ScheduleStateChange(group, ChangeToIncludeMode);
     }
 
-    void ScheduleStateChange(IpAddress group, byte recordType)
-    {
-        // RFC 3810 6.1: sent at once, then repeated at random intervals up to the unsolicited report interval.
-        _mldPending[group] = new MldPending(recordType, MldRobustness, _now);
-    }
+    // RFC 3810 6.1: sent at once, then repeated at random intervals up to the unsolicited report interval.
+    void ScheduleStateChange(IpAddress group, byte recordType) => _mldReports!.StateChange(group, recordType, _now);
 
     void RunMldTimers()
     {
-        _mldDue.Clear();
-        foreach (var (group, pending) in _mldPending)
-        {
-            if (pending.DueAt <= _now)
-                _mldDue.Add(group);
-        }
-        foreach (var group in _mldDue)
-        {
-            var pending = _mldPending[group];
-            SendMldReport(group, pending.RecordType);
-            if (pending.Left > 1)
-                _mldPending[group] = pending with { Left = pending.Left - 1, DueAt = _now + _random.NextInt64(1, UnsolicitedReportInterval + 1) };
-            else
-                _mldPending.Remove(group);
-        }
-        if (_mldGeneralResponseAt <= _now)
-        {
-            _mldGeneralResponseAt = long.MaxValue;
+        if (_mldReports!.Run(_now, _sendMldReport!))
             SendCurrentStateReport();
-        }
     }
 
     /// <summary>RFC 3810 6.2, 5.1 (and 8.2 for MLDv1 queries): validates a query and schedules the answer.</summary>
@@ -97,25 +65,20 @@ internal sealed partial class NetworkEngine
             _mldVersion1Until = _now + OlderQuerierPresentTimeout;
         long due = _now + _random.NextInt64(Math.Max(maxDelay, 1));
         if (group.IsUnspecified)
-        {
-            _mldGeneralResponseAt = Math.Min(_mldGeneralResponseAt, due);
-            return;
-        }
-        if (!_ipv6!.IsJoined(group) || !IsReported(group))
-            return;
-        if (!_mldPending.TryGetValue(group, out var pending) || pending.DueAt > due)
-            _mldPending[group] = new MldPending(ModeIsExclude, 1, due);
+            _mldReports!.GeneralQuery(due);
+        else if (_ipv6!.Multicast.Contains(group) && IsReported(group))
+            _mldReports!.GroupQuery(group, ModeIsExclude, due);
     }
 
     void SendCurrentStateReport()
     {
         if (MldVersion1)
         {
-            foreach (var group in _ipv6!.Groups.Where(IsReported).ToList())
+            foreach (var group in _ipv6!.Multicast.Groups.Where(IsReported).ToList())
                 SendMldReport(group, ModeIsExclude);
             return;
         }
-        var groups = _ipv6!.Groups.Where(IsReported).ToList();
+        var groups = _ipv6!.Multicast.Groups.Where(IsReported).ToList();
         int perPacket = (Ipv6Mtu - Ipv6Packet.HeaderLength - 8 - 8) / 20;
         for (int start = 0; start < groups.Count; start += perPacket)
             SendMldv2Report(groups.Skip(start).Take(perPacket), ModeIsExclude);

@@ -44,6 +44,7 @@ internal sealed partial class NetworkEngine
             return;
         _ipv6.Mtu = _device.Mtu;
         JoinGroup(IpAddress.AllNodes);
+        RejoinSocketGroupsIpv6();
         AddAutoconfiguredAddress(0xFE80_0000_0000_0000, 64, Ipv6AddressOrigin.LinkLocal, long.MaxValue, long.MaxValue);
         foreach (var (address, prefixLength) in _options.Ipv6.StaticAddresses)
             StartAddress(_ipv6.Add(IpAddress.FromIPAddress(address), prefixLength, Ipv6AddressOrigin.Static));
@@ -60,11 +61,11 @@ internal sealed partial class NetworkEngine
     /// <summary>The link went down: everything learned is forgotten, and addresses are checked again when it returns (RFC 4862 5.4).</summary>
     void StopIpv6()
     {
-        if (_ipv6 is null || _ipv6.Addresses.Count == 0 && _ipv6.Groups.Count == 0)
+        if (_ipv6 is null || _ipv6.Addresses.Count == 0 && _ipv6.Multicast.Count == 0)
             return;
         _ipv6.Clear();
         _ndp!.Clear(p => p.Release());
-        _mldPending.Clear();
+        _mldReports!.Clear();
         _nextRouterSolicitationAt = long.MaxValue;
         _dhcpv6?.Stop();
         _dhcpv6DnsServers = _dhcpv6NtpServers = [];

@@ -19,7 +19,72 @@ internal sealed partial class NetworkEngine
         return _udp.Bind(port, receiver);
     }
 
-    public void UnbindUdp(UdpBinding binding) => _udp.Unbind(binding);
+    public void UnbindUdp(UdpBinding binding)
+    {
+        if (binding.Groups is { } groups)
+        {
+            foreach (var group in groups)
+                LeaveInterfaceGroup(group);
+            groups.Clear();
+        }
+        _udp.Unbind(binding);
+    }
+
+    /// <summary>Groups one socket may join (Linux's IP_MAX_MEMBERSHIPS).</summary>
+    public const int MaxGroupsPerSocket = 20;
+
+    /// <summary>
+    /// Makes <paramref name="binding"/> a member of <paramref name="group"/> (IP_ADD_MEMBERSHIP, IPV6_JOIN_GROUP): the
+    /// interface joins it, reporting it by IGMP or MLD when it is new there, and datagrams to it reach the socket.
+    /// </summary>
+    /// <returns>Success, or InvalidArgument (not multicast), AddressFamilyNotSupported (IPv6 is off), AddressAlreadyInUse
+    /// (joined already), NoBufferSpaceAvailable (too many groups, per socket or on the interface).</returns>
+    public SocketError JoinUdpGroup(UdpBinding binding, IpAddress group)
+    {
+        if (!group.IsMulticast)
+            return SocketError.InvalidArgument;
+        if (!group.IsIpv4 && _ipv6 is null)
+            return SocketError.AddressFamilyNotSupported;
+        binding.Groups ??= [];
+        if (binding.Groups.Contains(group))
+            return SocketError.AddressAlreadyInUse;
+        if (binding.Groups.Count >= MaxGroupsPerSocket || !JoinInterfaceGroup(group))
+            return SocketError.NoBufferSpaceAvailable;
+        binding.Groups.Add(group);
+        return SocketError.Success;
+    }
+
+    /// <summary>Ends the socket's membership (IP_DROP_MEMBERSHIP); AddressNotAvailable when it had none.</summary>
+    public SocketError LeaveUdpGroup(UdpBinding binding, IpAddress group)
+    {
+        if (binding.Groups is null || !binding.Groups.Remove(group))
+            return SocketError.AddressNotAvailable;
+        LeaveInterfaceGroup(group);
+        return SocketError.Success;
+    }
+
+    bool JoinInterfaceGroup(IpAddress group) => group.IsIpv4 ? JoinIpv4Group(group) : JoinGroup(group);
+
+    void LeaveInterfaceGroup(IpAddress group)
+    {
+        if (group.IsIpv4)
+            LeaveIpv4Group(group);
+        else if (_ipv6 is not null)
+            LeaveGroup(group);
+    }
+
+    /// <summary>IPv6 memberships end with the link (the interface forgets everything); the sockets' come back with it.</summary>
+    void RejoinSocketGroupsIpv6()
+    {
+        foreach (var binding in _udp.All)
+        {
+            foreach (var group in binding.Groups ?? [])
+            {
+                if (!group.IsIpv4)
+                    JoinGroup(group);
+            }
+        }
+    }
 
     /// <summary>Sends one datagram from <paramref name="binding"/>'s port.</summary>
     /// <returns>Success (sent or queued for address resolution), or why not.</returns>
@@ -27,6 +92,7 @@ internal sealed partial class NetworkEngine
     {
         if (payload.Length > MaxUdpPayload + (destination.IsIpv4 ? 0 : Ipv4Packet.MinimumHeaderLength))
             return SocketError.MessageSize;
+        bool multicast = destination.IsMulticast;
         if (port == 0 || destination.IsUnspecified)
             return SocketError.AddressNotAvailable;
         IpAddress source;
@@ -48,8 +114,11 @@ internal sealed partial class NetworkEngine
         UdpDatagram.WriteHeader(datagram, binding.Port, port, payload.Length, source, destination);
         binding.LastRemoteAddress = destination;
         binding.LastRemotePort = port;
-        TransmitIp(_transmitBuffer, TransportOffset, datagram.Length, IpProtocol.Udp, source, destination);
+        TransmitIp(_transmitBuffer, TransportOffset, datagram.Length, IpProtocol.Udp, source, destination, multicast ? binding.MulticastTimeToLive : (byte)0);
         Counters.Increment(StackCounter.UdpDatagramsSent);
+        // Multicast loopback (IP_MULTICAST_LOOP): a local member of the group hears it too.
+        if (multicast && binding.MulticastLoopback && _udp.TryGet(port, out var local) && local.HasJoined(destination))
+            local.Receiver.TryDeliver(payload, source, binding.Port, destination);
         return SocketError.Success;
     }
 
@@ -77,6 +146,11 @@ internal sealed partial class NetworkEngine
                 SendIcmpError(packet, Icmpv4Type.DestinationUnreachable, UnreachableCode.Port);
             else
                 SendIcmpv6Error(packet, Icmpv6Type.DestinationUnreachable, Icmpv6Code.PortUnreachable, 0);
+            return;
+        }
+        if (destination.IsMulticast && !binding.HasJoined(destination))
+        {
+            Counters.Increment(StackCounter.DropUdpMulticastNotJoined);
             return;
         }
         if (binding.Receiver.TryDeliver(datagram.Payload, source, datagram.SourcePort, destination))

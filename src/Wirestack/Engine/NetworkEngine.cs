@@ -62,7 +62,11 @@ internal sealed partial class NetworkEngine
                 options.ResolutionQueuePackets, options.ResolutionQueueBytes, options.MaxUnresolvedNeighbors);
             _nextIpv6Identification = (uint)_random.NextInt64(uint.MaxValue + 1L);
             _routerProbablyReachable = RouterProbablyReachable;
+            _mldReports = new GroupReportSchedule(MldRobustness, UnsolicitedReportInterval, _random);
+            _sendMldReport = SendMldReport;
         }
+        _igmpReports = new GroupReportSchedule(IgmpRobustness, IgmpUnsolicitedReportInterval, _random);
+        _sendIgmpReport = SendIgmpReport;
         _reassembler = new Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
         _udp = new UdpBindings();
@@ -101,6 +105,8 @@ internal sealed partial class NetworkEngine
                 return _now;
             long? next = Earliest(_neighbors.NextDeadline(), _reassembler.NextDeadline);
             next = Earliest(next, NextIpv6Deadline);
+            if (_igmpReports.NextDeadline is var igmp && igmp != long.MaxValue)
+                next = Earliest(next, igmp);
             next = Earliest(next, _device.NextFrameDueMicroseconds);
             next = Earliest(next, NextTcpDeadline);
             if (_dhcp is { NextDeadline: var dhcpDeadline } && dhcpDeadline != long.MaxValue)
@@ -157,6 +163,7 @@ internal sealed partial class NetworkEngine
         if (State == StackState.Down)
         {
             SetState(StackState.LinkUp);
+            RestartIgmp();
             StartIpv6();
         }
 
@@ -213,6 +220,7 @@ internal sealed partial class NetworkEngine
         foreach (var entry in _failedScratch)
             FailResolution(_neighbors, entry);
         RunIpv6Timers();
+        RunIgmpTimers();
 
         RunTcpTimers();
         int expired = _reassembler.Expire(_now, _onReassemblyExpired);
@@ -245,8 +253,12 @@ internal sealed partial class NetworkEngine
         }
         _frameSource = frame.Source;
         var destination = frame.Destination;
-        // Multicast frames pass only for groups joined (RFC 2464 7: 33:33 and the group's low 32 bits).
-        if (destination != MacAddress && !destination.IsBroadcast && !(IsIpv6MulticastMac(destination) && _ipv6!.IsJoinedMac(destination.Low32)))
+        // Multicast frames pass only for groups joined: IPv6's 33:33 and the group's low 32 bits (RFC 2464 7), IPv4's
+        // 01:00:5e and its low 23 (RFC 1112 6.4; 224.0.0.1, always joined, included).
+        if (destination != MacAddress && !destination.IsBroadcast
+            && !(IsIpv6MulticastMac(destination) && _ipv6!.Multicast.MatchesMac(destination.Low32, 0xFFFF_FFFF))
+            && !(destination.IsIpv4Multicast && (destination.Low32 & 0x7F_FFFF) is var low
+                && (low == 1 || _interface.Multicast.MatchesMac(low, 0x7F_FFFF))))
         {
             Counters.Increment(StackCounter.DropLinkNotForUs);
             return;

@@ -47,6 +47,50 @@ public sealed class UdpSocket : IDisposable
     /// <summary>Allows sending to broadcast addresses (SO_BROADCAST); off by default as on other sockets.</summary>
     public bool EnableBroadcast { get; set; }
 
+    /// <summary>
+    /// Joins a multicast group of either family (like <c>UdpClient.JoinMulticastGroup</c>): the stack reports the
+    /// membership on the link (IGMPv3, MLDv2) and datagrams sent to the group and this socket's port arrive here.
+    /// The membership ends with <see cref="DropMulticastGroup"/> or when the socket is disposed.
+    /// </summary>
+    /// <exception cref="SocketException">InvalidArgument (not a multicast address), AddressFamilyNotSupported (IPv6 is
+    /// off), AddressAlreadyInUse (joined already), NoBufferSpaceAvailable (more than 20 groups on the socket, or the
+    /// interface's table is full).</exception>
+    public void JoinMulticastGroup(IPAddress group) => ChangeMembership(group, join: true);
+
+    /// <summary>Leaves a group this socket joined.</summary>
+    /// <exception cref="SocketException">AddressNotAvailable: the socket is not a member.</exception>
+    public void DropMulticastGroup(IPAddress group) => ChangeMembership(group, join: false);
+
+    void ChangeMembership(IPAddress group, bool join)
+    {
+        ArgumentNullException.ThrowIfNull(group);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var address = IpAddress.FromIPAddress(group);
+        var binding = Binding;
+        var result = _stack.Invoke(e => join ? e.JoinUdpGroup(binding, address) : e.LeaveUdpGroup(binding, address));
+        if (result != SocketError.Success)
+            throw new SocketException((int)result);
+    }
+
+    /// <summary>TTL (IPv4) or hop limit (IPv6) of multicast datagrams this socket sends, 1 to 255; 1 (the local link) by default.</summary>
+    public int MulticastTimeToLive
+    {
+        get => Binding.MulticastTimeToLive;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(value, 1);
+            ArgumentOutOfRangeException.ThrowIfGreaterThan(value, 255);
+            Binding.MulticastTimeToLive = (byte)value;
+        }
+    }
+
+    /// <summary>Whether multicast datagrams this socket sends also reach local sockets in the group (on by default, as <c>Socket.MulticastLoopback</c>).</summary>
+    public bool MulticastLoopback
+    {
+        get => Binding.MulticastLoopback;
+        set => Binding.MulticastLoopback = value;
+    }
+
     /// <summary>Datagrams dropped because the receive queue was full.</summary>
     public long DroppedDatagrams => Volatile.Read(ref _dropped);
 

@@ -34,7 +34,16 @@ internal sealed class Ipv4Interface
     public bool IsBroadcast(Ipv4Address destination) =>
         destination.IsBroadcast || (IsConfigured && PrefixLength < 31 && destination == SubnetBroadcast);
 
+    /// <summary>Groups joined by the stack and its applications (RFC 1112, RFC 3376); all-hosts is always joined and never listed.</summary>
+    public MulticastGroups Multicast { get; } = new(MulticastGroupCapacity);
+
+    public const int MulticastGroupCapacity = 64;
+
+    /// <summary>224.0.0.1, which every host belongs to (RFC 1112 4).</summary>
+    public static readonly Ipv4Address AllHosts = new(0xE000_0001);
+
     /// <summary>True when a datagram to <paramref name="destination"/> is for this host.</summary>
     public bool Accepts(Ipv4Address destination) =>
-        destination == Address || IsBroadcast(destination) || (!IsConfigured && !destination.IsMulticast);
+        destination.IsMulticast ? destination == AllHosts || Multicast.Contains(destination)
+        : destination == Address || IsBroadcast(destination) || !IsConfigured;
 }

@@ -52,7 +52,6 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
     readonly List<Ipv6InterfaceAddress> _addresses = [];
     readonly List<Ipv6Router> _routers = [];
     readonly List<Ipv6Prefix> _prefixes = [];
-    readonly Dictionary<IpAddress, int> _groups = [];
 
     /// <summary>RFC 8106 5.3.1: MAX_RDNSS_Addresses.</summary>
     public const int MaxDnsServers = 3;
@@ -70,7 +69,11 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
     public List<Ipv6InterfaceAddress> Addresses => _addresses;
     public List<Ipv6Router> Routers => _routers;
     public List<Ipv6Prefix> Prefixes => _prefixes;
-    public Dictionary<IpAddress, int>.KeyCollection Groups => _groups.Keys;
+    /// <summary>Groups joined: all-nodes, solicited-node groups, and the applications' (RFC 3810).</summary>
+    public MulticastGroups Multicast { get; } = new(MulticastGroupCapacity);
+
+    /// <summary>Groups per interface: the stack's own (all-nodes, a solicited-node group per address) and the applications'.</summary>
+    public const int MulticastGroupCapacity = 64;
 
     /// <summary>Hop limit of sent packets (RFC 4861 6.3.4: CurHopLimit from RAs).</summary>
     public byte HopLimit { get; set; } = 64;
@@ -116,42 +119,7 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
     public bool IsAssigned(IpAddress address) => Find(address) is { IsAssigned: true };
 
     /// <summary>True when a packet to <paramref name="destination"/> is for this host: an assigned address or a joined group.</summary>
-    public bool Accepts(IpAddress destination) => destination.IsMulticast ? _groups.ContainsKey(destination) : IsAssigned(destination);
-
-    /// <summary>Joins a multicast group (counted: the same group joined twice needs two leaves). True on the first join.</summary>
-    public bool Join(IpAddress group)
-    {
-        _groups.TryGetValue(group, out int count);
-        _groups[group] = count + 1;
-        return count == 0;
-    }
-
-    /// <summary>Leaves a group; true when the last member left.</summary>
-    public bool Leave(IpAddress group)
-    {
-        if (!_groups.TryGetValue(group, out int count))
-            return false;
-        if (count > 1)
-        {
-            _groups[group] = count - 1;
-            return false;
-        }
-        _groups.Remove(group);
-        return true;
-    }
-
-    public bool IsJoined(IpAddress group) => _groups.ContainsKey(group);
-
-    /// <summary>True when the group's low 32 bits match a joined group's (what the multicast MAC 33:33:xx:xx:xx:xx carries).</summary>
-    public bool IsJoinedMac(uint low32)
-    {
-        foreach (var group in _groups.Keys)
-        {
-            if ((uint)group.Low == low32)
-                return true;
-        }
-        return false;
-    }
+    public bool Accepts(IpAddress destination) => destination.IsMulticast ? Multicast.Contains(destination) : IsAssigned(destination);
 
     /// <summary>RFC 4861 5.2: on link when link-local, or inside a prefix advertised on link (or a static address's prefix).</summary>
     public bool IsOnLink(IpAddress destination)
@@ -281,7 +249,7 @@ internal sealed class Ipv6Interface(int maxAddresses, int maxRouters, int maxPre
         _addresses.Clear();
         _routers.Clear();
         _prefixes.Clear();
-        _groups.Clear();
+        Multicast.Clear();
         DnsServers.Clear();
         SearchDomains.Clear();
         _version++;

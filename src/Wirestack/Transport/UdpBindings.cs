@@ -24,6 +24,17 @@ internal sealed class UdpBinding(ushort port, IUdpReceiver receiver)
     public IpAddress LastRemoteAddress { get; set; }
 
     public ushort LastRemotePort { get; set; }
+
+    /// <summary>Multicast groups this socket joined (either family), left when it closes; null until the first join.</summary>
+    public List<IpAddress>? Groups { get; set; }
+
+    public bool HasJoined(IpAddress group) => Groups is not null && Groups.Contains(group);
+
+    /// <summary>TTL or hop limit of multicast datagrams sent: 1 (this link) by default (RFC 1112 6.1, RFC 3493 5.2).</summary>
+    public byte MulticastTimeToLive { get; set; } = 1;
+
+    /// <summary>Whether a multicast datagram sent is also delivered to a local socket that joined its group (on by default, as in the kernel).</summary>
+    public bool MulticastLoopback { get; set; } = true;
 }
 
 /// <summary>
@@ -40,6 +51,8 @@ internal sealed class UdpBindings
     public int Count => _bindings.Count;
 
     public bool TryGet(ushort port, out UdpBinding binding) => _bindings.TryGetValue(port, out binding!);
+
+    public Dictionary<ushort, UdpBinding>.ValueCollection All => _bindings.Values;
 
     /// <summary>Binds <paramref name="port"/> (0 for an ephemeral one).</summary>
     /// <exception cref="SocketException">AddressAlreadyInUse, or TooManyOpenSockets when no ephemeral port is free.</exception>

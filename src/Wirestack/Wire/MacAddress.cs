@@ -44,6 +44,9 @@ public readonly struct MacAddress : IEquatable<MacAddress>, ISpanFormattable, IS
     /// <summary>True for 33:33:xx:xx:xx:xx, where IPv6 multicast goes on Ethernet (RFC 2464 7).</summary>
     internal bool IsIpv6Multicast => (_value >> 32) == 0x3333;
 
+    /// <summary>01:00:5e with the high bit of the fourth byte clear: an IPv4 group's MAC (RFC 1112 6.4).</summary>
+    internal bool IsIpv4Multicast => (_value >> 23) == 0x01_005E << 1;
+
     /// <summary>The low 32 bits (for 33:33 addresses, the low 32 bits of the IPv6 group).</summary>
     internal uint Low32 => (uint)_value;
 

@@ -1,0 +1,196 @@
+using Wirestack.Network;
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+// IGMPv3 host side (RFC 3376) with IGMPv1 and v2 compatibility (7.2): reports on join and leave, answers to queries.
+// Membership is EXCLUDE({}) — every source of the group — as for a host without source filtering (RFC 4604 is for
+// hosts that do SSM; this one does not).
+internal sealed partial class NetworkEngine
+{
+    /// <summary>RFC 3376 8.1, 8.11, 8.12: Robustness Variable, Unsolicited Report Interval, Older Version Querier Present Timeout.</summary>
+    const int IgmpRobustness = 2;
+    const long IgmpUnsolicitedReportInterval = 1_000_000, IgmpOlderQuerierPresentTimeout = 260_000_000;
+    const byte IgmpProtocol = 2;
+
+    /// <summary>224.0.0.22, where IGMPv3 reports go (RFC 3376 4.2.14).</summary>
+    static readonly Ipv4Address AllIgmpRouters = new(0xE000_0016);
+
+    /// <summary>224.0.0.2, where IGMPv2 Leave Group goes (RFC 2236 3).</summary>
+    static readonly Ipv4Address AllRoutersV4 = new(0xE000_0002);
+
+    readonly GroupReportSchedule _igmpReports;
+    readonly Action<IpAddress, byte> _sendIgmpReport;
+    long _igmpVersion1Until, _igmpVersion2Until;
+
+    /// <summary>The version reports take: lowered while an older querier was heard (RFC 3376 7.2.1).</summary>
+    int IgmpVersion => _now < _igmpVersion1Until ? 1 : _now < _igmpVersion2Until ? 2 : 3;
+
+    /// <summary>RFC 3376 5: the all-systems group 224.0.0.1 is never reported.</summary>
+    static bool IsIgmpReported(IpAddress group) => group.Ipv4 != Ipv4Interface.AllHosts;
+
+    /// <summary>Joins an IPv4 group on the interface, reporting it when it is new there; false when no more groups fit.</summary>
+    bool JoinIpv4Group(IpAddress group)
+    {
+        var result = _interface.Multicast.Join(group);
+        if (result == JoinResult.Joined && IsIgmpReported(group))
+            _igmpReports.StateChange(group, IgmpRecordType.ChangeToExcludeMode, _now);
+        return result != JoinResult.Full;
+    }
+
+    void LeaveIpv4Group(IpAddress group)
+    {
+        if (_interface.Multicast.Leave(group) && IsIgmpReported(group))
+            _igmpReports.StateChange(group, IgmpRecordType.ChangeToIncludeMode, _now);
+    }
+
+    /// <summary>The link came up: report every group again, as after a join (routers may have forgotten the host).</summary>
+    void RestartIgmp()
+    {
+        _igmpReports.Clear();
+        foreach (var group in _interface.Multicast.Groups)
+        {
+            if (IsIgmpReported(group))
+                _igmpReports.StateChange(group, IgmpRecordType.ChangeToExcludeMode, _now);
+        }
+    }
+
+    void RunIgmpTimers()
+    {
+        if (_igmpReports.Run(_now, _sendIgmpReport))
+            SendIgmpCurrentState();
+    }
+
+    /// <summary>RFC 3376 5.2 and 7.2: a query schedules the answer and may lower the version reports take.</summary>
+    void ReceiveIgmp(Ipv4Packet packet)
+    {
+        if (!IgmpMessage.TryParse(packet.Payload, out var message))
+        {
+            Counters.Increment(StackCounter.DropIgmpInvalid);
+            return;
+        }
+        if (message.Type != IgmpType.MembershipQuery)
+            return;   // other hosts' reports: IGMPv3 suppresses nothing (RFC 3376 5.1)
+        Counters.Increment(StackCounter.IgmpQueriesReceived);
+        int version = message.QueryVersion;
+        if (version == 1)
+            _igmpVersion1Until = _now + IgmpOlderQuerierPresentTimeout;
+        else if (version == 2)
+            _igmpVersion2Until = _now + IgmpOlderQuerierPresentTimeout;
+        long due = _now + _random.NextInt64(Math.Max(message.MaxResponseMicroseconds, 1));
+        var group = message.Group;
+        if (group.IsAny)
+        {
+            // An IGMPv1 or v2 querier gets a report per group rather than one v3 report of all (7.2).
+            _igmpReports.GeneralQuery(due);
+        }
+        else if (_interface.Multicast.Contains(group) && IsIgmpReported(group))
+        {
+            // Group-and-source-specific queries are answered as group-specific ones: with every source wanted, the
+            // whole group is the membership to confirm.
+            _igmpReports.GroupQuery(group, IgmpRecordType.ModeIsExclude, due);
+        }
+    }
+
+    void SendIgmpCurrentState()
+    {
+        if (IgmpVersion < 3)
+        {
+            foreach (var group in _interface.Multicast.Groups)
+            {
+                if (IsIgmpReported(group))
+                    SendIgmpReport(group, IgmpRecordType.ModeIsExclude);
+            }
+            return;
+        }
+        int perPacket = (_device.Mtu - 24 - IgmpMessage.MinimumLength) / 8;
+        var message = _transmitBuffer.AsSpan(TransportOffset);
+        int count = 0;
+        foreach (var group in _interface.Multicast.Groups)
+        {
+            if (!IsIgmpReported(group))
+                continue;
+            WriteGroupRecord(message[(IgmpMessage.MinimumLength + 8 * count)..], IgmpRecordType.ModeIsExclude, group.Ipv4);
+            if (++count == perPacket)
+            {
+                SendIgmpv3Report(count);
+                count = 0;
+            }
+        }
+        if (count > 0)
+            SendIgmpv3Report(count);
+    }
+
+    void SendIgmpReport(IpAddress group, byte recordType)
+    {
+        var message = _transmitBuffer.AsSpan(TransportOffset, IgmpMessage.MinimumLength);
+        switch (IgmpVersion)
+        {
+            case 3:
+                WriteGroupRecord(_transmitBuffer.AsSpan(TransportOffset + IgmpMessage.MinimumLength), recordType, group.Ipv4);
+                SendIgmpv3Report(1);
+                return;
+            case 2 when recordType == IgmpRecordType.ChangeToIncludeMode:
+                // RFC 2236 3: Leave Group to all routers.
+                WriteVersion2(message, IgmpType.LeaveGroup, group.Ipv4);
+                SendIgmp(message.Length, AllRoutersV4);
+                return;
+            case 1 when recordType == IgmpRecordType.ChangeToIncludeMode:
+                return;   // IGMPv1 has no leave (RFC 1112): the membership times out at the router
+            default:
+                WriteVersion2(message, IgmpVersion == 1 ? IgmpType.Version1Report : IgmpType.Version2Report, group.Ipv4);
+                SendIgmp(message.Length, group.Ipv4);
+                return;
+        }
+    }
+
+    static void WriteVersion2(Span<byte> message, byte type, Ipv4Address group)
+    {
+        message[0] = type;
+        message[1] = 0;
+        group.WriteTo(message[4..]);
+    }
+
+    static void WriteGroupRecord(Span<byte> record, byte recordType, Ipv4Address group)
+    {
+        record[0] = recordType;
+        record[1] = 0;   // no auxiliary data
+        record[2] = 0;   // no sources
+        record[3] = 0;
+        group.WriteTo(record[4..]);
+    }
+
+    /// <summary>An IGMPv3 report of the <paramref name="records"/> group records already written after its 8-byte header.</summary>
+    void SendIgmpv3Report(int records)
+    {
+        var message = _transmitBuffer.AsSpan(TransportOffset, IgmpMessage.MinimumLength + 8 * records);
+        message[0] = IgmpType.Version3Report;
+        message[1] = 0;
+        message[4] = 0;
+        message[5] = 0;
+        message[6] = (byte)(records >> 8);
+        message[7] = (byte)records;
+        SendIgmp(message.Length, AllIgmpRouters);
+    }
+
+    /// <summary>
+    /// Sends the IGMP message built at the transport offset: TTL 1 and the Router Alert option (RFC 3376 4, RFC 2113),
+    /// from the interface's address or 0.0.0.0 before it has one (4.2.13).
+    /// </summary>
+    void SendIgmp(int length, Ipv4Address destination)
+    {
+        IgmpMessage.Finish(_transmitBuffer.AsSpan(TransportOffset, length));
+        const int headerLength = Ipv4Packet.MinimumHeaderLength + 4;
+        int offset = TransportOffset - headerLength;
+        var header = _transmitBuffer.AsSpan(offset, headerLength);
+        Ipv4Packet.WriteHeader(header, headerLength + length, _nextIdentification++, dontFragment: false, moreFragments: false, fragmentOffset: 0,
+            timeToLive: 1, IgmpProtocol, _interface.Address, destination, typeOfService: 0xC0);
+        header[0] = 0x46;
+        IgmpMessage.RouterAlert.CopyTo(header[Ipv4Packet.MinimumHeaderLength..]);
+        header[10] = 0;
+        header[11] = 0;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(header[10..], Checksum.Compute(header));
+        OutputIpv4(_transmitBuffer, offset, headerLength + length);
+        Counters.Increment(StackCounter.IgmpReportsSent);
+    }
+}
