@@ -216,4 +216,14 @@ public enum StackCounter
     DropUdpMulticastNotJoined,
     /// <summary>Path MTU estimates lowered by Packet Too Big messages (RFC 8201).</summary>
     PathMtuReductions,
+    /// <summary>mDNS responses, announcements, probes and goodbyes sent.</summary>
+    MdnsResponsesSent,
+    /// <summary>mDNS name conflicts: another host claimed the name (RFC 6762 9).</summary>
+    MdnsConflicts,
+    /// <summary>mDNS message malformed: truncated records, bad names or compression pointers, too many entries, a nonzero opcode.</summary>
+    DropMdnsMalformed,
+    /// <summary>mDNS message from a source that is not on this link (RFC 6762 11).</summary>
+    DropMdnsOffLink,
+    /// <summary>mDNS answer not sent: the record was multicast less than a second ago, or unicast answers ran over their rate.</summary>
+    DropMdnsRateLimited,
 }

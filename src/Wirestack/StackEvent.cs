@@ -27,6 +27,10 @@ public enum StackEventKind
     AddressDeprecated,
     /// <summary>An IPv6 address passed its valid lifetime and was removed.</summary>
     AddressRemoved,
+    /// <summary>The mDNS host name passed probing and is in use (RFC 6762 8).</summary>
+    MdnsHostNameClaimed,
+    /// <summary>Another host holds the mDNS host name: the next one (NAME-2, NAME-3…) is tried (RFC 6762 9).</summary>
+    MdnsHostNameConflict,
 }
 
 /// <summary>An interface event with a human-readable message, like the seed's log lines.</summary>

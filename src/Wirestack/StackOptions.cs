@@ -63,6 +63,9 @@ public sealed record StackOptions
     /// <summary>Datagrams a UDP socket queues before it drops new ones.</summary>
     public int UdpReceiveQueueDatagrams { get; init; } = 256;
 
+    /// <summary>The mDNS responder for <c>NAME.local</c> (takes UDP port 5353); null (the default) for none.</summary>
+    public MdnsSettings? Mdns { get; init; }
+
     /// <summary>A DHCP server to run on the interface (needs a static address); null for none.</summary>
     public DhcpServerSettings? DhcpServer { get; init; }
 
@@ -89,6 +92,7 @@ public sealed record StackOptions
         ArgumentNullException.ThrowIfNull(Tcp);
         ArgumentNullException.ThrowIfNull(Ipv6);
         Ipv6.Validate();
+        Mdns?.Validate();
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxUnresolvedNeighbors, 1, nameof(MaxUnresolvedNeighbors));
         if (DhcpServer is not null && Ipv4.Address is null)
             throw new ArgumentException("A DHCP server needs a static address on the interface.", nameof(DhcpServer));

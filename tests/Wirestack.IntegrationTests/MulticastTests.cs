@@ -53,7 +53,7 @@ public sealed class MulticastTests
     [Fact(DisplayName = "RFC 3376 and RFC 3810 over TAP: a Wirestack socket joins 239.1.2.3 and ff05::1234; the kernel bridge's multicast database lists both on the TAP port, kernel senders reach the socket, and leaving removes them")]
     public async Task KernelSeesMembershipAndSends()
     {
-        Prerequisites.Require("socat", "bridge", "ss");
+        Prerequisites.Require("socat", "bridge");
         var ct = TestContext.Current.CancellationToken;
         await using var tap = await TapStack.StartAsync(beforeStart: BridgeWithSnooping);
         using var socket = tap.Stack.BindUdp(5000);

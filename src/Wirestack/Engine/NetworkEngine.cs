@@ -73,6 +73,7 @@ internal sealed partial class NetworkEngine
         _onReassemblyExpired = OnReassemblyExpired;
         _dropPending = DropPending;
         _dnsServers = StaticDnsServers();
+        CreateMdns();
     }
 
     public MacAddress MacAddress { get; }
@@ -107,6 +108,8 @@ internal sealed partial class NetworkEngine
             next = Earliest(next, NextIpv6Deadline);
             if (_igmpReports.NextDeadline is var igmp && igmp != long.MaxValue)
                 next = Earliest(next, igmp);
+            if (_mdns is { NextDeadline: var mdns } && mdns != long.MaxValue)
+                next = Earliest(next, mdns);
             next = Earliest(next, _device.NextFrameDueMicroseconds);
             next = Earliest(next, NextTcpDeadline);
             if (_dhcp is { NextDeadline: var dhcpDeadline } && dhcpDeadline != long.MaxValue)
@@ -138,6 +141,7 @@ internal sealed partial class NetworkEngine
     /// <summary>Drops everything held (queued packets, partial datagrams); called when the stack stops.</summary>
     public void Shutdown()
     {
+        StopMdns();
         if (_options.Ipv4.Dhcp?.ReleaseOnShutdown == true)
             _dhcp?.Release();
         ShutdownTcp();
@@ -156,6 +160,7 @@ internal sealed partial class NetworkEngine
                 _dhcp.Stop();
                 _interface.Clear();
             }
+            StopMdns();
             StopIpv6();
             SetState(StackState.Down);
             return;
@@ -221,6 +226,7 @@ internal sealed partial class NetworkEngine
             FailResolution(_neighbors, entry);
         RunIpv6Timers();
         RunIgmpTimers();
+        RunMdns();
 
         RunTcpTimers();
         int expired = _reassembler.Expire(_now, _onReassemblyExpired);

@@ -144,6 +144,14 @@ public sealed class NetworkStack : IAsyncDisposable
     /// </summary>
     public IReadOnlyList<string> DnsSearchDomains => _addressing.SearchDomains;
 
+    /// <summary>
+    /// The name the mDNS responder answers for (<c>NAME.local</c>, or <c>NAME-2.local</c>… after a conflict), null
+    /// without <see cref="StackOptions.Mdns"/>. The name is in use once <see cref="StackEventKind.MdnsHostNameClaimed"/> is raised.
+    /// </summary>
+    public string? MdnsHostName => Volatile.Read(ref _mdnsHostName);
+
+    string? _mdnsHostName;
+
     /// <summary>The IPv6 default routers learned from router advertisements (or configured).</summary>
     public IReadOnlyList<IPAddress> Ipv6Routers => _addressing.Ipv6Routers;
 
@@ -452,6 +460,7 @@ public sealed class NetworkStack : IAsyncDisposable
 
     void PublishStateChanges()
     {
+        Volatile.Write(ref _mdnsHostName, _engine.Mdns?.FullName);
         if (_engine.ConfigurationVersion != _addressingVersion)
         {
             _addressingVersion = _engine.ConfigurationVersion;

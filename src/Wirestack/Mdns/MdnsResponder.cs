@@ -1,0 +1,420 @@
+using System.Buffers.Binary;
+using Wirestack.Network;
+using Wirestack.Wire;
+
+namespace Wirestack.Mdns;
+
+/// <summary>Where the responder's messages go: the engine's UDP port 5353.</summary>
+internal interface IMdnsTransport
+{
+    /// <summary>Sends one message to a group (224.0.0.251, ff02::fb) or, for unicast answers, to one peer.</summary>
+    void Send(ReadOnlySpan<byte> message, IpAddress destination, ushort port);
+}
+
+/// <summary>What the responder is doing with its host name (RFC 6762 8).</summary>
+internal enum MdnsState { Stopped, Probing, Announcing, Ready }
+
+/// <summary>
+/// The Multicast DNS responder for the host's own name (RFC 6762): <c>NAME.local</c> with an A or AAAA record per
+/// address and the reverse PTR records. It probes before using the name (8.1), settles simultaneous probes by the
+/// tie-break of 8.2, takes <c>NAME-2</c>, <c>NAME-3</c>… when the name is someone else's (9), announces (8.3),
+/// answers queries with known-answer suppression (7.1), unicast responses when asked (5.4, 6.7), never multicasts
+/// a record more than once a second (6), says goodbye with TTL 0 when an address goes and at shutdown (10.1), and
+/// checks that queries come from this link (11). Single-threaded, on the engine's clock.
+/// </summary>
+internal sealed class MdnsResponder
+{
+    public const ushort Port = 5353;
+    public static readonly IpAddress Ipv4Group = (IpAddress)new Ipv4Address(0xE000_00FB);
+    public static readonly IpAddress Ipv6Group = IpAddress.Parse("ff02::fb");
+
+    /// <summary>RFC 6762 10: records that name a host live 120 s in caches.</summary>
+    const uint HostRecordTtl = 120;
+    /// <summary>RFC 6762 6.7: answers to legacy unicast queries carry at most 10 s.</summary>
+    const uint LegacyUnicastTtl = 10;
+    const long ProbeInterval = 250_000, AnnounceInterval = 1_000_000, MulticastInterval = 1_000_000, ProbeDefenseInterval = 250_000;
+    const int Probes = 3, Announcements = 2;
+    /// <summary>RFC 6762 8.1: after 15 conflicts within 10 s, wait 5 s before probing again.</summary>
+    const int ConflictBurst = 15;
+    const long ConflictWindow = 10_000_000, ConflictBackoff = 5_000_000;
+
+    sealed record OwnRecord(byte[] Name, string Text, ushort Type, byte[] Data)
+    {
+        /// <summary>When this record was last multicast on each family (RFC 6762 6's one-second rule).</summary>
+        public long LastMulticastV4 = long.MinValue / 2, LastMulticastV6 = long.MinValue / 2;
+    }
+
+    readonly string _baseName;
+    readonly Random _random;
+    readonly IMdnsTransport _transport;
+    readonly Func<IpAddress, bool> _isOnLink;
+    readonly StackCounters _counters;
+    readonly TokenBucket _unicastAnswers = new(ratePerSecond: 50, burst: 20);
+    readonly byte[] _scratch = new byte[1452];
+    readonly Queue<(StackEventKind Kind, string Message)> _events = new();
+    readonly List<long> _recentConflicts = [];
+    List<OwnRecord> _records = [];
+    IReadOnlyList<IpAddress> _addresses = [];
+    int _suffix = 1;
+    int _left;
+    long _nextAt = long.MaxValue;
+
+    public MdnsResponder(string hostName, Random random, IMdnsTransport transport, Func<IpAddress, bool> isOnLink, StackCounters counters)
+    {
+        _baseName = hostName;
+        _random = random;
+        _transport = transport;
+        _isOnLink = isOnLink;
+        _counters = counters;
+        HostName = hostName;
+    }
+
+    public MdnsState State { get; private set; }
+
+    /// <summary>The label in use: the configured one, or NAME-N after conflicts.</summary>
+    public string HostName
+    {
+        get;
+        private set
+        {
+            field = value;
+            FullName = value + ".local";
+        }
+    }
+
+    /// <summary>NAME.local (kept, not built per call: the host reads it after every poll).</summary>
+    public string FullName { get; private set; } = "";
+
+    public long NextDeadline => _nextAt;
+
+    public bool TryTakeEvent(out (StackEventKind Kind, string Message) stackEvent) => _events.TryDequeue(out stackEvent);
+
+    /// <summary>Starts probing for the name with the interface's current addresses (RFC 6762 8.1: after 0–250 ms).</summary>
+    public void Start(IReadOnlyList<IpAddress> addresses, long now)
+    {
+        _addresses = addresses;
+        _records = BuildRecords();
+        BeginProbing(now + _random.NextInt64(ProbeInterval + 1));
+    }
+
+    /// <summary>
+    /// The interface's addresses changed: goodbye for records of addresses that went (10.1), and the new set is
+    /// announced again (8.4).
+    /// </summary>
+    public void SetAddresses(IReadOnlyList<IpAddress> addresses, long now)
+    {
+        if (addresses.SequenceEqual(_addresses))
+            return;
+        var previous = _records;
+        _addresses = addresses;
+        _records = BuildRecords();
+        if (State is MdnsState.Stopped or MdnsState.Probing)
+            return;
+        var gone = previous.Where(old => !_records.Any(r => r.Type == old.Type && r.Data.AsSpan().SequenceEqual(old.Data) && r.Text == old.Text)).ToList();
+        if (gone.Count > 0)
+            SendUnsolicited(gone, ttl: 0, now);
+        BeginAnnouncing(now);
+    }
+
+    /// <summary>Goodbye (RFC 6762 10.1): every record with TTL 0, so caches drop them at once.</summary>
+    public void Stop(long now)
+    {
+        if (State is MdnsState.Announcing or MdnsState.Ready)
+            SendUnsolicited(_records, ttl: 0, now);
+        State = MdnsState.Stopped;
+        _nextAt = long.MaxValue;
+    }
+
+    public void Run(long now)
+    {
+        if (now < _nextAt)
+            return;
+        switch (State)
+        {
+            case MdnsState.Probing when _left > 0:
+                SendProbe(unicastResponse: _left == Probes);
+                _left--;
+                _nextAt = now + ProbeInterval;
+                break;
+            case MdnsState.Probing:
+                _events.Enqueue((StackEventKind.MdnsHostNameClaimed, $"mDNS: {FullName} is ours"));
+                BeginAnnouncing(now);
+                Run(now);
+                break;
+            case MdnsState.Announcing:
+                SendUnsolicited(_records, HostRecordTtl, now);
+                if (--_left > 0)
+                {
+                    _nextAt = now + AnnounceInterval;
+                }
+                else
+                {
+                    State = MdnsState.Ready;
+                    _nextAt = long.MaxValue;
+                }
+                break;
+            default:
+                _nextAt = long.MaxValue;
+                break;
+        }
+    }
+
+    void BeginProbing(long at)
+    {
+        State = MdnsState.Probing;
+        _left = Probes;
+        _nextAt = at;
+    }
+
+    void BeginAnnouncing(long now)
+    {
+        State = MdnsState.Announcing;
+        _left = Announcements;
+        _nextAt = now;
+    }
+
+    /// <summary>A datagram that came to port 5353 (or to the unicast address on 5353).</summary>
+    public void Receive(ReadOnlySpan<byte> payload, IpAddress source, ushort sourcePort, long now)
+    {
+        if (State == MdnsState.Stopped)
+            return;
+        // RFC 6762 11: only this link's hosts speak to us (a unicast query from afar must not get an answer).
+        if (!_isOnLink(source))
+        {
+            _counters.Increment(StackCounter.DropMdnsOffLink);
+            return;
+        }
+        if (!MdnsPacket.TryParse(payload, out var packet) || packet.Opcode != 0)
+        {
+            _counters.Increment(StackCounter.DropMdnsMalformed);
+            return;
+        }
+        if (packet.IsResponse)
+            ReceiveResponse(packet, now);
+        else
+            ReceiveQuery(packet, source, sourcePort, now);
+    }
+
+    void ReceiveResponse(MdnsPacket packet, long now)
+    {
+        if ((packet.Flags & 0x000F) != 0)
+            return;   // RFC 6762 18.11: responses with a nonzero rcode are ignored
+        foreach (var record in packet.Answers.Concat(packet.Additionals))
+        {
+            if (!DnsName.Equal(record.Name, FullName) || record.Type is not (MdnsType.A or MdnsType.Aaaa) || record.TimeToLive == 0)
+                continue;
+            if (_records.Any(r => r.Type == record.Type && r.Data.AsSpan().SequenceEqual(record.Data)))
+                continue;   // our own record echoed by a proxy, or a cache repeating it
+            Conflict(now);
+            return;
+        }
+    }
+
+    /// <summary>RFC 6762 8.1 and 9: the name is taken — the next one is probed (after a pause when conflicts pile up).</summary>
+    void Conflict(long now)
+    {
+        _counters.Increment(StackCounter.MdnsConflicts);
+        if (State is MdnsState.Announcing or MdnsState.Ready)
+        {
+            // 9: a conflict after probing means probing again, which finds out whether the name is still ours.
+            BeginProbing(now);
+            return;
+        }
+        string taken = FullName;
+        HostName = $"{_baseName}-{++_suffix}";
+        _records = BuildRecords();
+        _events.Enqueue((StackEventKind.MdnsHostNameConflict, $"mDNS: {taken} is taken by another host; trying {FullName}"));
+        _recentConflicts.RemoveAll(t => t < now - ConflictWindow);
+        _recentConflicts.Add(now);
+        BeginProbing(_recentConflicts.Count >= ConflictBurst ? now + ConflictBackoff : now);
+    }
+
+    void ReceiveQuery(MdnsPacket packet, IpAddress source, ushort sourcePort, long now)
+    {
+        bool probe = packet.Authorities.Count > 0;
+        if (State == MdnsState.Probing)
+        {
+            // 8.2: another host probing for the same name at the same time; the lexicographically later set wins.
+            var theirs = packet.Authorities.Where(r => DnsName.Equal(r.Name, FullName)).ToList();
+            if (theirs.Count > 0 && CompareWithOurs(theirs) < 0)
+            {
+                BeginProbing(now + 1_000_000);
+            }
+            return;   // 8.1: no answers for a name still being probed
+        }
+        bool legacy = sourcePort != Port;
+        var answers = new List<OwnRecord>();
+        bool unicast = legacy;
+        foreach (var question in packet.Questions)
+        {
+            foreach (var record in _records)
+            {
+                if (!DnsName.Equal(record.Text, question.Name) || (question.Type != MdnsType.Any && question.Type != record.Type) || answers.Contains(record))
+                    continue;
+                // 7.1: known-answer suppression: the asker already holds it with at least half its lifetime left.
+                if (packet.Answers.Any(known => known.TimeToLive >= HostRecordTtl / 2 && DnsName.Equal(known.Name, record.Text)
+                    && known.Type == record.Type && known.Data.AsSpan().SequenceEqual(record.Data)))
+                    continue;
+                answers.Add(record);
+                unicast |= question.UnicastResponse && !RecentlyMulticast(record, source.IsIpv4, now, HostRecordTtl * 1_000_000 / 4);
+            }
+        }
+        if (answers.Count == 0)
+            return;
+        if (unicast)
+        {
+            if (!_unicastAnswers.TryTake(now))
+            {
+                _counters.Increment(StackCounter.DropMdnsRateLimited);
+                return;
+            }
+            SendAnswer(answers, packet, source, sourcePort, legacy, now);
+            return;
+        }
+        // 6: at most one multicast of a record a second (a quarter of that to defend against a probe).
+        answers.RemoveAll(r => RecentlyMulticast(r, source.IsIpv4, now, probe ? ProbeDefenseInterval : MulticastInterval));
+        if (answers.Count == 0)
+        {
+            _counters.Increment(StackCounter.DropMdnsRateLimited);
+            return;
+        }
+        SendAnswer(answers, packet, source.IsIpv4 ? Ipv4Group : Ipv6Group, Port, legacy: false, now);
+    }
+
+    static bool RecentlyMulticast(OwnRecord record, bool ipv4, long now, long within) =>
+        now - (ipv4 ? record.LastMulticastV4 : record.LastMulticastV6) < within;
+
+    /// <summary>8.2: compares the other prober's records with ours (class, type, then data, each set sorted); negative when theirs win.</summary>
+    int CompareWithOurs(List<DnsResourceRecord> theirs)
+    {
+        var ours = _records.Where(r => DnsName.Equal(r.Text, FullName)).Select(r => (r.Type, r.Data)).OrderBy(r => r, RecordOrder.Instance).ToList();
+        var other = theirs.Select(r => (r.Type, r.Data)).OrderBy(r => r, RecordOrder.Instance).ToList();
+        for (int i = 0; i < Math.Min(ours.Count, other.Count); i++)
+        {
+            int c = RecordOrder.Instance.Compare(ours[i], other[i]);
+            if (c != 0)
+                return c;
+        }
+        return ours.Count.CompareTo(other.Count);
+    }
+
+    sealed class RecordOrder : IComparer<(ushort Type, byte[] Data)>
+    {
+        public static readonly RecordOrder Instance = new();
+
+        public int Compare((ushort Type, byte[] Data) x, (ushort Type, byte[] Data) y) =>
+            x.Type != y.Type ? x.Type.CompareTo(y.Type) : x.Data.AsSpan().SequenceCompareTo(y.Data);
+    }
+
+    void SendProbe(bool unicastResponse)
+    {
+        var writer = new DnsWriter(_scratch);
+        var name = DnsName.Encode(FullName);
+        writer.Question(name, MdnsType.Any, unicastResponse);
+        writer.Current = DnsWriter.Section.Authority;
+        foreach (var record in _records.Where(r => DnsName.Equal(r.Text, FullName)))
+            writer.Record(record.Name, record.Type, cacheFlush: false, HostRecordTtl, record.Data);
+        var message = writer.Finish(0, 0);
+        SendOnBothFamilies(message);
+    }
+
+    /// <summary>An unsolicited response (announcement, goodbye) on both families.</summary>
+    void SendUnsolicited(List<OwnRecord> records, uint ttl, long now)
+    {
+        var writer = new DnsWriter(_scratch);
+        foreach (var record in records)
+        {
+            if (!writer.Record(record.Name, record.Type, cacheFlush: true, ttl, record.Data))
+                break;
+            record.LastMulticastV4 = record.LastMulticastV6 = now;
+        }
+        SendOnBothFamilies(writer.Finish(0, 0x8400));
+    }
+
+    void SendAnswer(List<OwnRecord> answers, MdnsPacket query, IpAddress destination, ushort port, bool legacy, long now)
+    {
+        var writer = new DnsWriter(_scratch);
+        if (legacy)
+        {
+            // 6.7: a legacy resolver expects its question back and its ID.
+            foreach (var question in query.Questions)
+                writer.Question(DnsName.Encode(question.Name), question.Type, unicastResponse: false);
+        }
+        uint ttl = legacy ? LegacyUnicastTtl : HostRecordTtl;
+        foreach (var record in answers)
+            writer.Record(record.Name, record.Type, cacheFlush: !legacy, ttl, record.Data);
+        // 6.2: the host's other addresses ride along as additional records.
+        writer.Current = DnsWriter.Section.Additional;
+        foreach (var record in _records)
+        {
+            if (!answers.Contains(record) && record.Type is MdnsType.A or MdnsType.Aaaa && DnsName.Equal(record.Text, FullName))
+                writer.Record(record.Name, record.Type, cacheFlush: !legacy, ttl, record.Data);
+        }
+        var message = writer.Finish(legacy ? query.Id : (ushort)0, 0x8400);
+        if (destination.IsMulticast)
+        {
+            foreach (var record in answers)
+            {
+                if (destination.IsIpv4)
+                    record.LastMulticastV4 = now;
+                else
+                    record.LastMulticastV6 = now;
+            }
+        }
+        _transport.Send(message, destination, port);
+        _counters.Increment(StackCounter.MdnsResponsesSent);
+    }
+
+    void SendOnBothFamilies(ReadOnlySpan<byte> message)
+    {
+        if (_addresses.Any(a => a.IsIpv4))
+            _transport.Send(message, Ipv4Group, Port);
+        if (_addresses.Any(a => !a.IsIpv4))
+            _transport.Send(message, Ipv6Group, Port);
+        _counters.Increment(StackCounter.MdnsResponsesSent);
+    }
+
+    List<OwnRecord> BuildRecords()
+    {
+        var records = new List<OwnRecord>();
+        var host = DnsName.Encode(FullName);
+        foreach (var address in _addresses)
+        {
+            byte[] data = address.IsIpv4 ? new byte[4] : Bytes(address);
+            if (address.IsIpv4)
+                BinaryPrimitives.WriteUInt32BigEndian(data, address.Ipv4.Value);
+            records.Add(new OwnRecord(host, FullName, address.IsIpv4 ? MdnsType.A : MdnsType.Aaaa, data));
+        }
+        foreach (var address in _addresses)
+        {
+            string reverse = ReverseName(address);
+            records.Add(new OwnRecord(DnsName.Encode(reverse), reverse, MdnsType.Ptr, host));
+        }
+        return records;
+    }
+
+    static byte[] Bytes(IpAddress address)
+    {
+        var bytes = new byte[16];
+        address.WriteTo(bytes);
+        return bytes;
+    }
+
+    /// <summary>The in-addr.arpa or ip6.arpa name of an address (RFC 1035 3.5, RFC 3596 2.5).</summary>
+    public static string ReverseName(IpAddress address)
+    {
+        if (address.IsIpv4)
+        {
+            uint v = address.Ipv4.Value;
+            return $"{v & 0xFF}.{(v >> 8) & 0xFF}.{(v >> 16) & 0xFF}.{v >> 24}.in-addr.arpa";
+        }
+        var bytes = Bytes(address);
+        var nibbles = new List<string>(34);
+        for (int i = 15; i >= 0; i--)
+        {
+            nibbles.Add((bytes[i] & 0x0F).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+            nibbles.Add((bytes[i] >> 4).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+        }
+        return string.Join('.', nibbles) + ".ip6.arpa";
+    }
+}

@@ -1,0 +1,247 @@
+using System.Buffers.Binary;
+using Wirestack.Mdns;
+using Wirestack.Wire;
+
+namespace Wirestack.Tests;
+
+/// <summary>The mDNS responder (RFC 6762) in the engine, on the virtual clock, over IPv4.</summary>
+public sealed class MdnsTests
+{
+    static readonly Ipv4Address Group = Ipv4Address.Parse("224.0.0.251");
+    static readonly MacAddress GroupMac = MacAddress.Parse("01:00:5e:00:00:fb");
+    static readonly byte[] OurAddress = [192, 168, 0, 2];
+
+    sealed record Message(Ipv4Address Source, Ipv4Address Destination, ushort DestinationPort, byte Ttl, MdnsPacket Packet);
+
+    static EngineHarness Responder(string name = "wirestack") =>
+        new(EngineHarness.DefaultOptions() with { Mdns = new MdnsSettings { HostName = name } });
+
+    /// <summary>The mDNS messages the stack sent (from port 5353).</summary>
+    static List<Message> Sent(EngineHarness h) =>
+        [.. h.Drain().Select(frame =>
+        {
+            if (!EthernetFrame.TryParse(frame, out var eth) || eth.EtherType != EtherType.Ipv4 || !Ipv4Packet.TryParse(eth.Payload, out var ip)
+                || ip.Protocol != IpProtocol.Udp || !UdpDatagram.TryParse(ip.Payload, out var udp) || udp.SourcePort != 5353)
+                return null;
+            Assert.True(MdnsPacket.TryParse(udp.Payload, out var packet));
+            return new Message(ip.Source, ip.Destination, udp.DestinationPort, ip.TimeToLive, packet);
+        }).OfType<Message>()];
+
+    /// <summary>A message from a peer on the link (to the group unless <paramref name="to"/> says otherwise).</summary>
+    static byte[] From(ReadOnlySpan<byte> message, ushort sourcePort = 5353, Ipv4Address? source = null, Ipv4Address? to = null)
+    {
+        var from = source ?? Frames.PeerIp;
+        var destination = to ?? Group;
+        var mac = destination == Group ? GroupMac : Frames.StackMac;
+        return Frames.Ethernet(mac, Frames.PeerMac, EtherType.Ipv4,
+            Frames.Ipv4(from, destination, IpProtocol.Udp, Frames.UdpMessage(from, destination, sourcePort, 5353, message), ttl: 255));
+    }
+
+    static byte[] Query(string name, ushort type, bool unicastResponse = false, ushort id = 0, params (string Name, ushort Type, uint Ttl, byte[] Data)[] known)
+    {
+        var buffer = new byte[1500];
+        var writer = new DnsWriter(buffer);
+        writer.Question(DnsName.Encode(name), type, unicastResponse);
+        foreach (var (n, t, ttl, data) in known)
+            writer.Record(DnsName.Encode(n), t, cacheFlush: false, ttl, data);
+        return writer.Finish(id, 0).ToArray();
+    }
+
+    static byte[] Response(string name, ushort type, byte[] data, uint ttl = 120)
+    {
+        var buffer = new byte[1500];
+        var writer = new DnsWriter(buffer);
+        writer.Record(DnsName.Encode(name), type, cacheFlush: true, ttl, data);
+        return writer.Finish(0, 0x8400).ToArray();
+    }
+
+    /// <summary>Runs past probing and announcing; the name is claimed.</summary>
+    static EngineHarness Claimed(string name = "wirestack")
+    {
+        var h = Responder(name);
+        h.Step(TimeSpan.FromSeconds(3));
+        h.Drain();
+        return h;
+    }
+
+    [Fact(DisplayName = "RFC 6762 8.1 and 8.3: three probes 250 ms apart (the first within 250 ms, asking QU, our A record in authority), then two announcements 1 s apart with cache-flush and TTL 120")]
+    public void ProbesThenAnnounces()
+    {
+        using var h = Responder();
+        var timeline = new List<(long At, Message Message)>();
+        for (int i = 0; i < 40; i++)
+        {
+            h.Advance(TimeSpan.FromMilliseconds(50));
+            timeline.AddRange(Sent(h).Select(m => (h.Now, m)));
+        }
+        var probes = timeline.Where(t => !t.Message.Packet.IsResponse).ToList();
+        Assert.Equal(3, probes.Count);
+        Assert.True(probes[0].At <= 300_000);
+        Assert.Equal(250_000, probes[1].At - probes[0].At);
+        Assert.Equal(250_000, probes[2].At - probes[1].At);
+        var probe = probes[0].Message;
+        Assert.Equal(Group, probe.Destination);
+        Assert.Equal(255, probe.Ttl);   // RFC 6762 11
+        Assert.Equal(new DnsQuestion("wirestack.local", MdnsType.Any, UnicastResponse: true), Assert.Single(probe.Packet.Questions));
+        Assert.False(probes[1].Message.Packet.Questions[0].UnicastResponse);
+        var proposed = Assert.Single(probe.Packet.Authorities);
+        Assert.Equal(OurAddress, proposed.Data);
+
+        var announcements = timeline.Where(t => t.Message.Packet.IsResponse).ToList();
+        Assert.Equal(2, announcements.Count);
+        Assert.True(announcements[0].At - probes[2].At is >= 250_000 and <= 300_000);
+        Assert.Equal(1_000_000, announcements[1].At - announcements[0].At);
+        var records = announcements[0].Message.Packet.Answers;
+        Assert.Contains(records, r => r is { Name: "wirestack.local", Type: MdnsType.A, CacheFlush: true, TimeToLive: 120 } && r.Data.SequenceEqual(OurAddress));
+        var reverse = Assert.Single(records, r => r.Type == MdnsType.Ptr);
+        Assert.Equal("2.0.168.192.in-addr.arpa", reverse.Name);
+        Assert.Equal(DnsName.Encode("wirestack.local"), reverse.Data);
+        Assert.Equal("wirestack.local", h.Engine.Mdns!.FullName);
+        Assert.Contains(h.TakeEvents(), e => e.Kind == StackEventKind.MdnsHostNameClaimed);
+    }
+
+    [Fact(DisplayName = "RFC 6762 9: a response claiming the name during probing means a conflict: the next name (wirestack-2.local) is probed and announced, and an event says so")]
+    public void ConflictRenames()
+    {
+        using var h = Responder();
+        h.Advance(TimeSpan.FromMilliseconds(300));
+        Assert.NotEmpty(Sent(h));
+        h.Inject(From(Response("wirestack.local", MdnsType.A, [192, 168, 0, 99])));
+        Assert.Equal("wirestack-2.local", h.Engine.Mdns!.FullName);
+        Assert.Equal(1, h.Count(StackCounter.MdnsConflicts));
+        Assert.Contains(h.TakeEvents(), e => e.Kind == StackEventKind.MdnsHostNameConflict && e.Message.Contains("wirestack.local is taken"));
+        h.Step(TimeSpan.FromSeconds(3));
+        var sent = Sent(h);
+        Assert.Equal(3, sent.Count(m => !m.Packet.IsResponse && m.Packet.Questions[0].Name == "wirestack-2.local"));
+        Assert.Contains(sent, m => m.Packet.IsResponse && m.Packet.Answers.Any(r => r.Name == "wirestack-2.local"));
+
+        // After the name is ours, a host claiming it with other data is a conflict too: probing again (9).
+        h.Inject(From(Response("wirestack-2.local", MdnsType.A, [192, 168, 0, 98])));
+        Assert.Equal(MdnsState.Probing, h.Engine.Mdns.State);
+        // Our own record repeated by another cache is no conflict.
+        using var other = Claimed();
+        other.Inject(From(Response("wirestack.local", MdnsType.A, OurAddress)));
+        Assert.Equal(MdnsState.Ready, other.Engine.Mdns!.State);
+    }
+
+    [Fact(DisplayName = "RFC 6762 8.2: a simultaneous probe for the same name whose records sort later wins: this host waits 1 s and probes again")]
+    public void SimultaneousProbeTieBreak()
+    {
+        using var h = Responder();
+        h.Advance(TimeSpan.FromMilliseconds(260));
+        Sent(h);
+        var buffer = new byte[512];
+        var writer = new DnsWriter(buffer);
+        writer.Question(DnsName.Encode("wirestack.local"), MdnsType.Any, true);
+        writer.Current = DnsWriter.Section.Authority;
+        writer.Record(DnsName.Encode("wirestack.local"), MdnsType.A, false, 120, [192, 168, 0, 200]);   // later than ours
+        h.Inject(From(writer.Finish(0, 0)));
+        h.Step(TimeSpan.FromMilliseconds(900));
+        Assert.Empty(Sent(h));
+        h.Step(TimeSpan.FromSeconds(3));
+        Assert.Equal("wirestack.local", h.Engine.Mdns!.FullName);
+        Assert.Contains(Sent(h), m => m.Packet.IsResponse);
+    }
+
+    [Fact(DisplayName = "RFC 6762 6: a query is answered by multicast with our A record (and nothing while probing); the same record is multicast at most once a second; reverse PTR queries are answered")]
+    public void AnswersAndRateLimits()
+    {
+        using var h = Claimed();
+        h.Step(TimeSpan.FromSeconds(2));
+        h.Inject(From(Query("WireStack.local", MdnsType.A)));
+        var answer = Assert.Single(Sent(h));
+        Assert.Equal(Group, answer.Destination);
+        Assert.Equal(5353, answer.DestinationPort);
+        var record = Assert.Single(answer.Packet.Answers);
+        Assert.Equal(OurAddress, record.Data);
+        Assert.True(answer.Packet.IsResponse);
+        h.Inject(From(Query("wirestack.local", MdnsType.A)));
+        Assert.Empty(Sent(h));
+        Assert.Equal(1, h.Count(StackCounter.DropMdnsRateLimited));
+        h.Step(TimeSpan.FromSeconds(1));
+        h.Inject(From(Query("wirestack.local", MdnsType.A)));
+        Assert.Single(Sent(h));
+        h.Inject(From(Query("2.0.168.192.in-addr.arpa", MdnsType.Ptr)));
+        Assert.Equal(DnsName.Encode("wirestack.local"), Assert.Single(Assert.Single(Sent(h)).Packet.Answers).Data);
+        h.Inject(From(Query("other.local", MdnsType.A)));
+        Assert.Empty(Sent(h));
+
+        using var probing = Responder();
+        probing.Advance(TimeSpan.FromMilliseconds(300));
+        Sent(probing);
+        probing.Inject(From(Query("wirestack.local", MdnsType.A)));
+        Assert.Empty(Sent(probing));
+    }
+
+    [Fact(DisplayName = "RFC 6762 7.1: known-answer suppression: a query that already holds our record with at least half its TTL gets no answer; with less it does")]
+    public void KnownAnswerSuppression()
+    {
+        using var h = Claimed();
+        h.Step(TimeSpan.FromSeconds(2));
+        h.Inject(From(Query("wirestack.local", MdnsType.A, known: ("wirestack.local", MdnsType.A, 60, OurAddress))));
+        Assert.Empty(Sent(h));
+        h.Inject(From(Query("wirestack.local", MdnsType.A, known: ("wirestack.local", MdnsType.A, 59, OurAddress))));
+        Assert.Single(Sent(h));
+    }
+
+    [Fact(DisplayName = "RFC 6762 5.4 and 6.7: a QU question gets a unicast answer to 5353; a legacy query from another port gets its ID and question back, TTL 10, no cache-flush, by unicast")]
+    public void UnicastAnswers()
+    {
+        using var h = Claimed();
+        h.Inject(From(Query("wirestack.local", MdnsType.A, unicastResponse: true)));
+        h.Step(TimeSpan.FromSeconds(40));   // a quarter of the TTL since the last multicast
+        Sent(h);
+        h.Inject(From(Query("wirestack.local", MdnsType.A, unicastResponse: true)));
+        var unicast = Assert.Single(Sent(h));
+        Assert.Equal(Frames.PeerIp, unicast.Destination);
+        Assert.Equal(5353, unicast.DestinationPort);
+
+        h.Inject(From(Query("wirestack.local", MdnsType.A, id: 0x1234), sourcePort: 40000, to: Frames.StackIp));
+        var legacy = Assert.Single(Sent(h));
+        Assert.Equal(Frames.PeerIp, legacy.Destination);
+        Assert.Equal(40000, legacy.DestinationPort);
+        Assert.Equal(0x1234, legacy.Packet.Id);
+        Assert.Equal("wirestack.local", Assert.Single(legacy.Packet.Questions).Name);
+        var record = Assert.Single(legacy.Packet.Answers);
+        Assert.Equal(10u, record.TimeToLive);
+        Assert.False(record.CacheFlush);
+    }
+
+    [Fact(DisplayName = "RFC 6762 10.1: at shutdown the responder says goodbye: every record with TTL 0")]
+    public void GoodbyeOnShutdown()
+    {
+        using var h = Claimed();
+        h.Engine.Shutdown();
+        var goodbye = Assert.Single(Sent(h));
+        Assert.True(goodbye.Packet.IsResponse);
+        Assert.All(goodbye.Packet.Answers, r => Assert.Equal(0u, r.TimeToLive));
+        Assert.Contains(goodbye.Packet.Answers, r => r.Type == MdnsType.A);
+    }
+
+    [Fact(DisplayName = "Hostile mDNS: compression loops, forward pointers, truncated records, oversized counts, a nonzero opcode and off-link sources are counted and dropped; a query flood gets one multicast answer a second and bounded unicast answers")]
+    public void HostilePacketsDropped()
+    {
+        using var h = Claimed();
+        h.Step(TimeSpan.FromSeconds(2));
+        byte[] loop = [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1];                     // a name pointing at itself
+        byte[] forward = [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 14, 0, 0, 1, 0, 1];               // a pointer forwards
+        var truncated = Query("wirestack.local", MdnsType.A, known: ("wirestack.local", MdnsType.A, 120, OurAddress))[..^3];
+        var counts = Query("wirestack.local", MdnsType.A);
+        BinaryPrimitives.WriteUInt16BigEndian(counts.AsSpan(6), 5000);
+        var opcode = Query("wirestack.local", MdnsType.A);
+        opcode[2] = 0x28;   // opcode 5 (update)
+        foreach (var bad in new[] { loop, forward, truncated, counts, opcode })
+            h.Inject(From(bad));
+        Assert.Equal(5, h.Count(StackCounter.DropMdnsMalformed));
+        h.Inject(From(Query("wirestack.local", MdnsType.A), source: Ipv4Address.Parse("10.9.9.9")));
+        Assert.Equal(1, h.Count(StackCounter.DropMdnsOffLink));
+        Assert.Empty(Sent(h));
+
+        for (int i = 0; i < 1000; i++)
+            h.Inject(From(Query("wirestack.local", MdnsType.A)));
+        Assert.Single(Sent(h));
+        for (int i = 0; i < 1000; i++)
+            h.Inject(From(Query("wirestack.local", MdnsType.A, id: (ushort)i), sourcePort: 40000, to: Frames.StackIp));
+        Assert.InRange(Sent(h).Count, 1, 25);
+    }
+}
