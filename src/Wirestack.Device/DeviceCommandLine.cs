@@ -113,6 +113,11 @@ internal static class DeviceCommandLine
         Arity = ArgumentArity.ZeroOrMore,
     };
 
+    static readonly Option<bool> NoMdns = new("--no-mdns")
+    {
+        Description = "Do not answer for NAME.local by multicast DNS (on by default).",
+    };
+
     static readonly Option<bool> NoIpv6 = new("--no-ipv6")
     {
         Description = "Turn IPv6 off (it is on by default: link-local address, SLAAC).",
@@ -157,13 +162,13 @@ internal static class DeviceCommandLine
 
     static readonly Option<string> HostName = new("--hostname")
     {
-        Description = "Host name sent to the DHCP server.",
+        Description = "Host name sent to the DHCP server and answered for as NAME.local by mDNS.",
         DefaultValueFactory = _ => "wirestack",
         CustomParser = result =>
         {
             string name = result.Tokens.Single().Value;
-            if (name.Length is 0 or > 63 || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
-                result.AddError($"--hostname: '{name}' is not a valid host name (1 to 63 letters, digits or '-').");
+            if (name.Length is 0 or > 63 || name[0] == '-' || name[^1] == '-' || !name.All(c => char.IsAsciiLetterOrDigit(c) || c == '-'))
+                result.AddError($"--hostname: '{name}' is not a valid host name (1 to 63 letters, digits or inner '-').");
             return name;
         },
     };
@@ -303,7 +308,7 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, DhcpOption, HostName, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User, UsersFile, AllowedHost,
+            Interface, Mac, Ip, DhcpOption, HostName, NoMdns, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User, UsersFile, AllowedHost,
             WebRoot, DataDirectory, RunAs, HttpsOnly, SessionIdle, SessionLifetime, KernelListen, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
@@ -371,6 +376,7 @@ internal static class DeviceCommandLine
         HostAddress = parse.GetValue(HostAddress),
         HostAddress6 = parse.GetValue(HostAddress6),
         Ipv6 = !parse.GetValue(NoIpv6),
+        Mdns = !parse.GetValue(NoMdns),
         Ipv6Addresses = parse.GetValue(Ip6) ?? [],
         Ipv6Gateway = parse.GetValue(Gateway6),
         PcapPath = parse.GetValue(Pcap),

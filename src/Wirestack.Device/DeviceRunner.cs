@@ -196,7 +196,8 @@ internal static class DeviceRunner
                 StableSecret = StableSecret(log),
             }
             : Ipv6Settings.Disabled();
-        var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, Ipv6 = ipv6, DhcpServer = dhcpServer, Tcp = tcp });
+        var mdns = settings.Mdns ? new MdnsSettings { HostName = settings.HostName } : null;
+        var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, Ipv6 = ipv6, DhcpServer = dhcpServer, Tcp = tcp, Mdns = mdns });
         try
         {
             stack.StateChanged += (_, e) =>
@@ -207,7 +208,7 @@ internal static class DeviceRunner
             stack.EventRaised += (_, e) =>
             {
                 log.LogInformation("{Event}", e.Message);
-                events.Add(0, e.Kind is StackEventKind.LeaseLost or StackEventKind.AddressConflict ? 2 : 1, e.Message);
+                events.Add(0, e.Kind is StackEventKind.LeaseLost or StackEventKind.AddressConflict or StackEventKind.MdnsHostNameConflict ? 2 : 1, e.Message);
             };
             log.LogInformation("MAC {Mac}, IPv4 {Ipv4}, IPv6 {Ipv6}", settings.MacAddress, ipv4,
                 !settings.Ipv6 ? "off" : settings.Ipv6Addresses.Count == 0 ? "link-local and SLAAC" : "link-local, SLAAC and " + string.Join(", ", settings.Ipv6Addresses.Select(a => $"{a.Address}/{a.PrefixLength}")));

@@ -14,6 +14,7 @@ internal sealed record DeviceSettings
     public (IPAddress Address, int PrefixLength)? HostAddress { get; init; }
     public (IPAddress Address, int PrefixLength)? HostAddress6 { get; init; }
     public bool Ipv6 { get; init; } = true;
+    public bool Mdns { get; init; } = true;
     public string? UsersFile { get; init; }
     public IReadOnlyList<string> AllowedHosts { get; init; } = [];
     public IReadOnlyList<(IPAddress Address, int PrefixLength)> Ipv6Addresses { get; init; } = [];

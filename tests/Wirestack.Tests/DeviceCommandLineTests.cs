@@ -96,5 +96,8 @@ public sealed class DeviceCommandLineTests
         Assert.Null(defaults.DataDirectory);
         Assert.StartsWith("--https-only", Parse("--https-only", "--https-port", "0").Errors.Single());
         Assert.Empty(Parse("--https-only", "--https-port", "8443").Errors);
+        Assert.True(defaults.Mdns);
+        Assert.False(Parse("--no-mdns").Settings!.Mdns);
+        Assert.StartsWith("--hostname", Parse("--hostname", "-leading").Errors.Single());
     }
 }

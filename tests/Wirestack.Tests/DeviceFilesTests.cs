@@ -206,6 +206,13 @@ public sealed class DeviceFilesTests : IDisposable
     public void ForgedRequestsRefused(string path, string? contentType, string? authorization, bool allowed) =>
         Assert.Equal(allowed, WebSurface.RefuseForgery(Post(path, contentType, authorization)) is null);
 
+    [Fact(DisplayName = "DNS rebinding attack: the name mDNS settled on after a conflict (wirestack-2.local) is the device's too; other .local names are not")]
+    public void MdnsNameAllowed()
+    {
+        Assert.True(WebSurface.IsAllowedHost(new HostString("wirestack-2.local"), "wirestack", [], [], "wirestack-2.local"));
+        Assert.False(WebSurface.IsAllowedHost(new HostString("printer.local"), "wirestack", [], [], "wirestack-2.local"));
+    }
+
     [Fact(DisplayName = "Request size limits per route: JSON routes take 16 KiB, a firmware chunk 1 MiB; --https-only redirects to the same resource on the HTTPS port")]
     public void LimitsAndRedirect()
     {

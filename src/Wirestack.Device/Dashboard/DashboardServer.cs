@@ -92,7 +92,7 @@ internal static class DashboardServer
         app.Use(async (context, next) =>
         {
             WebSurface.AddSecurityHeaders(context.Response);
-            if (!WebSurface.IsAllowedHost(context.Request.Host, options.HostName, Addresses(), allowedHosts))
+            if (!WebSurface.IsAllowedHost(context.Request.Host, options.HostName, Addresses(), allowedHosts, device.Stack.MdnsHostName))
             {
                 context.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
                 await context.Response.WriteAsync("This device does not answer to that name");

@@ -13,6 +13,7 @@ internal static class NetworkView
             mac = stack.MacAddress.ToString(),
             mtu = stack.Mtu,
             ipv4 = stack.Ipv4Address?.ToString(),
+            mdns_name = stack.MdnsHostName,
             prefix_length = stack.Ipv4PrefixLength,
             gateway = stack.Gateway?.ToString(),
             dns_servers = stack.DnsServers.Select(a => a.ToString()),

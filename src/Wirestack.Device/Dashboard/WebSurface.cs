@@ -24,10 +24,10 @@ internal static class WebSurface
 
     /// <summary>
     /// True when the request's Host names the device: one of its current addresses (either family), its host name or
-    /// <c>name.local</c>, <c>localhost</c>, or an extra allowed name. A request without Host (HTTP/1.0) names nothing
+    /// <c>name.local</c>, the mDNS name it took after a conflict (<c>name-2.local</c>), <c>localhost</c>, or an extra allowed name. A request without Host (HTTP/1.0) names nothing
     /// a rebinding page could choose, so it passes.
     /// </summary>
-    public static bool IsAllowedHost(HostString host, string hostName, IEnumerable<IPAddress> addresses, IReadOnlyCollection<string> extra)
+    public static bool IsAllowedHost(HostString host, string hostName, IEnumerable<IPAddress> addresses, IReadOnlyCollection<string> extra, string? mdnsName = null)
     {
         if (!host.HasValue)
             return true;
@@ -45,6 +45,7 @@ internal static class WebSurface
         return string.Equals(name, hostName, StringComparison.OrdinalIgnoreCase)
             || string.Equals(name, hostName + ".local", StringComparison.OrdinalIgnoreCase)
             || string.Equals(name, "localhost", StringComparison.OrdinalIgnoreCase)
+            || string.Equals(name, mdnsName, StringComparison.OrdinalIgnoreCase)
             || extra.Contains(name, StringComparer.OrdinalIgnoreCase);
 
         // A link-local literal may carry a zone (fe80::1%tap0); the address without it decides.

@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Net;
+
+namespace Wirestack.IntegrationTests;
+
+/// <summary>wirestack-device's mDNS responder against avahi-daemon on the host side of the TAP.</summary>
+public sealed class MdnsTests(ITestOutputHelper output)
+{
+    const string Device = "192.168.0.2";
+
+    static async Task<ProcessResult> ResolveAsync(Avahi avahi, string arguments, TimeSpan within)
+    {
+        var deadline = DateTime.UtcNow + within;
+        ProcessResult result;
+        do
+        {
+            result = await avahi.ExecAsync($"avahi-resolve {arguments}", TimeSpan.FromSeconds(10));
+            if (result.ExitCode == 0 && result.Output.Trim().Length > 0)
+                return result;
+            await Task.Delay(100);
+        }
+        while (DateTime.UtcNow < deadline);
+        return result;
+    }
+
+    [Fact(DisplayName = "RFC 6762 over TAP: avahi resolves wirestack.local to the device's IPv4 and IPv6 addresses and 192.168.0.2 back to the name; curl reaches the dashboard by that name")]
+    public async Task AvahiResolvesTheDevice()
+    {
+        Prerequisites.Require("avahi-daemon", "avahi-resolve", "dbus-daemon", "curl");
+        string data = Directory.CreateTempSubdirectory("wirestack-mdns").FullName;
+        try
+        {
+            await using var ns = await TestNamespace.CreateAsync();
+            await ns.CheckAsync("ip tuntap add dev tap0 mode tap");
+            await ns.CheckAsync("ip addr add 192.168.0.1/24 dev tap0");
+            await ns.CheckAsync("ip link set tap0 up");
+            await using var avahi = await Avahi.StartAsync(ns, "tap0");
+            var started = Stopwatch.StartNew();
+            await using var device = DeviceProcess.Start(ns, "-i", "tap0", "--ip", $"{Device}/24", "--user", "admin:secretsecret", "--data-dir", data, "--https-port", "0");
+            var v4 = await ResolveAsync(avahi, "-4 -n wirestack.local", TimeSpan.FromSeconds(30));
+            output.WriteLine($"wirestack.local resolvable by avahi {started.ElapsedMilliseconds} ms after the device process started");
+            Assert.Equal($"wirestack.local\t{Device}", v4.Output.Trim());
+            await device.WaitForLogAsync("mDNS: wirestack.local is ours", TimeSpan.FromSeconds(5));
+            var v6 = await ResolveAsync(avahi, "-6 -n wirestack.local", TimeSpan.FromSeconds(10));
+            var address6 = IPAddress.Parse(v6.Output.Trim().Split('\t')[1]);
+            Assert.True(address6.IsIPv6LinkLocal);
+            var reverse = await ResolveAsync(avahi, $"-a {Device}", TimeSpan.FromSeconds(10));
+            Assert.Equal($"{Device}\twirestack.local", reverse.Output.Trim());
+
+            var page = await ns.CheckAsync($"curl -s -f -m 10 --resolve wirestack.local:80:{Device} http://wirestack.local/");
+            Assert.Contains("Wirestack device", page.Output);
+            var network = await ns.CheckAsync($"curl -s -f -m 10 -u admin:secretsecret --resolve wirestack.local:80:{Device} http://wirestack.local/api/network");
+            Assert.Contains("\"mdns_name\":\"wirestack.local\"", network.Output);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    [Fact(DisplayName = "RFC 6762 9 over TAP: a second device with the same host name on the same bridge becomes wirestack-2.local; avahi resolves both names to their own addresses")]
+    public async Task SameNameOnOneBridge()
+    {
+        Prerequisites.Require("avahi-daemon", "avahi-resolve", "dbus-daemon");
+        string first = Directory.CreateTempSubdirectory("wirestack-mdns1").FullName, second = Directory.CreateTempSubdirectory("wirestack-mdns2").FullName;
+        try
+        {
+            await using var ns = await TestNamespace.CreateAsync();
+            await ns.CheckAsync("ip link add br0 type bridge");
+            foreach (string tap in new[] { "tap0", "tap1" })
+            {
+                await ns.CheckAsync($"ip tuntap add dev {tap} mode tap");
+                await ns.CheckAsync($"ip link set {tap} master br0");
+                await ns.CheckAsync($"ip link set {tap} up");
+            }
+            await ns.CheckAsync("ip addr add 192.168.0.1/24 dev br0");
+            await ns.CheckAsync("ip link set br0 up");
+            await using var avahi = await Avahi.StartAsync(ns, "br0");
+            await using var one = DeviceProcess.Start(ns, "-i", "tap0", "--ip", "192.168.0.2/24", "--user", "admin:secretsecret", "--data-dir", first,
+                "--http-port", "0", "--https-port", "0");
+            await one.WaitForLogAsync("mDNS: wirestack.local is ours", TimeSpan.FromSeconds(30));
+            await using var two = DeviceProcess.Start(ns, "-i", "tap1", "--mac", "02:00:01:02:03:78", "--ip", "192.168.0.3/24", "--user", "admin:secretsecret",
+                "--data-dir", second, "--http-port", "0", "--https-port", "0");
+            await two.WaitForLogAsync("mDNS: wirestack-2.local is ours", TimeSpan.FromSeconds(30));
+            Assert.Contains(two.Log, l => l.Contains("wirestack.local is taken by another host; trying wirestack-2.local", StringComparison.Ordinal));
+            Assert.Equal("wirestack.local\t192.168.0.2", (await ResolveAsync(avahi, "-4 -n wirestack.local", TimeSpan.FromSeconds(10))).Output.Trim());
+            Assert.Equal("wirestack-2.local\t192.168.0.3", (await ResolveAsync(avahi, "-4 -n wirestack-2.local", TimeSpan.FromSeconds(10))).Output.Trim());
+        }
+        finally
+        {
+            Directory.Delete(first, recursive: true);
+            Directory.Delete(second, recursive: true);
+        }
+    }
+}
