@@ -196,7 +196,12 @@ internal static class DeviceRunner
                 StableSecret = StableSecret(log),
             }
             : Ipv6Settings.Disabled();
-        var mdns = settings.Mdns ? new MdnsSettings { HostName = settings.HostName } : null;
+        // The dashboard is advertised by DNS-SD (RFC 6763), so browsers and avahi-browse list it by name.
+        var dashboardServices = new[] { ("_http._tcp", settings.HttpPort), ("_https._tcp", settings.HttpsPort) }
+            .Where(s => s.Item2 != 0)
+            .Select(s => new MdnsService { InstanceName = settings.HostName, ServiceType = s.Item1, Port = s.Item2, Txt = new Dictionary<string, string> { ["path"] = "/" } })
+            .ToList();
+        var mdns = settings.Mdns ? new MdnsSettings { HostName = settings.HostName, Services = dashboardServices } : null;
         var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, Ipv6 = ipv6, DhcpServer = dhcpServer, Tcp = tcp, Mdns = mdns });
         try
         {

@@ -23,7 +23,7 @@ public sealed class MdnsTests(ITestOutputHelper output)
         return result;
     }
 
-    [Fact(DisplayName = "RFC 6762 over TAP: avahi resolves wirestack.local to the device's IPv4 and IPv6 addresses and 192.168.0.2 back to the name; curl reaches the dashboard by that name")]
+    [Fact(DisplayName = "RFC 6762 and RFC 6763 over TAP: avahi resolves wirestack.local to the device's IPv4 and IPv6 addresses and 192.168.0.2 back to the name; avahi-browse lists the dashboard's _http._tcp and _https._tcp services with address, port and path; curl reaches the dashboard by name")]
     public async Task AvahiResolvesTheDevice()
     {
         Prerequisites.Require("avahi-daemon", "avahi-resolve", "dbus-daemon", "curl");
@@ -36,7 +36,7 @@ public sealed class MdnsTests(ITestOutputHelper output)
             await ns.CheckAsync("ip link set tap0 up");
             await using var avahi = await Avahi.StartAsync(ns, "tap0");
             var started = Stopwatch.StartNew();
-            await using var device = DeviceProcess.Start(ns, "-i", "tap0", "--ip", $"{Device}/24", "--user", "admin:secretsecret", "--data-dir", data, "--https-port", "0");
+            await using var device = DeviceProcess.Start(ns, "-i", "tap0", "--ip", $"{Device}/24", "--user", "admin:secretsecret", "--data-dir", data);
             var v4 = await ResolveAsync(avahi, "-4 -n wirestack.local", TimeSpan.FromSeconds(30));
             output.WriteLine($"wirestack.local resolvable by avahi {started.ElapsedMilliseconds} ms after the device process started");
             Assert.Equal($"wirestack.local\t{Device}", v4.Output.Trim());
@@ -47,6 +47,11 @@ public sealed class MdnsTests(ITestOutputHelper output)
             var reverse = await ResolveAsync(avahi, $"-a {Device}", TimeSpan.FromSeconds(10));
             Assert.Equal($"{Device}\twirestack.local", reverse.Output.Trim());
 
+            // avahi-browse -p: "=;interface;protocol;name;type;domain;host;address;port;txt" per resolved instance.
+            var browse = await avahi.ExecAsync("avahi-browse -rtp _http._tcp", TimeSpan.FromSeconds(20));
+            Assert.Contains($"=;tap0;IPv4;wirestack;Web Site;local;wirestack.local;{Device};80;\"path=/\"", browse.Output);
+            var secure = await avahi.ExecAsync("avahi-browse -rtp _https._tcp", TimeSpan.FromSeconds(20));
+            Assert.Contains($";wirestack.local;{Device};443;\"path=/\"", secure.Output);
             var page = await ns.CheckAsync($"curl -s -f -m 10 --resolve wirestack.local:80:{Device} http://wirestack.local/");
             Assert.Contains("Wirestack device", page.Output);
             var network = await ns.CheckAsync($"curl -s -f -m 10 -u admin:secretsecret --resolve wirestack.local:80:{Device} http://wirestack.local/api/network");

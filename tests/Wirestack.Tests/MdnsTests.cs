@@ -13,8 +13,16 @@ public sealed class MdnsTests
 
     sealed record Message(Ipv4Address Source, Ipv4Address Destination, ushort DestinationPort, byte Ttl, MdnsPacket Packet);
 
-    static EngineHarness Responder(string name = "wirestack") =>
-        new(EngineHarness.DefaultOptions() with { Mdns = new MdnsSettings { HostName = name } });
+    static readonly MdnsService Web = new()
+    {
+        InstanceName = "Wirestack dashboard",
+        ServiceType = "_http._tcp",
+        Port = 80,
+        Txt = new Dictionary<string, string> { ["path"] = "/" },
+    };
+
+    static EngineHarness Responder(string name = "wirestack", params MdnsService[] services) =>
+        new(EngineHarness.DefaultOptions() with { Mdns = new MdnsSettings { HostName = name, Services = services } });
 
     /// <summary>The mDNS messages the stack sent (from port 5353).</summary>
     static List<Message> Sent(EngineHarness h) =>
@@ -56,9 +64,9 @@ public sealed class MdnsTests
     }
 
     /// <summary>Runs past probing and announcing; the name is claimed.</summary>
-    static EngineHarness Claimed(string name = "wirestack")
+    static EngineHarness Claimed(string name = "wirestack", params MdnsService[] services)
     {
-        var h = Responder(name);
+        var h = Responder(name, services);
         h.Step(TimeSpan.FromSeconds(3));
         h.Drain();
         return h;
@@ -243,5 +251,50 @@ public sealed class MdnsTests
         for (int i = 0; i < 1000; i++)
             h.Inject(From(Query("wirestack.local", MdnsType.A, id: (ushort)i), sourcePort: 40000, to: Frames.StackIp));
         Assert.InRange(Sent(h).Count, 1, 25);
+    }
+
+    [Fact(DisplayName = "RFC 6763 4, 9 and 12.1: a PTR query for _http._tcp.local gets the instance, with its SRV (port, host), TXT and the host's address as additional records; the service-type enumeration lists _http._tcp.local")]
+    public void DnsSdAnswers()
+    {
+        using var h = Claimed("wirestack", Web);
+        h.Step(TimeSpan.FromSeconds(2));
+        h.Inject(From(Query("_http._tcp.local", MdnsType.Ptr)));
+        var answer = Assert.Single(Sent(h)).Packet;
+        var ptr = Assert.Single(answer.Answers);
+        Assert.False(ptr.CacheFlush);   // shared record
+        Assert.Equal(4500u, ptr.TimeToLive);
+        Assert.Equal(DnsName.Encode("Wirestack dashboard._http._tcp.local"), ptr.Data);
+        var srv = Assert.Single(answer.Additionals, r => r.Type == MdnsType.Srv);
+        Assert.Equal("Wirestack dashboard._http._tcp.local", srv.Name);
+        Assert.Equal(80, BinaryPrimitives.ReadUInt16BigEndian(srv.Data.AsSpan(4)));
+        Assert.Equal(DnsName.Encode("wirestack.local"), srv.Data[6..]);
+        Assert.True(srv.CacheFlush);
+        var txt = Assert.Single(answer.Additionals, r => r.Type == MdnsType.Txt);
+        Assert.Equal([6, .. "path=/"u8.ToArray()], txt.Data);
+        Assert.Contains(answer.Additionals, r => r.Type == MdnsType.A && r.Data.SequenceEqual(OurAddress));
+
+        h.Inject(From(Query("_services._dns-sd._udp.local", MdnsType.Ptr)));
+        Assert.Equal(DnsName.Encode("_http._tcp.local"), Assert.Single(Assert.Single(Sent(h)).Packet.Answers).Data);
+        h.Step(TimeSpan.FromSeconds(1));
+        h.Inject(From(Query("Wirestack dashboard._http._tcp.local", MdnsType.Srv)));
+        Assert.Equal(MdnsType.Srv, Assert.Single(Assert.Single(Sent(h)).Packet.Answers).Type);
+    }
+
+    [Fact(DisplayName = "RFC 6762 8.1 and 9 for DNS-SD: the service instance name is probed with the host name; one another host holds becomes 'Name (2)'")]
+    public void ServiceInstanceConflict()
+    {
+        using var h = Responder("wirestack", Web);
+        h.Advance(TimeSpan.FromMilliseconds(300));
+        var probe = Assert.Single(Sent(h)).Packet;
+        Assert.Equal(["wirestack.local", "Wirestack dashboard._http._tcp.local"], probe.Questions.Select(q => q.Name));
+        Assert.Contains(probe.Authorities, r => r.Type == MdnsType.Srv);
+        var other = new byte[6 + DnsName.Encode("elsewhere.local").Length];
+        DnsName.Encode("elsewhere.local").CopyTo(other, 6);
+        h.Inject(From(Response("Wirestack dashboard._http._tcp.local", MdnsType.Srv, other)));
+        Assert.Equal("Wirestack dashboard (2)", Assert.Single(h.Engine.Mdns!.Services).Instance);
+        Assert.Equal("wirestack.local", h.Engine.Mdns.FullName);
+        h.Step(TimeSpan.FromSeconds(3));
+        Assert.Contains(Sent(h), m => m.Packet.IsResponse && m.Packet.Answers.Any(r => r.Name == "Wirestack dashboard (2)._http._tcp.local"));
+        Assert.Contains(h.TakeEvents(), e => e.Kind == StackEventKind.MdnsHostNameClaimed && e.Message.Contains("'Wirestack dashboard (2)'"));
     }
 }

@@ -43,7 +43,7 @@ internal sealed partial class NetworkEngine
         JoinUdpGroup(_mdnsBinding, MdnsResponder.Ipv4Group);
         if (_ipv6 is not null)
             JoinUdpGroup(_mdnsBinding, MdnsResponder.Ipv6Group);
-        _mdns = new MdnsResponder(settings.HostName, _random, port, IsOnLinkSource, Counters);
+        _mdns = new MdnsResponder(settings.HostName, settings.Services, _random, port, IsOnLinkSource, Counters);
     }
 
     /// <summary>RFC 6762 11: a source on this link (the IPv4 subnet or 169.254/16; IPv6 link-local or an on-link prefix).</summary>

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using Wirestack.Network;
 using Wirestack.Wire;
 
@@ -11,16 +10,17 @@ internal interface IMdnsTransport
     void Send(ReadOnlySpan<byte> message, IpAddress destination, ushort port);
 }
 
-/// <summary>What the responder is doing with its host name (RFC 6762 8).</summary>
+/// <summary>What the responder is doing with its names (RFC 6762 8).</summary>
 internal enum MdnsState { Stopped, Probing, Announcing, Ready }
 
 /// <summary>
-/// The Multicast DNS responder for the host's own name (RFC 6762): <c>NAME.local</c> with an A or AAAA record per
-/// address and the reverse PTR records. It probes before using the name (8.1), settles simultaneous probes by the
-/// tie-break of 8.2, takes <c>NAME-2</c>, <c>NAME-3</c>… when the name is someone else's (9), announces (8.3),
-/// answers queries with known-answer suppression (7.1), unicast responses when asked (5.4, 6.7), never multicasts
-/// a record more than once a second (6), says goodbye with TTL 0 when an address goes and at shutdown (10.1), and
-/// checks that queries come from this link (11). Single-threaded, on the engine's clock.
+/// The Multicast DNS responder (RFC 6762) for the host's name — <c>NAME.local</c> with an A or AAAA record per
+/// address and the reverse PTR records — and its DNS-SD services (RFC 6763: PTR, SRV, TXT and the service-type
+/// enumeration). It probes before using its unique names (8.1), settles simultaneous probes by the tie-break of
+/// 8.2, takes <c>NAME-2</c> (or <c>Instance (2)</c>) when a name is someone else's (9), announces (8.3), answers
+/// queries with known-answer suppression (7.1), unicast responses when asked (5.4, 6.7), never multicasts a record
+/// more than once a second (6), says goodbye with TTL 0 when an address goes and at shutdown (10.1), and checks that
+/// queries come from this link (11). Single-threaded, on the engine's clock.
 /// </summary>
 internal sealed class MdnsResponder
 {
@@ -28,8 +28,6 @@ internal sealed class MdnsResponder
     public static readonly IpAddress Ipv4Group = (IpAddress)new Ipv4Address(0xE000_00FB);
     public static readonly IpAddress Ipv6Group = IpAddress.Parse("ff02::fb");
 
-    /// <summary>RFC 6762 10: records that name a host live 120 s in caches.</summary>
-    const uint HostRecordTtl = 120;
     /// <summary>RFC 6762 6.7: answers to legacy unicast queries carry at most 10 s.</summary>
     const uint LegacyUnicastTtl = 10;
     const long ProbeInterval = 250_000, AnnounceInterval = 1_000_000, MulticastInterval = 1_000_000, ProbeDefenseInterval = 250_000;
@@ -37,12 +35,6 @@ internal sealed class MdnsResponder
     /// <summary>RFC 6762 8.1: after 15 conflicts within 10 s, wait 5 s before probing again.</summary>
     const int ConflictBurst = 15;
     const long ConflictWindow = 10_000_000, ConflictBackoff = 5_000_000;
-
-    sealed record OwnRecord(byte[] Name, string Text, ushort Type, byte[] Data)
-    {
-        /// <summary>When this record was last multicast on each family (RFC 6762 6's one-second rule).</summary>
-        public long LastMulticastV4 = long.MinValue / 2, LastMulticastV6 = long.MinValue / 2;
-    }
 
     readonly string _baseName;
     readonly Random _random;
@@ -53,15 +45,18 @@ internal sealed class MdnsResponder
     readonly byte[] _scratch = new byte[1452];
     readonly Queue<(StackEventKind Kind, string Message)> _events = new();
     readonly List<long> _recentConflicts = [];
-    List<OwnRecord> _records = [];
+    readonly List<AdvertisedService> _services;
+    List<MdnsRecord> _records = [];
     IReadOnlyList<IpAddress> _addresses = [];
     int _suffix = 1;
     int _left;
     long _nextAt = long.MaxValue;
 
-    public MdnsResponder(string hostName, Random random, IMdnsTransport transport, Func<IpAddress, bool> isOnLink, StackCounters counters)
+    public MdnsResponder(string hostName, IReadOnlyList<MdnsService> services, Random random, IMdnsTransport transport, Func<IpAddress, bool> isOnLink,
+        StackCounters counters)
     {
         _baseName = hostName;
+        _services = [.. services.Select(s => new AdvertisedService(s, s.InstanceName))];
         _random = random;
         _transport = transport;
         _isOnLink = isOnLink;
@@ -85,15 +80,18 @@ internal sealed class MdnsResponder
     /// <summary>NAME.local (kept, not built per call: the host reads it after every poll).</summary>
     public string FullName { get; private set; } = "";
 
+    /// <summary>The services with the instance names in use.</summary>
+    public IReadOnlyList<AdvertisedService> Services => _services;
+
     public long NextDeadline => _nextAt;
 
     public bool TryTakeEvent(out (StackEventKind Kind, string Message) stackEvent) => _events.TryDequeue(out stackEvent);
 
-    /// <summary>Starts probing for the name with the interface's current addresses (RFC 6762 8.1: after 0–250 ms).</summary>
+    /// <summary>Starts probing for the names with the interface's current addresses (RFC 6762 8.1: after 0–250 ms).</summary>
     public void Start(IReadOnlyList<IpAddress> addresses, long now)
     {
         _addresses = addresses;
-        _records = BuildRecords();
+        Rebuild();
         BeginProbing(now + _random.NextInt64(ProbeInterval + 1));
     }
 
@@ -107,12 +105,12 @@ internal sealed class MdnsResponder
             return;
         var previous = _records;
         _addresses = addresses;
-        _records = BuildRecords();
+        Rebuild();
         if (State is MdnsState.Stopped or MdnsState.Probing)
             return;
-        var gone = previous.Where(old => !_records.Any(r => r.Type == old.Type && r.Data.AsSpan().SequenceEqual(old.Data) && r.Text == old.Text)).ToList();
+        var gone = previous.Where(old => !_records.Any(old.Same)).ToList();
         if (gone.Count > 0)
-            SendUnsolicited(gone, ttl: 0, now);
+            SendUnsolicited(gone, goodbye: true, now);
         BeginAnnouncing(now);
     }
 
@@ -120,7 +118,7 @@ internal sealed class MdnsResponder
     public void Stop(long now)
     {
         if (State is MdnsState.Announcing or MdnsState.Ready)
-            SendUnsolicited(_records, ttl: 0, now);
+            SendUnsolicited(_records, goodbye: true, now);
         State = MdnsState.Stopped;
         _nextAt = long.MaxValue;
     }
@@ -137,12 +135,13 @@ internal sealed class MdnsResponder
                 _nextAt = now + ProbeInterval;
                 break;
             case MdnsState.Probing:
-                _events.Enqueue((StackEventKind.MdnsHostNameClaimed, $"mDNS: {FullName} is ours"));
+                _events.Enqueue((StackEventKind.MdnsHostNameClaimed, $"mDNS: {FullName} is ours"
+                    + string.Concat(_services.Select(s => $", service '{s.Instance}' ({s.Service.ServiceType}, port {s.Service.Port})"))));
                 BeginAnnouncing(now);
                 Run(now);
                 break;
             case MdnsState.Announcing:
-                SendUnsolicited(_records, HostRecordTtl, now);
+                SendUnsolicited(_records, goodbye: false, now);
                 if (--_left > 0)
                 {
                     _nextAt = now + AnnounceInterval;
@@ -159,6 +158,8 @@ internal sealed class MdnsResponder
         }
     }
 
+    void Rebuild() => _records = MdnsRecords.Build(FullName, _addresses, _services);
+
     void BeginProbing(long at)
     {
         State = MdnsState.Probing;
@@ -172,6 +173,11 @@ internal sealed class MdnsResponder
         _left = Announcements;
         _nextAt = now;
     }
+
+    /// <summary>The unique names this host probes for and defends: its host name and its service instances.</summary>
+    IEnumerable<string> UniqueNames => [FullName, .. _services.Select(s => s.FullName)];
+
+    bool IsOurUniqueName(string name) => UniqueNames.Any(n => DnsName.Equal(n, name));
 
     /// <summary>A datagram that came to port 5353 (or to the unicast address on 5353).</summary>
     public void Receive(ReadOnlySpan<byte> payload, IpAddress source, ushort sourcePort, long now)
@@ -201,17 +207,18 @@ internal sealed class MdnsResponder
             return;   // RFC 6762 18.11: responses with a nonzero rcode are ignored
         foreach (var record in packet.Answers.Concat(packet.Additionals))
         {
-            if (!DnsName.Equal(record.Name, FullName) || record.Type is not (MdnsType.A or MdnsType.Aaaa) || record.TimeToLive == 0)
+            // A record of one of our unique names, of a type we own there, with data we do not have: a conflict.
+            if (record.TimeToLive == 0 || !IsOurUniqueName(record.Name)
+                || !_records.Any(r => r.Unique && r.Type == record.Type && DnsName.Equal(r.Text, record.Name))
+                || _records.Any(r => r.Type == record.Type && DnsName.Equal(r.Text, record.Name) && r.Data.AsSpan().SequenceEqual(record.Data)))
                 continue;
-            if (_records.Any(r => r.Type == record.Type && r.Data.AsSpan().SequenceEqual(record.Data)))
-                continue;   // our own record echoed by a proxy, or a cache repeating it
-            Conflict(now);
+            Conflict(record.Name, now);
             return;
         }
     }
 
-    /// <summary>RFC 6762 8.1 and 9: the name is taken — the next one is probed (after a pause when conflicts pile up).</summary>
-    void Conflict(long now)
+    /// <summary>RFC 6762 8.1 and 9: a name is taken — the next one is probed (after a pause when conflicts pile up).</summary>
+    void Conflict(string name, long now)
     {
         _counters.Increment(StackCounter.MdnsConflicts);
         if (State is MdnsState.Announcing or MdnsState.Ready)
@@ -220,10 +227,23 @@ internal sealed class MdnsResponder
             BeginProbing(now);
             return;
         }
-        string taken = FullName;
-        HostName = $"{_baseName}-{++_suffix}";
-        _records = BuildRecords();
-        _events.Enqueue((StackEventKind.MdnsHostNameConflict, $"mDNS: {taken} is taken by another host; trying {FullName}"));
+        string taken;
+        if (DnsName.Equal(name, FullName))
+        {
+            taken = FullName;
+            HostName = $"{_baseName}-{++_suffix}";
+            _events.Enqueue((StackEventKind.MdnsHostNameConflict, $"mDNS: {taken} is taken by another host; trying {FullName}"));
+        }
+        else
+        {
+            int index = _services.FindIndex(s => DnsName.Equal(s.FullName, name));
+            var service = _services[index];
+            int next = service.Instance == service.Service.InstanceName ? 2 : int.Parse(service.Instance[(service.Service.InstanceName.Length + 2)..^1],
+                System.Globalization.CultureInfo.InvariantCulture) + 1;
+            _services[index] = service with { Instance = $"{service.Service.InstanceName} ({next})" };
+            _events.Enqueue((StackEventKind.MdnsHostNameConflict, $"mDNS: service '{service.Instance}' is taken by another host; trying '{_services[index].Instance}'"));
+        }
+        Rebuild();
         _recentConflicts.RemoveAll(t => t < now - ConflictWindow);
         _recentConflicts.Add(now);
         BeginProbing(_recentConflicts.Count >= ConflictBurst ? now + ConflictBackoff : now);
@@ -234,16 +254,20 @@ internal sealed class MdnsResponder
         bool probe = packet.Authorities.Count > 0;
         if (State == MdnsState.Probing)
         {
-            // 8.2: another host probing for the same name at the same time; the lexicographically later set wins.
-            var theirs = packet.Authorities.Where(r => DnsName.Equal(r.Name, FullName)).ToList();
-            if (theirs.Count > 0 && CompareWithOurs(theirs) < 0)
+            // 8.2: another host probing for one of our names at the same time; the lexicographically later set wins.
+            foreach (string name in UniqueNames)
             {
-                BeginProbing(now + 1_000_000);
+                var theirs = packet.Authorities.Where(r => DnsName.Equal(r.Name, name)).ToList();
+                if (theirs.Count > 0 && CompareWithOurs(name, theirs) < 0)
+                {
+                    BeginProbing(now + 1_000_000);
+                    break;
+                }
             }
-            return;   // 8.1: no answers for a name still being probed
+            return;   // 8.1: no answers for names still being probed
         }
         bool legacy = sourcePort != Port;
-        var answers = new List<OwnRecord>();
+        var answers = new List<MdnsRecord>();
         bool unicast = legacy;
         foreach (var question in packet.Questions)
         {
@@ -252,11 +276,11 @@ internal sealed class MdnsResponder
                 if (!DnsName.Equal(record.Text, question.Name) || (question.Type != MdnsType.Any && question.Type != record.Type) || answers.Contains(record))
                     continue;
                 // 7.1: known-answer suppression: the asker already holds it with at least half its lifetime left.
-                if (packet.Answers.Any(known => known.TimeToLive >= HostRecordTtl / 2 && DnsName.Equal(known.Name, record.Text)
+                if (packet.Answers.Any(known => known.TimeToLive >= record.TimeToLive / 2 && DnsName.Equal(known.Name, record.Text)
                     && known.Type == record.Type && known.Data.AsSpan().SequenceEqual(record.Data)))
                     continue;
                 answers.Add(record);
-                unicast |= question.UnicastResponse && !RecentlyMulticast(record, source.IsIpv4, now, HostRecordTtl * 1_000_000 / 4);
+                unicast |= question.UnicastResponse && !RecentlyMulticast(record, source.IsIpv4, now, record.TimeToLive * 1_000_000L / 4);
             }
         }
         if (answers.Count == 0)
@@ -281,13 +305,13 @@ internal sealed class MdnsResponder
         SendAnswer(answers, packet, source.IsIpv4 ? Ipv4Group : Ipv6Group, Port, legacy: false, now);
     }
 
-    static bool RecentlyMulticast(OwnRecord record, bool ipv4, long now, long within) =>
+    static bool RecentlyMulticast(MdnsRecord record, bool ipv4, long now, long within) =>
         now - (ipv4 ? record.LastMulticastV4 : record.LastMulticastV6) < within;
 
-    /// <summary>8.2: compares the other prober's records with ours (class, type, then data, each set sorted); negative when theirs win.</summary>
-    int CompareWithOurs(List<DnsResourceRecord> theirs)
+    /// <summary>8.2: compares the other prober's records for a name with ours (type, then data, each set sorted); negative when theirs win.</summary>
+    int CompareWithOurs(string name, List<DnsResourceRecord> theirs)
     {
-        var ours = _records.Where(r => DnsName.Equal(r.Text, FullName)).Select(r => (r.Type, r.Data)).OrderBy(r => r, RecordOrder.Instance).ToList();
+        var ours = _records.Where(r => r.Unique && DnsName.Equal(r.Text, name)).Select(r => (r.Type, r.Data)).OrderBy(r => r, RecordOrder.Instance).ToList();
         var other = theirs.Select(r => (r.Type, r.Data)).OrderBy(r => r, RecordOrder.Instance).ToList();
         for (int i = 0; i < Math.Min(ours.Count, other.Count); i++)
         {
@@ -306,32 +330,32 @@ internal sealed class MdnsResponder
             x.Type != y.Type ? x.Type.CompareTo(y.Type) : x.Data.AsSpan().SequenceCompareTo(y.Data);
     }
 
+    /// <summary>8.1: one question per unique name (ANY), our proposed records for them in the authority section.</summary>
     void SendProbe(bool unicastResponse)
     {
         var writer = new DnsWriter(_scratch);
-        var name = DnsName.Encode(FullName);
-        writer.Question(name, MdnsType.Any, unicastResponse);
+        foreach (string name in UniqueNames)
+            writer.Question(DnsName.Encode(name), MdnsType.Any, unicastResponse);
         writer.Current = DnsWriter.Section.Authority;
-        foreach (var record in _records.Where(r => DnsName.Equal(r.Text, FullName)))
-            writer.Record(record.Name, record.Type, cacheFlush: false, HostRecordTtl, record.Data);
-        var message = writer.Finish(0, 0);
-        SendOnBothFamilies(message);
+        foreach (var record in _records.Where(r => r.Unique && IsOurUniqueName(r.Text)))
+            writer.Record(record.Name, record.Type, cacheFlush: false, record.TimeToLive, record.Data);
+        SendOnBothFamilies(writer.Finish(0, 0));
     }
 
-    /// <summary>An unsolicited response (announcement, goodbye) on both families.</summary>
-    void SendUnsolicited(List<OwnRecord> records, uint ttl, long now)
+    /// <summary>An unsolicited response (announcement, or goodbye with TTL 0) on both families.</summary>
+    void SendUnsolicited(List<MdnsRecord> records, bool goodbye, long now)
     {
         var writer = new DnsWriter(_scratch);
         foreach (var record in records)
         {
-            if (!writer.Record(record.Name, record.Type, cacheFlush: true, ttl, record.Data))
+            if (!writer.Record(record.Name, record.Type, cacheFlush: record.Unique, goodbye ? 0 : record.TimeToLive, record.Data))
                 break;
             record.LastMulticastV4 = record.LastMulticastV6 = now;
         }
         SendOnBothFamilies(writer.Finish(0, 0x8400));
     }
 
-    void SendAnswer(List<OwnRecord> answers, MdnsPacket query, IpAddress destination, ushort port, bool legacy, long now)
+    void SendAnswer(List<MdnsRecord> answers, MdnsPacket query, IpAddress destination, ushort port, bool legacy, long now)
     {
         var writer = new DnsWriter(_scratch);
         if (legacy)
@@ -340,16 +364,13 @@ internal sealed class MdnsResponder
             foreach (var question in query.Questions)
                 writer.Question(DnsName.Encode(question.Name), question.Type, unicastResponse: false);
         }
-        uint ttl = legacy ? LegacyUnicastTtl : HostRecordTtl;
         foreach (var record in answers)
-            writer.Record(record.Name, record.Type, cacheFlush: !legacy, ttl, record.Data);
-        // 6.2: the host's other addresses ride along as additional records.
+            writer.Record(record.Name, record.Type, cacheFlush: record.Unique && !legacy, legacy ? Math.Min(record.TimeToLive, LegacyUnicastTtl) : record.TimeToLive, record.Data);
+        // 6.2 and RFC 6763 12: what the asker will want next rides along as additional records — a service's SRV and
+        // TXT after its PTR, the host's addresses after an SRV or an address.
         writer.Current = DnsWriter.Section.Additional;
-        foreach (var record in _records)
-        {
-            if (!answers.Contains(record) && record.Type is MdnsType.A or MdnsType.Aaaa && DnsName.Equal(record.Text, FullName))
-                writer.Record(record.Name, record.Type, cacheFlush: !legacy, ttl, record.Data);
-        }
+        foreach (var record in Additional(answers))
+            writer.Record(record.Name, record.Type, cacheFlush: record.Unique && !legacy, legacy ? Math.Min(record.TimeToLive, LegacyUnicastTtl) : record.TimeToLive, record.Data);
         var message = writer.Finish(legacy ? query.Id : (ushort)0, 0x8400);
         if (destination.IsMulticast)
         {
@@ -365,6 +386,30 @@ internal sealed class MdnsResponder
         _counters.Increment(StackCounter.MdnsResponsesSent);
     }
 
+    List<MdnsRecord> Additional(List<MdnsRecord> answers)
+    {
+        var additional = new List<MdnsRecord>();
+        void Add(MdnsRecord record)
+        {
+            if (!answers.Contains(record) && !additional.Contains(record))
+                additional.Add(record);
+        }
+        foreach (var answer in answers)
+        {
+            if (answer.Type == MdnsType.Ptr && _services.Any(s => answer.Data.AsSpan().SequenceEqual(DnsName.Encode(s.FullName))))
+            {
+                foreach (var record in _records.Where(r => r.Type is MdnsType.Srv or MdnsType.Txt && r.Name.AsSpan().SequenceEqual(answer.Data)))
+                    Add(record);
+            }
+        }
+        if (answers.Concat(additional).Any(r => r.Type is MdnsType.Srv or MdnsType.A or MdnsType.Aaaa))
+        {
+            foreach (var record in _records.Where(r => r.Type is MdnsType.A or MdnsType.Aaaa))
+                Add(record);
+        }
+        return additional;
+    }
+
     void SendOnBothFamilies(ReadOnlySpan<byte> message)
     {
         if (_addresses.Any(a => a.IsIpv4))
@@ -372,49 +417,5 @@ internal sealed class MdnsResponder
         if (_addresses.Any(a => !a.IsIpv4))
             _transport.Send(message, Ipv6Group, Port);
         _counters.Increment(StackCounter.MdnsResponsesSent);
-    }
-
-    List<OwnRecord> BuildRecords()
-    {
-        var records = new List<OwnRecord>();
-        var host = DnsName.Encode(FullName);
-        foreach (var address in _addresses)
-        {
-            byte[] data = address.IsIpv4 ? new byte[4] : Bytes(address);
-            if (address.IsIpv4)
-                BinaryPrimitives.WriteUInt32BigEndian(data, address.Ipv4.Value);
-            records.Add(new OwnRecord(host, FullName, address.IsIpv4 ? MdnsType.A : MdnsType.Aaaa, data));
-        }
-        foreach (var address in _addresses)
-        {
-            string reverse = ReverseName(address);
-            records.Add(new OwnRecord(DnsName.Encode(reverse), reverse, MdnsType.Ptr, host));
-        }
-        return records;
-    }
-
-    static byte[] Bytes(IpAddress address)
-    {
-        var bytes = new byte[16];
-        address.WriteTo(bytes);
-        return bytes;
-    }
-
-    /// <summary>The in-addr.arpa or ip6.arpa name of an address (RFC 1035 3.5, RFC 3596 2.5).</summary>
-    public static string ReverseName(IpAddress address)
-    {
-        if (address.IsIpv4)
-        {
-            uint v = address.Ipv4.Value;
-            return $"{v & 0xFF}.{(v >> 8) & 0xFF}.{(v >> 16) & 0xFF}.{v >> 24}.in-addr.arpa";
-        }
-        var bytes = Bytes(address);
-        var nibbles = new List<string>(34);
-        for (int i = 15; i >= 0; i--)
-        {
-            nibbles.Add((bytes[i] & 0x0F).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
-            nibbles.Add((bytes[i] >> 4).ToString("x", System.Globalization.CultureInfo.InvariantCulture));
-        }
-        return string.Join('.', nibbles) + ".ip6.arpa";
     }
 }
