@@ -97,4 +97,41 @@ public sealed class MdnsTests(ITestOutputHelper output)
             Directory.Delete(second, recursive: true);
         }
     }
+
+    [Fact(DisplayName = "RFC 6762 5.1 over TAP: the stack's HttpClient fetches a page from printer.local, a name avahi-publish announces on the host side")]
+    public async Task HttpClientReachesAvahiName()
+    {
+        Prerequisites.Require("avahi-daemon", "avahi-publish", "dbus-daemon", "busybox");
+        var ct = TestContext.Current.CancellationToken;
+        string web = Directory.CreateTempSubdirectory("wirestack-mdns-web").FullName;
+        try
+        {
+            await File.WriteAllTextAsync(Path.Combine(web, "index.html"), "served by the kernel side", ct);
+            await using var tap = await TapStack.StartAsync(options: new StackOptions { Ipv4 = Ipv4Settings.Static(TapStack.StackAddress + "/24"), Mdns = new MdnsSettings { HostName = "client" } });
+            await using var avahi = await Avahi.StartAsync(tap.Namespace, "tap0");
+            var publish = avahi.ExecAsync($"timeout 30 avahi-publish -a -R printer.local {TapStack.KernelAddress}", TimeSpan.FromSeconds(35));
+            var server = tap.Namespace.ExecAsync($"timeout 30 busybox httpd -f -p {TapStack.KernelAddress}:8080 -h {web}", TimeSpan.FromSeconds(35));
+            using var http = new HttpClient(tap.Stack.CreateHttpMessageHandler()) { Timeout = TimeSpan.FromSeconds(10) };
+            string? page = null;
+            for (int attempt = 0; attempt < 50 && page is null; attempt++)
+            {
+                try
+                {
+                    page = await http.GetStringAsync("http://printer.local:8080/index.html", ct);
+                }
+                catch (HttpRequestException)
+                {
+                    await Task.Delay(200, ct);   // avahi probes the name for a moment before it answers
+                }
+            }
+            Assert.Equal("served by the kernel side", page);
+            // "[a]vahi" matches the program but not this shell's own command line, which pkill would otherwise end first.
+            await tap.Namespace.ExecAsync("pkill -f '[a]vahi-publish -a -R printer.local' ; pkill -f '[b]usybox httpd -f -p 192.168.0.1:8080' ; true");
+            await Task.WhenAll(publish, server);
+        }
+        finally
+        {
+            Directory.Delete(web, recursive: true);
+        }
+    }
 }

@@ -217,6 +217,38 @@ public sealed class DnsResolverTests
         Assert.Equal(2, server.Queries);
     }
 
+    [Fact(DisplayName = "RFC 6762 3 and 5.1: a .local name is resolved by a one-shot mDNS query that another stack's responder answers (both families); the stack's own mDNS name gives its own addresses; an unknown .local name is HostNotFound and not remembered")]
+    public async Task ResolvesLocalNamesByMulticast()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (a, b) = InMemoryLink.CreatePair();
+        await using var asker = await NetworkStack.StartAsync(a, new StackOptions
+        {
+            Ipv4 = Ipv4Settings.Static("10.3.0.1/24"),
+            MacAddress = MacAddress.Parse("02:00:00:00:0c:01"),
+            Mdns = new MdnsSettings { HostName = "asker" },
+        }, ct);
+        await using var printer = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.3.0.2/24"), Mdns = new MdnsSettings { HostName = "printer" } }, ct);
+        var claimed = new TaskCompletionSource();
+        printer.EventRaised += (_, e) => { if (e.Kind == StackEventKind.MdnsHostNameClaimed) claimed.TrySetResult(); };
+        await claimed.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
+        Assert.Contains(IPAddress.Parse("10.3.0.2"), await asker.Dns.ResolveAsync("printer.local", ct));
+        // The AAAA answer may come after the 50 ms resolution delay (its reply needs neighbour discovery first); it
+        // still fills the cache.
+        var addresses = await asker.Dns.ResolveAsync("printer.local", ct);
+        for (int i = 0; i < 30 && !addresses.Any(x => x.IsIPv6LinkLocal); i++)
+        {
+            await Task.Delay(100, ct);
+            addresses = await asker.Dns.ResolveAsync("printer.local", ct);
+        }
+        Assert.Equal(printer.Ipv6Addresses.Single(x => x.Origin == Ipv6AddressOrigin.LinkLocal).Address, addresses.Single(x => x.IsIPv6LinkLocal));
+        Assert.Contains(IPAddress.Parse("10.3.0.1"), await asker.Dns.ResolveAsync("asker.local", ct));
+        var missing = await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(() => asker.Dns.ResolveAsync("nobody.local", ct));
+        Assert.Equal(System.Net.Sockets.SocketError.HostNotFound, missing.SocketErrorCode);
+        a.Dispose();
+        b.Dispose();
+    }
+
     [Fact(DisplayName = "RFC 1034 3.6.2: CNAME chains are followed, within one answer and by a new query")]
     public async Task FollowsCnames()
     {

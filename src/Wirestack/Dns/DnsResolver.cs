@@ -10,7 +10,8 @@ namespace Wirestack;
 /// A stub resolver (RFC 1035 7) for A and AAAA records (RFC 3596) over the stack's UDP, servers of either family,
 /// with a random ID and source port per query, retries across servers, TCP when an answer is truncated, CNAME chains
 /// followed (bounded), and a TTL-respecting cache with a size bound. Both families are asked at once; once one has
-/// answered, the other gets the RFC 8305 3 resolution delay (50 ms) before the answer goes out without it. Errors
+/// answered, the other gets the RFC 8305 3 resolution delay (50 ms) before the answer goes out without it. Names
+/// under <c>.local</c> are asked by multicast DNS instead (RFC 6762 3, one-shot queries of 5.1, both families). Errors
 /// are SocketException HostNotFound (the name does not exist) or TryAgain.
 /// </summary>
 public sealed class DnsResolver
@@ -33,6 +34,12 @@ public sealed class DnsResolver
 
     /// <summary>Rounds over the server list before giving up.</summary>
     public int Attempts { get; init; } = 2;
+
+    /// <summary>How long a one-shot mDNS query for a <c>.local</c> name waits for an answer (asked twice within it).</summary>
+    public TimeSpan MulticastTimeout { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>RFC 6762 3: names ending in ".local." are link-local and resolved by multicast DNS only.</summary>
+    static bool IsLocal(string name) => name.EndsWith(".local", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Servers to ask instead of the stack's (static or DHCP-learned) ones.</summary>
     public IReadOnlyList<IPAddress>? Servers { get; init; }
@@ -116,8 +123,10 @@ public sealed class DnsResolver
             if (canonical is null)
             {
                 // No records of this type (NODATA): remembered briefly (RFC 2308 5 without the SOA's minimum), so an
-                // IPv4-only name does not cost an AAAA query on every lookup.
-                Store(type, original, [], NegativeTtl);
+                // IPv4-only name does not cost an AAAA query on every lookup. Silence on the link proves nothing for
+                // mDNS (the host may come up any moment): not remembered.
+                if (!IsLocal(name))
+                    Store(type, original, [], NegativeTtl);
                 return [];
             }
             name = canonical;
@@ -165,6 +174,8 @@ public sealed class DnsResolver
 
     async Task<(IPAddress[] Addresses, string? Canonical, uint Ttl)> QueryAsync(string name, ushort type, CancellationToken cancellationToken)
     {
+        if (IsLocal(name))
+            return await new MulticastDnsQuery(_stack, MulticastTimeout).QueryAsync(name, type, cancellationToken).ConfigureAwait(false);
         var servers = Servers ?? _stack.DnsServers;
         if (servers.Count == 0)
             throw new SocketException((int)SocketError.TryAgain);
