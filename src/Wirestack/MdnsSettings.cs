@@ -61,3 +61,13 @@ public sealed record MdnsService
         }
     }
 }
+
+/// <summary>A DNS-SD service instance found by <see cref="DnsResolver.BrowseAsync"/>.</summary>
+/// <param name="InstanceName">What the service calls itself, such as "Living room printer".</param>
+/// <param name="ServiceType">The type browsed, such as <c>_ipp._tcp</c>.</param>
+/// <param name="HostName">The host it runs on (<c>NAME.local</c>).</param>
+/// <param name="Port">Its port.</param>
+/// <param name="Addresses">The host's addresses the answers carried (both families).</param>
+/// <param name="Txt">Its TXT pairs.</param>
+public sealed record MdnsServiceInstance(string InstanceName, string ServiceType, string HostName, int Port, IReadOnlyList<System.Net.IPAddress> Addresses,
+    IReadOnlyDictionary<string, string> Txt);

@@ -98,7 +98,7 @@ public sealed class MdnsTests(ITestOutputHelper output)
         }
     }
 
-    [Fact(DisplayName = "RFC 6762 5.1 over TAP: the stack's HttpClient fetches a page from printer.local, a name avahi-publish announces on the host side")]
+    [Fact(DisplayName = "RFC 6762 5.1 and RFC 6763 over TAP: the stack's HttpClient fetches a page from printer.local, a name avahi-publish announces on the host side, and browsing _http._tcp finds the service avahi publishes")]
     public async Task HttpClientReachesAvahiName()
     {
         Prerequisites.Require("avahi-daemon", "avahi-publish", "dbus-daemon", "busybox");
@@ -110,6 +110,7 @@ public sealed class MdnsTests(ITestOutputHelper output)
             await using var tap = await TapStack.StartAsync(options: new StackOptions { Ipv4 = Ipv4Settings.Static(TapStack.StackAddress + "/24"), Mdns = new MdnsSettings { HostName = "client" } });
             await using var avahi = await Avahi.StartAsync(tap.Namespace, "tap0");
             var publish = avahi.ExecAsync($"timeout 30 avahi-publish -a -R printer.local {TapStack.KernelAddress}", TimeSpan.FromSeconds(35));
+            var service = avahi.ExecAsync("timeout 30 avahi-publish -s 'Kernel web' _http._tcp 8080 path=/index.html", TimeSpan.FromSeconds(35));
             var server = tap.Namespace.ExecAsync($"timeout 30 busybox httpd -f -p {TapStack.KernelAddress}:8080 -h {web}", TimeSpan.FromSeconds(35));
             using var http = new HttpClient(tap.Stack.CreateHttpMessageHandler()) { Timeout = TimeSpan.FromSeconds(10) };
             string? page = null;

@@ -217,7 +217,7 @@ public sealed class DnsResolverTests
         Assert.Equal(2, server.Queries);
     }
 
-    [Fact(DisplayName = "RFC 6762 3 and 5.1: a .local name is resolved by a one-shot mDNS query that another stack's responder answers (both families); the stack's own mDNS name gives its own addresses; an unknown .local name is HostNotFound and not remembered")]
+    [Fact(DisplayName = "RFC 6762 3 and 5.1: a .local name is resolved by a one-shot mDNS query that another stack's responder answers (both families); the stack's own mDNS name gives its own addresses; DNS-SD browsing (RFC 6763 4) lists the other stack's service; an unknown .local name is HostNotFound")]
     public async Task ResolvesLocalNamesByMulticast()
     {
         var ct = TestContext.Current.CancellationToken;
@@ -228,7 +228,11 @@ public sealed class DnsResolverTests
             MacAddress = MacAddress.Parse("02:00:00:00:0c:01"),
             Mdns = new MdnsSettings { HostName = "asker" },
         }, ct);
-        await using var printer = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.3.0.2/24"), Mdns = new MdnsSettings { HostName = "printer" } }, ct);
+        await using var printer = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.3.0.2/24"), Mdns = new MdnsSettings
+        {
+            HostName = "printer",
+            Services = [new MdnsService { InstanceName = "Office printer", ServiceType = "_ipp._tcp", Port = 631, Txt = new Dictionary<string, string> { ["rp"] = "ipp/print" } }],
+        } }, ct);
         var claimed = new TaskCompletionSource();
         printer.EventRaised += (_, e) => { if (e.Kind == StackEventKind.MdnsHostNameClaimed) claimed.TrySetResult(); };
         await claimed.Task.WaitAsync(TimeSpan.FromSeconds(10), ct);
@@ -243,6 +247,11 @@ public sealed class DnsResolverTests
         }
         Assert.Equal(printer.Ipv6Addresses.Single(x => x.Origin == Ipv6AddressOrigin.LinkLocal).Address, addresses.Single(x => x.IsIPv6LinkLocal));
         Assert.Contains(IPAddress.Parse("10.3.0.1"), await asker.Dns.ResolveAsync("asker.local", ct));
+        // RFC 6763 4: browsing finds the instance with its host, port, address and TXT.
+        var found = Assert.Single(await asker.Dns.BrowseAsync("_ipp._tcp", cancellationToken: ct));
+        Assert.Equal(("Office printer", "printer.local", 631, "ipp/print"), (found.InstanceName, found.HostName, found.Port, found.Txt["rp"]));
+        Assert.Contains(IPAddress.Parse("10.3.0.2"), found.Addresses);
+        Assert.Empty(await asker.Dns.BrowseAsync("_nothing._tcp", TimeSpan.FromMilliseconds(300), ct));
         var missing = await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(() => asker.Dns.ResolveAsync("nobody.local", ct));
         Assert.Equal(System.Net.Sockets.SocketError.HostNotFound, missing.SocketErrorCode);
         a.Dispose();

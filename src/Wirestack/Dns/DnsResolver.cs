@@ -76,6 +76,17 @@ public sealed class DnsResolver
         return await ResolveNameAsync(name, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Lists the DNS-SD instances of <paramref name="serviceType"/> (such as <c>_http._tcp</c>) on the link (RFC 6763
+    /// 4, asked by multicast DNS), each with its host, port, addresses and TXT pairs, as answered within
+    /// <paramref name="wait"/> (default 1 s).
+    /// </summary>
+    public Task<IReadOnlyList<MdnsServiceInstance>> BrowseAsync(string serviceType, TimeSpan? wait = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(serviceType);
+        return new MulticastDnsQuery(_stack, MulticastTimeout).BrowseAsync(serviceType, wait ?? TimeSpan.FromSeconds(1), cancellationToken);
+    }
+
     async Task<IPAddress[]> ResolveNameAsync(string name, CancellationToken cancellationToken)
     {
         var ipv6 = LookupAsync(name, DnsType.Aaaa, cancellationToken);
