@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Net;
 using Wirestack.Mdns;
 using Wirestack.Wire;
 
@@ -296,5 +297,41 @@ public sealed class MdnsTests
         h.Step(TimeSpan.FromSeconds(3));
         Assert.Contains(Sent(h), m => m.Packet.IsResponse && m.Packet.Answers.Any(r => r.Name == "Wirestack dashboard (2)._http._tcp.local"));
         Assert.Contains(h.TakeEvents(), e => e.Kind == StackEventKind.MdnsHostNameClaimed && e.Message.Contains("'Wirestack dashboard (2)'"));
+    }
+
+    sealed class RecordingTransport : IMdnsTransport
+    {
+        public List<(MdnsPacket Packet, IpAddress To)> Sent { get; } = [];
+
+        public void Send(ReadOnlySpan<byte> message, IpAddress destination, ushort port)
+        {
+            Assert.True(MdnsPacket.TryParse(message, out var packet));
+            Sent.Add((packet, destination));
+        }
+    }
+
+    [Fact(DisplayName = "RFC 6762 8.4 and 10.1: when an address goes, its records get a goodbye (TTL 0) and the rest is announced again; a new address is announced; probes and announcements go to both groups")]
+    public void AddressChangesAnnounced()
+    {
+        var transport = new RecordingTransport();
+        var responder = new MdnsResponder("wirestack", [], new Random(1), transport, _ => true, new StackCounters());
+        IpAddress v4 = Frames.StackIp, v6 = IpAddress.Parse("fe80::2"), global = IpAddress.Parse("2001:db8::2");
+        responder.Start([v4, v6], 0);
+        for (long now = 0; now < 3_000_000; now += 50_000)
+            responder.Run(now);
+        Assert.Equal(MdnsState.Ready, responder.State);
+        Assert.Contains(transport.Sent, s => s.To == MdnsResponder.Ipv4Group);
+        Assert.Contains(transport.Sent, s => s.To == MdnsResponder.Ipv6Group);
+        transport.Sent.Clear();
+
+        responder.SetAddresses([v4, global], 3_000_000);
+        var goodbye = transport.Sent[0].Packet;
+        Assert.All(goodbye.Answers, r => Assert.Equal(0u, r.TimeToLive));
+        Assert.Contains(goodbye.Answers, r => r.Type == MdnsType.Aaaa && r.Data.SequenceEqual(IPAddress.Parse("fe80::2").GetAddressBytes()));
+        Assert.DoesNotContain(goodbye.Answers, r => r.Type == MdnsType.A);
+        responder.Run(3_000_000);
+        var announcement = transport.Sent.Last().Packet;
+        Assert.Contains(announcement.Answers, r => r.Type == MdnsType.Aaaa && r.TimeToLive == 120 && r.Data.SequenceEqual(IPAddress.Parse("2001:db8::2").GetAddressBytes()));
+        Assert.Contains(announcement.Answers, r => r.Type == MdnsType.A && r.TimeToLive == 120);
     }
 }
