@@ -174,8 +174,12 @@ public sealed class DeviceFilesTests : IDisposable
         Assert.Contains(v6, moved.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateIPAddresses());
         Assert.NotEqual(seen[0].Fingerprint, ServerCertificate.Fingerprint(moved));
 
+        // After an mDNS conflict the device answers as wirestack-2.local: the certificate names it too.
+        var renamed = again.For([v4, v6], "wirestack-2.local");
+        Assert.Contains("wirestack-2.local", renamed.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateDnsNames());
+
         clock.Now += TimeSpan.FromDays(340);
-        var renewed = again.For([v4, v6]);
+        var renewed = again.For([v4, v6], "wirestack-2.local");
         Assert.Equal("renewed before expiry", seen[^1].How);
         Assert.True(renewed.NotAfter.ToUniversalTime() > clock.Now.UtcDateTime.AddDays(300));
     }

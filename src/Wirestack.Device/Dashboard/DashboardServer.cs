@@ -49,7 +49,7 @@ internal static class DashboardServer
             // Chosen per handshake, so a self-signed certificate follows the addresses DHCP and SLAAC bring.
             o.UseHttps(new HttpsConnectionAdapterOptions
             {
-                ServerCertificateSelector = (_, _) => certificate.For(Addresses()),
+                ServerCertificateSelector = (_, _) => certificate.For(Addresses(), device.Stack.MdnsHostName),
                 OnAuthenticate = (_, tls) => ServerCertificate.Harden(tls),
             });
         }
@@ -171,7 +171,7 @@ internal static class DashboardServer
         });
         DashboardApi.Map(app, device);
         // Made (or loaded) now, so its fingerprint is in the log before anyone connects.
-        _ = options.HttpsPort != 0 ? options.Certificate?.For(Addresses()) : null;
+        _ = options.HttpsPort != 0 ? options.Certificate?.For(Addresses(), device.Stack.MdnsHostName) : null;
         await app.StartAsync(cancellationToken);
         return app;
     }

@@ -59,12 +59,16 @@ internal sealed class ServerCertificate
     public static ServerCertificate SelfSigned(string path, string hostName, Action<X509Certificate2, string> changed, TimeProvider? clock = null) =>
         new(null, path, hostName, clock ?? TimeProvider.System, changed);
 
-    /// <summary>The certificate to present while the device has <paramref name="addresses"/>.</summary>
-    public X509Certificate2 For(IEnumerable<IPAddress> addresses)
+    /// <summary>
+    /// The certificate to present while the device has <paramref name="addresses"/> and, after an mDNS conflict, the
+    /// name <paramref name="mdnsName"/> (such as <c>wirestack-2.local</c>).
+    /// </summary>
+    public X509Certificate2 For(IEnumerable<IPAddress> addresses, string? mdnsName = null)
     {
         if (!IsSelfSigned)
             return _current!;
         var wanted = addresses.Where(Nameable).Distinct().ToList();
+        List<string> names = [_hostName, _hostName + ".local", .. mdnsName is null || mdnsName.Equals(_hostName + ".local", StringComparison.OrdinalIgnoreCase) ? [] : new[] { mdnsName }];
         lock (_lock)
         {
             if (_current is null && File.Exists(_path))
@@ -79,10 +83,10 @@ internal sealed class ServerCertificate
                     // A damaged file is replaced below.
                 }
             }
-            if (_current is null || !Covers(_current, wanted) || _current.NotAfter.ToUniversalTime() - _clock.GetUtcNow().UtcDateTime < RenewBefore)
+            if (_current is null || !Covers(_current, wanted, names) || _current.NotAfter.ToUniversalTime() - _clock.GetUtcNow().UtcDateTime < RenewBefore)
             {
-                string why = _current is null ? "self-signed, new" : !Covers(_current, wanted) ? "made again for new addresses" : "renewed before expiry";
-                var made = Create(wanted);
+                string why = _current is null ? "self-signed, new" : !Covers(_current, wanted, names) ? "made again for new addresses or names" : "renewed before expiry";
+                var made = Create(wanted, names);
                 OwnerOnlyFile.Replace(_path!, made.Export(X509ContentType.Pkcs12));
                 _current = made;
                 _changed(made, why);
@@ -94,24 +98,22 @@ internal sealed class ServerCertificate
     /// <summary>Addresses worth naming: the ones a user can type in a browser (not link-local ones, which need a zone).</summary>
     static bool Nameable(IPAddress address) => !address.IsIPv6LinkLocal && !IPAddress.IsLoopback(address) && !address.Equals(IPAddress.Any);
 
-    IEnumerable<string> DnsNames => [_hostName, _hostName + ".local"];
-
-    bool Covers(X509Certificate2 certificate, List<IPAddress> addresses)
+    static bool Covers(X509Certificate2 certificate, List<IPAddress> addresses, List<string> dnsNames)
     {
         var names = certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().FirstOrDefault();
         if (names is null)
             return false;
         var ips = names.EnumerateIPAddresses().ToHashSet();
         var dns = names.EnumerateDnsNames().ToHashSet(StringComparer.OrdinalIgnoreCase);
-        return addresses.All(ips.Contains) && DnsNames.All(dns.Contains);
+        return addresses.All(ips.Contains) && dnsNames.All(dns.Contains);
     }
 
-    X509Certificate2 Create(List<IPAddress> addresses)
+    X509Certificate2 Create(List<IPAddress> addresses, List<string> dnsNames)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={_hostName}", key, HashAlgorithmName.SHA256);
         var names = new SubjectAlternativeNameBuilder();
-        foreach (string name in DnsNames)
+        foreach (string name in dnsNames)
             names.AddDnsName(name);
         foreach (var address in addresses)
             names.AddIpAddress(address);
