@@ -25,7 +25,6 @@ public readonly ref struct DnsMessage
 {
     /// <summary>Header length.</summary>
     public const int HeaderLength = 12;
-    const int MaxNameLength = 255;
 
     readonly ReadOnlySpan<byte> _bytes;
 
@@ -89,54 +88,12 @@ public readonly ref struct DnsMessage
     /// <summary>Decodes a name that is a record's data (CNAME target).</summary>
     public bool TryReadName(int offset, out string name) => TryReadName(_bytes, ref offset, out name);
 
-    /// <summary>Decodes a possibly compressed name at <paramref name="offset"/>, advancing past it.</summary>
-    public static bool TryReadName(ReadOnlySpan<byte> message, ref int offset, out string name)
-    {
-        name = "";
-        var builder = new StringBuilder();
-        int position = offset;
-        int end = -1;
-        int jumps = 0;
-        while (true)
-        {
-            if (position >= message.Length)
-                return false;
-            int length = message[position];
-            if ((length & 0xC0) == 0xC0)
-            {
-                if (position + 1 >= message.Length || ++jumps > 64)
-                    return false;
-                int target = (length & 0x3F) << 8 | message[position + 1];
-                // Pointers must go backwards (to earlier data), which also rules out loops.
-                if (target >= position)
-                    return false;
-                if (end < 0)
-                    end = position + 2;
-                position = target;
-                continue;
-            }
-            if ((length & 0xC0) != 0)
-                return false;
-            if (length == 0)
-            {
-                if (end < 0)
-                    end = position + 1;
-                break;
-            }
-            if (position + 1 + length > message.Length)
-                return false;
-            if (builder.Length > 0)
-                builder.Append('.');
-            foreach (byte b in message.Slice(position + 1, length))
-                builder.Append(b is >= 33 and < 127 && b != '.' ? (char)b : '?');
-            if (builder.Length > MaxNameLength)
-                return false;
-            position += 1 + length;
-        }
-        offset = end;
-        name = builder.ToString();
-        return true;
-    }
+    /// <summary>
+    /// Decodes a possibly compressed name at <paramref name="offset"/>, advancing past it: pointers only backwards
+    /// (so no loop), at most 255 bytes, anything outside printable ASCII read as '?'.
+    /// </summary>
+    public static bool TryReadName(ReadOnlySpan<byte> message, ref int offset, out string name) =>
+        DnsName.TryRead(message, ref offset, out name, printableAscii: true);
 
     /// <summary>Writes a recursive query for <paramref name="name"/> and returns its length; false when the name is invalid.</summary>
     public static bool TryWriteQuery(Span<byte> destination, ushort id, string name, ushort type, out int length)

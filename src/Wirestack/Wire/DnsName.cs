@@ -54,9 +54,11 @@ internal static class DnsName
     /// <summary>
     /// Reads a possibly compressed name at <paramref name="offset"/> (advancing past it) into presentation form and,
     /// when <paramref name="wire"/> is given, its uncompressed wire form. Pointers must go backwards (to earlier data),
-    /// which rules out loops; the name may not pass 255 bytes. False for anything else.
+    /// which rules out loops; the name may not pass 255 bytes. False for anything else. With
+    /// <paramref name="printableAscii"/> every byte outside printable ASCII (and a dot inside a label) reads as '?':
+    /// host and domain names from the network then cannot carry control characters into logs.
     /// </summary>
-    public static bool TryRead(ReadOnlySpan<byte> message, ref int offset, out string name, List<byte>? wire = null)
+    public static bool TryRead(ReadOnlySpan<byte> message, ref int offset, out string name, List<byte>? wire = null, bool printableAscii = false)
     {
         name = "";
         var text = new StringBuilder();
@@ -90,11 +92,19 @@ internal static class DnsName
             wire?.AddRange(label);
             if (text.Length > 0)
                 text.Append('.');
-            foreach (char c in Encoding.UTF8.GetString(label))
+            if (printableAscii)
             {
-                if (c is '.' or '\\')
-                    text.Append('\\');
-                text.Append(c);
+                foreach (byte b in label)
+                    text.Append(b is >= 33 and < 127 && b != '.' ? (char)b : '?');
+            }
+            else
+            {
+                foreach (char c in Encoding.UTF8.GetString(label))
+                {
+                    if (c is '.' or '\\')
+                        text.Append('\\');
+                    text.Append(c);
+                }
             }
             position += 1 + labelLength;
         }
