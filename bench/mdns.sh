@@ -21,7 +21,9 @@ CONF
 printf '[server]\nhost-name=kernelside\nallow-interfaces=tap0\nratelimit-interval-usec=0\n[publish]\npublish-hinfo=no\npublish-workstation=no\n' > "$dir/avahi.conf"
 export DBUS_SYSTEM_BUS_ADDRESS=unix:path=$dir/bus
 dbus-daemon --config-file="$dir/bus.conf" --fork --print-pid > "$dir/bus.pid"
-cleanup() { kill "$(cat "$dir/bus.pid")" 2>/dev/null || true; pkill -f "avahi-daemon -f $dir" 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true; rm -rf "$dir"; bench_cleanup; }
+avahi=
+# avahi-daemon renames its process ("avahi-daemon: running [...]"), so it is stopped by its PID, not by name.
+cleanup() { kill "$(cat "$dir/bus.pid")" 2>/dev/null || true; [ -z "$avahi" ] || kill "$avahi" 2>/dev/null || true; ip netns del "$ns" 2>/dev/null || true; rm -rf "$dir"; bench_cleanup; }
 trap cleanup EXIT
 
 claimed=() resolved=()
@@ -31,7 +33,9 @@ for run in $(seq 1 "$runs"); do
   ip netns exec "$ns" ip addr add 192.168.0.1/24 dev tap0
   ip netns exec "$ns" ip link set tap0 up
   ip netns exec "$ns" avahi-daemon -f "$dir/avahi.conf" --no-drop-root --no-chroot --no-rlimits > "$dir/avahi.log" 2>&1 &
+  avahi=$!
   until grep -q "Server startup complete" "$dir/avahi.log"; do sleep 0.02; done
+  rm -f "$dir/log"; : > "$dir/log"   # the last run's lines must not count for this one
   start=$(date +%s%N)
   ip netns exec "$ns" timeout 60 dotnet "$device_dll" -i tap0 --ip 192.168.0.2/24 --data-dir "$dir/data" --https-port 0 -v 2 > "$dir/log" 2>&1 &
   device=$!
@@ -40,7 +44,7 @@ for run in $(seq 1 "$runs"); do
   until ip netns exec "$ns" avahi-resolve -4 -n wirestack.local 2>/dev/null | grep -q 192.168.0.2; do sleep 0.005; done
   answer=$(date +%s%N)
   kill -TERM $device; wait $device 2>/dev/null || true
-  pkill -f "avahi-daemon -f $dir" || true; sleep 0.2
+  kill "$avahi"; wait "$avahi" 2>/dev/null || true; avahi=
   ip netns del "$ns"
   claimed+=($(( (claim - start) / 1000000 ))); resolved+=($(( (answer - start) / 1000000 )))
   echo "run $run: name claimed ${claimed[-1]} ms, avahi resolves it ${resolved[-1]} ms after process start"
