@@ -36,6 +36,14 @@ if ! dotnet build Wirestack.slnx -c Release -warnaserror 2>&1 | tail -n 3; then
   exit 1
 fi
 
+# The NuGet packages (and their symbol packages) users install, from the build just made.
+for project in src/Wirestack/Wirestack.csproj src/Wirestack.AspNetCore/Wirestack.AspNetCore.csproj; do
+  if ! dotnet pack "$project" -c Release --no-build -o artifacts/packages -v quiet -nologo; then
+    echo "0 passed, 1 failed"
+    exit 1
+  fi
+done
+
 status=0
 for project in tests/*/*.csproj; do
   name=$(basename "$project" .csproj)
