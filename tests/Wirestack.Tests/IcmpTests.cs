@@ -134,12 +134,13 @@ public sealed class IcmpTests
     }
 
     [Theory(DisplayName = "RFC 1122 4.1.3.3: ICMP errors reach the UDP socket that sent the datagram")]
-    [InlineData(Icmpv4Type.DestinationUnreachable, UnreachableCode.Port, SocketError.ConnectionRefused)]
-    [InlineData(Icmpv4Type.DestinationUnreachable, UnreachableCode.Host, SocketError.HostUnreachable)]
-    [InlineData(Icmpv4Type.DestinationUnreachable, UnreachableCode.Network, SocketError.NetworkUnreachable)]
-    [InlineData(Icmpv4Type.TimeExceeded, 0, SocketError.HostUnreachable)]
-    public void ErrorsReachSocket(Icmpv4Type type, byte code, SocketError expected)
+    [InlineData((byte)Icmpv4Type.DestinationUnreachable, UnreachableCode.Port, SocketError.ConnectionRefused)]
+    [InlineData((byte)Icmpv4Type.DestinationUnreachable, UnreachableCode.Host, SocketError.HostUnreachable)]
+    [InlineData((byte)Icmpv4Type.DestinationUnreachable, UnreachableCode.Network, SocketError.NetworkUnreachable)]
+    [InlineData((byte)Icmpv4Type.TimeExceeded, 0, SocketError.HostUnreachable)]
+    public void ErrorsReachSocket(byte icmpType, byte code, SocketError expected)
     {
+        var type = (Icmpv4Type)icmpType;
         using var h = new EngineHarness();
         var receiver = new RecordingReceiver();
         var binding = h.Engine.BindUdp(4000, receiver);

@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace Wirestack.Wire;
 
 /// <summary>ARP operation codes (RFC 826).</summary>
-public enum ArpOperation : ushort
+internal enum ArpOperation : ushort
 {
     /// <summary>Who has the target protocol address?</summary>
     Request = 1,
@@ -12,7 +12,7 @@ public enum ArpOperation : ushort
 }
 
 /// <summary>An ARP packet for Ethernet and IPv4 (RFC 826) viewed over a caller's buffer.</summary>
-public readonly ref struct ArpPacket
+internal readonly ref struct ArpPacket
 {
     /// <summary>Length of an Ethernet/IPv4 ARP packet.</summary>
     public const int Length = 28;

@@ -13,7 +13,7 @@ namespace Wirestack.Wire;
 /// Partial sums are 16-bit values in network order held in a <see cref="uint"/>; they can be chained with
 /// <see cref="Sum"/> as long as every chunk but the last has even length.
 /// </remarks>
-public static class Checksum
+internal static class Checksum
 {
     /// <summary>The checksum of <paramref name="data"/>, ready to store in a header.</summary>
     public static ushort Compute(ReadOnlySpan<byte> data, uint initialSum = 0) => Finish(Sum(data, initialSum));

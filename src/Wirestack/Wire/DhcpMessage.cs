@@ -4,7 +4,7 @@ using System.Text;
 namespace Wirestack.Wire;
 
 /// <summary>DHCP message types (RFC 2132 9.6).</summary>
-public enum DhcpMessageType : byte
+internal enum DhcpMessageType : byte
 {
     /// <summary>Not a DHCP message (plain BOOTP) or the option is missing.</summary>
     None = 0,
@@ -27,7 +27,7 @@ public enum DhcpMessageType : byte
 }
 
 /// <summary>DHCP option codes the stack uses (RFC 2132).</summary>
-public static class DhcpOption
+internal static class DhcpOption
 {
     /// <summary>Padding.</summary>
     public const byte Pad = 0;
@@ -71,7 +71,7 @@ public static class DhcpOption
 /// A DHCP message (RFC 2131 2, RFC 2132) viewed over a caller's buffer: the fixed BOOTP header, the magic cookie,
 /// and options found by code. Overloaded options (sname/file) are not used by the stack and are ignored.
 /// </summary>
-public readonly ref struct DhcpMessage
+internal readonly ref struct DhcpMessage
 {
     /// <summary>Length of the fixed BOOTP part.</summary>
     public const int FixedLength = 236;
@@ -196,7 +196,7 @@ public readonly ref struct DhcpMessage
 }
 
 /// <summary>Builds a DHCP message into a caller's buffer.</summary>
-public ref struct DhcpMessageWriter
+internal ref struct DhcpMessageWriter
 {
     readonly Span<byte> _buffer;
     int _length;

@@ -4,7 +4,7 @@ using System.Text;
 namespace Wirestack.Wire;
 
 /// <summary>DNS record types the resolver uses (RFC 1035 3.2.2, RFC 3596).</summary>
-public static class DnsType
+internal static class DnsType
 {
     /// <summary>IPv4 address.</summary>
     public const ushort A = 1;
@@ -15,13 +15,13 @@ public static class DnsType
 }
 
 /// <summary>One resource record from an answer section, with its data as a slice of the message.</summary>
-public readonly record struct DnsRecord(string Name, ushort Type, ushort Class, uint TimeToLive, int DataOffset, int DataLength);
+internal readonly record struct DnsRecord(string Name, ushort Type, ushort Class, uint TimeToLive, int DataOffset, int DataLength);
 
 /// <summary>
 /// A DNS message (RFC 1035 4) viewed over a caller's buffer. Names are decoded with compression pointers followed
 /// only backwards and at most 64 times, so pointer loops and names past the end are rejected, never followed.
 /// </summary>
-public readonly ref struct DnsMessage
+internal readonly ref struct DnsMessage
 {
     /// <summary>Header length.</summary>
     public const int HeaderLength = 12;

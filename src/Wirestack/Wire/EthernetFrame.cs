@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace Wirestack.Wire;
 
 /// <summary>EtherType values the stack understands.</summary>
-public static class EtherType
+internal static class EtherType
 {
     /// <summary>IPv4 (0x0800).</summary>
     public const ushort Ipv4 = 0x0800;
@@ -16,7 +16,7 @@ public static class EtherType
 }
 
 /// <summary>An Ethernet II frame viewed over a caller's buffer; an 802.1Q tag, when present, is parsed and skipped.</summary>
-public readonly ref struct EthernetFrame
+internal readonly ref struct EthernetFrame
 {
     /// <summary>Length of an untagged Ethernet II header.</summary>
     public const int HeaderLength = 14;

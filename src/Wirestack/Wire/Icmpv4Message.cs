@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace Wirestack.Wire;
 
 /// <summary>ICMPv4 message types (RFC 792) the stack handles.</summary>
-public enum Icmpv4Type : byte
+internal enum Icmpv4Type : byte
 {
     /// <summary>Echo reply.</summary>
     EchoReply = 0,
@@ -22,7 +22,7 @@ public enum Icmpv4Type : byte
 }
 
 /// <summary>Codes of <see cref="Icmpv4Type.DestinationUnreachable"/> (RFC 792, RFC 1122 3.2.2.1).</summary>
-public static class UnreachableCode
+internal static class UnreachableCode
 {
     /// <summary>Network unreachable.</summary>
     public const byte Network = 0;
@@ -37,7 +37,7 @@ public static class UnreachableCode
 }
 
 /// <summary>An ICMPv4 message (RFC 792) viewed over a caller's buffer.</summary>
-public readonly ref struct Icmpv4Message
+internal readonly ref struct Icmpv4Message
 {
     /// <summary>Length of the fixed header: type, code, checksum and four bytes of rest-of-header.</summary>
     public const int HeaderLength = 8;

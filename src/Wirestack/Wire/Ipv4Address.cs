@@ -6,7 +6,7 @@ namespace Wirestack.Wire;
 
 /// <summary>An IPv4 address held as a 32-bit number in host order (192.168.0.1 is 0xC0A80001).</summary>
 /// <remarks>Cheaper than <see cref="IPAddress"/> on the per-packet path: no allocation, no boxing.</remarks>
-public readonly record struct Ipv4Address(uint Value) : IComparable<Ipv4Address>
+internal readonly record struct Ipv4Address(uint Value) : IComparable<Ipv4Address>
 {
     /// <summary>0.0.0.0</summary>
     public static Ipv4Address Any => default;

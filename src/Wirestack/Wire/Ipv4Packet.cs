@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace Wirestack.Wire;
 
 /// <summary>IP protocol numbers the stack understands.</summary>
-public static class IpProtocol
+internal static class IpProtocol
 {
     /// <summary>ICMP (1).</summary>
     public const byte Icmp = 1;
@@ -16,7 +16,7 @@ public static class IpProtocol
 }
 
 /// <summary>An IPv4 packet (RFC 791) viewed over a caller's buffer, trimmed to its total length.</summary>
-public readonly ref struct Ipv4Packet
+internal readonly ref struct Ipv4Packet
 {
     /// <summary>Length of a header without options.</summary>
     public const int MinimumHeaderLength = 20;

@@ -7,7 +7,7 @@ namespace Wirestack.Wire;
 /// seconds wrap every 136 years (era 0 ends in 2036); differences are taken modulo 2^64 so they stay right
 /// across the wrap.
 /// </summary>
-public readonly record struct NtpTimestamp(ulong Value)
+internal readonly record struct NtpTimestamp(ulong Value)
 {
     static readonly DateTimeOffset Era0 = new(1900, 1, 1, 0, 0, 0, TimeSpan.Zero);
     const long TicksPerEra = (1L << 32) * TimeSpan.TicksPerSecond;
@@ -39,7 +39,7 @@ public readonly record struct NtpTimestamp(ulong Value)
 }
 
 /// <summary>An NTP packet (RFC 5905 7.3, SNTP RFC 4330 4) viewed over a caller's buffer.</summary>
-public readonly ref struct NtpPacket
+internal readonly ref struct NtpPacket
 {
     /// <summary>Length without extensions or MAC.</summary>
     public const int Length = 48;

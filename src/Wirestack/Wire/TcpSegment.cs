@@ -4,7 +4,7 @@ namespace Wirestack.Wire;
 
 /// <summary>TCP header flags (RFC 9293 3.1).</summary>
 [Flags]
-public enum TcpFlags : byte
+internal enum TcpFlags : byte
 {
     /// <summary>No flags.</summary>
     None = 0,
@@ -27,10 +27,10 @@ public enum TcpFlags : byte
 }
 
 /// <summary>One SACK block (RFC 2018): the left edge and the sequence number just past the right edge.</summary>
-public readonly record struct SackBlock(uint Left, uint Right);
+internal readonly record struct SackBlock(uint Left, uint Right);
 
 /// <summary>The TCP options the stack understands, parsed from or to be written into a header.</summary>
-public struct TcpOptions
+internal struct TcpOptions
 {
     /// <summary>Maximum segment size (RFC 9293 3.7.1), 0 when absent.</summary>
     public ushort MaximumSegmentSize;
@@ -81,7 +81,7 @@ public struct TcpOptions
 }
 
 /// <summary>A TCP segment (RFC 9293 3.1) viewed over a caller's buffer.</summary>
-public readonly ref struct TcpSegment
+internal readonly ref struct TcpSegment
 {
     /// <summary>Length of a header without options.</summary>
     public const int MinimumHeaderLength = 20;

@@ -3,7 +3,7 @@ using System.Buffers.Binary;
 namespace Wirestack.Wire;
 
 /// <summary>A UDP datagram (RFC 768) viewed over a caller's buffer, trimmed to its length field.</summary>
-public readonly ref struct UdpDatagram
+internal readonly ref struct UdpDatagram
 {
     /// <summary>Length of the UDP header.</summary>
     public const int HeaderLength = 8;
