@@ -22,7 +22,25 @@ public static class WirestackHostingExtensions
         ArgumentNullException.ThrowIfNull(stack);
         ArgumentNullException.ThrowIfNull(listen);
         builder.ConfigureServices(services => services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, WirestackTransportFactory>()));
-        builder.ConfigureKestrel(options => listen(new WirestackListenBuilder(options, stack)));
+        builder.ConfigureKestrel(options => listen(new WirestackListenBuilder(options, port => new WirestackEndPoint(stack, port))));
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds the Wirestack transport to Kestrel and listens on the stack <see cref="WirestackServiceCollectionExtensions.AddWirestack"/>
+    /// runs as a hosted service (started when Kestrel binds, if it has not started yet).
+    /// </summary>
+    public static IWebHostBuilder UseWirestack(this IWebHostBuilder builder, Action<WirestackListenBuilder> listen)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(listen);
+        builder.ConfigureServices(services => services.TryAddEnumerable(ServiceDescriptor.Singleton<IConnectionListenerFactory, WirestackTransportFactory>()));
+        builder.ConfigureKestrel(options =>
+        {
+            var host = options.ApplicationServices.GetService<WirestackHost>()
+                ?? throw new InvalidOperationException("UseWirestack without a stack needs services.AddWirestack().");
+            listen(new WirestackListenBuilder(options, port => new WirestackEndPoint(port, host.GetStackAsync)));
+        });
         return builder;
     }
 
@@ -46,18 +64,18 @@ public static class WirestackHostingExtensions
 public sealed class WirestackListenBuilder
 {
     readonly KestrelServerOptions _options;
-    readonly NetworkStack _stack;
+    readonly Func<int, WirestackEndPoint> _endPoint;
 
-    internal WirestackListenBuilder(KestrelServerOptions options, NetworkStack stack)
+    internal WirestackListenBuilder(KestrelServerOptions options, Func<int, WirestackEndPoint> endPoint)
     {
         _options = options;
-        _stack = stack;
+        _endPoint = endPoint;
     }
 
     /// <summary>Listens on <paramref name="port"/>; <paramref name="configure"/> may add HTTPS, protocols, etc.</summary>
     public WirestackListenBuilder Listen(int port, Action<ListenOptions>? configure = null)
     {
-        _options.Listen(new WirestackEndPoint(_stack, port), o => configure?.Invoke(o));
+        _options.Listen(_endPoint(port), o => configure?.Invoke(o));
         return this;
     }
 }

@@ -8,12 +8,13 @@ internal sealed class WirestackTransportFactory : IConnectionListenerFactory, IC
 {
     public bool CanBind(EndPoint endpoint) => endpoint is WirestackEndPoint;
 
-    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         if (endpoint is not WirestackEndPoint wirestack)
             throw new NotSupportedException($"{endpoint} is not a Wirestack end point.");
-        var listener = wirestack.Stack.ListenTcp(wirestack.Port, backlog: 512);
-        return ValueTask.FromResult<IConnectionListener>(new WirestackConnectionListener(wirestack, listener));
+        var stack = await wirestack.ResolveAsync(cancellationToken).ConfigureAwait(false);
+        var listener = stack.ListenTcp(wirestack.Port, backlog: 512);
+        return new WirestackConnectionListener(wirestack, listener);
     }
 }
 
