@@ -101,9 +101,11 @@ public sealed partial class WirestackHost(IOptions<WirestackOptions> options, IS
             ObjectDisposedException.ThrowIf(_disposed != 0, this);
             var settings = options.Value;
             _device = settings.Device?.Invoke(services) ?? TapDevice.Open(settings.Interface);
-            var stack = await NetworkStack.StartAsync(_device, settings.ToStackOptions(), cancellationToken).ConfigureAwait(false);
+            // Handlers first, then the start: no state change or event is raised before anyone listens.
+            var stack = NetworkStack.Create(_device, settings.ToStackOptions());
             stack.StateChanged += (_, e) => LogState(stack.MacAddress.ToString(), e.Previous, e.Current);
             stack.EventRaised += (_, e) => LogEvent(stack.MacAddress.ToString(), e.Kind, e.Message);
+            stack.Start();
             LogStarted(_device.ToString() ?? "device", settings.Address ?? "DHCP");
             if (settings.WaitUntilReady)
                 await stack.WaitUntilReadyAsync(cancellationToken).ConfigureAwait(false);

@@ -51,6 +51,9 @@ public sealed class HostingTests
             Assert.Equal("served by a hosted stack", await http.GetStringAsync("http://10.6.0.1/", ct));
         }
         await app.StopAsync(ct);
+        // State changes reach handlers through the stack's event pump, a moment after they happen.
+        for (int i = 0; i < 50 && !Logged("-> Ready"); i++)
+            await Task.Delay(20, ct);
         lock (log)
         {
             Assert.Contains(log, l => l.StartsWith("Wirestack started on", StringComparison.Ordinal));
@@ -58,6 +61,12 @@ public sealed class HostingTests
             Assert.Contains("Wirestack stopped", log);
         }
         await Assert.ThrowsAsync<ObjectDisposedException>(() => host.GetStackAsync(ct).AsTask());
+
+        bool Logged(string text)
+        {
+            lock (log)
+                return log.Any(l => l.Contains(text, StringComparison.Ordinal));
+        }
     }
 
     [Fact(DisplayName = "Generic host: invalid Wirestack settings stop the host at start with the reason")]

@@ -64,9 +64,9 @@ internal static unsafe class Privileges
                     if (loaded.Location.StartsWith(baseDirectory, StringComparison.Ordinal))
                         pending.Push(loaded);
                 }
-                catch (FileNotFoundException)
+                catch (Exception e) when (e is FileNotFoundException or FileLoadException or BadImageFormatException)
                 {
-                    // A reference no code path uses at run time (a compile-time facade).
+                    // A reference no code path uses at run time (a compile-time facade, another platform's assembly).
                 }
             }
         }
