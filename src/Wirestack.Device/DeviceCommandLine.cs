@@ -295,7 +295,7 @@ internal static class DeviceCommandLine
 
     static readonly Option<IPAddress?> KernelListen = new("--kernel-listen")
     {
-        Description = "Benchmarks only: serve the dashboard on the kernel's sockets at this address instead of through Wirestack.",
+        Description = "Benchmarks only: serve the dashboard on the kernel's sockets at this address instead of through Wirestack (ports below 1024 then need --run-as root).",
         CustomParser = result => ParseAddress(result, "--kernel-listen"),
     };
 
