@@ -7,6 +7,9 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.DependencyInjection;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 
 namespace Wirestack.Device.Dashboard;
 
@@ -83,6 +86,14 @@ internal static class DashboardServer
             // is cut off by the stack's 60 s user timeout (DeviceRunner), as nginx's send_timeout would.
             k.Limits.MinResponseDataRate = new MinDataRate(bytesPerSecond: 1024, gracePeriod: TimeSpan.FromSeconds(10));
         });
+        // The stack's meter, scraped at /metrics in Prometheus's text format (OpenTelemetry's exporter: the same
+        // pipeline then also pushes OTLP when the standard OTEL_EXPORTER_OTLP_ENDPOINT variable names a collector).
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics =>
+        {
+            metrics.AddMeter(NetworkStack.MeterName).AddPrometheusExporter();
+            if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")))
+                metrics.AddOtlpExporter();
+        });
         var app = builder.Build();
 
         IFileProvider files = new ManifestEmbeddedFileProvider(typeof(DashboardServer).Assembly, "wwwroot");
@@ -119,7 +130,8 @@ internal static class DashboardServer
         var securityLog = loggerFactory.CreateLogger("Wirestack.Device.Security");
         app.Use(async (context, next) =>
         {
-            if (!context.Request.Path.StartsWithSegments("/api"))
+            // The API and the metrics need a user (counters say what the device talks to; scrapers send Basic).
+            if (!context.Request.Path.StartsWithSegments("/api") && !context.Request.Path.StartsWithSegments("/metrics"))
             {
                 await next(context);
                 return;
@@ -170,6 +182,7 @@ internal static class DashboardServer
             await next(context);
         });
         DashboardApi.Map(app, device);
+        app.MapPrometheusScrapingEndpoint("/metrics");
         // Made (or loaded) now, so its fingerprint is in the log before anyone connects.
         _ = options.HttpsPort != 0 ? options.Certificate?.For(Addresses(), device.Stack.MdnsHostName) : null;
         await app.StartAsync(cancellationToken);
