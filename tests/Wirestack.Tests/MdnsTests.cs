@@ -133,6 +133,30 @@ public sealed class MdnsTests
         Assert.Equal(MdnsState.Ready, other.Engine.Mdns!.State);
     }
 
+    [Fact(DisplayName = "Rename attack: conflicts forced on a 63-byte host name and instance name keep each a valid label (the name is cut to make room for the number) and the responder keeps going")]
+    public void RenamesFitTheLabel()
+    {
+        string longName = new('h', 63);
+        var service = Web with { InstanceName = new string('é', 31) + "x" };   // 63 bytes of UTF-8
+        using var h = Responder(longName, service);
+        for (int round = 0; round < 12; round++)
+        {
+            h.Advance(TimeSpan.FromMilliseconds(300));
+            var mdns = h.Engine.Mdns!;
+            h.Inject(From(Response(mdns.FullName, MdnsType.A, [192, 168, 0, 99])));
+            var srv = new byte[6 + DnsName.Encode("elsewhere.local").Length];
+            DnsName.Encode("elsewhere.local").CopyTo(srv, 6);
+            h.Inject(From(Response(mdns.Services[0].FullName, MdnsType.Srv, srv)));
+        }
+        var responder = h.Engine.Mdns!;
+        Assert.EndsWith("-13.local", responder.FullName);
+        Assert.Equal(63, responder.HostName.Length);
+        Assert.Equal(63, System.Text.Encoding.UTF8.GetByteCount(responder.Services[0].Instance));
+        Assert.EndsWith(" (13)", responder.Services[0].Instance);
+        h.Step(TimeSpan.FromSeconds(20));
+        Assert.Equal(MdnsState.Ready, responder.State);
+    }
+
     [Fact(DisplayName = "RFC 6762 8.2: a simultaneous probe for the same name whose records sort later wins: this host waits 1 s and probes again")]
     public void SimultaneousProbeTieBreak()
     {

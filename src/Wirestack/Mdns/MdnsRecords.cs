@@ -17,9 +17,12 @@ internal sealed record MdnsRecord(byte[] Name, string Text, ushort Type, byte[] 
     public bool Same(MdnsRecord other) => Type == other.Type && DnsName.Equal(Text, other.Text) && Data.AsSpan().SequenceEqual(other.Data);
 }
 
-/// <summary>A service as advertised now: its instance name may carry a " (2)" after a conflict.</summary>
-internal sealed record AdvertisedService(MdnsService Service, string Instance)
+/// <summary>A service as advertised now: after conflicts its instance name carries " (N)" (<paramref name="Number"/> above 1).</summary>
+internal sealed record AdvertisedService(MdnsService Service, int Number = 1)
 {
+    /// <summary>The instance name in use, cut so the number still fits the 63-byte label.</summary>
+    public string Instance => Number == 1 ? Service.InstanceName : MdnsRecords.WithSuffix(Service.InstanceName, $" ({Number})");
+
     /// <summary>Instance.Type.local, the dots inside the instance escaped.</summary>
     public string FullName => $"{Instance.Replace("\\", "\\\\", StringComparison.Ordinal).Replace(".", "\\.", StringComparison.Ordinal)}.{Service.ServiceType}.local";
 }
@@ -65,6 +68,18 @@ internal static class MdnsRecords
                 records.Add(new MdnsRecord(DnsName.Encode(ServiceTypes), ServiceTypes, MdnsType.Ptr, typeName, Unique: false, OtherTtl));
         }
         return records;
+    }
+
+    /// <summary>
+    /// <paramref name="name"/> with <paramref name="suffix"/> (a rename after a conflict), the name cut short so the
+    /// whole stays a DNS label (63 bytes of UTF-8) however many renames a hostile host forces.
+    /// </summary>
+    public static string WithSuffix(string name, string suffix)
+    {
+        int room = 63 - Encoding.UTF8.GetByteCount(suffix);
+        while (Encoding.UTF8.GetByteCount(name) > room)
+            name = name[..^(name.Length > 1 && char.IsLowSurrogate(name[^1]) ? 2 : 1)];
+        return name + suffix;
     }
 
     /// <summary>RFC 6763 6: length-prefixed "key=value" strings; an empty TXT is one empty string (6.1).</summary>

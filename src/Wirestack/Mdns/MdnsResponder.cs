@@ -56,7 +56,7 @@ internal sealed class MdnsResponder
         StackCounters counters)
     {
         _baseName = hostName;
-        _services = [.. services.Select(s => new AdvertisedService(s, s.InstanceName))];
+        _services = [.. services.Select(s => new AdvertisedService(s))];
         _random = random;
         _transport = transport;
         _isOnLink = isOnLink;
@@ -231,16 +231,14 @@ internal sealed class MdnsResponder
         if (DnsName.Equal(name, FullName))
         {
             taken = FullName;
-            HostName = $"{_baseName}-{++_suffix}";
+            HostName = MdnsRecords.WithSuffix(_baseName, $"-{++_suffix}");
             _events.Enqueue((StackEventKind.MdnsHostNameConflict, $"mDNS: {taken} is taken by another host; trying {FullName}"));
         }
         else
         {
             int index = _services.FindIndex(s => DnsName.Equal(s.FullName, name));
             var service = _services[index];
-            int next = service.Instance == service.Service.InstanceName ? 2 : int.Parse(service.Instance[(service.Service.InstanceName.Length + 2)..^1],
-                System.Globalization.CultureInfo.InvariantCulture) + 1;
-            _services[index] = service with { Instance = $"{service.Service.InstanceName} ({next})" };
+            _services[index] = service with { Number = service.Number + 1 };
             _events.Enqueue((StackEventKind.MdnsHostNameConflict, $"mDNS: service '{service.Instance}' is taken by another host; trying '{_services[index].Instance}'"));
         }
         Rebuild();
