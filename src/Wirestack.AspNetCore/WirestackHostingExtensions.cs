@@ -39,7 +39,7 @@ public static class WirestackHostingExtensions
         {
             var host = options.ApplicationServices.GetService<WirestackHost>()
                 ?? throw new InvalidOperationException("UseWirestack without a stack needs services.AddWirestack().");
-            listen(new WirestackListenBuilder(options, port => new WirestackEndPoint(port, host.GetStackAsync)));
+            listen(new WirestackListenBuilder(options, port => new WirestackEndPoint(host, port)));
         });
         return builder;
     }
