@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
 using Wirestack.Device.Dashboard;
 using Wirestack.Device.Platform;
+using Wirestack.Interop;
 using Wirestack.Devices;
 
 namespace Wirestack.Device;

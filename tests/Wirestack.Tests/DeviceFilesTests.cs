@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Http;
 using Wirestack.Device.Dashboard;
 using Wirestack.Device.Platform;
+using Wirestack.Interop;
 
 namespace Wirestack.Tests;
 

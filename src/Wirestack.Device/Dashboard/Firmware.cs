@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json.Serialization;
 using Wirestack.Device.Platform;
+using Wirestack.Interop;
 
 namespace Wirestack.Device.Dashboard;
 

@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Wirestack.Device.Platform;
+using Wirestack.Interop;
 
 namespace Wirestack.Device.Dashboard;
 

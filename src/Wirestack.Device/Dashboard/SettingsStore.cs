@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Wirestack.Device.Platform;
+using Wirestack.Interop;
 
 namespace Wirestack.Device.Dashboard;
 

@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Wirestack.Device.Platform;
+using Wirestack.Interop;
 
 namespace Wirestack.Device.Dashboard;
 

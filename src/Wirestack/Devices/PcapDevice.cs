@@ -25,19 +25,10 @@ public sealed class PcapDevice : INetworkDevice
     /// hold whatever crossed the link, passwords included).
     /// </summary>
     public PcapDevice(INetworkDevice inner, string path)
-        : this(inner, CreateOwnerOnly(path), ownsOutput: true)
+        // The old file (or a link planted in its place) is removed and the new one created afresh, so its mode is ours
+        // and no link is followed.
+        : this(inner, Interop.OwnerOnlyFile.CreateFresh(path, FileShare.Read, bufferSize: 1 << 16), ownsOutput: true)
     {
-    }
-
-    // The old file (or a link planted in its place) is removed, and the new one created afresh, so its mode is ours
-    // and no link is followed.
-    static FileStream CreateOwnerOnly(string path)
-    {
-        File.Delete(path);
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.Read, BufferSize = 1 << 16 };
-        if (OperatingSystem.IsLinux())
-            options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
-        return new FileStream(path, options);
     }
 
     /// <summary>Writes the capture to <paramref name="output"/>.</summary>

@@ -1,10 +1,10 @@
 using System.Security.Cryptography;
 
-namespace Wirestack.Device.Platform;
+namespace Wirestack.Interop;
 
 /// <summary>
-/// Files the device keeps (passwords, keys, settings, firmware) are readable by their owner only and never written
-/// through a link someone planted: each is written to a new temporary file (O_EXCL, which refuses an existing name
+/// Files that hold secrets (pcap captures; the device's passwords, keys, settings and firmware) are readable by
+/// their owner only and never written through a link someone planted: each is written to a new temporary file (O_EXCL, which refuses an existing name
 /// or link) under an unpredictable name, flushed to disk, then renamed over the old one, so a reader sees the old
 /// file or the new one, never half of either.
 /// </summary>
@@ -40,15 +40,15 @@ internal static class OwnerOnlyFile
     /// A new, empty owner-only file at <paramref name="path"/>; whatever was there (a file, or a link, which is removed
     /// and not followed) is gone first.
     /// </summary>
-    public static FileStream CreateFresh(string path, FileAccess access = FileAccess.Write)
+    public static FileStream CreateFresh(string path, FileShare share = FileShare.None, int bufferSize = 4096)
     {
         File.Delete(path);
-        return CreateNew(path, access);
+        return CreateNew(path, share, bufferSize);
     }
 
-    static FileStream CreateNew(string path, FileAccess access = FileAccess.Write)
+    static FileStream CreateNew(string path, FileShare share = FileShare.None, int bufferSize = 4096)
     {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = access, Share = FileShare.None };
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = share, BufferSize = bufferSize };
         if (OperatingSystem.IsLinux())
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         return new FileStream(path, options);
