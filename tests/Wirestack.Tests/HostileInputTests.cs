@@ -4,6 +4,8 @@ namespace Wirestack.Tests;
 
 public sealed class HostileInputTests
 {
+    static long TotalDrops(EngineHarness h) => Enum.GetValues<StackCounter>().Where(StackCounters.IsDrop).Sum(h.Count);
+
     [Fact(DisplayName = "10,000 random and truncated frames: no exception, drops counted, the stack still answers ping")]
     public void RandomFramesThenPing()
     {
@@ -52,7 +54,7 @@ public sealed class HostileInputTests
                 h.Advance(TimeSpan.FromSeconds(5));
         }
         h.Drain();
-        long drops = Enum.GetValues<StackCounter>().Where(c => c.ToString().StartsWith("Drop", StringComparison.Ordinal)).Sum(c => h.Count(c));
+        long drops = TotalDrops(h);
         Assert.True(drops > 5_000, $"only {drops} drops counted");
         Assert.True(h.Count(StackCounter.DropIpv4BadChecksum) > 0);
         Assert.True(h.Count(StackCounter.DropLinkNotForUs) > 0);
@@ -116,7 +118,7 @@ public sealed class HostileInputTests
                 h.Advance(TimeSpan.FromSeconds(5));
         }
         h.Drain();
-        long drops = Enum.GetValues<StackCounter>().Where(c => c.ToString().StartsWith("Drop", StringComparison.Ordinal)).Sum(c => h.Count(c));
+        long drops = TotalDrops(h);
         Assert.True(drops > 3_000, $"only {drops} drops counted");
         Assert.True(h.Count(StackCounter.DropIpv6HeaderChain) > 0);
 

@@ -215,7 +215,7 @@ public sealed class NetworkStackTests
         Assert.InRange(Directory.GetFiles("/proc/self/fd").Length, 0, descriptorsBefore + 1);
     }
 
-    [Fact(DisplayName = "Counters are published on the Wirestack meter")]
+    [Fact(DisplayName = "Counters are published on the Wirestack meter: traffic counters on their own, every Drop… counter (and only those) as a reason of wirestack.drops")]
     public async Task MeterPublishesCounters()
     {
         var (a, b) = InMemoryLink.CreatePair();
@@ -245,5 +245,11 @@ public sealed class NetworkStackTests
         listener.RecordObservableInstruments();
         Assert.True(seen["wirestack.frames_sent"] >= 1);
         Assert.Contains("wirestack.drops/udp_no_listener", seen.Keys);
+        // Counters added later by topic (IPv6, IGMP, mDNS) are traffic, not drops, wherever they stand in the enum.
+        Assert.Contains("wirestack.ipv6_packets_sent", seen.Keys);
+        Assert.Contains("wirestack.mdns_responses_sent", seen.Keys);
+        Assert.Contains("wirestack.drops/mdns_malformed", seen.Keys);
+        var reasons = seen.Keys.Where(k => k.StartsWith("wirestack.drops/", StringComparison.Ordinal)).ToList();
+        Assert.Equal(Enum.GetNames<StackCounter>().Count(n => n.StartsWith("Drop", StringComparison.Ordinal)), reasons.Count);
     }
 }

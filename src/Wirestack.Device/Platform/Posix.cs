@@ -49,8 +49,6 @@ internal static unsafe partial class Posix
 
     public static uint EffectiveUserId => GetEuid();
 
-    public static uint RealUserId => GetUid();
-
     [LibraryImport(Library, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Statx(int directoryFd, string path, int flags, uint mask, byte* buffer);
 
@@ -59,9 +57,6 @@ internal static unsafe partial class Posix
 
     [LibraryImport(Library, EntryPoint = "geteuid")]
     private static partial uint GetEuid();
-
-    [LibraryImport(Library, EntryPoint = "getuid")]
-    private static partial uint GetUid();
 
     [LibraryImport(Library, EntryPoint = "setgroups", SetLastError = true)]
     public static partial int SetGroups(nuint count, uint* groups);

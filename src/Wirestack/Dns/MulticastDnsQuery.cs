@@ -187,24 +187,11 @@ internal sealed class MulticastDnsQuery(NetworkStack stack, TimeSpan timeout)
     /// <summary>RFC 6762 11: an answer from off the link is no answer (the link's hosts are the only authority for .local).</summary>
     bool OnLink(IPAddress source)
     {
-        if (source.AddressFamily == AddressFamily.InterNetworkV6)
-            return source.IsIPv6LinkLocal || stack.Ipv6Addresses.Any(a => SamePrefix(a.Address, source, a.PrefixLength));
-        return stack.Ipv4Address is { } own && SamePrefix(own, source, stack.Ipv4PrefixLength);
-    }
-
-    static bool SamePrefix(IPAddress a, IPAddress b, int prefixLength)
-    {
-        if (a.AddressFamily != b.AddressFamily)
-            return false;
-        var x = a.GetAddressBytes();
-        var y = b.GetAddressBytes();
-        for (int bit = 0; bit < prefixLength; bit++)
-        {
-            int mask = 0x80 >> (bit % 8);
-            if ((x[bit / 8] & mask) != (y[bit / 8] & mask))
-                return false;
-        }
-        return true;
+        var address = IpAddress.FromIPAddress(source);
+        if (!address.IsIpv4)
+            return address.IsLinkLocal || stack.Ipv6Addresses.Any(a => address.HasPrefix(IpAddress.FromIPAddress(a.Address), a.PrefixLength));
+        // An IPv4 address is held mapped into IPv6 (::ffff:a.b.c.d): its prefix starts 96 bits in.
+        return stack.Ipv4Address is { } own && address.HasPrefix(IpAddress.FromIPAddress(own), 96 + stack.Ipv4PrefixLength);
     }
 
     /// <summary>The addresses of <paramref name="type"/> for <paramref name="name"/> in a response to our query, with the least TTL.</summary>

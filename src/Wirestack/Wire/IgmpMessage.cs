@@ -72,12 +72,6 @@ internal readonly ref struct IgmpMessage
         }
     }
 
-    /// <summary>Sources a v3 query names (a group-and-source-specific query has some).</summary>
-    public int SourceCount => QueryVersion == 3 ? BinaryPrimitives.ReadUInt16BigEndian(_bytes[10..]) : 0;
-
-    /// <summary>The querier's robustness variable (v3 QRV; 0 means "use the default").</summary>
-    public int QuerierRobustness => QueryVersion == 3 ? _bytes[8] & 0x07 : 0;
-
     /// <summary>Writes the checksum of a message built in <paramref name="message"/>.</summary>
     public static void Finish(Span<byte> message)
     {

@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 
 namespace Wirestack.Wire;
 
-/// <summary>Record types Multicast DNS and DNS-SD use (RFC 1035, RFC 3596, RFC 2782, RFC 4034).</summary>
+/// <summary>Record types Multicast DNS and DNS-SD use (RFC 1035, RFC 3596, RFC 2782).</summary>
 internal static class MdnsType
 {
     public const ushort A = 1;
@@ -10,7 +10,6 @@ internal static class MdnsType
     public const ushort Txt = 16;
     public const ushort Aaaa = 28;
     public const ushort Srv = 33;
-    public const ushort Nsec = 47;
     public const ushort Any = 255;
 }
 
@@ -44,8 +43,6 @@ internal sealed class MdnsPacket
 
     /// <summary>RFC 6762 18.3: Opcode must be 0 (standard query) for mDNS.</summary>
     public int Opcode => (Flags >> 11) & 0x0F;
-
-    public bool IsTruncated => (Flags & 0x0200) != 0;
 
     public List<DnsQuestion> Questions { get; } = [];
     public List<DnsResourceRecord> Answers { get; } = [];
@@ -181,8 +178,6 @@ internal ref struct DnsWriter(Span<byte> buffer)
         }
         return true;
     }
-
-    public readonly int RecordCount => _answers + _authorities + _additionals;
 
     /// <summary>Writes the header; returns the message.</summary>
     public readonly Span<byte> Finish(ushort id, ushort flags)
