@@ -44,6 +44,12 @@ for project in src/Wirestack/Wirestack.csproj src/Wirestack.AspNetCore/Wirestack
   fi
 done
 
+# wirestack-device as one native executable (NativeAOT); the device tests run against it as well as the JIT build.
+if ! ./scripts/publish-native.sh; then
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
 status=0
 for project in tests/*/*.csproj; do
   name=$(basename "$project" .csproj)
@@ -56,6 +62,17 @@ for project in tests/*/*.csproj; do
     status=1
   fi
 done
+
+# The same device tests, against the native executable.
+WIRESTACK_DEVICE_BINARY="$PWD/artifacts/native/wirestack-device" \
+  dotnet test tests/Wirestack.IntegrationTests/Wirestack.IntegrationTests.csproj -c Release --no-build --filter "Category=Device" \
+  --logger "trx;LogFileName=Wirestack.IntegrationTests.Native.trx" --logger "console;verbosity=normal" \
+  --results-directory "$results" || status=1
+if [ ! -f "$results/Wirestack.IntegrationTests.Native.trx" ]; then
+  echo "The native device tests produced no results: counting them as one failure."
+  echo 'failed="1"' > "$results/native.missing"
+  status=1
+fi
 
 passed=$(grep -ho '<Counters [^>]*' "$results"/*.trx 2>/dev/null | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}')
 failed=$(( $(grep -ho '<Counters [^>]*' "$results"/*.trx 2>/dev/null | grep -oE ' (failed|error|timeout|aborted)="[0-9]*"' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}') + $(cat "$results"/*.missing 2>/dev/null | grep -c failed) ))

@@ -2,6 +2,7 @@ using Microsoft.Playwright;
 
 namespace Wirestack.IntegrationTests;
 
+[Trait("Category", "Device")]
 public sealed class BrowserTests
 {
     [Fact(DisplayName = "A real browser (headless Chromium) loads the dashboard through the TAP at phone width, logs in, and shows the device's state")]

@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 namespace Wirestack.IntegrationTests;
 
 /// <summary>The device's dashboard driven by the kernel side's curl and ab, over TAP, inside a test namespace.</summary>
+[Trait("Category", "Device")]
 public sealed class DashboardTests
 {
     const string Device = "192.168.0.2";

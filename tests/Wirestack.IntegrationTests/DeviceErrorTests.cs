@@ -54,13 +54,13 @@ public sealed class DeviceErrorTests
     }
 
     [Fact(DisplayName = "TAP: without CAP_NET_ADMIN the error says root or CAP_NET_ADMIN is needed")]
+    [Trait("Category", "Device")]
     public async Task PermissionDenied()
     {
         Prerequisites.Require("setpriv");
         await using var ns = await TestNamespace.CreateAsync();
-        string device = Path.Combine(AppContext.BaseDirectory, "wirestack-device.dll");
         var result = await ns.ExecAsync(
-            $"HOME=/tmp DOTNET_CLI_HOME=/tmp setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all dotnet {device} -i tapx --ip 192.168.0.2/24",
+            $"HOME=/tmp DOTNET_CLI_HOME=/tmp setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all {DeviceProcess.CommandLine} -i tapx --ip 192.168.0.2/24",
             TimeSpan.FromSeconds(60));
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("root or CAP_NET_ADMIN", result.All);

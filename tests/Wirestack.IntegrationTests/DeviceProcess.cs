@@ -11,14 +11,24 @@ internal sealed class DeviceProcess : IAsyncDisposable
 
     DeviceProcess(Process process) => _process = process;
 
-    public static string DevicePath => Path.Combine(AppContext.BaseDirectory, "wirestack-device.dll");
+    /// <summary>
+    /// How the device under test starts: the JIT build beside the tests, or the native (NativeAOT) executable that
+    /// WIRESTACK_DEVICE_BINARY names, so that the same tests run against both builds.
+    /// </summary>
+    public static IReadOnlyList<string> Command { get; } =
+        Environment.GetEnvironmentVariable("WIRESTACK_DEVICE_BINARY") is { Length: > 0 } binary
+            ? [binary]
+            : ["dotnet", Path.Combine(AppContext.BaseDirectory, "wirestack-device.dll")];
+
+    /// <summary><see cref="Command"/> as the start of a shell command line.</summary>
+    public static string CommandLine => string.Join(' ', Command);
 
     public int Id => _process.Id;
 
     public IEnumerable<string> Log => _log;
 
     public static DeviceProcess Start(TestNamespace ns, params string[] arguments) =>
-        Start("ip", ["netns", "exec", ns.Name, "dotnet", DevicePath, .. arguments]);
+        Start("ip", ["netns", "exec", ns.Name, .. Command, .. arguments]);
 
     /// <summary>The device started by a shell command line (for wrappers such as setpriv); stopping it signals the shell's process.</summary>
     public static DeviceProcess StartCommand(string commandLine) => Start("sh", ["-c", "exec " + commandLine]);

@@ -9,6 +9,7 @@ namespace Wirestack.IntegrationTests;
 /// wirestack-device as a program left on a LAN: least privilege, its files, its sessions and its TLS, driven over
 /// TAP inside test namespaces with the real binary.
 /// </summary>
+[Trait("Category", "Device")]
 public sealed class DeviceSecurityTests
 {
     const string Device = "192.168.0.2";
@@ -67,7 +68,7 @@ public sealed class DeviceSecurityTests
     /// </summary>
     static DeviceProcess StartAsNobody(TestNamespace ns, string data, string privileges, bool openTunNode, params string[] extra)
     {
-        string device = string.Join(' ', new[] { "dotnet", DeviceProcess.DevicePath }.Concat(Args(data, extra)));
+        string device = string.Join(' ', DeviceProcess.Command.Concat(Args(data, extra)));
         string run = $"ip netns exec {ns.Name} env HOME=/tmp DOTNET_CLI_HOME=/tmp setpriv --reuid=65534 --regid=65534 --clear-groups {privileges} {device}";
         if (openTunNode)
         {

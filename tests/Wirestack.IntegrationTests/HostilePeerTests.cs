@@ -6,6 +6,7 @@ using System.Text.Json;
 namespace Wirestack.IntegrationTests;
 
 /// <summary>The device and the stack against hostile or careless peers over TAP, the kernel as peer, in test namespaces.</summary>
+[Trait("Category", "Device")]
 public sealed class HostilePeerTests
 {
     const string Device = "192.168.0.2";

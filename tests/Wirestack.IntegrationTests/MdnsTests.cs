@@ -4,6 +4,7 @@ using System.Net;
 namespace Wirestack.IntegrationTests;
 
 /// <summary>wirestack-device's mDNS responder against avahi-daemon on the host side of the TAP.</summary>
+[Trait("Category", "Device")]
 public sealed class MdnsTests(ITestOutputHelper output)
 {
     const string Device = "192.168.0.2";

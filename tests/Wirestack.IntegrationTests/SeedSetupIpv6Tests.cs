@@ -10,6 +10,7 @@ namespace Wirestack.IntegrationTests;
 /// a LAN whose router advertises, and routing (no NAT: IPv6 is forwarded) into an "Internet" that serves DNS (AAAA),
 /// SNTP and HTTP.
 /// </summary>
+[Trait("Category", "Device")]
 public sealed partial class SeedSetupIpv6Tests
 {
     [GeneratedRegex(@"IPv6 address ([0-9a-f:]+)/64 \(slaac\) preferred")]

@@ -11,6 +11,7 @@ namespace Wirestack.IntegrationTests;
 /// with a DHCP server on the host side, a bridge onto a "LAN" namespace with its own DHCP server, and forwarding
 /// with masquerading into an "Internet" namespace that serves DNS, SNTP and HTTP.
 /// </summary>
+[Trait("Category", "Device")]
 public sealed partial class SeedSetupTests
 {
     [GeneratedRegex(@"Lease (\d+\.\d+\.\d+\.\d+)/")]

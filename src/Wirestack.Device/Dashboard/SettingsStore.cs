@@ -42,7 +42,7 @@ internal sealed class SettingsStore
         try
         {
             if (File.Exists(path))
-                return JsonSerializer.Deserialize<DeviceSettingsModel>(File.ReadAllText(path)) ?? new DeviceSettingsModel();
+                return JsonSerializer.Deserialize(File.ReadAllText(path), DashboardJson.Default.DeviceSettingsModel) ?? new DeviceSettingsModel();
         }
         catch (JsonException)
         {
@@ -82,7 +82,7 @@ internal sealed class SettingsStore
                         return $"invalid value for {property.Name}";
                 }
             }
-            OwnerOnlyFile.Replace(_path, JsonSerializer.SerializeToUtf8Bytes(next));
+            OwnerOnlyFile.Replace(_path, JsonSerializer.SerializeToUtf8Bytes(next, DashboardJson.Default.DeviceSettingsModel));
             _current = next;
             return null;
         }

@@ -188,7 +188,7 @@ internal sealed class Users
     {
         if (File.Exists(path))
         {
-            var stored = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllText(path)) ?? [];
+            var stored = JsonSerializer.Deserialize(File.ReadAllText(path), DashboardJson.Default.DictionaryStringString) ?? [];
             if (stored.Count == 0 || stored.Values.Any(h => !PasswordHash.IsHash(h)))
                 throw new InvalidDataException($"{path} does not hold password hashes; remove it to have a new password generated.");
             return (new Users(stored.Select(s => (s.Key, s.Value)), path), null);
@@ -219,5 +219,5 @@ internal sealed class Users
 
     /// <summary>Writes the hashes owner-only, replacing the file atomically without following a planted link.</summary>
     static void Save(string path, Dictionary<string, string> hashes) =>
-        OwnerOnlyFile.Replace(path, stream => JsonSerializer.Serialize(stream, hashes));
+        OwnerOnlyFile.Replace(path, stream => JsonSerializer.Serialize(stream, hashes, DashboardJson.Default.DictionaryStringString));
 }

@@ -1,4 +1,6 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.Loader;
 
 namespace Wirestack.Device.Platform;
@@ -47,8 +49,12 @@ internal static unsafe class Privileges
     static InvalidOperationException Failure(string call) =>
         new($"{call} failed: {Posix.Describe(System.Runtime.InteropServices.Marshal.GetLastPInvokeError())}");
 
+    [UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "Only a JIT build loads assemblies from disk; a native build has none to load and returns first.")]
+    [UnconditionalSuppressMessage("SingleFile", "IL3000", Justification = "As above: Location is empty only in a single-file or native build, which returns first.")]
     static void LoadApplicationAssemblies()
     {
+        if (!RuntimeFeature.IsDynamicCodeSupported || string.IsNullOrEmpty(typeof(Privileges).Assembly.Location))
+            return;
         var pending = new Stack<Assembly>([Assembly.GetEntryAssembly()!]);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         string baseDirectory = AppContext.BaseDirectory;
