@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -38,7 +39,9 @@ public sealed class WirestackOptions
     public Func<IServiceProvider, INetworkDevice>? Device { get; set; }
 
     /// <summary>The stack options these settings make; throws <see cref="FormatException"/> or <see cref="ArgumentException"/> saying what is wrong.</summary>
-    public StackOptions ToStackOptions()
+    public StackOptions ToStackOptions() => ToStackOptions(null);
+
+    internal StackOptions ToStackOptions(IMeterFactory? meterFactory)
     {
         var ipv4 = Address is null ? Ipv4Settings.FromDhcp() : Ipv4Settings.Static(Address, Gateway, [.. DnsServers]);
         var options = new StackOptions
@@ -46,6 +49,7 @@ public sealed class WirestackOptions
             Ipv4 = ipv4,
             Ipv6 = Ipv6 ? Ipv6Settings.Automatic() : Ipv6Settings.Disabled(),
             Mdns = MdnsHostName is null ? null : new MdnsSettings { HostName = MdnsHostName },
+            MeterFactory = meterFactory,
         };
         options.Validate();
         return options;
@@ -102,7 +106,7 @@ public sealed partial class WirestackHost(IOptions<WirestackOptions> options, IS
             var settings = options.Value;
             _device = settings.Device?.Invoke(services) ?? TapDevice.Open(settings.Interface);
             // Handlers first, then the start: no state change or event is raised before anyone listens.
-            var stack = NetworkStack.Create(_device, settings.ToStackOptions());
+            var stack = NetworkStack.Create(_device, settings.ToStackOptions(services.GetService<IMeterFactory>()));
             stack.StateChanged += (_, e) => LogState(stack.MacAddress.ToString(), e.Previous, e.Current);
             stack.EventRaised += (_, e) => LogEvent(stack.MacAddress.ToString(), e.Kind, e.Message);
             stack.Start();

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Wirestack.Wire;
 
 namespace Wirestack;
@@ -74,6 +75,12 @@ public sealed record StackOptions
 
     /// <summary>The clock the stack runs on; tests can pass a fake one.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
+    /// <summary>
+    /// The host's meter factory (from dependency injection); the stack's "Wirestack" meter takes it as its scope.
+    /// Null: a meter of the stack's own, seen by any listener of that name (OpenTelemetry, dotnet-counters).
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; init; }
 
     /// <summary>
     /// Seed for the engine's random choices that are not secrets (retransmission jitter, IP identification), for

@@ -3,21 +3,13 @@ namespace Wirestack.IntegrationTests;
 /// <summary>The NuGet packages as a user gets them: packed from this tree, restored into a new project, used.</summary>
 public sealed class PackageTests
 {
-    static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Wirestack.slnx")))
-            directory = directory.Parent;
-        return directory?.FullName ?? throw new InvalidOperationException("Wirestack.slnx not found above the test's directory");
-    }
-
     static Task<ProcessResult> DotnetAsync(string arguments, string directory, string environment = "") =>
         ProcessRunner.RunAsync("bash", ["-c", $"cd '{directory}' && DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 {environment} dotnet {arguments}"], TimeSpan.FromMinutes(5));
 
     [Fact(DisplayName = "NuGet packages: Wirestack and Wirestack.AspNetCore, packed from this tree with licence, readme, XML docs and symbols, restore into a new project from a local feed alone and serve a Kestrel app to an HttpClient over an in-memory link")]
     public async Task PackagesWorkInANewProject()
     {
-        string root = RepositoryRoot();
+        string root = Wirestack.Testing.RepositoryRoot.Path;
         string work = Directory.CreateTempSubdirectory("wirestack-packages").FullName;
         try
         {

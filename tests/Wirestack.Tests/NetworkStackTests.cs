@@ -215,41 +215,74 @@ public sealed class NetworkStackTests
         Assert.InRange(Directory.GetFiles("/proc/self/fd").Length, 0, descriptorsBefore + 1);
     }
 
-    [Fact(DisplayName = "Counters are published on the Wirestack meter: traffic counters on their own, every Drop… counter (and only those) as a reason of wirestack.drops")]
+    [Fact(DisplayName = "Counters are published on the Wirestack meter in OpenTelemetry's shape: each counter once, as an instrument and attributes (network.io.direction, network.type, error.type for every Drop… counter and only those), with units")]
     public async Task MeterPublishesCounters()
     {
         var (a, b) = InMemoryLink.CreatePair();
         using var _ = a;
         using var __ = b;
-        await using var stack = await NetworkStack.StartAsync(a, Options("10.1.0.1/24"), TestContext.Current.CancellationToken);
+        // Other tests' stacks publish on the same meter name; the host's factory, as the meter's scope, tells ours apart.
+        using var factory = new ScopeMeterFactory();
+        await using var stack = await NetworkStack.StartAsync(a, Options("10.1.0.1/24") with { MeterFactory = factory }, TestContext.Current.CancellationToken);
         await stack.WaitUntilReadyAsync(Timeout());
         var seen = new Dictionary<string, long>();
+        var units = new Dictionary<string, string?>();
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == NetworkStack.MeterName)
+            if (instrument.Meter.Name == NetworkStack.MeterName && instrument.Meter.Scope == factory)
                 l.EnableMeasurementEvents(instrument);
         };
         listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
         {
-            string key = instrument.Name;
+            var attributes = new List<string>();
             foreach (var tag in tags)
             {
-                if (tag.Key == "reason")
-                    key += "/" + tag.Value;
+                if (tag.Key != "network.interface.name")
+                    attributes.Add($"{tag.Key}={tag.Value}");
+                else
+                    Assert.Equal(a.ToString(), tag.Value);
             }
+            attributes.Sort(StringComparer.Ordinal);
             lock (seen)
-                seen[key] = value;
+            {
+                Assert.True(seen.TryAdd($"{instrument.Name}{{{string.Join(',', attributes)}}}", value), "one series per counter");
+                units[instrument.Name] = instrument.Unit;
+            }
         });
         listener.Start();
         listener.RecordObservableInstruments();
-        Assert.True(seen["wirestack.frames_sent"] >= 1);
-        Assert.Contains("wirestack.drops/udp_no_listener", seen.Keys);
+        Assert.Equal(Enum.GetValues<StackCounter>().Length, seen.Count);
+        Assert.True(seen["wirestack.link.packets{network.io.direction=transmit}"] >= 1);
+        Assert.True(seen["wirestack.link.io{network.io.direction=transmit}"] >= 60);
+        Assert.Equal("By", units["wirestack.link.io"]);
+        Assert.Equal("{packet}", units["wirestack.packets.dropped"]);
+        Assert.Contains("wirestack.ip.packets{network.io.direction=transmit,network.type=ipv6}", seen.Keys);
+        Assert.Contains("wirestack.messages{network.io.direction=transmit,network.protocol.name=mdns,wirestack.message.type=response}", seen.Keys);
+        var reasons = seen.Keys.Where(k => k.StartsWith("wirestack.packets.dropped{", StringComparison.Ordinal)).ToList();
+        Assert.Contains("wirestack.packets.dropped{error.type=udp_no_listener}", reasons);
         // Counters added later by topic (IPv6, IGMP, mDNS) are traffic, not drops, wherever they stand in the enum.
-        Assert.Contains("wirestack.ipv6_packets_sent", seen.Keys);
-        Assert.Contains("wirestack.mdns_responses_sent", seen.Keys);
-        Assert.Contains("wirestack.drops/mdns_malformed", seen.Keys);
-        var reasons = seen.Keys.Where(k => k.StartsWith("wirestack.drops/", StringComparison.Ordinal)).ToList();
+        Assert.Contains("wirestack.packets.dropped{error.type=mdns_malformed}", reasons);
         Assert.Equal(Enum.GetNames<StackCounter>().Count(n => n.StartsWith("Drop", StringComparison.Ordinal)), reasons.Count);
+    }
+
+    [Fact(DisplayName = "docs/articles/metrics.md lists every instrument the meter publishes, with its unit, and no other")]
+    public void MetricsTableMatchesTheMeter()
+    {
+        string table = File.ReadAllText(Path.Combine(Wirestack.Testing.RepositoryRoot.Path, "docs", "articles", "metrics.md"));
+        var documented = System.Text.RegularExpressions.Regex.Matches(table, @"^\| `(wirestack\.[a-z_.]+)` \| `([^`]+)` \|", System.Text.RegularExpressions.RegexOptions.Multiline)
+            .ToDictionary(m => m.Groups[1].Value, m => m.Groups[2].Value);
+        var published = Wirestack.Hosting.StackMeter.Mappings.Values.Select(m => m.Instrument).Distinct()
+            .ToDictionary(i => i.Name, i => i.Unit);
+        Assert.Equal(published.OrderBy(p => p.Key, StringComparer.Ordinal), documented.OrderBy(d => d.Key, StringComparer.Ordinal));
+    }
+
+    sealed class ScopeMeterFactory : IMeterFactory
+    {
+        public Meter Create(MeterOptions options) => new(options);
+
+        public void Dispose()
+        {
+        }
     }
 }

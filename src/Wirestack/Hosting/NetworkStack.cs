@@ -1,9 +1,9 @@
 using System.Collections.Concurrent;
-using System.Diagnostics.Metrics;
 using System.Net;
 using System.Threading.Channels;
 using Wirestack.Devices;
 using Wirestack.Engine;
+using Wirestack.Hosting;
 using Wirestack.Wire;
 
 namespace Wirestack;
@@ -23,7 +23,7 @@ public sealed class StackStateChangedEventArgs(StackState previous, StackState c
 /// </summary>
 public sealed class NetworkStack : IAsyncDisposable
 {
-    /// <summary>Name of the <see cref="Meter"/> the stack publishes its counters on.</summary>
+    /// <summary>Name of the <see cref="System.Diagnostics.Metrics.Meter"/> the stack publishes its counters on.</summary>
     public const string MeterName = "Wirestack";
 
     /// <summary>Longest the loop sleeps without a deadline, so link changes are noticed.</summary>
@@ -39,7 +39,7 @@ public sealed class NetworkStack : IAsyncDisposable
     readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     readonly Channel<EventArgs> _stateEvents = Channel.CreateUnbounded<EventArgs>(new() { SingleReader = true, SingleWriter = true });
     readonly Task _stateEventPump;
-    readonly Meter _meter;
+    readonly StackMeter _meter;
     readonly object _readyLock = new();
     TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     volatile StackState _state = StackState.Down;
@@ -53,7 +53,7 @@ public sealed class NetworkStack : IAsyncDisposable
         Options = options;
         _time = options.TimeProvider;
         _startTimestamp = _time.GetTimestamp();
-        _meter = CreateMeter();
+        _meter = new StackMeter(_engine.Counters, device is TunTapDevice tunTap ? tunTap.Name : device.ToString() ?? "", options.MeterFactory);
         _stateEventPump = Task.Run(PumpStateEventsAsync);
         Dns = new DnsResolver(this);
         _addressing = Addressing.Take(_engine);
@@ -500,37 +500,5 @@ public sealed class NetworkStack : IAsyncDisposable
                 System.Diagnostics.Trace.TraceError($"Wirestack StateChanged handler threw: {e}");
             }
         }
-    }
-
-    Meter CreateMeter()
-    {
-        var meter = new Meter(MeterName);
-        var tags = new KeyValuePair<string, object?>[] { new("wirestack.device", _device.ToString()) };
-        var drops = Enum.GetValues<StackCounter>().Where(StackCounters.IsDrop).ToArray();
-        var traffic = Enum.GetValues<StackCounter>().Where(c => !StackCounters.IsDrop(c)).ToArray();
-        meter.CreateObservableCounter("wirestack.drops", () => drops.Select(c =>
-            new Measurement<long>(_engine.Counters[c], [tags[0], new("reason", MetricName(c)[5..])])), unit: "{packet}",
-            description: "Frames and packets the stack discarded, by reason.");
-        foreach (var counter in traffic)
-        {
-            var c = counter;
-            meter.CreateObservableCounter("wirestack." + MetricName(c), () => new Measurement<long>(_engine.Counters[c], tags),
-                description: $"{c} since the stack started.");
-        }
-        return meter;
-    }
-
-    // FramesReceived -> frames_received, DropUdpQueueFull -> drop_udp_queue_full
-    static string MetricName(StackCounter counter)
-    {
-        string name = counter.ToString();
-        var builder = new System.Text.StringBuilder(name.Length + 8);
-        for (int i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0)
-                builder.Append('_');
-            builder.Append(char.ToLowerInvariant(name[i]));
-        }
-        return builder.ToString();
     }
 }
