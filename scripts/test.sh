@@ -27,6 +27,13 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+# The repository's .NET tools (dotnet-tools.json): docfx for the documentation, dotnet-counters for a test.
+if ! dotnet tool restore >/dev/null; then
+  echo "dotnet tool restore failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
 results=artifacts/test-results
 rm -rf "$results"
 mkdir -p "$results"

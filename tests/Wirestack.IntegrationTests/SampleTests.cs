@@ -5,14 +5,14 @@ public sealed class SampleTests
 {
     static string Sample(string name) => Path.Combine(Wirestack.Testing.RepositoryRoot.Path, "samples", name, "bin", "Release", "net10.0", name + ".dll");
 
-    static async Task<TestNamespace> NamespaceWithTapAsync()
+    internal static async Task<TestNamespace> NamespaceWithTapAsync()
     {
         var ns = await TestNamespace.CreateAsync();
         await ns.CheckAsync("ip tuntap add dev tap0 mode tap && ip addr add 192.168.0.1/24 dev tap0 && ip link set tap0 up");
         return ns;
     }
 
-    static DeviceProcess Run(TestNamespace ns, string sample, string arguments) =>
+    internal static DeviceProcess Run(TestNamespace ns, string sample, string arguments) =>
         DeviceProcess.StartCommand($"ip netns exec {ns.Name} dotnet {Sample(sample)} {arguments}");
 
     [Fact(DisplayName = "Sample Echo: UDP and TCP echo on port 7 answer nc from the host side, and SIGTERM stops it")]
