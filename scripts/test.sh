@@ -51,6 +51,13 @@ for project in src/Wirestack/Wirestack.csproj src/Wirestack.AspNetCore/Wirestack
   fi
 done
 
+# The documentation site (API reference from the XML comments, and the guides), warnings as errors.
+if ! dotnet docfx docs/docfx.json --warningsAsErrors --logLevel warning; then
+  echo "docfx failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
 # wirestack-device as one native executable (NativeAOT); the device tests run against it as well as the JIT build.
 if ! ./scripts/publish-native.sh; then
   echo "0 passed, 1 failed"
