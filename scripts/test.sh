@@ -43,8 +43,9 @@ if ! dotnet build Wirestack.slnx -c Release -warnaserror 2>&1 | tail -n 3; then
   exit 1
 fi
 
-# The NuGet packages (and their symbol packages) users install, from the build just made.
-for project in src/Wirestack/Wirestack.csproj src/Wirestack.AspNetCore/Wirestack.AspNetCore.csproj; do
+# The NuGet packages (and their symbol packages) users install, from the build just made: the libraries and the
+# device as a .NET tool.
+for project in src/Wirestack/Wirestack.csproj src/Wirestack.AspNetCore/Wirestack.AspNetCore.csproj src/Wirestack.Device/Wirestack.Device.csproj; do
   if ! dotnet pack "$project" -c Release --no-build -o artifacts/packages -v quiet -nologo; then
     echo "0 passed, 1 failed"
     exit 1

@@ -82,4 +82,34 @@ public sealed class PackageTests
             Directory.Delete(work, recursive: true);
         }
     }
+
+    [Fact(DisplayName = "dotnet tool: wirestack-device packs as a .NET tool, installs from a local feed alone and runs (--version)")]
+    public async Task DeviceInstallsAsATool()
+    {
+        string root = Wirestack.Testing.RepositoryRoot.Path;
+        string work = Directory.CreateTempSubdirectory("wirestack-tool").FullName;
+        try
+        {
+            string feed = Path.Combine(work, "feed");
+            var pack = await DotnetAsync($"pack src/Wirestack.Device/Wirestack.Device.csproj -c Release --no-build -o {feed}", root);
+            Assert.True(pack.ExitCode == 0, pack.Output + pack.Error);
+            File.WriteAllText(Path.Combine(work, "nuget.config"), $"""
+                <?xml version="1.0" encoding="utf-8"?>
+                <configuration>
+                  <packageSources><clear /><add key="local" value="{feed}" /></packageSources>
+                </configuration>
+                """);
+            string tools = Path.Combine(work, "tools");
+            var install = await DotnetAsync($"tool install wirestack-device --tool-path {tools} --configfile nuget.config", work,
+                $"NUGET_PACKAGES='{Path.Combine(work, "cache")}'");
+            Assert.True(install.ExitCode == 0, install.Output + install.Error);
+            var version = await ProcessRunner.RunAsync(Path.Combine(tools, "wirestack-device"), ["--version"], TimeSpan.FromSeconds(30));
+            Assert.True(version.ExitCode == 0, version.All);
+            Assert.Matches(@"^\d+\.\d+\.\d+", version.Output.Trim());
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
 }
