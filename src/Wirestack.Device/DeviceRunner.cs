@@ -62,8 +62,11 @@ internal static class DeviceRunner
                     return 1;
                 if (!Privileges.IsRoot && Privileges.HeldCapabilities().Length > 0)
                 {
+                    // The console logger writes from a queue of its own thread: what it still holds would die with
+                    // the exec (a native build gets there before the queue drains). Disposing it writes it all.
+                    loggerFactory.Dispose();
                     var failure = Privileges.RestartWithoutCapabilities(tap);
-                    log.LogError("Cannot start again without capabilities: {Reason}", failure.Message);
+                    Console.Error.WriteLine($"Cannot start again without capabilities: {failure.Message}");
                     return 1;
                 }
             }
