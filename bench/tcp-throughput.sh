@@ -2,7 +2,7 @@
 # Bulk TCP throughput, kernel <-> wirestack-device over TAP (MTU 1500) in both directions, over IPv4 and IPv6, beside
 # kernel <-> kernel over a veth pair with offloads off, in the same run. Also the device's CPU seconds per GiB.
 # Everything runs in namespaces this script creates and deletes; each transfer is bounded in size and time.
-# Usage: sudo bench/tcp-throughput.sh [MIB]   (default 1024 MiB per transfer)
+# Usage: sudo bench/tcp-throughput.sh [MIB]   (default 1024 MiB per transfer; DEVICE_EXTRA="--no-offloads" passes options to the device)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mib=${1:-1024}
@@ -15,7 +15,7 @@ tapns=wsb-tap-$tag k1=wsb-k1-$tag k2=wsb-k2-$tag
 build_device
 
 new_namespace "$tapns"
-ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --data-dir "$bench_data/tcp" --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --ip6 fd00:77::2/64 --test-services --http-port 0 --https-port 0 -v 1 &
+ip netns exec "$tapns" dotnet "$device_dll" -i tap0 --data-dir "$bench_data/tcp" --ip 192.168.77.2/24 --host-address 192.168.77.1/24 --ip6 fd00:77::2/64 --test-services --http-port 0 --https-port 0 -v 1 ${DEVICE_EXTRA:-} &
 device_pid=$!
 bench_pids+=($device_pid)
 for _ in $(seq 1 60); do

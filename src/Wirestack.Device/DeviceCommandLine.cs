@@ -118,6 +118,11 @@ internal static class DeviceCommandLine
         Description = "Do not answer for NAME.local by multicast DNS (on by default).",
     };
 
+    static readonly Option<bool> NoOffloads = new("--no-offloads")
+    {
+        Description = "Open the TAP without the virtio-net header: plain frames of at most the MTU, no 64 KiB segments from the host (on by default where the kernel has it).",
+    };
+
     static readonly Option<bool> NoIpv6 = new("--no-ipv6")
     {
         Description = "Turn IPv6 off (it is on by default: link-local address, SLAAC).",
@@ -308,7 +313,7 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, DhcpOption, HostName, NoMdns, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User, UsersFile, AllowedHost,
+            Interface, Mac, Ip, DhcpOption, HostName, NoMdns, NoOffloads, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User, UsersFile, AllowedHost,
             WebRoot, DataDirectory, RunAs, HttpsOnly, SessionIdle, SessionLifetime, KernelListen, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
@@ -377,6 +382,7 @@ internal static class DeviceCommandLine
         HostAddress6 = parse.GetValue(HostAddress6),
         Ipv6 = !parse.GetValue(NoIpv6),
         Mdns = !parse.GetValue(NoMdns),
+        Offloads = !parse.GetValue(NoOffloads),
         Ipv6Addresses = parse.GetValue(Ip6) ?? [],
         Ipv6Gateway = parse.GetValue(Gateway6),
         PcapPath = parse.GetValue(Pcap),

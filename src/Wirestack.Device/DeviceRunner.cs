@@ -42,7 +42,7 @@ internal static class DeviceRunner
         {
             var adopted = Privileges.InheritedTap();
             inherited = adopted is not null;
-            tap = adopted ?? TapDevice.Open(settings.InterfaceName);
+            tap = adopted ?? TapDevice.Open(settings.InterfaceName, new TunTapOptions { Offloads = settings.Offloads });
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or PlatformNotSupportedException or ArgumentException)
         {
@@ -222,6 +222,9 @@ internal static class DeviceRunner
             log.LogInformation("MAC {Mac}, IPv4 {Ipv4}, IPv6 {Ipv6}", settings.MacAddress, ipv4,
                 !settings.Ipv6 ? "off" : settings.Ipv6Addresses.Count == 0 ? "link-local and SLAAC" : "link-local, SLAAC and " + string.Join(", ", settings.Ipv6Addresses.Select(a => $"{a.Address}/{a.PrefixLength}")));
             stack.Start();
+            log.LogInformation(stack.ReceiveOffloadsEnabled
+                ? "Offloads on: the host hands over TCP segments of up to 64 KiB and leaves checksums to the device (virtio-net header)"
+                : "Offloads off: frames of at most the MTU, every checksum checked");
             if (dhcpServer is not null)
                 log.LogInformation("DHCP server: pool {First}-{Last}", dhcpServer.PoolStart, dhcpServer.PoolEnd);
             var services = settings.TestServices ? TestServices.Start(stack, log) : null;

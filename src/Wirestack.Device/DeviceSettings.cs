@@ -15,6 +15,8 @@ internal sealed record DeviceSettings
     public (IPAddress Address, int PrefixLength)? HostAddress6 { get; init; }
     public bool Ipv6 { get; init; } = true;
     public bool Mdns { get; init; } = true;
+    /// <summary>Open the TAP with the virtio-net header, so the host can hand over 64 KiB segments.</summary>
+    public bool Offloads { get; init; } = true;
     public string? UsersFile { get; init; }
     public IReadOnlyList<string> AllowedHosts { get; init; } = [];
     public IReadOnlyList<(IPAddress Address, int PrefixLength)> Ipv6Addresses { get; init; } = [];

@@ -226,4 +226,8 @@ public enum StackCounter
     DropMdnsOffLink,
     /// <summary>mDNS answer not sent: the record was multicast less than a second ago, or unicast answers ran over their rate.</summary>
     DropMdnsRateLimited,
+    /// <summary>Frames the device handed over as one long TCP segment (up to 64 KiB; GSO from the host's kernel).</summary>
+    GsoFramesReceived,
+    /// <summary>Frames whose virtio-net header did not fit them (segmentation not asked for or without a size, checksum or header positions past the frame), or longer than any segment the kernel hands over.</summary>
+    DropOffloadInvalid,
 }

@@ -2,15 +2,17 @@ namespace Wirestack.IntegrationTests;
 
 public sealed class PingTests
 {
-    [Theory(DisplayName = "RFC 792 over TAP: the kernel's ping gets intact replies for 0, 56, 1472 and 8000 bytes (fragmented both ways)")]
-    [InlineData(0)]
-    [InlineData(56)]
-    [InlineData(1472)]
-    [InlineData(8000)]
-    public async Task KernelPingIsAnswered(int size)
+    [Theory(DisplayName = "RFC 792 over TAP, with and without the virtio-net header: the kernel's ping gets intact replies for 0, 56, 1472 and 8000 bytes (fragmented both ways)")]
+    [InlineData(0, true)]
+    [InlineData(56, true)]
+    [InlineData(1472, true)]
+    [InlineData(8000, true)]
+    [InlineData(56, false)]
+    [InlineData(8000, false)]
+    public async Task KernelPingIsAnswered(int size, bool offloads)
     {
         Prerequisites.Require("ping");
-        await using var tap = await TapStack.StartAsync();
+        await using var tap = await TapStack.StartAsync(offloads: offloads);
         // -p fills the payload with a pattern that ping checks in every reply ("wrong data byte" otherwise).
         var result = await tap.Namespace.CheckAsync($"ping -c 3 -i 0.2 -W 2 -s {size} -p a55a0ff0 {TapStack.StackAddress}");
         Assert.Contains("3 received", result.Output);

@@ -25,12 +25,13 @@ internal sealed class TapStack : IAsyncDisposable
     public NetworkStack Stack { get; }
 
     public static async Task<TapStack> StartAsync(Func<INetworkDevice, INetworkDevice>? decorate = null, Ipv4Settings? ipv4 = null,
-        Func<TestNamespace, Task>? beforeStart = null, bool waitReady = true, DhcpServerSettings? dhcpServer = null, StackOptions? options = null)
+        Func<TestNamespace, Task>? beforeStart = null, bool waitReady = true, DhcpServerSettings? dhcpServer = null, StackOptions? options = null,
+        bool offloads = true)
     {
         var ns = await TestNamespace.CreateAsync();
         try
         {
-            var tap = TapDevice.Open("tap0", new TunTapOptions { NetworkNamespace = ns.Name });
+            var tap = TapDevice.Open("tap0", new TunTapOptions { NetworkNamespace = ns.Name, Offloads = offloads });
             tap.ConfigureHostSide(System.Net.IPAddress.Parse(KernelAddress), 24);
             if (beforeStart is not null)
                 await beforeStart(ns);

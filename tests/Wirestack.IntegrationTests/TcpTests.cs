@@ -6,6 +6,54 @@ namespace Wirestack.IntegrationTests;
 
 public sealed class TcpTests
 {
+    [Theory(DisplayName = "RFC 9293 over TAP, with and without the virtio-net header's offloads: the kernel sends 1 GiB to a Wirestack server, SHA-256 intact; with offloads it arrives as 64 KiB super-frames (counted)")]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task KernelSendsOneGibibyte(bool offloads)
+    {
+        Prerequisites.Require("socat");
+        await using var tap = await TapStack.StartAsync(offloads: offloads);
+        await using var listener = tap.Stack.ListenTcp(5001);
+        string directory = Directory.CreateTempSubdirectory("wirestack-gib").FullName;
+        try
+        {
+            // 64 MiB of random bytes sent 16 times: 1 GiB whose every byte is checked, without a 1 GiB file.
+            string file = Path.Combine(directory, "data");
+            var data = new byte[64 << 20];
+            new Random(2).NextBytes(data);
+            await File.WriteAllBytesAsync(file, data, TestContext.Current.CancellationToken);
+            const int Repeats = 16;
+            var client = tap.Namespace.ExecAsync($"for i in $(seq {Repeats}); do cat {file}; done | socat -u - TCP:{TapStack.StackAddress}:5001", TimeSpan.FromMinutes(3));
+            await using var connection = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+            using var received = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            var buffer = new byte[1 << 20];
+            long total = 0;
+            int n;
+            while ((n = await connection.ReadAsync(buffer, TestContext.Current.CancellationToken)) > 0)
+            {
+                received.AppendData(buffer, 0, n);
+                total += n;
+            }
+            var result = await client;
+            Assert.True(result.ExitCode == 0, result.All);
+            using var expected = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+            for (int i = 0; i < Repeats; i++)
+                expected.AppendData(data);
+            Assert.Equal((long)data.Length * Repeats, total);
+            Assert.Equal(expected.GetHashAndReset(), received.GetHashAndReset());
+            long superFrames = tap.Stack.GetCounter(StackCounter.GsoFramesReceived);
+            if (offloads)
+                Assert.True(superFrames > 1000, $"{superFrames} super-frames");
+            else
+                Assert.Equal(0, superFrames);
+            Assert.Equal(0, tap.Stack.GetCounter(StackCounter.DropOffloadInvalid));
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
     [Fact(DisplayName = "RFC 9293 over TAP: the kernel's client sends 16 MiB to a Wirestack server, SHA-256 intact")]
     public async Task KernelClientToStackServer()
     {

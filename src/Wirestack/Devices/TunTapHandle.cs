@@ -1,4 +1,5 @@
 using Wirestack.Interop;
+using Wirestack.Wire;
 
 namespace Wirestack.Devices;
 
@@ -15,19 +16,23 @@ internal sealed unsafe class TunTapHandle : IDisposable
     long _lastLinkCheck = long.MinValue / 2;
     bool _linkUp;
 
-    TunTapHandle(string name, int fd, int controlFd, bool created)
+    TunTapHandle(string name, int fd, int controlFd, bool created, bool virtioHeader)
     {
         Name = name;
         _fd = fd;
         _controlFd = controlFd;
         Created = created;
+        HasVirtioHeader = virtioHeader;
     }
 
     public string Name { get; }
     public bool Created { get; }
     public int FileDescriptor => _fd;
 
-    public static TunTapHandle Open(string name, bool tap, string? networkNamespace)
+    /// <summary>True when every frame read and written is preceded by a virtio-net header (IFF_VNET_HDR).</summary>
+    public bool HasVirtioHeader { get; }
+
+    public static TunTapHandle Open(string name, bool tap, string? networkNamespace, bool virtioHeader)
     {
         if (!OperatingSystem.IsLinux())
             throw new PlatformNotSupportedException("TAP and TUN devices need Linux (/dev/net/tun).");
@@ -38,11 +43,11 @@ internal sealed unsafe class TunTapHandle : IDisposable
             throw new ArgumentException($"Interface name '{name}' is not valid: use ASCII letters, digits, '-', '_' or '.'.", nameof(name));
 
         return networkNamespace is null
-            ? OpenHere(name, tap)
-            : Interop.NetworkNamespace.Run(networkNamespace, () => OpenHere(name, tap));
+            ? OpenHere(name, tap, virtioHeader)
+            : Interop.NetworkNamespace.Run(networkNamespace, () => OpenHere(name, tap, virtioHeader));
     }
 
-    static TunTapHandle OpenHere(string name, bool tap)
+    static TunTapHandle OpenHere(string name, bool tap, bool virtioHeader)
     {
         string kind = tap ? "TAP" : "TUN";
         int controlFd = LibC.Socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0);
@@ -67,8 +72,18 @@ internal sealed unsafe class TunTapHandle : IDisposable
             }
 
             var request = InterfaceRequest.For(name);
-            request.Flags = (short)((tap ? IoctlRequest.IFF_TAP : IoctlRequest.IFF_TUN) | IoctlRequest.IFF_NO_PI);
-            if (LibC.Ioctl(fd, IoctlRequest.TUNSETIFF, &request) != 0)
+            request.Flags = (short)((tap ? IoctlRequest.IFF_TAP : IoctlRequest.IFF_TUN) | IoctlRequest.IFF_NO_PI
+                | (virtioHeader ? IoctlRequest.IFF_VNET_HDR : 0));
+            int result = LibC.Ioctl(fd, IoctlRequest.TUNSETIFF, &request);
+            if (result != 0 && virtioHeader && LibC.LastError == LibC.EINVAL)
+            {
+                // A kernel without the header: plain frames, no offloads.
+                virtioHeader = false;
+                request = InterfaceRequest.For(name);
+                request.Flags = (short)((tap ? IoctlRequest.IFF_TAP : IoctlRequest.IFF_TUN) | IoctlRequest.IFF_NO_PI);
+                result = LibC.Ioctl(fd, IoctlRequest.TUNSETIFF, &request);
+            }
+            if (result != 0)
             {
                 int errno = LibC.LastError;
                 throw errno switch
@@ -79,7 +94,7 @@ internal sealed unsafe class TunTapHandle : IDisposable
                     _ => new IOException($"Cannot attach to {kind} interface '{name}': {LibC.Describe(errno)}."),
                 };
             }
-            return new TunTapHandle(name, fd, controlFd, created: !existed);
+            return new TunTapHandle(name, fd, controlFd, created: !existed, virtioHeader);
         }
         catch
         {
@@ -107,7 +122,19 @@ internal sealed unsafe class TunTapHandle : IDisposable
         int controlFd = LibC.Socket(LibC.AF_INET, LibC.SOCK_DGRAM | LibC.SOCK_CLOEXEC, 0);
         if (controlFd < 0)
             throw new IOException($"Cannot create a control socket: {LibC.Describe(LibC.LastError)}.");
-        return new TunTapHandle(name, fd, controlFd, created);
+        return new TunTapHandle(name, fd, controlFd, created, virtioHeader: (request.Flags & IoctlRequest.IFF_VNET_HDR) != 0);
+    }
+
+    /// <summary>
+    /// Tells the kernel the reader takes partial checksums and long TCP segments (TUNSETOFFLOAD: TUN_F_CSUM,
+    /// TSO4, TSO6), so the host hands over up to 64 KiB at a time; false when it refuses (frames stay plain).
+    /// </summary>
+    public bool EnableOffloads()
+    {
+        if (!HasVirtioHeader)
+            return false;
+        nuint offloads = IoctlRequest.TUN_F_CSUM | IoctlRequest.TUN_F_TSO4 | IoctlRequest.TUN_F_TSO6;
+        return LibC.Ioctl(_fd, IoctlRequest.TUNSETOFFLOAD, (void*)offloads) == 0;
     }
 
     /// <summary>Lets the descriptor survive an exec of this process (it is close-on-exec otherwise).</summary>
@@ -193,15 +220,35 @@ internal sealed unsafe class TunTapHandle : IDisposable
         throw new IOException($"Cannot {action} interface '{Name}': {LibC.Describe(errno)}.");
     }
 
-    public bool TryRead(Span<byte> buffer, out int length)
+    /// <summary>
+    /// Reads one frame into <paramref name="buffer"/> and, with <see cref="HasVirtioHeader"/>, its header beside it
+    /// (one system call either way, no copy). A header cut short reads as an impossible one (GSO type 0xFF).
+    /// </summary>
+    public bool TryRead(Span<byte> buffer, out int length, out VirtioNetHeader header)
     {
+        byte* headerBytes = stackalloc byte[VirtioNetHeader.Length];
         fixed (byte* p = buffer)
         {
+            var vectors = stackalloc LibC.IoVec[2];
+            vectors[0] = new LibC.IoVec { Base = headerBytes, Length = VirtioNetHeader.Length };
+            vectors[1] = new LibC.IoVec { Base = p, Length = (nuint)buffer.Length };
             while (true)
             {
-                nint n = LibC.Read(_fd, p, buffer.Length);
+                nint n = HasVirtioHeader ? LibC.ReadV(_fd, vectors, 2) : LibC.Read(_fd, p, buffer.Length);
                 if (n >= 0)
                 {
+                    header = default;
+                    if (HasVirtioHeader)
+                    {
+                        if (n < VirtioNetHeader.Length)
+                        {
+                            header = new VirtioNetHeader(0, (GsoType)0x7F, false, 0, 0, 0, 0);
+                            length = 0;
+                            return n > 0;
+                        }
+                        header = VirtioNetHeader.Read(new ReadOnlySpan<byte>(headerBytes, VirtioNetHeader.Length));
+                        n -= VirtioNetHeader.Length;
+                    }
                     length = (int)n;
                     return n > 0;
                 }
@@ -209,20 +256,28 @@ internal sealed unsafe class TunTapHandle : IDisposable
                 if (errno == LibC.EINTR)
                     continue;
                 length = 0;
+                header = default;
                 return false;
             }
         }
     }
 
+    /// <summary>Writes one frame; with <see cref="HasVirtioHeader"/>, behind a header that asks for nothing (a plain frame, checksums complete).</summary>
     public bool TryWrite(ReadOnlySpan<byte> frame)
     {
+        byte* headerBytes = stackalloc byte[VirtioNetHeader.Length];
+        new Span<byte>(headerBytes, VirtioNetHeader.Length).Clear();
         fixed (byte* p = frame)
         {
+            var vectors = stackalloc LibC.IoVec[2];
+            vectors[0] = new LibC.IoVec { Base = headerBytes, Length = VirtioNetHeader.Length };
+            vectors[1] = new LibC.IoVec { Base = p, Length = (nuint)frame.Length };
+            int expected = frame.Length + (HasVirtioHeader ? VirtioNetHeader.Length : 0);
             while (true)
             {
-                nint n = LibC.Write(_fd, p, frame.Length);
+                nint n = HasVirtioHeader ? LibC.WriteV(_fd, vectors, 2) : LibC.Write(_fd, p, frame.Length);
                 if (n >= 0)
-                    return n == frame.Length;
+                    return n == expected;
                 if (LibC.LastError != LibC.EINTR)
                     return false;
             }

@@ -12,7 +12,7 @@ internal sealed partial class NetworkEngine
 
     void ReceiveIcmp(byte[] buffer, int offset, Ipv4Packet packet)
     {
-        if (!Icmpv4Message.TryParse(packet.Payload, out var message) || !message.IsChecksumValid)
+        if (!Icmpv4Message.TryParse(packet.Payload, out var message) || (!_checksumVouched && !message.IsChecksumValid))
         {
             Counters.Increment(StackCounter.DropIcmpMalformed);
             return;

@@ -44,6 +44,8 @@ internal sealed partial class NetworkEngine
             return;
         }
 
+        // What a device vouched for is one frame's checksum, not a datagram reassembled from several.
+        _checksumVouched = false;
         Counters.Increment(StackCounter.Ipv4FragmentsReceived);
         var fragment = new Fragment(source, destination, packet.Identification, packet.Protocol, packet.FragmentOffset, packet.MoreFragments,
             packet.TypeOfService, packet.TimeToLive);

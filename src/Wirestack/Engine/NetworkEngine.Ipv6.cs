@@ -125,6 +125,8 @@ internal sealed partial class NetworkEngine
     /// </summary>
     void ReceiveIpv6Fragment(Ipv6Packet packet, in Ipv6HeaderChain chain, Ipv6FragmentHeader fragment)
     {
+        // What a device vouched for is one frame's checksum, not a datagram reassembled from several.
+        _checksumVouched = false;
         Counters.Increment(StackCounter.Ipv6FragmentsReceived);
         var bytes = packet.Bytes;
         int dataStart = chain.FragmentHeaderOffset + Ipv6FragmentHeader.Length;

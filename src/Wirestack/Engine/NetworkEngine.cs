@@ -21,6 +21,10 @@ internal sealed partial class NetworkEngine
     readonly INetworkDevice _device;
     readonly StackOptions _options;
     readonly byte[] _receiveBuffer;
+    // The device's offloads, when it has them and the kernel took the request: frames of up to 64 KiB and
+    // transport checksums the host vouches for (left partial, or checked already), for the frame in hand.
+    readonly IReceiveOffloads? _offloads;
+    bool _checksumVouched;
     readonly byte[] _transmitBuffer = new byte[TransportOffset + Ipv4Packet.MaximumLength];
     readonly byte[] _controlBuffer = new byte[128];
     readonly Ipv4Interface _interface = new();
@@ -49,7 +53,9 @@ internal sealed partial class NetworkEngine
         _options = options;
         MacAddress = options.MacAddress;
         int mtu = Math.Max(device.Mtu, 576);
-        _receiveBuffer = new byte[Math.Max(mtu + 64, 2048)];
+        if (device is IReceiveOffloads offloads && offloads.EnableReceiveOffloads())
+            _offloads = offloads;
+        _receiveBuffer = new byte[_offloads?.MaxReceiveLength ?? Math.Max(mtu + 64, 2048)];
         _random = options.RandomSeed is { } seed ? new Random(seed) : new Random();
         _nextIdentification = (ushort)_random.Next(ushort.MaxValue + 1);
         _neighbors = new NeighborCache(options.ArpCacheCapacity, Microseconds(options.NeighborReachableTime), options.ArpRequestAttempts,
@@ -81,6 +87,9 @@ internal sealed partial class NetworkEngine
     public Ipv4Interface Interface => _interface;
 
     public StackCounters Counters { get; } = new();
+
+    /// <summary>True when the device hands over 64 KiB segments and partial checksums (see <see cref="IReceiveOffloads"/>).</summary>
+    public bool ReceiveOffloadsEnabled => _offloads is not null;
 
     public NeighborCache Neighbors => _neighbors;
 
@@ -241,6 +250,21 @@ internal sealed partial class NetworkEngine
     {
         Counters.Increment(StackCounter.FramesReceived);
         Counters.Add(StackCounter.BytesReceived, length);
+        _checksumVouched = false;
+        if (_offloads is { } offloads)
+        {
+            // From the local kernel, but checked all the same: a header that does not fit its frame, or a frame
+            // longer than any segment the kernel may hand over, is dropped, not trusted.
+            var header = offloads.LastHeader;
+            if (length >= _receiveBuffer.Length || header.Check(length) != VirtioNetHeaderCheck.Valid)
+            {
+                Counters.Increment(StackCounter.DropOffloadInvalid);
+                return;
+            }
+            _checksumVouched = header.ChecksumVouched;
+            if (header.Gso != GsoType.None)
+                Counters.Increment(StackCounter.GsoFramesReceived);
+        }
         var frameBytes = _receiveBuffer.AsSpan(0, length);
         if (_device.Medium == LinkMedium.Ip)
         {

@@ -117,6 +117,9 @@ public sealed class NetworkStack : IAsyncDisposable
     /// <summary>The device's IP MTU.</summary>
     public int Mtu => _engine.Mtu;
 
+    /// <summary>True when the device hands the stack TCP segments of up to 64 KiB with checksums left to the host (TAP or TUN with the virtio-net header).</summary>
+    internal bool ReceiveOffloadsEnabled => _engine.ReceiveOffloadsEnabled;
+
     /// <summary>The IPv4 address, or null while there is none. A snapshot: never waits for the event loop.</summary>
     public IPAddress? Ipv4Address => _addressing.Address;
 

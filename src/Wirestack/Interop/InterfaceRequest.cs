@@ -63,6 +63,8 @@ internal static class IoctlRequest
 {
     public const nuint TUNSETIFF = 0x400454CA;
     public const nuint TUNGETIFF = 0x800454D2;
+    /// <summary>_IOW('T', 208, unsigned int): which offloads (TUN_F_*) the reader of the device takes.</summary>
+    public const nuint TUNSETOFFLOAD = 0x400454D0;
     public const nuint SIOCGIFFLAGS = 0x8913;
     public const nuint SIOCSIFFLAGS = 0x8914;
     public const nuint SIOCSIFADDR = 0x8916;
@@ -76,6 +78,12 @@ internal static class IoctlRequest
     public const short IFF_TUN = 0x0001;
     public const short IFF_TAP = 0x0002;
     public const short IFF_NO_PI = 0x1000;
+    /// <summary>Every frame read or written is preceded by a virtio-net header.</summary>
+    public const short IFF_VNET_HDR = 0x4000;
+
+    public const uint TUN_F_CSUM = 0x01;
+    public const uint TUN_F_TSO4 = 0x02;
+    public const uint TUN_F_TSO6 = 0x04;
 }
 
 /// <summary>struct in6_ifreq: what SIOCSIFADDR takes on an AF_INET6 socket (an address, its prefix, the interface index).</summary>

@@ -51,6 +51,20 @@ internal static unsafe partial class LibC
     [LibraryImport(Library, EntryPoint = "read", SetLastError = true)]
     public static partial nint Read(int fd, byte* buffer, nint count);
 
+    /// <summary>struct iovec: one piece of a scattered read or gathered write.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVec
+    {
+        public byte* Base;
+        public nuint Length;
+    }
+
+    [LibraryImport(Library, EntryPoint = "readv", SetLastError = true)]
+    public static partial nint ReadV(int fd, IoVec* vectors, int count);
+
+    [LibraryImport(Library, EntryPoint = "writev", SetLastError = true)]
+    public static partial nint WriteV(int fd, IoVec* vectors, int count);
+
     [LibraryImport(Library, EntryPoint = "write", SetLastError = true)]
     public static partial nint Write(int fd, byte* buffer, nint count);
 

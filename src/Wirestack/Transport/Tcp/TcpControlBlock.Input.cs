@@ -373,8 +373,9 @@ internal sealed partial class TcpControlBlock
         RcvNxt += (uint)advanced;
         BytesReceived += advanced;
         // RFC 5681 4.2 / RFC 1122 4.2.3.2: ACK at least every second segment, at once when a hole was filled,
-        // otherwise within the delayed-ACK timeout.
-        if (filledHole || ++_segmentsSinceAck >= 2)
+        // otherwise within the delayed-ACK timeout. A segment longer than our MSS stands for several (a 64 KiB one
+        // the host's kernel handed over whole, GSO) and is acknowledged at once, as Linux does past one full frame.
+        if (filledHole || advanced > _ourMss || ++_segmentsSinceAck >= 2)
             _ackNow = true;
         else if (_delayedAckAt == long.MaxValue)
             _delayedAckAt = _network.Now + Micro(_settings.DelayedAckTimeout);
