@@ -94,6 +94,9 @@ internal sealed unsafe class TunTapHandle : IDisposable
                     _ => new IOException($"Cannot attach to {kind} interface '{name}': {LibC.Describe(errno)}."),
                 };
             }
+            // Offloads belong to the interface, not the descriptor: a persistent one may keep what an earlier
+            // reader asked for. Start from none; a stack that takes them asks again (EnableOffloads).
+            _ = LibC.Ioctl(fd, IoctlRequest.TUNSETOFFLOAD, null);
             return new TunTapHandle(name, fd, controlFd, created: !existed, virtioHeader);
         }
         catch
