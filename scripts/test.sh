@@ -66,9 +66,12 @@ if ! ./scripts/publish-native.sh; then
 fi
 
 status=0
-for project in tests/*/*.csproj; do
-  name=$(basename "$project" .csproj)
-  dotnet test "$project" -c Release --no-build \
+# run_tests RESULTS-NAME PROJECT [dotnet test options...]: one test run, its results in RESULTS-NAME.trx; a run
+# that leaves no results counts as one failure.
+run_tests() {
+  local name=$1 project=$2
+  shift 2
+  dotnet test "$project" -c Release --no-build "$@" \
     --logger "trx;LogFileName=$name.trx" --logger "console;verbosity=normal" \
     --results-directory "$results" || status=1
   if [ ! -f "$results/$name.trx" ]; then
@@ -76,18 +79,13 @@ for project in tests/*/*.csproj; do
     echo 'failed="1"' > "$results/$name.missing"
     status=1
   fi
+}
+for project in tests/*/*.csproj; do
+  run_tests "$(basename "$project" .csproj)" "$project"
 done
-
 # The same device tests, against the native executable.
 WIRESTACK_DEVICE_BINARY="$PWD/artifacts/native/wirestack-device" \
-  dotnet test tests/Wirestack.IntegrationTests/Wirestack.IntegrationTests.csproj -c Release --no-build --filter "Category=Device" \
-  --logger "trx;LogFileName=Wirestack.IntegrationTests.Native.trx" --logger "console;verbosity=normal" \
-  --results-directory "$results" || status=1
-if [ ! -f "$results/Wirestack.IntegrationTests.Native.trx" ]; then
-  echo "The native device tests produced no results: counting them as one failure."
-  echo 'failed="1"' > "$results/native.missing"
-  status=1
-fi
+  run_tests Wirestack.IntegrationTests.Native tests/Wirestack.IntegrationTests/Wirestack.IntegrationTests.csproj --filter "Category=Device"
 
 passed=$(grep -ho '<Counters [^>]*' "$results"/*.trx 2>/dev/null | grep -o ' passed="[0-9]*"' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}')
 failed=$(( $(grep -ho '<Counters [^>]*' "$results"/*.trx 2>/dev/null | grep -oE ' (failed|error|timeout|aborted)="[0-9]*"' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}') + $(cat "$results"/*.missing 2>/dev/null | grep -c failed) ))

@@ -6,6 +6,15 @@ public sealed class PackageTests
     static Task<ProcessResult> DotnetAsync(string arguments, string directory, string environment = "") =>
         ProcessRunner.RunAsync("bash", ["-c", $"cd '{directory}' && DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 {environment} dotnet {arguments}"], TimeSpan.FromMinutes(5));
 
+    /// <summary>A nuget.config in <paramref name="directory"/> naming <paramref name="feed"/> as the only package source.</summary>
+    static void WriteLocalFeedConfig(string directory, string feed) =>
+        File.WriteAllText(Path.Combine(directory, "nuget.config"), $"""
+            <?xml version="1.0" encoding="utf-8"?>
+            <configuration>
+              <packageSources><clear /><add key="local" value="{feed}" /></packageSources>
+            </configuration>
+            """);
+
     [Fact(DisplayName = "NuGet packages: Wirestack and Wirestack.AspNetCore, packed from this tree with licence, readme, XML docs and symbols, restore into a new project from a local feed alone and serve a Kestrel app to an HttpClient over an in-memory link")]
     public async Task PackagesWorkInANewProject()
     {
@@ -33,12 +42,7 @@ public sealed class PackageTests
 
             string app = Directory.CreateDirectory(Path.Combine(work, "app")).FullName;
             // Only the local feed: the packages must bring everything they need (the rest is the SDK's).
-            File.WriteAllText(Path.Combine(app, "nuget.config"), $"""
-                <?xml version="1.0" encoding="utf-8"?>
-                <configuration>
-                  <packageSources><clear /><add key="local" value="{feed}" /></packageSources>
-                </configuration>
-                """);
+            WriteLocalFeedConfig(app, feed);
             File.WriteAllText(Path.Combine(app, "app.csproj"), """
                 <Project Sdk="Microsoft.NET.Sdk">
                   <PropertyGroup>
@@ -93,12 +97,7 @@ public sealed class PackageTests
             string feed = Path.Combine(work, "feed");
             var pack = await DotnetAsync($"pack src/Wirestack.Device/Wirestack.Device.csproj -c Release --no-build -o {feed}", root);
             Assert.True(pack.ExitCode == 0, pack.Output + pack.Error);
-            File.WriteAllText(Path.Combine(work, "nuget.config"), $"""
-                <?xml version="1.0" encoding="utf-8"?>
-                <configuration>
-                  <packageSources><clear /><add key="local" value="{feed}" /></packageSources>
-                </configuration>
-                """);
+            WriteLocalFeedConfig(work, feed);
             string tools = Path.Combine(work, "tools");
             var install = await DotnetAsync($"tool install wirestack-device --tool-path {tools} --configfile nuget.config", work,
                 $"NUGET_PACKAGES='{Path.Combine(work, "cache")}'");
