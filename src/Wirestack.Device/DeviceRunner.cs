@@ -1,5 +1,7 @@
 using System.Net;
 using System.Runtime.InteropServices;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Wirestack.Device.Dashboard;
 using Wirestack.Device.Platform;
@@ -17,14 +19,7 @@ internal static class DeviceRunner
     public static async Task<int> RunAsync(DeviceSettings settings, CancellationToken cancellationToken)
     {
         var level = new LogLevelSwitch(settings.Verbosity);
-        using var loggerFactory = LoggerFactory.Create(builder => builder
-            .AddSimpleConsole(o =>
-            {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
-            })
-            .SetMinimumLevel(LogLevel.Trace)
-            .AddFilter((_, _, l) => level.IsEnabled(l)));
+        using var loggerFactory = LoggerFactory.Create(builder => AddDeviceLogging(builder, level));
         var log = loggerFactory.CreateLogger("wirestack-device");
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -124,27 +119,73 @@ internal static class DeviceRunner
 
             try
             {
-                bool reset;
-                do
-                {
-                    reset = await RunStackAsync(settings, device, log, loggerFactory, level, accounts, certificate, store, events, firmware, telemetry, stop.Token);
-                    if (reset)
-                        log.LogInformation("Reset: restarting the stack");
-                }
-                while (reset && !stop.IsCancellationRequested);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // A clear line and exit code 1 rather than an unhandled-exception dump (the trace goes to debug).
-                log.LogCritical("The device stopped: {Reason}", e.Message);
-                log.LogDebug(e, "Stopped by");
-                return 1;
+                // The privileged start above ran on this, the main thread, before anything else: no_new_privs and
+                // the capability sets belong to each thread, and a hosted service runs on the thread pool. From here
+                // the device runs on the generic host, as AddWirestack's users do: its logging, its lifetime, an
+                // orderly stop on SIGTERM. The start's own log is written out first, so lines keep their order.
+                loggerFactory.Dispose();
+                return await RunHostedAsync(level, stop.Token, (loggers, stopping) =>
+                    RunStacksAsync(settings, device, loggers, level, accounts, certificate, store, events, firmware, telemetry, stopping));
             }
             finally
             {
                 if (device != tap)
                     device.Dispose();
             }
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="run"/> as the one hosted service of a generic host that reads no configuration of its
+    /// own (the command line is the device's configuration) and logs as the device does; returns its exit code.
+    /// </summary>
+    static async Task<int> RunHostedAsync(LogLevelSwitch level, CancellationToken stop, Func<ILoggerFactory, CancellationToken, Task<int>> run)
+    {
+        var builder = Host.CreateEmptyApplicationBuilder(new HostApplicationBuilderSettings());
+        AddDeviceLogging(builder.Logging, level);
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        // Long enough for the dashboard's 5 s grace and the stack's orderly close.
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.Services.AddSingleton(services => new DeviceService(run, services.GetRequiredService<ILoggerFactory>(), services.GetRequiredService<IHostApplicationLifetime>()));
+        builder.Services.AddHostedService(services => services.GetRequiredService<DeviceService>());
+        using var host = builder.Build();
+        var service = host.Services.GetRequiredService<DeviceService>();
+        await host.RunAsync(stop);
+        return service.ExitCode;
+    }
+
+    /// <summary>Single-line console logging at the dashboard's log level (which /api/debug changes while running).</summary>
+    static ILoggingBuilder AddDeviceLogging(ILoggingBuilder logging, LogLevelSwitch level) => logging
+        .AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss.fff ";
+        })
+        .SetMinimumLevel(LogLevel.Trace)
+        .AddFilter((_, _, l) => level.IsEnabled(l));
+
+    /// <summary>The stack and its dashboard, again after every reset, until <paramref name="stopping"/>; the exit code.</summary>
+    static async Task<int> RunStacksAsync(DeviceSettings settings, INetworkDevice device, ILoggerFactory loggerFactory, LogLevelSwitch level, Users accounts,
+        ServerCertificate? certificate, SettingsStore store, EventLog events, Firmware firmware, Telemetry telemetry, CancellationToken stopping)
+    {
+        var log = loggerFactory.CreateLogger("wirestack-device");
+        try
+        {
+            bool reset;
+            do
+            {
+                reset = await RunStackAsync(settings, device, log, loggerFactory, level, accounts, certificate, store, events, firmware, telemetry, stopping);
+                if (reset)
+                    log.LogInformation("Reset: restarting the stack");
+            }
+            while (reset && !stopping.IsCancellationRequested);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // A clear line and exit code 1 rather than an unhandled-exception dump (the trace goes to debug).
+            log.LogCritical("The device stopped: {Reason}", e.Message);
+            log.LogDebug(e, "Stopped by");
+            return 1;
         }
         log.LogInformation("Stopped");
         return 0;

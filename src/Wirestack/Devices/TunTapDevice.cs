@@ -67,9 +67,6 @@ public abstract class TunTapDevice : INetworkDevice, IReceiveOffloads
     /// <summary>True while the host side of the interface is administratively up (checked at most once a second).</summary>
     public bool IsLinkUp => Handle.IsUp();
 
-    /// <summary>True when frames carry the virtio-net header, so that offloads can be turned on.</summary>
-    internal bool HasOffloadHeader => Handle.HasVirtioHeader;
-
     /// <inheritdoc/>
     public bool TryReceive(Span<byte> buffer, long nowMicroseconds, out int length) => Handle.TryRead(buffer, out length, out _lastHeader);
 
