@@ -31,6 +31,8 @@ internal sealed class ConnectedPair : IAsyncDisposable
         var client = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.2/24"), Tcp = small, PoisonReturnedBuffers = poison }, ct);
         var listener = server.ListenTcp(9000);
         var accept = listener.AcceptAsync(ct).AsTask();
+        // Connecting before the client has bound its address fails with NetworkUnreachable: wait for both.
+        await Task.WhenAll(server.WaitUntilReadyAsync(ct), client.WaitUntilReadyAsync(ct));
         var outbound = await client.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse("10.6.0.1"), 9000), ct);
         return new ConnectedPair(a, b, server, client, listener, outbound, await accept);
     }
