@@ -51,6 +51,21 @@ internal sealed class TapStack : IAsyncDisposable
         }
     }
 
+    /// <summary>Reads <paramref name="connection"/> to its end: how many bytes came and their SHA-256.</summary>
+    public static async Task<(long Total, byte[] Sha256)> ReadToEndHashedAsync(TcpConnection connection, int bufferSize, CancellationToken cancellationToken)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var buffer = new byte[bufferSize];
+        long total = 0;
+        int n;
+        while ((n = await connection.ReadAsync(buffer, cancellationToken)) > 0)
+        {
+            sha.AppendData(buffer, 0, n);
+            total += n;
+        }
+        return (total, sha.GetHashAndReset());
+    }
+
     /// <summary>Connects to a kernel-side server that may still be starting: retries refusals for a few seconds.</summary>
     public async Task<TcpConnection> ConnectWhenListeningAsync(int port, CancellationToken cancellationToken, string address = KernelAddress)
     {

@@ -148,20 +148,12 @@ public sealed class TcpScaleTests
                     $"bash -c 'head -c {Size} /dev/urandom | tee >(sha256sum | cut -c1-64 > {sentHash}) | socat -b 262144 -u - {tcp}:{stackAddress}:5010'",
                     TimeSpan.FromMinutes(3));
                 await using var connection = await listener.AcceptAsync(TestContext.Current.CancellationToken);
-                using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-                var buffer = new byte[1 << 18];
-                long total = 0;
-                int n;
-                while ((n = await connection.ReadAsync(buffer, TestContext.Current.CancellationToken)) > 0)
-                {
-                    sha.AppendData(buffer, 0, n);
-                    total += n;
-                }
+                var (total, received) = await TapStack.ReadToEndHashedAsync(connection, 1 << 18, TestContext.Current.CancellationToken);
                 var result = await sender;
                 Assert.True(result.ExitCode == 0, result.All);
                 await Task.Delay(200, TestContext.Current.CancellationToken);
                 Assert.Equal(Size, total);
-                Assert.Equal((await File.ReadAllTextAsync(sentHash, TestContext.Current.CancellationToken)).Trim(), Convert.ToHexStringLower(sha.GetHashAndReset()));
+                Assert.Equal((await File.ReadAllTextAsync(sentHash, TestContext.Current.CancellationToken)).Trim(), Convert.ToHexStringLower(received));
             }
 
             // Wirestack -> kernel: the kernel hashes what it receives.

@@ -25,22 +25,14 @@ public sealed class TcpTests
             const int Repeats = 16;
             var client = tap.Namespace.ExecAsync($"for i in $(seq {Repeats}); do cat {file}; done | socat -u - TCP:{TapStack.StackAddress}:5001", TimeSpan.FromMinutes(3));
             await using var connection = await listener.AcceptAsync(TestContext.Current.CancellationToken);
-            using var received = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var buffer = new byte[1 << 20];
-            long total = 0;
-            int n;
-            while ((n = await connection.ReadAsync(buffer, TestContext.Current.CancellationToken)) > 0)
-            {
-                received.AppendData(buffer, 0, n);
-                total += n;
-            }
+            var (total, received) = await TapStack.ReadToEndHashedAsync(connection, 1 << 20, TestContext.Current.CancellationToken);
             var result = await client;
             Assert.True(result.ExitCode == 0, result.All);
             using var expected = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             for (int i = 0; i < Repeats; i++)
                 expected.AppendData(data);
             Assert.Equal((long)data.Length * Repeats, total);
-            Assert.Equal(expected.GetHashAndReset(), received.GetHashAndReset());
+            Assert.Equal(expected.GetHashAndReset(), received);
             long superFrames = tap.Stack.GetCounter(StackCounter.GsoFramesReceived);
             if (offloads)
                 Assert.True(superFrames > 1000, $"{superFrames} super-frames");
@@ -69,19 +61,11 @@ public sealed class TcpTests
             await File.WriteAllBytesAsync(file, data, TestContext.Current.CancellationToken);
             var client = tap.Namespace.ExecAsync($"socat -u FILE:{file} TCP:{TapStack.StackAddress}:5001", TimeSpan.FromSeconds(60));
             await using var connection = await listener.AcceptAsync(TestContext.Current.CancellationToken);
-            using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-            var buffer = new byte[65536];
-            long total = 0;
-            int n;
-            while ((n = await connection.ReadAsync(buffer, TestContext.Current.CancellationToken)) > 0)
-            {
-                sha.AppendData(buffer, 0, n);
-                total += n;
-            }
+            var (total, received) = await TapStack.ReadToEndHashedAsync(connection, 65536, TestContext.Current.CancellationToken);
             var result = await client;
             Assert.True(result.ExitCode == 0, result.All);
             Assert.Equal(data.Length, total);
-            Assert.Equal(SHA256.HashData(data), sha.GetHashAndReset());
+            Assert.Equal(SHA256.HashData(data), received);
         }
         finally
         {

@@ -269,7 +269,7 @@ internal sealed unsafe class TunTapHandle : IDisposable
     public bool TryWrite(ReadOnlySpan<byte> frame)
     {
         byte* headerBytes = stackalloc byte[VirtioNetHeader.Length];
-        new Span<byte>(headerBytes, VirtioNetHeader.Length).Clear();
+        default(VirtioNetHeader).Write(new Span<byte>(headerBytes, VirtioNetHeader.Length));
         fixed (byte* p = frame)
         {
             var vectors = stackalloc LibC.IoVec[2];
