@@ -1,5 +1,5 @@
 # Shared by the end-to-end benchmark scripts: root check, building the device, namespaces that are always
-# deleted, and a kernel-to-kernel veth pair with offloads off for the baseline. Source it; do not run it.
+# deleted, and kernel-to-kernel veth pairs (offloads off, and on) for the baseline. Source it; do not run it.
 
 require_root() {
   [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces and TAP devices)"; exit 1; }
@@ -36,13 +36,16 @@ new_namespace() {
   bench_namespaces+=("$1")
 }
 
-# kernel_pair NS1 NS2: a veth pair 10.77.0.1 / fd00:78::1 (NS1) <-> 10.77.0.2 / fd00:78::2 (NS2) with offloads off.
+# kernel_pair NS1 NS2 [on]: a veth pair 10.77.0.1 / fd00:78::1 (NS1) <-> 10.77.0.2 / fd00:78::2 (NS2) with offloads
+# off, or as veth comes (TSO, GSO, GRO, checksum offload on) when the third argument is "on".
 kernel_pair() {
   new_namespace "$1"; new_namespace "$2"
   ip link add wsb-a netns "$1" type veth peer name wsb-b netns "$2"
   ip -n "$1" addr add 10.77.0.1/24 dev wsb-a; ip -n "$1" link set wsb-a up
   ip -n "$2" addr add 10.77.0.2/24 dev wsb-b; ip -n "$2" link set wsb-b up
   ip -n "$1" -6 addr add fd00:78::1/64 dev wsb-a nodad; ip -n "$2" -6 addr add fd00:78::2/64 dev wsb-b nodad
-  ip netns exec "$1" ethtool -K wsb-a tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
-  ip netns exec "$2" ethtool -K wsb-b tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+  if [ "${3:-off}" != on ]; then
+    ip netns exec "$1" ethtool -K wsb-a tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+    ip netns exec "$2" ethtool -K wsb-b tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
+  fi
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bulk TCP throughput, kernel <-> wirestack-device over TAP (MTU 1500) in both directions, over IPv4 and IPv6, beside
-# kernel <-> kernel over a veth pair with offloads off, in the same run. Also the device's CPU seconds per GiB.
+# kernel <-> kernel over veth pairs with offloads off and on, in the same run. Also the device's CPU seconds per GiB.
 # Everything runs in namespaces this script creates and deletes; each transfer is bounded in size and time.
 # Usage: sudo bench/tcp-throughput.sh [MIB]   (default 1024 MiB per transfer; DEVICE_EXTRA="--no-offloads" passes options to the device)
 set -euo pipefail
@@ -11,7 +11,7 @@ source bench/lib.sh
 require_root
 require_tools socat ethtool bc
 tag=$$
-tapns=wsb-tap-$tag k1=wsb-k1-$tag k2=wsb-k2-$tag
+tapns=wsb-tap-$tag k1=wsb-k1-$tag k2=wsb-k2-$tag k3=wsb-k3-$tag k4=wsb-k4-$tag
 build_device
 
 new_namespace "$tapns"
@@ -30,6 +30,7 @@ for _ in $(seq 1 60); do
 done
 
 kernel_pair "$k1" "$k2"
+kernel_pair "$k3" "$k4" on
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$device_pid/stat"; }
 ticks_per_second=$(getconf CLK_TCK)
@@ -64,6 +65,10 @@ ip netns exec "$k2" socat -b 262144 -u TCP6-LISTEN:5002,reuseaddr - >/dev/null &
 bench_pids+=($!)
 sleep 0.3
 kk6=$(timed ip netns exec "$k1" bash -c "head -c $bytes /dev/zero | socat -b 262144 -u - TCP6:[fd00:78::2]:5002")
+ip netns exec "$k4" socat -b 262144 -u TCP-LISTEN:5001,reuseaddr - >/dev/null &
+bench_pids+=($!)
+sleep 0.3
+ko=$(timed ip netns exec "$k3" bash -c "head -c $bytes /dev/zero | socat -b 262144 -u - TCP:10.77.0.2:5001")
 
 rx_cpu=$(echo "scale=2; ($c1 - $c0) / $ticks_per_second / ($mib / 1024)" | bc -l)
 tx_cpu=$(echo "scale=2; ($c2 - $c1) / $ticks_per_second / ($mib / 1024)" | bc -l)
@@ -74,5 +79,8 @@ printf '%-40s %10s\n' "kernel -> wirestack over IPv6" "$(gbits "$rx6")"
 printf '%-40s %10s\n' "wirestack -> kernel over IPv6" "$(gbits "$tx6")"
 printf '%-40s %10s\n' "kernel -> kernel (veth, offloads off)" "$(gbits "$kk")"
 printf '%-40s %10s\n' "kernel -> kernel over IPv6 (veth)" "$(gbits "$kk6")"
+printf '%-40s %10s\n' "kernel -> kernel (veth, offloads on)" "$(gbits "$ko")"
+awk -v r="$rx" -v t="$tx" -v k="$kk" -v o="$ko" \
+  'BEGIN { printf "ratio to kernel veth offloads off / on: receive %.2f / %.2f, send %.2f / %.2f\n", k / r, o / r, k / t, o / t }'
 awk -v r4="$rx" -v r6="$rx6" -v t4="$tx" -v t6="$tx6" -v k4="$kk" -v k6="$kk6" \
   'BEGIN { printf "IPv6/IPv4 throughput: wirestack receive %.2f, send %.2f; kernel %.2f\n", r4 / r6, t4 / t6, k4 / k6 }'
