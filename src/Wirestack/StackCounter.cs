@@ -230,4 +230,6 @@ public enum StackCounter
     GsoFramesReceived,
     /// <summary>Frames whose virtio-net header did not fit them (segmentation not asked for or without a size, checksum or header positions past the frame), or longer than any segment the kernel hands over.</summary>
     DropOffloadInvalid,
+    /// <summary>Frames handed to the device as one long TCP segment (up to 64 KiB) for it or the host's kernel to cut to the MSS.</summary>
+    GsoFramesSent,
 }

@@ -46,6 +46,41 @@ public sealed class TcpTests
         }
     }
 
+    [Theory(DisplayName = "RFC 9293 over TAP, with and without the virtio-net header's offloads: a Wirestack client sends 1 GiB to the kernel, SHA-256 intact; with offloads it leaves as 64 KiB segments the kernel takes whole (counted)")]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task StackSendsOneGibibyte(bool offloads)
+    {
+        Prerequisites.Require("socat", "sha256sum");
+        await using var tap = await TapStack.StartAsync(offloads: offloads);
+        var server = tap.Namespace.ExecAsync($"timeout 170 socat -u TCP-LISTEN:5003,bind={TapStack.KernelAddress},reuseaddr - | sha256sum | cut -c1-64",
+            TimeSpan.FromMinutes(3));
+        // 64 MiB of random bytes written 16 times: 1 GiB whose every byte is checked.
+        var data = new byte[64 << 20];
+        new Random(3).NextBytes(data);
+        const int Repeats = 16;
+        using var expected = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var connection = await tap.ConnectWhenListeningAsync(5003, TestContext.Current.CancellationToken);
+        await using (connection)
+        {
+            for (int i = 0; i < Repeats; i++)
+            {
+                await connection.WriteAsync(data, TestContext.Current.CancellationToken);
+                expected.AppendData(data);
+            }
+            connection.ShutdownSend();
+            var result = await server;
+            Assert.True(result.ExitCode == 0, result.All);
+            Assert.Equal(Convert.ToHexStringLower(expected.GetHashAndReset()), result.Output.Trim());
+        }
+        long longSegments = tap.Stack.GetCounter(StackCounter.GsoFramesSent);
+        if (offloads)
+            Assert.True(longSegments > 1000, $"{longSegments} long segments");
+        else
+            Assert.Equal(0, longSegments);
+        Assert.Equal(0, tap.Stack.GetCounter(StackCounter.DropDeviceRefused));
+    }
+
     [Fact(DisplayName = "RFC 9293 over TAP: the kernel's client sends 16 MiB to a Wirestack server, SHA-256 intact")]
     public async Task KernelClientToStackServer()
     {

@@ -27,9 +27,13 @@ internal sealed class RecordingReceiver(int capacity = int.MaxValue) : IUdpRecei
 /// <summary>One engine on an in-memory link whose far end the test drives frame by frame, on a virtual clock.</summary>
 internal sealed class EngineHarness : IDisposable
 {
-    public EngineHarness(StackOptions? options = null, int mtu = 1500, bool learnPeer = true, bool discardStartup = true)
+    /// <param name="offloads">
+    /// The stack's end takes and sends offloaded frames as a TAP with the virtio-net header does; the peer's end
+    /// (read by the test) does not, so what the stack leaves to the device arrives finished, as from a host's NIC.
+    /// </param>
+    public EngineHarness(StackOptions? options = null, int mtu = 1500, bool learnPeer = true, bool discardStartup = true, bool offloads = false)
     {
-        (StackSide, PeerSide) = InMemoryLink.CreatePair(mtu);
+        (StackSide, PeerSide) = InMemoryLink.CreatePair(mtu, LinkMedium.Ethernet, 4096, offloads);
         Engine = new NetworkEngine(StackSide, options ?? DefaultOptions());
         // Bring the link up and configured, then discard the announcement.
         Engine.Poll(Now);
@@ -108,11 +112,15 @@ internal sealed class TwoEngines : IDisposable
 {
     readonly INetworkDevice _a, _b;
 
+    /// <param name="offloads">
+    /// Both ends send offloaded frames (partial checksums, 64 KiB TCP segments); an end that is not impaired takes
+    /// them whole, an impaired one gets them finished and cut to the MSS first, as from a host's NIC.
+    /// </param>
     public TwoEngines(ImpairmentOptions? impairAtoB = null, ImpairmentOptions? impairBtoA = null, int mtu = 1500, TcpSettings? tcp = null,
-        StackOptions? optionsA = null, StackOptions? optionsB = null)
+        StackOptions? optionsA = null, StackOptions? optionsB = null, bool offloads = false)
     {
         tcp ??= new TcpSettings();
-        var (a, b) = InMemoryLink.CreatePair(mtu);
+        var (a, b) = InMemoryLink.CreatePair(mtu, LinkMedium.Ethernet, 4096, offloads);
         _a = impairBtoA is null ? a : new ImpairedDevice(a, impairBtoA);
         _b = impairAtoB is null ? b : new ImpairedDevice(b, impairAtoB);
         A = new NetworkEngine(_a, optionsA ?? new StackOptions { Ipv4 = Ipv4Settings.Static("10.0.0.1/24"), MacAddress = MacAddress.Parse("02:00:00:00:0a:01"), RandomSeed = 1, Tcp = tcp });

@@ -67,9 +67,9 @@ internal static class TcpFixtures
 {
     /// <summary>A listener on port 80 and an established connection from the scripted peer (no timestamps unless asked), the handshake taking <paramref name="rtt"/>.</summary>
     public static (EngineHarness H, TcpPeer Peer, RecordingListener Listener, uint StackIss) Established(StackOptions? options = null, bool timestamps = false,
-        uint peerIss = 1_000_000, bool autoRead = true, TimeSpan? rtt = null)
+        uint peerIss = 1_000_000, bool autoRead = true, TimeSpan? rtt = null, bool offloads = false)
     {
-        var h = new EngineHarness(options);
+        var h = new EngineHarness(options, offloads: offloads);
         var listener = new RecordingListener { AutoRead = autoRead };
         h.Engine.ListenTcp(80, 8, listener);
         var peer = new TcpPeer(h);

@@ -10,7 +10,7 @@ public sealed class TcpScriptedTests
     const uint PeerIss = 1_000_000;
 
     static (EngineHarness H, TcpPeer Peer, RecordingListener Listener, uint StackIss) Established(StackOptions? options = null, bool timestamps = false,
-        uint peerIss = PeerIss, bool autoRead = true) => TcpFixtures.Established(options, timestamps, peerIss, autoRead);
+        uint peerIss = PeerIss, bool autoRead = true, bool offloads = false) => TcpFixtures.Established(options, timestamps, peerIss, autoRead, offloads: offloads);
 
     [Fact(DisplayName = "RFC 9293 3.5 passive open: SYN gets SYN-ACK with MSS, window scale, SACK-permitted and timestamps echoed")]
     public void PassiveOpenNegotiatesOptions()
@@ -213,10 +213,12 @@ public sealed class TcpScriptedTests
         Assert.Equal(PeerIss + 3001, Assert.Single(peer.Received()).Ack);
     }
 
-    [Fact(DisplayName = "RFC 896 / RFC 1122 4.2.3.4: Nagle holds a small segment while data is unacknowledged; NoDelay sends it")]
-    public void Nagle()
+    [Theory(DisplayName = "RFC 896 / RFC 1122 4.2.3.4: Nagle holds a small segment while data is unacknowledged; NoDelay sends it (with and without segmentation offload)")]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Nagle(bool offloads)
     {
-        var (h, peer, listener, stackIss) = Established();
+        var (h, peer, listener, stackIss) = Established(offloads: offloads);
         using var _ = h;
         var connection = listener.Accepted[0].Connection!;
         connection.Write(new byte[10]);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using Wirestack.Wire;
 
 namespace Wirestack.Devices;
 
@@ -43,7 +44,7 @@ public sealed record ImpairmentOptions
 /// delay with jitter, bit corruption and a rate-limited bottleneck queue. Wrap both ends of a link to impair both
 /// directions. Sent frames pass through untouched.
 /// </summary>
-public sealed class ImpairedDevice : INetworkDevice
+public sealed class ImpairedDevice : INetworkDevice, ISendOffloads
 {
     readonly INetworkDevice _inner;
     readonly ImpairmentOptions _options;
@@ -163,6 +164,12 @@ public sealed class ImpairedDevice : INetworkDevice
 
     /// <inheritdoc/>
     public bool TrySend(ReadOnlySpan<byte> frame, long nowMicroseconds) => _inner.TrySend(frame, nowMicroseconds);
+
+    // Impairment is on the way in; what goes out passes to the inner device as it is, offloaded frames included.
+    bool ISendOffloads.EnableSendOffloads() => _inner is ISendOffloads inner && inner.EnableSendOffloads();
+
+    bool ISendOffloads.TrySend(ReadOnlySpan<byte> frame, in VirtioNetHeader header, long nowMicroseconds) =>
+        ((ISendOffloads)_inner).TrySend(frame, header, nowMicroseconds);
 
     /// <inheritdoc/>
     /// <remarks>Held frames are announced through <see cref="NextFrameDueMicroseconds"/>, which the engine folds into its deadline.</remarks>

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using Wirestack.Interop;
+using Wirestack.Wire;
 
 namespace Wirestack.Devices;
 
@@ -14,12 +15,20 @@ public static class InMemoryLink
     /// <param name="mtu">IP MTU both ends report.</param>
     /// <param name="medium">Ethernet frames or IP packets.</param>
     /// <param name="queueCapacity">Frames each direction holds before <see cref="INetworkDevice.TrySend"/> refuses more.</param>
-    public static (InMemoryDevice First, InMemoryDevice Second) CreatePair(int mtu = 1500, LinkMedium medium = LinkMedium.Ethernet, int queueCapacity = 4096)
+    public static (InMemoryDevice First, InMemoryDevice Second) CreatePair(int mtu = 1500, LinkMedium medium = LinkMedium.Ethernet, int queueCapacity = 4096) =>
+        CreatePair(mtu, medium, queueCapacity, offloads: false);
+
+    /// <summary>
+    /// A link whose ends take offloaded frames as a TAP with the virtio-net header does: partial checksums and
+    /// 64 KiB TCP segments pass whole to an end whose stack asked for them, and are finished in software (checksums
+    /// completed, segments cut to size) for one that did not, as a host's NIC would.
+    /// </summary>
+    internal static (InMemoryDevice First, InMemoryDevice Second) CreatePair(int mtu, LinkMedium medium, int queueCapacity, bool offloads)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(mtu, 68);
         ArgumentOutOfRangeException.ThrowIfLessThan(queueCapacity, 1);
-        var first = new InMemoryDevice(mtu, medium, queueCapacity);
-        var second = new InMemoryDevice(mtu, medium, queueCapacity);
+        var first = new InMemoryDevice(mtu, medium, queueCapacity, offloads);
+        var second = new InMemoryDevice(mtu, medium, queueCapacity, offloads);
         first.Peer = second;
         second.Peer = first;
         return (first, second);
@@ -27,19 +36,26 @@ public static class InMemoryLink
 }
 
 /// <summary>One end of an <see cref="InMemoryLink"/>.</summary>
-public sealed class InMemoryDevice : INetworkDevice
+public sealed class InMemoryDevice : INetworkDevice, IReceiveOffloads, ISendOffloads
 {
-    readonly ConcurrentQueue<(byte[] Buffer, int Length)> _inbound = new();
+    readonly ConcurrentQueue<(byte[] Buffer, int Length, VirtioNetHeader Header)> _inbound = new();
     readonly int _capacity;
     readonly EventFd _ready = new();
+    readonly bool _offloads;
+    // Set once by this end's stack; read by the peer's sending thread.
+    volatile bool _receivesOffloads;
+    VirtioNetHeader _lastHeader;
+    byte[]? _softwareScratch;
+    FrameSink? _deliverPlain;
     int _count;
     bool _disposed;
 
-    internal InMemoryDevice(int mtu, LinkMedium medium, int capacity)
+    internal InMemoryDevice(int mtu, LinkMedium medium, int capacity, bool offloads)
     {
         Mtu = mtu;
         Medium = medium;
         _capacity = capacity;
+        _offloads = offloads;
     }
 
     internal InMemoryDevice? Peer { get; set; }
@@ -65,6 +81,7 @@ public sealed class InMemoryDevice : INetworkDevice
             return false;
         }
         Interlocked.Decrement(ref _count);
+        _lastHeader = item.Header;
         length = Math.Min(item.Length, buffer.Length);
         item.Buffer.AsSpan(0, length).CopyTo(buffer);
         ArrayPool<byte>.Shared.Return(item.Buffer);
@@ -80,8 +97,30 @@ public sealed class InMemoryDevice : INetworkDevice
         return peer.Deliver(frame);
     }
 
+    bool ISendOffloads.EnableSendOffloads() => _offloads;
+
+    bool ISendOffloads.TrySend(ReadOnlySpan<byte> frame, in VirtioNetHeader header, long nowMicroseconds)
+    {
+        var peer = Peer;
+        if (peer is null || !IsLinkUp || !peer.IsLinkUp || _disposed || peer._disposed)
+            return false;
+        if (peer._receivesOffloads || !header.IsOffloaded)
+            return peer.Deliver(frame, header);
+        _softwareScratch ??= new byte[VirtioNetHeader.FrameBufferLength];
+        _deliverPlain ??= plain => peer.Deliver(plain, default);
+        return SoftwareOffloads.Finish(frame, header, Medium == LinkMedium.Ethernet ? EthernetFrame.HeaderLength : 0, _softwareScratch, _deliverPlain) > 0;
+    }
+
+    bool IReceiveOffloads.EnableReceiveOffloads() => _receivesOffloads = _offloads;
+
+    int IReceiveOffloads.MaxReceiveLength => VirtioNetHeader.FrameBufferLength;
+
+    VirtioNetHeader IReceiveOffloads.LastHeader => _lastHeader;
+
     /// <summary>Puts a frame into this end's receive queue as if the peer had sent it.</summary>
-    public bool Deliver(ReadOnlySpan<byte> frame)
+    public bool Deliver(ReadOnlySpan<byte> frame) => Deliver(frame, default);
+
+    bool Deliver(ReadOnlySpan<byte> frame, in VirtioNetHeader header)
     {
         if (Interlocked.Increment(ref _count) > _capacity)
         {
@@ -90,7 +129,7 @@ public sealed class InMemoryDevice : INetworkDevice
         }
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(frame.Length, 1));
         frame.CopyTo(buffer);
-        _inbound.Enqueue((buffer, frame.Length));
+        _inbound.Enqueue((buffer, frame.Length, header));
         _ready.Signal();
         return true;
     }

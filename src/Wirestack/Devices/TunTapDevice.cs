@@ -1,4 +1,5 @@
 using System.Net;
+using Wirestack.Interop;
 using Wirestack.Wire;
 
 namespace Wirestack.Devices;
@@ -24,12 +25,8 @@ public sealed record TunTapOptions
 /// A Linux TAP or TUN interface. Opening one creates it when missing; an interface this object created disappears
 /// when it is disposed (the seed example's behaviour), one made beforehand (<c>ip tuntap add</c>) stays.
 /// </summary>
-public abstract class TunTapDevice : INetworkDevice, IReceiveOffloads
+public abstract class TunTapDevice : INetworkDevice, IReceiveOffloads, ISendOffloads
 {
-    // The largest segment the kernel hands over (its GSO limit, 64 KiB of IP packet), an Ethernet header with a
-    // VLAN tag, and one byte more: a frame that fills the buffer was longer than any the stack takes.
-    const int OffloadedFrameCapacity = 65536 + 18 + 1;
-
     VirtioNetHeader _lastHeader;
 
     private protected TunTapDevice(string name, bool tap, TunTapOptions? options)
@@ -72,12 +69,34 @@ public abstract class TunTapDevice : INetworkDevice, IReceiveOffloads
 
     bool IReceiveOffloads.EnableReceiveOffloads() => Handle.EnableOffloads();
 
-    int IReceiveOffloads.MaxReceiveLength => OffloadedFrameCapacity;
+    int IReceiveOffloads.MaxReceiveLength => VirtioNetHeader.FrameBufferLength;
 
     VirtioNetHeader IReceiveOffloads.LastHeader => _lastHeader;
 
     /// <inheritdoc/>
-    public bool TrySend(ReadOnlySpan<byte> frame, long nowMicroseconds) => Handle.TryWrite(frame);
+    public bool TrySend(ReadOnlySpan<byte> frame, long nowMicroseconds) => Handle.TryWrite(frame, default, out _);
+
+    bool ISendOffloads.EnableSendOffloads() => Handle.HasVirtioHeader;
+
+    bool ISendOffloads.TrySend(ReadOnlySpan<byte> frame, in VirtioNetHeader header, long nowMicroseconds)
+    {
+        if (!_kernelRefusesOffloads)
+        {
+            if (Handle.TryWrite(frame, header, out int errno))
+                return true;
+            if (errno != LibC.EINVAL || !header.IsOffloaded)
+                return false;
+            // A kernel that does not take what the header asks (an old one, or a GSO kind it lacks): finish frames here from now on.
+            _kernelRefusesOffloads = true;
+        }
+        _softwareScratch ??= new byte[VirtioNetHeader.FrameBufferLength];
+        _sendPlain ??= plain => Handle.TryWrite(plain, default, out _);
+        return SoftwareOffloads.Finish(frame, header, Medium == LinkMedium.Ethernet ? EthernetFrame.HeaderLength : 0, _softwareScratch, _sendPlain) > 0;
+    }
+
+    bool _kernelRefusesOffloads;
+    byte[]? _softwareScratch;
+    FrameSink? _sendPlain;
 
     /// <inheritdoc/>
     public void WaitForFrames(int timeoutMilliseconds, DeviceWakeup wakeup) => Handle.Wait(timeoutMilliseconds, wakeup);

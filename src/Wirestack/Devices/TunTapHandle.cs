@@ -265,11 +265,15 @@ internal sealed unsafe class TunTapHandle : IDisposable
         }
     }
 
-    /// <summary>Writes one frame; with <see cref="HasVirtioHeader"/>, behind a header that asks for nothing (a plain frame, checksums complete).</summary>
-    public bool TryWrite(ReadOnlySpan<byte> frame)
+    /// <summary>
+    /// Writes one frame; with <see cref="HasVirtioHeader"/>, behind <paramref name="header"/> (for a plain frame, one
+    /// that asks for nothing). False when the kernel refused it, with the reason in <paramref name="errno"/>.
+    /// </summary>
+    public bool TryWrite(ReadOnlySpan<byte> frame, in VirtioNetHeader header, out int errno)
     {
         byte* headerBytes = stackalloc byte[VirtioNetHeader.Length];
-        default(VirtioNetHeader).Write(new Span<byte>(headerBytes, VirtioNetHeader.Length));
+        header.Write(new Span<byte>(headerBytes, VirtioNetHeader.Length));
+        errno = 0;
         fixed (byte* p = frame)
         {
             var vectors = stackalloc LibC.IoVec[2];
@@ -281,7 +285,8 @@ internal sealed unsafe class TunTapHandle : IDisposable
                 nint n = HasVirtioHeader ? LibC.WriteV(_fd, vectors, 2) : LibC.Write(_fd, p, frame.Length);
                 if (n >= 0)
                     return n == expected;
-                if (LibC.LastError != LibC.EINTR)
+                errno = LibC.LastError;
+                if (errno != LibC.EINTR)
                     return false;
             }
         }

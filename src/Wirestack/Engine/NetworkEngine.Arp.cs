@@ -70,7 +70,7 @@ internal sealed partial class NetworkEngine
     }
 
     /// <summary>Sends a packet to a next hop whose link address is not known yet: queue it and ask.</summary>
-    void ResolveAndQueue(Ipv4Address nextHop, ReadOnlySpan<byte> packet)
+    void ResolveAndQueue(Ipv4Address nextHop, ReadOnlySpan<byte> packet, VirtioNetHeader offload)
     {
         if (_neighbors.StartResolution(nextHop, _now, out var entry))
             SendArpRequest(nextHop);
@@ -80,15 +80,18 @@ internal sealed partial class NetworkEngine
             ReportToSender(packet, SocketError.HostUnreachable);
             return;
         }
-        QueuePending(_neighbors, entry, packet);
+        QueuePending(_neighbors, entry, packet, offload);
     }
 
-    /// <summary>Holds a copy of a packet (with link headroom, and room for fragment headers) until its next hop resolves.</summary>
-    void QueuePending(NeighborCache cache, NeighborCache.Entry entry, ReadOnlySpan<byte> packet)
+    /// <summary>
+    /// Holds a copy of a packet (with link headroom, and room for fragment headers) until its next hop resolves,
+    /// with what the device is left to do with it.
+    /// </summary>
+    void QueuePending(NeighborCache cache, NeighborCache.Entry entry, ReadOnlySpan<byte> packet, VirtioNetHeader offload)
     {
         var buffer = ArrayPool<byte>.Shared.Rent(LinkHeadroom + packet.Length);
         packet.CopyTo(buffer.AsSpan(LinkHeadroom));
-        cache.Enqueue(entry, new PendingPacket(buffer, LinkHeadroom, packet.Length), _dropPending);
+        cache.Enqueue(entry, new PendingPacket(buffer, LinkHeadroom, packet.Length, offload), _dropPending);
     }
 
     /// <summary>
@@ -122,9 +125,9 @@ internal sealed partial class NetworkEngine
         {
             var packet = cache.DequeuePending(entry);
             if (entry.Address.IsIpv4)
-                EmitIpv4(packet.Buffer, packet.Offset, packet.Length, entry.LinkAddress);
+                EmitIpv4(packet.Buffer, packet.Offset, packet.Length, entry.LinkAddress, packet.Offload);
             else
-                EmitIpv6(packet.Buffer, packet.Offset, packet.Length, entry.LinkAddress);
+                EmitIpv6(packet.Buffer, packet.Offset, packet.Length, entry.LinkAddress, packet.Offload);
             packet.Release();
         }
     }

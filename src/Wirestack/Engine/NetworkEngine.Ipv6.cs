@@ -200,29 +200,31 @@ internal sealed partial class NetworkEngine
     const int TransportOffset = LinkHeadroom + Ipv6Packet.HeaderLength + Ipv6FragmentHeader.Length;
 
     /// <summary>Puts the network header of <paramref name="destination"/>'s family in front of the payload and sends.</summary>
-    void TransmitIp(byte[] buffer, int payloadOffset, int payloadLength, byte protocol, IpAddress source, IpAddress destination, byte hopLimit = 0)
+    void TransmitIp(byte[] buffer, int payloadOffset, int payloadLength, byte protocol, IpAddress source, IpAddress destination, byte hopLimit = 0,
+        VirtioNetHeader offload = default)
     {
         if (destination.IsIpv4)
-            TransmitIpv4(buffer, payloadOffset, payloadLength, protocol, destination.Ipv4, hopLimit);
+            TransmitIpv4(buffer, payloadOffset, payloadLength, protocol, destination.Ipv4, hopLimit, offload);
         else
-            TransmitIpv6(buffer, payloadOffset, payloadLength, protocol, source, destination, hopLimit);
+            TransmitIpv6(buffer, payloadOffset, payloadLength, protocol, source, destination, hopLimit, offload);
     }
 
     /// <summary>Writes the 40-byte header in front of the payload and routes the packet.</summary>
-    void TransmitIpv6(byte[] buffer, int payloadOffset, int payloadLength, byte nextHeader, IpAddress source, IpAddress destination, byte hopLimit = 0)
+    void TransmitIpv6(byte[] buffer, int payloadOffset, int payloadLength, byte nextHeader, IpAddress source, IpAddress destination, byte hopLimit = 0,
+        VirtioNetHeader offload = default)
     {
         int offset = payloadOffset - Ipv6Packet.HeaderLength;
         Ipv6Packet.WriteHeader(buffer.AsSpan(offset), payloadLength, nextHeader, hopLimit != 0 ? hopLimit : _ipv6!.HopLimit, source, destination);
-        OutputIpv6(buffer, offset, Ipv6Packet.HeaderLength + payloadLength);
+        OutputIpv6(buffer, offset, Ipv6Packet.HeaderLength + payloadLength, offload);
     }
 
-    void OutputIpv6(byte[] buffer, int offset, int length)
+    void OutputIpv6(byte[] buffer, int offset, int length, VirtioNetHeader offload)
     {
         Counters.Increment(StackCounter.Ipv6PacketsSent);
         var destination = IpAddress.Read(buffer.AsSpan(offset + 24));
         if (_device.Medium == LinkMedium.Ip)
         {
-            EmitIpv6(buffer, offset, length, default);
+            EmitIpv6(buffer, offset, length, default, offload);
             return;
         }
         if (destination.IsMulticast)
@@ -232,7 +234,7 @@ internal sealed partial class NetworkEngine
             mac[0] = 0x33;
             mac[1] = 0x33;
             BinaryPrimitives.WriteUInt32BigEndian(mac[2..], (uint)destination.Low);
-            EmitIpv6(buffer, offset, length, MacAddress.Read(mac));
+            EmitIpv6(buffer, offset, length, MacAddress.Read(mac), offload);
             return;
         }
         if (!TryNextHopIpv6(destination, out var nextHop))
@@ -242,9 +244,9 @@ internal sealed partial class NetworkEngine
             return;
         }
         if (_ndp!.TryGet(nextHop, _now, out var linkAddress))
-            EmitIpv6(buffer, offset, length, linkAddress);
+            EmitIpv6(buffer, offset, length, linkAddress, offload);
         else
-            ResolveAndQueueIpv6(nextHop, buffer.AsSpan(offset, length));
+            ResolveAndQueueIpv6(nextHop, buffer.AsSpan(offset, length), offload);
     }
 
     /// <summary>RFC 4861 5.2: on-link destinations are their own next hop; others go to a default router.</summary>
@@ -263,20 +265,21 @@ internal sealed partial class NetworkEngine
     /// IPv4 is: each fragment's headers overwrite the tail of data already sent. Only packets with the bare 40-byte
     /// header are built here (all the engine sends), so the unfragmentable part is that header alone.
     /// </summary>
-    void EmitIpv6(byte[] buffer, int offset, int length, MacAddress linkAddress)
+    void EmitIpv6(byte[] buffer, int offset, int length, MacAddress linkAddress, VirtioNetHeader offload = default)
     {
         bool ethernet = _device.Medium == LinkMedium.Ethernet;
         int linkHeader = ethernet ? EthernetFrame.HeaderLength : 0;
         int mtu = Ipv6Mtu;
-        if (length > Ipv6Packet.MinimumMtu)
+        if (length > Ipv6Packet.MinimumMtu && offload.Gso == GsoType.None)
             mtu = _pathMtu.Get(IpAddress.Read(buffer.AsSpan(offset + 24)), mtu, _now);
-        if (length <= mtu)
+        if (length <= mtu || offload.Gso != GsoType.None)
         {
             if (ethernet)
                 EthernetFrame.WriteHeader(buffer.AsSpan(offset - linkHeader), linkAddress, MacAddress, EtherType.Ipv6);
-            Transmit(buffer.AsSpan(offset - linkHeader, length + linkHeader));
+            Transmit(buffer.AsSpan(offset - linkHeader, length + linkHeader), linkHeader, offload);
             return;
         }
+        FinishBeforeFragmenting(buffer.AsSpan(offset, length), offload);
 
         var original = buffer.AsSpan(offset, Ipv6Packet.HeaderLength);
         byte nextHeader = original[6], hopLimit = original[7];
@@ -302,7 +305,7 @@ internal sealed partial class NetworkEngine
         }
     }
 
-    void ResolveAndQueueIpv6(IpAddress nextHop, ReadOnlySpan<byte> packet)
+    void ResolveAndQueueIpv6(IpAddress nextHop, ReadOnlySpan<byte> packet, VirtioNetHeader offload)
     {
         bool ask = _ndp!.StartResolution(nextHop, _now, out var entry);
         if (entry is null)
@@ -312,7 +315,7 @@ internal sealed partial class NetworkEngine
             return;
         }
         // Queued first: the solicitation is built in the transmit buffer, where the packet may still lie.
-        QueuePending(_ndp, entry, packet);
+        QueuePending(_ndp, entry, packet, offload);
         if (ask)
             SendNeighborSolicitation(nextHop, unicastTo: null);
     }

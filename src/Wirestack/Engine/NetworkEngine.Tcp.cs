@@ -68,8 +68,20 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     byte[] ITcpNetwork.SegmentBuffer => _transmitBuffer;
     int ITcpNetwork.SegmentOffset => TransportOffset;
 
-    void ITcpNetwork.SendSegment(in TcpConnectionKey key, int length) =>
-        TransmitIp(_transmitBuffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress);
+    bool ITcpNetwork.SegmentationOffload => _sendOffloads is not null;
+
+    void ITcpNetwork.SendSegment(in TcpConnectionKey key, int length, int segmentSize)
+    {
+        var offload = default(VirtioNetHeader);
+        if (_sendOffloads is not null)
+        {
+            int network = key.NetworkHeaderLength;
+            offload = segmentSize > 0
+                ? VirtioNetHeader.TcpSegmentation(!key.IsIpv4, network, network + TcpSegment.HeaderLengthOf(_transmitBuffer.AsSpan(TransportOffset)), segmentSize)
+                : VirtioNetHeader.PartialChecksum(network, TcpSegment.ChecksumOffset);
+        }
+        TransmitIp(_transmitBuffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress, offload: offload);
+    }
 
     /// <summary>
     /// Keeps at most one live heap entry per connection at its earliest deadline: a later deadline leaves the

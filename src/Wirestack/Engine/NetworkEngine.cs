@@ -25,6 +25,8 @@ internal sealed partial class NetworkEngine
     // transport checksums the host vouches for (left partial, or checked already), for the frame in hand.
     readonly IReceiveOffloads? _offloads;
     bool _checksumVouched;
+    // The device finishes what the engine leaves on the way out (partial checksums, 64 KiB TCP segments) when it can.
+    readonly ISendOffloads? _sendOffloads;
     readonly byte[] _transmitBuffer = new byte[TransportOffset + Ipv4Packet.MaximumLength];
     readonly byte[] _controlBuffer = new byte[128];
     readonly Ipv4Interface _interface = new();
@@ -55,6 +57,8 @@ internal sealed partial class NetworkEngine
         int mtu = Math.Max(device.Mtu, 576);
         if (device is IReceiveOffloads offloads && offloads.EnableReceiveOffloads())
             _offloads = offloads;
+        if (device is ISendOffloads sendOffloads && sendOffloads.EnableSendOffloads())
+            _sendOffloads = sendOffloads;
         _receiveBuffer = new byte[_offloads?.MaxReceiveLength ?? Math.Max(mtu + 64, 2048)];
         _random = options.RandomSeed is { } seed ? new Random(seed) : new Random();
         _nextIdentification = (ushort)_random.Next(ushort.MaxValue + 1);
@@ -311,17 +315,38 @@ internal sealed partial class NetworkEngine
     }
 
     /// <summary>Hands one frame to the device, counting it.</summary>
-    void Transmit(ReadOnlySpan<byte> frame)
+    void Transmit(ReadOnlySpan<byte> frame) => Transmit(frame, 0, default);
+
+    /// <summary>
+    /// Hands one frame to the device with what it is left to do (<paramref name="offload"/>, positions counted from
+    /// the IP header behind <paramref name="linkHeaderLength"/> bytes of link header), counting it.
+    /// </summary>
+    void Transmit(ReadOnlySpan<byte> frame, int linkHeaderLength, VirtioNetHeader offload)
     {
-        if (_device.TrySend(frame, _now))
+        bool sent = offload.IsOffloaded
+            ? _sendOffloads!.TrySend(frame, offload.BehindLinkHeader(linkHeaderLength), _now)
+            : _device.TrySend(frame, _now);
+        if (sent)
         {
             Counters.Increment(StackCounter.FramesSent);
             Counters.Add(StackCounter.BytesSent, frame.Length);
+            if (offload.Gso != GsoType.None)
+                Counters.Increment(StackCounter.GsoFramesSent);
         }
         else
         {
             Counters.Increment(StackCounter.DropDeviceRefused);
         }
+    }
+
+    /// <summary>
+    /// A packet cut into fragments cannot have its checksum finished by the device (it sees fragments, not the
+    /// packet): finish it here. Only a segment that outgrew the path MTU after it was built comes this way.
+    /// </summary>
+    static void FinishBeforeFragmenting(Span<byte> packet, VirtioNetHeader offload)
+    {
+        if (offload.IsOffloaded)
+            SoftwareOffloads.CompleteChecksum(packet, offload.ChecksumStart, offload.ChecksumOffset);
     }
 
     bool IsIpv6MulticastMac(MacAddress address) => _ipv6 is not null && address.IsIpv6Multicast;

@@ -18,7 +18,7 @@ internal sealed class StackMeter : IDisposable
 
     static readonly Instrument LinkPackets = new("wirestack.link.packets", "{packet}", "Frames (TAP) or packets (TUN) moved through the device.");
     static readonly Instrument LinkIo = new("wirestack.link.io", "By", "Bytes moved through the device.");
-    static readonly Instrument LinkCoalesced = new("wirestack.link.coalesced", "{packet}", "Frames the device handed over as one TCP segment of up to 64 KiB (GSO), before the stack's own processing.");
+    static readonly Instrument LinkCoalesced = new("wirestack.link.coalesced", "{packet}", "Frames that crossed the device as one TCP segment of up to 64 KiB (GSO), cut to the MSS by the host's kernel only where it must.");
     static readonly Instrument Dropped = new("wirestack.packets.dropped", "{packet}", "Input the stack discarded, by reason (error.type).");
     static readonly Instrument IpPackets = new("wirestack.ip.packets", "{packet}", "IP datagrams delivered up the stack (receive) or sent.");
     static readonly Instrument IpFragments = new("wirestack.ip.fragments", "{fragment}", "IP fragments received or sent.");
@@ -79,6 +79,7 @@ internal sealed class StackMeter : IDisposable
         Add(StackCounter.BytesReceived, LinkIo, Direction(Receive));
         Add(StackCounter.BytesSent, LinkIo, Direction(Transmit));
         Add(StackCounter.GsoFramesReceived, LinkCoalesced, Direction(Receive));
+        Add(StackCounter.GsoFramesSent, LinkCoalesced, Direction(Transmit));
         Add(StackCounter.Ipv4DatagramsDelivered, IpPackets, Family("ipv4"), Direction(Receive));
         Add(StackCounter.Ipv4DatagramsSent, IpPackets, Family("ipv4"), Direction(Transmit));
         Add(StackCounter.Ipv6PacketsDelivered, IpPackets, Family("ipv6"), Direction(Receive));

@@ -4,7 +4,7 @@ using Wirestack.Wire;
 namespace Wirestack.Network;
 
 /// <summary>A packet waiting for its next hop's link address, held with room for the link header in front.</summary>
-internal readonly record struct PendingPacket(byte[] Buffer, int Offset, int Length)
+internal readonly record struct PendingPacket(byte[] Buffer, int Offset, int Length, Wire.VirtioNetHeader Offload)
 {
     public ReadOnlySpan<byte> Packet => Buffer.AsSpan(Offset, Length);
 

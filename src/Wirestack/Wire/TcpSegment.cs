@@ -195,7 +195,7 @@ internal readonly ref struct TcpSegment
     /// checksum. Returns the segment length.
     /// </summary>
     internal static int WriteHeader(Span<byte> segment, ushort sourcePort, ushort destinationPort, uint sequenceNumber, uint acknowledgmentNumber,
-        TcpFlags flags, ushort window, in TcpOptions options, int payloadLength, IpAddress source, IpAddress destination)
+        TcpFlags flags, ushort window, in TcpOptions options, int payloadLength, IpAddress source, IpAddress destination, bool partialChecksum = false)
     {
         int headerLength = MinimumHeaderLength + options.WireLength;
         BinaryPrimitives.WriteUInt16BigEndian(segment, sourcePort);
@@ -211,10 +211,18 @@ internal readonly ref struct TcpSegment
         segment[19] = 0;
         WriteOptions(segment[MinimumHeaderLength..headerLength], options);
         int length = headerLength + payloadLength;
-        ushort checksum = Checksum.Compute(segment[..length], Checksum.PseudoHeaderSum(source, destination, IpProtocol.Tcp, length));
-        BinaryPrimitives.WriteUInt16BigEndian(segment[16..], checksum);
+        uint pseudoHeader = Checksum.PseudoHeaderSum(source, destination, IpProtocol.Tcp, length);
+        // Partial: the field holds the pseudo-header sum, uncomplemented, for the device to add the rest to.
+        ushort checksum = partialChecksum ? (ushort)pseudoHeader : Checksum.Compute(segment[..length], pseudoHeader);
+        BinaryPrimitives.WriteUInt16BigEndian(segment[ChecksumOffset..], checksum);
         return length;
     }
+
+    /// <summary>Where the checksum field sits in the header.</summary>
+    internal const int ChecksumOffset = 16;
+
+    /// <summary>The header length a segment's data offset field gives.</summary>
+    internal static int HeaderLengthOf(ReadOnlySpan<byte> segment) => (segment[12] >> 4) * 4;
 
     static void WriteOptions(Span<byte> destination, in TcpOptions options)
     {

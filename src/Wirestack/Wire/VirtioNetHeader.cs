@@ -39,6 +39,13 @@ internal readonly record struct VirtioNetHeader(byte Flags, GsoType Gso, bool Ec
     /// <summary>The header's size on the wire.</summary>
     public const int Length = 10;
 
+    /// <summary>
+    /// The buffer an offloaded frame needs: the largest segment a kernel hands over (its GSO limit, 64 KiB of IP
+    /// packet), an Ethernet header with a VLAN tag, and one byte more: a frame that fills it was longer than any
+    /// the stack takes.
+    /// </summary>
+    public const int FrameBufferLength = 65536 + 18 + 1;
+
     /// <summary>The transport checksum field holds only the pseudo-header sum: the rest is still to be added.</summary>
     public const byte NeedsChecksum = 1;
 
@@ -49,6 +56,32 @@ internal readonly record struct VirtioNetHeader(byte Flags, GsoType Gso, bool Ec
 
     /// <summary>True when the sender vouches for the transport checksum: computed later (partial) or already checked.</summary>
     public bool ChecksumVouched => (Flags & (NeedsChecksum | DataValid)) != 0;
+
+    /// <summary>True when the frame behind this header is not ready for the wire: a checksum or a segmentation is left to do.</summary>
+    public bool IsOffloaded => (Flags & NeedsChecksum) != 0 || Gso != GsoType.None;
+
+    /// <summary>
+    /// The header of a transport segment whose checksum field holds only the pseudo-header sum: whoever puts it on
+    /// the wire adds the sum of everything from <paramref name="checksumStart"/> on and stores the result
+    /// <paramref name="checksumOffset"/> bytes further (16 for TCP, 6 for UDP).
+    /// </summary>
+    public static VirtioNetHeader PartialChecksum(int checksumStart, int checksumOffset) =>
+        new(NeedsChecksum, GsoType.None, false, 0, 0, (ushort)checksumStart, (ushort)checksumOffset);
+
+    /// <summary>
+    /// The header of one long TCP segment (partial checksum at <paramref name="transportStart"/>) to be cut into
+    /// pieces of <paramref name="segmentSize"/> payload bytes, each behind a copy of the first
+    /// <paramref name="headerLength"/> bytes (link, network and TCP headers).
+    /// </summary>
+    public static VirtioNetHeader TcpSegmentation(bool ipv6, int transportStart, int headerLength, int segmentSize) =>
+        new(NeedsChecksum, ipv6 ? GsoType.TcpV6 : GsoType.TcpV4, false, (ushort)headerLength, (ushort)segmentSize, (ushort)transportStart, TcpSegment.ChecksumOffset);
+
+    /// <summary>This header for the same packet behind a link header of <paramref name="length"/> bytes.</summary>
+    public VirtioNetHeader BehindLinkHeader(int length) => !IsOffloaded ? this : this with
+    {
+        ChecksumStart = (ushort)(ChecksumStart + length),
+        HeaderLength = HeaderLength == 0 ? (ushort)0 : (ushort)(HeaderLength + length),
+    };
 
     /// <summary>Reads a header; <paramref name="bytes"/> holds at least <see cref="Length"/> bytes.</summary>
     public static VirtioNetHeader Read(ReadOnlySpan<byte> bytes) => new(

@@ -47,7 +47,18 @@ internal sealed partial class TcpControlBlock
             if (available < 0)
                 available = 0; // only the FIN lies beyond
             int maxPayload = MaxPayload();
-            int length = (int)Math.Max(0, Math.Min(Math.Min(available, maxPayload), usable));
+            bool retransmitting = Seq.Lt(SndNxt, SndMax);
+            // New data may go as one long segment for the device to cut; what is resent goes MSS by MSS, so a loss
+            // costs what it would without offloads.
+            int segmentLimit = retransmitting ? maxPayload : SegmentLimit(maxPayload);
+            int length = (int)Math.Max(0, Math.Min(Math.Min(available, segmentLimit), usable));
+            if (length > maxPayload && length % maxPayload != 0 && !(_finQueued && SndNxt + (uint)length == FinSeq)
+                && (length < available || !NoDelay && Seq.Gt(_smallSegmentEnd, SndUna)))
+            {
+                // A long segment ends with a short piece: send it only where a sender of MSS-sized segments would
+                // (the end of the data, Nagle permitting); otherwise it waits for the next round, as it would.
+                length -= length % maxPayload;
+            }
             bool fin = _finQueued && SndNxt + (uint)length == FinSeq && Seq.Le(SndNxt + (uint)length, FinSeq)
                 && (!_finSent || Seq.Le(SndNxt, FinSeq));
             if (length == 0 && !fin)
@@ -56,7 +67,6 @@ internal sealed partial class TcpControlBlock
                     ArmPersist();
                 break;
             }
-            bool retransmitting = Seq.Lt(SndNxt, SndMax);
             if (!retransmitting && !fin && length < maxPayload)
             {
                 // Nagle with Minshall's refinement (as Linux): hold a small segment only while another small
@@ -73,10 +83,10 @@ internal sealed partial class TcpControlBlock
                     break;
                 }
             }
-            SendData(SndNxt, length, fin, retransmitting);
+            SendData(SndNxt, length, fin, retransmitting, length > maxPayload ? maxPayload : 0);
             if (pipe >= 0)
                 pipe += length;
-            if (!retransmitting && length < maxPayload)
+            if (!retransmitting && length % maxPayload != 0)
                 _smallSegmentEnd = SndNxt;
             sentAny = true;
         }
@@ -90,6 +100,18 @@ internal sealed partial class TcpControlBlock
         if (_sackEnabled && Receive.HasOutOfOrder)
             options += _timestampsEnabled ? 28 : 36;
         return Math.Max(1, _sendMss - options);
+    }
+
+    /// <summary>
+    /// The longest segment to build: with segmentation offload, as many whole MSS-sized pieces as fit one 64 KiB IP
+    /// packet (the kernel's own GSO limit) behind the largest headers; otherwise one.
+    /// </summary>
+    int SegmentLimit(int maxPayload)
+    {
+        if (!_network.SegmentationOffload)
+            return maxPayload;
+        int room = ushort.MaxValue - Key.NetworkHeaderLength - TcpSegment.MaximumHeaderLength;
+        return Math.Max(1, room / maxPayload) * maxPayload;
     }
 
     /// <summary>After a timeout, jumps SND.NXT over ranges the peer has SACKed (RFC 6675 5.1 spirit: don't resend them).</summary>
@@ -106,8 +128,11 @@ internal sealed partial class TcpControlBlock
         return false;
     }
 
-    /// <summary>Sends one segment of <paramref name="length"/> data bytes from <paramref name="seq"/>, with FIN when asked.</summary>
-    void SendData(uint seq, int length, bool fin, bool retransmission)
+    /// <summary>
+    /// Sends one segment of <paramref name="length"/> data bytes from <paramref name="seq"/>, with FIN when asked; a
+    /// long one with <paramref name="segmentSize"/> set, for the device to cut into pieces of that many bytes.
+    /// </summary>
+    void SendData(uint seq, int length, bool fin, bool retransmission, int segmentSize = 0)
     {
         var flags = TcpFlags.Ack;
         if (length > 0 && seq + (uint)length == _sendBufferSeq + (uint)Send.Count)
@@ -115,7 +140,7 @@ internal sealed partial class TcpControlBlock
         if (fin)
             flags |= TcpFlags.Fin;
         var options = SegmentOptions();
-        Transmit(seq, flags, options, length);
+        Transmit(seq, flags, options, length, segmentSize);
         uint end = seq + (uint)length + (fin ? 1u : 0u);
         SndNxt = end;
         if (fin)
@@ -223,10 +248,10 @@ internal sealed partial class TcpControlBlock
         _network.Counters.Increment(StackCounter.TcpResetsSent);
     }
 
-    void Transmit(uint seq, TcpFlags flags, in TcpOptions options, int payloadLength)
+    void Transmit(uint seq, TcpFlags flags, in TcpOptions options, int payloadLength, int segmentSize = 0)
     {
         ushort window = AdvertiseWindow((flags & TcpFlags.Syn) != 0);
-        BuildAndSend(seq, RcvNxt, flags, window, options, payloadLength);
+        BuildAndSend(seq, RcvNxt, flags, window, options, payloadLength, segmentSize);
         if ((flags & TcpFlags.Ack) != 0)
         {
             _ackNow = false;
@@ -235,7 +260,7 @@ internal sealed partial class TcpControlBlock
         }
     }
 
-    void BuildAndSend(uint seq, uint ack, TcpFlags flags, ushort window, in TcpOptions options, int payloadLength)
+    void BuildAndSend(uint seq, uint ack, TcpFlags flags, ushort window, in TcpOptions options, int payloadLength, int segmentSize = 0)
     {
         var buffer = _network.SegmentBuffer;
         int start = _network.SegmentOffset;
@@ -243,9 +268,10 @@ internal sealed partial class TcpControlBlock
         if (payloadLength > 0)
             Send.Peek((int)(seq - _sendBufferSeq), buffer.AsSpan(start + headerLength, payloadLength));
         int length = TcpSegment.WriteHeader(buffer.AsSpan(start), Key.LocalPort, Key.RemotePort, seq, ack, flags, window, options,
-            payloadLength, Key.LocalAddress, Key.RemoteAddress);
-        _network.SendSegment(Key, length);
-        _network.Counters.Increment(StackCounter.TcpSegmentsSent);
+            payloadLength, Key.LocalAddress, Key.RemoteAddress, partialChecksum: _network.SegmentationOffload);
+        _network.SendSegment(Key, length, segmentSize);
+        // Counted as the segments on the wire, as Linux counts OutSegs.
+        _network.Counters.Add(StackCounter.TcpSegmentsSent, segmentSize > 0 ? (payloadLength + segmentSize - 1) / segmentSize : 1);
     }
 
     /// <summary>

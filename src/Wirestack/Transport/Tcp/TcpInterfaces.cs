@@ -40,8 +40,18 @@ internal interface ITcpNetwork
 
     int SegmentOffset { get; }
 
-    /// <summary>Sends the segment at <see cref="SegmentOffset"/> of <paramref name="length"/> bytes on <paramref name="key"/>'s path.</summary>
-    void SendSegment(in TcpConnectionKey key, int length);
+    /// <summary>
+    /// True when the device finishes segments on the way out: checksums are left partial (the pseudo-header sum in
+    /// the field), and one segment may carry up to 64 KiB for the device or the host's kernel to cut to the MSS.
+    /// </summary>
+    bool SegmentationOffload { get; }
+
+    /// <summary>
+    /// Sends the segment at <see cref="SegmentOffset"/> of <paramref name="length"/> bytes on <paramref name="key"/>'s
+    /// path; with <see cref="SegmentationOffload"/>, to be cut into <paramref name="segmentSize"/>-byte pieces of
+    /// payload when that is above 0.
+    /// </summary>
+    void SendSegment(in TcpConnectionKey key, int length, int segmentSize);
 
     /// <summary>The connection's deadline changed.</summary>
     void Reschedule(TcpControlBlock connection);
