@@ -123,6 +123,20 @@ internal static class DeviceCommandLine
         Description = "Open the TAP without the virtio-net header: plain frames of at most the MTU, no 64 KiB segments from the host (on by default where the kernel has it).",
     };
 
+    static readonly Option<int> BusyPoll = new("--busy-poll")
+    {
+        Description = "Microseconds the stack keeps looking for traffic after the last it handled before it sleeps (0 to 1000000; default 50): lower latency for a little CPU after each burst.",
+        DefaultValueFactory = _ => 50,
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Single().Value;
+            if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int value) && value <= 1_000_000)
+                return value;
+            result.AddError($"--busy-poll: '{text}' is not a number of microseconds from 0 to 1000000.");
+            return 50;
+        },
+    };
+
     static readonly Option<bool> NoIpv6 = new("--no-ipv6")
     {
         Description = "Turn IPv6 off (it is on by default: link-local address, SLAAC).",
@@ -313,7 +327,7 @@ internal static class DeviceCommandLine
     {
         var root = new RootCommand("wirestack-device: a virtual network device on a TAP interface, running the Wirestack TCP/IP stack.")
         {
-            Interface, Mac, Ip, DhcpOption, HostName, NoMdns, NoOffloads, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User, UsersFile, AllowedHost,
+            Interface, Mac, Ip, DhcpOption, HostName, NoMdns, NoOffloads, BusyPoll, Gateway, Dns, Ip6, Gateway6, NoIpv6, HostAddress, HostAddress6, Sntp, DhcpServer, HttpPort, HttpsPort, Cert, CertKey, User, UsersFile, AllowedHost,
             WebRoot, DataDirectory, RunAs, HttpsOnly, SessionIdle, SessionLifetime, KernelListen, Pcap, Verbosity, TestServicesOption,
         };
         root.Validators.Add(result =>
@@ -383,6 +397,7 @@ internal static class DeviceCommandLine
         Ipv6 = !parse.GetValue(NoIpv6),
         Mdns = !parse.GetValue(NoMdns),
         Offloads = !parse.GetValue(NoOffloads),
+        BusyPoll = TimeSpan.FromMicroseconds(parse.GetValue(BusyPoll)),
         Ipv6Addresses = parse.GetValue(Ip6) ?? [],
         Ipv6Gateway = parse.GetValue(Gateway6),
         PcapPath = parse.GetValue(Pcap),

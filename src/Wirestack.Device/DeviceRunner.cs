@@ -247,7 +247,8 @@ internal static class DeviceRunner
             .Select(s => new MdnsService { InstanceName = settings.HostName, ServiceType = s.Item1, Port = s.Item2, Txt = new Dictionary<string, string> { ["path"] = "/" } })
             .ToList();
         var mdns = settings.Mdns ? new MdnsSettings { HostName = settings.HostName, Services = dashboardServices } : null;
-        var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, Ipv6 = ipv6, DhcpServer = dhcpServer, Tcp = tcp, Mdns = mdns });
+        var stack = NetworkStack.Create(device, new StackOptions { MacAddress = settings.MacAddress, Ipv4 = ipv4, Ipv6 = ipv6, DhcpServer = dhcpServer, Tcp = tcp, Mdns = mdns,
+            BusyPoll = settings.BusyPoll });
         try
         {
             stack.StateChanged += (_, e) =>

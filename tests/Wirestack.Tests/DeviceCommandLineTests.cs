@@ -40,6 +40,8 @@ public sealed class DeviceCommandLineTests
     [InlineData("--session-idle", "10x", "--session-idle")]
     [InlineData("--session-lifetime", "31d", "--session-lifetime")]
     [InlineData("--run-as", "two words", "--run-as")]
+    [InlineData("--busy-poll", "-1", "--busy-poll")]
+    [InlineData("--busy-poll", "2000000", "--busy-poll")]
     public void InvalidValues(string option, string value, string named)
     {
         string[] args = option == "--ip" ? [option, value] : ["--ip", "192.168.0.2/24", option, value];
@@ -78,6 +80,8 @@ public sealed class DeviceCommandLineTests
         Assert.Equal(24, settings.Address!.Value.PrefixLength);
         Assert.Equal(2, settings.DnsServers.Count);
         Assert.Equal(4, settings.Verbosity);
+        Assert.Equal(TimeSpan.FromMicroseconds(50), settings.BusyPoll);
+        Assert.Equal(TimeSpan.FromMicroseconds(2000), Parse("--ip", "192.168.0.2/24", "--busy-poll", "2000").Settings!.BusyPoll);
     }
 
     [Fact(DisplayName = "wirestack-device: session times take s/m/h/d units; --https-only needs HTTPS; the data directory is made absolute before the device changes into it")]

@@ -137,7 +137,8 @@ internal sealed partial class NetworkEngine
     public void SetTime(long nowMicroseconds) => _now = Math.Max(_now, nowMicroseconds);
 
     /// <summary>Processes received frames, runs due timers and sends what is ready.</summary>
-    public void Poll(long nowMicroseconds)
+    /// <returns>How many frames arrived.</returns>
+    public int Poll(long nowMicroseconds)
     {
         _now = nowMicroseconds;
         UpdateState();
@@ -149,6 +150,7 @@ internal sealed partial class NetworkEngine
         }
         _receiveBudgetExhausted = budget == 0;
         RunTimers();
+        return ReceiveBudget - budget;
     }
 
     /// <summary>Drops everything held (queued packets, partial datagrams); called when the stack stops.</summary>

@@ -369,7 +369,7 @@ public sealed class NetworkStack : IAsyncDisposable
                 completion.TrySetException(e);
             }
         });
-        _wakeup.Signal();
+        WakeLoop();
         if (_stopping)
             completion.TrySetException(new ObjectDisposedException(nameof(NetworkStack)));
         return completion.Task;
@@ -387,30 +387,56 @@ public sealed class NetworkStack : IAsyncDisposable
         if (_stopping)
             return false;
         _commands.Enqueue(work);
-        _wakeup.Signal();
+        WakeLoop();
         return true;
+    }
+
+    /// <summary>1 while the loop is (about to be) asleep in the device's wait: only then is a wake-up worth a system call.</summary>
+    int _loopAsleep;
+
+    /// <summary>Wakes the loop for work just queued, if it sleeps; an awake loop finds the work on its next turn.</summary>
+    void WakeLoop()
+    {
+        if (Volatile.Read(ref _loopAsleep) != 0 && Interlocked.Exchange(ref _loopAsleep, 0) != 0)
+            _wakeup.Signal();
     }
 
     void Run()
     {
+        long busyPoll = Options.BusyPoll.Ticks / TimeSpan.TicksPerMicrosecond;
+        long busyPollUntil = long.MinValue;
         try
         {
             while (!_stopping)
             {
                 long now = NowMicroseconds;
                 _engine.SetTime(now);
+                bool worked = false;
                 while (_commands.TryDequeue(out var command))
+                {
                     RunCommand(command);
-                _engine.Poll(now);
+                    worked = true;
+                }
+                worked |= _engine.Poll(now) > 0;
                 PublishStateChanges();
                 if (!_commands.IsEmpty || _stopping)
                     continue;
+                if (worked)
+                    busyPollUntil = now + busyPoll;
+                now = NowMicroseconds;
+                if (now < busyPollUntil)
+                    continue; // look again without sleeping: what comes next is likely near
                 long? deadline = _engine.NextDeadlineMicroseconds;
-                long waitMicroseconds = deadline is { } d ? d - NowMicroseconds : MaxWaitMilliseconds * 1000L;
+                long waitMicroseconds = deadline is { } d ? d - now : MaxWaitMilliseconds * 1000L;
                 int timeout = (int)Math.Clamp((waitMicroseconds + 999) / 1000, 0, MaxWaitMilliseconds);
                 if (timeout > 0)
                 {
-                    _device.WaitForFrames(timeout, _wakeup);
+                    // Announce the sleep, then look at the queue once more: work queued before the announcement is
+                    // seen here, work queued after it finds the flag and signals (both sides use full fences).
+                    Interlocked.Exchange(ref _loopAsleep, 1);
+                    if (_commands.IsEmpty)
+                        _device.WaitForFrames(timeout, _wakeup);
+                    Volatile.Write(ref _loopAsleep, 0);
                     _wakeup.Reset();
                 }
             }
