@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http.Features;
@@ -89,6 +90,7 @@ internal sealed class WirestackConnectionContext : ConnectionContext, IConnectio
         public override void CancelPendingRead() => inner.CancelPendingRead();
         public override void Complete(Exception? exception = null) => inner.Complete(exception);
 
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
         public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
             try

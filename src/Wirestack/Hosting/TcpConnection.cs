@@ -49,6 +49,9 @@ public sealed class TcpConnection : Stream, IDuplexPipe
 
     internal ITcpConnectionEvents Events => _signals;
 
+    /// <summary>The send ring, for the pipe writer to write into in place (null before the connection is attached).</summary>
+    internal ByteRing? SendRing => _send;
+
     internal TcpControlBlock ControlBlock
     {
         get => _tcb;
@@ -178,11 +181,11 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     internal bool IsDisposed => _disposed != 0;
 
     /// <summary>Waits until data, the peer's FIN or an error may have arrived.</summary>
-    internal Task WaitReadableAsync(CancellationToken cancellationToken)
+    internal ValueTask WaitReadableAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         if (_signals.PeerFinished || _signals.Closed)
-            return Task.CompletedTask;
+            return ValueTask.CompletedTask;
         return _signals.Readable.WaitAsync(cancellationToken);
     }
 
@@ -294,18 +297,14 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         var linger = _stack.Options.Tcp.LingerTimeout;
         if (!first || _tcb is null || linger <= TimeSpan.Zero || _stack.IsStopping || _signals.Closed)
             return;
-        long deadline = Environment.TickCount64 + (long)linger.TotalMilliseconds;
+        // A peer slow to acknowledge: the connection goes on closing without us once the linger time is up.
+        using var timeout = new CancellationTokenSource(linger);
         try
         {
             while (!_signals.Closed)
-            {
-                long left = deadline - Environment.TickCount64;
-                if (left <= 0)
-                    return; // the peer is slow to acknowledge: the connection goes on closing without us
-                await _signals.StateChanged.WaitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromMilliseconds(left)).ConfigureAwait(false);
-            }
+                await _signals.StateChanged.WaitAsync(timeout.Token).ConfigureAwait(false);
         }
-        catch (TimeoutException)
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
         }
     }

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Runtime.CompilerServices;
 using Wirestack.Transport.Buffers;
 
 namespace Wirestack.Hosting;
@@ -27,6 +28,7 @@ internal sealed class TcpPipeReader : PipeReader
         _connection.Enter();
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
     {
         while (true)
