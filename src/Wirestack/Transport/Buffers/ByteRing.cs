@@ -111,16 +111,42 @@ internal sealed class ByteRing
     /// </summary>
     public int Write(ReadOnlySpan<byte> data)
     {
-        if (Interlocked.CompareExchange(ref _writer, WriterBusy, WriterIdle) != WriterIdle)
+        if (!TryBeginWrite())
             return 0;
-        int n = Math.Min(data.Length, Writable);
+        int n = Math.Max(0, Math.Min(data.Length, Writable));
         if (n > 0)
-        {
             Copy(data[..n], _tail, allocate: false);
-            Volatile.Write(ref _tail, _tail + n);
-        }
+        EndWrite(n);
+        return n;
+    }
+
+    /// <summary>
+    /// Application (send): takes the writing side to write in place (<see cref="WritableMemory"/>) until
+    /// <see cref="EndWrite"/>; meanwhile the engine cannot trim the reservation. False while it is trimming.
+    /// </summary>
+    public bool TryBeginWrite() => Interlocked.CompareExchange(ref _writer, WriterBusy, WriterIdle) == WriterIdle;
+
+    /// <summary>
+    /// Application (send), between <see cref="TryBeginWrite"/> and <see cref="EndWrite"/>: the reserved room
+    /// <paramref name="offset"/> bytes past the tail, up to the end of its chunk; empty past the reservation.
+    /// </summary>
+    public Memory<byte> WritableMemory(int offset)
+    {
+        long position = _tail + offset;
+        long reservedEnd = Volatile.Read(ref _reservedEnd);
+        if (position >= reservedEnd)
+            return Memory<byte>.Empty;
+        var chunk = Volatile.Read(ref _table)![Slot(position)]!;
+        int within = (int)(position & (BufferChunk.Size - 1));
+        return chunk.Bytes.AsMemory(within, (int)Math.Min(BufferChunk.Size - within, reservedEnd - position));
+    }
+
+    /// <summary>Application (send): publishes <paramref name="count"/> bytes written in place and gives the writing side back.</summary>
+    public void EndWrite(int count)
+    {
+        if (count > 0)
+            Volatile.Write(ref _tail, _tail + count);
         Volatile.Write(ref _writer, WriterIdle);
-        return Math.Max(n, 0);
     }
 
     /// <summary>
