@@ -67,14 +67,17 @@ internal sealed class TapStack : IAsyncDisposable
     }
 
     /// <summary>Connects to a kernel-side server that may still be starting: retries refusals for a few seconds.</summary>
-    public async Task<TcpConnection> ConnectWhenListeningAsync(int port, CancellationToken cancellationToken, string address = KernelAddress)
+    public Task<TcpConnection> ConnectWhenListeningAsync(int port, CancellationToken cancellationToken, string address = KernelAddress) =>
+        ConnectWhenListeningAsync(Stack, new System.Net.IPEndPoint(System.Net.IPAddress.Parse(address), port), cancellationToken);
+
+    /// <summary>Connects <paramref name="stack"/> to a kernel-side server that may still be starting (retries refusals for a few seconds).</summary>
+    public static async Task<TcpConnection> ConnectWhenListeningAsync(NetworkStack stack, System.Net.IPEndPoint endPoint, CancellationToken cancellationToken)
     {
-        var endPoint = new System.Net.IPEndPoint(System.Net.IPAddress.Parse(address), port);
         for (int attempt = 0; ; attempt++)
         {
             try
             {
-                return await Stack.ConnectTcpAsync(endPoint, cancellationToken);
+                return await stack.ConnectTcpAsync(endPoint, cancellationToken);
             }
             catch (System.Net.Sockets.SocketException e) when (e.SocketErrorCode == System.Net.Sockets.SocketError.ConnectionRefused && attempt < 50)
             {

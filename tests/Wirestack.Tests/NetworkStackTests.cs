@@ -75,19 +75,10 @@ public sealed class NetworkStackTests
     [Fact(DisplayName = "UDP send and receive allocate nothing per datagram in steady state (both sides of the application boundary)")]
     public async Task UdpSteadyStateAllocatesNothing()
     {
-        var (a, b) = InMemoryLink.CreatePair();
-        using var _ = a;
-        using var __ = b;
-        // IPv6 off: its start-up (DAD, router solicitations, MLD reports and their events) would overlap the measured
-        // window; the IPv4 datagram path is what this measures.
-        var ipv6 = Ipv6Settings.Disabled();
-        await using var left = await NetworkStack.StartAsync(a, Options("10.1.2.1/24") with { MacAddress = Wire.MacAddress.Parse("02:00:00:00:00:0b"), Ipv6 = ipv6 }, TestContext.Current.CancellationToken);
-        await using var right = await NetworkStack.StartAsync(b, Options("10.1.2.2/24") with { Ipv6 = ipv6 }, TestContext.Current.CancellationToken);
-        await left.WaitUntilReadyAsync(Timeout());
-        await right.WaitUntilReadyAsync(Timeout());
-        using var server = right.BindUdp(7);
-        using var client = left.BindUdp();
-        var serverEnd = new IPEndPoint(IPAddress.Parse("10.1.2.2"), 7);
+        await using var pair = await StackPair.StartAsync("10.1.2", TestContext.Current.CancellationToken);
+        using var server = pair.Right.BindUdp(7);
+        using var client = pair.Left.BindUdp();
+        var serverEnd = new IPEndPoint(pair.RightAddress, 7);
         var payload = new byte[100];
         var serverBuffer = new byte[2048];
         var clientBuffer = new byte[2048];
@@ -121,16 +112,9 @@ public sealed class NetworkStackTests
     [Fact(DisplayName = "TCP request and response through the PipeReader and PipeWriter (Kestrel's way) allocate nothing per exchange in steady state")]
     public async Task TcpSteadyStateAllocatesNothing()
     {
-        var (a, b) = InMemoryLink.CreatePair();
-        using var _ = a;
-        using var __ = b;
-        var ipv6 = Ipv6Settings.Disabled();
-        await using var left = await NetworkStack.StartAsync(a, Options("10.1.3.1/24") with { MacAddress = Wire.MacAddress.Parse("02:00:00:00:00:0c"), Ipv6 = ipv6 }, TestContext.Current.CancellationToken);
-        await using var right = await NetworkStack.StartAsync(b, Options("10.1.3.2/24") with { Ipv6 = ipv6 }, TestContext.Current.CancellationToken);
-        await left.WaitUntilReadyAsync(Timeout());
-        await right.WaitUntilReadyAsync(Timeout());
-        await using var listener = right.ListenTcp(80);
-        await using var client = await left.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse("10.1.3.2"), 80), TestContext.Current.CancellationToken);
+        await using var pair = await StackPair.StartAsync("10.1.3", TestContext.Current.CancellationToken);
+        await using var listener = pair.Right.ListenTcp(80);
+        await using var client = await pair.Left.ConnectTcpAsync(new IPEndPoint(pair.RightAddress, 80), TestContext.Current.CancellationToken);
         await using var server = await listener.AcceptAsync(TestContext.Current.CancellationToken);
         client.NoDelay = true;
         server.NoDelay = true;

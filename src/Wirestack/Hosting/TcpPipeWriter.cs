@@ -31,6 +31,7 @@ internal sealed class TcpPipeWriter(TcpConnection connection) : PipeWriter
     ByteRing? _ring;
     int _staged;
     int _lastInPlace = -1;   // length of the in-place memory last handed out; -1: the last came from the buffer
+    bool _bufferHandedOut;   // the buffer's memory was handed out and not yet advanced over
 
     // Copied: bytes gathered in a pooled buffer, after any staged in place.
     byte[]? _buffer;
@@ -45,6 +46,7 @@ internal sealed class TcpPipeWriter(TcpConnection connection) : PipeWriter
         ArgumentOutOfRangeException.ThrowIfNegative(bytes);
         if (_discarding)
             return;
+        _bufferHandedOut = false;
         if (_lastInPlace >= 0)
         {
             if (bytes > _lastInPlace)
@@ -71,13 +73,16 @@ internal sealed class TcpPipeWriter(TcpConnection connection) : PipeWriter
         if (_discarding)
             return sizeHint <= s_discard.Length ? s_discard : new byte[sizeHint];
         // Bytes already gathered in the buffer come after those staged in place: once one is there, the rest of
-        // this flush's bytes follow it there.
-        if (_buffered == 0 && TryInPlace(Math.Max(sizeHint, 1), out var inPlace))
+        // this flush's bytes follow it there. Memory asked for again before Advance comes from where it came from
+        // last (a producer may have written into it already: Kestrel's chunked writer does), unless that cannot hold
+        // what is asked now (a Pipe moves to a new segment then too).
+        if (_buffered == 0 && !_bufferHandedOut && TryInPlace(Math.Max(sizeHint, 1), out var inPlace))
         {
             _lastInPlace = inPlace.Length;
             return inPlace;
         }
         _lastInPlace = -1;
+        _bufferHandedOut = true;
         int needed = _buffered + Math.Max(sizeHint, 1);
         if (_buffer is null || needed > _buffer.Length)
         {
@@ -144,6 +149,7 @@ internal sealed class TcpPipeWriter(TcpConnection connection) : PipeWriter
     public override async ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_completed, this);
+        _bufferHandedOut = false;
         EndInPlace(publish: !_discarding);
         var cancellation = _flushCancellation ??= new CancellationTokenSource();
         using var link = cancellationToken.CanBeCanceled ? cancellationToken.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), cancellation) : default;

@@ -1,0 +1,139 @@
+using Wirestack.Engine;
+
+namespace Wirestack;
+
+// The event loop: the one thread the engine runs on, the work other threads post to it, and how it waits.
+public sealed partial class NetworkStack
+{
+    /// <summary>Runs <paramref name="work"/> on the event loop and returns its result; inline when already on it.</summary>
+    internal T Invoke<T>(Func<NetworkEngine, T> work)
+    {
+        if (Thread.CurrentThread == _loop || Volatile.Read(ref _started) == 0)
+            return work(_engine); // not started: nothing else touches the engine yet
+        return InvokeAsync(work).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Posts <paramref name="work"/> to the event loop.</summary>
+    /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
+    internal Task<T> InvokeAsync<T>(Func<NetworkEngine, T> work)
+    {
+        ThrowIfFailed();
+        ObjectDisposedException.ThrowIf(_stopping, this);
+        var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _commands.Enqueue(engine =>
+        {
+            try
+            {
+                completion.TrySetResult(work(engine));
+            }
+            catch (Exception e)
+            {
+                completion.TrySetException(e);
+            }
+        });
+        WakeLoop();
+        if (_stopping)
+            completion.TrySetException(new ObjectDisposedException(nameof(NetworkStack)));
+        return completion.Task;
+    }
+
+    /// <summary>Posts fire-and-forget work to the loop (dropped if the stack is stopping).</summary>
+    internal void Post(Action<NetworkEngine> work) => TryPost(work);
+
+    /// <summary>
+    /// Posts work to the loop; false when the stack is stopping. Work posted while the loop stops still runs: the loop
+    /// drains its queue on the way out, and <see cref="DisposeAsync"/> drains it once more after the loop is gone.
+    /// </summary>
+    internal bool TryPost(Action<NetworkEngine> work)
+    {
+        if (_stopping)
+            return false;
+        _commands.Enqueue(work);
+        WakeLoop();
+        return true;
+    }
+
+    /// <summary>1 while the loop is (about to be) asleep in the device's wait: only then is a wake-up worth a system call.</summary>
+    int _loopAsleep;
+
+    /// <summary>Wakes the loop for work just queued, if it sleeps; an awake loop finds the work on its next turn.</summary>
+    void WakeLoop()
+    {
+        if (Volatile.Read(ref _loopAsleep) != 0 && Interlocked.Exchange(ref _loopAsleep, 0) != 0)
+            _wakeup.Signal();
+    }
+
+    void Run()
+    {
+        long busyPoll = Options.BusyPoll.Ticks / TimeSpan.TicksPerMicrosecond;
+        long busyPollUntil = long.MinValue;
+        try
+        {
+            while (!_stopping)
+            {
+                long now = NowMicroseconds;
+                _engine.SetTime(now);
+                bool worked = false;
+                while (_commands.TryDequeue(out var command))
+                {
+                    RunCommand(command);
+                    worked = true;
+                }
+                worked |= _engine.Poll(now) > 0;
+                PublishStateChanges();
+                if (!_commands.IsEmpty || _stopping)
+                    continue;
+                if (worked)
+                    busyPollUntil = now + busyPoll;
+                now = NowMicroseconds;
+                if (now < busyPollUntil)
+                    continue; // look again without sleeping: what comes next is likely near
+                long? deadline = _engine.NextDeadlineMicroseconds;
+                long waitMicroseconds = deadline is { } d ? d - now : MaxWaitMilliseconds * 1000L;
+                int timeout = (int)Math.Clamp((waitMicroseconds + 999) / 1000, 0, MaxWaitMilliseconds);
+                if (timeout > 0)
+                {
+                    // Announce the sleep, then look at the queue once more: work queued before the announcement is
+                    // seen here, work queued after it finds the flag and signals (both sides use full fences).
+                    Interlocked.Exchange(ref _loopAsleep, 1);
+                    if (_commands.IsEmpty)
+                        _device.WaitForFrames(timeout, _wakeup);
+                    Volatile.Write(ref _loopAsleep, 0);
+                    _wakeup.Reset();
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            // An exception here is a bug in the stack: record it so callers see it instead of a silent hang.
+            Volatile.Write(ref _failure, e);
+            _stopping = true;
+            lock (_readyLock)
+                _ready.TrySetException(new InvalidOperationException("The stack's event loop failed; the stack is stopped.", e));
+            System.Diagnostics.Trace.TraceError($"Wirestack event loop failed: {e}");
+        }
+        finally
+        {
+            while (_commands.TryDequeue(out var command))
+                command(_engine);
+            _engine.Shutdown();
+            _stopped.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Runs one posted command. A command that throws fails only itself (awaited commands already hand their
+    /// exception to their caller; a fire-and-forget one is traced): the stack goes on.
+    /// </summary>
+    void RunCommand(Action<NetworkEngine> command)
+    {
+        try
+        {
+            command(_engine);
+        }
+        catch (Exception e)
+        {
+            System.Diagnostics.Trace.TraceError($"Wirestack: a posted command failed: {e}");
+        }
+    }
+}
