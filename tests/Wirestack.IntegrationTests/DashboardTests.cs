@@ -151,6 +151,40 @@ public sealed class DashboardTests
         }
     }
 
+    [Theory(DisplayName = "Dashboard over TAP with and without the virtio-net header (--no-offloads): ping of 56 and 8,000 bytes, a 32 MiB download through Kestrel (64 KiB segments to the kernel with offloads) and the JSON API all work; the log says which mode")]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task WorksInBothOffloadModes(bool offloads)
+    {
+        Prerequisites.Require("curl", "ping", "sha256sum", "bash");
+        string dir = Directory.CreateTempSubdirectory("wirestack-modes").FullName;
+        try
+        {
+            // The device serves --web-root as the unprivileged user it becomes once the TAP is open.
+            File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+            string web = Directory.CreateDirectory(Path.Combine(dir, "web")).FullName;
+            var content = new byte[32 << 20];
+            new Random(31).NextBytes(content);
+            await File.WriteAllBytesAsync(Path.Combine(web, "file.bin"), content, TestContext.Current.CancellationToken);
+            await using var ns = await TestNamespace.CreateAsync();
+            string[] mode = offloads ? [] : ["--no-offloads"];
+            await using var device = DeviceProcess.Start(ns, ["--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+                "--data-dir", Path.Combine(dir, "data"), "--web-root", web, "--https-port", "0", .. mode]);
+            await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
+            Assert.Contains(device.Log, line => line.Contains(offloads ? "Offloads on" : "Offloads off", StringComparison.Ordinal));
+            Assert.Contains("3 received", (await ns.CheckAsync($"ping -c 3 -i 0.2 -W 2 {Device}")).Output);
+            Assert.Contains("3 received", (await ns.CheckAsync($"ping -c 3 -i 0.2 -W 2 -s 8000 {Device}")).Output);
+            var download = await ns.CheckAsync($"bash -c 'curl -s -f -m 60 http://{Device}/file.bin | sha256sum'", TimeSpan.FromMinutes(2));
+            Assert.StartsWith(Convert.ToHexStringLower(SHA256.HashData(content)), download.Output.Trim());
+            var network = await ns.CheckAsync($"curl -s -f -m 10 {Auth} http://{Device}/api/network");
+            Assert.Contains($"\"ipv4\":\"{Device}\"", network.Output);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact(DisplayName = "Dashboard over TAP: a device reset restarts the stack, which comes back Ready and answers again")]
     public async Task ResetRestartsStack()
     {
