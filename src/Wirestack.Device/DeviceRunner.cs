@@ -265,7 +265,7 @@ internal static class DeviceRunner
                 !settings.Ipv6 ? "off" : settings.Ipv6Addresses.Count == 0 ? "link-local and SLAAC" : "link-local, SLAAC and " + string.Join(", ", settings.Ipv6Addresses.Select(a => $"{a.Address}/{a.PrefixLength}")));
             stack.Start();
             log.LogInformation(stack.ReceiveOffloadsEnabled
-                ? "Offloads on: the host hands over TCP segments of up to 64 KiB and leaves checksums to the device (virtio-net header)"
+                ? "Offloads on: TCP segments of up to 64 KiB cross the TAP both ways with checksums left partial (virtio-net header)"
                 : "Offloads off: frames of at most the MTU, every checksum checked");
             if (dhcpServer is not null)
                 log.LogInformation("DHCP server: pool {First}-{Last}", dhcpServer.PoolStart, dhcpServer.PoolEnd);

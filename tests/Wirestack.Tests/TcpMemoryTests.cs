@@ -147,4 +147,28 @@ public sealed class TcpMemoryTests
         connection.Buffers.Release(); // the application's share (TcpConnection.Dispose)
         Assert.Equal(0, h.Engine.TcpBufferBytes);
     }
+
+    [Fact(DisplayName = "Resource limits: a quiet writer's unused send room goes back even when the writer held the ring (writing in place) the first time the engine tried")]
+    public void UnusedSendRoomGoesBackAfterTheWriterLetsGo()
+    {
+        var (h, peer, listener, stackIss) = Established();
+        using var _ = h;
+        var connection = listener.Accepted[0].Connection!;
+        // The application asks for room as a blocked writer does, writes into it, and the peer acknowledges it all.
+        connection.Buffers.WantSendRoom(20_000);
+        connection.OnApplicationWrite();
+        Assert.Equal(3000, connection.Send.Write(new byte[3000]));
+        connection.OnApplicationWrite();
+        peer.Received();
+        peer.Send(PeerIss + 1, stackIss + 3001, TcpFlags.Ack);
+        long held = connection.Send.HeldBytes;
+        Assert.True(held > BufferChunk.Size, $"{held} bytes held");
+        // The application holds the ring's writing side when the burst ends: nothing can be trimmed then.
+        Assert.True(connection.Send.TryBeginWrite());
+        h.Advance(TimeSpan.FromSeconds(1.5));
+        Assert.Equal(held, connection.Send.HeldBytes);
+        connection.Send.EndWrite(0);
+        h.Advance(TimeSpan.FromSeconds(1.5));
+        Assert.True(connection.Send.HeldBytes <= BufferChunk.Size, $"{connection.Send.HeldBytes} bytes held after the writer let go");
+    }
 }

@@ -45,8 +45,7 @@ public sealed class InMemoryDevice : INetworkDevice, IReceiveOffloads, ISendOffl
     // Set once by this end's stack; read by the peer's sending thread.
     volatile bool _receivesOffloads;
     VirtioNetHeader _lastHeader;
-    byte[]? _softwareScratch;
-    FrameSink? _deliverPlain;
+    SoftwareOffloader? _software;
     int _count;
     bool _disposed;
 
@@ -106,9 +105,8 @@ public sealed class InMemoryDevice : INetworkDevice, IReceiveOffloads, ISendOffl
             return false;
         if (peer._receivesOffloads || !header.IsOffloaded)
             return peer.Deliver(frame, header);
-        _softwareScratch ??= new byte[VirtioNetHeader.FrameBufferLength];
-        _deliverPlain ??= plain => peer.Deliver(plain, default);
-        return SoftwareOffloads.Finish(frame, header, Medium == LinkMedium.Ethernet ? EthernetFrame.HeaderLength : 0, _softwareScratch, _deliverPlain) > 0;
+        _software ??= new SoftwareOffloader(Medium, plain => peer.Deliver(plain, default));
+        return _software.Send(frame, header);
     }
 
     bool IReceiveOffloads.EnableReceiveOffloads() => _receivesOffloads = _offloads;

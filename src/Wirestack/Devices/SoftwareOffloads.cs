@@ -7,6 +7,22 @@ namespace Wirestack.Devices;
 internal delegate bool FrameSink(ReadOnlySpan<byte> frame);
 
 /// <summary>
+/// A device's software fallback: finishes offloaded frames (see <see cref="SoftwareOffloads"/>) and hands the plain
+/// results to <paramref name="sendPlain"/>. Its scratch buffer is taken at the first frame that needs it.
+/// </summary>
+internal sealed class SoftwareOffloader(LinkMedium medium, FrameSink sendPlain)
+{
+    byte[]? _scratch;
+
+    /// <summary>True when at least one finished frame was sent.</summary>
+    public bool Send(ReadOnlySpan<byte> frame, in VirtioNetHeader header)
+    {
+        _scratch ??= new byte[VirtioNetHeader.FrameBufferLength];
+        return SoftwareOffloads.Finish(frame, header, medium == LinkMedium.Ethernet ? EthernetFrame.HeaderLength : 0, _scratch, sendPlain) > 0;
+    }
+}
+
+/// <summary>
 /// What a NIC does for a frame the stack left unfinished, done in software: for a device or peer that cannot take
 /// it whole (a kernel that refuses the header, an in-memory peer without offloads). Completes a partial checksum,
 /// and cuts a long TCP segment into pieces of the segment size as the kernel's TCP segmentation does: each piece
@@ -57,9 +73,10 @@ internal static class SoftwareOffloads
         bool ipv6 = frame[networkStart] >> 4 == 6;
         if (ipv6 != (header.Gso == GsoType.TcpV6) || ipv6 && networkStart + Ipv6Packet.HeaderLength > transportStart)
             return -1;
-        int headers = transportStart + TcpSegment.HeaderLengthOf(frame[transportStart..]);
+        int tcpHeader = TcpSegment.HeaderLengthOf(frame[transportStart..]);
+        int headers = transportStart + tcpHeader;
         int size = header.GsoSize;
-        if (headers > frame.Length || scratch.Length < headers + size)
+        if (tcpHeader < TcpSegment.MinimumHeaderLength || headers > frame.Length || scratch.Length < headers + size)
             return -1;
         var network = frame[networkStart..];
         IpAddress source = ipv6 ? IpAddress.Read(network[8..]) : Ipv4Address.Read(network[12..]);

@@ -89,14 +89,12 @@ public abstract class TunTapDevice : INetworkDevice, IReceiveOffloads, ISendOffl
             // A kernel that does not take what the header asks (an old one, or a GSO kind it lacks): finish frames here from now on.
             _kernelRefusesOffloads = true;
         }
-        _softwareScratch ??= new byte[VirtioNetHeader.FrameBufferLength];
-        _sendPlain ??= plain => Handle.TryWrite(plain, default, out _);
-        return SoftwareOffloads.Finish(frame, header, Medium == LinkMedium.Ethernet ? EthernetFrame.HeaderLength : 0, _softwareScratch, _sendPlain) > 0;
+        _software ??= new SoftwareOffloader(Medium, plain => Handle.TryWrite(plain, default, out _));
+        return _software.Send(frame, header);
     }
 
     bool _kernelRefusesOffloads;
-    byte[]? _softwareScratch;
-    FrameSink? _sendPlain;
+    SoftwareOffloader? _software;
 
     /// <inheritdoc/>
     public void WaitForFrames(int timeoutMilliseconds, DeviceWakeup wakeup) => Handle.Wait(timeoutMilliseconds, wakeup);

@@ -42,8 +42,12 @@ internal sealed partial class TcpControlBlock
     void EndSendBurst()
     {
         _sendIdleAt = long.MaxValue;
-        if (Send.Count == 0 && Buffers.SendRoomWanted == 0 && Send.TrimReservation())
+        if (Send.Count != 0 || Buffers.SendRoomWanted != 0)
+            return;
+        if (Send.TrimReservation())
             _sendGrant = 0;
+        else
+            _sendIdleAt = _network.Now + SendIdleTimeout; // the writer holds the ring (writing in place): try again later
     }
 
     /// <summary>Room last given to the writer in one go; doubles while it keeps coming back (see <see cref="ReserveSendRoom"/>).</summary>
