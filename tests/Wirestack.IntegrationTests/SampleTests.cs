@@ -53,7 +53,8 @@ public sealed class SampleTests
             string page = "fetched through Wirestack " + Guid.NewGuid();
             await File.WriteAllTextAsync(Path.Combine(site, "index.html"), page, TestContext.Current.CancellationToken);
             await using var server = DeviceProcess.StartCommand($"ip netns exec {ns.Name} busybox httpd -f -p 192.168.0.1:8080 -h {site}");
-            await Task.Delay(300, TestContext.Current.CancellationToken);
+            // Wait until httpd listens (a fixed delay lost the race on a loaded CI machine).
+            await ns.CheckAsync("for i in $(seq 200); do ss -ltn | grep -q '192.168.0.1:8080 ' && exit 0; sleep 0.05; done; exit 1");
             var fetch = await ns.ExecAsync($"dotnet {Sample("HttpClientFetch")} tap0 192.168.0.2/24 192.168.0.1 http://192.168.0.1:8080/index.html", TimeSpan.FromSeconds(60));
             Assert.True(fetch.ExitCode == 0, fetch.All);
             Assert.Equal(page, fetch.Output.TrimEnd('\n'));
