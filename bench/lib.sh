@@ -49,3 +49,9 @@ kernel_pair() {
     ip netns exec "$2" ethtool -K wsb-b tso off gso off gro off tx off rx off >/dev/null 2>&1 || true
   fi
 }
+
+# steal_ms: milliseconds the hypervisor has taken all CPUs of this virtual machine away since boot (/proc/stat);
+# take the difference around a measurement to tell the host's stalls from the program's own.
+steal_ms() {
+  awk -v hz="$(getconf CLK_TCK)" '$1 == "cpu" { printf "%d\n", $9 * 1000 / hz; exit }' /proc/stat
+}

@@ -3,7 +3,8 @@
 # kernel pinging another kernel over a veth pair, measured in the same run. Everything happens inside network
 # namespaces this script creates and deletes; the flood is bounded in count (COUNT) and time (timeout).
 # Reports avg, p50, p99 and max of the individual samples and how many took over 1 ms. DEVICE_EXTRA passes options
-# to the device (e.g. --no-offloads).
+# to the device (e.g. --no-offloads). "steal ms": time the hypervisor took this machine's CPUs away meanwhile
+# (a host stall shows as samples over 1 ms that no program on the guest can avoid).
 # Usage: sudo bench/ping-rtt.sh [COUNT] [PAYLOAD_BYTES]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -35,26 +36,28 @@ done
 kernel_pair "$k1" "$k2"
 ip netns exec "$k1" ping -c 1 -W 2 10.77.0.2 >/dev/null
 
-measure() { # namespace address -> "avg p50 p99 max over-1ms loss"
-  local out
+measure() { # namespace address -> "avg p50 p99 max over-1ms loss steal-ms"
+  local out steal
+  steal=$(steal_ms)
   out=$(timeout 120 ip netns exec "$1" ping -n -c "$count" -i 0.001 -s "$size" "$2")
+  steal=$(( $(steal_ms) - steal ))
   local loss
   loss=$(echo "$out" | sed -n 's|.* \([0-9.]*\)% packet loss.*|\1|p')
-  echo "$out" | sed -n 's|.*time=\([0-9.]*\) ms.*|\1|p' | sort -g | awk -v loss="$loss" '
+  echo "$out" | sed -n 's|.*time=\([0-9.]*\) ms.*|\1|p' | sort -g | awk -v loss="$loss" -v steal="$steal" '
     { t[NR] = $1; sum += $1; if ($1 > 1) over++ }
-    END { n = NR; printf "%.3f %.3f %.3f %.3f %d %s\n", sum / n, t[int(n * 0.50) + 1], t[int(n * 0.99) + 1], t[n], over, loss }'
+    END { n = NR; printf "%.3f %.3f %.3f %.3f %d %s %d\n", sum / n, t[int(n * 0.50) + 1], t[int(n * 0.99) + 1], t[n], over, loss, steal }'
 }
 
 # Warm the JIT (both families), then measure.
 measure "$tapns" 192.168.77.2 >/dev/null
 measure "$tapns" fd00:77::2 >/dev/null
-read -r ws_avg ws_p50 ws_p99 ws_max ws_over ws_loss < <(measure "$tapns" 192.168.77.2)
-read -r ws6_avg ws6_p50 ws6_p99 ws6_max ws6_over ws6_loss < <(measure "$tapns" fd00:77::2)
-read -r k_avg k_p50 k_p99 k_max k_over k_loss < <(measure "$k1" 10.77.0.2)
+read -r ws_avg ws_p50 ws_p99 ws_max ws_over ws_loss ws_steal < <(measure "$tapns" 192.168.77.2)
+read -r ws6_avg ws6_p50 ws6_p99 ws6_max ws6_over ws6_loss ws6_steal < <(measure "$tapns" fd00:77::2)
+read -r k_avg k_p50 k_p99 k_max k_over k_loss k_steal < <(measure "$k1" 10.77.0.2)
 
-printf '%-28s %9s %9s %9s %9s %8s %7s\n' "ping, $count x $size B" "avg ms" "p50 ms" "p99 ms" "max ms" ">1 ms" "loss %"
-printf '%-28s %9s %9s %9s %9s %8s %7s\n' "kernel -> wirestack (TAP)" "$ws_avg" "$ws_p50" "$ws_p99" "$ws_max" "$ws_over" "$ws_loss"
-printf '%-28s %9s %9s %9s %9s %8s %7s\n' "kernel -> wirestack (IPv6)" "$ws6_avg" "$ws6_p50" "$ws6_p99" "$ws6_max" "$ws6_over" "$ws6_loss"
-printf '%-28s %9s %9s %9s %9s %8s %7s\n' "kernel -> kernel (veth)" "$k_avg" "$k_p50" "$k_p99" "$k_max" "$k_over" "$k_loss"
+printf '%-28s %9s %9s %9s %9s %8s %7s %9s\n' "ping, $count x $size B" "avg ms" "p50 ms" "p99 ms" "max ms" ">1 ms" "loss %" "steal ms"
+printf '%-28s %9s %9s %9s %9s %8s %7s %9s\n' "kernel -> wirestack (TAP)" "$ws_avg" "$ws_p50" "$ws_p99" "$ws_max" "$ws_over" "$ws_loss" "$ws_steal"
+printf '%-28s %9s %9s %9s %9s %8s %7s %9s\n' "kernel -> wirestack (IPv6)" "$ws6_avg" "$ws6_p50" "$ws6_p99" "$ws6_max" "$ws6_over" "$ws6_loss" "$ws6_steal"
+printf '%-28s %9s %9s %9s %9s %8s %7s %9s\n' "kernel -> kernel (veth)" "$k_avg" "$k_p50" "$k_p99" "$k_max" "$k_over" "$k_loss" "$k_steal"
 awk -v a="$ws_avg" -v b="$ws6_avg" 'BEGIN { printf "ratio avg (IPv6/IPv4): %.2f\n", b / a }'
 awk -v a="$ws_avg" -v b="$k_avg" -v p="$ws_p99" -v q="$k_p99" 'BEGIN { printf "ratio wirestack/kernel: avg %.2f, p99 %.2f\n", a / b, p / q }'

@@ -125,17 +125,19 @@ internal static class DeviceCommandLine
 
     static readonly Option<int> BusyPoll = new("--busy-poll")
     {
-        Description = "Microseconds the stack keeps looking for traffic after the last it handled before it sleeps (0 to 1000000; default 50): lower latency for a little CPU after each burst.",
-        DefaultValueFactory = _ => 50,
+        Description = "The longest the stack keeps looking for traffic after the last it handled before it sleeps, in microseconds (0 to 1000000; default 2000). Adaptive: only traffic that keeps coming back this soon keeps it looking, at the price of a core's time while it lasts.",
+        DefaultValueFactory = _ => DefaultBusyPollMicroseconds,
         CustomParser = result =>
         {
             string text = result.Tokens.Single().Value;
             if (int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int value) && value <= 1_000_000)
                 return value;
             result.AddError($"--busy-poll: '{text}' is not a number of microseconds from 0 to 1000000.");
-            return 50;
+            return DefaultBusyPollMicroseconds;
         },
     };
+
+    static readonly int DefaultBusyPollMicroseconds = (int)StackOptions.DefaultBusyPoll.TotalMicroseconds;
 
     static readonly Option<bool> NoIpv6 = new("--no-ipv6")
     {

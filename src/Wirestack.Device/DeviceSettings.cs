@@ -17,8 +17,8 @@ internal sealed record DeviceSettings
     public bool Mdns { get; init; } = true;
     /// <summary>Open the TAP with the virtio-net header, so the host can hand over 64 KiB segments.</summary>
     public bool Offloads { get; init; } = true;
-    /// <summary>How long the stack's thread looks for more traffic before it sleeps (<see cref="StackOptions.BusyPoll"/>).</summary>
-    public TimeSpan BusyPoll { get; init; } = TimeSpan.FromMicroseconds(50);
+    /// <summary>The longest the stack's thread looks for more traffic before it sleeps (<see cref="StackOptions.BusyPoll"/>).</summary>
+    public TimeSpan BusyPoll { get; init; } = StackOptions.DefaultBusyPoll;
     public string? UsersFile { get; init; }
     public IReadOnlyList<string> AllowedHosts { get; init; } = [];
     public IReadOnlyList<(IPAddress Address, int PrefixLength)> Ipv6Addresses { get; init; } = [];

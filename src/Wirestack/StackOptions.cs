@@ -74,12 +74,15 @@ public sealed record StackOptions
     public TcpSettings Tcp { get; init; } = new();
 
     /// <summary>
-    /// How long the stack's thread keeps looking for frames and work after the last it handled before it sleeps
-    /// (as Linux's busy_poll): a frame or request that comes meanwhile is taken without a thread wake-up, which
-    /// costs tens of microseconds. Costs up to this much CPU after each burst of traffic, none when idle. Zero
-    /// sleeps at once.
+    /// The longest the stack's thread keeps looking for frames and work after the last it handled before it sleeps
+    /// (as Linux's busy_poll, but adaptive): waking a sleeping thread costs tens of microseconds, more on a virtual
+    /// machine. The stack learns from the gaps between bursts: traffic that keeps coming back within this time (a
+    /// ping every millisecond, a chatty client) is caught awake, at the price of a core's time while it lasts; an
+    /// idle stack, or one whose traffic is sparser, sleeps after a short look (50 µs). Zero always sleeps at once.
     /// </summary>
-    public TimeSpan BusyPoll { get; init; } = TimeSpan.FromMicroseconds(50);
+    public TimeSpan BusyPoll { get; init; } = DefaultBusyPoll;
+
+    internal static readonly TimeSpan DefaultBusyPoll = TimeSpan.FromMilliseconds(2);
 
     /// <summary>The clock the stack runs on; tests can pass a fake one.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;

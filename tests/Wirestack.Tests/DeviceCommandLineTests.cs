@@ -80,7 +80,7 @@ public sealed class DeviceCommandLineTests
         Assert.Equal(24, settings.Address!.Value.PrefixLength);
         Assert.Equal(2, settings.DnsServers.Count);
         Assert.Equal(4, settings.Verbosity);
-        Assert.Equal(TimeSpan.FromMicroseconds(50), settings.BusyPoll);
+        Assert.Equal(TimeSpan.FromMilliseconds(2), settings.BusyPoll);
         Assert.Equal(TimeSpan.FromMicroseconds(2000), Parse("--ip", "192.168.0.2/24", "--busy-poll", "2000").Settings!.BusyPoll);
     }
 

@@ -1,4 +1,5 @@
 using Wirestack.Engine;
+using Wirestack.Hosting;
 
 namespace Wirestack;
 
@@ -65,8 +66,8 @@ public sealed partial class NetworkStack
 
     void Run()
     {
-        long busyPoll = Options.BusyPoll.Ticks / TimeSpan.TicksPerMicrosecond;
-        long busyPollUntil = long.MinValue;
+        // Looking for traffic is a matter of real time, whatever clock the protocols run on.
+        var busyPoll = new BusyPollWindow(Options.BusyPoll.Ticks / TimeSpan.TicksPerMicrosecond);
         try
         {
             while (!_stopping)
@@ -83,11 +84,16 @@ public sealed partial class NetworkStack
                 PublishStateChanges();
                 if (!_commands.IsEmpty || _stopping)
                     continue;
+                long polledAt = RealMicroseconds;
                 if (worked)
-                    busyPollUntil = now + busyPoll;
+                    busyPoll.Activity(polledAt);
+                if (busyPoll.KeepsLooking(polledAt))
+                {
+                    if (!worked)
+                        Thread.Yield(); // only looking: a thread with work to do on this core goes first
+                    continue;
+                }
                 now = NowMicroseconds;
-                if (now < busyPollUntil)
-                    continue; // look again without sleeping: what comes next is likely near
                 long? deadline = _engine.NextDeadlineMicroseconds;
                 long waitMicroseconds = deadline is { } d ? d - now : MaxWaitMilliseconds * 1000L;
                 int timeout = (int)Math.Clamp((waitMicroseconds + 999) / 1000, 0, MaxWaitMilliseconds);
@@ -120,6 +126,8 @@ public sealed partial class NetworkStack
             _stopped.TrySetResult();
         }
     }
+
+    static long RealMicroseconds => System.Diagnostics.Stopwatch.GetElapsedTime(0).Ticks / TimeSpan.TicksPerMicrosecond;
 
     /// <summary>
     /// Runs one posted command. A command that throws fails only itself (awaited commands already hand their
