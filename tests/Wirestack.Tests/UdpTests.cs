@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Net.Sockets;
 using Wirestack.Devices;
 using Wirestack.Wire;
@@ -80,16 +81,71 @@ public sealed class UdpTests
         Assert.Equal(EtherType.Ipv4, eth.EtherType);
     }
 
-    [Theory(DisplayName = "Two engines exchange UDP datagrams of every size up to 65,507 bytes, fragmented and reassembled")]
-    [InlineData(0)]
-    [InlineData(1)]
-    [InlineData(1472)]
-    [InlineData(1473)]
-    [InlineData(8000)]
-    [InlineData(65507)]
-    public void EngineToEngine(int size)
+    [Fact(DisplayName = "RFC 768 checksum offload: on a device that finishes checksums, a datagram leaves with only the pseudo-header's sum in its checksum and a header saying where to finish it")]
+    public void ChecksumLeftToTheDevice()
     {
-        using var net = new TwoEngines();
+        using var h = new EngineHarness(offloads: true);
+        var peer = (IReceiveOffloads)h.PeerSide;
+        peer.EnableReceiveOffloads(); // the peer's end takes frames as the stack left them, as the host's kernel does
+        var binding = h.Engine.BindUdp(1000, new RecordingReceiver());
+        var payload = Frames.RandomBytes(100, 3);
+        Assert.Equal(SocketError.Success, h.Engine.SendUdp(binding, Frames.PeerIp, 7, payload));
+        var frame = Assert.Single(h.Drain());
+        var header = peer.LastHeader;
+        int udpStart = EthernetFrame.HeaderLength + Ipv4Packet.MinimumHeaderLength;
+        Assert.Equal(VirtioNetHeader.NeedsChecksum, header.Flags);
+        Assert.Equal(GsoType.None, header.Gso);
+        Assert.Equal(udpStart, header.ChecksumStart);
+        Assert.Equal(UdpDatagram.ChecksumOffset, header.ChecksumOffset);
+        var datagram = frame.AsSpan(udpStart);
+        uint pseudoHeader = Checksum.PseudoHeaderSum(Frames.StackIp, Frames.PeerIp, IpProtocol.Udp, datagram.Length);
+        Assert.Equal((ushort)pseudoHeader, BinaryPrimitives.ReadUInt16BigEndian(datagram[UdpDatagram.ChecksumOffset..]));
+        SoftwareOffloads.CompleteChecksum(frame, header.ChecksumStart, header.ChecksumOffset);
+        Assert.True(UdpDatagram.TryParse(datagram, out var udp));
+        Assert.True(udp.IsChecksumValid(Frames.StackIp, Frames.PeerIp));
+        Assert.Equal(payload, udp.Payload.ToArray());
+    }
+
+    [Theory(DisplayName = "RFC 768 checksum offload: a peer without offloads gets every datagram finished with a valid checksum, a fragmented one (RFC 791) finished before it is cut")]
+    [InlineData(0)]
+    [InlineData(100)]
+    [InlineData(1472)]
+    [InlineData(3000)]
+    public void ChecksumFinishedForAPlainPeer(int size)
+    {
+        using var h = new EngineHarness(offloads: true);
+        var binding = h.Engine.BindUdp(1000, new RecordingReceiver());
+        var payload = Frames.RandomBytes(size, size);
+        Assert.Equal(SocketError.Success, h.Engine.SendUdp(binding, Frames.PeerIp, 7, payload));
+        var datagram = new byte[UdpDatagram.HeaderLength + size];
+        var frames = h.Drain();
+        Assert.Equal(size > 1472 ? 3 : 1, frames.Count);
+        foreach (var frame in frames)
+        {
+            Assert.True(EthernetFrame.TryParse(frame, out var eth));
+            Assert.True(Ipv4Packet.TryParse(eth.Payload, out var ip));
+            ip.Payload.CopyTo(datagram.AsSpan(ip.FragmentOffset));
+        }
+        Assert.True(UdpDatagram.TryParse(datagram, out var udp));
+        Assert.NotEqual(0, udp.StoredChecksum);
+        Assert.True(udp.IsChecksumValid(Frames.StackIp, Frames.PeerIp));
+        Assert.Equal(payload, udp.Payload.ToArray());
+    }
+
+    [Theory(DisplayName = "Two engines exchange UDP datagrams of every size up to 65,507 bytes, fragmented and reassembled, with and without send offloads")]
+    [InlineData(0, false)]
+    [InlineData(1, false)]
+    [InlineData(1472, false)]
+    [InlineData(1473, false)]
+    [InlineData(8000, false)]
+    [InlineData(65507, false)]
+    [InlineData(1, true)]
+    [InlineData(1472, true)]
+    [InlineData(8000, true)]
+    [InlineData(65507, true)]
+    public void EngineToEngine(int size, bool offloads)
+    {
+        using var net = new TwoEngines(offloads: offloads);
         var atB = new RecordingReceiver();
         net.B.BindUdp(9, atB);
         var fromA = net.A.BindUdp(0, new RecordingReceiver());

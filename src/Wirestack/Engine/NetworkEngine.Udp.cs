@@ -111,10 +111,15 @@ internal sealed partial class NetworkEngine
         }
         var datagram = _transmitBuffer.AsSpan(TransportOffset, UdpDatagram.HeaderLength + payload.Length);
         payload.CopyTo(datagram[UdpDatagram.HeaderLength..]);
-        UdpDatagram.WriteHeader(datagram, binding.Port, port, payload.Length, source, destination);
+        // Where the device can finish the checksum, it does (as for TCP): the payload is summed once, by the copy the
+        // kernel makes anyway, or by the software fallback where the packet is fragmented or cannot take the header.
+        var offload = _sendOffloads is null ? default
+            : VirtioNetHeader.PartialChecksum(destination.IsIpv4 ? Ipv4Packet.MinimumHeaderLength : Ipv6Packet.HeaderLength, UdpDatagram.ChecksumOffset);
+        UdpDatagram.WriteHeader(datagram, binding.Port, port, payload.Length, source, destination, partialChecksum: offload.IsOffloaded);
         binding.LastRemoteAddress = destination;
         binding.LastRemotePort = port;
-        TransmitIp(_transmitBuffer, TransportOffset, datagram.Length, IpProtocol.Udp, source, destination, multicast ? binding.MulticastTimeToLive : (byte)0);
+        TransmitIp(_transmitBuffer, TransportOffset, datagram.Length, IpProtocol.Udp, source, destination, multicast ? binding.MulticastTimeToLive : (byte)0,
+            offload);
         Counters.Increment(StackCounter.UdpDatagramsSent);
         // Multicast loopback (IP_MULTICAST_LOOP): a local member of the group hears it too.
         if (multicast && binding.MulticastLoopback && _udp.TryGet(port, out var local) && local.HasJoined(destination))

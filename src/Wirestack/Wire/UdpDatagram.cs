@@ -47,11 +47,16 @@ internal readonly ref struct UdpDatagram
     internal bool IsChecksumValid(IpAddress source, IpAddress destination) =>
         StoredChecksum == 0 ? source.IsIpv4 : Checksum.Compute(_bytes, Checksum.PseudoHeaderSum(source, destination, IpProtocol.Udp, _bytes.Length)) == 0;
 
+    /// <summary>Where the checksum sits in the header (what a device finishing it needs to know).</summary>
+    internal const int ChecksumOffset = 6;
+
     /// <summary>
     /// Writes the header for a payload already in place after it and computes the checksum (a computed zero is sent
-    /// as 0xFFFF, RFC 768). Returns the datagram length.
+    /// as 0xFFFF, RFC 768); with <paramref name="partialChecksum"/> the checksum field holds only the pseudo-header's
+    /// sum, for the device to finish. Returns the datagram length.
     /// </summary>
-    internal static int WriteHeader(Span<byte> datagram, ushort sourcePort, ushort destinationPort, int payloadLength, IpAddress source, IpAddress destination)
+    internal static int WriteHeader(Span<byte> datagram, ushort sourcePort, ushort destinationPort, int payloadLength, IpAddress source, IpAddress destination,
+        bool partialChecksum = false)
     {
         int length = HeaderLength + payloadLength;
         BinaryPrimitives.WriteUInt16BigEndian(datagram, sourcePort);
@@ -59,8 +64,14 @@ internal readonly ref struct UdpDatagram
         BinaryPrimitives.WriteUInt16BigEndian(datagram[4..], (ushort)length);
         datagram[6] = 0;
         datagram[7] = 0;
-        ushort checksum = Checksum.Compute(datagram[..length], Checksum.PseudoHeaderSum(source, destination, IpProtocol.Udp, length));
-        BinaryPrimitives.WriteUInt16BigEndian(datagram[6..], checksum == 0 ? (ushort)0xFFFF : checksum);
+        uint pseudoHeader = Checksum.PseudoHeaderSum(source, destination, IpProtocol.Udp, length);
+        if (partialChecksum)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(datagram[ChecksumOffset..], (ushort)pseudoHeader);
+            return length;
+        }
+        ushort checksum = Checksum.Compute(datagram[..length], pseudoHeader);
+        BinaryPrimitives.WriteUInt16BigEndian(datagram[ChecksumOffset..], checksum == 0 ? (ushort)0xFFFF : checksum);
         return length;
     }
 }
