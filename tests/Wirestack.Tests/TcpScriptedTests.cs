@@ -390,6 +390,25 @@ public sealed class TcpScriptedTests
         Assert.Equal(2, listener.Accepted.Count);
     }
 
+    [Theory(DisplayName = "RFC 6191 2: a SYN with the TIME-WAIT tuple's last timestamp reopens it only with a higher sequence number; an older timestamp never does")]
+    [InlineData(1100, 5000, true)]
+    [InlineData(1100, 0, false)]
+    [InlineData(1099, 5000, false)]
+    public void TimeWaitReuseWithinOneTick(uint tsval, uint sequenceAhead, bool reopens)
+    {
+        var (h, peer, listener, stackIss) = Established(timestamps: true);
+        using var _ = h;
+        listener.Accepted[0].Connection!.Shutdown();
+        peer.Received();
+        peer.Send(PeerIss + 1, stackIss + 2, TcpFlags.Ack | TcpFlags.Fin, options: TcpPeer.Timestamps(1100, 1));
+        peer.Received();
+        peer.Send(PeerIss + sequenceAhead, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(tsval: tsval));
+        var answer = Assert.Single(peer.Received());
+        // Refused, the SYN meets the old incarnation, which answers with an ACK of where it stands (RFC 9293 3.10.7.4).
+        Assert.Equal(reopens, answer.Has(TcpFlags.Syn));
+        Assert.Equal(reopens ? 0 : 1, h.Engine.TcpTimeWaitCount);
+    }
+
     [Fact(DisplayName = "RFC 4987 3.6: with the SYN queue full, SYN cookies still let a client connect")]
     public void SynCookies()
     {

@@ -227,12 +227,16 @@ internal sealed partial class TcpControlBlock
 
     void ArmFinWait2Timeout() => _endAt = Math.Min(_endAt, _network.Now + FinWait2Timeout);
 
-    /// <summary>RFC 6191 2: a SYN for this TIME-WAIT tuple may reopen it when it is clearly newer.</summary>
+    /// <summary>
+    /// RFC 6191 2: a SYN for this TIME-WAIT tuple may reopen it when it is clearly newer: by its timestamp, or, with
+    /// the same timestamp (a client reusing the port within its clock's tick, which Linux does under a close-heavy
+    /// load) or none, by its sequence number.
+    /// </summary>
     public bool AcceptsNewIncarnation(uint synSequence, in Wire.TcpOptions options)
     {
         if (State != TcpState.TimeWait)
             return false;
-        if (_timestampsEnabled && options.HasTimestamps)
+        if (_timestampsEnabled && options.HasTimestamps && options.TimestampValue != _tsRecent)
             return Seq.Gt(options.TimestampValue, _tsRecent);
         return Seq.Gt(synSequence, RcvNxt);
     }
