@@ -1,4 +1,6 @@
+using Wirestack.Devices;
 using Wirestack.Hosting;
+using Wirestack.Wire;
 
 namespace Wirestack.Tests;
 
@@ -67,5 +69,37 @@ public sealed class BusyPollWindowTests
         for (int i = 0; i < 10; i++)
             window.Activity(now += 10_000);
         Assert.Equal(BusyPollWindow.FloorMicroseconds, window.WindowMicroseconds);
+    }
+
+    [Fact(DisplayName = "Busy poll attack: frames that only pass by (broadcast chatter, a flood not for the stack) never widen the window; traffic the stack answers does")]
+    public async Task OnlyAnsweredTrafficKeepsTheStackLooking()
+    {
+        var (a, b) = InMemoryLink.CreatePair();
+        using var _ = a;
+        using var __ = b;
+        await using var stack = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.1.9.2/24"), Ipv6 = Ipv6Settings.Disabled() },
+            TestContext.Current.CancellationToken);
+        await stack.WaitUntilReadyAsync(TestContext.Current.CancellationToken);
+        var peerMac = MacAddress.Parse("02:00:00:00:09:01");
+        var peerIp = Ipv4Address.Parse("10.1.9.1");
+        var chatter = Frames.Arp(ArpOperation.Request, peerMac, peerIp, MacAddress.Zero, Ipv4Address.Parse("10.1.9.77"));
+        var question = Frames.Arp(ArpOperation.Request, peerMac, peerIp, MacAddress.Zero, Ipv4Address.Parse("10.1.9.2"));
+        var buffer = new byte[2048];
+        long widest = 0;
+        for (int i = 0; i < 200; i++)
+        {
+            Assert.True(b.TrySend(chatter, 0));
+            Thread.Sleep(1); // a millisecond apart: well within the ceiling
+            widest = Math.Max(widest, stack.BusyPollWindowMicroseconds);
+        }
+        Assert.Equal(BusyPollWindow.FloorMicroseconds, widest);
+        for (int i = 0; i < 200 && widest <= BusyPollWindow.FloorMicroseconds; i++)
+        {
+            Assert.True(b.TrySend(question, 0));
+            Thread.Sleep(1);
+            while (b.TryReceive(buffer, 0, out int _)) { }
+            widest = Math.Max(widest, stack.BusyPollWindowMicroseconds);
+        }
+        Assert.True(widest > BusyPollWindow.FloorMicroseconds, "answered traffic a millisecond apart did not widen the window");
     }
 }

@@ -64,32 +64,36 @@ public sealed partial class NetworkStack
             _wakeup.Signal();
     }
 
+    /// <summary>How long the loop now looks for traffic after the last it handled (tests watch it learn).</summary>
+    internal long BusyPollWindowMicroseconds => _busyPoll.WindowMicroseconds;
+
     void Run()
     {
-        // Looking for traffic is a matter of real time, whatever clock the protocols run on.
-        var busyPoll = new BusyPollWindow(Options.BusyPoll.Ticks / TimeSpan.TicksPerMicrosecond);
         try
         {
             while (!_stopping)
             {
                 long now = NowMicroseconds;
                 _engine.SetTime(now);
-                bool worked = false;
+                bool commands = false;
                 while (_commands.TryDequeue(out var command))
                 {
                     RunCommand(command);
-                    worked = true;
+                    commands = true;
                 }
-                worked |= _engine.Poll(now) > 0;
+                long sentBefore = _engine.Counters[StackCounter.FramesSent];
+                bool received = _engine.Poll(now) > 0;
                 PublishStateChanges();
                 if (!_commands.IsEmpty || _stopping)
                     continue;
                 long polledAt = RealMicroseconds;
-                if (worked)
-                    busyPoll.Activity(polledAt);
-                if (busyPoll.KeepsLooking(polledAt))
+                // Traffic worth staying awake for is traffic the stack answers or an application's work: frames that
+                // only pass by (broadcast chatter on a busy LAN, a flood of junk) must not keep a core busy.
+                if (commands || _engine.Counters[StackCounter.FramesSent] != sentBefore)
+                    _busyPoll.Activity(polledAt);
+                if (_busyPoll.KeepsLooking(polledAt))
                 {
-                    if (!worked)
+                    if (!commands && !received)
                         Thread.Yield(); // only looking: a thread with work to do on this core goes first
                     continue;
                 }

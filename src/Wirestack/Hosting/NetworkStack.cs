@@ -34,6 +34,7 @@ public sealed partial class NetworkStack : IAsyncDisposable
     readonly TimeProvider _time;
     readonly long _startTimestamp;
     readonly DeviceWakeup _wakeup = new();
+    readonly BusyPollWindow _busyPoll;
     readonly ConcurrentQueue<Action<NetworkEngine>> _commands = new();
     readonly Thread _loop;
     readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -51,6 +52,8 @@ public sealed partial class NetworkStack : IAsyncDisposable
         _device = device;
         _engine = new NetworkEngine(device, options);
         Options = options;
+        // Looking for traffic is a matter of real time, whatever clock the protocols run on.
+        _busyPoll = new BusyPollWindow(options.BusyPoll.Ticks / TimeSpan.TicksPerMicrosecond);
         _time = options.TimeProvider;
         _startTimestamp = _time.GetTimestamp();
         _meter = new StackMeter(_engine.Counters, device is TunTapDevice tunTap ? tunTap.Name : device.ToString() ?? "", options.MeterFactory);
