@@ -6,8 +6,8 @@ namespace Wirestack.Hosting;
 /// puts it behind another thread), so traffic that comes back soon is best caught awake; but looking costs a core.
 /// The window therefore learns from the gaps between bursts, as a hypervisor's halt polling does for an idle vCPU:
 /// a gap that the window missed but the ceiling would have caught widens the window to cover it next time (with a
-/// quarter to spare for jitter); a gap longer than the ceiling halves it, down to a short floor that still catches
-/// the ACK or request right behind a burst. An idle stack or one with sparse traffic sleeps; one whose traffic comes
+/// quarter to spare for jitter); gaps longer than the ceiling, several in a row, halve it, down to a short floor that
+/// still catches the ACK or request right behind a burst. An idle stack or one with sparse traffic sleeps; one whose traffic comes
 /// back within the ceiling keeps looking. Time is the caller's, in microseconds.
 /// </summary>
 internal sealed class BusyPollWindow
@@ -40,7 +40,7 @@ internal sealed class BusyPollWindow
     /// <summary>How long the loop now looks after the last traffic.</summary>
     public long WindowMicroseconds => _window;
 
-    /// <summary>The loop handled frames or posted work at <paramref name="now"/>.</summary>
+    /// <summary>The loop answered traffic or ran an application's work at <paramref name="now"/>.</summary>
     public void Activity(long now)
     {
         if (_active)
