@@ -123,9 +123,12 @@ internal static class DeviceCommandLine
         Description = "Open the TAP without the virtio-net header: plain frames of at most the MTU, no 64 KiB segments from the host (on by default where the kernel has it).",
     };
 
+    // Declared before the option that reads it: static fields start in the order they are written.
+    static readonly int DefaultBusyPollMicroseconds = (int)StackOptions.DefaultBusyPoll.TotalMicroseconds;
+
     static readonly Option<int> BusyPoll = new("--busy-poll")
     {
-        Description = "The longest the stack keeps looking for traffic after the last it handled before it sleeps, in microseconds (0 to 1000000; default 2000). Adaptive: only traffic that keeps coming back this soon keeps it looking, at the price of a core's time while it lasts.",
+        Description = $"The longest the stack keeps looking for traffic after the last it handled before it sleeps, in microseconds (0 to 1000000; default {DefaultBusyPollMicroseconds}). Adaptive: only traffic that keeps coming back this soon keeps it looking, at the price of a core's time while it lasts.",
         DefaultValueFactory = _ => DefaultBusyPollMicroseconds,
         CustomParser = result =>
         {
@@ -136,8 +139,6 @@ internal static class DeviceCommandLine
             return DefaultBusyPollMicroseconds;
         },
     };
-
-    static readonly int DefaultBusyPollMicroseconds = (int)StackOptions.DefaultBusyPoll.TotalMicroseconds;
 
     static readonly Option<bool> NoIpv6 = new("--no-ipv6")
     {
