@@ -42,6 +42,7 @@ public class EngineBenchmarks
         }
 
         public bool EnableSendOffloads() => Offloads;
+        ISendOffloads? INetworkDevice.SendOffloads => this;
 
         public bool TrySend(ReadOnlySpan<byte> frame, in VirtioNetHeader header, long nowMicroseconds) => TrySend(frame, nowMicroseconds);
 

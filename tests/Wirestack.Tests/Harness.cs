@@ -116,12 +116,15 @@ internal sealed class TwoEngines : IDisposable
     /// Both ends send offloaded frames (partial checksums, 64 KiB TCP segments); an end that is not impaired takes
     /// them whole, an impaired one gets them finished and cut to the MSS first, as from a host's NIC.
     /// </param>
+    /// <param name="decorateA">Wraps A's end of the link (after any impairment), as a pcap writer would.</param>
     public TwoEngines(ImpairmentOptions? impairAtoB = null, ImpairmentOptions? impairBtoA = null, int mtu = 1500, TcpSettings? tcp = null,
-        StackOptions? optionsA = null, StackOptions? optionsB = null, bool offloads = false)
+        StackOptions? optionsA = null, StackOptions? optionsB = null, bool offloads = false, Func<INetworkDevice, INetworkDevice>? decorateA = null)
     {
         tcp ??= new TcpSettings();
         var (a, b) = InMemoryLink.CreatePair(mtu, LinkMedium.Ethernet, 4096, offloads);
         _a = impairBtoA is null ? a : new ImpairedDevice(a, impairBtoA);
+        if (decorateA is not null)
+            _a = decorateA(_a);
         _b = impairAtoB is null ? b : new ImpairedDevice(b, impairAtoB);
         A = new NetworkEngine(_a, optionsA ?? new StackOptions { Ipv4 = Ipv4Settings.Static("10.0.0.1/24"), MacAddress = MacAddress.Parse("02:00:00:00:0a:01"), RandomSeed = 1, Tcp = tcp });
         B = new NetworkEngine(_b, optionsB ?? new StackOptions { Ipv4 = Ipv4Settings.Static("10.0.0.2/24"), MacAddress = MacAddress.Parse("02:00:00:00:0a:02"), RandomSeed = 2, Tcp = tcp });

@@ -137,6 +137,7 @@ public sealed class OffloadTests
         public Queue<VirtioNetHeader> Headers { get; } = new();
         public VirtioNetHeader LastHeader { get; private set; }
         public int MaxReceiveLength => 65536 + 18 + 1;
+        IReceiveOffloads? INetworkDevice.ReceiveOffloads => this;
         public LinkMedium Medium => inner.Medium;
         public int Mtu => inner.Mtu;
         public bool IsLinkUp => inner.IsLinkUp;

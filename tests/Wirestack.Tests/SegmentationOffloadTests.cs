@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using Wirestack.Devices;
 using Wirestack.Transport.Tcp;
 using Wirestack.Wire;
@@ -197,6 +198,36 @@ public sealed class SegmentationOffloadTests
     public void TwoStacksExchangeLongSegments()
     {
         using var net = new TwoEngines(offloads: true);
+        ExchangeLongSegments(net, 4 << 20);
+    }
+
+    [Fact(DisplayName = "Device capabilities pass through decorators: a pcap-wrapped device keeps its offloads both ways, and the capture holds the 64 KiB segments as they crossed")]
+    public void PcapKeepsOffloads()
+    {
+        var capture = new MemoryStream();
+        using var net = new TwoEngines(offloads: true, decorateA: inner => new PcapDevice(inner, capture));
+        ExchangeLongSegments(net, 1 << 20);
+        Assert.True(net.A.ReceiveOffloadsEnabled);
+        var lengths = PcapRecordLengths(capture.ToArray());
+        long longRecords = lengths.Count(length => length > 1514);
+        Assert.Equal(net.A.Counters[StackCounter.GsoFramesSent] + net.A.Counters[StackCounter.GsoFramesReceived], longRecords);
+        Assert.Equal(net.A.Counters[StackCounter.FramesSent] + net.A.Counters[StackCounter.FramesReceived], lengths.Count);
+    }
+
+    static List<int> PcapRecordLengths(byte[] file)
+    {
+        var lengths = new List<int>();
+        for (int at = 24; at + 16 <= file.Length;)
+        {
+            int captured = BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(at + 8));
+            lengths.Add(BinaryPrimitives.ReadInt32LittleEndian(file.AsSpan(at + 12)));
+            at += 16 + captured;
+        }
+        return lengths;
+    }
+
+    static void ExchangeLongSegments(TwoEngines net, int bytes)
+    {
         var listener = new RecordingListener();
         net.B.ListenTcp(80, 16, listener);
         var client = new RecordingConnection();
@@ -205,8 +236,8 @@ public sealed class SegmentationOffloadTests
         client.Connection = connection;
         Assert.True(net.RunUntil(() => listener.Accepted.Count == 1, TimeSpan.FromSeconds(10)));
         var server = listener.Accepted[0];
-        var up = Frames.RandomBytes(4 << 20, 9);
-        var down = Frames.RandomBytes(4 << 20, 10);
+        var up = Frames.RandomBytes(bytes, 9);
+        var down = Frames.RandomBytes(bytes, 10);
         var upFeeder = new Feeder(connection, up);
         var downFeeder = new Feeder(server.Connection!, down);
         Assert.True(net.RunUntil(() =>
@@ -217,7 +248,7 @@ public sealed class SegmentationOffloadTests
         }, TimeSpan.FromSeconds(60)));
         Assert.Equal(up, server.Received.ToArray());
         Assert.Equal(down, client.Received.ToArray());
-        Assert.True(net.A.Counters[StackCounter.GsoFramesSent] > 50, $"{net.A.Counters[StackCounter.GsoFramesSent]} long segments");
+        Assert.True(net.A.Counters[StackCounter.GsoFramesSent] > bytes / 80_000, $"{net.A.Counters[StackCounter.GsoFramesSent]} long segments");
         Assert.Equal(net.A.Counters[StackCounter.GsoFramesSent], net.B.Counters[StackCounter.GsoFramesReceived]);
         Assert.Equal(net.B.Counters[StackCounter.GsoFramesSent], net.A.Counters[StackCounter.GsoFramesReceived]);
         Assert.Equal(0, net.A.Counters[StackCounter.DropOffloadInvalid] + net.B.Counters[StackCounter.DropOffloadInvalid]);

@@ -41,4 +41,16 @@ public interface INetworkDevice : IDisposable
     /// passes. Returning early without a frame is allowed.
     /// </summary>
     void WaitForFrames(int timeoutMilliseconds, DeviceWakeup wakeup);
+
+    /// <summary>
+    /// What the device can take on the way in beyond plain frames (see <see cref="IReceiveOffloads"/>), or null when
+    /// it hands over plain frames only. A decorator passes its inner device's on where it can record or forward them.
+    /// </summary>
+    internal IReceiveOffloads? ReceiveOffloads => null;
+
+    /// <summary>
+    /// What the device finishes on the way out (see <see cref="ISendOffloads"/>), or null when it sends frames as they
+    /// are. A decorator passes its inner device's on where it can record or forward them.
+    /// </summary>
+    internal ISendOffloads? SendOffloads => null;
 }

@@ -4,9 +4,10 @@ namespace Wirestack.Devices;
 
 /// <summary>
 /// A device that can hand the stack what the host's kernel did not finish: transport checksums left partial and
-/// TCP segments of up to 64 KiB not yet cut to the MSS (a TAP or TUN with the virtio-net header). The engine turns
-/// this on itself, on the device it was given: a decorator in between (pcap, impairment) does not pass it on, so
-/// frames through one stay plain and checked.
+/// TCP segments of up to 64 KiB not yet cut to the MSS (a TAP or TUN with the virtio-net header). A device offers it
+/// through <see cref="INetworkDevice.ReceiveOffloads"/>, and the engine turns it on itself. A decorator passes its
+/// inner device's on when it can keep each frame's header with the frame (pcap does; impairment does not: it loses,
+/// delays and corrupts wire-sized frames, so it asks for plain ones).
 /// </summary>
 internal interface IReceiveOffloads
 {

@@ -6,7 +6,8 @@ namespace Wirestack.Devices;
 /// A device that takes frames the stack did not finish, and finishes them (or has its host's kernel finish them) on
 /// the way out: a transport checksum left partial, and a TCP segment of up to 64 KiB to cut into MSS-sized ones (a
 /// TAP or TUN with the virtio-net header; the kernel cuts only when the packet leaves the host, on a link that
-/// cannot carry it whole). The engine turns this on itself, on the device it was given.
+/// cannot carry it whole). A device offers it through <see cref="INetworkDevice.SendOffloads"/>, decorators pass their
+/// inner device's on, and the engine turns it on itself.
 /// </summary>
 internal interface ISendOffloads
 {

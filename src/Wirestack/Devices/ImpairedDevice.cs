@@ -166,10 +166,13 @@ public sealed class ImpairedDevice : INetworkDevice, ISendOffloads
     public bool TrySend(ReadOnlySpan<byte> frame, long nowMicroseconds) => _inner.TrySend(frame, nowMicroseconds);
 
     // Impairment is on the way in; what goes out passes to the inner device as it is, offloaded frames included.
-    bool ISendOffloads.EnableSendOffloads() => _inner is ISendOffloads inner && inner.EnableSendOffloads();
+    // Nothing is offered on the way in: losses, delays and corruption act on wire-sized frames, not 64 KiB ones.
+    ISendOffloads? INetworkDevice.SendOffloads => _inner.SendOffloads is null ? null : this;
+
+    bool ISendOffloads.EnableSendOffloads() => _inner.SendOffloads!.EnableSendOffloads();
 
     bool ISendOffloads.TrySend(ReadOnlySpan<byte> frame, in VirtioNetHeader header, long nowMicroseconds) =>
-        ((ISendOffloads)_inner).TrySend(frame, header, nowMicroseconds);
+        _inner.SendOffloads!.TrySend(frame, header, nowMicroseconds);
 
     /// <inheritdoc/>
     /// <remarks>Held frames are announced through <see cref="NextFrameDueMicroseconds"/>, which the engine folds into its deadline.</remarks>

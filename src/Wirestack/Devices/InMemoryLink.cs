@@ -96,6 +96,10 @@ public sealed class InMemoryDevice : INetworkDevice, IReceiveOffloads, ISendOffl
         return peer.Deliver(frame);
     }
 
+    IReceiveOffloads? INetworkDevice.ReceiveOffloads => this;
+
+    ISendOffloads? INetworkDevice.SendOffloads => this;
+
     bool ISendOffloads.EnableSendOffloads() => _offloads;
 
     bool ISendOffloads.TrySend(ReadOnlySpan<byte> frame, in VirtioNetHeader header, long nowMicroseconds)

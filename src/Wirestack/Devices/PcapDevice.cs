@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Wirestack.Wire;
 
 namespace Wirestack.Devices;
 
@@ -6,7 +7,12 @@ namespace Wirestack.Devices;
 /// Wraps a device and writes every frame it receives and sends to a classic libpcap file
 /// (LINKTYPE_ETHERNET for TAP, LINKTYPE_RAW for TUN) that tcpdump, Wireshark and tshark read.
 /// </summary>
-public sealed class PcapDevice : INetworkDevice
+/// <remarks>
+/// The inner device's offloads stay on: frames are written as the stack receives and sends them, as tcpdump on the
+/// host shows a TAP with offloads, so a TCP segment of up to 64 KiB is one record and a checksum the device finishes
+/// shows as not yet computed.
+/// </remarks>
+public sealed class PcapDevice : INetworkDevice, IReceiveOffloads, ISendOffloads
 {
     const uint Magic = 0xA1B2C3D4;   // microsecond timestamps
     const int SnapLength = 262144;
@@ -81,6 +87,25 @@ public sealed class PcapDevice : INetworkDevice
     {
         Record(frame, nowMicroseconds);
         return _inner.TrySend(frame, nowMicroseconds);
+    }
+
+    IReceiveOffloads? INetworkDevice.ReceiveOffloads => _inner.ReceiveOffloads is null ? null : this;
+
+    ISendOffloads? INetworkDevice.SendOffloads => _inner.SendOffloads is null ? null : this;
+
+    bool IReceiveOffloads.EnableReceiveOffloads() => _inner.ReceiveOffloads!.EnableReceiveOffloads();
+
+    int IReceiveOffloads.MaxReceiveLength => _inner.ReceiveOffloads!.MaxReceiveLength;
+
+    // The frame TryReceive returned last came from the inner device's last receive: its header is that one's.
+    VirtioNetHeader IReceiveOffloads.LastHeader => _inner.ReceiveOffloads!.LastHeader;
+
+    bool ISendOffloads.EnableSendOffloads() => _inner.SendOffloads!.EnableSendOffloads();
+
+    bool ISendOffloads.TrySend(ReadOnlySpan<byte> frame, in VirtioNetHeader header, long nowMicroseconds)
+    {
+        Record(frame, nowMicroseconds);
+        return _inner.SendOffloads!.TrySend(frame, header, nowMicroseconds);
     }
 
     /// <inheritdoc/>

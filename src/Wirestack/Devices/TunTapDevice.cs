@@ -67,6 +67,10 @@ public abstract class TunTapDevice : INetworkDevice, IReceiveOffloads, ISendOffl
     /// <inheritdoc/>
     public bool TryReceive(Span<byte> buffer, long nowMicroseconds, out int length) => Handle.TryRead(buffer, out length, out _lastHeader);
 
+    IReceiveOffloads? INetworkDevice.ReceiveOffloads => this;
+
+    ISendOffloads? INetworkDevice.SendOffloads => this;
+
     bool IReceiveOffloads.EnableReceiveOffloads() => Handle.EnableOffloads();
 
     int IReceiveOffloads.MaxReceiveLength => VirtioNetHeader.FrameBufferLength;

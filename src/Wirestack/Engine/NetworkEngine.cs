@@ -55,9 +55,9 @@ internal sealed partial class NetworkEngine
         _options = options;
         MacAddress = options.MacAddress;
         int mtu = Math.Max(device.Mtu, 576);
-        if (device is IReceiveOffloads offloads && offloads.EnableReceiveOffloads())
+        if (device.ReceiveOffloads is { } offloads && offloads.EnableReceiveOffloads())
             _offloads = offloads;
-        if (device is ISendOffloads sendOffloads && sendOffloads.EnableSendOffloads())
+        if (device.SendOffloads is { } sendOffloads && sendOffloads.EnableSendOffloads())
             _sendOffloads = sendOffloads;
         _receiveBuffer = new byte[_offloads?.MaxReceiveLength ?? Math.Max(mtu + 64, 2048)];
         _random = options.RandomSeed is { } seed ? new Random(seed) : new Random();
