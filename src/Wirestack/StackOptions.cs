@@ -18,8 +18,11 @@ public sealed record StackOptions
     /// <summary>Time to live of sent datagrams.</summary>
     public byte TimeToLive { get; init; } = 64;
 
-    /// <summary>Most neighbors the ARP cache holds; the least recently confirmed is evicted past it.</summary>
-    public int ArpCacheCapacity { get; init; } = 512;
+    /// <summary>Most neighbours the ARP cache (IPv4) holds; the least recently confirmed is evicted past it.</summary>
+    public int Ipv4NeighborCacheCapacity { get; init; } = 512;
+
+    /// <summary>Most neighbours the NDP cache (IPv6) holds; the least recently confirmed is evicted past it.</summary>
+    public int Ipv6NeighborCacheCapacity { get; init; } = 512;
 
     /// <summary>
     /// How long a neighbor stays REACHABLE after it is confirmed (an answer to our request, or a TCP flow to it
@@ -118,7 +121,8 @@ public sealed record StackOptions
         if (MacAddress.IsMulticast || MacAddress.IsZero)
             throw new ArgumentException($"MAC address {MacAddress} must be a unicast, non-zero address.", nameof(MacAddress));
         ArgumentOutOfRangeException.ThrowIfLessThan(TimeToLive, (byte)1, nameof(TimeToLive));
-        ArgumentOutOfRangeException.ThrowIfLessThan(ArpCacheCapacity, 1, nameof(ArpCacheCapacity));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Ipv4NeighborCacheCapacity, 1, nameof(Ipv4NeighborCacheCapacity));
+        ArgumentOutOfRangeException.ThrowIfLessThan(Ipv6NeighborCacheCapacity, 1, nameof(Ipv6NeighborCacheCapacity));
         ArgumentOutOfRangeException.ThrowIfLessThan(ArpRequestAttempts, 1, nameof(ArpRequestAttempts));
         ArgumentOutOfRangeException.ThrowIfLessThan(ResolutionQueuePackets, 1, nameof(ResolutionQueuePackets));
         ArgumentOutOfRangeException.ThrowIfLessThan(ResolutionQueueBytes, 1500, nameof(ResolutionQueueBytes));

@@ -175,7 +175,7 @@ public sealed class ArpTests
     [Fact(DisplayName = "The neighbor cache stays within its capacity under a flood of senders")]
     public void CacheIsBounded()
     {
-        var options = EngineHarness.DefaultOptions() with { ArpCacheCapacity = 8 };
+        var options = EngineHarness.DefaultOptions() with { Ipv4NeighborCacheCapacity = 8 };
         using var h = new EngineHarness(options, learnPeer: false);
         for (int i = 0; i < 100; i++)
         {

@@ -1,11 +1,8 @@
-using System.Buffers;
-using System.Net.Sockets;
-using Wirestack.Network;
 using Wirestack.Wire;
 
 namespace Wirestack.Engine;
 
-// ARP (RFC 826): answering for our address, learning neighbors, resolving next hops with a bounded wait queue.
+// ARP (RFC 826): answering for our address, learning neighbours, asking for the ones the resolver needs.
 internal sealed partial class NetworkEngine
 {
     void ReceiveArp(ReadOnlySpan<byte> payload)
@@ -37,17 +34,12 @@ internal sealed partial class NetworkEngine
         if (!senderIp.IsAny && !senderIp.IsBroadcast && !senderIp.IsMulticast)
         {
             bool answer = forUs && arp.Operation == ArpOperation.Reply;
-            var entry = _neighbors.Learn(senderIp, senderMac, _now, create: forUs, confirmed: answer);
-            if (entry is not null)
-                FlushPending(_neighbors, entry);
+            _neighbors.Learned(_neighbors.Ipv4.Learn(senderIp, senderMac, _now, create: forUs, confirmed: answer));
         }
 
         if (forUs && arp.Operation == ArpOperation.Request)
         {
-            var frame = _controlBuffer.AsSpan();
-            int length = EthernetFrame.WriteHeader(frame, senderMac, MacAddress, EtherType.Arp);
-            length += ArpPacket.Write(frame[length..], ArpOperation.Reply, MacAddress, _interface.Address, senderMac, senderIp);
-            Transmit(frame[..length]);
+            SendArp(ArpOperation.Reply, senderMac, _interface.Address, senderMac, senderIp);
             Counters.Increment(StackCounter.ArpRepliesSent);
         }
     }
@@ -55,43 +47,24 @@ internal sealed partial class NetworkEngine
     /// <summary>An ARP request: broadcast to resolve, or unicast to <paramref name="to"/> to re-probe (RFC 4861 7.3.3 PROBE).</summary>
     void SendArpRequest(Ipv4Address target, MacAddress? to = null)
     {
-        var frame = _controlBuffer.AsSpan();
-        int length = EthernetFrame.WriteHeader(frame, to ?? MacAddress.Broadcast, MacAddress, EtherType.Arp);
-        length += ArpPacket.Write(frame[length..], ArpOperation.Request, MacAddress, _interface.Address, MacAddress.Zero, target);
-        Transmit(frame[..length]);
+        SendArp(ArpOperation.Request, to ?? MacAddress.Broadcast, _interface.Address, MacAddress.Zero, target);
         Counters.Increment(StackCounter.ArpRequestsSent);
+    }
+
+    void SendArp(ArpOperation operation, MacAddress frameTo, Ipv4Address senderIp, MacAddress targetMac, Ipv4Address targetIp)
+    {
+        using var lease = _buffers.Rent();
+        var frame = lease.Buffer.AsSpan();
+        int length = EthernetFrame.WriteHeader(frame, frameTo, MacAddress, EtherType.Arp);
+        length += ArpPacket.Write(frame[length..], operation, MacAddress, senderIp, targetMac, targetIp);
+        _link.SendFrame(frame[..length], _now);
     }
 
     /// <summary>Gratuitous ARP announcing our address (RFC 5227 3): a request with sender and target both ours.</summary>
     void Announce()
     {
-        if (_device.Medium == Devices.LinkMedium.Ethernet && _interface.IsConfigured)
+        if (_link.IsEthernet && _interface.IsConfigured)
             SendArpRequest(_interface.Address);
-    }
-
-    /// <summary>Sends a packet to a next hop whose link address is not known yet: queue it and ask.</summary>
-    void ResolveAndQueue(Ipv4Address nextHop, ReadOnlySpan<byte> packet, VirtioNetHeader offload)
-    {
-        if (_neighbors.StartResolution(nextHop, _now, out var entry))
-            SendArpRequest(nextHop);
-        if (entry is null)
-        {
-            Counters.Increment(StackCounter.DropNeighborTableFull);
-            ReportToSender(packet, SocketError.HostUnreachable);
-            return;
-        }
-        QueuePending(_neighbors, entry, packet, offload);
-    }
-
-    /// <summary>
-    /// Holds a copy of a packet (with link headroom, and room for fragment headers) until its next hop resolves,
-    /// with what the device is left to do with it.
-    /// </summary>
-    void QueuePending(NeighborCache cache, NeighborCache.Entry entry, ReadOnlySpan<byte> packet, VirtioNetHeader offload)
-    {
-        var buffer = ArrayPool<byte>.Shared.Rent(LinkHeadroom + packet.Length);
-        packet.CopyTo(buffer.AsSpan(LinkHeadroom));
-        cache.Enqueue(entry, new PendingPacket(buffer, LinkHeadroom, packet.Length, offload), _dropPending);
     }
 
     /// <summary>
@@ -100,46 +73,7 @@ internal sealed partial class NetworkEngine
     /// </summary>
     public void ConfirmReachable(IpAddress remote)
     {
-        if (_device.Medium != Devices.LinkMedium.Ethernet)
-            return;
-        if (remote.IsIpv4)
-        {
-            if (TryNextHop(remote.Ipv4, out var nextHop))
-                _neighbors.Confirm(nextHop, _now);
-        }
-        else if (_ndp is not null && TryNextHopIpv6(remote, out var nextHop))
-        {
-            _ndp.Confirm(nextHop, _now);
-        }
-    }
-
-    void DropPending(PendingPacket packet)
-    {
-        Counters.Increment(StackCounter.DropResolutionQueueFull);
-        packet.Release();
-    }
-
-    void FlushPending(NeighborCache cache, NeighborCache.Entry entry)
-    {
-        while (entry.Pending.Count > 0)
-        {
-            var packet = cache.DequeuePending(entry);
-            if (entry.Address.IsIpv4)
-                EmitIpv4(packet.Buffer, packet.Offset, packet.Length, entry.LinkAddress, packet.Offload);
-            else
-                EmitIpv6(packet.Buffer, packet.Offset, packet.Length, entry.LinkAddress, packet.Offload);
-            packet.Release();
-        }
-    }
-
-    void FailResolution(NeighborCache cache, NeighborCache.Entry entry)
-    {
-        while (entry.Pending.Count > 0)
-        {
-            var packet = cache.DequeuePending(entry);
-            Counters.Increment(StackCounter.DropResolutionFailed);
-            ReportToSender(packet.Packet, SocketError.HostUnreachable);
-            packet.Release();
-        }
+        if (_link.IsEthernet && _output.TryNextHop(remote, out var nextHop))
+            _neighbors.Confirm(nextHop, _now);
     }
 }

@@ -84,10 +84,7 @@ internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
     void IDhcpHost.SendArpProbe(Ipv4Address address)
     {
         // RFC 5227 2.1.1: sender protocol address zero, target the address being probed.
-        var frame = _controlBuffer.AsSpan();
-        int length = EthernetFrame.WriteHeader(frame, MacAddress.Broadcast, MacAddress, EtherType.Arp);
-        length += ArpPacket.Write(frame[length..], ArpOperation.Request, MacAddress, Ipv4Address.Any, MacAddress.Zero, address);
-        Transmit(frame[..length]);
+        SendArp(ArpOperation.Request, MacAddress.Broadcast, Ipv4Address.Any, MacAddress.Zero, address);
         Counters.Increment(StackCounter.ArpRequestsSent);
     }
 

@@ -1,6 +1,5 @@
 using System.Net.Sockets;
 using Wirestack.Dhcp;
-using Wirestack.Network;
 using Wirestack.Transport;
 using Wirestack.Wire;
 

@@ -50,7 +50,7 @@ internal sealed partial class NetworkEngine
         message[0] = (byte)Icmpv4Type.EchoReply;
         message[1] = 0;
         BinaryPrimitives.WriteUInt16BigEndian(message[2..], Checksum.Update(storedChecksum, oldTypeCode, (ushort)(Icmpv4Type.EchoReply) << 8));
-        TransmitIpv4(buffer, messageOffset, messageLength, IpProtocol.Icmp, requester);
+        _output.Send(buffer, messageOffset, messageLength, IpProtocol.Icmp, _interface.Address, requester, _now);
         Counters.Increment(StackCounter.IcmpEchoRepliesSent);
     }
 
@@ -77,11 +77,11 @@ internal sealed partial class NetworkEngine
             return;
         }
         int quote = Math.Min(offending.Length, IcmpErrorMaxDatagram - Ipv4Packet.MinimumHeaderLength - Icmpv4Message.HeaderLength);
-        int messageOffset = LinkHeadroom + Ipv4Packet.MinimumHeaderLength;
-        var message = _transmitBuffer.AsSpan(messageOffset, Icmpv4Message.HeaderLength + quote);
+        using var lease = _buffers.Rent();
+        var message = lease.Buffer.AsSpan(TransportOffset, Icmpv4Message.HeaderLength + quote);
         offending[..quote].CopyTo(message[Icmpv4Message.HeaderLength..]);
         Icmpv4Message.WriteHeader(message, type, code, restOfHeader: 0);
-        TransmitIpv4(_transmitBuffer, messageOffset, message.Length, IpProtocol.Icmp, source);
+        _output.Send(lease.Buffer, TransportOffset, message.Length, IpProtocol.Icmp, _interface.Address, source, _now);
         Counters.Increment(StackCounter.IcmpErrorsSent);
     }
 

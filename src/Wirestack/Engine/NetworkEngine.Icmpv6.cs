@@ -65,12 +65,13 @@ internal sealed partial class NetworkEngine
         if (destination.IsMulticast && !_ipv6!.TrySelectSource(requester, out source))
             return;
         int length = request.Bytes.Length;
-        if (length > Ipv4Packet.MaximumLength - Ipv6Packet.HeaderLength)
+        if (length > Ipv6Packet.MaximumPayloadLength)
             return;
-        var reply = _transmitBuffer.AsSpan(TransportOffset, length);
+        using var lease = _buffers.Rent();
+        var reply = lease.Buffer.AsSpan(TransportOffset, length);
         request.Bytes.CopyTo(reply);
         Icmpv6Message.Finish(reply, Icmpv6Type.EchoReply, 0, source, requester);
-        TransmitIpv6(_transmitBuffer, TransportOffset, length, IpProtocol.Icmpv6, source, requester);
+        _output.Send(lease.Buffer, TransportOffset, length, IpProtocol.Icmpv6, source, requester, _now);
         Counters.Increment(StackCounter.IcmpEchoRepliesSent);
     }
 
@@ -105,11 +106,12 @@ internal sealed partial class NetworkEngine
         }
         const int headerRoom = Ipv6Packet.HeaderLength + Icmpv6Message.HeaderLength + 4;
         int quote = Math.Min(offending.Length, Ipv6Packet.MinimumMtu - headerRoom);
-        var message = _transmitBuffer.AsSpan(TransportOffset, Icmpv6Message.HeaderLength + 4 + quote);
+        using var lease = _buffers.Rent();
+        var message = lease.Buffer.AsSpan(TransportOffset, Icmpv6Message.HeaderLength + 4 + quote);
         BinaryPrimitives.WriteUInt32BigEndian(message[4..], parameter);
         offending[..quote].CopyTo(message[8..]);
         Icmpv6Message.Finish(message, type, code, from, source);
-        TransmitIpv6(_transmitBuffer, TransportOffset, message.Length, IpProtocol.Icmpv6, from, source);
+        _output.Send(lease.Buffer, TransportOffset, message.Length, IpProtocol.Icmpv6, from, source, _now);
         Counters.Increment(StackCounter.IcmpErrorsSent);
     }
 

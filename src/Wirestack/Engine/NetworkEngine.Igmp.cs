@@ -103,8 +103,9 @@ internal sealed partial class NetworkEngine
             }
             return;
         }
-        int perPacket = (_device.Mtu - 24 - IgmpMessage.MinimumLength) / 8;
-        var message = _transmitBuffer.AsSpan(TransportOffset);
+        int perPacket = (_link.Mtu - 24 - IgmpMessage.MinimumLength) / 8;
+        using var lease = _buffers.Rent();
+        var message = lease.Buffer.AsSpan(TransportOffset);
         int count = 0;
         foreach (var group in _interface.Multicast.Groups)
         {
@@ -113,33 +114,34 @@ internal sealed partial class NetworkEngine
             WriteGroupRecord(message[(IgmpMessage.MinimumLength + 8 * count)..], IgmpRecordType.ModeIsExclude, group.Ipv4);
             if (++count == perPacket)
             {
-                SendIgmpv3Report(count);
+                SendIgmpv3Report(lease.Buffer, count);
                 count = 0;
             }
         }
         if (count > 0)
-            SendIgmpv3Report(count);
+            SendIgmpv3Report(lease.Buffer, count);
     }
 
     void SendIgmpReport(IpAddress group, byte recordType)
     {
-        var message = _transmitBuffer.AsSpan(TransportOffset, IgmpMessage.MinimumLength);
+        using var lease = _buffers.Rent();
+        var message = lease.Buffer.AsSpan(TransportOffset, IgmpMessage.MinimumLength);
         switch (IgmpVersion)
         {
             case 3:
-                WriteGroupRecord(_transmitBuffer.AsSpan(TransportOffset + IgmpMessage.MinimumLength), recordType, group.Ipv4);
-                SendIgmpv3Report(1);
+                WriteGroupRecord(lease.Buffer.AsSpan(TransportOffset + IgmpMessage.MinimumLength), recordType, group.Ipv4);
+                SendIgmpv3Report(lease.Buffer, 1);
                 return;
             case 2 when recordType == IgmpRecordType.ChangeToIncludeMode:
                 // RFC 2236 3: Leave Group to all routers.
                 WriteVersion2(message, IgmpType.LeaveGroup, group.Ipv4);
-                SendIgmp(message.Length, AllRoutersV4);
+                SendIgmp(lease.Buffer, message.Length, AllRoutersV4);
                 return;
             case 1 when recordType == IgmpRecordType.ChangeToIncludeMode:
                 return;   // IGMPv1 has no leave (RFC 1112): the membership times out at the router
             default:
                 WriteVersion2(message, IgmpVersion == 1 ? IgmpType.Version1Report : IgmpType.Version2Report, group.Ipv4);
-                SendIgmp(message.Length, group.Ipv4);
+                SendIgmp(lease.Buffer, message.Length, group.Ipv4);
                 return;
         }
     }
@@ -161,36 +163,31 @@ internal sealed partial class NetworkEngine
     }
 
     /// <summary>An IGMPv3 report of the <paramref name="records"/> group records already written after its 8-byte header.</summary>
-    void SendIgmpv3Report(int records)
+    void SendIgmpv3Report(byte[] buffer, int records)
     {
-        var message = _transmitBuffer.AsSpan(TransportOffset, IgmpMessage.MinimumLength + 8 * records);
+        var message = buffer.AsSpan(TransportOffset, IgmpMessage.MinimumLength + 8 * records);
         message[0] = IgmpType.Version3Report;
         message[1] = 0;
         message[4] = 0;
         message[5] = 0;
         message[6] = (byte)(records >> 8);
         message[7] = (byte)records;
-        SendIgmp(message.Length, AllIgmpRouters);
+        SendIgmp(buffer, message.Length, AllIgmpRouters);
     }
 
     /// <summary>
     /// Sends the IGMP message built at the transport offset: TTL 1 and the Router Alert option (RFC 3376 4, RFC 2113),
     /// from the interface's address or 0.0.0.0 before it has one (4.2.13).
     /// </summary>
-    void SendIgmp(int length, Ipv4Address destination)
+    void SendIgmp(byte[] buffer, int length, Ipv4Address destination)
     {
-        IgmpMessage.Finish(_transmitBuffer.AsSpan(TransportOffset, length));
-        const int headerLength = Ipv4Packet.MinimumHeaderLength + 4;
+        IgmpMessage.Finish(buffer.AsSpan(TransportOffset, length));
+        int headerLength = Ipv4Packet.MinimumHeaderLength + IgmpMessage.RouterAlert.Length;
         int offset = TransportOffset - headerLength;
-        var header = _transmitBuffer.AsSpan(offset, headerLength);
-        Ipv4Packet.WriteHeader(header, headerLength + length, _nextIdentification++, dontFragment: false, moreFragments: false, fragmentOffset: 0,
-            timeToLive: 1, IgmpProtocol, _interface.Address, destination, typeOfService: 0xC0);
-        header[0] = 0x46;
-        IgmpMessage.RouterAlert.CopyTo(header[Ipv4Packet.MinimumHeaderLength..]);
-        header[10] = 0;
-        header[11] = 0;
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(header[10..], Checksum.Compute(header));
-        OutputIpv4(_transmitBuffer, offset, headerLength + length);
+        Ipv4Packet.WriteHeader(buffer.AsSpan(offset, headerLength), headerLength + length, _output.NextIpv4Identification(), dontFragment: false,
+            moreFragments: false, fragmentOffset: 0, timeToLive: 1, IgmpProtocol, _interface.Address, destination, typeOfService: 0xC0,
+            options: IgmpMessage.RouterAlert);
+        _output.Route(buffer, offset, headerLength + length, destination, _now);
         Counters.Increment(StackCounter.IgmpReportsSent);
     }
 }

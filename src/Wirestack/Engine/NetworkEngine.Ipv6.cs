@@ -1,27 +1,17 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
-using Wirestack.Devices;
 using Wirestack.Network;
 using Wirestack.Wire;
 
 namespace Wirestack.Engine;
 
-// IPv6 (RFC 8200): input checks, the extension-header chain, protocol dispatch, next hops, fragmentation on send.
+// IPv6 input (RFC 8200): checks, the extension-header chain, reassembly, protocol dispatch; source selection.
 internal sealed partial class NetworkEngine
 {
     readonly Ipv6Interface? _ipv6;
-    readonly NeighborCache? _ndp;
-    readonly PathMtuCache _pathMtu = new(256);
-    uint _nextIpv6Identification;
 
     /// <summary>The IPv6 side of the interface; null when IPv6 is off.</summary>
     public Ipv6Interface? Ipv6 => _ipv6;
-
-    /// <summary>The NDP neighbour cache; null when IPv6 is off.</summary>
-    public NeighborCache? Ipv6Neighbors => _ndp;
-
-    /// <summary>The IPv6 link MTU: the device's, lowered by a router's MTU option.</summary>
-    int Ipv6Mtu => Math.Min(_device.Mtu, _ipv6?.Mtu ?? _device.Mtu);
 
     void ReceiveIpv6(byte[] buffer, int offset, int length)
     {
@@ -137,7 +127,7 @@ internal sealed partial class NetworkEngine
             SendIcmpv6Error(bytes, Icmpv6Type.ParameterProblem, Icmpv6Code.ErroneousHeaderField, 4);
             return;
         }
-        if (fragment.FragmentOffset + dataLength > Ipv4Packet.MaximumLength - (chain.FragmentHeaderOffset - Ipv6Packet.HeaderLength))
+        if (fragment.FragmentOffset + dataLength > Ipv6Packet.MaximumPayloadLength - (chain.FragmentHeaderOffset - Ipv6Packet.HeaderLength))
         {
             Counters.Increment(StackCounter.DropFragmentMalformed);
             SendIcmpv6Error(bytes, Icmpv6Type.ParameterProblem, Icmpv6Code.ErroneousHeaderField, (uint)chain.FragmentHeaderOffset + 2);
@@ -189,139 +179,14 @@ internal sealed partial class NetworkEngine
         if (destination.IsIpv4)
         {
             source = _interface.Address;
-            return _interface.IsConfigured && HasRoute(destination.Ipv4);
+            return _interface.IsConfigured && _output.HasRoute(destination);
         }
         source = default;
-        return _ipv6 is not null && _ipv6.TrySelectSource(destination, out source)
-            && (destination.IsMulticast || _device.Medium == LinkMedium.Ip || TryNextHopIpv6(destination, out _));
-    }
-
-    /// <summary>Room before any transport header the engine builds: link header, IPv6 header and a Fragment header.</summary>
-    const int TransportOffset = LinkHeadroom + Ipv6Packet.HeaderLength + Ipv6FragmentHeader.Length;
-
-    /// <summary>Puts the network header of <paramref name="destination"/>'s family in front of the payload and sends.</summary>
-    void TransmitIp(byte[] buffer, int payloadOffset, int payloadLength, byte protocol, IpAddress source, IpAddress destination, byte hopLimit = 0,
-        VirtioNetHeader offload = default)
-    {
-        if (destination.IsIpv4)
-            TransmitIpv4(buffer, payloadOffset, payloadLength, protocol, destination.Ipv4, hopLimit, offload);
-        else
-            TransmitIpv6(buffer, payloadOffset, payloadLength, protocol, source, destination, hopLimit, offload);
-    }
-
-    /// <summary>Writes the 40-byte header in front of the payload and routes the packet.</summary>
-    void TransmitIpv6(byte[] buffer, int payloadOffset, int payloadLength, byte nextHeader, IpAddress source, IpAddress destination, byte hopLimit = 0,
-        VirtioNetHeader offload = default)
-    {
-        int offset = payloadOffset - Ipv6Packet.HeaderLength;
-        Ipv6Packet.WriteHeader(buffer.AsSpan(offset), payloadLength, nextHeader, hopLimit != 0 ? hopLimit : _ipv6!.HopLimit, source, destination);
-        OutputIpv6(buffer, offset, Ipv6Packet.HeaderLength + payloadLength, offload);
-    }
-
-    void OutputIpv6(byte[] buffer, int offset, int length, VirtioNetHeader offload)
-    {
-        Counters.Increment(StackCounter.Ipv6PacketsSent);
-        var destination = IpAddress.Read(buffer.AsSpan(offset + 24));
-        if (_device.Medium == LinkMedium.Ip)
-        {
-            EmitIpv6(buffer, offset, length, default, offload);
-            return;
-        }
-        if (destination.IsMulticast)
-        {
-            // RFC 2464 7: 33:33 followed by the low 32 bits of the group.
-            Span<byte> mac = stackalloc byte[6];
-            mac[0] = 0x33;
-            mac[1] = 0x33;
-            BinaryPrimitives.WriteUInt32BigEndian(mac[2..], (uint)destination.Low);
-            EmitIpv6(buffer, offset, length, MacAddress.Read(mac), offload);
-            return;
-        }
-        if (!TryNextHopIpv6(destination, out var nextHop))
-        {
-            Counters.Increment(StackCounter.DropNoRoute);
-            ReportToSender(buffer.AsSpan(offset, length), SocketError.NetworkUnreachable);
-            return;
-        }
-        if (_ndp!.TryGet(nextHop, _now, out var linkAddress))
-            EmitIpv6(buffer, offset, length, linkAddress, offload);
-        else
-            ResolveAndQueueIpv6(nextHop, buffer.AsSpan(offset, length), offload);
-    }
-
-    /// <summary>RFC 4861 5.2: on-link destinations are their own next hop; others go to a default router.</summary>
-    bool TryNextHopIpv6(IpAddress destination, out IpAddress nextHop)
-    {
-        if (_ipv6!.IsOnLink(destination))
-        {
-            nextHop = destination;
-            return true;
-        }
-        return _ipv6.TryGetDefaultRouter(_routerProbablyReachable!, out nextHop);
-    }
-
-    /// <summary>
-    /// Puts a packet on the link; above the link MTU it is fragmented at the source (RFC 8200 4.5), in place as
-    /// IPv4 is: each fragment's headers overwrite the tail of data already sent. Only packets with the bare 40-byte
-    /// header are built here (all the engine sends), so the unfragmentable part is that header alone.
-    /// </summary>
-    void EmitIpv6(byte[] buffer, int offset, int length, MacAddress linkAddress, VirtioNetHeader offload = default)
-    {
-        bool ethernet = _device.Medium == LinkMedium.Ethernet;
-        int linkHeader = ethernet ? EthernetFrame.HeaderLength : 0;
-        int mtu = Ipv6Mtu;
-        if (length > Ipv6Packet.MinimumMtu && offload.Gso == GsoType.None)
-            mtu = _pathMtu.Get(IpAddress.Read(buffer.AsSpan(offset + 24)), mtu, _now);
-        if (length <= mtu || offload.Gso != GsoType.None)
-        {
-            if (ethernet)
-                EthernetFrame.WriteHeader(buffer.AsSpan(offset - linkHeader), linkAddress, MacAddress, EtherType.Ipv6);
-            Transmit(buffer.AsSpan(offset - linkHeader, length + linkHeader), linkHeader, offload);
-            return;
-        }
-        FinishBeforeFragmenting(buffer.AsSpan(offset, length), offload);
-
-        var original = buffer.AsSpan(offset, Ipv6Packet.HeaderLength);
-        byte nextHeader = original[6], hopLimit = original[7];
-        var source = IpAddress.Read(original[8..]);
-        var destination = IpAddress.Read(original[24..]);
-        int dataLength = length - Ipv6Packet.HeaderLength;
-        int dataStart = offset + Ipv6Packet.HeaderLength;
-        int maxData = (mtu - Ipv6Packet.HeaderLength - Ipv6FragmentHeader.Length) & ~7;
-        uint identification = _nextIpv6Identification++;
-        const int Headers = Ipv6Packet.HeaderLength + Ipv6FragmentHeader.Length;
-        for (int dataOffset = 0; dataOffset < dataLength; dataOffset += maxData)
-        {
-            int chunk = Math.Min(maxData, dataLength - dataOffset);
-            bool more = dataOffset + chunk < dataLength;
-            int headerStart = dataStart + dataOffset - Headers;
-            var header = buffer.AsSpan(headerStart, Headers);
-            Ipv6Packet.WriteHeader(header, Ipv6FragmentHeader.Length + chunk, Ipv6NextHeader.Fragment, hopLimit, source, destination);
-            Ipv6FragmentHeader.Write(header[Ipv6Packet.HeaderLength..], nextHeader, dataOffset, more, identification);
-            if (ethernet)
-                EthernetFrame.WriteHeader(buffer.AsSpan(headerStart - linkHeader), linkAddress, MacAddress, EtherType.Ipv6);
-            Transmit(buffer.AsSpan(headerStart - linkHeader, Headers + chunk + linkHeader));
-            Counters.Increment(StackCounter.Ipv6FragmentsSent);
-        }
-    }
-
-    void ResolveAndQueueIpv6(IpAddress nextHop, ReadOnlySpan<byte> packet, VirtioNetHeader offload)
-    {
-        bool ask = _ndp!.StartResolution(nextHop, _now, out var entry);
-        if (entry is null)
-        {
-            Counters.Increment(StackCounter.DropNeighborTableFull);
-            ReportToSender(packet, SocketError.HostUnreachable);
-            return;
-        }
-        // Queued first: the solicitation is built in the transmit buffer, where the packet may still lie.
-        QueuePending(_ndp, entry, packet, offload);
-        if (ask)
-            SendNeighborSolicitation(nextHop, unicastTo: null);
+        return _ipv6 is not null && _ipv6.TrySelectSource(destination, out source) && _output.HasRoute(destination);
     }
 
     /// <summary>The path MTU toward <paramref name="destination"/> (either family; IPv4 sends without DF, so its link MTU).</summary>
-    public int PathMtu(IpAddress destination) => destination.IsIpv4 ? _device.Mtu : _pathMtu.Get(destination, Ipv6Mtu, _now);
+    public int PathMtu(IpAddress destination) => _output.PathMtu(destination, _now);
 
     /// <summary>
     /// RFC 8201 4 (RFC 4443 3.2): a Packet Too Big about a packet of ours lowers the path MTU toward its destination
@@ -339,7 +204,7 @@ internal sealed partial class NetworkEngine
         var quoted = body[4..];
         var local = IpAddress.Read(quoted[8..]);
         var remote = IpAddress.Read(quoted[24..]);
-        if (!IsOurUnicast(local) || !_pathMtu.Lower(remote, mtu, Ipv6Mtu, _now))
+        if (!IsOurUnicast(local) || !_output.PathMtus.Lower(remote, mtu, _output.Ipv6LinkMtu, _now))
         {
             Counters.Increment(StackCounter.DropIcmpIgnored);
             return;
@@ -353,7 +218,7 @@ internal sealed partial class NetworkEngine
                 BinaryPrimitives.ReadUInt16BigEndian(transport[2..]));
             if (_tcpConnections.TryGetValue(key, out var connection))
             {
-                connection.OnPathMtu(_pathMtu.Get(remote, Ipv6Mtu, _now), BinaryPrimitives.ReadUInt32BigEndian(transport[4..]));
+                connection.OnPathMtu(_output.PathMtu(remote, _now), BinaryPrimitives.ReadUInt32BigEndian(transport[4..]));
                 Reschedule(connection);
             }
         }

@@ -79,7 +79,7 @@ internal sealed partial class NetworkEngine
             return;
         }
         var groups = _ipv6!.Multicast.Groups.Where(IsReported).ToList();
-        int perPacket = (Ipv6Mtu - Ipv6Packet.HeaderLength - 8 - 8) / 20;
+        int perPacket = (_output.Ipv6LinkMtu - Ipv6Packet.HeaderLength - 8 - 8) / 20;
         for (int start = 0; start < groups.Count; start += perPacket)
             SendMldv2Report(groups.Skip(start).Take(perPacket), ModeIsExclude);
     }
@@ -93,15 +93,17 @@ internal sealed partial class NetworkEngine
         }
         // MLDv1 (RFC 2710 3): a report to the group itself, or Done to all routers when leaving.
         bool leaving = recordType == ChangeToIncludeMode;
-        var message = _transmitBuffer.AsSpan(TransportOffset + 8, 24);
+        using var lease = _buffers.Rent();
+        var message = lease.Buffer.AsSpan(TransportOffset + 8, 24);
         message[4..].Clear();
         group.WriteTo(message[8..]);
-        SendMld(message.Length, leaving ? Icmpv6Type.MulticastListenerDone : Icmpv6Type.MulticastListenerReportV1, leaving ? IpAddress.AllRouters : group);
+        SendMld(lease.Buffer, message.Length, leaving ? Icmpv6Type.MulticastListenerDone : Icmpv6Type.MulticastListenerReportV1, leaving ? IpAddress.AllRouters : group);
     }
 
     void SendMldv2Report(IEnumerable<IpAddress> groups, byte recordType)
     {
-        var message = _transmitBuffer.AsSpan(TransportOffset + 8);
+        using var lease = _buffers.Rent();
+        var message = lease.Buffer.AsSpan(TransportOffset + 8);
         int count = 0, length = 8;
         foreach (var group in groups)
         {
@@ -116,17 +118,17 @@ internal sealed partial class NetworkEngine
             return;
         BinaryPrimitives.WriteUInt16BigEndian(message[4..], 0);
         BinaryPrimitives.WriteUInt16BigEndian(message[6..], (ushort)count);
-        SendMld(length, Icmpv6Type.MulticastListenerReportV2, IpAddress.AllMldv2Routers);
+        SendMld(lease.Buffer, length, Icmpv6Type.MulticastListenerReportV2, IpAddress.AllMldv2Routers);
     }
 
     /// <summary>
     /// Sends the MLD message built 8 bytes past the transport offset, behind a Hop-by-Hop header with Router Alert
     /// (RFC 3810 5, RFC 2711), hop limit 1, from the link-local address (or :: while it is tentative, 5.2.13).
     /// </summary>
-    void SendMld(int length, Icmpv6Type type, IpAddress destination)
+    void SendMld(byte[] buffer, int length, Icmpv6Type type, IpAddress destination)
     {
         var source = LinkLocalSource;
-        var hopByHop = _transmitBuffer.AsSpan(TransportOffset, 8);
+        var hopByHop = buffer.AsSpan(TransportOffset, 8);
         hopByHop[0] = IpProtocol.Icmpv6;
         hopByHop[1] = 0;
         hopByHop[2] = 5; // Router Alert
@@ -135,8 +137,8 @@ internal sealed partial class NetworkEngine
         hopByHop[5] = 0;
         hopByHop[6] = 1; // PadN of 0 bytes
         hopByHop[7] = 0;
-        Icmpv6Message.Finish(_transmitBuffer.AsSpan(TransportOffset + 8, length), type, 0, source, destination);
-        TransmitIpv6(_transmitBuffer, TransportOffset, 8 + length, Ipv6NextHeader.HopByHop, source, destination, hopLimit: 1);
+        Icmpv6Message.Finish(buffer.AsSpan(TransportOffset + 8, length), type, 0, source, destination);
+        _output.Send(buffer, TransportOffset, 8 + length, Ipv6NextHeader.HopByHop, source, destination, _now, hopLimit: 1);
         Counters.Increment(StackCounter.MldReportsSent);
     }
 }

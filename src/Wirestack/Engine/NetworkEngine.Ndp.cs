@@ -1,6 +1,4 @@
 using System.Buffers.Binary;
-using Wirestack.Devices;
-using Wirestack.Network;
 using Wirestack.Wire;
 
 namespace Wirestack.Engine;
@@ -13,10 +11,6 @@ internal sealed partial class NetworkEngine
     const long MaxRouterSolicitationDelay = 1_000_000, RouterSolicitationInterval = 4_000_000;
     const int MaxRouterSolicitations = 3;
 
-    readonly List<NeighborCache.Entry> _ndpRetryScratch = [];
-    readonly List<NeighborCache.Entry> _ndpFailedScratch = [];
-    readonly List<NeighborCache.Entry> _ndpProbeScratch = [];
-    readonly Func<IpAddress, bool>? _routerProbablyReachable;
     int _routerSolicitationsLeft;
     long _nextConflictEventAt;
     long _nextRouterSolicitationAt = long.MaxValue;
@@ -34,9 +28,6 @@ internal sealed partial class NetworkEngine
             return IpAddress.Ipv6Any;
         }
     }
-
-    /// <summary>RFC 4861 6.3.6: a router whose entry is not INCOMPLETE (or has none yet) is probably reachable.</summary>
-    bool RouterProbablyReachable(IpAddress router) => _ndp!.StateOf(router) is not NeighborState.Incomplete;
 
     void StartIpv6()
     {
@@ -64,18 +55,14 @@ internal sealed partial class NetworkEngine
         if (_ipv6 is null || _ipv6.Addresses.Count == 0 && _ipv6.Multicast.Count == 0)
             return;
         _ipv6.Clear();
-        _ndp!.Clear(p => p.Release());
+        _neighbors.ClearIpv6();
         _mldReports!.Clear();
         _nextRouterSolicitationAt = long.MaxValue;
         _dhcpv6?.Stop();
         _dhcpv6DnsServers = _dhcpv6NtpServers = [];
     }
 
-    void ShutdownIpv6()
-    {
-        _dhcpv6?.Release();
-        _ndp?.Clear(p => p.Release());
-    }
+    void ShutdownIpv6() => _dhcpv6?.Release();
 
     long? NextIpv6Deadline
     {
@@ -97,7 +84,7 @@ internal sealed partial class NetworkEngine
             foreach (var prefix in _ipv6.Prefixes)
                 next = Math.Min(next, prefix.ExpiresAt);
             next = Math.Min(next, Math.Min(_ipv6.DnsServers.NextExpiry, _ipv6.SearchDomains.NextExpiry));
-            return Earliest(next == long.MaxValue ? null : next, _ndp!.NextDeadline());
+            return next == long.MaxValue ? null : next;
         }
     }
 
@@ -124,17 +111,6 @@ internal sealed partial class NetworkEngine
         if (_now >= _nextRouterSolicitationAt)
             SendRouterSolicitation();
         RunMldTimers();
-
-        _ndpRetryScratch.Clear();
-        _ndpFailedScratch.Clear();
-        _ndpProbeScratch.Clear();
-        _ndp!.Expire(_now, _ndpRetryScratch, _ndpFailedScratch, _ndpProbeScratch);
-        foreach (var entry in _ndpRetryScratch)
-            SendNeighborSolicitation(entry.Address, unicastTo: null);
-        foreach (var entry in _ndpProbeScratch)
-            SendNeighborSolicitation(entry.Address, entry.LinkAddress);
-        foreach (var entry in _ndpFailedScratch)
-            FailResolution(_ndp, entry);
     }
 
     void SendRouterSolicitation()
@@ -148,12 +124,13 @@ internal sealed partial class NetworkEngine
         _nextRouterSolicitationAt = _routerSolicitationsLeft > 0 ? _now + RouterSolicitationInterval : long.MaxValue;
         // RFC 4861 6.3.7: from the link-local address once it is assigned (with our link address), else from ::.
         var source = LinkLocalSource;
-        var message = _transmitBuffer.AsSpan(TransportOffset);
+        using var lease = _buffers.Rent();
+        var message = lease.Buffer.AsSpan(TransportOffset);
         BinaryPrimitives.WriteUInt32BigEndian(message[4..], 0);
         int length = 8;
-        if (!source.IsUnspecified && _device.Medium == LinkMedium.Ethernet)
+        if (!source.IsUnspecified && _link.IsEthernet)
             length += NdpOptionReader.WriteLinkAddress(message[length..], NdpOptionType.SourceLinkLayerAddress, MacAddress);
-        SendNdp(length, Icmpv6Type.RouterSolicitation, source, IpAddress.AllRouters, linkAddress: null);
+        SendNdp(lease.Buffer, length, Icmpv6Type.RouterSolicitation, source, IpAddress.AllRouters, linkAddress: null);
         Counters.Increment(StackCounter.RouterSolicitationsSent);
     }
 
@@ -165,39 +142,33 @@ internal sealed partial class NetworkEngine
     {
         if (!_ipv6!.TrySelectSource(target, out var source))
             return;
-        var message = _transmitBuffer.AsSpan(TransportOffset);
+        using var lease = _buffers.Rent();
+        var message = lease.Buffer.AsSpan(TransportOffset);
         BinaryPrimitives.WriteUInt32BigEndian(message[4..], 0);
         target.WriteTo(message[8..]);
         int length = 24;
-        if (_device.Medium == LinkMedium.Ethernet)
+        if (_link.IsEthernet)
             length += NdpOptionReader.WriteLinkAddress(message[length..], NdpOptionType.SourceLinkLayerAddress, MacAddress);
-        SendNdp(length, Icmpv6Type.NeighborSolicitation, source, unicastTo is null ? target.SolicitedNode : target, unicastTo);
+        SendNdp(lease.Buffer, length, Icmpv6Type.NeighborSolicitation, source, unicastTo is null ? target.SolicitedNode : target, unicastTo);
         Counters.Increment(StackCounter.NeighborSolicitationsSent);
     }
 
     /// <summary>RFC 4862 5.4.2: a DAD probe, from the unspecified address with no link-layer option.</summary>
     void SendDadSolicitation(IpAddress tentative)
     {
-        var message = _transmitBuffer.AsSpan(TransportOffset);
+        using var lease = _buffers.Rent();
+        var message = lease.Buffer.AsSpan(TransportOffset);
         BinaryPrimitives.WriteUInt32BigEndian(message[4..], 0);
         tentative.WriteTo(message[8..]);
-        SendNdp(24, Icmpv6Type.NeighborSolicitation, IpAddress.Ipv6Any, tentative.SolicitedNode, linkAddress: null);
+        SendNdp(lease.Buffer, 24, Icmpv6Type.NeighborSolicitation, IpAddress.Ipv6Any, tentative.SolicitedNode, linkAddress: null);
         Counters.Increment(StackCounter.NeighborSolicitationsSent);
     }
 
     /// <summary>Sends the NDP message built at the transport offset with hop limit 255 (RFC 4861 6.1, 7.1), straight to <paramref name="linkAddress"/> when given.</summary>
-    void SendNdp(int length, Icmpv6Type type, IpAddress source, IpAddress destination, MacAddress? linkAddress)
+    void SendNdp(byte[] buffer, int length, Icmpv6Type type, IpAddress source, IpAddress destination, MacAddress? linkAddress)
     {
-        Icmpv6Message.Finish(_transmitBuffer.AsSpan(TransportOffset, length), type, 0, source, destination);
-        if (linkAddress is { } mac)
-        {
-            int offset = TransportOffset - Ipv6Packet.HeaderLength;
-            Ipv6Packet.WriteHeader(_transmitBuffer.AsSpan(offset), length, IpProtocol.Icmpv6, 255, source, destination);
-            Counters.Increment(StackCounter.Ipv6PacketsSent);
-            EmitIpv6(_transmitBuffer, offset, Ipv6Packet.HeaderLength + length, mac);
-            return;
-        }
-        TransmitIpv6(_transmitBuffer, TransportOffset, length, IpProtocol.Icmpv6, source, destination, hopLimit: 255);
+        Icmpv6Message.Finish(buffer.AsSpan(TransportOffset, length), type, 0, source, destination);
+        _output.Send(buffer, TransportOffset, length, IpProtocol.Icmpv6, source, destination, _now, hopLimit: 255, linkAddress: linkAddress);
     }
 
     /// <summary>RFC 4861 7.1.1 validation, then 7.2.3 (answer for our addresses) or DAD (RFC 4862 5.4.3).</summary>
@@ -240,11 +211,7 @@ internal sealed partial class NetworkEngine
             return;
         }
         if (sourceLinkAddress is { } linkAddress)
-        {
-            var entry = _ndp!.Learn(source, linkAddress, _now, create: true, confirmed: false);
-            if (entry is not null)
-                FlushPending(_ndp, entry);
-        }
+            _neighbors.Learned(_neighbors.Ipv6!.Learn(source, linkAddress, _now, create: true, confirmed: false));
         SendNeighborAdvertisement(target, source, solicited: true);
     }
 
@@ -256,14 +223,15 @@ internal sealed partial class NetworkEngine
 
     void SendNeighborAdvertisement(IpAddress target, IpAddress destination, bool solicited)
     {
-        var message = _transmitBuffer.AsSpan(TransportOffset);
+        using var lease = _buffers.Rent();
+        var message = lease.Buffer.AsSpan(TransportOffset);
         // R=0 (a host), S as asked, O=1 (RFC 4861 7.2.4: override, as the address is not anycast).
         BinaryPrimitives.WriteUInt32BigEndian(message[4..], (solicited ? 0x4000_0000u : 0) | 0x2000_0000u);
         target.WriteTo(message[8..]);
         int length = 24;
-        if (_device.Medium == LinkMedium.Ethernet)
+        if (_link.IsEthernet)
             length += NdpOptionReader.WriteLinkAddress(message[length..], NdpOptionType.TargetLinkLayerAddress, MacAddress);
-        SendNdp(length, Icmpv6Type.NeighborAdvertisement, target, destination, linkAddress: null);
+        SendNdp(lease.Buffer, length, Icmpv6Type.NeighborAdvertisement, target, destination, linkAddress: null);
         Counters.Increment(StackCounter.NeighborAdvertisementsSent);
     }
 
@@ -298,9 +266,7 @@ internal sealed partial class NetworkEngine
             return;
         }
         MacAddress? targetLinkAddress = FindLinkAddressOption(body[20..], NdpOptionType.TargetLinkLayerAddress);
-        var entry = _ndp!.Advertise(target, targetLinkAddress, solicited, overrideFlag, _now);
-        if (entry is not null)
-            FlushPending(_ndp, entry);
+        _neighbors.Learned(_neighbors.Ipv6!.Advertise(target, targetLinkAddress, solicited, overrideFlag, _now));
     }
 
     static MacAddress? FindLinkAddressOption(ReadOnlySpan<byte> options, byte type)

@@ -99,7 +99,7 @@ internal sealed partial class NetworkEngine
             if (entry.DadProbesLeft > 0)
             {
                 entry.DadProbesLeft--;
-                entry.DadNextAt = _now + _ndp!.RetryIntervalMicroseconds;
+                entry.DadNextAt = _now + _neighbors.Ipv6!.RetryIntervalMicroseconds;
                 SendDadSolicitation(entry.Address);
             }
             else
@@ -214,10 +214,10 @@ internal sealed partial class NetworkEngine
         if (reachableTime != 0 && reachableTime <= 3_600_000)
         {
             // RFC 4861 6.3.2: ReachableTime is BaseReachableTime times a random factor in [0.5, 1.5].
-            _ndp!.ReachableMicroseconds = (long)(reachableTime * 1000L * (0.5 + _random.NextDouble()));
+            _neighbors.Ipv6!.ReachableMicroseconds = (long)(reachableTime * 1000L * (0.5 + _random.NextDouble()));
         }
         if (retransTimer != 0)
-            _ndp!.RetryIntervalMicroseconds = Math.Clamp(retransTimer, 100u, 60_000u) * 1000L;
+            _neighbors.Ipv6!.RetryIntervalMicroseconds = Math.Clamp(retransTimer, 100u, 60_000u) * 1000L;
         bool known;
         if (routerLifetime == 0)
         {
@@ -239,13 +239,11 @@ internal sealed partial class NetworkEngine
                 case NdpOptionType.SourceLinkLayerAddress when NdpOptionReader.TryReadLinkAddress(option, out var linkAddress):
                     // Only routers in the (bounded) router table get an entry made for them: a flood of forged
                     // advertisements cannot push real neighbours out of the cache.
-                    var entry = _ndp!.Learn(source, linkAddress, _now, create: known, confirmed: false);
-                    if (entry is not null)
-                        FlushPending(_ndp, entry);
+                    _neighbors.Learned(_neighbors.Ipv6!.Learn(source, linkAddress, _now, create: known, confirmed: false));
                     break;
                 case NdpOptionType.Mtu when option.Length == 8:
                     uint mtu = BinaryPrimitives.ReadUInt32BigEndian(option[4..]);
-                    if (mtu >= Ipv6Packet.MinimumMtu && mtu <= _device.Mtu)
+                    if (mtu >= Ipv6Packet.MinimumMtu && mtu <= _link.Mtu)
                         ipv6.Mtu = (int)mtu;
                     break;
                 case NdpOptionType.PrefixInformation when NdpPrefixInformation.TryParse(option, out var prefix):

@@ -63,24 +63,25 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     long ITcpNetwork.Now => _now;
     TcpSettings ITcpNetwork.Settings => _options.Tcp;
     StackCounters ITcpNetwork.Counters => Counters;
-    int ITcpNetwork.Mtu => _device.Mtu;
+    int ITcpNetwork.Mtu => _link.Mtu;
     int ITcpNetwork.PathMtu(IpAddress destination) => PathMtu(destination);
-    byte[] ITcpNetwork.SegmentBuffer => _transmitBuffer;
     int ITcpNetwork.SegmentOffset => TransportOffset;
 
-    bool ITcpNetwork.SegmentationOffload => _sendOffloads is not null;
+    bool ITcpNetwork.SegmentationOffload => _link.SendOffloads;
 
-    void ITcpNetwork.SendSegment(in TcpConnectionKey key, int length, int segmentSize)
+    TransmitLease ITcpNetwork.RentSegmentBuffer() => _buffers.Rent();
+
+    void ITcpNetwork.SendSegment(in TcpConnectionKey key, byte[] buffer, int length, int segmentSize)
     {
         var offload = default(VirtioNetHeader);
-        if (_sendOffloads is not null)
+        if (_link.SendOffloads)
         {
             int network = key.NetworkHeaderLength;
             offload = segmentSize > 0
-                ? VirtioNetHeader.TcpSegmentation(!key.IsIpv4, network, network + TcpSegment.HeaderLengthOf(_transmitBuffer.AsSpan(TransportOffset)), segmentSize)
+                ? VirtioNetHeader.TcpSegmentation(!key.IsIpv4, network, network + TcpSegment.HeaderLengthOf(buffer.AsSpan(TransportOffset)), segmentSize)
                 : VirtioNetHeader.PartialChecksum(network, TcpSegment.ChecksumOffset);
         }
-        TransmitIp(_transmitBuffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress, offload: offload);
+        _output.Send(buffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress, _now, offload: offload);
     }
 
     /// <summary>
@@ -396,13 +397,14 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     void SendSynCookie(in TcpConnectionKey key, TcpSegment segment, in TcpOptions options)
     {
         int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : key.DefaultMss;
-        int ourMss = _device.Mtu - key.NetworkHeaderLength - TcpSegment.MinimumHeaderLength;
+        int ourMss = _link.Mtu - key.NetworkHeaderLength - TcpSegment.MinimumHeaderLength;
         uint cookie = Cookies.Create(key, segment.SequenceNumber, Math.Min(peerMss, ourMss), _now);
         var reply = TcpOptions.None;
         reply.MaximumSegmentSize = (ushort)Math.Min(peerMss, ourMss);
-        int length = TcpSegment.WriteHeader(_transmitBuffer.AsSpan(TransportOffset), key.LocalPort, key.RemotePort, cookie, segment.SequenceNumber + 1,
+        using var lease = _buffers.Rent();
+        int length = TcpSegment.WriteHeader(lease.Buffer.AsSpan(TransportOffset), key.LocalPort, key.RemotePort, cookie, segment.SequenceNumber + 1,
             TcpFlags.Syn | TcpFlags.Ack, CookieWindow, reply, 0, key.LocalAddress, key.RemoteAddress);
-        TransmitIp(_transmitBuffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress);
+        _output.Send(lease.Buffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress, _now);
         Counters.Increment(StackCounter.TcpSynCookiesSent);
         Counters.Increment(StackCounter.TcpSegmentsSent);
     }
@@ -427,9 +429,10 @@ internal sealed partial class NetworkEngine : ITcpNetwork
             ack = segment.SequenceNumber + (uint)segment.Payload.Length + ((flags & TcpFlags.Syn) != 0 ? 1u : 0) + ((flags & TcpFlags.Fin) != 0 ? 1u : 0);
             reply = TcpFlags.Rst | TcpFlags.Ack;
         }
-        int length = TcpSegment.WriteHeader(_transmitBuffer.AsSpan(TransportOffset), key.LocalPort, key.RemotePort, seq, ack, reply, 0,
+        using var lease = _buffers.Rent();
+        int length = TcpSegment.WriteHeader(lease.Buffer.AsSpan(TransportOffset), key.LocalPort, key.RemotePort, seq, ack, reply, 0,
             TcpOptions.None, 0, key.LocalAddress, key.RemoteAddress);
-        TransmitIp(_transmitBuffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress);
+        _output.Send(lease.Buffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress, _now);
         Counters.Increment(StackCounter.TcpResetsSent);
         Counters.Increment(StackCounter.TcpSegmentsSent);
     }

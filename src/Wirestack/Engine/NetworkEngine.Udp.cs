@@ -101,7 +101,7 @@ internal sealed partial class NetworkEngine
             // Before DHCP has bound, 0.0.0.0 is the source and only broadcast goes out (RFC 2131 4.1).
             if (!_interface.IsConfigured && !destination.Ipv4.IsBroadcast)
                 return SocketError.NetworkUnreachable;
-            if (!HasRoute(destination.Ipv4))
+            if (!_output.HasRoute(destination))
                 return SocketError.NetworkUnreachable;
             source = _interface.Address;
         }
@@ -109,17 +109,18 @@ internal sealed partial class NetworkEngine
         {
             return SocketError.NetworkUnreachable;
         }
-        var datagram = _transmitBuffer.AsSpan(TransportOffset, UdpDatagram.HeaderLength + payload.Length);
+        using var lease = _buffers.Rent();
+        var datagram = lease.Buffer.AsSpan(TransportOffset, UdpDatagram.HeaderLength + payload.Length);
         payload.CopyTo(datagram[UdpDatagram.HeaderLength..]);
         // Where the device can finish the checksum, it does (as for TCP): the payload is summed once, by the copy the
         // kernel makes anyway, or by the software fallback where the packet is fragmented or cannot take the header.
-        var offload = _sendOffloads is null ? default
+        var offload = !_link.SendOffloads ? default
             : VirtioNetHeader.PartialChecksum(destination.IsIpv4 ? Ipv4Packet.MinimumHeaderLength : Ipv6Packet.HeaderLength, UdpDatagram.ChecksumOffset);
         UdpDatagram.WriteHeader(datagram, binding.Port, port, payload.Length, source, destination, partialChecksum: offload.IsOffloaded);
         binding.LastRemoteAddress = destination;
         binding.LastRemotePort = port;
-        TransmitIp(_transmitBuffer, TransportOffset, datagram.Length, IpProtocol.Udp, source, destination, multicast ? binding.MulticastTimeToLive : (byte)0,
-            offload);
+        _output.Send(lease.Buffer, TransportOffset, datagram.Length, IpProtocol.Udp, source, destination, _now,
+            multicast ? binding.MulticastTimeToLive : (byte)0, offload);
         Counters.Increment(StackCounter.UdpDatagramsSent);
         // Multicast loopback (IP_MULTICAST_LOOP): a local member of the group hears it too.
         if (multicast && binding.MulticastLoopback && _udp.TryGet(port, out var local) && local.HasJoined(destination))

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using Wirestack.Devices;
 using Wirestack.Network;
 using Wirestack.Transport;
@@ -6,14 +7,16 @@ using Wirestack.Wire;
 namespace Wirestack.Engine;
 
 /// <summary>
-/// The protocol engine: one interface, its neighbors, IPv4, ICMP and UDP. Single-threaded and clock-free: every call
-/// comes from one thread and brings the time; <see cref="Poll"/> reads what arrived, runs due timers and sends
-/// what is ready, and <see cref="NextDeadlineMicroseconds"/> says when it must run again.
+/// The protocol engine: one interface and everything above it. Single-threaded and clock-free: every call comes from
+/// one thread and brings the time; <see cref="Poll"/> reads what arrived, runs due timers and sends what is ready,
+/// and <see cref="NextDeadlineMicroseconds"/> says when it must run again. Packets leave through the
+/// <see cref="LinkLayer"/>, the <see cref="NeighborResolver"/> and the one <see cref="IpOutput"/> of both families,
+/// each built in a buffer leased from <see cref="TransmitBuffers"/>.
 /// </summary>
-internal sealed partial class NetworkEngine
+internal sealed partial class NetworkEngine : INeighborHost
 {
-    /// <summary>Room before any packet the engine builds, for the link header.</summary>
-    public const int LinkHeadroom = Reassembler.Headroom;
+    /// <summary>Room before any transport header the engine builds: link header, IPv6 header and a Fragment header.</summary>
+    const int TransportOffset = TransmitBuffers.TransportOffset;
 
     /// <summary>Frames read per <see cref="Poll"/> before timers get a turn.</summary>
     const int ReceiveBudget = 512;
@@ -25,23 +28,17 @@ internal sealed partial class NetworkEngine
     // transport checksums the host vouches for (left partial, or checked already), for the frame in hand.
     readonly IReceiveOffloads? _offloads;
     bool _checksumVouched;
-    // The device finishes what the engine leaves on the way out (partial checksums, 64 KiB TCP segments) when it can.
-    readonly ISendOffloads? _sendOffloads;
-    readonly byte[] _transmitBuffer = new byte[TransportOffset + Ipv4Packet.MaximumLength];
-    readonly byte[] _controlBuffer = new byte[128];
+    readonly LinkLayer _link;
+    readonly TransmitBuffers _buffers = new();
+    readonly NeighborResolver _neighbors;
+    readonly IpOutput _output;
     readonly Ipv4Interface _interface = new();
-    readonly NeighborCache _neighbors;
     readonly Reassembler _reassembler;
     readonly TokenBucket _icmpErrorLimiter;
     readonly UdpBindings _udp;
     readonly Random _random;
     readonly Queue<StackState> _stateChanges = new();
-    readonly List<NeighborCache.Entry> _retryScratch = [];
-    readonly List<NeighborCache.Entry> _failedScratch = [];
-    readonly List<NeighborCache.Entry> _probeScratch = [];
     readonly ReassemblyExpired _onReassemblyExpired;
-    readonly Action<PendingPacket> _dropPending;
-    ushort _nextIdentification;
     bool _receiveBudgetExhausted;
     MacAddress _frameSource;
     long _now;
@@ -57,21 +54,15 @@ internal sealed partial class NetworkEngine
         int mtu = Math.Max(device.Mtu, 576);
         if (device.ReceiveOffloads is { } offloads && offloads.EnableReceiveOffloads())
             _offloads = offloads;
-        if (device.SendOffloads is { } sendOffloads && sendOffloads.EnableSendOffloads())
-            _sendOffloads = sendOffloads;
         _receiveBuffer = new byte[_offloads?.MaxReceiveLength ?? Math.Max(mtu + 64, 2048)];
         _random = options.RandomSeed is { } seed ? new Random(seed) : new Random();
-        _nextIdentification = (ushort)_random.Next(ushort.MaxValue + 1);
-        _neighbors = new NeighborCache(options.ArpCacheCapacity, Microseconds(options.NeighborReachableTime), options.ArpRequestAttempts,
-            Microseconds(options.ArpRetryInterval), options.ResolutionQueuePackets, options.ResolutionQueueBytes, options.MaxUnresolvedNeighbors);
         if (options.Ipv6.Enabled)
-        {
             _ipv6 = new Ipv6Interface(options.Ipv6.MaxAddresses, options.Ipv6.MaxRouters, options.Ipv6.MaxPrefixes);
-            // RFC 4861 10: MAX_MULTICAST_SOLICIT 3, RETRANS_TIMER 1 s, REACHABLE_TIME 30 s (routers may change the last two).
-            _ndp = new NeighborCache(options.ArpCacheCapacity, Microseconds(options.NeighborReachableTime), 3, 1_000_000,
-                options.ResolutionQueuePackets, options.ResolutionQueueBytes, options.MaxUnresolvedNeighbors);
-            _nextIpv6Identification = (uint)_random.NextInt64(uint.MaxValue + 1L);
-            _routerProbablyReachable = RouterProbablyReachable;
+        _link = new LinkLayer(device, MacAddress, Counters);
+        _neighbors = new NeighborResolver(options, this, Counters);
+        _output = new IpOutput(_link, _neighbors, _interface, _ipv6, this, Counters, options.TimeToLive, _random);
+        if (_ipv6 is not null)
+        {
             _mldReports = new GroupReportSchedule(MldRobustness, UnsolicitedReportInterval, _random);
             _sendMldReport = SendMldReport;
         }
@@ -81,7 +72,6 @@ internal sealed partial class NetworkEngine
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
         _udp = new UdpBindings();
         _onReassemblyExpired = OnReassemblyExpired;
-        _dropPending = DropPending;
         _dnsServers = StaticDnsServers();
         CreateMdns();
     }
@@ -95,7 +85,14 @@ internal sealed partial class NetworkEngine
     /// <summary>True when the device hands over 64 KiB segments and partial checksums (see <see cref="IReceiveOffloads"/>).</summary>
     public bool ReceiveOffloadsEnabled => _offloads is not null;
 
-    public NeighborCache Neighbors => _neighbors;
+    /// <summary>ARP's neighbour cache.</summary>
+    public NeighborCache Neighbors => _neighbors.Ipv4;
+
+    /// <summary>NDP's neighbour cache; null when IPv6 is off.</summary>
+    public NeighborCache? Ipv6Neighbors => _neighbors.Ipv6;
+
+    /// <summary>Tests only: transmit buffers leased and not yet returned (0 between polls).</summary>
+    internal int TransmitBuffersLeased => _buffers.Leased;
 
     /// <summary>Tests only: the reassembler, to count its work.</summary>
     internal Reassembler Reassembler => _reassembler;
@@ -117,7 +114,7 @@ internal sealed partial class NetworkEngine
         {
             if (_receiveBudgetExhausted)
                 return _now;
-            long? next = Earliest(_neighbors.NextDeadline(), _reassembler.NextDeadline);
+            long? next = Earliest(_neighbors.NextDeadline, _reassembler.NextDeadline);
             next = Earliest(next, NextIpv6Deadline);
             if (_igmpReports.NextDeadline is var igmp && igmp != long.MaxValue)
                 next = Earliest(next, igmp);
@@ -161,7 +158,7 @@ internal sealed partial class NetworkEngine
             _dhcp?.Release();
         ShutdownTcp();
         ShutdownIpv6();
-        _neighbors.Clear(p => p.Release());
+        _neighbors.Clear();
         _reassembler.Clear();
     }
 
@@ -210,10 +207,10 @@ internal sealed partial class NetworkEngine
         if (State == StackState.Configuring && _interface.IsConfigured)
         {
             var gateway = _interface.Gateway;
-            if (gateway.IsAny || _device.Medium != LinkMedium.Ethernet || _neighbors.TryGet(gateway, _now, out _))
+            if (gateway.IsAny || !_link.IsEthernet || _neighbors.TryGet(gateway, _now, out _))
                 SetState(StackState.Ready);
-            else if (_neighbors.StartResolution(gateway, _now, out _))
-                SendArpRequest(gateway);
+            else
+                _neighbors.Resolve(gateway, _now);
         }
     }
 
@@ -229,16 +226,7 @@ internal sealed partial class NetworkEngine
     {
         if (_dhcp is not null && _now >= _dhcp.NextDeadline)
             _dhcp.OnTimer();
-        _retryScratch.Clear();
-        _failedScratch.Clear();
-        _probeScratch.Clear();
-        _neighbors.Expire(_now, _retryScratch, _failedScratch, _probeScratch);
-        foreach (var entry in _retryScratch)
-            SendArpRequest(entry.Address.Ipv4);
-        foreach (var entry in _probeScratch)
-            SendArpRequest(entry.Address.Ipv4, entry.LinkAddress);
-        foreach (var entry in _failedScratch)
-            FailResolution(_neighbors, entry);
+        _neighbors.RunTimers(_now);
         RunIpv6Timers();
         RunIgmpTimers();
         RunMdns();
@@ -316,40 +304,18 @@ internal sealed partial class NetworkEngine
         }
     }
 
-    /// <summary>Hands one frame to the device, counting it.</summary>
-    void Transmit(ReadOnlySpan<byte> frame) => Transmit(frame, 0, default);
-
-    /// <summary>
-    /// Hands one frame to the device with what it is left to do (<paramref name="offload"/>, positions counted from
-    /// the IP header behind <paramref name="linkHeaderLength"/> bytes of link header), counting it.
-    /// </summary>
-    void Transmit(ReadOnlySpan<byte> frame, int linkHeaderLength, VirtioNetHeader offload)
+    void INeighborHost.Solicit(IpAddress target, MacAddress? unicastTo)
     {
-        bool sent = offload.IsOffloaded
-            ? _sendOffloads!.TrySend(frame, offload.BehindLinkHeader(linkHeaderLength), _now)
-            : _device.TrySend(frame, _now);
-        if (sent)
-        {
-            Counters.Increment(StackCounter.FramesSent);
-            Counters.Add(StackCounter.BytesSent, frame.Length);
-            if (offload.Gso != GsoType.None)
-                Counters.Increment(StackCounter.GsoFramesSent);
-        }
+        if (target.IsIpv4)
+            SendArpRequest(target.Ipv4, unicastTo);
         else
-        {
-            Counters.Increment(StackCounter.DropDeviceRefused);
-        }
+            SendNeighborSolicitation(target, unicastTo);
     }
 
-    /// <summary>
-    /// A packet cut into fragments cannot have its checksum finished by the device (it sees fragments, not the
-    /// packet): finish it here. Only a segment that outgrew the path MTU after it was built comes this way.
-    /// </summary>
-    static void FinishBeforeFragmenting(Span<byte> packet, VirtioNetHeader offload)
-    {
-        if (offload.IsOffloaded)
-            SoftwareOffloads.CompleteChecksum(packet, offload.ChecksumStart, offload.ChecksumOffset);
-    }
+    void INeighborHost.SendResolved(in PendingPacket packet, MacAddress linkAddress) =>
+        _output.PutOnLink(packet.Buffer, packet.Offset, packet.Length, linkAddress, packet.Offload, _now);
+
+    void IDeliveryErrors.ReportUnreachable(ReadOnlySpan<byte> packet, SocketError error) => ReportToSender(packet, error);
 
     bool IsIpv6MulticastMac(MacAddress address) => _ipv6 is not null && address.IsIpv6Multicast;
 

@@ -110,14 +110,19 @@ internal readonly ref struct Ipv4Packet
     public Span<byte> Payload => _bytes[HeaderLength..];
 
     /// <summary>
-    /// Writes a 20-byte header (no options) with a correct checksum into <paramref name="destination"/>.
-    /// <paramref name="fragmentOffset"/> is in bytes and must be a multiple of 8.
+    /// Writes a header with a correct checksum into <paramref name="destination"/>: 20 bytes, and
+    /// <paramref name="options"/> behind them (a multiple of 4 bytes, at most 40). <paramref name="fragmentOffset"/> is
+    /// in bytes and must be a multiple of 8. Returns the header's length.
     /// </summary>
     public static int WriteHeader(Span<byte> destination, int totalLength, ushort identification, bool dontFragment, bool moreFragments,
-        int fragmentOffset, byte timeToLive, byte protocol, Ipv4Address source, Ipv4Address destinationAddress, byte typeOfService = 0)
+        int fragmentOffset, byte timeToLive, byte protocol, Ipv4Address source, Ipv4Address destinationAddress, byte typeOfService = 0,
+        ReadOnlySpan<byte> options = default)
     {
-        var header = destination[..MinimumHeaderLength];
-        header[0] = 0x45;
+        if (options.Length % 4 != 0 || options.Length > 40)
+            throw new ArgumentException("IPv4 options take a multiple of 4 bytes, at most 40.", nameof(options));
+        int headerLength = MinimumHeaderLength + options.Length;
+        var header = destination[..headerLength];
+        header[0] = (byte)(0x40 | headerLength / 4);
         header[1] = typeOfService;
         BinaryPrimitives.WriteUInt16BigEndian(header[2..], (ushort)totalLength);
         BinaryPrimitives.WriteUInt16BigEndian(header[4..], identification);
@@ -129,7 +134,8 @@ internal readonly ref struct Ipv4Packet
         header[11] = 0;
         source.WriteTo(header[12..]);
         destinationAddress.WriteTo(header[16..]);
+        options.CopyTo(header[MinimumHeaderLength..]);
         BinaryPrimitives.WriteUInt16BigEndian(header[10..], Checksum.Compute(header));
-        return MinimumHeaderLength;
+        return headerLength;
     }
 }

@@ -23,6 +23,9 @@ internal readonly ref struct Ipv6Packet
     /// <summary>The smallest MTU every IPv6 link has (RFC 8200 5).</summary>
     public const int MinimumMtu = 1280;
 
+    /// <summary>The largest payload the 16-bit Payload Length field can state (RFC 8200 3; jumbograms are not supported).</summary>
+    public const int MaximumPayloadLength = 65535;
+
     readonly Span<byte> _bytes;
 
     Ipv6Packet(Span<byte> bytes) => _bytes = bytes;

@@ -50,6 +50,14 @@ public readonly struct MacAddress : IEquatable<MacAddress>, ISpanFormattable, IS
     /// <summary>The low 32 bits (for 33:33 addresses, the low 32 bits of the IPv6 group).</summary>
     internal uint Low32 => (uint)_value;
 
+    /// <summary>
+    /// The link address frames to a multicast group go to: 01:00:5e and the group's low 23 bits for IPv4 (RFC 1112
+    /// 6.4), 33:33 and its low 32 bits for IPv6 (RFC 2464 7).
+    /// </summary>
+    internal static MacAddress ForGroup(IpAddress group) => group.IsIpv4
+        ? new MacAddress(0x01_00_5E_00_00_00UL | (group.Ipv4.Value & 0x7F_FFFF))
+        : new MacAddress(0x33_33_00_00_00_00UL | (uint)group.Low);
+
     /// <summary>True for the all-zero address.</summary>
     public bool IsZero => _value == 0;
 

@@ -262,14 +262,15 @@ internal sealed partial class TcpControlBlock
 
     void BuildAndSend(uint seq, uint ack, TcpFlags flags, ushort window, in TcpOptions options, int payloadLength, int segmentSize = 0)
     {
-        var buffer = _network.SegmentBuffer;
+        using var lease = _network.RentSegmentBuffer();
+        var buffer = lease.Buffer;
         int start = _network.SegmentOffset;
         int headerLength = TcpSegment.MinimumHeaderLength + options.WireLength;
         if (payloadLength > 0)
             Send.Peek((int)(seq - _sendBufferSeq), buffer.AsSpan(start + headerLength, payloadLength));
         int length = TcpSegment.WriteHeader(buffer.AsSpan(start), Key.LocalPort, Key.RemotePort, seq, ack, flags, window, options,
             payloadLength, Key.LocalAddress, Key.RemoteAddress, partialChecksum: _network.SegmentationOffload);
-        _network.SendSegment(Key, length, segmentSize);
+        _network.SendSegment(Key, buffer, length, segmentSize);
         // Counted as the segments on the wire, as Linux counts OutSegs.
         _network.Counters.Add(StackCounter.TcpSegmentsSent, segmentSize > 0 ? (payloadLength + segmentSize - 1) / segmentSize : 1);
     }

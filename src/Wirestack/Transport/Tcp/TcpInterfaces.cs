@@ -35,9 +35,13 @@ internal interface ITcpNetwork
     /// <summary>The path MTU toward <paramref name="destination"/> as known now (RFC 8201), at most <see cref="Mtu"/>.</summary>
     int PathMtu(IpAddress destination);
 
-    /// <summary>The buffer segments are built in, with room for IP and link headers before <see cref="SegmentOffset"/>.</summary>
-    byte[] SegmentBuffer { get; }
+    /// <summary>
+    /// A buffer to build one segment in, with room for IP and link headers before <see cref="SegmentOffset"/>;
+    /// disposing the lease gives it back once <see cref="SendSegment"/> has taken the segment.
+    /// </summary>
+    Engine.TransmitLease RentSegmentBuffer();
 
+    /// <summary>Where a segment's TCP header starts in a buffer from <see cref="RentSegmentBuffer"/>.</summary>
     int SegmentOffset { get; }
 
     /// <summary>
@@ -47,11 +51,11 @@ internal interface ITcpNetwork
     bool SegmentationOffload { get; }
 
     /// <summary>
-    /// Sends the segment at <see cref="SegmentOffset"/> of <paramref name="length"/> bytes on <paramref name="key"/>'s
-    /// path; with <see cref="SegmentationOffload"/>, to be cut into <paramref name="segmentSize"/>-byte pieces of
-    /// payload when that is above 0.
+    /// Sends the segment at <see cref="SegmentOffset"/> of <paramref name="buffer"/>, <paramref name="length"/> bytes, on
+    /// <paramref name="key"/>'s path; with <see cref="SegmentationOffload"/>, to be cut into
+    /// <paramref name="segmentSize"/>-byte pieces of payload when that is above 0.
     /// </summary>
-    void SendSegment(in TcpConnectionKey key, int length, int segmentSize);
+    void SendSegment(in TcpConnectionKey key, byte[] buffer, int length, int segmentSize);
 
     /// <summary>The connection's deadline changed.</summary>
     void Reschedule(TcpControlBlock connection);

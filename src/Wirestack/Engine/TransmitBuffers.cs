@@ -1,0 +1,46 @@
+using Wirestack.Wire;
+
+namespace Wirestack.Engine;
+
+/// <summary>
+/// The buffers outgoing packets are built in, leased one per packet: a packet on its way out never shares its buffer
+/// with one its sending causes (a neighbour solicitation, an ICMP error, a reset), whatever the order of the calls.
+/// Sends nest only a few deep, so a handful of buffers serve for the engine's life and nothing is allocated per packet.
+/// </summary>
+internal sealed class TransmitBuffers
+{
+    /// <summary>Room before any packet the engine builds, for the link header (and a reassembled datagram's).</summary>
+    public const int LinkHeadroom = Network.Reassembler.Headroom;
+
+    /// <summary>Room before any transport header: link header, IPv6 header and a Fragment header.</summary>
+    public const int TransportOffset = LinkHeadroom + Ipv6Packet.HeaderLength + Ipv6FragmentHeader.Length;
+
+    /// <summary>Bytes in each buffer: the headroom and the largest IP packet.</summary>
+    public const int BufferLength = TransportOffset + Ipv4Packet.MaximumLength;
+
+    readonly Stack<byte[]> _free = new();
+
+    /// <summary>Buffers leased and not yet returned.</summary>
+    public int Leased { get; private set; }
+
+    /// <summary>A buffer for one packet; dispose the lease when the packet has been handed to the device or queued (copied).</summary>
+    public TransmitLease Rent()
+    {
+        Leased++;
+        return new TransmitLease(this, _free.TryPop(out var buffer) ? buffer : new byte[BufferLength]);
+    }
+
+    internal void Return(byte[] buffer)
+    {
+        Leased--;
+        _free.Push(buffer);
+    }
+}
+
+/// <summary>One packet's buffer, leased from <see cref="TransmitBuffers"/>; disposing returns it.</summary>
+internal readonly struct TransmitLease(TransmitBuffers owner, byte[] buffer) : IDisposable
+{
+    public byte[] Buffer { get; } = buffer;
+
+    public void Dispose() => owner.Return(Buffer);
+}
