@@ -228,7 +228,47 @@ public sealed class DhcpClientTests
         Assert.Equal(ServerIp, release.Destination);
     }
 
-    [Fact(DisplayName = "DHCP messages: hostile bytes never throw; lying option lengths are rejected")]
+    [Fact(DisplayName = "RFC 2132 2: an option whose length runs past the message, or a fixed-size option of the wrong size, is not read; nothing past a lying length is found")]
+    public void LyingOptionLengthsAreRejected()
+    {
+        static byte[] Message(Action<byte[]> corrupt)
+        {
+            var bytes = new byte[400];
+            var writer = new DhcpMessageWriter(bytes, DhcpMessage.BootReply, 0x1234, Frames.PeerMac);
+            writer.Add(DhcpOption.MessageType, (byte)DhcpMessageType.Offer);
+            writer.AddSeconds(DhcpOption.LeaseTime, 3600);
+            writer.Add(DhcpOption.Router, Frames.PeerIp);
+            int length = writer.Finish();
+            var message = bytes[..length];
+            corrupt(message);
+            return message;
+        }
+        const int options = DhcpMessage.FixedLength + 4;   // message type at +0, lease time at +3, router at +9, End at +15
+
+        Assert.True(DhcpMessage.TryParse(Message(_ => { }), out var honest));
+        Assert.Equal(DhcpMessageType.Offer, honest.MessageType);
+        Assert.True(honest.TryGetSeconds(DhcpOption.LeaseTime, out uint lease) && lease == 3600);
+        Assert.True(honest.TryGetAddress(DhcpOption.Router, out var router) && router == Frames.PeerIp);
+
+        // The lease time claims 200 bytes: past the end of the message.
+        Assert.True(DhcpMessage.TryParse(Message(m => m[options + 4] = 200)[..(options + 40)], out var runsPast));
+        Assert.False(runsPast.TryGetOption(DhcpOption.LeaseTime, out _));
+        Assert.False(runsPast.TryGetAddress(DhcpOption.Router, out _));
+        Assert.Equal(DhcpMessageType.Offer, runsPast.MessageType);
+
+        // A message type of two bytes, a lease time of three: the wrong size for what they carry.
+        Assert.True(DhcpMessage.TryParse(Message(m => m[options + 1] = 2), out var longType));
+        Assert.Equal(DhcpMessageType.None, longType.MessageType);
+        Assert.True(DhcpMessage.TryParse(Message(m => m[options + 4] = 3), out var shortLease));
+        Assert.False(shortLease.TryGetSeconds(DhcpOption.LeaseTime, out _));
+
+        // An option code in the last byte, with no room for its length.
+        Assert.True(DhcpMessage.TryParse(Message(_ => { })[..(options + 10)], out var cut));
+        Assert.False(cut.TryGetAddress(DhcpOption.Router, out _));
+        Assert.Empty(cut.GetAddresses(DhcpOption.Router));
+    }
+
+    [Fact(DisplayName = "DHCP messages: 10,000 hostile byte strings never throw")]
     public void HostileMessages()
     {
         var random = new Random(2131);
