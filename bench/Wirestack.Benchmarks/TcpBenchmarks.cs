@@ -100,7 +100,7 @@ public class TcpBenchmarks
             NeighborReachableTime = TimeSpan.FromDays(1),
             Tcp = new TcpSettings { Timestamps = false, ReceiveBufferSize = 4 << 20, SendBufferSize = 4 << 20 },
         });
-        _engine.ListenTcp(80, 16, _sink);
+        _engine.Tcp.Listen(80, 16, _sink);
         var arp = new byte[42];
         EthernetFrame.WriteHeader(arp, Ours, Peer, EtherType.Arp);
         ArpPacket.Write(arp.AsSpan(14), ArpOperation.Request, Peer, PeerIp, MacAddress.Zero, OurIp);

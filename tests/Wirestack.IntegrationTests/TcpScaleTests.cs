@@ -46,7 +46,7 @@ public sealed class TcpScaleTests
         Assert.All(results, Assert.True);
         await stop.CancelAsync();
         await server;
-        Assert.Equal(0, tap.Stack.Invoke(e => e.TcpConnections.Count(c => c.State != TcpState.TimeWait)));
+        Assert.Equal(0, tap.Stack.Invoke(e => e.Tcp.Connections.Count(c => c.State != TcpState.TimeWait)));
     }
 
     [Fact(DisplayName = "Over TAP: 10,000 sequential connect/transfer/close cycles leave no state behind; TIME-WAIT stays bounded")]
@@ -69,7 +69,7 @@ public sealed class TcpScaleTests
         }
         await stop.CancelAsync();
         await server;
-        var (open, timeWait) = tap.Stack.Invoke(e => (e.TcpConnections.Count(c => c.State != TcpState.TimeWait), e.TcpTimeWaitCount));
+        var (open, timeWait) = tap.Stack.Invoke(e => (e.Tcp.Connections.Count(c => c.State != TcpState.TimeWait), e.Tcp.TimeWaitCount));
         Assert.Equal(0, open);
         Assert.InRange(timeWait, 1, tap.Stack.Options.Tcp.MaxTimeWait);
         Assert.Equal(10_000, tap.Stack.GetCounter(StackCounter.TcpActiveOpens));

@@ -150,7 +150,7 @@ public sealed class ArpTests
         var options = EngineHarness.DefaultOptions() with { NeighborReachableTime = TimeSpan.FromSeconds(10) };
         using var h = new EngineHarness(options) { AnswerArpForPeer = false };
         var listener = new RecordingListener();
-        h.Engine.ListenTcp(80, 8, listener);
+        h.Engine.Tcp.Listen(80, 8, listener);
         var peer = new TcpPeer(h);
         peer.Send(100, 0, TcpFlags.Syn);
         var synAck = Assert.Single(peer.Received());

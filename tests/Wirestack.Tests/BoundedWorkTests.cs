@@ -12,7 +12,7 @@ public sealed class BoundedWorkTests
     {
         using var h = new EngineHarness();
         var listener = new RecordingListener();
-        h.Engine.ListenTcp(80, 8, listener);
+        h.Engine.Tcp.Listen(80, 8, listener);
         var peer = new TcpPeer(h);
         var syn = TcpPeer.SynOptions(timestamps: false);
         peer.Send(1000, 0, TcpFlags.Syn, options: syn);

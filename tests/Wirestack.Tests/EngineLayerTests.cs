@@ -273,10 +273,10 @@ public sealed class EngineLayerTests
         var loss = new ImpairmentOptions { Seed = 3, LossRate = 0.05 };
         using var net = new TwoEngines(loss, loss);
         var listener = new RecordingListener();
-        net.B.ListenTcp(80, 16, listener);
+        net.B.Tcp.Listen(80, 16, listener);
         var client = new RecordingConnection();
         Assert.True(net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready, TimeSpan.FromSeconds(10)));
-        client.Connection = net.A.ConnectTcp(TwoEngines.AddressB, 80, client);
+        client.Connection = net.A.Tcp.Connect(TwoEngines.AddressB, 80, client);
         Assert.True(net.RunUntil(() => listener.Accepted.Count == 1, TimeSpan.FromSeconds(30)));
         var data = Frames.RandomBytes(256 << 10, 4);
         var feeder = new Feeder(client.Connection, data);

@@ -26,7 +26,7 @@ public sealed class PathMtuTests
         h.Drain();
         var ours = h.Engine.Ipv6!.Addresses.Single(a => a.Origin == Ipv6AddressOrigin.Slaac).Address;
         var listener = new RecordingListener();
-        h.Engine.ListenTcp(80, 8, listener);
+        h.Engine.Tcp.Listen(80, 8, listener);
         var peer = new TcpPeer(h, address: IpAddress.Parse("2001:db8:99::7"), stackAddress: ours);
         var syn = TcpPeer.SynOptions(timestamps: false);
         peer.Send(1000, 0, TcpFlags.Syn, options: syn);
@@ -42,7 +42,7 @@ public sealed class PathMtuTests
     {
         var (h, peer, iss, ours) = Established();
         using var _ = h;
-        var connection = h.Engine.TcpConnections.Single();
+        var connection = h.Engine.Tcp.Connections.Single();
         connection.Write(Frames.RandomBytes(8000, 1));
         connection.OnApplicationWrite();
         var frames = h.Drain();
@@ -53,7 +53,7 @@ public sealed class PathMtuTests
         var resent = peer.Received();
         var again = Assert.Single(resent, s => s.Seq == iss + 1);
         Assert.Equal(1400 - 60, again.Payload.Length);
-        Assert.Equal(1400 - 60, h.Engine.TcpConnections.Single().GetInfo().SendMss);
+        Assert.Equal(1400 - 60, h.Engine.Tcp.Connections.Single().GetInfo().SendMss);
         Assert.Equal(1, h.Count(StackCounter.PathMtuReductions));
     }
 
@@ -62,7 +62,7 @@ public sealed class PathMtuTests
     {
         var (h, _, _, ours) = Established();
         using var __ = h;
-        var connection = h.Engine.TcpConnections.Single();
+        var connection = h.Engine.Tcp.Connections.Single();
         connection.Write(Frames.RandomBytes(4000, 2));
         connection.OnApplicationWrite();
         var first = h.Drain().First(f => Parse(f) is { NextHeader: IpProtocol.Tcp } s && s.Payload.Length > 1000);

@@ -175,7 +175,7 @@ public sealed class SegmentationOffloadTests
         using var h = new EngineHarness(learnPeer: false, offloads: true);
         var peer = new TcpPeer(h);
         long requests = h.Count(StackCounter.ArpRequestsSent);
-        h.Engine.ConnectTcp(Frames.PeerIp, 80, new RecordingConnection());
+        h.Engine.Tcp.Connect(Frames.PeerIp, 80, new RecordingConnection());
         // Drain answers the ARP request, which releases the queued SYN; Received checks its checksum.
         var syn = Assert.Single(peer.Received());
         Assert.True(syn.Has(TcpFlags.Syn));
@@ -229,10 +229,10 @@ public sealed class SegmentationOffloadTests
     static void ExchangeLongSegments(TwoEngines net, int bytes)
     {
         var listener = new RecordingListener();
-        net.B.ListenTcp(80, 16, listener);
+        net.B.Tcp.Listen(80, 16, listener);
         var client = new RecordingConnection();
         Assert.True(net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready, TimeSpan.FromSeconds(10)));
-        var connection = net.A.ConnectTcp(TwoEngines.AddressB, 80, client);
+        var connection = net.A.Tcp.Connect(TwoEngines.AddressB, 80, client);
         client.Connection = connection;
         Assert.True(net.RunUntil(() => listener.Accepted.Count == 1, TimeSpan.FromSeconds(10)));
         var server = listener.Accepted[0];

@@ -10,10 +10,10 @@ public sealed class TcpEngineTests
     {
         using var net = new TwoEngines();
         var listener = new RecordingListener();
-        net.B.ListenTcp(80, 16, listener);
+        net.B.Tcp.Listen(80, 16, listener);
         var client = new RecordingConnection();
         Assert.True(net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready, TimeSpan.FromSeconds(1)));
-        var connection = net.A.ConnectTcp(TwoEngines.AddressB, 80, client);
+        var connection = net.A.Tcp.Connect(TwoEngines.AddressB, 80, client);
         client.Connection = connection;
         Assert.True(net.RunUntil(() => client.Established && listener.Accepted.Count == 1, TimeSpan.FromSeconds(2)));
         var server = listener.Accepted[0];
@@ -47,8 +47,8 @@ public sealed class TcpSimultaneousTests
         var a = new RecordingConnection();
         var b = new RecordingConnection();
         // Both SYNs leave before either arrives.
-        a.Connection = net.A.ConnectTcp(TwoEngines.AddressB, 6000, a, localPort: 5000);
-        b.Connection = net.B.ConnectTcp(TwoEngines.AddressA, 5000, b, localPort: 6000);
+        a.Connection = net.A.Tcp.Connect(TwoEngines.AddressB, 6000, a, localPort: 5000);
+        b.Connection = net.B.Tcp.Connect(TwoEngines.AddressA, 5000, b, localPort: 6000);
         Assert.True(net.RunUntil(() => a.Established && b.Established, TimeSpan.FromSeconds(5)));
         var feeder = new Feeder(a.Connection, [1, 2, 3]);
         Assert.True(net.RunUntil(() => { feeder.Pump(); return b.Received.Length == 3; }, TimeSpan.FromSeconds(2)));
@@ -59,10 +59,10 @@ public sealed class TcpSimultaneousTests
     {
         using var net = new TwoEngines();
         var listener = new RecordingListener();
-        net.B.ListenTcp(80, 4, listener);
+        net.B.Tcp.Listen(80, 4, listener);
         Assert.True(net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready, TimeSpan.FromSeconds(1)));
         var client = new RecordingConnection();
-        client.Connection = net.A.ConnectTcp(TwoEngines.AddressB, 80, client);
+        client.Connection = net.A.Tcp.Connect(TwoEngines.AddressB, 80, client);
         Assert.True(net.RunUntil(() => client.Established && listener.Accepted.Count == 1, TimeSpan.FromSeconds(2)));
         var server = listener.Accepted[0].Connection!;
         client.Connection.Shutdown();

@@ -71,7 +71,7 @@ internal static class TcpFixtures
     {
         var h = new EngineHarness(options, offloads: offloads);
         var listener = new RecordingListener { AutoRead = autoRead };
-        h.Engine.ListenTcp(80, 8, listener);
+        h.Engine.Tcp.Listen(80, 8, listener);
         var peer = new TcpPeer(h);
         peer.Send(peerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(timestamps));
         var synAck = Assert.Single(peer.Received());

@@ -37,8 +37,8 @@ public sealed class TcpHostilePeerTests
         using var h = new EngineHarness();
         var web = new RecordingListener();
         var tls = new RecordingListener();
-        h.Engine.ListenTcp(80, 128, web);
-        h.Engine.ListenTcp(443, 128, tls);
+        h.Engine.Tcp.Listen(80, 128, web);
+        h.Engine.Tcp.Listen(443, 128, tls);
         // 2,400 SYNs in 4.6 s from addresses on the link that never answer (as in the attack seen on a LAN).
         for (int i = 0; i < 2400; i++)
         {
@@ -58,15 +58,15 @@ public sealed class TcpHostilePeerTests
                 var accepted = Assert.Single(web.Accepted);
                 Assert.Equal([42], accepted.Received.ToArray());
             }
-            Assert.True(h.Engine.TcpConnectionCount <= 2 * 128 + 1, $"{h.Engine.TcpConnectionCount} connections after {i} SYNs");
+            Assert.True(h.Engine.Tcp.ConnectionCount <= 2 * 128 + 1, $"{h.Engine.Tcp.ConnectionCount} connections after {i} SYNs");
         }
         Assert.True(h.Count(StackCounter.TcpSynCookiesSent) > 2000);
         Assert.Equal(0, h.Count(StackCounter.DropTcpConnectionLimit));
-        Assert.Equal(0, h.Engine.TcpBufferBytes - h.Engine.TcpConnections.Sum(c => c.BufferBytes));
+        Assert.Equal(0, h.Engine.Tcp.BufferBytes - h.Engine.Tcp.Connections.Sum(c => c.BufferBytes));
         // SYN-ACK retransmissions give up (1+2+4+8+16+32 s): only the legitimate connection is left.
         for (int s = 0; s < 70; s++)
             h.Advance(TimeSpan.FromSeconds(1));
-        var left = Assert.Single(h.Engine.TcpConnections);
+        var left = Assert.Single(h.Engine.Tcp.Connections);
         Assert.Equal(50000, left.Key.RemotePort);
     }
 
@@ -74,13 +74,13 @@ public sealed class TcpHostilePeerTests
     public void SynAckToListener()
     {
         using var h = new EngineHarness();
-        h.Engine.ListenTcp(80, 8, new RecordingListener());
+        h.Engine.Tcp.Listen(80, 8, new RecordingListener());
         var peer = new TcpPeer(h);
         peer.Send(PeerIss, 123456, TcpFlags.Syn | TcpFlags.Ack);
         var reset = Assert.Single(peer.Received());
         Assert.Equal(TcpFlags.Rst, reset.Flags);
         Assert.Equal(123456u, reset.Seq);
-        Assert.Equal(0, h.Engine.TcpConnectionCount);
+        Assert.Equal(0, h.Engine.Tcp.ConnectionCount);
     }
 
     [Theory(DisplayName = "RFC 1122 3.2.1.3 martian sources: a SYN from loopback, 0/8, multicast, broadcast or our own address creates no state")]
@@ -94,9 +94,9 @@ public sealed class TcpHostilePeerTests
     public void MartianSources(string source)
     {
         using var h = new EngineHarness();
-        h.Engine.ListenTcp(80, 8, new RecordingListener());
+        h.Engine.Tcp.Listen(80, 8, new RecordingListener());
         new TcpPeer(h, address: Ipv4Address.Parse(source)).Send(PeerIss, 0, TcpFlags.Syn);
-        Assert.Equal(0, h.Engine.TcpConnectionCount);
+        Assert.Equal(0, h.Engine.Tcp.ConnectionCount);
         Assert.Equal(1, h.Count(StackCounter.DropIpv4BadSource));
         Assert.Empty(h.Drain());
     }
@@ -106,7 +106,7 @@ public sealed class TcpHostilePeerTests
     {
         using var h = new EngineHarness();
         var listener = new RecordingListener();
-        h.Engine.ListenTcp(80, 8, listener);
+        h.Engine.Tcp.Listen(80, 8, listener);
         var peer = new TcpPeer(h);
         peer.Send(PeerIss, 0, TcpFlags.Syn);
         var synAck = Assert.Single(peer.Received());
@@ -124,13 +124,13 @@ public sealed class TcpHostilePeerTests
             h.Advance(TimeSpan.FromMilliseconds(50));
             acks += peer.Received().Count(s => s.Flags == TcpFlags.Ack && s.Ack == PeerIss + 2);
         }
-        Assert.Equal(1, h.Engine.TcpTimeWaitCount);
+        Assert.Equal(1, h.Engine.Tcp.TimeWaitCount);
         Assert.Equal(1000, acks);
         // 2·MSL after the last FIN it ends, and the count goes back to zero.
         h.Advance(TimeSpan.FromSeconds(61));
         Assert.Equal(TcpState.Closed, connection.State);
-        Assert.Equal(0, h.Engine.TcpTimeWaitCount);
-        Assert.Equal(0, h.Engine.TcpConnectionCount);
+        Assert.Equal(0, h.Engine.Tcp.TimeWaitCount);
+        Assert.Equal(0, h.Engine.Tcp.ConnectionCount);
     }
 
     /// <summary>An established connection (peer without timestamps) that has queued <paramref name="bytes"/> and seen the
@@ -142,7 +142,7 @@ public sealed class TcpHostilePeerTests
         var listener = new RecordingListener();
         try
         {
-            h.Engine.ListenTcp(80, 8, listener);
+            h.Engine.Tcp.Listen(80, 8, listener);
         }
         catch (System.Net.Sockets.SocketException)
         {
@@ -152,7 +152,7 @@ public sealed class TcpHostilePeerTests
         peer.Send(PeerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(timestamps: false));
         var synAck = SegmentsTo(h, port).Single();
         peer.Send(PeerIss + 1, synAck.Seq + 1, TcpFlags.Ack);
-        var connection = h.Engine.TcpConnections.Single(c => c.Key.RemotePort == port);
+        var connection = h.Engine.Tcp.Connections.Single(c => c.Key.RemotePort == port);
         Assert.Equal(bytes, connection.Write(new byte[bytes]));
         connection.OnApplicationWrite();
         var flight = SegmentsTo(h, port);
@@ -189,15 +189,15 @@ public sealed class TcpHostilePeerTests
         Assert.True(connection.BufferBytes >= 64 * 1024);
         connection.CloseByApplication();
         Assert.Equal(TcpState.FinWait1, connection.State);
-        Assert.Equal(1, h.Engine.TcpOrphanCount);
+        Assert.Equal(1, h.Engine.Tcp.OrphanCount);
         int probes = RunStalled(h, peer, ack, TimeSpan.FromMinutes(5), answer: true, until: () => connection.State == TcpState.Closed);
         Assert.Equal(TcpState.Closed, connection.State);
         Assert.Equal(new TcpSettings().OrphanRetries, probes);
         Assert.Equal(1, h.Count(StackCounter.TcpConnectionsTimedOut));
-        Assert.Equal(0, h.Engine.TcpOrphanCount);
-        Assert.Equal(0, h.Engine.TcpConnectionCount);
+        Assert.Equal(0, h.Engine.Tcp.OrphanCount);
+        Assert.Equal(0, h.Engine.Tcp.ConnectionCount);
         connection.Buffers.Release(); // the application's share, as TcpConnection.Dispose gives it back
-        Assert.Equal(0, h.Engine.TcpBufferBytes);
+        Assert.Equal(0, h.Engine.Tcp.BufferBytes);
     }
 
     [Fact(DisplayName = "RFC 1122 4.2.2.17: a connection with an application keeps probing a zero window while the peer answers, and gives up after MaxRetransmissions unanswered probes")]
@@ -240,7 +240,7 @@ public sealed class TcpHostilePeerTests
             connection.CloseByApplication();
             connections.Add(connection);
         }
-        Assert.Equal(3, h.Engine.TcpOrphanCount);
+        Assert.Equal(3, h.Engine.Tcp.OrphanCount);
         Assert.Equal([TcpState.Closed, TcpState.Closed, TcpState.FinWait1, TcpState.FinWait1, TcpState.FinWait1], connections.Select(c => c.State));
         Assert.Equal(2, h.Count(StackCounter.TcpConnectionsTimedOut));
     }
@@ -255,7 +255,7 @@ public sealed class TcpHostilePeerTests
             var picks = new (uint, ushort)[4];
             for (int i = 0; i < picks.Length; i++)
             {
-                var connection = h.Engine.ConnectTcp(Frames.PeerIp, 80, new RecordingConnection());
+                var connection = h.Engine.Tcp.Connect(Frames.PeerIp, 80, new RecordingConnection());
                 picks[i] = (connection.Iss, connection.Key.LocalPort);
             }
             choices.Add(picks);
@@ -295,13 +295,13 @@ public sealed class TcpHostilePeerTests
             peer.Send(PeerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(timestamps: false));
             var synAck = SegmentsTo(h, port).Single();
             peer.Send(PeerIss + 1, synAck.Seq + 1, TcpFlags.Ack);
-            var connection = h.Engine.TcpConnections.Single(c => c.Key.RemotePort == port);
+            var connection = h.Engine.Tcp.Connections.Single(c => c.Key.RemotePort == port);
             connection.CloseByApplication();
             var fin = SegmentsTo(h, port).Single(s => s.Has(TcpFlags.Fin));
             peer.Send(PeerIss + 1, fin.Seq + 1, TcpFlags.Ack | TcpFlags.Fin);
             Assert.Equal(TcpState.TimeWait, connection.State);
         }
-        Assert.Equal(1, h.Engine.TcpOrphanCount);
-        Assert.InRange(h.Engine.TcpOrphanQueueLength, 1, 2 * 1 + 64 + 1);
+        Assert.Equal(1, h.Engine.Tcp.OrphanCount);
+        Assert.InRange(h.Engine.Tcp.OrphanQueueLength, 1, 2 * 1 + 64 + 1);
     }
 }

@@ -50,12 +50,12 @@ public sealed class TcpMemoryTests
     public void HalfOpenHoldsNothing()
     {
         using var h = new EngineHarness();
-        h.Engine.ListenTcp(80, 2000, new RecordingListener());
+        h.Engine.Tcp.Listen(80, 2000, new RecordingListener());
         for (int i = 0; i < 1000; i++)
             new TcpPeer(h, localPort: (ushort)(10000 + i)).Send(PeerIss, 0, TcpFlags.Syn);
-        Assert.Equal(1000, h.Engine.TcpConnectionCount);
-        Assert.Equal(0, h.Engine.TcpBufferBytes);
-        Assert.All(h.Engine.TcpConnections, c => Assert.Equal(0, c.BufferBytes));
+        Assert.Equal(1000, h.Engine.Tcp.ConnectionCount);
+        Assert.Equal(0, h.Engine.Tcp.BufferBytes);
+        Assert.All(h.Engine.Tcp.Connections, c => Assert.Equal(0, c.BufferBytes));
     }
 
     [Fact(DisplayName = "Memory on demand: a slow reader holds at most its initial window, which does not grow; reading gives it all back")]
@@ -63,17 +63,17 @@ public sealed class TcpMemoryTests
     {
         var (h, peer, listener, stackIss) = Established(autoRead: false);
         using var _ = h;
-        var connection = listener.Accepted[0].Connection ?? h.Engine.TcpConnections.Single();
+        var connection = listener.Accepted[0].Connection ?? h.Engine.Tcp.Connections.Single();
         long largest = Stream(h, peer, stackIss, 64 * 1024, scale: 3);
         Assert.Equal(64 * 1024, connection.Receive.Ring.Count);
         Assert.InRange(largest, 1, 64 * 1024);
-        Assert.InRange(h.Engine.TcpBufferBytes, 64 * 1024, 64 * 1024 + BufferChunk.Size);
+        Assert.InRange(h.Engine.Tcp.BufferBytes, 64 * 1024, 64 * 1024 + BufferChunk.Size);
         Assert.Equal(64 * 1024, connection.Receive.Limit);
 
         var sink = new byte[100_000];
         Assert.Equal(64 * 1024, connection.Receive.Ring.Read(sink));
         connection.OnApplicationRead();
-        Assert.Equal(0, h.Engine.TcpBufferBytes);
+        Assert.Equal(0, h.Engine.Tcp.BufferBytes);
     }
 
     [Fact(DisplayName = "Receive autotuning: a reader that keeps up lets the window double up to ReceiveBufferSize; memory returns to zero after")]
@@ -86,7 +86,7 @@ public sealed class TcpMemoryTests
         Assert.Equal(4 << 20, listener.Accepted[0].Received.Length);
         Assert.Equal(256 * 1024, connection.Receive.Limit);
         Assert.True(largest > 128 * 1024, $"largest window {largest}");
-        Assert.Equal(0, h.Engine.TcpBufferBytes);
+        Assert.Equal(0, h.Engine.Tcp.BufferBytes);
     }
 
     [Fact(DisplayName = "Memory pressure: at the budget, windows stop opening past a small floor and out-of-order data needing new memory is dropped and counted")]
@@ -95,10 +95,10 @@ public sealed class TcpMemoryTests
         var tcp = new TcpSettings { MemoryBudget = 48 * 1024 };
         var (h, hog, listener, hogIss) = Established(EngineHarness.DefaultOptions() with { Tcp = tcp }, autoRead: false);
         using var _ = h;
-        var hogConnection = h.Engine.TcpConnections.Single();
+        var hogConnection = h.Engine.Tcp.Connections.Single();
         // In-window, in-order data is taken even past the budget: the window was promised.
         Stream(h, hog, hogIss, 64 * 1024, scale: 3);
-        Assert.True(h.Engine.TcpBufferBytes >= tcp.MemoryBudget);
+        Assert.True(h.Engine.Tcp.BufferBytes >= tcp.MemoryBudget);
 
         // A second connection opens while memory is at the budget: its window is only the floor.
         var peer = new TcpPeer(h, localPort: 40001);
@@ -109,7 +109,7 @@ public sealed class TcpMemoryTests
         // Out of order data in its window that needs a chunk of its own is dropped, and counted.
         peer.Send(PeerIss + 1 + BufferChunk.Size + 100, synAck.Seq + 1, TcpFlags.Ack, new byte[500]);
         Assert.Equal(1, h.Count(StackCounter.DropTcpOutOfOrderNoRoom));
-        var second = h.Engine.TcpConnections.Single(c => c.Key.RemotePort == 40001);
+        var second = h.Engine.Tcp.Connections.Single(c => c.Key.RemotePort == 40001);
         Assert.False(second.Receive.HasOutOfOrder);
         // In-order data within the floor is taken.
         peer.Send(PeerIss + 1, synAck.Seq + 1, TcpFlags.Ack, new byte[1000]);
@@ -137,7 +137,7 @@ public sealed class TcpMemoryTests
         peer.Send(PeerIss + 1, stackIss + 1, TcpFlags.Ack, new byte[1000]);
         Assert.Equal(3000, connection.Write(new byte[5000].AsSpan(0, 3000)));
         connection.OnApplicationWrite();
-        Assert.True(h.Engine.TcpBufferBytes > 0);
+        Assert.True(h.Engine.Tcp.BufferBytes > 0);
         peer.Received();
         connection.CloseByApplication();
         var fin = peer.Received().Single(s => s.Has(TcpFlags.Fin));
@@ -145,7 +145,7 @@ public sealed class TcpMemoryTests
         Assert.Equal(TcpState.TimeWait, connection.State);
         Assert.Equal(0, connection.BufferBytes);
         connection.Buffers.Release(); // the application's share (TcpConnection.Dispose)
-        Assert.Equal(0, h.Engine.TcpBufferBytes);
+        Assert.Equal(0, h.Engine.Tcp.BufferBytes);
     }
 
     [Fact(DisplayName = "Resource limits: a quiet writer's unused send room goes back even when the writer held the ring (writing in place) the first time the engine tried")]

@@ -17,7 +17,7 @@ public sealed class TcpScriptedTests
     {
         using var h = new EngineHarness();
         var listener = new RecordingListener();
-        h.Engine.ListenTcp(80, 8, listener);
+        h.Engine.Tcp.Listen(80, 8, listener);
         var peer = new TcpPeer(h);
         peer.Send(PeerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(tsval: 4242));
         var synAck = Assert.Single(peer.Received());
@@ -40,7 +40,7 @@ public sealed class TcpScriptedTests
     public void OptionsOnlyWhenOffered()
     {
         using var h = new EngineHarness();
-        h.Engine.ListenTcp(80, 8, new RecordingListener());
+        h.Engine.Tcp.Listen(80, 8, new RecordingListener());
         var peer = new TcpPeer(h);
         peer.Send(PeerIss, 0, TcpFlags.Syn);
         var synAck = Assert.Single(peer.Received());
@@ -91,9 +91,9 @@ public sealed class TcpScriptedTests
     public void SendAcrossWrap()
     {
         using var h = new EngineHarness();
-        h.Engine.InitialSequenceOverride = 0xFFFF_FF00;
+        h.Engine.Tcp.InitialSequenceOverride = 0xFFFF_FF00;
         var listener = new RecordingListener();
-        h.Engine.ListenTcp(80, 8, listener);
+        h.Engine.Tcp.Listen(80, 8, listener);
         var peer = new TcpPeer(h);
         peer.Send(PeerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(timestamps: false));
         var synAck = Assert.Single(peer.Received());
@@ -124,7 +124,7 @@ public sealed class TcpScriptedTests
         Assert.Null(listener.Accepted[0].ClosedWith);
         peer.Send(PeerIss + 1, 0, TcpFlags.Rst);
         Assert.Equal(SocketError.ConnectionReset, listener.Accepted[0].ClosedWith);
-        Assert.Equal(0, h.Engine.TcpConnectionCount);
+        Assert.Equal(0, h.Engine.Tcp.ConnectionCount);
     }
 
     [Fact(DisplayName = "RFC 5961 4.2: a SYN on an established connection elicits a challenge ACK, never a reset")]
@@ -279,7 +279,7 @@ public sealed class TcpScriptedTests
         Assert.Equal(PeerIss + 1 + 16384, last.Ack);
         Assert.Equal(0, last.Window);
         Assert.Equal(16384, listener.Accepted[0].Received.Length + (int)(last.Ack - PeerIss - 1) - 0 - listener.Accepted[0].Received.Length);
-        var connection = h.Engine.TcpConnections.Single();
+        var connection = h.Engine.Tcp.Connections.Single();
         Assert.Equal(16384, connection.Receive.Ring.Count);
         // The application reads: the window reopens with an update.
         connection.Receive.Ring.Read(new byte[16384]);
@@ -363,12 +363,12 @@ public sealed class TcpScriptedTests
         peer.Received();
         peer.Send(PeerIss + 1, stackIss + 2, TcpFlags.Ack | TcpFlags.Fin);
         Assert.Equal(TcpState.TimeWait, connection.State);
-        Assert.Equal(1, h.Engine.TcpTimeWaitCount);
+        Assert.Equal(1, h.Engine.Tcp.TimeWaitCount);
         h.Advance(TimeSpan.FromSeconds(9));
-        Assert.Equal(1, h.Engine.TcpConnectionCount);
+        Assert.Equal(1, h.Engine.Tcp.ConnectionCount);
         h.Advance(TimeSpan.FromSeconds(2));
-        Assert.Equal(0, h.Engine.TcpConnectionCount);
-        Assert.Equal(0, h.Engine.TcpTimeWaitCount);
+        Assert.Equal(0, h.Engine.Tcp.ConnectionCount);
+        Assert.Equal(0, h.Engine.Tcp.TimeWaitCount);
     }
 
     [Fact(DisplayName = "RFC 6191 2: a SYN with a newer timestamp reopens a TIME-WAIT tuple as a fresh connection")]
@@ -406,7 +406,7 @@ public sealed class TcpScriptedTests
         var answer = Assert.Single(peer.Received());
         // Refused, the SYN meets the old incarnation, which answers with an ACK of where it stands (RFC 9293 3.10.7.4).
         Assert.Equal(reopens, answer.Has(TcpFlags.Syn));
-        Assert.Equal(reopens ? 0 : 1, h.Engine.TcpTimeWaitCount);
+        Assert.Equal(reopens ? 0 : 1, h.Engine.Tcp.TimeWaitCount);
     }
 
     [Fact(DisplayName = "RFC 4987 3.6: with the SYN queue full, SYN cookies still let a client connect")]
@@ -414,7 +414,7 @@ public sealed class TcpScriptedTests
     {
         using var h = new EngineHarness();
         var listener = new RecordingListener();
-        h.Engine.ListenTcp(80, 1, listener);
+        h.Engine.Tcp.Listen(80, 1, listener);
         // Fill the SYN queue with half-open connections from other ports.
         for (ushort port = 1000; port < 1020; port++)
             new TcpPeer(h, localPort: port).Send(PeerIss, 0, TcpFlags.Syn);
@@ -439,7 +439,7 @@ public sealed class TcpScriptedTests
     {
         using var h = new EngineHarness();
         var client = new RecordingConnection();
-        var connection = h.Engine.ConnectTcp(Frames.PeerIp, 80, client);
+        var connection = h.Engine.Tcp.Connect(Frames.PeerIp, 80, client);
         var peer = new TcpPeer(h, localPort: 80, remotePort: connection.Key.LocalPort);
         var syn = Assert.Single(peer.Received());
         Assert.Equal(TcpFlags.Syn, syn.Flags);
@@ -456,7 +456,7 @@ public sealed class TcpScriptedTests
         var options = EngineHarness.DefaultOptions() with { Tcp = new TcpSettings { MaxSynRetransmissions = 2 } };
         using var h = new EngineHarness(options);
         var client = new RecordingConnection();
-        var connection = h.Engine.ConnectTcp(Frames.PeerIp, 80, client);
+        var connection = h.Engine.Tcp.Connect(Frames.PeerIp, 80, client);
         var peer = new TcpPeer(h, localPort: 80, remotePort: connection.Key.LocalPort);
         int syns = peer.Received().Count;
         for (int i = 0; i < 100 && client.ClosedWith is null; i++)
@@ -473,7 +473,7 @@ public sealed class TcpScriptedTests
     {
         using var h = new EngineHarness();
         var client = new RecordingConnection();
-        h.Engine.ConnectTcp(Frames.PeerIp, 80, client);
+        h.Engine.Tcp.Connect(Frames.PeerIp, 80, client);
         var frame = Assert.Single(h.Drain());
         EthernetFrame.TryParse(frame, out var eth);
         var quote = eth.Payload[..48].ToArray();
@@ -491,10 +491,10 @@ public sealed class TcpScriptedTests
         using var _ = h;
         peer.Send(PeerIss + 1, stackIss + 1, TcpFlags.Ack, [1, 2, 3]);
         peer.Received();
-        h.Engine.TcpConnections.Single().CloseByApplication();
+        h.Engine.Tcp.Connections.Single().CloseByApplication();
         var reset = Assert.Single(peer.Received());
         Assert.True(reset.Has(TcpFlags.Rst));
-        Assert.Equal(0, h.Engine.TcpConnectionCount);
+        Assert.Equal(0, h.Engine.Tcp.ConnectionCount);
     }
 }
 
@@ -506,7 +506,7 @@ public sealed class TcpLimitTests
         var tcp = new TcpSettings { KeepaliveIdle = TimeSpan.FromSeconds(10), KeepaliveInterval = TimeSpan.FromSeconds(1), KeepaliveProbes = 3 };
         using var h = new EngineHarness(EngineHarness.DefaultOptions() with { Tcp = tcp });
         var listener = new RecordingListener();
-        h.Engine.ListenTcp(80, 16, listener);
+        h.Engine.Tcp.Listen(80, 16, listener);
         var peer = new TcpPeer(h);
         peer.Send(5000, 0, TcpFlags.Syn);
         var synAck = Assert.Single(peer.Received());

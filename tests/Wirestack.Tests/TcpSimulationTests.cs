@@ -11,12 +11,12 @@ public sealed class TcpSimulationTests(ITestOutputHelper output)
     {
         using var net = new TwoEngines(impairment with { Seed = seed * 2 }, impairment with { Seed = seed * 2 + 1 }, offloads: offloads);
         var listener = new RecordingListener();
-        net.B.ListenTcp(80, 16, listener);
+        net.B.Tcp.Listen(80, 16, listener);
         var client = new RecordingConnection();
         if (!net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready
             && (!ipv6 || (LinkLocal(net.A) is not null && LinkLocal(net.B) is not null)), TimeSpan.FromSeconds(10)))
             return (false, "not ready", net.Now);
-        var connection = net.A.ConnectTcp(ipv6 ? LinkLocal(net.B)!.Value : TwoEngines.AddressB, 80, client);
+        var connection = net.A.Tcp.Connect(ipv6 ? LinkLocal(net.B)!.Value : TwoEngines.AddressB, 80, client);
         client.Connection = connection;
         if (!net.RunUntil(() => listener.Accepted.Count == 1, TimeSpan.FromSeconds(60)))
             return (false, $"no accept; client {connection.State} {client.ClosedWith}", net.Now);
@@ -122,10 +122,10 @@ public sealed class TcpThroughputTests(ITestOutputHelper output)
         var tcp = new TcpSettings { CongestionControl = algorithm };
         using var net = new TwoEngines(impairment with { Seed = seed }, impairment with { Seed = seed + 50 }, tcp: tcp);
         var listener = new RecordingListener();
-        net.B.ListenTcp(80, 16, listener);
+        net.B.Tcp.Listen(80, 16, listener);
         var client = new RecordingConnection();
         Assert.True(net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready, TimeSpan.FromSeconds(5)));
-        var connection = net.A.ConnectTcp(TwoEngines.AddressB, 80, client);
+        var connection = net.A.Tcp.Connect(TwoEngines.AddressB, 80, client);
         Assert.True(net.RunUntil(() => listener.Accepted.Count == 1, TimeSpan.FromSeconds(30)));
         var feeder = new Feeder(connection, Frames.RandomBytes(bytes, seed));
         long start = net.Now;

@@ -76,8 +76,7 @@ internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
         _dnsServers = StaticDnsServers();
         _ntpServers = [];
         // The address is gone: connections using it cannot continue.
-        foreach (var connection in _tcpConnections.Values.ToList())
-            connection.Fail(SocketError.NetworkDown);
+        _tcp.FailConnections(SocketError.NetworkDown);
         SetState(StackState.Configuring);
     }
 

@@ -100,7 +100,7 @@ internal sealed partial class NetworkEngine
                 ReceiveUdp(packet.Source, packet.Destination, packet.Bytes, packet.HeaderLength);
                 break;
             case IpProtocol.Tcp:
-                ReceiveTcp(packet.Source, packet.Destination, packet.Payload);
+                _tcp.Receive(packet.Source, packet.Destination, packet.Payload, _checksumVouched);
                 break;
             case IgmpProtocol:
                 ReceiveIgmp(packet);
@@ -149,7 +149,7 @@ internal sealed partial class NetworkEngine
         }
         else if (protocol == IpProtocol.Tcp)
         {
-            ReportTcpError(transport, local, remote, error);
+            _tcp.OnIcmpError(transport, local, remote, error);
         }
     }
 

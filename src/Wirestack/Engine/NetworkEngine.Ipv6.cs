@@ -98,7 +98,7 @@ internal sealed partial class NetworkEngine
                 ReceiveUdp(source, destination, packet, chain.UpperOffset);
                 break;
             case IpProtocol.Tcp:
-                ReceiveTcp(source, destination, packet[chain.UpperOffset..]);
+                _tcp.Receive(source, destination, packet[chain.UpperOffset..], _checksumVouched);
                 break;
             default:
                 // RFC 8200 4: an unrecognised Next Header is answered with Parameter Problem code 1 at that field.
@@ -167,14 +167,14 @@ internal sealed partial class NetworkEngine
     }
 
     /// <summary>True for an address of ours that may carry ordinary traffic (either family).</summary>
-    bool IsOurUnicast(IpAddress address) =>
+    public bool IsOurUnicast(IpAddress address) =>
         address.IsIpv4 ? _interface.IsConfigured && address.Ipv4 == _interface.Address : _ipv6?.IsAssigned(address) == true;
 
     /// <summary>
     /// The source address for a new exchange with <paramref name="destination"/>: the IPv4 address, or the IPv6
     /// address RFC 6724 picks. False when the family has no usable address or no route.
     /// </summary>
-    bool TrySelectSource(IpAddress destination, out IpAddress source)
+    public bool TrySelectSource(IpAddress destination, out IpAddress source)
     {
         if (destination.IsIpv4)
         {
@@ -184,6 +184,8 @@ internal sealed partial class NetworkEngine
         source = default;
         return _ipv6 is not null && _ipv6.TrySelectSource(destination, out source) && _output.HasRoute(destination);
     }
+
+    bool ITransportHost.IsBroadcast(IpAddress address) => address.IsIpv4 && _interface.IsBroadcast(address.Ipv4);
 
     /// <summary>The path MTU toward <paramref name="destination"/> (either family; IPv4 sends without DF, so its link MTU).</summary>
     public int PathMtu(IpAddress destination) => _output.PathMtu(destination, _now);
@@ -213,14 +215,7 @@ internal sealed partial class NetworkEngine
         if (Ipv6HeaderChain.Walk(quoted, remote.IsMulticast, out var chain) == HeaderChainVerdict.Deliver && chain.UpperProtocol == IpProtocol.Tcp
             && !chain.IsFragment && quoted.Length >= chain.UpperOffset + 8)
         {
-            var transport = quoted[chain.UpperOffset..];
-            var key = new Transport.Tcp.TcpConnectionKey(local, BinaryPrimitives.ReadUInt16BigEndian(transport), remote,
-                BinaryPrimitives.ReadUInt16BigEndian(transport[2..]));
-            if (_tcpConnections.TryGetValue(key, out var connection))
-            {
-                connection.OnPathMtu(_output.PathMtu(remote, _now), BinaryPrimitives.ReadUInt32BigEndian(transport[4..]));
-                Reschedule(connection);
-            }
+            _tcp.OnPathMtu(quoted[chain.UpperOffset..], local, remote, _output.PathMtu(remote, _now));
         }
     }
 

@@ -13,7 +13,7 @@ namespace Wirestack.Engine;
 /// <see cref="LinkLayer"/>, the <see cref="NeighborResolver"/> and the one <see cref="IpOutput"/> of both families,
 /// each built in a buffer leased from <see cref="TransmitBuffers"/>.
 /// </summary>
-internal sealed partial class NetworkEngine : INeighborHost
+internal sealed partial class NetworkEngine : INeighborHost, ITransportHost
 {
     /// <summary>Room before any transport header the engine builds: link header, IPv6 header and a Fragment header.</summary>
     const int TransportOffset = TransmitBuffers.TransportOffset;
@@ -32,6 +32,7 @@ internal sealed partial class NetworkEngine : INeighborHost
     readonly TransmitBuffers _buffers = new();
     readonly NeighborResolver _neighbors;
     readonly IpOutput _output;
+    readonly TcpLayer _tcp;
     readonly Ipv4Interface _interface = new();
     readonly Reassembler _reassembler;
     readonly TokenBucket _icmpErrorLimiter;
@@ -61,6 +62,7 @@ internal sealed partial class NetworkEngine : INeighborHost
         _link = new LinkLayer(device, MacAddress, Counters);
         _neighbors = new NeighborResolver(options, this, Counters);
         _output = new IpOutput(_link, _neighbors, _interface, _ipv6, this, Counters, options.TimeToLive, _random);
+        _tcp = new TcpLayer(options, _output, _link, _buffers, this, Counters);
         if (_ipv6 is not null)
         {
             _mldReports = new GroupReportSchedule(MldRobustness, UnsolicitedReportInterval, _random);
@@ -79,6 +81,9 @@ internal sealed partial class NetworkEngine : INeighborHost
     public MacAddress MacAddress { get; }
 
     public Ipv4Interface Interface => _interface;
+
+    /// <summary>The TCP layer: connections, listeners and their timers.</summary>
+    public TcpLayer Tcp => _tcp;
 
     public StackCounters Counters { get; } = new();
 
@@ -121,7 +126,7 @@ internal sealed partial class NetworkEngine : INeighborHost
             if (_mdns is { NextDeadline: var mdns } && mdns != long.MaxValue)
                 next = Earliest(next, mdns);
             next = Earliest(next, _device.NextFrameDueMicroseconds);
-            next = Earliest(next, NextTcpDeadline);
+            next = Earliest(next, _tcp.NextDeadline);
             if (_dhcp is { NextDeadline: var dhcpDeadline } && dhcpDeadline != long.MaxValue)
                 next = Earliest(next, dhcpDeadline);
             if (State != StackState.Ready)
@@ -131,13 +136,18 @@ internal sealed partial class NetworkEngine : INeighborHost
     }
 
     /// <summary>Sets the engine's clock before commands run (they may send, and sending reads the time).</summary>
-    public void SetTime(long nowMicroseconds) => _now = Math.Max(_now, nowMicroseconds);
+    public void SetTime(long nowMicroseconds)
+    {
+        _now = Math.Max(_now, nowMicroseconds);
+        _tcp.SetTime(_now);
+    }
 
     /// <summary>Processes received frames, runs due timers and sends what is ready.</summary>
     /// <returns>How many frames arrived.</returns>
     public int Poll(long nowMicroseconds)
     {
         _now = nowMicroseconds;
+        _tcp.SetTime(_now);
         UpdateState();
         int budget = ReceiveBudget;
         while (budget > 0 && _device.TryReceive(_receiveBuffer, nowMicroseconds, out int length))
@@ -156,7 +166,7 @@ internal sealed partial class NetworkEngine : INeighborHost
         StopMdns();
         if (_options.Ipv4.Dhcp?.ReleaseOnShutdown == true)
             _dhcp?.Release();
-        ShutdownTcp();
+        _tcp.Shutdown();
         ShutdownIpv6();
         _neighbors.Clear();
         _reassembler.Clear();
@@ -231,7 +241,7 @@ internal sealed partial class NetworkEngine : INeighborHost
         RunIgmpTimers();
         RunMdns();
 
-        RunTcpTimers();
+        _tcp.RunTimers();
         int expired = _reassembler.Expire(_now, _onReassemblyExpired);
         if (expired > 0)
             Counters.Add(StackCounter.DropReassemblyTimeout, expired);

@@ -228,7 +228,7 @@ public sealed partial class NetworkStack : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
         ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
         var listener = new TcpListener(this, port);
-        listener.State = Invoke(e => e.ListenTcp(port, backlog, listener.ListenerEvents));
+        listener.State = Invoke(e => e.Tcp.Listen(port, backlog, listener.ListenerEvents));
         return listener;
     }
 
@@ -243,7 +243,7 @@ public sealed partial class NetworkStack : IAsyncDisposable
         var address = Wire.IpAddress.FromIPAddress(remote.Address);
         var connection = new TcpConnection(this);
         // The control block is attached on the engine thread, before any event about it can fire.
-        await InvokeAsync(e => connection.ControlBlock = e.ConnectTcp(address, (ushort)remote.Port, connection.Events)).ConfigureAwait(false);
+        await InvokeAsync(e => connection.ControlBlock = e.Tcp.Connect(address, (ushort)remote.Port, connection.Events)).ConfigureAwait(false);
         try
         {
             await connection.WaitEstablishedAsync(cancellationToken).ConfigureAwait(false);
@@ -286,7 +286,7 @@ public sealed partial class NetworkStack : IAsyncDisposable
 
     /// <summary>The TCP connections (all states but LISTEN) with their end points and TCP_INFO.</summary>
     public IReadOnlyList<(IPEndPoint Local, IPEndPoint Remote, TcpConnectionInfo Info)> GetTcpConnections() =>
-        Invoke(e => e.TcpConnections.Select(c => (new IPEndPoint(c.Key.LocalAddress.ToIPAddress(), c.Key.LocalPort),
+        Invoke(e => e.Tcp.Connections.Select(c => (new IPEndPoint(c.Key.LocalAddress.ToIPAddress(), c.Key.LocalPort),
             new IPEndPoint(c.Key.RemoteAddress.ToIPAddress(), c.Key.RemotePort), c.GetInfo())).ToList());
 
     /// <summary>Stops the event loop and releases everything it held. The device is left to its owner.</summary>
@@ -331,9 +331,9 @@ public sealed partial class NetworkStack : IAsyncDisposable
         long deadline = _time.GetTimestamp() + (long)(linger.TotalSeconds * _time.TimestampFrequency);
         try
         {
-            if (!await InvokeAsync(e => e.BeginTcpDrain()).ConfigureAwait(false))
+            if (!await InvokeAsync(e => e.Tcp.BeginDrain()).ConfigureAwait(false))
                 return;
-            while (_time.GetTimestamp() < deadline && !await InvokeAsync(e => e.TcpDrained).ConfigureAwait(false))
+            while (_time.GetTimestamp() < deadline && !await InvokeAsync(e => e.Tcp.Drained).ConfigureAwait(false))
                 await Task.Delay(10).ConfigureAwait(false);
         }
         catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)

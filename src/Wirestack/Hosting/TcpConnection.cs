@@ -103,7 +103,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
             _stack.Post(engine =>
             {
                 _tcb.UserTimeout = microseconds;
-                engine.Reschedule(_tcb);
+                engine.Tcp.Reschedule(_tcb);
             });
         }
     }

@@ -39,7 +39,7 @@ public sealed class TcpListener : IAsyncDisposable
         {
             var connection = await _ready.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             var tcb = connection.ControlBlock;
-            _stack.Post(engine => engine.MarkAccepted(tcb));
+            _stack.Post(engine => engine.Tcp.MarkAccepted(tcb));
             return connection;
         }
         catch (ChannelClosedException)
@@ -55,7 +55,7 @@ public sealed class TcpListener : IAsyncDisposable
             return ValueTask.CompletedTask;
         _ready.Writer.TryComplete();
         var state = _state;
-        _stack.Post(engine => engine.CloseListener(state));
+        _stack.Post(engine => engine.Tcp.CloseListener(state));
         while (_ready.Reader.TryRead(out var pending))
             pending.Abort();
         return ValueTask.CompletedTask;

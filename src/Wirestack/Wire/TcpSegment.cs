@@ -224,6 +224,23 @@ internal readonly ref struct TcpSegment
     /// <summary>The header length a segment's data offset field gives.</summary>
     internal static int HeaderLengthOf(ReadOnlySpan<byte> segment) => (segment[12] >> 4) * 4;
 
+    /// <summary>
+    /// The ports and sequence number of a segment of which only the first 8 bytes may be at hand (as an ICMP error
+    /// quotes it, RFC 792 and RFC 4443 2.4 c); false when fewer are.
+    /// </summary>
+    internal static bool TryReadQuoted(ReadOnlySpan<byte> quoted, out ushort sourcePort, out ushort destinationPort, out uint sequenceNumber)
+    {
+        if (quoted.Length < 8)
+        {
+            (sourcePort, destinationPort, sequenceNumber) = (0, 0, 0);
+            return false;
+        }
+        sourcePort = BinaryPrimitives.ReadUInt16BigEndian(quoted);
+        destinationPort = BinaryPrimitives.ReadUInt16BigEndian(quoted[2..]);
+        sequenceNumber = BinaryPrimitives.ReadUInt32BigEndian(quoted[4..]);
+        return true;
+    }
+
     static void WriteOptions(Span<byte> destination, in TcpOptions options)
     {
         int i = 0;

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net.Sockets;
 using Wirestack.Transport;
 using Wirestack.Transport.Buffers;
@@ -6,13 +7,44 @@ using Wirestack.Wire;
 
 namespace Wirestack.Engine;
 
-// TCP demultiplexing (RFC 9293 3.10.7): connections by 4-tuple, listeners by port, resets for closed ports,
-// SYN cookies under load, TIME-WAIT bounds and reuse, and one timer heap for all connections.
-internal sealed partial class NetworkEngine : ITcpNetwork
+/// <summary>What a transport needs from the IP layers below it, besides the output path.</summary>
+internal interface ITransportHost
 {
-    readonly Dictionary<TcpConnectionKey, TcpControlBlock> _tcpConnections = [];
-    readonly Dictionary<ushort, TcpListenerState> _tcpListeners = [];
-    readonly PriorityQueue<TcpControlBlock, long> _tcpTimers = new();
+    /// <summary>
+    /// The source address for a new exchange with <paramref name="remote"/>: the IPv4 address, or the IPv6 address
+    /// RFC 6724 picks. False when the family has no usable address or no route.
+    /// </summary>
+    bool TrySelectSource(IpAddress remote, out IpAddress local);
+
+    /// <summary>True for an address of ours that may carry ordinary traffic (either family).</summary>
+    bool IsOurUnicast(IpAddress address);
+
+    /// <summary>True for the IPv4 limited or subnet broadcast address.</summary>
+    bool IsBroadcast(IpAddress address);
+
+    /// <summary>Upper-layer reachability confirmation (RFC 4861 7.3.1) of <paramref name="remote"/>'s next hop.</summary>
+    void ConfirmReachable(IpAddress remote);
+}
+
+/// <summary>
+/// The TCP layer (RFC 9293 3.10.7 demultiplexing): connections by 4-tuple, listeners by port, resets for closed ports,
+/// SYN cookies under load, TIME-WAIT bounds and reuse, orphans, and one timer heap for all connections. It owns every
+/// connection; segments leave through the one IP output path, each built in a leased transmit buffer.
+/// </summary>
+internal sealed partial class TcpLayer : ITcpNetwork
+{
+    const int TransportOffset = TransmitBuffers.TransportOffset;
+
+    readonly TcpSettings _settings;
+    readonly IpOutput _output;
+    readonly LinkLayer _link;
+    readonly TransmitBuffers _buffers;
+    readonly ITransportHost _host;
+    readonly StackCounters _counters;
+    readonly bool _poisonReturnedBuffers;
+    readonly Dictionary<TcpConnectionKey, TcpControlBlock> _connections = [];
+    readonly Dictionary<ushort, TcpListenerState> _listeners = [];
+    readonly PriorityQueue<TcpControlBlock, long> _timers = new();
     readonly Queue<TcpControlBlock> _timeWaitOrder = new();
     readonly Queue<TcpControlBlock> _orphanOrder = new();
     int _orphanCount;
@@ -20,27 +52,42 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     SynCookies? _synCookies;
     int _timeWaitCount;
     BufferChunkPool? _bufferPool;
+    long _now;
+
+    public TcpLayer(StackOptions options, IpOutput output, LinkLayer link, TransmitBuffers buffers, ITransportHost host, StackCounters counters)
+    {
+        _settings = options.Tcp;
+        _poisonReturnedBuffers = options.PoisonReturnedBuffers;
+        _output = output;
+        _link = link;
+        _buffers = buffers;
+        _host = host;
+        _counters = counters;
+    }
+
+    /// <summary>The engine's clock, set before anything runs (segments, timers, application commands).</summary>
+    public void SetTime(long now) => _now = now;
 
     /// <summary>Where every connection's buffer chunks come from; it counts the bytes in use.</summary>
-    public BufferChunkPool BufferPool => _bufferPool ??= new BufferChunkPool(Math.Min(_options.Tcp.MemoryBudget / 4, 64L << 20))
+    public BufferChunkPool BufferPool => _bufferPool ??= new BufferChunkPool(Math.Min(_settings.MemoryBudget / 4, 64L << 20))
     {
-        Poison = _options.PoisonReturnedBuffers ? (byte)0xDB : null,
+        Poison = _poisonReturnedBuffers ? (byte)0xDB : null,
     };
 
     /// <summary>Bytes of TCP buffer memory held (by live connections, and by closed ones an application still reads).</summary>
-    public long TcpBufferBytes => _bufferPool?.BytesInUse ?? 0;
+    public long BufferBytes => _bufferPool?.BytesInUse ?? 0;
 
-    bool ITcpNetwork.MemoryPressure => TcpBufferBytes >= _options.Tcp.MemoryBudget / 4 * 3;
+    bool ITcpNetwork.MemoryPressure => BufferBytes >= _settings.MemoryBudget / 4 * 3;
 
-    bool ITcpNetwork.MemoryExhausted => TcpBufferBytes >= _options.Tcp.MemoryBudget;
+    bool ITcpNetwork.MemoryExhausted => BufferBytes >= _settings.MemoryBudget;
 
     /// <summary>True when one more connection fits the connection limit (memory is taken on demand, not here).</summary>
-    bool TcpHasRoom => _tcpConnections.Count - _timeWaitCount < _options.Tcp.MaxConnections;
+    bool HasRoom => _connections.Count - _timeWaitCount < _settings.MaxConnections;
 
     TcpControlBlock NewConnection(in TcpConnectionKey key, uint iss, ITcpConnectionEvents? events)
     {
         var connection = new TcpControlBlock(this, key, iss, events);
-        _tcpConnections.Add(key, connection);
+        _connections.Add(key, connection);
         return connection;
     }
 
@@ -54,17 +101,17 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     SynCookies Cookies => _synCookies ??= new SynCookies(Isn);
 
     /// <summary>Connections in any state but LISTEN, TIME-WAIT included.</summary>
-    public int TcpConnectionCount => _tcpConnections.Count;
+    public int ConnectionCount => _connections.Count;
 
-    public int TcpTimeWaitCount => _timeWaitCount;
+    public int TimeWaitCount => _timeWaitCount;
 
-    public IEnumerable<TcpControlBlock> TcpConnections => _tcpConnections.Values;
+    public IEnumerable<TcpControlBlock> Connections => _connections.Values;
 
     long ITcpNetwork.Now => _now;
-    TcpSettings ITcpNetwork.Settings => _options.Tcp;
-    StackCounters ITcpNetwork.Counters => Counters;
+    TcpSettings ITcpNetwork.Settings => _settings;
+    StackCounters ITcpNetwork.Counters => _counters;
     int ITcpNetwork.Mtu => _link.Mtu;
-    int ITcpNetwork.PathMtu(IpAddress destination) => PathMtu(destination);
+    int ITcpNetwork.PathMtu(IpAddress destination) => _output.PathMtu(destination, _now);
     int ITcpNetwork.SegmentOffset => TransportOffset;
 
     bool ITcpNetwork.SegmentationOffload => _link.SendOffloads;
@@ -95,15 +142,15 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         if (deadline < connection.ScheduledAt)
         {
             connection.ScheduledAt = deadline;
-            _tcpTimers.Enqueue(connection, deadline);
+            _timers.Enqueue(connection, deadline);
         }
     }
 
-    void RunTcpTimers()
+    public void RunTimers()
     {
-        while (_tcpTimers.TryPeek(out var connection, out long at) && at <= _now)
+        while (_timers.TryPeek(out var connection, out long at) && at <= _now)
         {
-            _tcpTimers.Dequeue();
+            _timers.Dequeue();
             if (connection.ScheduledAt != at || connection.State == TcpState.Closed)
                 continue;
             connection.ScheduledAt = long.MaxValue;
@@ -115,7 +162,9 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         }
     }
 
-    long? NextTcpDeadline => _tcpTimers.TryPeek(out _, out long at) ? at : null;
+    public long? NextDeadline => _timers.TryPeek(out _, out long at) ? at : null;
+
+    void ITcpNetwork.ConfirmReachable(IpAddress remote) => _host.ConfirmReachable(remote);
 
     void ITcpNetwork.OnPassiveEstablished(TcpControlBlock connection)
     {
@@ -142,11 +191,11 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         _orphanCount++;
         _orphanOrder.Enqueue(connection);
         // Past the bound the oldest orphan is reset (as Linux does past tcp_max_orphans).
-        while (_orphanCount > _options.Tcp.MaxOrphans && _orphanOrder.TryDequeue(out var oldest))
+        while (_orphanCount > _settings.MaxOrphans && _orphanOrder.TryDequeue(out var oldest))
         {
             if (oldest.IsOrphan)
             {
-                Counters.Increment(StackCounter.TcpConnectionsTimedOut);
+                _counters.Increment(StackCounter.TcpConnectionsTimedOut);
                 oldest.Abort();
             }
         }
@@ -168,10 +217,10 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     }
 
     /// <summary>Orphaned connections (closed by the application, still delivering).</summary>
-    public int TcpOrphanCount => _orphanCount;
+    public int OrphanCount => _orphanCount;
 
     /// <summary>Tests only: entries in the orphan queue, finished ones not yet dropped included.</summary>
-    internal int TcpOrphanQueueLength => _orphanOrder.Count;
+    internal int OrphanQueueLength => _orphanOrder.Count;
 
     void ForgetOrphan(TcpControlBlock connection)
     {
@@ -188,7 +237,7 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         _timeWaitCount++;
         _timeWaitOrder.Enqueue(connection);
         // Past the bound, the oldest TIME-WAIT entries go early (as Linux does on bucket overflow).
-        while (_timeWaitCount > _options.Tcp.MaxTimeWait && _timeWaitOrder.TryDequeue(out var oldest))
+        while (_timeWaitCount > _settings.MaxTimeWait && _timeWaitOrder.TryDequeue(out var oldest))
         {
             if (oldest.State == TcpState.TimeWait)
                 oldest.Discard();
@@ -203,8 +252,8 @@ internal sealed partial class NetworkEngine : ITcpNetwork
             _timeWaitCount--;
         ForgetOrphan(connection);
         LeaveListener(connection);
-        if (_tcpConnections.TryGetValue(connection.Key, out var current) && ReferenceEquals(current, connection))
-            _tcpConnections.Remove(connection.Key);
+        if (_connections.TryGetValue(connection.Key, out var current) && ReferenceEquals(current, connection))
+            _connections.Remove(connection.Key);
     }
 
     void LeaveListener(TcpControlBlock connection)
@@ -221,15 +270,15 @@ internal sealed partial class NetworkEngine : ITcpNetwork
 
     /// <summary>Starts listening on <paramref name="port"/>.</summary>
     /// <exception cref="SocketException">AddressAlreadyInUse.</exception>
-    public TcpListenerState ListenTcp(int port, int backlog, ITcpListenerEvents events)
+    public TcpListenerState Listen(int port, int backlog, ITcpListenerEvents events)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
         ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
-        if (_tcpListeners.ContainsKey((ushort)port))
+        if (_listeners.ContainsKey((ushort)port))
             throw new SocketException((int)SocketError.AddressAlreadyInUse);
         var listener = new TcpListenerState((ushort)port, backlog, events);
-        _tcpListeners.Add((ushort)port, listener);
+        _listeners.Add((ushort)port, listener);
         return listener;
     }
 
@@ -237,8 +286,8 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     public void CloseListener(TcpListenerState listener)
     {
         listener.Closed = true;
-        _tcpListeners.Remove(listener.Port);
-        foreach (var connection in _tcpConnections.Values.Where(c => ReferenceEquals(c.Listener, listener)).ToList())
+        _listeners.Remove(listener.Port);
+        foreach (var connection in _connections.Values.Where(c => ReferenceEquals(c.Listener, listener)).ToList())
             connection.Abort();
     }
 
@@ -247,13 +296,13 @@ internal sealed partial class NetworkEngine : ITcpNetwork
 
     /// <summary>Active open to <paramref name="remote"/>:<paramref name="port"/> from an ephemeral port.</summary>
     /// <exception cref="SocketException">NetworkUnreachable, AddressNotAvailable, TooManyOpenSockets.</exception>
-    public TcpControlBlock ConnectTcp(IpAddress remote, ushort port, ITcpConnectionEvents events, ushort localPort = 0)
+    public TcpControlBlock Connect(IpAddress remote, ushort port, ITcpConnectionEvents events, ushort localPort = 0)
     {
         if (port == 0 || remote.IsUnspecified)
             throw new SocketException((int)SocketError.AddressNotAvailable);
-        if (remote.IsMulticast || !TrySelectSource(remote, out var local) || (remote.IsIpv4 && _interface.IsBroadcast(remote.Ipv4)))
+        if (remote.IsMulticast || !_host.TrySelectSource(remote, out var local) || _host.IsBroadcast(remote))
             throw new SocketException((int)SocketError.NetworkUnreachable);
-        if (!TcpHasRoom)
+        if (!HasRoom)
             throw new SocketException((int)SocketError.TooManyOpenSockets);
         const int range = UdpBindings.EphemeralLast - UdpBindings.EphemeralFirst + 1;
         // RFC 6056 3.3.1 (random start, then sequential): unpredictable to an off-path attacker.
@@ -262,14 +311,14 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         {
             var candidate = localPort != 0 ? localPort : (ushort)(UdpBindings.EphemeralFirst + (start + i) % range);
             var key = new TcpConnectionKey(local, candidate, remote, port);
-            if (_tcpConnections.ContainsKey(key) || (localPort == 0 && _tcpListeners.ContainsKey(candidate)))
+            if (_connections.ContainsKey(key) || (localPort == 0 && _listeners.ContainsKey(candidate)))
             {
                 if (localPort != 0)
                     throw new SocketException((int)SocketError.AddressAlreadyInUse);
                 continue;
             }
             var connection = NewConnection(key, NextIsn(key), events);
-            Counters.Increment(StackCounter.TcpActiveOpens);
+            _counters.Increment(StackCounter.TcpActiveOpens);
             connection.Connect();
             Reschedule(connection);
             return connection;
@@ -277,33 +326,37 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         throw new SocketException((int)SocketError.TooManyOpenSockets);
     }
 
-    void ReceiveTcp(IpAddress source, IpAddress destination, Span<byte> bytes)
+    /// <summary>
+    /// A segment from <paramref name="source"/> to <paramref name="destination"/>; <paramref name="checksumVouched"/>
+    /// when the device checked its checksum already.
+    /// </summary>
+    public void Receive(IpAddress source, IpAddress destination, Span<byte> bytes, bool checksumVouched)
     {
         if (!TcpSegment.TryParse(bytes, out var segment))
         {
-            Counters.Increment(StackCounter.DropTcpMalformed);
+            _counters.Increment(StackCounter.DropTcpMalformed);
             return;
         }
-        if (!_checksumVouched && !segment.IsChecksumValid(source, destination))
+        if (!checksumVouched && !segment.IsChecksumValid(source, destination))
         {
-            Counters.Increment(StackCounter.DropTcpBadChecksum);
+            _counters.Increment(StackCounter.DropTcpBadChecksum);
             return;
         }
-        if (!IsOurUnicast(destination))
+        if (!_host.IsOurUnicast(destination))
         {
             // TCP is unicast only (RFC 1122 4.2.3.10).
-            Counters.Increment(destination.IsIpv4 ? StackCounter.DropIpv4NotForUs : StackCounter.DropIpv6NotForUs);
+            _counters.Increment(destination.IsIpv4 ? StackCounter.DropIpv4NotForUs : StackCounter.DropIpv6NotForUs);
             return;
         }
         if (!segment.TryParseOptions(out var options))
         {
-            Counters.Increment(StackCounter.DropTcpMalformed);
+            _counters.Increment(StackCounter.DropTcpMalformed);
             return;
         }
-        Counters.Increment(StackCounter.TcpSegmentsReceived);
+        _counters.Increment(StackCounter.TcpSegmentsReceived);
         var key = new TcpConnectionKey(destination, segment.DestinationPort, source, segment.SourcePort);
         var flags = segment.Flags;
-        if (_tcpConnections.TryGetValue(key, out var connection))
+        if (_connections.TryGetValue(key, out var connection))
         {
             bool newSyn = (flags & (TcpFlags.Syn | TcpFlags.Ack | TcpFlags.Rst)) == TcpFlags.Syn;
             if (!(newSyn && connection.AcceptsNewIncarnation(segment.SequenceNumber, options)))
@@ -315,136 +368,19 @@ internal sealed partial class NetworkEngine : ITcpNetwork
             // RFC 6191: a newer SYN ends TIME-WAIT early and opens a fresh connection.
             connection.Discard();
         }
-        if (_tcpListeners.TryGetValue(segment.DestinationPort, out var listener))
+        if (_listeners.TryGetValue(segment.DestinationPort, out var listener))
         {
             ReceiveOnListener(listener, key, segment, options);
             return;
         }
-        Counters.Increment(StackCounter.DropTcpNoListener);
+        _counters.Increment(StackCounter.DropTcpNoListener);
         SendResetFor(key, segment);
     }
 
-    void ReceiveOnListener(TcpListenerState listener, in TcpConnectionKey key, TcpSegment segment, in TcpOptions options)
-    {
-        var flags = segment.Flags;
-        if ((flags & TcpFlags.Rst) != 0)
-            return;
-        if ((flags & TcpFlags.Ack) != 0)
-        {
-            // The last step of a handshake whose state we did not keep: a SYN cookie (RFC 4987 3.6). Any other
-            // segment bearing an ACK, a SYN-ACK among them, is answered with RST (RFC 9293 3.10.7.2).
-            if ((flags & TcpFlags.Syn) == 0 && _options.Tcp.SynCookies)
-            {
-                if (!listener.BacklogFull && Cookies.TryValidate(key, segment.SequenceNumber - 1, segment.AcknowledgmentNumber - 1, _now, out int mss))
-                {
-                    if (TcpHasRoom)
-                    {
-                        AcceptSynCookie(listener, key, segment, options, mss);
-                        return;
-                    }
-                    Counters.Increment(StackCounter.DropTcpConnectionLimit);
-                }
-                else
-                {
-                    Counters.Increment(StackCounter.DropTcpSynCookieInvalid);
-                }
-            }
-            SendResetFor(key, segment);
-            return;
-        }
-        if ((flags & TcpFlags.Syn) == 0)
-            return;
-
-        // A SYN keeps state only while the connection table, the listener's SYN queue and buffer memory all have
-        // room; past any of them it is answered with a cookie (RFC 4987 3.6), so legitimate clients still connect
-        // while a flood of spoofed SYNs holds nothing.
-        if (!TcpHasRoom || listener.SynQueueFull || listener.BacklogFull || ((ITcpNetwork)this).MemoryPressure)
-        {
-            if (_options.Tcp.SynCookies && !listener.BacklogFull)
-            {
-                SendSynCookie(key, segment, options);
-                return;
-            }
-            Counters.Increment(TcpHasRoom ? StackCounter.DropTcpListenQueueFull : StackCounter.DropTcpConnectionLimit);
-            return;
-        }
-        var passive = NewConnection(key, NextIsn(key), events: null);
-        passive.Listener = listener;
-        passive.ListenerQueue = ListenerQueue.HalfOpen;
-        listener.HalfOpen++;
-        Counters.Increment(StackCounter.TcpPassiveOpens);
-        passive.AcceptSyn(segment.SequenceNumber, segment.Window, options);
-        Reschedule(passive);
-    }
-
-    void AcceptSynCookie(TcpListenerState listener, in TcpConnectionKey key, TcpSegment segment, in TcpOptions options, int mss)
-    {
-        var connection = NewConnection(key, segment.AcknowledgmentNumber - 1, events: null);
-        connection.Listener = listener;
-        connection.AcceptCookie(segment.SequenceNumber - 1, mss, segment.AcknowledgmentNumber, segment.Window);
-        Counters.Increment(StackCounter.TcpSynCookiesAccepted);
-        Counters.Increment(StackCounter.TcpPassiveOpens);
-        Counters.Increment(StackCounter.TcpConnectionsEstablished);
-        ((ITcpNetwork)this).OnPassiveEstablished(connection);
-        if (segment.Payload.Length > 0 || (segment.Flags & TcpFlags.Fin) != 0)
-            connection.Process(segment, options);
-        Reschedule(connection);
-    }
-
-    /// <summary>The window a SYN cookie's SYN-ACK offers: the initial window, or the floor while memory is at the budget.</summary>
-    ushort CookieWindow => (ushort)Math.Min(((ITcpNetwork)this).MemoryExhausted ? TcpControlBlock.ExhaustedWindowFloor : _options.Tcp.InitialReceiveWindow, 65535);
-
-    void SendSynCookie(in TcpConnectionKey key, TcpSegment segment, in TcpOptions options)
-    {
-        int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : key.DefaultMss;
-        int ourMss = _link.Mtu - key.NetworkHeaderLength - TcpSegment.MinimumHeaderLength;
-        uint cookie = Cookies.Create(key, segment.SequenceNumber, Math.Min(peerMss, ourMss), _now);
-        var reply = TcpOptions.None;
-        reply.MaximumSegmentSize = (ushort)Math.Min(peerMss, ourMss);
-        using var lease = _buffers.Rent();
-        int length = TcpSegment.WriteHeader(lease.Buffer.AsSpan(TransportOffset), key.LocalPort, key.RemotePort, cookie, segment.SequenceNumber + 1,
-            TcpFlags.Syn | TcpFlags.Ack, CookieWindow, reply, 0, key.LocalAddress, key.RemoteAddress);
-        _output.Send(lease.Buffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress, _now);
-        Counters.Increment(StackCounter.TcpSynCookiesSent);
-        Counters.Increment(StackCounter.TcpSegmentsSent);
-    }
-
-    /// <summary>RFC 9293 3.10.7.1: the reset a closed port sends; never in reply to a reset.</summary>
-    void SendResetFor(in TcpConnectionKey key, TcpSegment segment)
-    {
-        var flags = segment.Flags;
-        if ((flags & TcpFlags.Rst) != 0)
-            return;
-        uint seq, ack;
-        TcpFlags reply;
-        if ((flags & TcpFlags.Ack) != 0)
-        {
-            seq = segment.AcknowledgmentNumber;
-            ack = 0;
-            reply = TcpFlags.Rst;
-        }
-        else
-        {
-            seq = 0;
-            ack = segment.SequenceNumber + (uint)segment.Payload.Length + ((flags & TcpFlags.Syn) != 0 ? 1u : 0) + ((flags & TcpFlags.Fin) != 0 ? 1u : 0);
-            reply = TcpFlags.Rst | TcpFlags.Ack;
-        }
-        using var lease = _buffers.Rent();
-        int length = TcpSegment.WriteHeader(lease.Buffer.AsSpan(TransportOffset), key.LocalPort, key.RemotePort, seq, ack, reply, 0,
-            TcpOptions.None, 0, key.LocalAddress, key.RemoteAddress);
-        _output.Send(lease.Buffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress, _now);
-        Counters.Increment(StackCounter.TcpResetsSent);
-        Counters.Increment(StackCounter.TcpSegmentsSent);
-    }
-
     /// <summary>An ICMP error quoted a segment of ours from <paramref name="local"/> to <paramref name="remote"/>.</summary>
-    void ReportTcpError(ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error)
+    public void OnIcmpError(ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error)
     {
-        ushort localPort = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(transport);
-        ushort remotePort = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(transport[2..]);
-        uint sequence = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(transport[4..]);
-        var key = new TcpConnectionKey(local, localPort, remote, remotePort);
-        if (_tcpConnections.TryGetValue(key, out var connection))
+        if (Find(transport, local, remote, out var connection, out uint sequence))
         {
             connection.OnIcmpError(error, sequence);
             Reschedule(connection);
@@ -452,27 +388,57 @@ internal sealed partial class NetworkEngine : ITcpNetwork
     }
 
     /// <summary>
+    /// RFC 8201 4: the path toward <paramref name="remote"/> carries at most <paramref name="pathMtu"/>; the connection
+    /// whose segment (quoted by its first 8 bytes in <paramref name="transport"/>) was too big resends at that size.
+    /// </summary>
+    public void OnPathMtu(ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, int pathMtu)
+    {
+        if (Find(transport, local, remote, out var connection, out uint sequence))
+        {
+            connection.OnPathMtu(pathMtu, sequence);
+            Reschedule(connection);
+        }
+    }
+
+    /// <summary>The connection a quoted segment of ours (its first 8 bytes at least) belongs to, and its sequence number.</summary>
+    bool Find(ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, [NotNullWhen(true)] out TcpControlBlock? connection, out uint sequence)
+    {
+        sequence = 0;
+        connection = null;
+        if (!TcpSegment.TryReadQuoted(transport, out ushort localPort, out ushort remotePort, out sequence))
+            return false;
+        return _connections.TryGetValue(new TcpConnectionKey(local, localPort, remote, remotePort), out connection);
+    }
+
+    /// <summary>Every connection fails with <paramref name="error"/> (the address they use is gone: a DHCP lease ended).</summary>
+    public void FailConnections(SocketError error)
+    {
+        foreach (var connection in _connections.Values.ToList())
+            connection.Fail(error);
+    }
+
+    /// <summary>
     /// Starts closing every connection gracefully for a stop: FIN after the data already written (half-open and
     /// connecting ones are aborted). Returns whether any connection has something left to deliver.
     /// </summary>
-    public bool BeginTcpDrain()
+    public bool BeginDrain()
     {
-        foreach (var connection in _tcpConnections.Values.ToList())
+        foreach (var connection in _connections.Values.ToList())
         {
             if (connection.State is TcpState.SynSent or TcpState.SynReceived)
                 connection.Abort();
             else if (connection.State is TcpState.Established or TcpState.CloseWait)
                 connection.Shutdown();
         }
-        return !TcpDrained;
+        return !Drained;
     }
 
     /// <summary>True when no connection has data or a FIN waiting for acknowledgment.</summary>
-    public bool TcpDrained
+    public bool Drained
     {
         get
         {
-            foreach (var connection in _tcpConnections.Values)
+            foreach (var connection in _connections.Values)
             {
                 if (connection.State is not (TcpState.FinWait2 or TcpState.TimeWait or TcpState.Closed))
                     return false;
@@ -481,17 +447,18 @@ internal sealed partial class NetworkEngine : ITcpNetwork
         }
     }
 
-    void ShutdownTcp()
+    /// <summary>Every connection is reset (TIME-WAIT ones forgotten); listeners and timers go. The stack stops.</summary>
+    public void Shutdown()
     {
-        foreach (var connection in _tcpConnections.Values.ToList())
+        foreach (var connection in _connections.Values.ToList())
         {
             if (connection.State != TcpState.TimeWait)
                 connection.Abort();
             else
                 connection.Discard();
         }
-        _tcpConnections.Clear();
-        _tcpListeners.Clear();
-        _tcpTimers.Clear();
+        _connections.Clear();
+        _listeners.Clear();
+        _timers.Clear();
     }
 }
