@@ -18,8 +18,8 @@ await using var stack = await NetworkStack.StartAsync(device, new StackOptions {
 await stack.WaitUntilReadyAsync(stop.Token);
 Console.WriteLine($"Echo on {address} (UDP and TCP port 7) through {device}");
 
-using var udp = stack.BindUdp(7);
-await using var tcp = stack.ListenTcp(7);
+using var udp = await stack.BindUdpAsync(7);
+await using var tcp = await stack.ListenTcpAsync(7);
 try
 {
     await Task.WhenAll(EchoUdpAsync(udp, stop.Token), AcceptTcpAsync(tcp, stop.Token));

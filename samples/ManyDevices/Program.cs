@@ -34,7 +34,7 @@ for (int i = 0; i < count; i++)
         Ipv6 = Ipv6Settings.Disabled(),
     });
     stacks.Add(stack);
-    servers.Add(GreetAsync(stack.ListenTcp(7), $"device {i}\n", stop.Token));
+    servers.Add(GreetAsync(await stack.ListenTcpAsync(7), $"device {i}\n", stop.Token));
 }
 await Task.WhenAll(stacks.Select(s => s.WaitUntilReadyAsync(stop.Token)));
 GC.Collect();

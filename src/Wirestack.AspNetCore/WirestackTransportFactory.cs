@@ -13,7 +13,7 @@ internal sealed class WirestackTransportFactory : IConnectionListenerFactory, IC
         if (endpoint is not WirestackEndPoint wirestack)
             throw new NotSupportedException($"{endpoint} is not a Wirestack end point.");
         var stack = await wirestack.ResolveAsync(cancellationToken).ConfigureAwait(false);
-        var listener = stack.ListenTcp(wirestack.Port, backlog: 512);
+        var listener = await stack.ListenTcpAsync(wirestack.Port, backlog: 512).ConfigureAwait(false);
         return new WirestackConnectionListener(wirestack, listener);
     }
 }

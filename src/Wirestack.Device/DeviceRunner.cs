@@ -269,7 +269,7 @@ internal static class DeviceRunner
                 : "Offloads off: frames of at most the MTU, every checksum checked");
             if (dhcpServer is not null)
                 log.LogInformation("DHCP server: pool {First}-{Last}", dhcpServer.PoolStart, dhcpServer.PoolEnd);
-            var services = settings.TestServices ? TestServices.Start(stack, log) : null;
+            var services = settings.TestServices ? await TestServices.StartAsync(stack, log) : null;
             await using var clock = new SntpClient(stack) { Server = settings.SntpServer };
             clock.Synchronized += (_, sample) =>
             {

@@ -17,19 +17,19 @@ internal sealed class TestServices : IAsyncDisposable
 
     TestServices(ILogger log) => _log = log;
 
-    public static TestServices Start(NetworkStack stack, ILogger log)
+    public static async Task<TestServices> StartAsync(NetworkStack stack, ILogger log)
     {
         var services = new TestServices(log);
-        services.Serve(stack, EchoPort, EchoAsync);
-        services.Serve(stack, DiscardPort, DiscardAsync);
-        services.Serve(stack, ChargenPort, ChargenAsync);
+        await services.ServeAsync(stack, EchoPort, EchoAsync);
+        await services.ServeAsync(stack, DiscardPort, DiscardAsync);
+        await services.ServeAsync(stack, ChargenPort, ChargenAsync);
         log.LogInformation("Test services on TCP: echo {Echo}, discard {Discard}, chargen {Chargen}", EchoPort, DiscardPort, ChargenPort);
         return services;
     }
 
-    void Serve(NetworkStack stack, int port, Func<TcpConnection, CancellationToken, Task> handler)
+    async Task ServeAsync(NetworkStack stack, int port, Func<TcpConnection, CancellationToken, Task> handler)
     {
-        var listener = stack.ListenTcp(port, backlog: 1024);
+        var listener = await stack.ListenTcpAsync(port, backlog: 1024);
         _listeners.Add(listener);
         _loops.Add(Task.Run(async () =>
         {

@@ -127,7 +127,7 @@ public sealed class HostilePeerTests
         var ct = TestContext.Current.CancellationToken;
         var options = new StackOptions { Ipv4 = Ipv4Settings.Static(TapStack.StackAddress + "/24"), NeighborReachableTime = TimeSpan.FromSeconds(1) };
         await using var tap = await TapStack.StartAsync(options: options);
-        await using var listener = tap.Stack.ListenTcp(5020);
+        await using var listener = await tap.Stack.ListenTcpAsync(5020);
         // About 6 s at 20 MB/s: the entry would have expired six times over.
         var sender = tap.Namespace.ExecAsync(
             $"bash -c 'head -c 120000000 /dev/zero | socat -u - TCP:{TapStack.StackAddress}:5020'", TimeSpan.FromSeconds(60));

@@ -117,7 +117,7 @@ public sealed class Ipv6Tests
         new Random(3).NextBytes(data);
 
         // Kernel client to a Wirestack server.
-        await using (var listener = tap.Stack.ListenTcp(5101))
+        await using (var listener = await tap.Stack.ListenTcpAsync(5101))
         {
             string directory = Directory.CreateTempSubdirectory("wirestack-tcp6").FullName;
             try
@@ -127,7 +127,7 @@ public sealed class Ipv6Tests
                 var client = tap.Namespace.ExecAsync($"socat -u FILE:{file} TCP6:[{StackGlobal}]:5101", TimeSpan.FromSeconds(60));
                 await using var connection = await listener.AcceptAsync(TestContext.Current.CancellationToken);
                 Assert.Equal(IPAddress.Parse(KernelGlobal), connection.RemoteEndPoint.Address);
-                Assert.Equal(1440, connection.GetInfo().SendMss);
+                Assert.Equal(1440, (await connection.GetInfoAsync(TestContext.Current.CancellationToken)).SendMss);
                 var received = new MemoryStream();
                 await connection.CopyToAsync(received, TestContext.Current.CancellationToken);
                 var result = await client;
@@ -160,7 +160,7 @@ public sealed class Ipv6Tests
         Prerequisites.Require("socat");
         await using var tap = await TapStack.StartAsync(beforeStart: ns => HostIpv6Async(ns), options: StaticOptions());
         await WaitForAddressAsync(tap.Stack, a => a.Origin == Ipv6AddressOrigin.Static);
-        using var socket = tap.Stack.BindUdp(5300);
+        using var socket = await tap.Stack.BindUdpAsync(5300);
         var echo = Task.Run(async () =>
         {
             var buffer = new byte[2048];

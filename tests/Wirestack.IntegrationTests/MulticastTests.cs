@@ -56,9 +56,9 @@ public sealed class MulticastTests
         Prerequisites.Require("socat", "bridge");
         var ct = TestContext.Current.CancellationToken;
         await using var tap = await TapStack.StartAsync(beforeStart: BridgeWithSnooping);
-        using var socket = tap.Stack.BindUdp(5000);
-        socket.JoinMulticastGroup(IPAddress.Parse("239.1.2.3"));
-        socket.JoinMulticastGroup(IPAddress.Parse("ff05::1234"));
+        using var socket = await tap.Stack.BindUdpAsync(5000);
+        await socket.JoinMulticastGroupAsync(IPAddress.Parse("239.1.2.3"));
+        await socket.JoinMulticastGroupAsync(IPAddress.Parse("ff05::1234"));
         Assert.True(await MdbListsAsync(tap.Namespace, "239.1.2.3"), (await tap.Namespace.ExecAsync("bridge mdb show")).Output);
         Assert.True(await MdbListsAsync(tap.Namespace, "ff05::1234"), (await tap.Namespace.ExecAsync("bridge mdb show")).Output);
 
@@ -71,7 +71,7 @@ public sealed class MulticastTests
 
         // The querier's queries are answered: the memberships stay while the socket does; leaving withdraws them.
         Assert.True(tap.Stack.GetCounter(StackCounter.IgmpReportsSent) >= 2);
-        socket.DropMulticastGroup(IPAddress.Parse("239.1.2.3"));
+        await socket.DropMulticastGroupAsync(IPAddress.Parse("239.1.2.3"));
         for (int i = 0; i < 100 && (await tap.Namespace.ExecAsync("bridge mdb show")).Output.Contains("grp 239.1.2.3", StringComparison.Ordinal); i++)
             await Task.Delay(100, ct);
         Assert.DoesNotContain("grp 239.1.2.3", (await tap.Namespace.ExecAsync("bridge mdb show")).Output);
@@ -86,7 +86,7 @@ public sealed class MulticastTests
         // The kernel listener runs 4 s; the stack sends every 200 ms meanwhile (the listener needs a moment to join).
         var listener = tap.Namespace.ExecAsync(
             $"timeout 4 socat -u UDP4-RECV:6000,ip-add-membership=239.5.5.5:{TapStack.KernelAddress} STDOUT", TimeSpan.FromSeconds(15));
-        using var socket = tap.Stack.BindUdp();
+        using var socket = await tap.Stack.BindUdpAsync();
         while (!listener.IsCompleted)
         {
             await socket.SendToAsync("hello group"u8.ToArray(), new IPEndPoint(IPAddress.Parse("239.5.5.5"), 6000), ct);

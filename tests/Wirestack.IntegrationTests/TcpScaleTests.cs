@@ -46,7 +46,7 @@ public sealed class TcpScaleTests
         Assert.All(results, Assert.True);
         await stop.CancelAsync();
         await server;
-        Assert.Equal(0, tap.Stack.Invoke(e => e.Tcp.Connections.Count(c => c.State != TcpState.TimeWait)));
+        Assert.Equal(0, await tap.Stack.InvokeAsync(e => e.Tcp.Connections.Count(c => c.State != TcpState.TimeWait)));
     }
 
     [Fact(DisplayName = "Over TAP: 10,000 sequential connect/transfer/close cycles leave no state behind; TIME-WAIT stays bounded")]
@@ -69,7 +69,7 @@ public sealed class TcpScaleTests
         }
         await stop.CancelAsync();
         await server;
-        var (open, timeWait) = tap.Stack.Invoke(e => (e.Tcp.Connections.Count(c => c.State != TcpState.TimeWait), e.Tcp.TimeWaitCount));
+        var (open, timeWait) = await tap.Stack.InvokeAsync(e => (e.Tcp.Connections.Count(c => c.State != TcpState.TimeWait), e.Tcp.TimeWaitCount));
         Assert.Equal(0, open);
         Assert.InRange(timeWait, 1, tap.Stack.Options.Tcp.MaxTimeWait);
         Assert.Equal(10_000, tap.Stack.GetCounter(StackCounter.TcpActiveOpens));
@@ -80,7 +80,7 @@ public sealed class TcpScaleTests
     {
         Prerequisites.Require("hping3");
         await using var tap = await TapStack.StartAsync();
-        await using var listener = tap.Stack.ListenTcp(5005, backlog: 64);
+        await using var listener = await tap.Stack.ListenTcpAsync(5005, backlog: 64);
         using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
         var accepting = Task.Run(async () =>
         {
@@ -141,7 +141,7 @@ public sealed class TcpScaleTests
         try
         {
             // Kernel -> Wirestack: the kernel hashes what it sends.
-            await using (var listener = tap.Stack.ListenTcp(5010))
+            await using (var listener = await tap.Stack.ListenTcpAsync(5010))
             {
                 string sentHash = Path.Combine(directory, "sent.sha");
                 var sender = tap.Namespace.ExecAsync(

@@ -13,7 +13,7 @@ public sealed class TcpTests
     {
         Prerequisites.Require("socat");
         await using var tap = await TapStack.StartAsync(offloads: offloads);
-        await using var listener = tap.Stack.ListenTcp(5001);
+        await using var listener = await tap.Stack.ListenTcpAsync(5001);
         string directory = Directory.CreateTempSubdirectory("wirestack-gib").FullName;
         try
         {
@@ -86,7 +86,7 @@ public sealed class TcpTests
     {
         Prerequisites.Require("socat");
         await using var tap = await TapStack.StartAsync();
-        await using var listener = tap.Stack.ListenTcp(5001);
+        await using var listener = await tap.Stack.ListenTcpAsync(5001);
         string directory = Directory.CreateTempSubdirectory("wirestack-tcp").FullName;
         try
         {
@@ -126,7 +126,7 @@ public sealed class TcpTests
             await connection.CopyToAsync(reply, TestContext.Current.CancellationToken);
             string hash = System.Text.Encoding.ASCII.GetString(reply.ToArray()).Trim();
             Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(data)), hash);
-            var info = connection.GetInfo();
+            var info = await connection.GetInfoAsync(TestContext.Current.CancellationToken);
             Assert.True(info.SackEnabled && info.WindowScalingEnabled && info.TimestampsEnabled, info.ToString());
         }
         await server;

@@ -39,7 +39,7 @@ public sealed class TunTests
         {
             string file = Path.Combine(directory, "data");
             await File.WriteAllBytesAsync(file, data, ct);
-            await using (var listener = stack.ListenTcp(5001))
+            await using (var listener = await stack.ListenTcpAsync(5001))
             {
                 var sender = ns.ExecAsync($"socat -u FILE:{file} TCP:10.21.0.2:5001", TimeSpan.FromSeconds(60));
                 await using var inbound = await listener.AcceptAsync(ct);

@@ -29,7 +29,7 @@ public sealed class UdpTests
     {
         Prerequisites.Require("socat");
         await using var tap = await TapStack.StartAsync();
-        using var socket = tap.Stack.BindUdp(7);
+        using var socket = await tap.Stack.BindUdpAsync(7);
         using var stop = new CancellationTokenSource();
         var echo = EchoAsync(socket, stop.Token);
 
@@ -66,7 +66,7 @@ public sealed class UdpTests
     {
         Prerequisites.Require();
         await using var tap = await TapStack.StartAsync();
-        using var socket = tap.Stack.BindUdp();
+        using var socket = await tap.Stack.BindUdpAsync();
         await socket.SendToAsync(new byte[] { 1, 2, 3 }, new IPEndPoint(IPAddress.Parse(TapStack.KernelAddress), 9), TestContext.Current.CancellationToken);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
         var error = await Assert.ThrowsAsync<SocketException>(async () => await socket.ReceiveAsync(timeout.Token));
@@ -80,7 +80,7 @@ public sealed class UdpTests
         await using var tap = await TapStack.StartAsync();
         // A kernel-side echo server for the duration of the test (bounded by timeout).
         var server = tap.Namespace.ExecAsync($"timeout 20 socat UDP-RECVFROM:7007,bind={TapStack.KernelAddress},fork EXEC:cat", TimeSpan.FromSeconds(25));
-        using var socket = tap.Stack.BindUdp();
+        using var socket = await tap.Stack.BindUdpAsync();
         var payload = new byte[3000];
         new Random(3).NextBytes(payload);
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));

@@ -109,10 +109,11 @@ public sealed class DnsResolverTests
         readonly Task _udp, _tcp;
         public int Queries;
 
-        public Server(NetworkStack stack, Func<string, byte[], (byte[] Response, bool Truncate)> answer)
+        public static async Task<Server> StartAsync(NetworkStack stack, Func<string, byte[], (byte[] Response, bool Truncate)> answer) =>
+            new(await stack.BindUdpAsync(53), await stack.ListenTcpAsync(53), answer);
+
+        Server(UdpSocket socket, TcpListener listener, Func<string, byte[], (byte[] Response, bool Truncate)> answer)
         {
-            var socket = stack.BindUdp(53);
-            var listener = stack.ListenTcp(53);
             _udp = Task.Run(async () =>
             {
                 using (socket)
@@ -207,7 +208,7 @@ public sealed class DnsResolverTests
     {
         var (client, serverStack, cleanup) = await StacksAsync();
         await using var _ = cleanup;
-        await using var server = new Server(serverStack, (name, query) =>
+        await using var server = await Server.StartAsync(serverStack, (name, query) =>
             (DnsMessageTests.Response(query, 0, (name, DnsType.A, 300, A("10.9.9.9")), (name, DnsType.A, 300, A("10.9.9.8"))), false));
         var addresses = await client.Dns.ResolveAsync("device.test", TestContext.Current.CancellationToken);
         Assert.Equal([IPAddress.Parse("10.9.9.9"), IPAddress.Parse("10.9.9.8")], addresses);
@@ -263,7 +264,7 @@ public sealed class DnsResolverTests
     {
         var (client, serverStack, cleanup) = await StacksAsync();
         await using var _ = cleanup;
-        await using var server = new Server(serverStack, (name, query) => name switch
+        await using var server = await Server.StartAsync(serverStack, (name, query) => name switch
         {
             "www.test" => (DnsMessageTests.Response(query, 0, ("www.test", DnsType.Cname, 60, DnsMessageTests.NameData("web.test")),
                 ("web.test", DnsType.Cname, 60, DnsMessageTests.NameData("host.test"))), false),
@@ -279,7 +280,7 @@ public sealed class DnsResolverTests
         var (client, serverStack, cleanup) = await StacksAsync();
         await using var _ = cleanup;
         int udp = 0;
-        await using var server = new Server(serverStack, (name, query) =>
+        await using var server = await Server.StartAsync(serverStack, (name, query) =>
             (DnsMessageTests.Response(query, 0, (name, DnsType.A, 60, A("10.4.4.4"))), Interlocked.Increment(ref udp) == 1));
         Assert.Equal([IPAddress.Parse("10.4.4.4")], await client.Dns.ResolveAsync("big.test", TestContext.Current.CancellationToken));
     }
@@ -289,7 +290,7 @@ public sealed class DnsResolverTests
     {
         var (client, serverStack, cleanup) = await StacksAsync();
         await using var _ = cleanup;
-        await using (new Server(serverStack, (_, query) => (DnsMessageTests.Response(query, 3), false)))
+        await using (await Server.StartAsync(serverStack, (_, query) => (DnsMessageTests.Response(query, 3), false)))
         {
             var missing = await Assert.ThrowsAsync<SocketException>(() => client.Dns.ResolveAsync("missing.test", TestContext.Current.CancellationToken));
             Assert.Equal(SocketError.HostNotFound, missing.SocketErrorCode);
@@ -316,7 +317,7 @@ public sealed class DnsResolverTests
     {
         var (client, serverStack, cleanup) = await StacksAsync();
         await using var _ = cleanup;
-        await using var server = new Server(serverStack, (name, query) => DualStack(name, query, "2001:db8::5", "10.2.0.53"));
+        await using var server = await Server.StartAsync(serverStack, (name, query) => DualStack(name, query, "2001:db8::5", "10.2.0.53"));
         var addresses = await client.Dns.ResolveAsync("dual.test", TestContext.Current.CancellationToken);
         Assert.Equal([IPAddress.Parse("10.2.0.53"), IPAddress.Parse("2001:db8::5")], addresses);
     }
@@ -327,8 +328,8 @@ public sealed class DnsResolverTests
         var (client, serverStack, cleanup) = await StacksAsync();
         await using var _ = cleanup;
         // fe80::dead is on link but nobody holds it: neighbour discovery for it goes unanswered for seconds.
-        await using var server = new Server(serverStack, (name, query) => DualStack(name, query, "fe80::dead", "10.2.0.53"));
-        await using var listener = serverStack.ListenTcp(8080);
+        await using var server = await Server.StartAsync(serverStack, (name, query) => DualStack(name, query, "fe80::dead", "10.2.0.53"));
+        await using var listener = await serverStack.ListenTcpAsync(8080);
         for (int i = 0; i < 50 && !client.Ipv6Addresses.Any(a => a.State == Ipv6AddressState.Preferred); i++)
             await Task.Delay(100, TestContext.Current.CancellationToken);
         var order = HappyEyeballs.Interleave([IPAddress.Parse("fe80::dead"), IPAddress.Parse("fe80::beef"), IPAddress.Parse("10.2.0.53")]);
@@ -349,7 +350,7 @@ public sealed class DnsResolverTests
     {
         var (client, serverStack, cleanup) = await StacksAsync();
         await using var _ = cleanup;
-        await using var server = new Server(serverStack, (name, query) => name switch
+        await using var server = await Server.StartAsync(serverStack, (name, query) => name switch
         {
             "printer.home.test" => DualStack(name, query, "2001:db8::9", "10.2.0.9"),
             "printer" => DualStack(name, query, "2001:db8::8", "10.2.0.8"),

@@ -109,7 +109,7 @@ public sealed class KestrelOutputStressTests
     {
         var ct = TestContext.Current.CancellationToken;
         await using var pair = await StackPair.StartAsync("10.7.1", ct);
-        await using var listener = pair.Right.ListenTcp(80);
+        await using var listener = await pair.Right.ListenTcpAsync(80);
         await using var connection = await pair.Left.ConnectTcpAsync(new IPEndPoint(pair.RightAddress, 80), ct);
         await using var accepted = await listener.AcceptAsync(ct);
 

@@ -29,8 +29,8 @@ public sealed class NetworkStackTests
         await left.WaitUntilReadyAsync(Timeout());
         await right.WaitUntilReadyAsync(Timeout());
 
-        using var server = right.BindUdp(7);
-        using var client = left.BindUdp();
+        using var server = await right.BindUdpAsync(7);
+        using var client = await left.BindUdpAsync();
         Assert.InRange(client.LocalPort, 49152, 65535);
         var echo = Task.Run(async () =>
         {
@@ -51,7 +51,7 @@ public sealed class NetworkStackTests
         await echo;
         Assert.Equal(IPAddress.Parse("10.1.0.1"), left.Ipv4Address);
         Assert.Equal(24, left.Ipv4PrefixLength);
-        Assert.Contains(left.GetNeighbors(), n => n.Address.Equals(IPAddress.Parse("10.1.0.2")));
+        Assert.Contains(await left.GetNeighborsAsync(TestContext.Current.CancellationToken), n => n.Address.Equals(IPAddress.Parse("10.1.0.2")));
         Assert.True(left.GetCounter(StackCounter.UdpDatagramsSent) >= 10);
     }
 
@@ -76,8 +76,8 @@ public sealed class NetworkStackTests
     public async Task UdpSteadyStateAllocatesNothing()
     {
         await using var pair = await StackPair.StartAsync("10.1.2", TestContext.Current.CancellationToken);
-        using var server = pair.Right.BindUdp(7);
-        using var client = pair.Left.BindUdp();
+        using var server = await pair.Right.BindUdpAsync(7);
+        using var client = await pair.Left.BindUdpAsync();
         var serverEnd = new IPEndPoint(pair.RightAddress, 7);
         var payload = new byte[100];
         var serverBuffer = new byte[2048];
@@ -113,7 +113,7 @@ public sealed class NetworkStackTests
     public async Task TcpSteadyStateAllocatesNothing()
     {
         await using var pair = await StackPair.StartAsync("10.1.3", TestContext.Current.CancellationToken);
-        await using var listener = pair.Right.ListenTcp(80);
+        await using var listener = await pair.Right.ListenTcpAsync(80);
         await using var client = await pair.Left.ConnectTcpAsync(new IPEndPoint(pair.RightAddress, 80), TestContext.Current.CancellationToken);
         await using var server = await listener.AcceptAsync(TestContext.Current.CancellationToken);
         client.NoDelay = true;
@@ -212,7 +212,7 @@ public sealed class NetworkStackTests
             if (e.Current == StackState.Ready)
                 ready.TrySetResult();
         };
-        await using var listener = stack.ListenTcp(80);
+        await using var listener = await stack.ListenTcpAsync(80);
         stack.Start();
         stack.Start();
         await ready.Task.WaitAsync(Timeout());
@@ -240,7 +240,7 @@ public sealed class NetworkStackTests
         var failed = await Assert.ThrowsAsync<InvalidOperationException>(() => stack.WaitUntilReadyAsync(Timeout()));
         Assert.IsType<InvalidDataException>(failed.InnerException);
         Assert.IsType<InvalidDataException>(stack.Failure);
-        var later = Assert.Throws<InvalidOperationException>(() => stack.BindUdp(5));
+        var later = await Assert.ThrowsAsync<InvalidOperationException>(() => stack.BindUdpAsync(5));
         Assert.Equal("device driver bug", later.InnerException!.Message);
     }
 
@@ -251,8 +251,8 @@ public sealed class NetworkStackTests
         using var _ = a;
         using var __ = b;
         await using var stack = await NetworkStack.StartAsync(a, Options("10.1.0.1/24"), TestContext.Current.CancellationToken);
-        using var socket = stack.BindUdp(5000);
-        var inUse = Assert.Throws<SocketException>(() => stack.BindUdp(5000));
+        using var socket = await stack.BindUdpAsync(5000);
+        var inUse = await Assert.ThrowsAsync<SocketException>(() => stack.BindUdpAsync(5000));
         Assert.Equal(SocketError.AddressAlreadyInUse, inUse.SocketErrorCode);
         var broadcast = await Assert.ThrowsAsync<SocketException>(async () => await socket.SendToAsync(new byte[1], new IPEndPoint(IPAddress.Broadcast, 9), Timeout()));
         Assert.Equal(SocketError.AccessDenied, broadcast.SocketErrorCode);
@@ -268,7 +268,7 @@ public sealed class NetworkStackTests
         int descriptorsBefore = Directory.GetFiles("/proc/self/fd").Length;
         var (a, b) = InMemoryLink.CreatePair();
         var stack = await NetworkStack.StartAsync(a, Options("10.1.0.1/24"), TestContext.Current.CancellationToken);
-        var socket = stack.BindUdp(7);
+        var socket = await stack.BindUdpAsync(7);
         var pending = socket.ReceiveAsync(Timeout()).AsTask();
         using var cancelled = new CancellationTokenSource(50);
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await socket.ReceiveAsync(cancelled.Token));
@@ -276,7 +276,7 @@ public sealed class NetworkStackTests
         await Assert.ThrowsAsync<ObjectDisposedException>(() => pending);
         await stack.DisposeAsync();
         await stack.DisposeAsync();
-        Assert.Throws<ObjectDisposedException>(() => stack.BindUdp(8));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => stack.BindUdpAsync(8));
         await Assert.ThrowsAsync<ObjectDisposedException>(() => stack.WaitUntilReadyAsync(TestContext.Current.CancellationToken));
         a.Dispose();
         b.Dispose();

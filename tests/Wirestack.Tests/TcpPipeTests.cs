@@ -29,7 +29,7 @@ internal sealed class ConnectedPair : IAsyncDisposable
         var small = new TcpSettings { ReceiveBufferSize = 16 * 1024, InitialReceiveWindow = 16 * 1024, SendBufferSize = 16 * 1024 };
         var server = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.1/24"), MacAddress = Wire.MacAddress.Parse("02:00:00:00:0d:01"), Tcp = small, PoisonReturnedBuffers = poison }, ct);
         var client = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static("10.6.0.2/24"), Tcp = small, PoisonReturnedBuffers = poison }, ct);
-        var listener = server.ListenTcp(9000);
+        var listener = await server.ListenTcpAsync(9000);
         var accept = listener.AcceptAsync(ct).AsTask();
         // Connecting before the client has bound its address fails with NetworkUnreachable: wait for both.
         await Task.WhenAll(server.WaitUntilReadyAsync(ct), client.WaitUntilReadyAsync(ct));

@@ -133,7 +133,8 @@ internal static class DashboardApi
             return Results.Json(new StatusReply(true, "Resetting"), DashboardJson.Default.StatusReply);
         });
 
-        app.MapGet("/api/network", () => Results.Json(NetworkView.Snapshot(device), DashboardJson.Default.NetworkSnapshot));
+        app.MapGet("/api/network", async (CancellationToken cancellationToken) =>
+            Results.Json(await NetworkView.SnapshotAsync(device, cancellationToken), DashboardJson.Default.NetworkSnapshot));
 
         // An untyped RequestDelegate: a typed one binds the same overload, but the request delegate generator of a
         // native build then intercepts it as a route handler and fails to compile.

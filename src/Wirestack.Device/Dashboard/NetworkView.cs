@@ -36,7 +36,7 @@ internal sealed record ClockView(bool Synchronized, long Now, double OffsetMs);
 
 internal static class NetworkView
 {
-    public static NetworkSnapshot Snapshot(DashboardContext device)
+    public static async Task<NetworkSnapshot> SnapshotAsync(DashboardContext device, CancellationToken cancellationToken)
     {
         var stack = device.Stack;
         var lease = stack.Lease;
@@ -64,8 +64,8 @@ internal static class NetworkView
                 a.PreferredLifetime is { } preferred ? (long)preferred.TotalSeconds : null,
                 a.ValidLifetime is { } valid ? (long)valid.TotalSeconds : null))],
             Ipv6Routers: [.. stack.Ipv6Routers.Select(a => a.ToString())],
-            Neighbors: [.. stack.GetNeighbors().Select(n => new NeighborView(n.Address.ToString(), n.LinkAddress.ToString()))],
-            Tcp: [.. stack.GetTcpConnections().Select(c => new TcpConnectionView(
+            Neighbors: [.. (await stack.GetNeighborsAsync(cancellationToken)).Select(n => new NeighborView(n.Address.ToString(), n.LinkAddress.ToString()))],
+            Tcp: [.. (await stack.GetTcpConnectionsAsync(cancellationToken)).Select(c => new TcpConnectionView(
                 c.Local.ToString(),
                 c.Remote.ToString(),
                 c.Info.State.ToString(),

@@ -221,7 +221,7 @@ public sealed class DnsResolver
         if (!DnsMessage.TryWriteQuery(query, id, name, type, out int length))
             throw new SocketException((int)SocketError.HostNotFound);
         var endPoint = new IPEndPoint(server, 53);
-        using var socket = _stack.BindUdp();
+        using var socket = await _stack.BindUdpAsync().ConfigureAwait(false);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Timeout);
         try

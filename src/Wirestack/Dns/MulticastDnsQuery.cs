@@ -23,7 +23,7 @@ internal sealed class MulticastDnsQuery(NetworkStack stack, TimeSpan timeout)
         if (!IsEncodable(name) || !writer.Question(DnsName.Encode(name), type, unicastResponse: false))
             throw new SocketException((int)SocketError.HostNotFound);
         var query = writer.Finish(id, 0).ToArray();
-        using var socket = stack.BindUdp();
+        using var socket = await stack.BindUdpAsync().ConfigureAwait(false);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(timeout);
         try
@@ -104,7 +104,7 @@ internal sealed class MulticastDnsQuery(NetworkStack stack, TimeSpan timeout)
                 break;
         }
         var query = writer.Finish((ushort)RandomNumberGenerator.GetInt32(65536), 0).ToArray();
-        using var socket = stack.BindUdp();
+        using var socket = await stack.BindUdpAsync().ConfigureAwait(false);
         using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         deadline.CancelAfter(wait);
         try

@@ -6,20 +6,26 @@ namespace Wirestack;
 // The event loop: the one thread the engine runs on, the work other threads post to it, and how it waits.
 public sealed partial class NetworkStack
 {
-    /// <summary>Runs <paramref name="work"/> on the event loop and returns its result; inline when already on it.</summary>
-    internal T Invoke<T>(Func<NetworkEngine, T> work)
-    {
-        if (Thread.CurrentThread == _loop || Volatile.Read(ref _started) == 0)
-            return work(_engine); // not started: nothing else touches the engine yet
-        return InvokeAsync(work).GetAwaiter().GetResult();
-    }
-
-    /// <summary>Posts <paramref name="work"/> to the event loop.</summary>
+    /// <summary>
+    /// Runs <paramref name="work"/> on the event loop and completes with its result: inline when already on the loop
+    /// (or before it started, when nothing else touches the engine), else posted. No caller thread ever waits on the loop.
+    /// </summary>
     /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
     internal Task<T> InvokeAsync<T>(Func<NetworkEngine, T> work)
     {
         ThrowIfFailed();
         ObjectDisposedException.ThrowIf(_stopping, this);
+        if (Thread.CurrentThread == _loop || Volatile.Read(ref _started) == 0)
+        {
+            try
+            {
+                return Task.FromResult(work(_engine));
+            }
+            catch (Exception e)
+            {
+                return Task.FromException<T>(e);
+            }
+        }
         var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         _commands.Enqueue(engine =>
         {

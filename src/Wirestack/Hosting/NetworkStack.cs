@@ -209,12 +209,13 @@ public sealed partial class NetworkStack : IAsyncDisposable
 
     /// <summary>Binds a UDP socket to <paramref name="port"/> (0 for an ephemeral port).</summary>
     /// <exception cref="System.Net.Sockets.SocketException">AddressAlreadyInUse when the port is bound.</exception>
-    public UdpSocket BindUdp(int port = 0)
+    /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
+    public async Task<UdpSocket> BindUdpAsync(int port = 0)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(port);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
         var socket = new UdpSocket(this, Options.UdpReceiveQueueDatagrams);
-        socket.Binding = Invoke(e => e.BindUdp(port, socket.Receiver));
+        socket.Binding = await InvokeAsync(e => e.BindUdp(port, socket.Receiver)).ConfigureAwait(false);
         return socket;
     }
 
@@ -222,13 +223,14 @@ public sealed partial class NetworkStack : IAsyncDisposable
     /// <param name="port">1 to 65535.</param>
     /// <param name="backlog">Established connections waiting for <see cref="TcpListener.AcceptAsync"/> at most.</param>
     /// <exception cref="System.Net.Sockets.SocketException">AddressAlreadyInUse when the port is taken.</exception>
-    public TcpListener ListenTcp(int port, int backlog = 128)
+    /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
+    public async Task<TcpListener> ListenTcpAsync(int port, int backlog = 128)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(port, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
         ArgumentOutOfRangeException.ThrowIfLessThan(backlog, 1);
         var listener = new TcpListener(this, port);
-        listener.State = Invoke(e => e.Tcp.Listen(port, backlog, listener.ListenerEvents));
+        listener.State = await InvokeAsync(e => e.Tcp.Listen(port, backlog, listener.ListenerEvents)).ConfigureAwait(false);
         return listener;
     }
 
@@ -279,15 +281,20 @@ public sealed partial class NetworkStack : IAsyncDisposable
     public IReadOnlyDictionary<StackCounter, long> GetCounters() =>
         Enum.GetValues<StackCounter>().ToDictionary(c => c, c => _engine.Counters[c]);
 
-    /// <summary>The resolved neighbours of both families (ARP and NDP) as (address, MAC).</summary>
-    public IReadOnlyList<(IPAddress Address, MacAddress LinkAddress)> GetNeighbors() =>
-        Invoke(e => e.Neighbors.Entries.Concat(e.Ipv6Neighbors?.Entries ?? []).Where(n => n.Resolved)
-            .Select(n => (n.Address.ToIPAddress(), n.LinkAddress)).ToList());
+    /// <summary>A snapshot of the resolved neighbours of both families (ARP and NDP) as (address, MAC).</summary>
+    /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
+    public async Task<IReadOnlyList<(IPAddress Address, MacAddress LinkAddress)>> GetNeighborsAsync(CancellationToken cancellationToken = default) =>
+        await InvokeAsync<IReadOnlyList<(IPAddress, MacAddress)>>(e => e.Neighbors.Entries.Concat(e.Ipv6Neighbors?.Entries ?? [])
+            .Where(n => n.Resolved).Select(n => (n.Address.ToIPAddress(), n.LinkAddress)).ToList()).WaitAsync(cancellationToken).ConfigureAwait(false);
 
-    /// <summary>The TCP connections (all states but LISTEN) with their end points and TCP_INFO.</summary>
-    public IReadOnlyList<(IPEndPoint Local, IPEndPoint Remote, TcpConnectionInfo Info)> GetTcpConnections() =>
-        Invoke(e => e.Tcp.Connections.Select(c => (new IPEndPoint(c.Key.LocalAddress.ToIPAddress(), c.Key.LocalPort),
-            new IPEndPoint(c.Key.RemoteAddress.ToIPAddress(), c.Key.RemotePort), c.GetInfo())).ToList());
+    /// <summary>A snapshot of the TCP connections (all states but LISTEN) with their end points and TCP_INFO.</summary>
+    /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
+    public async Task<IReadOnlyList<(IPEndPoint Local, IPEndPoint Remote, TcpConnectionInfo Info)>> GetTcpConnectionsAsync(
+        CancellationToken cancellationToken = default) =>
+        await InvokeAsync<IReadOnlyList<(IPEndPoint, IPEndPoint, TcpConnectionInfo)>>(e => e.Tcp.Connections
+            .Select(c => (new IPEndPoint(c.Key.LocalAddress.ToIPAddress(), c.Key.LocalPort),
+                new IPEndPoint(c.Key.RemoteAddress.ToIPAddress(), c.Key.RemotePort), c.GetInfo())).ToList())
+            .WaitAsync(cancellationToken).ConfigureAwait(false);
 
     /// <summary>Stops the event loop and releases everything it held. The device is left to its owner.</summary>
     public async ValueTask DisposeAsync()

@@ -108,8 +108,10 @@ public sealed class TcpConnection : Stream, IDuplexPipe
         }
     }
 
-    /// <summary>State and counters of the connection (like Linux TCP_INFO).</summary>
-    public TcpConnectionInfo GetInfo() => _stack.Invoke(_ => _tcb.GetInfo());
+    /// <summary>A snapshot of the connection's state and counters (like Linux TCP_INFO).</summary>
+    /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
+    public Task<TcpConnectionInfo> GetInfoAsync(CancellationToken cancellationToken = default) =>
+        _stack.InvokeAsync(_ => _tcb.GetInfo()).WaitAsync(cancellationToken);
 
     /// <summary>Completes when the handshake completes; throws the connection's error if it fails first.</summary>
     internal async Task WaitEstablishedAsync(CancellationToken cancellationToken)

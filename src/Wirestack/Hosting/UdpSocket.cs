@@ -50,24 +50,24 @@ public sealed class UdpSocket : IDisposable
     /// <summary>
     /// Joins a multicast group of either family (like <c>UdpClient.JoinMulticastGroup</c>): the stack reports the
     /// membership on the link (IGMPv3, MLDv2) and datagrams sent to the group and this socket's port arrive here.
-    /// The membership ends with <see cref="DropMulticastGroup"/> or when the socket is disposed.
+    /// The membership ends with <see cref="DropMulticastGroupAsync"/> or when the socket is disposed.
     /// </summary>
     /// <exception cref="SocketException">InvalidArgument (not a multicast address), AddressFamilyNotSupported (IPv6 is
     /// off), AddressAlreadyInUse (joined already), NoBufferSpaceAvailable (more than 20 groups on the socket, or the
     /// interface's table is full).</exception>
-    public void JoinMulticastGroup(IPAddress group) => ChangeMembership(group, join: true);
+    public Task JoinMulticastGroupAsync(IPAddress group) => ChangeMembershipAsync(group, join: true);
 
     /// <summary>Leaves a group this socket joined.</summary>
     /// <exception cref="SocketException">AddressNotAvailable: the socket is not a member.</exception>
-    public void DropMulticastGroup(IPAddress group) => ChangeMembership(group, join: false);
+    public Task DropMulticastGroupAsync(IPAddress group) => ChangeMembershipAsync(group, join: false);
 
-    void ChangeMembership(IPAddress group, bool join)
+    async Task ChangeMembershipAsync(IPAddress group, bool join)
     {
         ArgumentNullException.ThrowIfNull(group);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var address = IpAddress.FromIPAddress(group);
         var binding = Binding;
-        var result = _stack.Invoke(e => join ? e.JoinUdpGroup(binding, address) : e.LeaveUdpGroup(binding, address));
+        var result = await _stack.InvokeAsync(e => join ? e.JoinUdpGroup(binding, address) : e.LeaveUdpGroup(binding, address)).ConfigureAwait(false);
         if (result != SocketError.Success)
             throw new SocketException((int)result);
     }

@@ -124,7 +124,7 @@ public sealed class SntpClient : TimeProvider, IAsyncDisposable
 
     async Task<SntpSample> MeasureAsync(IPEndPoint server, CancellationToken cancellationToken)
     {
-        using var socket = _stack.BindUdp();
+        using var socket = await _stack.BindUdpAsync().ConfigureAwait(false);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(Timeout);
         var request = new byte[NtpPacket.Length];
