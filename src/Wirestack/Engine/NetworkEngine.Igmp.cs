@@ -103,7 +103,7 @@ internal sealed partial class NetworkEngine
             }
             return;
         }
-        int perPacket = (_link.Mtu - 24 - IgmpMessage.MinimumLength) / 8;
+        int perPacket = (_link.Mtu - IgmpHeaderLength - IgmpMessage.MinimumLength) / IgmpMessage.RecordLength;
         using var lease = _buffers.Rent();
         var message = lease.Buffer.AsSpan(TransportOffset);
         int count = 0;
@@ -111,7 +111,7 @@ internal sealed partial class NetworkEngine
         {
             if (!IsIgmpReported(group))
                 continue;
-            WriteGroupRecord(message[(IgmpMessage.MinimumLength + 8 * count)..], IgmpRecordType.ModeIsExclude, group.Ipv4);
+            IgmpMessage.WriteRecord(message, count, IgmpRecordType.ModeIsExclude, group.Ipv4);
             if (++count == perPacket)
             {
                 SendIgmpv3Report(lease.Buffer, count);
@@ -125,55 +125,32 @@ internal sealed partial class NetworkEngine
     void SendIgmpReport(IpAddress group, byte recordType)
     {
         using var lease = _buffers.Rent();
-        var message = lease.Buffer.AsSpan(TransportOffset, IgmpMessage.MinimumLength);
+        var message = lease.Buffer.AsSpan(TransportOffset);
         switch (IgmpVersion)
         {
             case 3:
-                WriteGroupRecord(lease.Buffer.AsSpan(TransportOffset + IgmpMessage.MinimumLength), recordType, group.Ipv4);
+                IgmpMessage.WriteRecord(message, 0, recordType, group.Ipv4);
                 SendIgmpv3Report(lease.Buffer, 1);
                 return;
             case 2 when recordType == IgmpRecordType.ChangeToIncludeMode:
                 // RFC 2236 3: Leave Group to all routers.
-                WriteVersion2(message, IgmpType.LeaveGroup, group.Ipv4);
-                SendIgmp(lease.Buffer, message.Length, AllRoutersV4);
+                SendIgmp(lease.Buffer, IgmpMessage.WriteVersion2(message, IgmpType.LeaveGroup, group.Ipv4), AllRoutersV4);
                 return;
             case 1 when recordType == IgmpRecordType.ChangeToIncludeMode:
                 return;   // IGMPv1 has no leave (RFC 1112): the membership times out at the router
             default:
-                WriteVersion2(message, IgmpVersion == 1 ? IgmpType.Version1Report : IgmpType.Version2Report, group.Ipv4);
-                SendIgmp(lease.Buffer, message.Length, group.Ipv4);
+                int length = IgmpMessage.WriteVersion2(message, IgmpVersion == 1 ? IgmpType.Version1Report : IgmpType.Version2Report, group.Ipv4);
+                SendIgmp(lease.Buffer, length, group.Ipv4);
                 return;
         }
     }
 
-    static void WriteVersion2(Span<byte> message, byte type, Ipv4Address group)
-    {
-        message[0] = type;
-        message[1] = 0;
-        group.WriteTo(message[4..]);
-    }
+    /// <summary>An IGMPv3 report of the <paramref name="records"/> group records already written behind its header.</summary>
+    void SendIgmpv3Report(byte[] buffer, int records) =>
+        SendIgmp(buffer, IgmpMessage.WriteVersion3ReportHeader(buffer.AsSpan(TransportOffset), records), AllIgmpRouters);
 
-    static void WriteGroupRecord(Span<byte> record, byte recordType, Ipv4Address group)
-    {
-        record[0] = recordType;
-        record[1] = 0;   // no auxiliary data
-        record[2] = 0;   // no sources
-        record[3] = 0;
-        group.WriteTo(record[4..]);
-    }
-
-    /// <summary>An IGMPv3 report of the <paramref name="records"/> group records already written after its 8-byte header.</summary>
-    void SendIgmpv3Report(byte[] buffer, int records)
-    {
-        var message = buffer.AsSpan(TransportOffset, IgmpMessage.MinimumLength + 8 * records);
-        message[0] = IgmpType.Version3Report;
-        message[1] = 0;
-        message[4] = 0;
-        message[5] = 0;
-        message[6] = (byte)(records >> 8);
-        message[7] = (byte)records;
-        SendIgmp(buffer, message.Length, AllIgmpRouters);
-    }
+    /// <summary>The IPv4 header IGMP travels behind: 20 bytes and the Router Alert option.</summary>
+    static int IgmpHeaderLength => Ipv4Packet.MinimumHeaderLength + IgmpMessage.RouterAlert.Length;
 
     /// <summary>
     /// Sends the IGMP message built at the transport offset: TTL 1 and the Router Alert option (RFC 3376 4, RFC 2113),
@@ -182,7 +159,7 @@ internal sealed partial class NetworkEngine
     void SendIgmp(byte[] buffer, int length, Ipv4Address destination)
     {
         IgmpMessage.Finish(buffer.AsSpan(TransportOffset, length));
-        int headerLength = Ipv4Packet.MinimumHeaderLength + IgmpMessage.RouterAlert.Length;
+        int headerLength = IgmpHeaderLength;
         int offset = TransportOffset - headerLength;
         Ipv4Packet.WriteHeader(buffer.AsSpan(offset, headerLength), headerLength + length, _output.NextIpv4Identification(), dontFragment: false,
             moreFragments: false, fragmentOffset: 0, timeToLive: 1, IgmpProtocol, _interface.Address, destination, typeOfService: 0xC0,

@@ -51,17 +51,14 @@ internal sealed partial class NetworkEngine
     /// <summary>RFC 3810 6.2, 5.1 (and 8.2 for MLDv1 queries): validates a query and schedules the answer.</summary>
     void ReceiveMulticastListenerQuery(Icmpv6Message message, byte hopLimit, IpAddress source)
     {
-        var body = message.Body;
-        bool version1 = body.Length == 20;
-        if (hopLimit != 1 || !source.IsLinkLocal || body.Length < 20 || (!version1 && body.Length < 24))
+        if (hopLimit != 1 || !source.IsLinkLocal || !MldMessage.TryParseQuery(message.Body, out var query))
         {
             Counters.Increment(StackCounter.DropMldInvalid);
             return;
         }
-        int code = BinaryPrimitives.ReadUInt16BigEndian(body);
-        long maxDelay = (version1 || code < 32768 ? code : (long)((code & 0x0FFF) | 0x1000) << (((code >> 12) & 0x7) + 3)) * 1000;
-        var group = IpAddress.Read(body[4..]);
-        if (version1)
+        long maxDelay = query.MaxResponseMicroseconds;
+        var group = query.Group;
+        if (query.IsVersion1)
             _mldVersion1Until = _now + OlderQuerierPresentTimeout;
         long due = _now + _random.NextInt64(Math.Max(maxDelay, 1));
         if (group.IsUnspecified)
@@ -79,7 +76,8 @@ internal sealed partial class NetworkEngine
             return;
         }
         var groups = _ipv6!.Multicast.Groups.Where(IsReported).ToList();
-        int perPacket = (_output.Ipv6LinkMtu - Ipv6Packet.HeaderLength - 8 - 8) / 20;
+        int perPacket = (_output.Ipv6LinkMtu - Ipv6Packet.HeaderLength - MldMessage.HopByHopLength - Icmpv6Message.HeaderLength
+            - MldMessage.Version2ReportHeaderLength) / MldMessage.RecordLength;
         for (int start = 0; start < groups.Count; start += perPacket)
             SendMldv2Report(groups.Skip(start).Take(perPacket), ModeIsExclude);
     }
@@ -94,51 +92,36 @@ internal sealed partial class NetworkEngine
         // MLDv1 (RFC 2710 3): a report to the group itself, or Done to all routers when leaving.
         bool leaving = recordType == ChangeToIncludeMode;
         using var lease = _buffers.Rent();
-        var message = lease.Buffer.AsSpan(TransportOffset + 8, 24);
-        message[4..].Clear();
-        group.WriteTo(message[8..]);
-        SendMld(lease.Buffer, message.Length, leaving ? Icmpv6Type.MulticastListenerDone : Icmpv6Type.MulticastListenerReportV1, leaving ? IpAddress.AllRouters : group);
+        int length = Icmpv6Message.HeaderLength + MldMessage.WriteVersion1(lease.Buffer.AsSpan(MldBodyOffset), group);
+        SendMld(lease.Buffer, length, leaving ? Icmpv6Type.MulticastListenerDone : Icmpv6Type.MulticastListenerReportV1, leaving ? IpAddress.AllRouters : group);
     }
 
     void SendMldv2Report(IEnumerable<IpAddress> groups, byte recordType)
     {
         using var lease = _buffers.Rent();
-        var message = lease.Buffer.AsSpan(TransportOffset + 8);
-        int count = 0, length = 8;
+        var body = lease.Buffer.AsSpan(MldBodyOffset);
+        int count = 0;
         foreach (var group in groups)
-        {
-            message[length] = recordType;
-            message[length + 1] = 0;
-            BinaryPrimitives.WriteUInt16BigEndian(message[(length + 2)..], 0);
-            group.WriteTo(message[(length + 4)..]);
-            length += 20;
-            count++;
-        }
+            MldMessage.WriteRecord(body[(MldMessage.Version2ReportHeaderLength + MldMessage.RecordLength * count++)..], recordType, group);
         if (count == 0)
             return;
-        BinaryPrimitives.WriteUInt16BigEndian(message[4..], 0);
-        BinaryPrimitives.WriteUInt16BigEndian(message[6..], (ushort)count);
+        int length = Icmpv6Message.HeaderLength + MldMessage.WriteVersion2ReportHeader(body, count);
         SendMld(lease.Buffer, length, Icmpv6Type.MulticastListenerReportV2, IpAddress.AllMldv2Routers);
     }
 
+    /// <summary>Where an MLD message's body starts: behind the Hop-by-Hop header and the ICMPv6 header.</summary>
+    const int MldBodyOffset = TransportOffset + MldMessage.HopByHopLength + Icmpv6Message.HeaderLength;
+
     /// <summary>
-    /// Sends the MLD message built 8 bytes past the transport offset, behind a Hop-by-Hop header with Router Alert
+    /// Sends the MLD message whose body is at <see cref="MldBodyOffset"/>, behind a Hop-by-Hop header with Router Alert
     /// (RFC 3810 5, RFC 2711), hop limit 1, from the link-local address (or :: while it is tentative, 5.2.13).
     /// </summary>
     void SendMld(byte[] buffer, int length, Icmpv6Type type, IpAddress destination)
     {
         var source = LinkLocalSource;
-        var hopByHop = buffer.AsSpan(TransportOffset, 8);
-        hopByHop[0] = IpProtocol.Icmpv6;
-        hopByHop[1] = 0;
-        hopByHop[2] = 5; // Router Alert
-        hopByHop[3] = 2;
-        hopByHop[4] = 0; // value 0: MLD
-        hopByHop[5] = 0;
-        hopByHop[6] = 1; // PadN of 0 bytes
-        hopByHop[7] = 0;
-        Icmpv6Message.Finish(buffer.AsSpan(TransportOffset + 8, length), type, 0, source, destination);
-        _output.Send(buffer, TransportOffset, 8 + length, Ipv6NextHeader.HopByHop, source, destination, _now, hopLimit: 1);
+        MldMessage.WriteHopByHop(buffer.AsSpan(TransportOffset, MldMessage.HopByHopLength), IpProtocol.Icmpv6);
+        Icmpv6Message.Finish(buffer.AsSpan(TransportOffset + MldMessage.HopByHopLength, length), type, 0, source, destination);
+        _output.Send(buffer, TransportOffset, MldMessage.HopByHopLength + length, Ipv6NextHeader.HopByHop, source, destination, _now, hopLimit: 1);
         Counters.Increment(StackCounter.MldReportsSent);
     }
 }

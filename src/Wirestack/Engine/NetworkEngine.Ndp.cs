@@ -125,11 +125,8 @@ internal sealed partial class NetworkEngine
         // RFC 4861 6.3.7: from the link-local address once it is assigned (with our link address), else from ::.
         var source = LinkLocalSource;
         using var lease = _buffers.Rent();
-        var message = lease.Buffer.AsSpan(TransportOffset);
-        BinaryPrimitives.WriteUInt32BigEndian(message[4..], 0);
-        int length = 8;
-        if (!source.IsUnspecified && _link.IsEthernet)
-            length += NdpOptionReader.WriteLinkAddress(message[length..], NdpOptionType.SourceLinkLayerAddress, MacAddress);
+        int length = Icmpv6Message.HeaderLength + NdpMessage.WriteRouterSolicitation(lease.Buffer.AsSpan(TransportOffset + Icmpv6Message.HeaderLength),
+            !source.IsUnspecified ? OwnLinkAddress : null);
         SendNdp(lease.Buffer, length, Icmpv6Type.RouterSolicitation, source, IpAddress.AllRouters, linkAddress: null);
         Counters.Increment(StackCounter.RouterSolicitationsSent);
     }
@@ -143,12 +140,8 @@ internal sealed partial class NetworkEngine
         if (!_ipv6!.TrySelectSource(target, out var source))
             return;
         using var lease = _buffers.Rent();
-        var message = lease.Buffer.AsSpan(TransportOffset);
-        BinaryPrimitives.WriteUInt32BigEndian(message[4..], 0);
-        target.WriteTo(message[8..]);
-        int length = 24;
-        if (_link.IsEthernet)
-            length += NdpOptionReader.WriteLinkAddress(message[length..], NdpOptionType.SourceLinkLayerAddress, MacAddress);
+        int length = Icmpv6Message.HeaderLength + NdpMessage.WriteNeighborSolicitation(lease.Buffer.AsSpan(TransportOffset + Icmpv6Message.HeaderLength),
+            target, OwnLinkAddress);
         SendNdp(lease.Buffer, length, Icmpv6Type.NeighborSolicitation, source, unicastTo is null ? target.SolicitedNode : target, unicastTo);
         Counters.Increment(StackCounter.NeighborSolicitationsSent);
     }
@@ -157,10 +150,9 @@ internal sealed partial class NetworkEngine
     void SendDadSolicitation(IpAddress tentative)
     {
         using var lease = _buffers.Rent();
-        var message = lease.Buffer.AsSpan(TransportOffset);
-        BinaryPrimitives.WriteUInt32BigEndian(message[4..], 0);
-        tentative.WriteTo(message[8..]);
-        SendNdp(lease.Buffer, 24, Icmpv6Type.NeighborSolicitation, IpAddress.Ipv6Any, tentative.SolicitedNode, linkAddress: null);
+        int length = Icmpv6Message.HeaderLength + NdpMessage.WriteNeighborSolicitation(lease.Buffer.AsSpan(TransportOffset + Icmpv6Message.HeaderLength),
+            tentative, sourceLinkAddress: null);
+        SendNdp(lease.Buffer, length, Icmpv6Type.NeighborSolicitation, IpAddress.Ipv6Any, tentative.SolicitedNode, linkAddress: null);
         Counters.Increment(StackCounter.NeighborSolicitationsSent);
     }
 
@@ -174,14 +166,13 @@ internal sealed partial class NetworkEngine
     /// <summary>RFC 4861 7.1.1 validation, then 7.2.3 (answer for our addresses) or DAD (RFC 4862 5.4.3).</summary>
     void ReceiveNeighborSolicitation(Icmpv6Message message, byte hopLimit, IpAddress source, IpAddress destination)
     {
-        var body = message.Body;
-        if (hopLimit != 255 || message.Code != 0 || body.Length < 20 || !NdpOptionReader.Validate(body[20..]))
+        if (hopLimit != 255 || message.Code != 0 || !NdpTargetMessage.TryParse(message.Body, out var solicitation))
         {
             Counters.Increment(StackCounter.DropNdpInvalid);
             return;
         }
-        var target = IpAddress.Read(body[4..]);
-        MacAddress? sourceLinkAddress = FindLinkAddressOption(body[20..], NdpOptionType.SourceLinkLayerAddress);
+        var target = solicitation.Target;
+        MacAddress? sourceLinkAddress = NdpMessage.FindLinkAddress(solicitation.Options, NdpOptionType.SourceLinkLayerAddress);
         // From :: only for DAD: then to a solicited-node group and with no link-layer option.
         if (target.IsMulticast || (source.IsUnspecified && (!IsSolicitedNodeGroup(destination) || sourceLinkAddress is not null)))
         {
@@ -224,13 +215,9 @@ internal sealed partial class NetworkEngine
     void SendNeighborAdvertisement(IpAddress target, IpAddress destination, bool solicited)
     {
         using var lease = _buffers.Rent();
-        var message = lease.Buffer.AsSpan(TransportOffset);
         // R=0 (a host), S as asked, O=1 (RFC 4861 7.2.4: override, as the address is not anycast).
-        BinaryPrimitives.WriteUInt32BigEndian(message[4..], (solicited ? 0x4000_0000u : 0) | 0x2000_0000u);
-        target.WriteTo(message[8..]);
-        int length = 24;
-        if (_link.IsEthernet)
-            length += NdpOptionReader.WriteLinkAddress(message[length..], NdpOptionType.TargetLinkLayerAddress, MacAddress);
+        int length = Icmpv6Message.HeaderLength + NdpMessage.WriteNeighborAdvertisement(lease.Buffer.AsSpan(TransportOffset + Icmpv6Message.HeaderLength),
+            target, router: false, solicited, overrideFlag: true, OwnLinkAddress);
         SendNdp(lease.Buffer, length, Icmpv6Type.NeighborAdvertisement, target, destination, linkAddress: null);
         Counters.Increment(StackCounter.NeighborAdvertisementsSent);
     }
@@ -238,15 +225,13 @@ internal sealed partial class NetworkEngine
     /// <summary>RFC 4861 7.1.2 validation, then DAD (RFC 4862 5.4.4) or the cache update of 7.2.5.</summary>
     void ReceiveNeighborAdvertisement(Icmpv6Message message, byte hopLimit, IpAddress destination)
     {
-        var body = message.Body;
-        if (hopLimit != 255 || message.Code != 0 || body.Length < 20 || !NdpOptionReader.Validate(body[20..]))
+        if (hopLimit != 255 || message.Code != 0 || !NdpTargetMessage.TryParse(message.Body, out var advertisement))
         {
             Counters.Increment(StackCounter.DropNdpInvalid);
             return;
         }
-        uint flags = BinaryPrimitives.ReadUInt32BigEndian(body);
-        bool solicited = (flags & 0x4000_0000) != 0, overrideFlag = (flags & 0x2000_0000) != 0;
-        var target = IpAddress.Read(body[4..]);
+        bool solicited = advertisement.Solicited, overrideFlag = advertisement.Override;
+        var target = advertisement.Target;
         if (target.IsMulticast || (destination.IsMulticast && solicited))
         {
             Counters.Increment(StackCounter.DropNdpInvalid);
@@ -265,18 +250,10 @@ internal sealed partial class NetworkEngine
             }
             return;
         }
-        MacAddress? targetLinkAddress = FindLinkAddressOption(body[20..], NdpOptionType.TargetLinkLayerAddress);
+        MacAddress? targetLinkAddress = NdpMessage.FindLinkAddress(advertisement.Options, NdpOptionType.TargetLinkLayerAddress);
         _neighbors.Learned(_neighbors.Ipv6!.Advertise(target, targetLinkAddress, solicited, overrideFlag, _now));
     }
 
-    static MacAddress? FindLinkAddressOption(ReadOnlySpan<byte> options, byte type)
-    {
-        var reader = new NdpOptionReader(options);
-        while (reader.TryNext(out byte optionType, out var option))
-        {
-            if (optionType == type && NdpOptionReader.TryReadLinkAddress(option, out var address))
-                return address;
-        }
-        return null;
-    }
+    /// <summary>Our link address for NDP options: on a TAP; a TUN has none (RFC 4861 4.6.1: omitted without link addresses).</summary>
+    MacAddress? OwnLinkAddress => _link.IsEthernet ? MacAddress : null;
 }

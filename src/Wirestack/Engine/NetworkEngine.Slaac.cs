@@ -188,8 +188,7 @@ internal sealed partial class NetworkEngine
     /// <summary>RFC 4861 6.1.2 validation, then 6.3.4 processing and the prefixes' SLAAC (RFC 4862 5.5.3).</summary>
     void ReceiveRouterAdvertisement(Icmpv6Message message, byte hopLimit, IpAddress source)
     {
-        var body = message.Body;
-        if (hopLimit != 255 || message.Code != 0 || !source.IsLinkLocal || body.Length < 12 || !NdpOptionReader.Validate(body[12..]))
+        if (hopLimit != 255 || message.Code != 0 || !source.IsLinkLocal || !RouterAdvertisement.TryParse(message.Body, out var advertisement))
         {
             Counters.Increment(StackCounter.DropNdpInvalid);
             return;
@@ -202,12 +201,12 @@ internal sealed partial class NetworkEngine
         Counters.Increment(StackCounter.RouterAdvertisementsReceived);
         _routerSolicitationsLeft = 0;
         _nextRouterSolicitationAt = long.MaxValue;
-        OnRouterFlags(body[1]);
+        OnRouterFlags(advertisement.Flags);
 
-        byte curHopLimit = body[0];
-        ushort routerLifetime = BinaryPrimitives.ReadUInt16BigEndian(body[2..]);
-        uint reachableTime = BinaryPrimitives.ReadUInt32BigEndian(body[4..]);
-        uint retransTimer = BinaryPrimitives.ReadUInt32BigEndian(body[8..]);
+        byte curHopLimit = advertisement.CurrentHopLimit;
+        ushort routerLifetime = advertisement.RouterLifetime;
+        uint reachableTime = advertisement.ReachableTime;
+        uint retransTimer = advertisement.RetransTimer;
         var ipv6 = _ipv6!;
         if (curHopLimit != 0)
             ipv6.HopLimit = curHopLimit;
@@ -231,7 +230,7 @@ internal sealed partial class NetworkEngine
                 Counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
         }
 
-        var reader = new NdpOptionReader(body[12..]);
+        var reader = new NdpOptionReader(advertisement.Options);
         while (reader.TryNext(out byte type, out var option))
         {
             switch (type)
@@ -241,28 +240,26 @@ internal sealed partial class NetworkEngine
                     // advertisements cannot push real neighbours out of the cache.
                     _neighbors.Learned(_neighbors.Ipv6!.Learn(source, linkAddress, _now, create: known, confirmed: false));
                     break;
-                case NdpOptionType.Mtu when option.Length == 8:
-                    uint mtu = BinaryPrimitives.ReadUInt32BigEndian(option[4..]);
+                case NdpOptionType.Mtu when NdpMtuOption.TryRead(option, out uint mtu):
                     if (mtu >= Ipv6Packet.MinimumMtu && mtu <= _link.Mtu)
                         ipv6.Mtu = (int)mtu;
                     break;
                 case NdpOptionType.PrefixInformation when NdpPrefixInformation.TryParse(option, out var prefix):
                     ProcessPrefix(prefix);
                     break;
-                case NdpOptionType.RecursiveDnsServer when option.Length >= 24 && (option.Length - 8) % 16 == 0:
-                    // RFC 8106 5.1: a lifetime, then one or more addresses; lifetime 0 withdraws them.
-                    uint lifetime = BinaryPrimitives.ReadUInt32BigEndian(option[4..]);
-                    for (int at = 8; at < option.Length; at += 16)
+                case NdpOptionType.RecursiveDnsServer when NdpDnsServerOption.TryParse(option, out var servers):
+                    // RFC 8106 5.1: lifetime 0 withdraws the servers.
+                    uint lifetime = servers.Lifetime;
+                    for (int i = 0; i < servers.Count; i++)
                     {
-                        var server = IpAddress.Read(option[at..]);
+                        var server = servers[i];
                         if (!server.IsMulticast && !server.IsUnspecified && !server.IsIpv4)
                             ipv6.DnsServers.Set(server, Expiry(lifetime), remove: lifetime == 0);
                     }
                     break;
-                case NdpOptionType.DnsSearchList when option.Length >= 16:
-                    // RFC 8106 5.2: a lifetime, then uncompressed domain names, zero-padded to the option's end.
-                    uint searchLifetime = BinaryPrimitives.ReadUInt32BigEndian(option[4..]);
-                    int offset = 8;
+                case NdpOptionType.DnsSearchList when NdpSearchListOption.TryParse(option, out var searchList):
+                    uint searchLifetime = searchList.Lifetime;
+                    int offset = NdpSearchListOption.NamesOffset;
                     while (offset < option.Length && option[offset] != 0 && DnsMessage.TryReadName(option, ref offset, out string domain) && domain.Length > 0)
                         ipv6.SearchDomains.Set(domain, Expiry(searchLifetime), remove: searchLifetime == 0);
                     break;

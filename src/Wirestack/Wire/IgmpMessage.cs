@@ -72,6 +72,38 @@ internal readonly ref struct IgmpMessage
         }
     }
 
+    /// <summary>One IGMPv3 group record (RFC 3376 4.2.4): its type and group, with no auxiliary data and no sources.</summary>
+    public const int RecordLength = 8;
+
+    /// <summary>An IGMPv1 or v2 message (RFC 1112 appendix I, RFC 2236 2): a report or Leave Group about <paramref name="group"/>.</summary>
+    public static int WriteVersion2(Span<byte> message, byte type, Ipv4Address group)
+    {
+        message[0] = type;
+        message[1] = 0;
+        group.WriteTo(message[4..]);
+        return MinimumLength;
+    }
+
+    /// <summary>The <paramref name="index"/>th group record of an IGMPv3 report, written behind the report's header.</summary>
+    public static void WriteRecord(Span<byte> message, int index, byte recordType, Ipv4Address group)
+    {
+        var record = message[(MinimumLength + RecordLength * index)..];
+        record[0] = recordType;
+        record[1] = 0;   // no auxiliary data
+        BinaryPrimitives.WriteUInt16BigEndian(record[2..], 0);   // no sources
+        group.WriteTo(record[4..]);
+    }
+
+    /// <summary>An IGMPv3 report's header (RFC 3376 4.2) in front of <paramref name="records"/> records already written; returns the message length.</summary>
+    public static int WriteVersion3ReportHeader(Span<byte> message, int records)
+    {
+        message[0] = IgmpType.Version3Report;
+        message[1] = 0;
+        BinaryPrimitives.WriteUInt16BigEndian(message[4..], 0);
+        BinaryPrimitives.WriteUInt16BigEndian(message[6..], (ushort)records);
+        return MinimumLength + RecordLength * records;
+    }
+
     /// <summary>Writes the checksum of a message built in <paramref name="message"/>.</summary>
     public static void Finish(Span<byte> message)
     {
