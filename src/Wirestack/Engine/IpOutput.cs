@@ -172,7 +172,7 @@ internal sealed class IpOutput
     public void PutOnLink(byte[] buffer, int offset, int length, MacAddress linkAddress, VirtioNetHeader offload, long now)
     {
         var packet = buffer.AsSpan(offset, length);
-        bool ipv4 = packet[0] >> 4 == 4;
+        bool ipv4 = QuotedPacket.VersionOf(packet) == 4;
         int mtu = ipv4 ? _link.Mtu : Ipv6LinkMtu;
         bool whole = offload.Gso != GsoType.None;
         if (!ipv4 && length > Ipv6Packet.MinimumMtu && !whole && Ipv6Packet.TryParse(packet, out var ipv6))

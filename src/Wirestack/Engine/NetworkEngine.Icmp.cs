@@ -44,12 +44,7 @@ internal sealed partial class NetworkEngine
     /// <summary>Turns an echo request into its reply where it lies (RFC 792: swap addresses, type 0, same data).</summary>
     void ReplyToEcho(byte[] buffer, int messageOffset, int messageLength, Ipv4Address requester)
     {
-        var message = buffer.AsSpan(messageOffset, messageLength);
-        ushort storedChecksum = BinaryPrimitives.ReadUInt16BigEndian(message[2..]);
-        ushort oldTypeCode = BinaryPrimitives.ReadUInt16BigEndian(message);
-        message[0] = (byte)Icmpv4Type.EchoReply;
-        message[1] = 0;
-        BinaryPrimitives.WriteUInt16BigEndian(message[2..], Checksum.Update(storedChecksum, oldTypeCode, (ushort)(Icmpv4Type.EchoReply) << 8));
+        Icmpv4Message.TurnIntoEchoReply(buffer.AsSpan(messageOffset, messageLength));
         _output.Send(buffer, messageOffset, messageLength, IpProtocol.Icmp, _interface.Address, requester, _now);
         Counters.Increment(StackCounter.IcmpEchoRepliesSent);
     }
@@ -60,15 +55,13 @@ internal sealed partial class NetworkEngine
     /// </summary>
     void SendIcmpError(ReadOnlySpan<byte> offending, Icmpv4Type type, byte code)
     {
-        if (offending.Length < Ipv4Packet.MinimumHeaderLength || !_interface.IsConfigured)
+        if (!QuotedPacket.TryParse(offending, out var packet) || !packet.IsIpv4 || !_interface.IsConfigured)
             return;
-        int headerLength = (offending[0] & 0x0F) * 4;
-        var source = Ipv4Address.Read(offending[12..]);
-        var destination = Ipv4Address.Read(offending[16..]);
-        bool nonFirstFragment = (BinaryPrimitives.ReadUInt16BigEndian(offending[6..]) & 0x1FFF) != 0;
-        bool aboutError = offending[9] == IpProtocol.Icmp && offending.Length > headerLength
-            && offending[headerLength] is not ((byte)Icmpv4Type.EchoRequest or (byte)Icmpv4Type.EchoReply);
-        if (nonFirstFragment || aboutError || source.IsAny || source.IsBroadcast || source.IsMulticast || source.IsLoopback
+        var source = packet.Source.Ipv4;
+        var destination = packet.Destination.Ipv4;
+        bool aboutError = packet.Protocol == IpProtocol.Icmp && !packet.Payload.IsEmpty
+            && (Icmpv4Type)packet.Payload[0] is not (Icmpv4Type.EchoRequest or Icmpv4Type.EchoReply);
+        if (packet.IsLaterFragment || aboutError || source.IsAny || source.IsBroadcast || source.IsMulticast || source.IsLoopback
             || destination.IsMulticast || _interface.IsBroadcast(destination) || _interface.IsBroadcast(source))
             return;
         if (!_icmpErrorLimiter.TryTake(_now))

@@ -14,7 +14,8 @@ internal sealed partial class NetworkEngine
             Counters.Increment(StackCounter.DropIcmpMalformed);
             return;
         }
-        byte hopLimit = packet[7];
+        // The packet was parsed on its way here: its fixed header is whole.
+        byte hopLimit = QuotedPacket.TryParse(packet, out var header) ? header.HopLimit : (byte)0;
         bool tentative = !destination.IsMulticast && !_ipv6!.IsAssigned(destination);
         if (tentative && message.Type is not (Icmpv6Type.NeighborSolicitation or Icmpv6Type.NeighborAdvertisement))
         {
@@ -31,7 +32,7 @@ internal sealed partial class NetworkEngine
             case Icmpv6Type.ParameterProblem:
                 Counters.Increment(StackCounter.IcmpErrorsReceived);
                 if (message.Body.Length > 4)
-                    ReportToSenderIpv6(message.Body[4..], ErrorForV6(message.Type, message.Code));
+                    ReportToSenderIpv6(message.ErrorQuote, ErrorForV6(message.Type, message.Code));
                 break;
             case Icmpv6Type.PacketTooBig:
                 Counters.Increment(StackCounter.IcmpErrorsReceived);
@@ -83,10 +84,10 @@ internal sealed partial class NetworkEngine
     /// </summary>
     void SendIcmpv6Error(ReadOnlySpan<byte> offending, Icmpv6Type type, byte code, uint parameter)
     {
-        if (_ipv6 is null || offending.Length < Ipv6Packet.HeaderLength)
+        if (_ipv6 is null || !QuotedPacket.TryParse(offending, out var packet) || packet.IsIpv4)
             return;
-        var source = IpAddress.Read(offending[8..]);
-        var destination = IpAddress.Read(offending[24..]);
+        var source = packet.Source;
+        var destination = packet.Destination;
         if (source.IsUnspecified || source.IsMulticast)
             return;
         if (destination.IsMulticast && !(type == Icmpv6Type.PacketTooBig || (type == Icmpv6Type.ParameterProblem && code == Icmpv6Code.UnrecognizedOption)))
@@ -107,9 +108,8 @@ internal sealed partial class NetworkEngine
         const int headerRoom = Ipv6Packet.HeaderLength + Icmpv6Message.HeaderLength + 4;
         int quote = Math.Min(offending.Length, Ipv6Packet.MinimumMtu - headerRoom);
         using var lease = _buffers.Rent();
-        var message = lease.Buffer.AsSpan(TransportOffset, Icmpv6Message.HeaderLength + 4 + quote);
-        BinaryPrimitives.WriteUInt32BigEndian(message[4..], parameter);
-        offending[..quote].CopyTo(message[8..]);
+        int length = Icmpv6Message.WriteErrorBody(lease.Buffer.AsSpan(TransportOffset), parameter, offending[..quote]);
+        var message = lease.Buffer.AsSpan(TransportOffset, length);
         Icmpv6Message.Finish(message, type, code, from, source);
         _output.Send(lease.Buffer, TransportOffset, message.Length, IpProtocol.Icmpv6, from, source, _now);
         Counters.Increment(StackCounter.IcmpErrorsSent);

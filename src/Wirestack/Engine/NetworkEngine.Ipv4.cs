@@ -119,17 +119,14 @@ internal sealed partial class NetworkEngine
     /// </summary>
     void ReportToSender(ReadOnlySpan<byte> quoted, SocketError error)
     {
-        if (quoted.Length > 0 && quoted[0] >> 4 == 6)
+        if (QuotedPacket.VersionOf(quoted) == 6)
         {
             ReportToSenderIpv6(quoted, error);
             return;
         }
-        if (quoted.Length < Ipv4Packet.MinimumHeaderLength || quoted[0] >> 4 != 4)
+        if (!QuotedPacket.TryParse(quoted, out var packet) || packet.Payload.Length < 8)
             return;
-        int headerLength = (quoted[0] & 0x0F) * 4;
-        if (headerLength < Ipv4Packet.MinimumHeaderLength || quoted.Length < headerLength + 8)
-            return;
-        ReportTransportError(quoted[9], quoted[headerLength..], Ipv4Address.Read(quoted[12..]), Ipv4Address.Read(quoted[16..]), error);
+        ReportTransportError(packet.Protocol, packet.Payload, packet.Source, packet.Destination, error);
     }
 
     /// <summary>An error about a datagram of ours (either family) whose transport header is <paramref name="transport"/>.</summary>
@@ -139,9 +136,7 @@ internal sealed partial class NetworkEngine
         {
             // Only about the exchange the port is in (the peer it last sent to), as a connected socket would take it:
             // a spoofed unreachable naming any other peer cannot abort a DNS or SNTP exchange.
-            ushort localPort = BinaryPrimitives.ReadUInt16BigEndian(transport);
-            ushort remotePort = BinaryPrimitives.ReadUInt16BigEndian(transport[2..]);
-            if (_udp.TryGet(localPort, out var binding) && binding.LastRemoteAddress == remote && binding.LastRemotePort == remotePort
+            if (TransportPorts.TryRead(transport, out ushort localPort, out ushort remotePort) && _udp.TryGet(localPort, out var binding) && binding.LastRemoteAddress == remote && binding.LastRemotePort == remotePort
                 && IsOurUnicast(local))
                 binding.Receiver.DeliverError(error, remote, remotePort);
             else
@@ -156,7 +151,7 @@ internal sealed partial class NetworkEngine
     /// <summary>RFC 792 and RFC 8200 4.5: Time Exceeded (code 1) to the sender of a datagram whose first fragment came but not the rest.</summary>
     void OnReassemblyExpired(ReadOnlySpan<byte> headerAndData)
     {
-        if (headerAndData[0] >> 4 == 6)
+        if (QuotedPacket.VersionOf(headerAndData) == 6)
             SendIcmpv6Error(headerAndData, Icmpv6Type.TimeExceeded, Icmpv6Code.ReassemblyTimeExceeded, 0);
         else
             SendIcmpError(headerAndData, Icmpv4Type.TimeExceeded, code: 1);

@@ -196,16 +196,15 @@ internal sealed partial class NetworkEngine
     /// </summary>
     void ReceivePacketTooBig(Icmpv6Message message)
     {
-        var body = message.Body;
-        if (body.Length < 4 + Ipv6Packet.HeaderLength + 8)
+        if (message.Body.Length < 4 + Ipv6Packet.HeaderLength + 8 || !QuotedPacket.TryParse(message.ErrorQuote, out var packet) || packet.IsIpv4)
         {
             Counters.Increment(StackCounter.DropIcmpMalformed);
             return;
         }
-        int mtu = (int)Math.Min(BinaryPrimitives.ReadUInt32BigEndian(body), int.MaxValue);
-        var quoted = body[4..];
-        var local = IpAddress.Read(quoted[8..]);
-        var remote = IpAddress.Read(quoted[24..]);
+        int mtu = (int)Math.Min(message.ErrorParameter, int.MaxValue);
+        var quoted = message.ErrorQuote;
+        var local = packet.Source;
+        var remote = packet.Destination;
         if (!IsOurUnicast(local) || !_output.PathMtus.Lower(remote, mtu, _output.Ipv6LinkMtu, _now))
         {
             Counters.Increment(StackCounter.DropIcmpIgnored);
@@ -222,10 +221,10 @@ internal sealed partial class NetworkEngine
     /// <summary>The IPv6 half of <see cref="ReportToSender"/>: finds the transport header behind a quoted header chain.</summary>
     void ReportToSenderIpv6(ReadOnlySpan<byte> quoted, SocketError error)
     {
-        if (quoted.Length < Ipv6Packet.HeaderLength + 8)
+        if (!QuotedPacket.TryParse(quoted, out var packet) || packet.IsIpv4 || quoted.Length < Ipv6Packet.HeaderLength + 8)
             return;
-        var local = IpAddress.Read(quoted[8..]);
-        var remote = IpAddress.Read(quoted[24..]);
+        var local = packet.Source;
+        var remote = packet.Destination;
         var verdict = Ipv6HeaderChain.Walk(quoted, remote.IsMulticast, out var chain);
         if (verdict != HeaderChainVerdict.Deliver || quoted.Length < chain.UpperOffset + 8)
             return;

@@ -272,12 +272,18 @@ internal sealed partial class NetworkEngine : INeighborHost, ITransportHost
         var frameBytes = _receiveBuffer.AsSpan(0, length);
         if (_device.Medium == LinkMedium.Ip)
         {
-            if (length > 0 && frameBytes[0] >> 4 == 4)
-                ReceiveIpv4(_receiveBuffer, 0, length);
-            else if (length > 0 && frameBytes[0] >> 4 == 6)
-                ReceiveIpv6(_receiveBuffer, 0, length);
-            else
-                Counters.Increment(StackCounter.DropUnsupportedEtherType);
+            switch (QuotedPacket.VersionOf(frameBytes))
+            {
+                case 4:
+                    ReceiveIpv4(_receiveBuffer, 0, length);
+                    break;
+                case 6:
+                    ReceiveIpv6(_receiveBuffer, 0, length);
+                    break;
+                default:
+                    Counters.Increment(StackCounter.DropUnsupportedEtherType);
+                    break;
+            }
             return;
         }
         if (!EthernetFrame.TryParse(frameBytes, out var frame))

@@ -85,6 +85,19 @@ internal readonly ref struct Icmpv4Message
         or Icmpv4Type.TimeExceeded or Icmpv4Type.ParameterProblem;
 
     /// <summary>Writes type, code and rest-of-header and computes the checksum over header and the payload already in place after it.</summary>
+    /// <summary>
+    /// Turns an echo request into its reply where it lies (RFC 792: type 0, the same identifier, sequence and data),
+    /// updating the checksum incrementally (RFC 1624) instead of summing the data again.
+    /// </summary>
+    public static void TurnIntoEchoReply(Span<byte> message)
+    {
+        ushort storedChecksum = BinaryPrimitives.ReadUInt16BigEndian(message[2..]);
+        ushort oldTypeCode = BinaryPrimitives.ReadUInt16BigEndian(message);
+        message[0] = (byte)Icmpv4Type.EchoReply;
+        message[1] = 0;
+        BinaryPrimitives.WriteUInt16BigEndian(message[2..], Checksum.Update(storedChecksum, oldTypeCode, (ushort)Icmpv4Type.EchoReply << 8));
+    }
+
     public static void WriteHeader(Span<byte> message, Icmpv4Type type, byte code, uint restOfHeader)
     {
         message[0] = (byte)type;

@@ -64,6 +64,23 @@ internal readonly ref struct Icmpv6Message
         Checksum.Compute(_bytes, Checksum.PseudoHeaderSum(source, destination, IpProtocol.Icmpv6, _bytes.Length)) == 0;
 
     /// <summary>Writes type and code and computes the checksum over a body already in place.</summary>
+    /// <summary>
+    /// An error's body (RFC 4443 3): the 32-bit parameter (MTU, pointer, or unused) and the quote of the offending
+    /// packet behind it. Returns the message's length with its 4-byte header.
+    /// </summary>
+    public static int WriteErrorBody(Span<byte> message, uint parameter, ReadOnlySpan<byte> quote)
+    {
+        BinaryPrimitives.WriteUInt32BigEndian(message[HeaderLength..], parameter);
+        quote.CopyTo(message[(HeaderLength + 4)..]);
+        return HeaderLength + 4 + quote.Length;
+    }
+
+    /// <summary>The error's parameter (RFC 4443 3: MTU for Packet Too Big, the pointer for Parameter Problem).</summary>
+    public uint ErrorParameter => BinaryPrimitives.ReadUInt32BigEndian(_bytes[HeaderLength..]);
+
+    /// <summary>What an error quotes: the invoking packet, as much as fits (RFC 4443 2.4 c).</summary>
+    public Span<byte> ErrorQuote => _bytes[(HeaderLength + 4)..];
+
     public static void Finish(Span<byte> message, Icmpv6Type type, byte code, IpAddress source, IpAddress destination)
     {
         message[0] = (byte)type;
