@@ -90,8 +90,8 @@ public class EngineBenchmarks
     {
         _device.Offloads = SendOffloads;
         _engine = new NetworkEngine(_device, new StackOptions { Ipv4 = Ipv4Settings.Static("192.168.0.2/24"), NeighborReachableTime = TimeSpan.FromDays(1) });
-        _engine.BindUdp(7, new CountingReceiver());
-        _sender = _engine.BindUdp(9, new CountingReceiver());
+        _engine.Udp.Bind(7, new CountingReceiver());
+        _sender = _engine.Udp.Bind(9, new CountingReceiver());
         _device.Frame = new byte[42];
         EthernetFrame.WriteHeader(_device.Frame, Ours, Peer, EtherType.Arp);
         ArpPacket.Write(_device.Frame.AsSpan(14), ArpOperation.Request, Peer, PeerIp, MacAddress.Zero, OurIp);
@@ -134,5 +134,5 @@ public class EngineBenchmarks
     }
 
     [Benchmark]
-    public System.Net.Sockets.SocketError UdpDatagramSent() => _engine.SendUdp(_sender, PeerIp, 5000, _payload);
+    public System.Net.Sockets.SocketError UdpDatagramSent() => _engine.Udp.Send(_sender, PeerIp, 5000, _payload);
 }

@@ -65,9 +65,9 @@ public sealed class ArpTests
     {
         using var h = new EngineHarness(learnPeer: false) { AnswerArpForPeer = false };
         var receiver = new RecordingReceiver();
-        var binding = h.Engine.BindUdp(4000, receiver);
+        var binding = h.Engine.Udp.Bind(4000, receiver);
         for (int i = 0; i < 3; i++)
-            Assert.Equal(SocketError.Success, h.Engine.SendUdp(binding, Frames.PeerIp, 5000, [(byte)i]));
+            Assert.Equal(SocketError.Success, h.Engine.Udp.Send(binding, Frames.PeerIp, 5000, [(byte)i]));
         var request = Assert.Single(h.Drain());
         Assert.True(EthernetFrame.TryParse(request, out var frame));
         Assert.True(ArpPacket.TryParse(frame.Payload, out var arp));
@@ -92,10 +92,10 @@ public sealed class ArpTests
         var options = EngineHarness.DefaultOptions() with { ResolutionQueuePackets = 4, ArpRequestAttempts = 3 };
         using var h = new EngineHarness(options, learnPeer: false);
         var receiver = new RecordingReceiver();
-        var binding = h.Engine.BindUdp(4000, receiver);
+        var binding = h.Engine.Udp.Bind(4000, receiver);
         var target = Ipv4Address.Parse("192.168.0.50");
         for (int i = 0; i < 10; i++)
-            h.Engine.SendUdp(binding, target, 5000, [(byte)i]);
+            h.Engine.Udp.Send(binding, target, 5000, [(byte)i]);
         Assert.Equal(6, h.Count(StackCounter.DropResolutionQueueFull));
         Assert.Equal(1, h.Count(StackCounter.ArpRequestsSent) - 1); // minus the announcement
         h.Advance(TimeSpan.FromSeconds(1));
@@ -116,8 +116,8 @@ public sealed class ArpTests
         var options = EngineHarness.DefaultOptions() with { NeighborReachableTime = TimeSpan.FromSeconds(10) };
         using var h = new EngineHarness(options, learnPeer: false) { AnswerArpForPeer = false };
         var receiver = new RecordingReceiver();
-        var binding = h.Engine.BindUdp(4000, receiver);
-        h.Engine.SendUdp(binding, Frames.PeerIp, 5000, [1]);
+        var binding = h.Engine.Udp.Bind(4000, receiver);
+        h.Engine.Udp.Send(binding, Frames.PeerIp, 5000, [1]);
         h.Drain();
         h.Inject(Frames.Arp(ArpOperation.Reply, Frames.PeerMac, Frames.PeerIp, Frames.StackMac, Frames.StackIp, Frames.StackMac));
         h.Drain();
@@ -125,7 +125,7 @@ public sealed class ArpTests
         h.Advance(TimeSpan.FromSeconds(11));
         Assert.Equal(NeighborState.Stale, h.Engine.Neighbors.StateOf(Frames.PeerIp));
         // Still used at once: the datagram goes out, nothing queues.
-        h.Engine.SendUdp(binding, Frames.PeerIp, 5000, [2]);
+        h.Engine.Udp.Send(binding, Frames.PeerIp, 5000, [2]);
         var sent = Assert.Single(h.Drain());
         Assert.True(EthernetFrame.TryParse(sent, out var data) && data.EtherType == EtherType.Ipv4 && data.Destination == Frames.PeerMac);
         Assert.Equal(NeighborState.Delay, h.Engine.Neighbors.StateOf(Frames.PeerIp));

@@ -86,7 +86,7 @@ public sealed class BoundedWorkTests
     {
         using var h = new EngineHarness();
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(7000, receiver);
+        h.Engine.Udp.Bind(7000, receiver);
         var payload = Frames.RandomBytes(65_000, 3);
         var datagram = Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 5555, 7000, payload);
         var fragments = Frames.Fragments(IpProtocol.Udp, datagram, 552, 78);

@@ -286,8 +286,8 @@ public sealed class EngineLayerTests
             return listener.Accepted[0].Received.Length == data.Length;
         }, TimeSpan.FromSeconds(120)));
         // A datagram to a closed port draws a port unreachable, built in a buffer of its own.
-        var udp = net.A.BindUdp(0, new RecordingReceiver());
-        Assert.Equal(SocketError.Success, net.A.SendUdp(udp, TwoEngines.AddressB, 9, [1, 2, 3]));
+        var udp = net.A.Udp.Bind(0, new RecordingReceiver());
+        Assert.Equal(SocketError.Success, net.A.Udp.Send(udp, TwoEngines.AddressB, 9, [1, 2, 3]));
         net.RunUntil(() => false, TimeSpan.FromSeconds(1));
         Assert.True(net.A.Counters[StackCounter.TcpSegmentsRetransmitted] > 0);
         Assert.Equal(0, net.A.TransmitBuffersLeased);

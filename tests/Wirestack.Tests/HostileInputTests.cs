@@ -10,7 +10,7 @@ public sealed class HostileInputTests
     public void RandomFramesThenPing()
     {
         using var h = new EngineHarness();
-        h.Engine.BindUdp(7, new RecordingReceiver());
+        h.Engine.Udp.Bind(7, new RecordingReceiver());
         var random = new Random(10_000);
         var valid = new List<byte[]>
         {
@@ -77,7 +77,7 @@ public sealed class HostileInputTests
         using var h = Ipv6Frames.Started();
         var ours = Ipv6Frames.LinkLocal(h);
         var peer = Ipv6Frames.PeerLinkLocal;
-        h.Engine.BindUdp(7, new RecordingReceiver());
+        h.Engine.Udp.Bind(7, new RecordingReceiver());
         var random = new Random(60_000);
         var fragment = new byte[8];
         Ipv6FragmentHeader.Write(fragment, IpProtocol.Udp, 0, true, 5);

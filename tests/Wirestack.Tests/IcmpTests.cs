@@ -143,8 +143,8 @@ public sealed class IcmpTests
         var type = (Icmpv4Type)icmpType;
         using var h = new EngineHarness();
         var receiver = new RecordingReceiver();
-        var binding = h.Engine.BindUdp(4000, receiver);
-        h.Engine.SendUdp(binding, Frames.PeerIp, 7, [1, 2, 3]);
+        var binding = h.Engine.Udp.Bind(4000, receiver);
+        h.Engine.Udp.Send(binding, Frames.PeerIp, 7, [1, 2, 3]);
         var sent = Assert.Single(h.Drain());
         EthernetFrame.TryParse(sent, out var eth);
         var quote = eth.Payload[..28].ToArray();
@@ -163,8 +163,8 @@ public sealed class IcmpTests
     {
         using var h = new EngineHarness();
         var receiver = new RecordingReceiver();
-        var binding = h.Engine.BindUdp(4000, receiver);
-        h.Engine.SendUdp(binding, Frames.PeerIp, 53, [1, 2, 3]);
+        var binding = h.Engine.Udp.Bind(4000, receiver);
+        h.Engine.Udp.Send(binding, Frames.PeerIp, 53, [1, 2, 3]);
         h.Drain();
         // A blind attacker knows the server but guesses the port it was asked on, or names another server.
         foreach (var (remote, port) in new[] { (Frames.PeerIp, (ushort)54), (Ipv4Address.Parse("192.168.0.9"), (ushort)53) })

@@ -44,7 +44,7 @@ public sealed class Ipv6Tests
     {
         using var h = WithPeer(out var ours);
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(7000, receiver);
+        h.Engine.Udp.Bind(7000, receiver);
         h.Inject(Packet(PeerLinkLocal, ours, IpProtocol.Udp, Udp(PeerLinkLocal, ours, 1234, 7000, [1, 2, 3])));
         var got = Assert.Single(receiver.Datagrams);
         Assert.Equal(PeerLinkLocal, got.From);
@@ -73,7 +73,7 @@ public sealed class Ipv6Tests
     public void OptionActionBits(byte optionType, bool toMulticast, string outcome)
     {
         using var h = WithPeer(out var ours);
-        h.Engine.BindUdp(7000, new RecordingReceiver());
+        h.Engine.Udp.Bind(7000, new RecordingReceiver());
         var destination = toMulticast ? IpAddress.AllNodes : ours;
         byte[] options = [IpProtocol.Udp, 0, optionType, 4, 0, 0, 0, 0];
         h.Inject(Packet(PeerLinkLocal, destination, Ipv6NextHeader.DestinationOptions, [.. options, .. Udp(PeerLinkLocal, destination, 1, 7000, [9])]));
@@ -147,7 +147,7 @@ public sealed class Ipv6Tests
     {
         using var h = WithPeer(out var ours);
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(7000, receiver);
+        h.Engine.Udp.Bind(7000, receiver);
         byte[] fragment = [IpProtocol.Udp, 0, 0, 0, 0, 0, 0, 9];
         h.Inject(Packet(PeerLinkLocal, ours, Ipv6NextHeader.Fragment, [.. fragment, .. Udp(PeerLinkLocal, ours, 1, 7000, [5, 6])]));
         Assert.Single(receiver.Datagrams);
@@ -158,9 +158,9 @@ public sealed class Ipv6Tests
     public void FragmentsOnSend()
     {
         using var h = WithPeer(out var ours);
-        var binding = h.Engine.BindUdp(7000, new RecordingReceiver());
+        var binding = h.Engine.Udp.Bind(7000, new RecordingReceiver());
         var payload = Frames.RandomBytes(4000, 3);
-        Assert.Equal(System.Net.Sockets.SocketError.Success, h.Engine.SendUdp(binding, PeerLinkLocal, 9000, payload));
+        Assert.Equal(System.Net.Sockets.SocketError.Success, h.Engine.Udp.Send(binding, PeerLinkLocal, 9000, payload));
         var fragments = h.Ipv6Sent().Where(s => s.NextHeader == Ipv6NextHeader.Fragment).ToList();
         Assert.Equal(3, fragments.Count);
         var reassembled = new byte[UdpDatagram.HeaderLength + payload.Length];
@@ -278,7 +278,7 @@ public sealed class Ipv6Tests
     {
         using var h = WithPeer(out var ours);
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(7000, receiver);
+        h.Engine.Udp.Bind(7000, receiver);
         var payload = Frames.RandomBytes(8000, 5);
         foreach (var frame in UdpFragments(ours, payload, 1448, 77, reverse))
             h.Inject(frame);
@@ -291,7 +291,7 @@ public sealed class Ipv6Tests
     {
         using var h = WithPeer(out var ours);
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(7000, receiver);
+        h.Engine.Udp.Bind(7000, receiver);
         var fragments = UdpFragments(ours, Frames.RandomBytes(3000, 6), 1448, 78);
         h.Inject(fragments[0]);
         var overlapping = UdpFragments(ours, Frames.RandomBytes(3000, 7), 1000, 78);
@@ -330,7 +330,7 @@ public sealed class Ipv6Tests
     public void ReassemblyTimeout()
     {
         using var h = WithPeer(out var ours);
-        h.Engine.BindUdp(7000, new RecordingReceiver());
+        h.Engine.Udp.Bind(7000, new RecordingReceiver());
         h.Inject(UdpFragments(ours, Frames.RandomBytes(3000, 8), 1448, 79)[0]);
         h.Step(TimeSpan.FromSeconds(31));
         // The peer's entry went unanswered through its probes meanwhile; the error waits for it to answer again.

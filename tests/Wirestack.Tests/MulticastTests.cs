@@ -50,8 +50,8 @@ public sealed class MulticastTests
     {
         var h = new EngineHarness(options);
         var received = new RecordingReceiver();
-        var socket = h.Engine.BindUdp(port, received);
-        Assert.Equal(SocketError.Success, h.Engine.JoinUdpGroup(socket, group));
+        var socket = h.Engine.Udp.Bind(port, received);
+        Assert.Equal(SocketError.Success, h.Engine.Udp.JoinGroup(socket, group));
         return (h, socket, received);
     }
 
@@ -74,7 +74,7 @@ public sealed class MulticastTests
         h.Step(TimeSpan.FromSeconds(5));
         Assert.Empty(Igmp(h));   // robustness 2: two reports in all
 
-        Assert.Equal(SocketError.Success, h.Engine.LeaveUdpGroup(socket, Group));
+        Assert.Equal(SocketError.Success, h.Engine.Udp.LeaveGroup(socket, Group));
         h.Advance(TimeSpan.Zero);
         Assert.Equal([(IgmpRecordType.ChangeToIncludeMode, Group)], Assert.Single(Igmp(h)).Records);
         Assert.Equal(2, h.Count(StackCounter.IgmpReportsSent) - 1);
@@ -85,7 +85,7 @@ public sealed class MulticastTests
     {
         var (h, socket, _) = Joined(Group);
         using var _h = h;
-        Assert.Equal(SocketError.Success, h.Engine.JoinUdpGroup(socket, Mdns));
+        Assert.Equal(SocketError.Success, h.Engine.Udp.JoinGroup(socket, Mdns));
         h.Step(TimeSpan.FromSeconds(3));
         h.Drain();
         for (int i = 0; i < 100; i++)
@@ -119,24 +119,24 @@ public sealed class MulticastTests
         Assert.Equal(Group, v2.Destination);
         Assert.Equal(Group, Ipv4Address.Read(v2.Payload.AsSpan(4)));
         Assert.Equal(8, v2.Payload.Length);
-        h.Engine.LeaveUdpGroup(socket, Group);
+        h.Engine.Udp.LeaveGroup(socket, Group);
         h.Advance(TimeSpan.Zero);
         var leave = Assert.Single(Igmp(h));
         Assert.Equal(IgmpType.LeaveGroup, leave.Type);
         Assert.Equal(Ipv4Address.Parse("224.0.0.2"), leave.Destination);
 
-        h.Engine.JoinUdpGroup(socket, Group);
+        h.Engine.Udp.JoinGroup(socket, Group);
         h.Inject(Query(1, Ipv4Address.Any));
         h.Drain();
         h.Step(TimeSpan.FromSeconds(10.1));
         Assert.Contains(Igmp(h), s => s.Type == IgmpType.Version1Report && s.Destination == Group);
-        h.Engine.LeaveUdpGroup(socket, Group);
+        h.Engine.Udp.LeaveGroup(socket, Group);
         h.Step(TimeSpan.FromSeconds(2));
         Assert.Empty(Igmp(h));
 
         // The older querier's timeout passes (260 s): back to IGMPv3.
         h.Step(TimeSpan.FromSeconds(261));
-        h.Engine.JoinUdpGroup(socket, Group);
+        h.Engine.Udp.JoinGroup(socket, Group);
         h.Advance(TimeSpan.Zero);
         Assert.Equal(IgmpType.Version3Report, Assert.Single(Igmp(h)).Type);
     }
@@ -160,7 +160,7 @@ public sealed class MulticastTests
         Assert.Equal(1, h.Count(StackCounter.DropIpv4NotForUs));
         // Another socket's port, which did not join: dropped and counted, never answered with port unreachable.
         var other = new RecordingReceiver();
-        h.Engine.BindUdp(6000, other);
+        h.Engine.Udp.Bind(6000, other);
         h.Inject(To(Group, 6000));
         Assert.Empty(other.Datagrams);
         Assert.Equal(1, h.Count(StackCounter.DropUdpMulticastNotJoined));
@@ -175,14 +175,14 @@ public sealed class MulticastTests
         var (h, socket, received) = Joined(Group);
         using var _h = h;
         h.Drain();
-        Assert.Equal(SocketError.Success, h.Engine.SendUdp(socket, Group, 5000, [9, 9]));
+        Assert.Equal(SocketError.Success, h.Engine.Udp.Send(socket, Group, 5000, [9, 9]));
         var sent = Assert.Single(Ipv4Sent(h), s => s.Protocol == IpProtocol.Udp);
         Assert.Equal(1, sent.Ttl);
         Assert.Equal(MulticastMac(Group), sent.To);
         Assert.Equal([9, 9], Assert.Single(received.Datagrams).Payload);
         socket.MulticastLoopback = false;
         socket.MulticastTimeToLive = 32;
-        h.Engine.SendUdp(socket, Group, 5000, [8]);
+        h.Engine.Udp.Send(socket, Group, 5000, [8]);
         Assert.Equal(32, Assert.Single(Ipv4Sent(h), s => s.Protocol == IpProtocol.Udp).Ttl);
         Assert.Single(received.Datagrams);
     }
@@ -192,15 +192,15 @@ public sealed class MulticastTests
     {
         var (h, socket, _) = Joined(Group);
         using var _h = h;
-        Assert.Equal(SocketError.AddressAlreadyInUse, h.Engine.JoinUdpGroup(socket, Group));
-        Assert.Equal(SocketError.InvalidArgument, h.Engine.JoinUdpGroup(socket, Frames.PeerIp));
-        Assert.Equal(SocketError.AddressFamilyNotSupported, h.Engine.JoinUdpGroup(socket, IpAddress.Parse("ff02::fb")));
-        for (int i = 1; i < NetworkEngine.MaxGroupsPerSocket; i++)
-            Assert.Equal(SocketError.Success, h.Engine.JoinUdpGroup(socket, new Ipv4Address(Group.Value + (uint)i)));
-        Assert.Equal(SocketError.NoBufferSpaceAvailable, h.Engine.JoinUdpGroup(socket, Ipv4Address.Parse("239.200.0.1")));
-        Assert.Equal(SocketError.AddressNotAvailable, h.Engine.LeaveUdpGroup(socket, Ipv4Address.Parse("239.200.0.1")));
-        Assert.Equal(NetworkEngine.MaxGroupsPerSocket, h.Engine.Interface.Multicast.Count);
-        h.Engine.UnbindUdp(socket);
+        Assert.Equal(SocketError.AddressAlreadyInUse, h.Engine.Udp.JoinGroup(socket, Group));
+        Assert.Equal(SocketError.InvalidArgument, h.Engine.Udp.JoinGroup(socket, Frames.PeerIp));
+        Assert.Equal(SocketError.AddressFamilyNotSupported, h.Engine.Udp.JoinGroup(socket, IpAddress.Parse("ff02::fb")));
+        for (int i = 1; i < UdpLayer.MaxGroupsPerSocket; i++)
+            Assert.Equal(SocketError.Success, h.Engine.Udp.JoinGroup(socket, new Ipv4Address(Group.Value + (uint)i)));
+        Assert.Equal(SocketError.NoBufferSpaceAvailable, h.Engine.Udp.JoinGroup(socket, Ipv4Address.Parse("239.200.0.1")));
+        Assert.Equal(SocketError.AddressNotAvailable, h.Engine.Udp.LeaveGroup(socket, Ipv4Address.Parse("239.200.0.1")));
+        Assert.Equal(UdpLayer.MaxGroupsPerSocket, h.Engine.Interface.Multicast.Count);
+        h.Engine.Udp.Unbind(socket);
         Assert.Equal(0, h.Engine.Interface.Multicast.Count);
         h.Advance(TimeSpan.Zero);
         Assert.Contains(Igmp(h), s => s.Records.Any(r => r.Type == IgmpRecordType.ChangeToIncludeMode));
@@ -234,9 +234,9 @@ public sealed class MulticastTests
     {
         using var h = Ipv6Frames.Started();
         var received = new RecordingReceiver();
-        var socket = h.Engine.BindUdp(5353, received);
+        var socket = h.Engine.Udp.Bind(5353, received);
         var group = IpAddress.Parse("ff02::fb");
-        Assert.Equal(SocketError.Success, h.Engine.JoinUdpGroup(socket, group));
+        Assert.Equal(SocketError.Success, h.Engine.Udp.JoinGroup(socket, group));
         h.Advance(TimeSpan.Zero);
         var report = Assert.Single(h.Ipv6Sent(), s => s.NextHeader == Ipv6NextHeader.HopByHop);
         Assert.Equal(group, IpAddress.Read(report.Icmp.AsSpan(8 + 4)));

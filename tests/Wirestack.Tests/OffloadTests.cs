@@ -42,7 +42,7 @@ public sealed class OffloadTests
     {
         using var h = new OffloadHarness();
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(53, receiver);
+        h.Engine.Udp.Bind(53, receiver);
         var udp = Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 40000, 53, [1, 2, 3]);
         udp[6] ^= 0x5A; // what a partial checksum looks like to a full check: wrong
         h.Inject(Frames.ToStack(IpProtocol.Udp, udp), default);
@@ -56,7 +56,7 @@ public sealed class OffloadTests
     {
         using var h = new OffloadHarness();
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(53, receiver);
+        h.Engine.Udp.Bind(53, receiver);
         var frame = Frames.ToStack(IpProtocol.Udp, Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 40000, 53, [1, 2, 3]));
         h.Inject(frame, new VirtioNetHeader(0, GsoType.TcpV4, false, 0, 0, 0, 0));
         var tooLong = new byte[70000];
@@ -71,7 +71,7 @@ public sealed class OffloadTests
     {
         using var h = new OffloadHarness();
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(53, receiver);
+        h.Engine.Udp.Bind(53, receiver);
         var udp = Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 40000, 53, Frames.RandomBytes(100, 3));
         udp[^1] ^= 0x40;
         foreach (var fragment in Frames.Fragments(IpProtocol.Udp, udp, 56, identification: 9))
@@ -85,7 +85,7 @@ public sealed class OffloadTests
     {
         using var h = new OffloadHarness();
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(53, receiver);
+        h.Engine.Udp.Bind(53, receiver);
         var frame = Frames.ToStack(IpProtocol.Udp, Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 40000, 53, Frames.RandomBytes(30000, 4)));
         h.Inject(frame, new VirtioNetHeader(VirtioNetHeader.DataValid, GsoType.TcpV4, false, 42, 1448, 0, 0));
         Assert.Equal(1, h.Count(StackCounter.GsoFramesReceived));
@@ -93,7 +93,7 @@ public sealed class OffloadTests
 
         using var plain = new EngineHarness();
         var plainReceiver = new RecordingReceiver();
-        plain.Engine.BindUdp(53, plainReceiver);
+        plain.Engine.Udp.Bind(53, plainReceiver);
         plain.Inject(frame);
         Assert.Empty(plainReceiver.Datagrams);
     }

@@ -90,11 +90,11 @@ public sealed class PathMtuTests
         var (h, _, _, ours) = Established();
         using var _ = h;
         var remote = IpAddress.Parse("2001:db8:99::7");
-        var binding = h.Engine.BindUdp(5000, new RecordingReceiver());
-        h.Engine.SendUdp(binding, remote, 9, Frames.RandomBytes(1400, 3));
+        var binding = h.Engine.Udp.Bind(5000, new RecordingReceiver());
+        h.Engine.Udp.Send(binding, remote, 9, Frames.RandomBytes(1400, 3));
         var whole = Assert.Single(h.Drain());
         h.Inject(PacketTooBig(1280, IpPacketOf(whole), ours));
-        h.Engine.SendUdp(binding, remote, 9, Frames.RandomBytes(1400, 3));
+        h.Engine.Udp.Send(binding, remote, 9, Frames.RandomBytes(1400, 3));
         var fragments = h.Drain();
         Assert.Equal(2, fragments.Count);
         Assert.All(fragments, f => Assert.True(f.Length - EthernetFrame.HeaderLength <= 1280));

@@ -10,7 +10,7 @@ public sealed class ReassemblyTests
     {
         var h = new EngineHarness(options);
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(Port, receiver);
+        h.Engine.Udp.Bind(Port, receiver);
         return (h, receiver);
     }
 

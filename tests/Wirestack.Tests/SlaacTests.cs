@@ -72,9 +72,9 @@ public sealed class SlaacTests
     {
         using var h = WithPrefix();
         var receiver = new RecordingReceiver();
-        var binding = h.Engine.BindUdp(5000, receiver);
+        var binding = h.Engine.Udp.Bind(5000, receiver);
         var remote = IpAddress.Parse("2001:db8:99::7");
-        Assert.Equal(System.Net.Sockets.SocketError.Success, h.Engine.SendUdp(binding, remote, 53, [1, 2, 3]));
+        Assert.Equal(System.Net.Sockets.SocketError.Success, h.Engine.Udp.Send(binding, remote, 53, [1, 2, 3]));
         var datagram = Assert.Single(h.Ipv6Sent(), s => s.NextHeader == IpProtocol.Udp);
         Assert.Equal(RouterMac, datagram.To);
         Assert.Equal(remote, datagram.Destination);

@@ -12,7 +12,7 @@ public sealed class UdpTests
     {
         using var h = new EngineHarness();
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(53, receiver);
+        h.Engine.Udp.Bind(53, receiver);
         h.Inject(Frames.ToStack(IpProtocol.Udp, Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 40000, 53, [1, 2, 3])));
         var got = Assert.Single(receiver.Datagrams);
         Assert.Equal([1, 2, 3], got.Payload);
@@ -26,7 +26,7 @@ public sealed class UdpTests
     {
         using var h = new EngineHarness();
         var receiver = new RecordingReceiver();
-        h.Engine.BindUdp(53, receiver);
+        h.Engine.Udp.Bind(53, receiver);
         var udp = Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 40000, 53, [1, 2, 3]);
         udp[^1] ^= 0x40;
         h.Inject(Frames.ToStack(IpProtocol.Udp, udp));
@@ -39,7 +39,7 @@ public sealed class UdpTests
     {
         using var h = new EngineHarness();
         var receiver = new RecordingReceiver(capacity: 2);
-        var binding = h.Engine.BindUdp(53, receiver);
+        var binding = h.Engine.Udp.Bind(53, receiver);
         for (int i = 0; i < 5; i++)
             h.Inject(Frames.ToStack(IpProtocol.Udp, Frames.UdpMessage(Frames.PeerIp, Frames.StackIp, 40000, 53, [(byte)i])));
         Assert.Equal(2, receiver.Datagrams.Count);
@@ -51,10 +51,10 @@ public sealed class UdpTests
     public void Binding()
     {
         using var h = new EngineHarness();
-        h.Engine.BindUdp(53, new RecordingReceiver());
-        var e = Assert.Throws<SocketException>(() => h.Engine.BindUdp(53, new RecordingReceiver()));
+        h.Engine.Udp.Bind(53, new RecordingReceiver());
+        var e = Assert.Throws<SocketException>(() => h.Engine.Udp.Bind(53, new RecordingReceiver()));
         Assert.Equal(SocketError.AddressAlreadyInUse, e.SocketErrorCode);
-        var ports = Enumerable.Range(0, 500).Select(_ => h.Engine.BindUdp(0, new RecordingReceiver()).Port).ToList();
+        var ports = Enumerable.Range(0, 500).Select(_ => h.Engine.Udp.Bind(0, new RecordingReceiver()).Port).ToList();
         Assert.All(ports, p => Assert.InRange(p, 49152, 65535));
         Assert.Equal(ports.Count, ports.Distinct().Count());
     }
@@ -63,18 +63,18 @@ public sealed class UdpTests
     public void SendErrors()
     {
         using var h = new EngineHarness();
-        var binding = h.Engine.BindUdp(1000, new RecordingReceiver());
-        Assert.Equal(SocketError.MessageSize, h.Engine.SendUdp(binding, Frames.PeerIp, 7, new byte[65508]));
-        Assert.Equal(SocketError.NetworkUnreachable, h.Engine.SendUdp(binding, Ipv4Address.Parse("8.8.8.8"), 53, [1]));
-        Assert.Equal(SocketError.AddressNotAvailable, h.Engine.SendUdp(binding, Frames.PeerIp, 0, [1]));
+        var binding = h.Engine.Udp.Bind(1000, new RecordingReceiver());
+        Assert.Equal(SocketError.MessageSize, h.Engine.Udp.Send(binding, Frames.PeerIp, 7, new byte[65508]));
+        Assert.Equal(SocketError.NetworkUnreachable, h.Engine.Udp.Send(binding, Ipv4Address.Parse("8.8.8.8"), 53, [1]));
+        Assert.Equal(SocketError.AddressNotAvailable, h.Engine.Udp.Send(binding, Frames.PeerIp, 0, [1]));
     }
 
     [Fact(DisplayName = "Broadcast: a datagram to 255.255.255.255 goes to ff:ff:ff:ff:ff:ff without ARP")]
     public void Broadcast()
     {
         using var h = new EngineHarness(learnPeer: false);
-        var binding = h.Engine.BindUdp(68, new RecordingReceiver());
-        Assert.Equal(SocketError.Success, h.Engine.SendUdp(binding, Ipv4Address.Broadcast, 67, [1, 2]));
+        var binding = h.Engine.Udp.Bind(68, new RecordingReceiver());
+        Assert.Equal(SocketError.Success, h.Engine.Udp.Send(binding, Ipv4Address.Broadcast, 67, [1, 2]));
         var frame = Assert.Single(h.Drain());
         Assert.True(EthernetFrame.TryParse(frame, out var eth));
         Assert.True(eth.Destination.IsBroadcast);
@@ -87,9 +87,9 @@ public sealed class UdpTests
         using var h = new EngineHarness(offloads: true);
         var peer = (IReceiveOffloads)h.PeerSide;
         peer.EnableReceiveOffloads(); // the peer's end takes frames as the stack left them, as the host's kernel does
-        var binding = h.Engine.BindUdp(1000, new RecordingReceiver());
+        var binding = h.Engine.Udp.Bind(1000, new RecordingReceiver());
         var payload = Frames.RandomBytes(100, 3);
-        Assert.Equal(SocketError.Success, h.Engine.SendUdp(binding, Frames.PeerIp, 7, payload));
+        Assert.Equal(SocketError.Success, h.Engine.Udp.Send(binding, Frames.PeerIp, 7, payload));
         var frame = Assert.Single(h.Drain());
         var header = peer.LastHeader;
         int udpStart = EthernetFrame.HeaderLength + Ipv4Packet.MinimumHeaderLength;
@@ -114,9 +114,9 @@ public sealed class UdpTests
     public void ChecksumFinishedForAPlainPeer(int size)
     {
         using var h = new EngineHarness(offloads: true);
-        var binding = h.Engine.BindUdp(1000, new RecordingReceiver());
+        var binding = h.Engine.Udp.Bind(1000, new RecordingReceiver());
         var payload = Frames.RandomBytes(size, size);
-        Assert.Equal(SocketError.Success, h.Engine.SendUdp(binding, Frames.PeerIp, 7, payload));
+        Assert.Equal(SocketError.Success, h.Engine.Udp.Send(binding, Frames.PeerIp, 7, payload));
         var datagram = new byte[UdpDatagram.HeaderLength + size];
         var frames = h.Drain();
         Assert.Equal(size > 1472 ? 3 : 1, frames.Count);
@@ -147,11 +147,11 @@ public sealed class UdpTests
     {
         using var net = new TwoEngines(offloads: offloads);
         var atB = new RecordingReceiver();
-        net.B.BindUdp(9, atB);
-        var fromA = net.A.BindUdp(0, new RecordingReceiver());
+        net.B.Udp.Bind(9, atB);
+        var fromA = net.A.Udp.Bind(0, new RecordingReceiver());
         var payload = Frames.RandomBytes(size, size);
         Assert.True(net.RunUntil(() => net.A.State == StackState.Ready && net.B.State == StackState.Ready, TimeSpan.FromSeconds(1)));
-        Assert.Equal(SocketError.Success, net.A.SendUdp(fromA, TwoEngines.AddressB, 9, payload));
+        Assert.Equal(SocketError.Success, net.A.Udp.Send(fromA, TwoEngines.AddressB, 9, payload));
         Assert.True(net.RunUntil(() => atB.Datagrams.Count == 1, TimeSpan.FromSeconds(5)));
         Assert.Equal(payload, atB.Datagrams[0].Payload);
         Assert.Equal(TwoEngines.AddressA, atB.Datagrams[0].From);
@@ -163,8 +163,8 @@ public sealed class UdpTests
         var impairment = new ImpairmentOptions { Seed = 5, LossRate = 0.05, DuplicationRate = 0.05, ReorderRate = 0.1, DelayMicroseconds = 500, JitterMicroseconds = 300 };
         using var net = new TwoEngines(impairAtoB: impairment, impairBtoA: impairment with { Seed = 6 });
         var atB = new RecordingReceiver();
-        net.B.BindUdp(9, atB);
-        var fromA = net.A.BindUdp(0, new RecordingReceiver());
+        net.B.Udp.Bind(9, atB);
+        var fromA = net.A.Udp.Bind(0, new RecordingReceiver());
         Assert.True(net.RunUntil(() => net.A.State == StackState.Ready, TimeSpan.FromSeconds(1)));
         var sent = new Dictionary<byte, byte[]>();
         for (int i = 0; i < 100; i++)
@@ -172,7 +172,7 @@ public sealed class UdpTests
             var payload = Frames.RandomBytes(3000, i);
             payload[0] = (byte)i;
             sent[(byte)i] = payload;
-            net.A.SendUdp(fromA, TwoEngines.AddressB, 9, payload);
+            net.A.Udp.Send(fromA, TwoEngines.AddressB, 9, payload);
             net.RunUntil(() => false, TimeSpan.FromMilliseconds(5));
         }
         net.RunUntil(() => false, TimeSpan.FromSeconds(2));
@@ -192,8 +192,8 @@ public sealed class RoutingTests
         h.Advance(TimeSpan.FromMilliseconds(1));
         Assert.Equal(StackState.Ready, h.Engine.State);
         h.Drain();
-        var binding = h.Engine.BindUdp(1000, new RecordingReceiver());
-        Assert.Equal(System.Net.Sockets.SocketError.Success, h.Engine.SendUdp(binding, Ipv4Address.Parse("8.8.8.8"), 53, [1]));
+        var binding = h.Engine.Udp.Bind(1000, new RecordingReceiver());
+        Assert.Equal(System.Net.Sockets.SocketError.Success, h.Engine.Udp.Send(binding, Ipv4Address.Parse("8.8.8.8"), 53, [1]));
         var frame = Assert.Single(h.Drain());
         Assert.True(EthernetFrame.TryParse(frame, out var eth));
         Assert.Equal(Frames.PeerMac, eth.Destination);
@@ -206,11 +206,11 @@ public sealed class RoutingTests
     public void IdentificationAdvances()
     {
         using var h = new EngineHarness();
-        var binding = h.Engine.BindUdp(1000, new RecordingReceiver());
+        var binding = h.Engine.Udp.Bind(1000, new RecordingReceiver());
         var ids = new HashSet<ushort>();
         for (int i = 0; i < 100; i++)
         {
-            h.Engine.SendUdp(binding, Frames.PeerIp, 7, [1]);
+            h.Engine.Udp.Send(binding, Frames.PeerIp, 7, [1]);
             EthernetFrame.TryParse(Assert.Single(h.Drain()), out var eth);
             Ipv4Packet.TryParse(eth.Payload, out var ip);
             ids.Add(ip.Identification);

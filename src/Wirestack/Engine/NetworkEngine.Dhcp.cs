@@ -41,6 +41,12 @@ internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
 
     public bool TryTakeEvent(out StackEventArgs stackEvent) => _events.TryDequeue(out stackEvent!);
 
+    SocketError IDhcpHost.SendUdp(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload) =>
+        _udp.Send(binding, destination, port, payload);
+
+    SocketError IDhcpServerHost.SendUdp(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload) =>
+        _udp.Send(binding, destination, port, payload);
+
     long IDhcpHost.Now => _now;
     Random IDhcpHost.Random => _random;
 

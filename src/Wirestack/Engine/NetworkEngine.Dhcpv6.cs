@@ -79,7 +79,7 @@ internal sealed partial class NetworkEngine : IDhcpv6Host
             return;
         _ipv6.Remove(entry);
         if (entry.State != Ipv6AddressState.Duplicate)
-            LeaveGroup(address.SolicitedNode);
+            LeaveIpv6Group(address.SolicitedNode);
     }
 
     void IDhcpv6Host.ApplyServers(IReadOnlyList<IpAddress> dnsServers, IReadOnlyList<IpAddress> sntpServers, IReadOnlyList<string> domains)
@@ -91,7 +91,7 @@ internal sealed partial class NetworkEngine : IDhcpv6Host
     }
 
     SocketError IDhcpv6Host.SendUdp(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload) =>
-        SendUdp(binding, destination, port, payload);
+        _udp.Send(binding, destination, port, payload);
 
     void IDhcpv6Host.Raise(StackEventKind kind, string message, IpAddress? address) =>
         _events.Enqueue(new StackEventArgs(kind, message, address?.ToIPAddress()));

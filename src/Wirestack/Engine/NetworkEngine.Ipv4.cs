@@ -97,7 +97,7 @@ internal sealed partial class NetworkEngine
                 ReceiveIcmp(buffer, offset, packet);
                 break;
             case IpProtocol.Udp:
-                ReceiveUdp(packet.Source, packet.Destination, packet.Bytes, packet.HeaderLength);
+                _udp.Receive(packet.Source, packet.Destination, packet.Bytes, packet.HeaderLength, _checksumVouched);
                 break;
             case IpProtocol.Tcp:
                 _tcp.Receive(packet.Source, packet.Destination, packet.Payload, _checksumVouched);
@@ -133,19 +133,9 @@ internal sealed partial class NetworkEngine
     void ReportTransportError(byte protocol, ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error)
     {
         if (protocol == IpProtocol.Udp)
-        {
-            // Only about the exchange the port is in (the peer it last sent to), as a connected socket would take it:
-            // a spoofed unreachable naming any other peer cannot abort a DNS or SNTP exchange.
-            if (TransportPorts.TryRead(transport, out ushort localPort, out ushort remotePort) && _udp.TryGet(localPort, out var binding) && binding.LastRemoteAddress == remote && binding.LastRemotePort == remotePort
-                && IsOurUnicast(local))
-                binding.Receiver.DeliverError(error, remote, remotePort);
-            else
-                Counters.Increment(StackCounter.DropIcmpIgnored);
-        }
+            _udp.OnIcmpError(transport, local, remote, error);
         else if (protocol == IpProtocol.Tcp)
-        {
             _tcp.OnIcmpError(transport, local, remote, error);
-        }
     }
 
     /// <summary>RFC 792 and RFC 8200 4.5: Time Exceeded (code 1) to the sender of a datagram whose first fragment came but not the rest.</summary>

@@ -95,7 +95,7 @@ internal sealed partial class NetworkEngine
                 ReceiveIcmpv6(packet, chain.UpperOffset, source, destination);
                 break;
             case IpProtocol.Udp:
-                ReceiveUdp(source, destination, packet, chain.UpperOffset);
+                _udp.Receive(source, destination, packet, chain.UpperOffset, _checksumVouched);
                 break;
             case IpProtocol.Tcp:
                 _tcp.Receive(source, destination, packet[chain.UpperOffset..], _checksumVouched);

@@ -29,7 +29,7 @@ internal sealed partial class NetworkEngine
         }
 
         public void Send(ReadOnlySpan<byte> message, IpAddress destination, ushort port) =>
-            engine.SendUdp(engine._mdnsBinding!, destination, port, message);
+            engine._udp.Send(engine._mdnsBinding!, destination, port, message);
     }
 
     void CreateMdns()
@@ -40,9 +40,9 @@ internal sealed partial class NetworkEngine
         _mdnsBinding = _udp.Bind(MdnsResponder.Port, port);
         _mdnsBinding.MulticastTimeToLive = 255;
         _mdnsBinding.MulticastLoopback = false;
-        JoinUdpGroup(_mdnsBinding, MdnsResponder.Ipv4Group);
+        _udp.JoinGroup(_mdnsBinding, MdnsResponder.Ipv4Group);
         if (_ipv6 is not null)
-            JoinUdpGroup(_mdnsBinding, MdnsResponder.Ipv6Group);
+            _udp.JoinGroup(_mdnsBinding, MdnsResponder.Ipv6Group);
         _mdns = new MdnsResponder(settings.HostName, settings.Services, _random, port, IsOnLinkSource, Counters);
     }
 

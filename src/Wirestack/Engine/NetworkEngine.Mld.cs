@@ -25,7 +25,7 @@ internal sealed partial class NetworkEngine
     static bool IsReported(IpAddress group) => group != IpAddress.AllNodes && group.MulticastScope > 1;
 
     /// <summary>Joins <paramref name="group"/> on the interface, reporting the change (robustness-many times); false when no more groups fit.</summary>
-    bool JoinGroup(IpAddress group)
+    bool JoinIpv6Group(IpAddress group)
     {
         var result = _ipv6!.Multicast.Join(group);
         if (result == JoinResult.Joined && IsReported(group))
@@ -33,7 +33,7 @@ internal sealed partial class NetworkEngine
         return result != JoinResult.Full;
     }
 
-    void LeaveGroup(IpAddress group)
+    void LeaveIpv6Group(IpAddress group)
     {
         if (_ipv6!.Multicast.Leave(group) && IsReported(group))
             ScheduleStateChange(group, ChangeToIncludeMode);

@@ -34,8 +34,16 @@ internal sealed partial class NetworkEngine
         if (_ipv6 is null)
             return;
         _ipv6.Mtu = _device.Mtu;
-        JoinGroup(IpAddress.AllNodes);
-        RejoinSocketGroupsIpv6();
+        JoinIpv6Group(IpAddress.AllNodes);
+        // IPv6 memberships end with the link (the interface forgets everything); the sockets' come back with it.
+        foreach (var binding in _udp.Bindings)
+        {
+            foreach (var group in binding.Groups ?? [])
+            {
+                if (!group.IsIpv4)
+                    JoinIpv6Group(group);
+            }
+        }
         AddAutoconfiguredAddress(0xFE80_0000_0000_0000, 64, Ipv6AddressOrigin.LinkLocal, long.MaxValue, long.MaxValue);
         foreach (var (address, prefixLength) in _options.Ipv6.StaticAddresses)
             StartAddress(_ipv6.Add(IpAddress.FromIPAddress(address), prefixLength, Ipv6AddressOrigin.Static));

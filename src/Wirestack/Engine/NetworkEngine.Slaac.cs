@@ -76,7 +76,7 @@ internal sealed partial class NetworkEngine
     {
         if (entry is null)
             return;
-        JoinGroup(entry.Address.SolicitedNode);
+        JoinIpv6Group(entry.Address.SolicitedNode);
         RaiseAddressEvent(StackEventKind.AddressTentative, entry, "tentative");
         entry.DadProbesLeft = _options.Ipv6.DadTransmits;
         if (entry.DadProbesLeft == 0)
@@ -131,7 +131,7 @@ internal sealed partial class NetworkEngine
     {
         entry.State = Ipv6AddressState.Duplicate;
         _ipv6!.Touch();
-        LeaveGroup(entry.Address.SolicitedNode);
+        LeaveIpv6Group(entry.Address.SolicitedNode);
         _events.Enqueue(new StackEventArgs(StackEventKind.AddressConflict,
             $"IPv6 address {entry.Address}/{entry.PrefixLength} is a duplicate ({why}): not used", entry.Address.ToIPAddress()));
         if (entry.Origin == Ipv6AddressOrigin.Dhcpv6)
@@ -166,7 +166,7 @@ internal sealed partial class NetworkEngine
                 // RFC 4862 5.5.4: an invalid address is removed; connections using it fail as their packets do.
                 _ipv6.Remove(entry);
                 if (entry.State != Ipv6AddressState.Duplicate)
-                    LeaveGroup(entry.Address.SolicitedNode);
+                    LeaveIpv6Group(entry.Address.SolicitedNode);
                 RaiseAddressEvent(StackEventKind.AddressRemoved, entry, "removed (valid lifetime ended)");
             }
             else if (entry.State == Ipv6AddressState.Preferred && entry.PreferredUntil <= _now)

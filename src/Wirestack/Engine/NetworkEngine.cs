@@ -13,7 +13,7 @@ namespace Wirestack.Engine;
 /// <see cref="LinkLayer"/>, the <see cref="NeighborResolver"/> and the one <see cref="IpOutput"/> of both families,
 /// each built in a buffer leased from <see cref="TransmitBuffers"/>.
 /// </summary>
-internal sealed partial class NetworkEngine : INeighborHost, ITransportHost
+internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
 {
     /// <summary>Room before any transport header the engine builds: link header, IPv6 header and a Fragment header.</summary>
     const int TransportOffset = TransmitBuffers.TransportOffset;
@@ -36,7 +36,7 @@ internal sealed partial class NetworkEngine : INeighborHost, ITransportHost
     readonly Ipv4Interface _interface = new();
     readonly Reassembler _reassembler;
     readonly TokenBucket _icmpErrorLimiter;
-    readonly UdpBindings _udp;
+    readonly UdpLayer _udp;
     readonly Random _random;
     readonly Queue<StackState> _stateChanges = new();
     readonly ReassemblyExpired _onReassemblyExpired;
@@ -63,6 +63,7 @@ internal sealed partial class NetworkEngine : INeighborHost, ITransportHost
         _neighbors = new NeighborResolver(options, this, Counters);
         _output = new IpOutput(_link, _neighbors, _interface, _ipv6, this, Counters, options.TimeToLive, _random);
         _tcp = new TcpLayer(options, _output, _link, _buffers, this, Counters);
+        _udp = new UdpLayer(_output, _link, _buffers, _interface, _ipv6 is not null, this, Counters);
         if (_ipv6 is not null)
         {
             _mldReports = new GroupReportSchedule(MldRobustness, UnsolicitedReportInterval, _random);
@@ -72,7 +73,6 @@ internal sealed partial class NetworkEngine : INeighborHost, ITransportHost
         _sendIgmpReport = SendIgmpReport;
         _reassembler = new Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
-        _udp = new UdpBindings();
         _onReassemblyExpired = OnReassemblyExpired;
         _dnsServers = StaticDnsServers();
         CreateMdns();
@@ -84,6 +84,9 @@ internal sealed partial class NetworkEngine : INeighborHost, ITransportHost
 
     /// <summary>The TCP layer: connections, listeners and their timers.</summary>
     public TcpLayer Tcp => _tcp;
+
+    /// <summary>The UDP layer: ports, sockets' multicast memberships, sending.</summary>
+    public UdpLayer Udp => _udp;
 
     public StackCounters Counters { get; } = new();
 
@@ -140,6 +143,7 @@ internal sealed partial class NetworkEngine : INeighborHost, ITransportHost
     {
         _now = Math.Max(_now, nowMicroseconds);
         _tcp.SetTime(_now);
+        _udp.SetTime(_now);
     }
 
     /// <summary>Processes received frames, runs due timers and sends what is ready.</summary>
@@ -148,6 +152,7 @@ internal sealed partial class NetworkEngine : INeighborHost, ITransportHost
     {
         _now = nowMicroseconds;
         _tcp.SetTime(_now);
+        _udp.SetTime(_now);
         UpdateState();
         int budget = ReceiveBudget;
         while (budget > 0 && _device.TryReceive(_receiveBuffer, nowMicroseconds, out int length))
@@ -330,6 +335,24 @@ internal sealed partial class NetworkEngine : INeighborHost, ITransportHost
 
     void INeighborHost.SendResolved(in PendingPacket packet, MacAddress linkAddress) =>
         _output.PutOnLink(packet.Buffer, packet.Offset, packet.Length, linkAddress, packet.Offload, _now);
+
+    bool IUdpHost.JoinGroup(IpAddress group) => group.IsIpv4 ? JoinIpv4Group(group) : _ipv6 is not null && JoinIpv6Group(group);
+
+    void IUdpHost.LeaveGroup(IpAddress group)
+    {
+        if (group.IsIpv4)
+            LeaveIpv4Group(group);
+        else if (_ipv6 is not null)
+            LeaveIpv6Group(group);
+    }
+
+    void IUdpHost.SendPortUnreachable(ReadOnlySpan<byte> packet)
+    {
+        if (QuotedPacket.VersionOf(packet) == 4)
+            SendIcmpError(packet, Icmpv4Type.DestinationUnreachable, UnreachableCode.Port);
+        else
+            SendIcmpv6Error(packet, Icmpv6Type.DestinationUnreachable, Icmpv6Code.PortUnreachable, 0);
+    }
 
     void IDeliveryErrors.ReportUnreachable(ReadOnlySpan<byte> packet, SocketError error) => ReportToSender(packet, error);
 

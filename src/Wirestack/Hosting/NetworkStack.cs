@@ -215,7 +215,7 @@ public sealed partial class NetworkStack : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(port);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(port, ushort.MaxValue);
         var socket = new UdpSocket(this, Options.UdpReceiveQueueDatagrams);
-        socket.Binding = await InvokeAsync(e => e.BindUdp(port, socket.Receiver)).ConfigureAwait(false);
+        socket.Binding = await InvokeAsync(e => e.Udp.Bind(port, socket.Receiver)).ConfigureAwait(false);
         return socket;
     }
 

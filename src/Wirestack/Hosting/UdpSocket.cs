@@ -67,7 +67,7 @@ public sealed class UdpSocket : IDisposable
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var address = IpAddress.FromIPAddress(group);
         var binding = Binding;
-        var result = await _stack.InvokeAsync(e => join ? e.JoinUdpGroup(binding, address) : e.LeaveUdpGroup(binding, address)).ConfigureAwait(false);
+        var result = await _stack.InvokeAsync(e => join ? e.Udp.JoinGroup(binding, address) : e.Udp.LeaveGroup(binding, address)).ConfigureAwait(false);
         if (result != SocketError.Success)
             throw new SocketException((int)result);
     }
@@ -155,7 +155,7 @@ public sealed class UdpSocket : IDisposable
             {
                 var result = !_broadcast && _destination.IsIpv4 && engine.Interface.IsBroadcast(_destination.Ipv4)
                     ? SocketError.AccessDenied
-                    : engine.SendUdp(_socket.Binding, _destination, _port, datagram.Span);
+                    : engine.Udp.Send(_socket.Binding, _destination, _port, datagram.Span);
                 _core.SetResult(result);
             }
             catch (Exception e)
@@ -228,7 +228,7 @@ public sealed class UdpSocket : IDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
         var binding = Binding;
-        _stack.Post(engine => engine.UnbindUdp(binding));
+        _stack.Post(engine => engine.Udp.Unbind(binding));
         _queue.Writer.TryComplete();
         while (_queue.Reader.TryRead(out var item))
         {
