@@ -263,6 +263,6 @@ public sealed class SlaacTests
             foreach (var gone in h.Engine.Ipv6.Addresses.Where(a => a.Origin == Ipv6AddressOrigin.Slaac).ToList())
                 h.Engine.Ipv6.Remove(gone);
         }
-        Assert.InRange(h.Engine.DadCounterCount, 1, 64);
+        Assert.InRange(h.Engine.Ipv6Layer!.DadCounterCount, 1, 64);
     }
 }

@@ -59,7 +59,7 @@ internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
     }
 
     /// <summary>Changes whenever the addressing a host snapshot shows changes (address, lease, DNS and NTP servers).</summary>
-    public int ConfigurationVersion => _interface.Version + _leaseVersion + (_ipv6?.Version ?? 0);
+    public int ConfigurationVersion => _interface.Version + _leaseVersion + (Ipv6?.Version ?? 0);
 
     int _leaseVersion;
 

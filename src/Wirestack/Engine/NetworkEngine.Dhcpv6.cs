@@ -17,13 +17,13 @@ internal sealed partial class NetworkEngine : IDhcpv6Host
     public Dhcpv6Client? Dhcpv6 => _dhcpv6;
 
     /// <summary>DNS servers from DHCPv6 and from router advertisements (RFC 8106).</summary>
-    public IEnumerable<IpAddress> Ipv6DnsServers => _ipv6 is null ? [] : _dhcpv6DnsServers.Concat(_ipv6.DnsServers.Items.Select(s => s.Item)).Distinct();
+    public IEnumerable<IpAddress> Ipv6DnsServers => Ipv6 is not { } ipv6 ? [] : _dhcpv6DnsServers.Concat(ipv6.DnsServers.Items.Select(s => s.Item)).Distinct();
 
     /// <summary>DNS search domains: from the DHCP lease, DHCPv6 (option 24) and router advertisements (DNSSL).</summary>
     public IEnumerable<string> SearchDomains =>
         (_dhcp?.Lease?.DomainName is { } leased ? [leased] : Array.Empty<string>())
             .Concat(_dhcpv6Domains)
-            .Concat(_ipv6?.SearchDomains.Items.Select(d => d.Item) ?? [])
+            .Concat(Ipv6?.SearchDomains.Items.Select(d => d.Item) ?? [])
             .Distinct(StringComparer.OrdinalIgnoreCase);
 
     /// <summary>SNTP servers from DHCPv6 (RFC 4075).</summary>
@@ -32,7 +32,7 @@ internal sealed partial class NetworkEngine : IDhcpv6Host
     long IDhcpv6Host.Now => _now;
     Random IDhcpv6Host.Random => _random;
 
-    void StartDhcpv6Client()
+    void IIpv6Host.OnStarted()
     {
         if (!_options.Ipv6.Dhcpv6 || _dhcpv6 is not null)
             return;
@@ -41,7 +41,7 @@ internal sealed partial class NetworkEngine : IDhcpv6Host
     }
 
     /// <summary>RFC 4861 4.2: M asks for addresses by DHCPv6, O (without M) for other configuration only.</summary>
-    void OnRouterFlags(byte flags)
+    void IIpv6Host.OnRouterFlags(byte flags)
     {
         if (_dhcpv6 is null)
             return;
@@ -51,47 +51,32 @@ internal sealed partial class NetworkEngine : IDhcpv6Host
             _dhcpv6.StartStateless();
     }
 
-    bool IDhcpv6Host.SetLeasedAddress(IpAddress address, long preferredUntil, long validUntil)
-    {
-        var ipv6 = _ipv6!;
-        if (ipv6.Find(address) is { } existing)
-        {
-            existing.PreferredUntil = preferredUntil;
-            existing.ValidUntil = validUntil;
-            if (existing.State == Ipv6AddressState.Deprecated && preferredUntil > _now)
-                existing.State = Ipv6AddressState.Preferred;
-            ipv6.Touch();
-            return existing.State != Ipv6AddressState.Duplicate;
-        }
-        // The prefix comes from routers (RFC 8415 21.6: an IA address carries no prefix length), so /128 here.
-        var entry = ipv6.Add(address, 128, Ipv6AddressOrigin.Dhcpv6);
-        if (entry is null)
-            return false;
-        entry.PreferredUntil = preferredUntil;
-        entry.ValidUntil = validUntil;
-        StartAddress(entry);
-        return true;
-    }
+    // DHCPv6 runs only with IPv6 on: the layer is there.
+    bool IDhcpv6Host.SetLeasedAddress(IpAddress address, long preferredUntil, long validUntil) =>
+        _ipv6!.SetLeasedAddress(address, preferredUntil, validUntil);
 
-    void IDhcpv6Host.RemoveLeasedAddress(IpAddress address)
-    {
-        if (_ipv6!.Find(address) is not { } entry)
-            return;
-        _ipv6.Remove(entry);
-        if (entry.State != Ipv6AddressState.Duplicate)
-            LeaveIpv6Group(address.SolicitedNode);
-    }
+    void IDhcpv6Host.RemoveLeasedAddress(IpAddress address) => _ipv6!.RemoveLeasedAddress(address);
 
     void IDhcpv6Host.ApplyServers(IReadOnlyList<IpAddress> dnsServers, IReadOnlyList<IpAddress> sntpServers, IReadOnlyList<string> domains)
     {
         _dhcpv6DnsServers = dnsServers;
         _dhcpv6NtpServers = sntpServers;
         _dhcpv6Domains = domains;
-        _ipv6!.Touch();
+        _ipv6!.Interface.Touch();
     }
 
     SocketError IDhcpv6Host.SendUdp(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload) =>
         _udp.Send(binding, destination, port, payload);
+
+    void IIpv6Host.OnStopped()
+    {
+        _dhcpv6?.Stop();
+        _dhcpv6DnsServers = _dhcpv6NtpServers = [];
+    }
+
+    void IIpv6Host.OnDuplicateLease(IpAddress address) => _dhcpv6?.OnDuplicate(address);
+
+    void IIpv6Host.Raise(StackEventArgs stackEvent) => _events.Enqueue(stackEvent);
 
     void IDhcpv6Host.Raise(StackEventKind kind, string message, IpAddress? address) =>
         _events.Enqueue(new StackEventArgs(kind, message, address?.ToIPAddress()));

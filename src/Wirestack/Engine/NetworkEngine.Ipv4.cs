@@ -62,29 +62,7 @@ internal sealed partial class NetworkEngine
                 datagram.Release();
             }
         }
-        CountFragmentResult(result);
-    }
-
-    void CountFragmentResult(FragmentResult result)
-    {
-        switch (result)
-        {
-            case FragmentResult.Malformed:
-                Counters.Increment(StackCounter.DropFragmentMalformed);
-                break;
-            case FragmentResult.Overlap:
-                Counters.Increment(StackCounter.DropFragmentOverlap);
-                break;
-            case FragmentResult.Duplicate:
-                Counters.Increment(StackCounter.DropFragmentDuplicate);
-                break;
-            case FragmentResult.TooManyFragments:
-                Counters.Increment(StackCounter.DropFragmentTooMany);
-                break;
-        }
-        int evicted = _reassembler.TakeEvictions();
-        if (evicted > 0)
-            Counters.Add(StackCounter.DropReassemblyLimit, evicted);
+        FragmentCounting.Count(Counters, _reassembler, result);
     }
 
     /// <summary>Hands a whole datagram (at <paramref name="offset"/> in <paramref name="buffer"/>) to its protocol.</summary>
@@ -121,7 +99,7 @@ internal sealed partial class NetworkEngine
     {
         if (QuotedPacket.VersionOf(quoted) == 6)
         {
-            ReportToSenderIpv6(quoted, error);
+            _ipv6?.ReportToSender(quoted, error);
             return;
         }
         if (!QuotedPacket.TryParse(quoted, out var packet) || packet.Payload.Length < 8)
@@ -130,7 +108,7 @@ internal sealed partial class NetworkEngine
     }
 
     /// <summary>An error about a datagram of ours (either family) whose transport header is <paramref name="transport"/>.</summary>
-    void ReportTransportError(byte protocol, ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error)
+    public void ReportTransportError(byte protocol, ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error)
     {
         if (protocol == IpProtocol.Udp)
             _udp.OnIcmpError(transport, local, remote, error);
@@ -142,7 +120,7 @@ internal sealed partial class NetworkEngine
     void OnReassemblyExpired(ReadOnlySpan<byte> headerAndData)
     {
         if (QuotedPacket.VersionOf(headerAndData) == 6)
-            SendIcmpv6Error(headerAndData, Icmpv6Type.TimeExceeded, Icmpv6Code.ReassemblyTimeExceeded, 0);
+            _ipv6?.SendError(headerAndData, Icmpv6Type.TimeExceeded, Icmpv6Code.ReassemblyTimeExceeded, 0);
         else
             SendIcmpError(headerAndData, Icmpv4Type.TimeExceeded, code: 1);
     }

@@ -50,14 +50,14 @@ internal sealed partial class NetworkEngine
     bool IsOnLinkSource(IpAddress source) =>
         source.IsIpv4
             ? _interface.IsOnLink(source.Ipv4) || (source.Ipv4.Value & 0xFFFF_0000) == 0xA9FE_0000
-            : source.IsLinkLocal || (_ipv6?.IsOnLink(source) ?? false);
+            : source.IsLinkLocal || (Ipv6?.IsOnLink(source) ?? false);
 
     /// <summary>Starts the responder once the interface has an address, and tells it when the addresses change.</summary>
     void RunMdns()
     {
         if (_mdns is null)
             return;
-        int ipv4Version = _interface.Version, ipv6Version = _ipv6?.Version ?? 0;
+        int ipv4Version = _interface.Version, ipv6Version = Ipv6?.Version ?? 0;
         bool changed = ipv4Version != _mdnsIpv4Version || ipv6Version != _mdnsIpv6Version;
         if (changed)
         {
@@ -65,7 +65,7 @@ internal sealed partial class NetworkEngine
             _mdnsAddresses.Clear();
             if (_interface.IsConfigured)
                 _mdnsAddresses.Add(_interface.Address);
-            foreach (var address in _ipv6?.Addresses ?? [])
+            foreach (var address in Ipv6?.Addresses ?? [])
             {
                 if (address.IsAssigned)
                     _mdnsAddresses.Add(address.Address);

@@ -13,7 +13,7 @@ namespace Wirestack.Engine;
 /// <see cref="LinkLayer"/>, the <see cref="NeighborResolver"/> and the one <see cref="IpOutput"/> of both families,
 /// each built in a buffer leased from <see cref="TransmitBuffers"/>.
 /// </summary>
-internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
+internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
 {
     /// <summary>Room before any transport header the engine builds: link header, IPv6 header and a Fragment header.</summary>
     const int TransportOffset = TransmitBuffers.TransportOffset;
@@ -37,6 +37,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
     readonly Reassembler _reassembler;
     readonly TokenBucket _icmpErrorLimiter;
     readonly UdpLayer _udp;
+    readonly Ipv6Layer? _ipv6;
     readonly Random _random;
     readonly Queue<StackState> _stateChanges = new();
     readonly ReassemblyExpired _onReassemblyExpired;
@@ -57,22 +58,18 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
             _offloads = offloads;
         _receiveBuffer = new byte[_offloads?.MaxReceiveLength ?? Math.Max(mtu + 64, 2048)];
         _random = options.RandomSeed is { } seed ? new Random(seed) : new Random();
-        if (options.Ipv6.Enabled)
-            _ipv6 = new Ipv6Interface(options.Ipv6.MaxAddresses, options.Ipv6.MaxRouters, options.Ipv6.MaxPrefixes);
+        var ipv6 = options.Ipv6.Enabled ? new Ipv6Interface(options.Ipv6.MaxAddresses, options.Ipv6.MaxRouters, options.Ipv6.MaxPrefixes) : null;
         _link = new LinkLayer(device, MacAddress, Counters);
         _neighbors = new NeighborResolver(options, this, Counters);
-        _output = new IpOutput(_link, _neighbors, _interface, _ipv6, this, Counters, options.TimeToLive, _random);
+        _output = new IpOutput(_link, _neighbors, _interface, ipv6, this, Counters, options.TimeToLive, _random);
         _tcp = new TcpLayer(options, _output, _link, _buffers, this, Counters);
-        _udp = new UdpLayer(_output, _link, _buffers, _interface, _ipv6 is not null, this, Counters);
-        if (_ipv6 is not null)
-        {
-            _mldReports = new GroupReportSchedule(MldRobustness, UnsolicitedReportInterval, _random);
-            _sendMldReport = SendMldReport;
-        }
-        _igmpReports = new GroupReportSchedule(IgmpRobustness, IgmpUnsolicitedReportInterval, _random);
-        _sendIgmpReport = SendIgmpReport;
+        _udp = new UdpLayer(_output, _link, _buffers, _interface, ipv6 is not null, this, Counters);
         _reassembler = new Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
+        if (ipv6 is not null)
+            _ipv6 = new Ipv6Layer(ipv6, options, _link, _neighbors, _output, _buffers, _reassembler, _icmpErrorLimiter, _tcp, _udp, this, Counters, _random);
+        _igmpReports = new GroupReportSchedule(IgmpRobustness, IgmpUnsolicitedReportInterval, _random);
+        _sendIgmpReport = SendIgmpReport;
         _onReassemblyExpired = OnReassemblyExpired;
         _dnsServers = StaticDnsServers();
         CreateMdns();
@@ -87,6 +84,12 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
 
     /// <summary>The UDP layer: ports, sockets' multicast memberships, sending.</summary>
     public UdpLayer Udp => _udp;
+
+    /// <summary>The IPv6 side of the interface; null when IPv6 is off.</summary>
+    public Ipv6Interface? Ipv6 => _ipv6?.Interface;
+
+    /// <summary>Tests only: the IPv6 layer; null when IPv6 is off.</summary>
+    internal Ipv6Layer? Ipv6Layer => _ipv6;
 
     public StackCounters Counters { get; } = new();
 
@@ -123,7 +126,9 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
             if (_receiveBudgetExhausted)
                 return _now;
             long? next = Earliest(_neighbors.NextDeadline, _reassembler.NextDeadline);
-            next = Earliest(next, NextIpv6Deadline);
+            next = Earliest(next, _ipv6?.NextDeadline);
+            if (_dhcpv6 is { NextDeadline: var dhcpv6Deadline } && dhcpv6Deadline != long.MaxValue)
+                next = Earliest(next, dhcpv6Deadline);
             if (_igmpReports.NextDeadline is var igmp && igmp != long.MaxValue)
                 next = Earliest(next, igmp);
             if (_mdns is { NextDeadline: var mdns } && mdns != long.MaxValue)
@@ -144,6 +149,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
         _now = Math.Max(_now, nowMicroseconds);
         _tcp.SetTime(_now);
         _udp.SetTime(_now);
+        _ipv6?.SetTime(_now);
     }
 
     /// <summary>Processes received frames, runs due timers and sends what is ready.</summary>
@@ -153,6 +159,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
         _now = nowMicroseconds;
         _tcp.SetTime(_now);
         _udp.SetTime(_now);
+        _ipv6?.SetTime(_now);
         UpdateState();
         int budget = ReceiveBudget;
         while (budget > 0 && _device.TryReceive(_receiveBuffer, nowMicroseconds, out int length))
@@ -172,7 +179,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
         if (_options.Ipv4.Dhcp?.ReleaseOnShutdown == true)
             _dhcp?.Release();
         _tcp.Shutdown();
-        ShutdownIpv6();
+        _dhcpv6?.Release();
         _neighbors.Clear();
         _reassembler.Clear();
     }
@@ -188,7 +195,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
                 _interface.Clear();
             }
             StopMdns();
-            StopIpv6();
+            _ipv6?.Stop();
             SetState(StackState.Down);
             return;
         }
@@ -196,7 +203,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
         {
             SetState(StackState.LinkUp);
             RestartIgmp();
-            StartIpv6();
+            _ipv6?.Start();
         }
 
         if (State == StackState.LinkUp)
@@ -242,7 +249,9 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
         if (_dhcp is not null && _now >= _dhcp.NextDeadline)
             _dhcp.OnTimer();
         _neighbors.RunTimers(_now);
-        RunIpv6Timers();
+        _ipv6?.RunTimers();
+        if (_dhcpv6 is not null && _now >= _dhcpv6.NextDeadline)
+            _dhcpv6.OnTimer();
         RunIgmpTimers();
         RunMdns();
 
@@ -283,7 +292,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
                     ReceiveIpv4(_receiveBuffer, 0, length);
                     break;
                 case 6:
-                    ReceiveIpv6(_receiveBuffer, 0, length);
+                    ReceiveIpv6(0, length);
                     break;
                 default:
                     Counters.Increment(StackCounter.DropUnsupportedEtherType);
@@ -301,7 +310,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
         // Multicast frames pass only for groups joined: IPv6's 33:33 and the group's low 32 bits (RFC 2464 7), IPv4's
         // 01:00:5e and its low 23 (RFC 1112 6.4; 224.0.0.1, always joined, included).
         if (destination != MacAddress && !destination.IsBroadcast
-            && !(IsIpv6MulticastMac(destination) && _ipv6!.Multicast.MatchesMac(destination.Low32, 0xFFFF_FFFF))
+            && !(destination.IsIpv6Multicast && _ipv6 is not null && _ipv6.Interface.Multicast.MatchesMac(destination.Low32, 0xFFFF_FFFF))
             && !(destination.IsIpv4Multicast && (destination.Low32 & 0x7F_FFFF) is var low
                 && (low == 1 || _interface.Multicast.MatchesMac(low, 0x7F_FFFF))))
         {
@@ -317,7 +326,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
                 ReceiveIpv4(_receiveBuffer, frame.HeaderLengthWithTag, length - frame.HeaderLengthWithTag);
                 break;
             case EtherType.Ipv6:
-                ReceiveIpv6(_receiveBuffer, frame.HeaderLengthWithTag, length - frame.HeaderLengthWithTag);
+                ReceiveIpv6(frame.HeaderLengthWithTag, length - frame.HeaderLengthWithTag);
                 break;
             default:
                 Counters.Increment(StackCounter.DropUnsupportedEtherType);
@@ -325,25 +334,33 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
         }
     }
 
+    void ReceiveIpv6(int offset, int length)
+    {
+        if (_ipv6 is null)
+            Counters.Increment(StackCounter.DropUnsupportedEtherType);
+        else
+            _ipv6.Receive(_receiveBuffer, offset, length, _frameSource, _checksumVouched);
+    }
+
     void INeighborHost.Solicit(IpAddress target, MacAddress? unicastTo)
     {
         if (target.IsIpv4)
             SendArpRequest(target.Ipv4, unicastTo);
         else
-            SendNeighborSolicitation(target, unicastTo);
+            _ipv6?.SendNeighborSolicitation(target, unicastTo);
     }
 
     void INeighborHost.SendResolved(in PendingPacket packet, MacAddress linkAddress) =>
         _output.PutOnLink(packet.Buffer, packet.Offset, packet.Length, linkAddress, packet.Offload, _now);
 
-    bool IUdpHost.JoinGroup(IpAddress group) => group.IsIpv4 ? JoinIpv4Group(group) : _ipv6 is not null && JoinIpv6Group(group);
+    bool IUdpHost.JoinGroup(IpAddress group) => group.IsIpv4 ? JoinIpv4Group(group) : _ipv6 is not null && _ipv6.JoinGroup(group);
 
     void IUdpHost.LeaveGroup(IpAddress group)
     {
         if (group.IsIpv4)
             LeaveIpv4Group(group);
-        else if (_ipv6 is not null)
-            LeaveIpv6Group(group);
+        else
+            _ipv6?.LeaveGroup(group);
     }
 
     void IUdpHost.SendPortUnreachable(ReadOnlySpan<byte> packet)
@@ -351,12 +368,35 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost
         if (QuotedPacket.VersionOf(packet) == 4)
             SendIcmpError(packet, Icmpv4Type.DestinationUnreachable, UnreachableCode.Port);
         else
-            SendIcmpv6Error(packet, Icmpv6Type.DestinationUnreachable, Icmpv6Code.PortUnreachable, 0);
+            _ipv6?.SendError(packet, Icmpv6Type.DestinationUnreachable, Icmpv6Code.PortUnreachable, 0);
     }
 
     void IDeliveryErrors.ReportUnreachable(ReadOnlySpan<byte> packet, SocketError error) => ReportToSender(packet, error);
 
-    bool IsIpv6MulticastMac(MacAddress address) => _ipv6 is not null && address.IsIpv6Multicast;
+    /// <summary>True for an address of ours that may carry ordinary traffic (either family).</summary>
+    public bool IsOurUnicast(IpAddress address) =>
+        address.IsIpv4 ? _interface.IsConfigured && address.Ipv4 == _interface.Address : Ipv6?.IsAssigned(address) == true;
+
+    /// <summary>
+    /// The source address for a new exchange with <paramref name="destination"/>: the IPv4 address, or the IPv6
+    /// address RFC 6724 picks. False when the family has no usable address or no route.
+    /// </summary>
+    public bool TrySelectSource(IpAddress destination, out IpAddress source)
+    {
+        if (destination.IsIpv4)
+        {
+            source = _interface.Address;
+            return _interface.IsConfigured && _output.HasRoute(destination);
+        }
+        source = default;
+        return Ipv6 is { } ipv6 && ipv6.TrySelectSource(destination, out source) && _output.HasRoute(destination);
+    }
+
+    bool ITransportHost.IsBroadcast(IpAddress address) => address.IsIpv4 && _interface.IsBroadcast(address.Ipv4);
+
+    /// <summary>The path MTU toward <paramref name="destination"/> (either family; IPv4 sends without DF, so its link MTU).</summary>
+    public int PathMtu(IpAddress destination) => _output.PathMtu(destination, _now);
+
 
     static long Microseconds(TimeSpan span) => span.Ticks / TimeSpan.TicksPerMicrosecond;
 

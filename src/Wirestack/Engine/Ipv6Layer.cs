@@ -5,24 +5,96 @@ using Wirestack.Wire;
 
 namespace Wirestack.Engine;
 
-// IPv6 input (RFC 8200): checks, the extension-header chain, reassembly, protocol dispatch; source selection.
-internal sealed partial class NetworkEngine
+/// <summary>What the IPv6 layer needs from the engine around it.</summary>
+internal interface IIpv6Host
 {
-    readonly Ipv6Interface? _ipv6;
+    /// <summary>A stack event (address states, conflicts) for the application.</summary>
+    void Raise(StackEventArgs stackEvent);
 
-    /// <summary>The IPv6 side of the interface; null when IPv6 is off.</summary>
-    public Ipv6Interface? Ipv6 => _ipv6;
+    /// <summary>IPv6 came up on the link: services that start with it (DHCPv6) may start.</summary>
+    void OnStarted();
 
-    void ReceiveIpv6(byte[] buffer, int offset, int length)
+    /// <summary>The link went down: what IPv6 learned is gone, and so is what its services learned.</summary>
+    void OnStopped();
+
+    /// <summary>RFC 4861 4.2: a router's M and O flags (DHCPv6 reads them).</summary>
+    void OnRouterFlags(byte flags);
+
+    /// <summary>DAD found a DHCPv6-leased address in use (RFC 8415 18.2.10.1: decline it).</summary>
+    void OnDuplicateLease(IpAddress address);
+
+    /// <summary>An ICMPv6 error about a datagram of ours whose transport header is <paramref name="transport"/>.</summary>
+    void ReportTransportError(byte protocol, ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error);
+}
+
+/// <summary>
+/// The IPv6 layer (RFC 8200), present only when IPv6 is on: input checks, the extension-header chain, reassembly and
+/// dispatch; Neighbor Discovery (RFC 4861), addresses and SLAAC (RFC 4862, RFC 7217), MLDv2 (RFC 3810) and ICMPv6
+/// (RFC 4443). It owns the IPv6 side of the interface and sends through the one IP output path.
+/// </summary>
+internal sealed partial class Ipv6Layer
+{
+    const int TransportOffset = TransmitBuffers.TransportOffset;
+
+    readonly Ipv6Interface _interface;
+    readonly Ipv6Settings _settings;
+    readonly LinkLayer _link;
+    readonly NeighborResolver _neighbors;
+    readonly NeighborCache _ndp;
+    readonly IpOutput _output;
+    readonly TransmitBuffers _buffers;
+    readonly Reassembler _reassembler;
+    readonly TokenBucket _icmpErrorLimiter;
+    readonly TcpLayer _tcp;
+    readonly UdpLayer _udp;
+    readonly IIpv6Host _host;
+    readonly StackCounters _counters;
+    readonly Random _random;
+    long _now;
+    // The frame in hand: who sent it on the link, and whether the device vouched for its transport checksum.
+    MacAddress _frameSource;
+    bool _checksumVouched;
+
+    public Ipv6Layer(Ipv6Interface ipv6, StackOptions options, LinkLayer link, NeighborResolver neighbors, IpOutput output, TransmitBuffers buffers,
+        Reassembler reassembler, TokenBucket icmpErrorLimiter, TcpLayer tcp, UdpLayer udp, IIpv6Host host, StackCounters counters, Random random)
     {
-        if (_ipv6 is null)
-        {
-            Counters.Increment(StackCounter.DropUnsupportedEtherType);
-            return;
-        }
+        _interface = ipv6;
+        _settings = options.Ipv6;
+        _link = link;
+        _neighbors = neighbors;
+        _ndp = neighbors.Ipv6 ?? throw new ArgumentException("IPv6 needs its neighbour cache.", nameof(neighbors));
+        _output = output;
+        _buffers = buffers;
+        _reassembler = reassembler;
+        _icmpErrorLimiter = icmpErrorLimiter;
+        _tcp = tcp;
+        _udp = udp;
+        _host = host;
+        _counters = counters;
+        _random = random;
+        _mldReports = new GroupReportSchedule(MldRobustness, UnsolicitedReportInterval, random);
+        _sendMldReport = SendMldReport;
+    }
+
+    /// <summary>The IPv6 side of the interface: addresses, routers, prefixes, groups, configuration learned.</summary>
+    public Ipv6Interface Interface => _interface;
+
+    MacAddress MacAddress => _link.MacAddress;
+
+    /// <summary>The engine's clock, set before anything runs.</summary>
+    public void SetTime(long now) => _now = now;
+
+    /// <summary>
+    /// A packet at <paramref name="offset"/> in <paramref name="buffer"/>, from <paramref name="frameSource"/> on the
+    /// link; <paramref name="checksumVouched"/> when the device checked its transport checksum.
+    /// </summary>
+    public void Receive(byte[] buffer, int offset, int length, MacAddress frameSource, bool checksumVouched)
+    {
+        _frameSource = frameSource;
+        _checksumVouched = checksumVouched;
         if (!Ipv6Packet.TryParse(buffer.AsSpan(offset, length), out var packet))
         {
-            Counters.Increment(StackCounter.DropIpv6Malformed);
+            _counters.Increment(StackCounter.DropIpv6Malformed);
             return;
         }
         var source = packet.Source;
@@ -30,14 +102,14 @@ internal sealed partial class NetworkEngine
         // RFC 4291 2.5.2, 2.5.3, 2.5.5.2, 2.7: never from multicast, loopback or an IPv4-mapped address.
         if (source.IsMulticast || source.IsLoopback || source.IsIpv4 || destination.IsIpv4 || destination.IsLoopback)
         {
-            Counters.Increment(StackCounter.DropIpv6BadSource);
+            _counters.Increment(StackCounter.DropIpv6BadSource);
             return;
         }
         // A tentative address receives Neighbor Solicitations and Advertisements only (RFC 4862 5.4.3).
-        bool tentative = !destination.IsMulticast && _ipv6.Find(destination) is { State: Ipv6AddressState.Tentative };
-        if (!tentative && !_ipv6.Accepts(destination))
+        bool tentative = !destination.IsMulticast && _interface.Find(destination) is { State: Ipv6AddressState.Tentative };
+        if (!tentative && !_interface.Accepts(destination))
         {
-            Counters.Increment(StackCounter.DropIpv6NotForUs);
+            _counters.Increment(StackCounter.DropIpv6NotForUs);
             return;
         }
         var verdict = Ipv6HeaderChain.Walk(packet.Bytes, destination.IsMulticast, out var chain);
@@ -50,7 +122,7 @@ internal sealed partial class NetworkEngine
                 return;
             }
             // RFC 6946 4: an atomic fragment is a whole packet; walk on past its Fragment header.
-            Counters.Increment(StackCounter.Ipv6AtomicFragmentsReceived);
+            _counters.Increment(StackCounter.Ipv6AtomicFragmentsReceived);
             verdict = Ipv6HeaderChain.Walk(packet.Bytes, chain.UpperOffset, chain.FragmentHeaderOffset, destination.IsMulticast, out chain);
         }
         if (verdict != HeaderChainVerdict.Deliver)
@@ -60,7 +132,7 @@ internal sealed partial class NetworkEngine
         }
         if (tentative && chain.UpperProtocol != IpProtocol.Icmpv6)
         {
-            Counters.Increment(StackCounter.DropIpv6NotForUs);
+            _counters.Increment(StackCounter.DropIpv6NotForUs);
             return;
         }
         DeliverIpv6(packet.Bytes, chain);
@@ -71,14 +143,14 @@ internal sealed partial class NetworkEngine
         switch (verdict)
         {
             case HeaderChainVerdict.ParameterProblem:
-                Counters.Increment(StackCounter.DropIpv6HeaderChain);
-                SendIcmpv6Error(packet, Icmpv6Type.ParameterProblem, chain.ErrorCode, (uint)chain.ErrorPointer);
+                _counters.Increment(StackCounter.DropIpv6HeaderChain);
+                SendError(packet, Icmpv6Type.ParameterProblem, chain.ErrorCode, (uint)chain.ErrorPointer);
                 break;
             case HeaderChainVerdict.NoNextHeader:
-                Counters.Increment(StackCounter.DropIpv6NoNextHeader);
+                _counters.Increment(StackCounter.DropIpv6NoNextHeader);
                 break;
             default:
-                Counters.Increment(StackCounter.DropIpv6HeaderChain);
+                _counters.Increment(StackCounter.DropIpv6HeaderChain);
                 break;
         }
     }
@@ -86,7 +158,7 @@ internal sealed partial class NetworkEngine
     /// <summary>Hands a whole packet whose chain ends at <paramref name="chain"/>'s upper-layer header to its protocol.</summary>
     void DeliverIpv6(Span<byte> packet, in Ipv6HeaderChain chain)
     {
-        Counters.Increment(StackCounter.Ipv6PacketsDelivered);
+        _counters.Increment(StackCounter.Ipv6PacketsDelivered);
         var source = IpAddress.Read(packet[8..]);
         var destination = IpAddress.Read(packet[24..]);
         switch (chain.UpperProtocol)
@@ -102,8 +174,8 @@ internal sealed partial class NetworkEngine
                 break;
             default:
                 // RFC 8200 4: an unrecognised Next Header is answered with Parameter Problem code 1 at that field.
-                Counters.Increment(StackCounter.DropIpv6UnsupportedProtocol);
-                SendIcmpv6Error(packet, Icmpv6Type.ParameterProblem, Icmpv6Code.UnrecognizedNextHeader, (uint)chain.LastNextHeaderOffset);
+                _counters.Increment(StackCounter.DropIpv6UnsupportedProtocol);
+                SendError(packet, Icmpv6Type.ParameterProblem, Icmpv6Code.UnrecognizedNextHeader, (uint)chain.LastNextHeaderOffset);
                 break;
         }
     }
@@ -117,20 +189,20 @@ internal sealed partial class NetworkEngine
     {
         // What a device vouched for is one frame's checksum, not a datagram reassembled from several.
         _checksumVouched = false;
-        Counters.Increment(StackCounter.Ipv6FragmentsReceived);
+        _counters.Increment(StackCounter.Ipv6FragmentsReceived);
         var bytes = packet.Bytes;
         int dataStart = chain.FragmentHeaderOffset + Ipv6FragmentHeader.Length;
         int dataLength = bytes.Length - dataStart;
         if (fragment.MoreFragments && (dataLength == 0 || (dataLength & 7) != 0))
         {
-            Counters.Increment(StackCounter.DropFragmentMalformed);
-            SendIcmpv6Error(bytes, Icmpv6Type.ParameterProblem, Icmpv6Code.ErroneousHeaderField, 4);
+            _counters.Increment(StackCounter.DropFragmentMalformed);
+            SendError(bytes, Icmpv6Type.ParameterProblem, Icmpv6Code.ErroneousHeaderField, 4);
             return;
         }
         if (fragment.FragmentOffset + dataLength > Ipv6Packet.MaximumPayloadLength - (chain.FragmentHeaderOffset - Ipv6Packet.HeaderLength))
         {
-            Counters.Increment(StackCounter.DropFragmentMalformed);
-            SendIcmpv6Error(bytes, Icmpv6Type.ParameterProblem, Icmpv6Code.ErroneousHeaderField, (uint)chain.FragmentHeaderOffset + 2);
+            _counters.Increment(StackCounter.DropFragmentMalformed);
+            SendError(bytes, Icmpv6Type.ParameterProblem, Icmpv6Code.ErroneousHeaderField, (uint)chain.FragmentHeaderOffset + 2);
             return;
         }
         var destination = packet.Destination;
@@ -138,15 +210,15 @@ internal sealed partial class NetworkEngine
             && (Ipv6HeaderChain.Walk(bytes, dataStart, chain.FragmentHeaderOffset, destination.IsMulticast, out var rest) == HeaderChainVerdict.Malformed
                 || (rest.UpperOffset > 0 && rest.UpperOffset + 8 > bytes.Length)))
         {
-            Counters.Increment(StackCounter.DropIpv6HeaderChain);
-            SendIcmpv6Error(bytes, Icmpv6Type.ParameterProblem, Icmpv6Code.IncompleteHeaderChain, 0);
+            _counters.Increment(StackCounter.DropIpv6HeaderChain);
+            SendError(bytes, Icmpv6Type.ParameterProblem, Icmpv6Code.IncompleteHeaderChain, 0);
             return;
         }
         var key = new Fragment(packet.Source, destination, fragment.Identification, fragment.NextHeader, fragment.FragmentOffset, fragment.MoreFragments);
         var result = _reassembler.Add(key, bytes[dataStart..], bytes[..chain.FragmentHeaderOffset], _now, out var datagram);
         if (result == FragmentResult.Completed)
         {
-            Counters.Increment(StackCounter.Ipv6PacketsReassembled);
+            _counters.Increment(StackCounter.Ipv6PacketsReassembled);
             try
             {
                 var whole = datagram.Packet;
@@ -163,32 +235,8 @@ internal sealed partial class NetworkEngine
                 datagram.Release();
             }
         }
-        CountFragmentResult(result);
+        FragmentCounting.Count(_counters, _reassembler, result);
     }
-
-    /// <summary>True for an address of ours that may carry ordinary traffic (either family).</summary>
-    public bool IsOurUnicast(IpAddress address) =>
-        address.IsIpv4 ? _interface.IsConfigured && address.Ipv4 == _interface.Address : _ipv6?.IsAssigned(address) == true;
-
-    /// <summary>
-    /// The source address for a new exchange with <paramref name="destination"/>: the IPv4 address, or the IPv6
-    /// address RFC 6724 picks. False when the family has no usable address or no route.
-    /// </summary>
-    public bool TrySelectSource(IpAddress destination, out IpAddress source)
-    {
-        if (destination.IsIpv4)
-        {
-            source = _interface.Address;
-            return _interface.IsConfigured && _output.HasRoute(destination);
-        }
-        source = default;
-        return _ipv6 is not null && _ipv6.TrySelectSource(destination, out source) && _output.HasRoute(destination);
-    }
-
-    bool ITransportHost.IsBroadcast(IpAddress address) => address.IsIpv4 && _interface.IsBroadcast(address.Ipv4);
-
-    /// <summary>The path MTU toward <paramref name="destination"/> (either family; IPv4 sends without DF, so its link MTU).</summary>
-    public int PathMtu(IpAddress destination) => _output.PathMtu(destination, _now);
 
     /// <summary>
     /// RFC 8201 4 (RFC 4443 3.2): a Packet Too Big about a packet of ours lowers the path MTU toward its destination
@@ -198,19 +246,19 @@ internal sealed partial class NetworkEngine
     {
         if (message.Body.Length < 4 + Ipv6Packet.HeaderLength + 8 || !QuotedPacket.TryParse(message.ErrorQuote, out var packet) || packet.IsIpv4)
         {
-            Counters.Increment(StackCounter.DropIcmpMalformed);
+            _counters.Increment(StackCounter.DropIcmpMalformed);
             return;
         }
         int mtu = (int)Math.Min(message.ErrorParameter, int.MaxValue);
         var quoted = message.ErrorQuote;
         var local = packet.Source;
         var remote = packet.Destination;
-        if (!IsOurUnicast(local) || !_output.PathMtus.Lower(remote, mtu, _output.Ipv6LinkMtu, _now))
+        if (!_interface.IsAssigned(local) || !_output.PathMtus.Lower(remote, mtu, _output.Ipv6LinkMtu, _now))
         {
-            Counters.Increment(StackCounter.DropIcmpIgnored);
+            _counters.Increment(StackCounter.DropIcmpIgnored);
             return;
         }
-        Counters.Increment(StackCounter.PathMtuReductions);
+        _counters.Increment(StackCounter.PathMtuReductions);
         if (Ipv6HeaderChain.Walk(quoted, remote.IsMulticast, out var chain) == HeaderChainVerdict.Deliver && chain.UpperProtocol == IpProtocol.Tcp
             && !chain.IsFragment && quoted.Length >= chain.UpperOffset + 8)
         {
@@ -218,8 +266,8 @@ internal sealed partial class NetworkEngine
         }
     }
 
-    /// <summary>The IPv6 half of <see cref="ReportToSender"/>: finds the transport header behind a quoted header chain.</summary>
-    void ReportToSenderIpv6(ReadOnlySpan<byte> quoted, SocketError error)
+    /// <summary>Tells the sender of <paramref name="quoted"/> (a packet of ours, perhaps cut short) why it failed: finds the transport header behind its header chain.</summary>
+    public void ReportToSender(ReadOnlySpan<byte> quoted, SocketError error)
     {
         if (!QuotedPacket.TryParse(quoted, out var packet) || packet.IsIpv4 || quoted.Length < Ipv6Packet.HeaderLength + 8)
             return;
@@ -230,6 +278,6 @@ internal sealed partial class NetworkEngine
             return;
         if (chain.IsFragment && new Ipv6FragmentHeader(quoted[chain.FragmentHeaderOffset..]).FragmentOffset != 0)
             return;
-        ReportTransportError(chain.UpperProtocol, quoted[chain.UpperOffset..], local, remote, error);
+        _host.ReportTransportError(chain.UpperProtocol, quoted[chain.UpperOffset..], local, remote, error);
     }
 }

@@ -5,21 +5,21 @@ using Wirestack.Wire;
 namespace Wirestack.Engine;
 
 // ICMPv6 (RFC 4443): echo, rate-limited errors, errors delivered to sockets, and dispatch to NDP and MLD.
-internal sealed partial class NetworkEngine
+internal sealed partial class Ipv6Layer
 {
     void ReceiveIcmpv6(Span<byte> packet, int offset, IpAddress source, IpAddress destination)
     {
         if (!Icmpv6Message.TryParse(packet[offset..], out var message) || (!_checksumVouched && !message.IsChecksumValid(source, destination)))
         {
-            Counters.Increment(StackCounter.DropIcmpMalformed);
+            _counters.Increment(StackCounter.DropIcmpMalformed);
             return;
         }
         // The packet was parsed on its way here: its fixed header is whole.
         byte hopLimit = QuotedPacket.TryParse(packet, out var header) ? header.HopLimit : (byte)0;
-        bool tentative = !destination.IsMulticast && !_ipv6!.IsAssigned(destination);
+        bool tentative = !destination.IsMulticast && !_interface.IsAssigned(destination);
         if (tentative && message.Type is not (Icmpv6Type.NeighborSolicitation or Icmpv6Type.NeighborAdvertisement))
         {
-            Counters.Increment(StackCounter.DropIpv6NotForUs);
+            _counters.Increment(StackCounter.DropIpv6NotForUs);
             return;
         }
         switch (message.Type)
@@ -30,12 +30,12 @@ internal sealed partial class NetworkEngine
             case Icmpv6Type.DestinationUnreachable:
             case Icmpv6Type.TimeExceeded:
             case Icmpv6Type.ParameterProblem:
-                Counters.Increment(StackCounter.IcmpErrorsReceived);
+                _counters.Increment(StackCounter.IcmpErrorsReceived);
                 if (message.Body.Length > 4)
-                    ReportToSenderIpv6(message.ErrorQuote, ErrorForV6(message.Type, message.Code));
+                    ReportToSender(message.ErrorQuote, ErrorForV6(message.Type, message.Code));
                 break;
             case Icmpv6Type.PacketTooBig:
-                Counters.Increment(StackCounter.IcmpErrorsReceived);
+                _counters.Increment(StackCounter.IcmpErrorsReceived);
                 ReceivePacketTooBig(message);
                 break;
             case Icmpv6Type.NeighborSolicitation:
@@ -54,7 +54,7 @@ internal sealed partial class NetworkEngine
                 // Router Solicitations (we are no router), Redirects
                 // (ignored, as RFC 4861 8 allows: the next hop stays the advertised router), replies nobody asked for,
                 // other nodes' MLD reports.
-                Counters.Increment(StackCounter.DropIcmpIgnored);
+                _counters.Increment(StackCounter.DropIcmpIgnored);
                 break;
         }
     }
@@ -63,7 +63,7 @@ internal sealed partial class NetworkEngine
     void ReplyToEchoV6(Icmpv6Message request, IpAddress requester, IpAddress destination)
     {
         IpAddress source = destination;
-        if (destination.IsMulticast && !_ipv6!.TrySelectSource(requester, out source))
+        if (destination.IsMulticast && !_interface.TrySelectSource(requester, out source))
             return;
         int length = request.Bytes.Length;
         if (length > Ipv6Packet.MaximumPayloadLength)
@@ -73,7 +73,7 @@ internal sealed partial class NetworkEngine
         request.Bytes.CopyTo(reply);
         Icmpv6Message.Finish(reply, Icmpv6Type.EchoReply, 0, source, requester);
         _output.Send(lease.Buffer, TransportOffset, length, IpProtocol.Icmpv6, source, requester, _now);
-        Counters.Increment(StackCounter.IcmpEchoRepliesSent);
+        _counters.Increment(StackCounter.IcmpEchoRepliesSent);
     }
 
     /// <summary>
@@ -82,9 +82,9 @@ internal sealed partial class NetworkEngine
     /// address that does not name one node. Rate-limited (2.4 f) with the IPv4 errors' bucket. The quote is cut so
     /// the error fits the minimum MTU (2.4 c).
     /// </summary>
-    void SendIcmpv6Error(ReadOnlySpan<byte> offending, Icmpv6Type type, byte code, uint parameter)
+    public void SendError(ReadOnlySpan<byte> offending, Icmpv6Type type, byte code, uint parameter)
     {
-        if (_ipv6 is null || !QuotedPacket.TryParse(offending, out var packet) || packet.IsIpv4)
+        if (_interface is null || !QuotedPacket.TryParse(offending, out var packet) || packet.IsIpv4)
             return;
         var source = packet.Source;
         var destination = packet.Destination;
@@ -95,14 +95,14 @@ internal sealed partial class NetworkEngine
         if (IsIcmpv6ErrorOrRedirect(offending))
             return;
         IpAddress from = destination;
-        if (destination.IsMulticast || !_ipv6.IsAssigned(destination))
+        if (destination.IsMulticast || !_interface.IsAssigned(destination))
         {
-            if (!_ipv6.TrySelectSource(source, out from))
+            if (!_interface.TrySelectSource(source, out from))
                 return;
         }
         if (!_icmpErrorLimiter.TryTake(_now))
         {
-            Counters.Increment(StackCounter.DropIcmpRateLimited);
+            _counters.Increment(StackCounter.DropIcmpRateLimited);
             return;
         }
         const int headerRoom = Ipv6Packet.HeaderLength + Icmpv6Message.HeaderLength + 4;
@@ -112,7 +112,7 @@ internal sealed partial class NetworkEngine
         var message = lease.Buffer.AsSpan(TransportOffset, length);
         Icmpv6Message.Finish(message, type, code, from, source);
         _output.Send(lease.Buffer, TransportOffset, message.Length, IpProtocol.Icmpv6, from, source, _now);
-        Counters.Increment(StackCounter.IcmpErrorsSent);
+        _counters.Increment(StackCounter.IcmpErrorsSent);
     }
 
     /// <summary>True when the packet carries an ICMPv6 error or a Redirect (types below 128, and 137).</summary>

@@ -7,7 +7,7 @@ namespace Wirestack.Engine;
 
 // IPv6 addresses (RFC 4862): link-local and SLAAC addresses with RFC 7217 identifiers, duplicate address detection,
 // lifetimes, and the Router Advertisement processing of RFC 4861 6.3.4 that feeds them.
-internal sealed partial class NetworkEngine
+internal sealed partial class Ipv6Layer
 {
     /// <summary>RFC 7217 5: IDGEN_RETRIES, new identifiers tried after a duplicate.</summary>
     const int IdentifierRetries = 3;
@@ -31,10 +31,10 @@ internal sealed partial class NetworkEngine
     {
         _dadCounters.TryGetValue(prefix, out int counter);
         var address = IpAddress.FromPrefix(prefix, InterfaceIdentifier(prefix, counter));
-        var entry = _ipv6!.Add(address, prefixLength, origin);
+        var entry = _interface.Add(address, prefixLength, origin);
         if (entry is null)
         {
-            Counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
+            _counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
             return;
         }
         entry.PreferredUntil = preferredUntil;
@@ -51,12 +51,12 @@ internal sealed partial class NetworkEngine
     {
         Span<byte> mac = stackalloc byte[6];
         MacAddress.WriteTo(mac);
-        if (_options.Ipv6.InterfaceIdentifiers == InterfaceIdentifierKind.Eui64)
+        if (_settings.InterfaceIdentifiers == InterfaceIdentifierKind.Eui64)
         {
             return ((ulong)(mac[0] ^ 0x02) << 56) | ((ulong)mac[1] << 48) | ((ulong)mac[2] << 40) | 0xFF_FE00_0000UL
                 | ((ulong)mac[3] << 16) | ((ulong)mac[4] << 8) | mac[5];
         }
-        _stableSecret ??= _options.Ipv6.StableSecret ?? RandomNumberGenerator.GetBytes(32);
+        _stableSecret ??= _settings.StableSecret ?? RandomNumberGenerator.GetBytes(32);
         Span<byte> input = stackalloc byte[8 + 6 + 1];
         Span<byte> digest = stackalloc byte[32];
         for (int attempt = dadCounter; ; attempt++)
@@ -76,9 +76,9 @@ internal sealed partial class NetworkEngine
     {
         if (entry is null)
             return;
-        JoinIpv6Group(entry.Address.SolicitedNode);
+        JoinGroup(entry.Address.SolicitedNode);
         RaiseAddressEvent(StackEventKind.AddressTentative, entry, "tentative");
-        entry.DadProbesLeft = _options.Ipv6.DadTransmits;
+        entry.DadProbesLeft = _settings.DadTransmits;
         if (entry.DadProbesLeft == 0)
         {
             SetPreferred(entry);
@@ -90,7 +90,7 @@ internal sealed partial class NetworkEngine
 
     void RunDuplicateAddressDetection()
     {
-        var addresses = _ipv6!.Addresses;
+        var addresses = _interface.Addresses;
         for (int i = 0; i < addresses.Count; i++)
         {
             var entry = addresses[i];
@@ -99,7 +99,7 @@ internal sealed partial class NetworkEngine
             if (entry.DadProbesLeft > 0)
             {
                 entry.DadProbesLeft--;
-                entry.DadNextAt = _now + _neighbors.Ipv6!.RetryIntervalMicroseconds;
+                entry.DadNextAt = _now + _ndp.RetryIntervalMicroseconds;
                 SendDadSolicitation(entry.Address);
             }
             else
@@ -112,11 +112,11 @@ internal sealed partial class NetworkEngine
     void SetPreferred(Ipv6InterfaceAddress entry)
     {
         entry.State = entry.PreferredUntil <= _now ? Ipv6AddressState.Deprecated : Ipv6AddressState.Preferred;
-        _ipv6!.Touch();
+        _interface.Touch();
         RaiseAddressEvent(entry.State == Ipv6AddressState.Preferred ? StackEventKind.AddressPreferred : StackEventKind.AddressDeprecated,
             entry, entry.State == Ipv6AddressState.Preferred ? "preferred" : "deprecated");
         if (entry.Origin == Ipv6AddressOrigin.LinkLocal && _routerSolicitationsLeft == MaxRouterSolicitations
-            && _options.Ipv6.AcceptRouterAdvertisements)
+            && _settings.AcceptRouterAdvertisements)
         {
             // The first solicitation can now carry our link address.
             _nextRouterSolicitationAt = Math.Min(_nextRouterSolicitationAt, _now);
@@ -130,17 +130,17 @@ internal sealed partial class NetworkEngine
     void OnDuplicateAddress(Ipv6InterfaceAddress entry, string why)
     {
         entry.State = Ipv6AddressState.Duplicate;
-        _ipv6!.Touch();
-        LeaveIpv6Group(entry.Address.SolicitedNode);
-        _events.Enqueue(new StackEventArgs(StackEventKind.AddressConflict,
+        _interface.Touch();
+        LeaveGroup(entry.Address.SolicitedNode);
+        _host.Raise(new StackEventArgs(StackEventKind.AddressConflict,
             $"IPv6 address {entry.Address}/{entry.PrefixLength} is a duplicate ({why}): not used", entry.Address.ToIPAddress()));
         if (entry.Origin == Ipv6AddressOrigin.Dhcpv6)
         {
-            _ipv6.Remove(entry);
-            _dhcpv6?.OnDuplicate(entry.Address);
+            _interface.Remove(entry);
+            _host.OnDuplicateLease(entry.Address);
             return;
         }
-        if (entry.Origin is not (Ipv6AddressOrigin.LinkLocal or Ipv6AddressOrigin.Slaac) || _options.Ipv6.InterfaceIdentifiers != InterfaceIdentifierKind.StablePrivacy)
+        if (entry.Origin is not (Ipv6AddressOrigin.LinkLocal or Ipv6AddressOrigin.Slaac) || _settings.InterfaceIdentifiers != InterfaceIdentifierKind.StablePrivacy)
             return;
         ulong prefix = entry.Address.High;
         _dadCounters.TryGetValue(prefix, out int counter);
@@ -151,35 +151,35 @@ internal sealed partial class NetworkEngine
         if (counter == 0 && _dadCounters.Count >= MaxDadCounters)
             _dadCounters.Clear();
         _dadCounters[prefix] = counter + 1;
-        _ipv6.Remove(entry);
+        _interface.Remove(entry);
         AddAutoconfiguredAddress(prefix, entry.PrefixLength, entry.Origin, entry.PreferredUntil, entry.ValidUntil);
     }
 
     void RunAddressLifetimes()
     {
-        var addresses = _ipv6!.Addresses;
+        var addresses = _interface.Addresses;
         for (int i = addresses.Count - 1; i >= 0; i--)
         {
             var entry = addresses[i];
             if (entry.ValidUntil <= _now)
             {
                 // RFC 4862 5.5.4: an invalid address is removed; connections using it fail as their packets do.
-                _ipv6.Remove(entry);
+                _interface.Remove(entry);
                 if (entry.State != Ipv6AddressState.Duplicate)
-                    LeaveIpv6Group(entry.Address.SolicitedNode);
+                    LeaveGroup(entry.Address.SolicitedNode);
                 RaiseAddressEvent(StackEventKind.AddressRemoved, entry, "removed (valid lifetime ended)");
             }
             else if (entry.State == Ipv6AddressState.Preferred && entry.PreferredUntil <= _now)
             {
                 entry.State = Ipv6AddressState.Deprecated;
-                _ipv6.Touch();
+                _interface.Touch();
                 RaiseAddressEvent(StackEventKind.AddressDeprecated, entry, "deprecated (preferred lifetime ended)");
             }
         }
     }
 
     void RaiseAddressEvent(StackEventKind kind, Ipv6InterfaceAddress entry, string state) =>
-        _events.Enqueue(new StackEventArgs(kind, $"IPv6 address {entry.Address}/{entry.PrefixLength} ({entry.Origin.ToString().ToLowerInvariant()}) {state}",
+        _host.Raise(new StackEventArgs(kind, $"IPv6 address {entry.Address}/{entry.PrefixLength} ({entry.Origin.ToString().ToLowerInvariant()}) {state}",
             entry.Address.ToIPAddress()));
 
     /// <summary>Seconds from a router (0xFFFFFFFF is infinity, RFC 4861 4.6.2) as an absolute time.</summary>
@@ -190,33 +190,33 @@ internal sealed partial class NetworkEngine
     {
         if (hopLimit != 255 || message.Code != 0 || !source.IsLinkLocal || !RouterAdvertisement.TryParse(message.Body, out var advertisement))
         {
-            Counters.Increment(StackCounter.DropNdpInvalid);
+            _counters.Increment(StackCounter.DropNdpInvalid);
             return;
         }
-        if (!_options.Ipv6.AcceptRouterAdvertisements)
+        if (!_settings.AcceptRouterAdvertisements)
         {
-            Counters.Increment(StackCounter.DropIcmpIgnored);
+            _counters.Increment(StackCounter.DropIcmpIgnored);
             return;
         }
-        Counters.Increment(StackCounter.RouterAdvertisementsReceived);
+        _counters.Increment(StackCounter.RouterAdvertisementsReceived);
         _routerSolicitationsLeft = 0;
         _nextRouterSolicitationAt = long.MaxValue;
-        OnRouterFlags(advertisement.Flags);
+        _host.OnRouterFlags(advertisement.Flags);
 
         byte curHopLimit = advertisement.CurrentHopLimit;
         ushort routerLifetime = advertisement.RouterLifetime;
         uint reachableTime = advertisement.ReachableTime;
         uint retransTimer = advertisement.RetransTimer;
-        var ipv6 = _ipv6!;
+        var ipv6 = _interface;
         if (curHopLimit != 0)
             ipv6.HopLimit = curHopLimit;
         if (reachableTime != 0 && reachableTime <= 3_600_000)
         {
             // RFC 4861 6.3.2: ReachableTime is BaseReachableTime times a random factor in [0.5, 1.5].
-            _neighbors.Ipv6!.ReachableMicroseconds = (long)(reachableTime * 1000L * (0.5 + _random.NextDouble()));
+            _ndp.ReachableMicroseconds = (long)(reachableTime * 1000L * (0.5 + _random.NextDouble()));
         }
         if (retransTimer != 0)
-            _neighbors.Ipv6!.RetryIntervalMicroseconds = Math.Clamp(retransTimer, 100u, 60_000u) * 1000L;
+            _ndp.RetryIntervalMicroseconds = Math.Clamp(retransTimer, 100u, 60_000u) * 1000L;
         bool known;
         if (routerLifetime == 0)
         {
@@ -227,7 +227,7 @@ internal sealed partial class NetworkEngine
         {
             known = ipv6.SetRouter(source, _now + routerLifetime * 1_000_000L);
             if (!known)
-                Counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
+                _counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
         }
 
         var reader = new NdpOptionReader(advertisement.Options);
@@ -238,7 +238,7 @@ internal sealed partial class NetworkEngine
                 case NdpOptionType.SourceLinkLayerAddress when NdpOptionReader.TryReadLinkAddress(option, out var linkAddress):
                     // Only routers in the (bounded) router table get an entry made for them: a flood of forged
                     // advertisements cannot push real neighbours out of the cache.
-                    _neighbors.Learned(_neighbors.Ipv6!.Learn(source, linkAddress, _now, create: known, confirmed: false));
+                    _neighbors.Learned(_ndp.Learn(source, linkAddress, _now, create: known, confirmed: false));
                     break;
                 case NdpOptionType.Mtu when NdpMtuOption.TryRead(option, out uint mtu):
                     if (mtu >= Ipv6Packet.MinimumMtu && mtu <= _link.Mtu)
@@ -273,17 +273,17 @@ internal sealed partial class NetworkEngine
         if (prefix.IsLinkLocal || prefix.IsMulticast)
             return;
         uint valid = information.ValidLifetime, preferred = information.PreferredLifetime;
-        var ipv6 = _ipv6!;
+        var ipv6 = _interface;
         if (information.OnLink)
         {
             if (valid == 0)
                 ipv6.RemovePrefix(prefix, information.PrefixLength);
             else if (!ipv6.SetPrefix(prefix, information.PrefixLength, Expiry(valid)))
-                Counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
+                _counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
         }
         // RFC 4862 5.5.3: autonomous prefixes of /64 (interface identifiers are 64 bits, RFC 4291 2.5.1) whose
         // preferred lifetime does not exceed the valid one.
-        if (!information.Autonomous || !_options.Ipv6.Autoconfigure || preferred > valid || information.PrefixLength != 64)
+        if (!information.Autonomous || !_settings.Autoconfigure || preferred > valid || information.PrefixLength != 64)
             return;
         Ipv6InterfaceAddress? existing = null;
         foreach (var address in ipv6.Addresses)
@@ -311,5 +311,40 @@ internal sealed partial class NetworkEngine
         else if (remaining > TwoHours)
             existing.ValidUntil = _now + TwoHours;
         ipv6.Touch();
+    }
+
+    /// <summary>
+    /// A DHCPv6 lease of <paramref name="address"/> (RFC 8415 18.2.10.1): a new one goes through DAD like any other,
+    /// a renewed one gets its lifetimes. False when it cannot be used (duplicate, or the table is full).
+    /// </summary>
+    public bool SetLeasedAddress(IpAddress address, long preferredUntil, long validUntil)
+    {
+        if (_interface.Find(address) is { } existing)
+        {
+            existing.PreferredUntil = preferredUntil;
+            existing.ValidUntil = validUntil;
+            if (existing.State == Ipv6AddressState.Deprecated && preferredUntil > _now)
+                existing.State = Ipv6AddressState.Preferred;
+            _interface.Touch();
+            return existing.State != Ipv6AddressState.Duplicate;
+        }
+        // The prefix comes from routers (RFC 8415 21.6: an IA address carries no prefix length), so /128 here.
+        var entry = _interface.Add(address, 128, Ipv6AddressOrigin.Dhcpv6);
+        if (entry is null)
+            return false;
+        entry.PreferredUntil = preferredUntil;
+        entry.ValidUntil = validUntil;
+        StartAddress(entry);
+        return true;
+    }
+
+    /// <summary>A DHCPv6 lease ended: the address goes.</summary>
+    public void RemoveLeasedAddress(IpAddress address)
+    {
+        if (_interface.Find(address) is not { } entry)
+            return;
+        _interface.Remove(entry);
+        if (entry.State != Ipv6AddressState.Duplicate)
+            LeaveGroup(address.SolicitedNode);
     }
 }

@@ -5,7 +5,7 @@ namespace Wirestack.Engine;
 
 // Neighbor Discovery (RFC 4861): neighbour solicitation and advertisement with the validity checks of 7.1 and the
 // cache updates of 7.2, and the host side of router discovery (RS at start, RA processing of 6.3.4).
-internal sealed partial class NetworkEngine
+internal sealed partial class Ipv6Layer
 {
     /// <summary>RFC 4861 10: MAX_RTR_SOLICITATION_DELAY, RTR_SOLICITATION_INTERVAL, MAX_RTR_SOLICITATIONS.</summary>
     const long MaxRouterSolicitationDelay = 1_000_000, RouterSolicitationInterval = 4_000_000;
@@ -20,7 +20,7 @@ internal sealed partial class NetworkEngine
     {
         get
         {
-            foreach (var address in _ipv6!.Addresses)
+            foreach (var address in _interface.Addresses)
             {
                 if (address.Origin == Ipv6AddressOrigin.LinkLocal && address.IsAssigned)
                     return address.Address;
@@ -29,28 +29,27 @@ internal sealed partial class NetworkEngine
         }
     }
 
-    void StartIpv6()
+    /// <summary>The link came up: the all-nodes group, the sockets' groups, a link-local address and static ones, router solicitation.</summary>
+    public void Start()
     {
-        if (_ipv6 is null)
-            return;
-        _ipv6.Mtu = _device.Mtu;
-        JoinIpv6Group(IpAddress.AllNodes);
+        _interface.Mtu = _link.Mtu;
+        JoinGroup(IpAddress.AllNodes);
         // IPv6 memberships end with the link (the interface forgets everything); the sockets' come back with it.
         foreach (var binding in _udp.Bindings)
         {
             foreach (var group in binding.Groups ?? [])
             {
                 if (!group.IsIpv4)
-                    JoinIpv6Group(group);
+                    JoinGroup(group);
             }
         }
         AddAutoconfiguredAddress(0xFE80_0000_0000_0000, 64, Ipv6AddressOrigin.LinkLocal, long.MaxValue, long.MaxValue);
-        foreach (var (address, prefixLength) in _options.Ipv6.StaticAddresses)
-            StartAddress(_ipv6.Add(IpAddress.FromIPAddress(address), prefixLength, Ipv6AddressOrigin.Static));
-        if (_options.Ipv6.Gateway is { } gateway)
-            _ipv6.SetRouter(IpAddress.FromIPAddress(gateway), long.MaxValue);
-        StartDhcpv6Client();
-        if (_options.Ipv6.AcceptRouterAdvertisements)
+        foreach (var (address, prefixLength) in _settings.StaticAddresses)
+            StartAddress(_interface.Add(IpAddress.FromIPAddress(address), prefixLength, Ipv6AddressOrigin.Static));
+        if (_settings.Gateway is { } gateway)
+            _interface.SetRouter(IpAddress.FromIPAddress(gateway), long.MaxValue);
+        _host.OnStarted();
+        if (_settings.AcceptRouterAdvertisements)
         {
             _routerSolicitationsLeft = MaxRouterSolicitations;
             _nextRouterSolicitationAt = _now + _random.NextInt64(MaxRouterSolicitationDelay + 1);
@@ -58,28 +57,24 @@ internal sealed partial class NetworkEngine
     }
 
     /// <summary>The link went down: everything learned is forgotten, and addresses are checked again when it returns (RFC 4862 5.4).</summary>
-    void StopIpv6()
+    public void Stop()
     {
-        if (_ipv6 is null || _ipv6.Addresses.Count == 0 && _ipv6.Multicast.Count == 0)
+        if (_interface.Addresses.Count == 0 && _interface.Multicast.Count == 0)
             return;
-        _ipv6.Clear();
+        _interface.Clear();
         _neighbors.ClearIpv6();
-        _mldReports!.Clear();
+        _mldReports.Clear();
         _nextRouterSolicitationAt = long.MaxValue;
-        _dhcpv6?.Stop();
-        _dhcpv6DnsServers = _dhcpv6NtpServers = [];
+        _host.OnStopped();
     }
 
-    void ShutdownIpv6() => _dhcpv6?.Release();
-
-    long? NextIpv6Deadline
+    /// <summary>When a timer of the layer is due next (DAD, lifetimes, solicitations, reports); null when none is set.</summary>
+    public long? NextDeadline
     {
         get
         {
-            if (_ipv6 is null)
-                return null;
-            long next = Math.Min(Math.Min(_nextRouterSolicitationAt, NextMldReportAt), _dhcpv6?.NextDeadline ?? long.MaxValue);
-            foreach (var address in _ipv6.Addresses)
+            long next = Math.Min(_nextRouterSolicitationAt, NextMldReportAt);
+            foreach (var address in _interface.Addresses)
             {
                 if (address.State == Ipv6AddressState.Tentative)
                     next = Math.Min(next, address.DadNextAt);
@@ -87,35 +82,31 @@ internal sealed partial class NetworkEngine
                     next = Math.Min(next, address.PreferredUntil);
                 next = Math.Min(next, address.ValidUntil);
             }
-            foreach (var router in _ipv6.Routers)
+            foreach (var router in _interface.Routers)
                 next = Math.Min(next, router.ExpiresAt);
-            foreach (var prefix in _ipv6.Prefixes)
+            foreach (var prefix in _interface.Prefixes)
                 next = Math.Min(next, prefix.ExpiresAt);
-            next = Math.Min(next, Math.Min(_ipv6.DnsServers.NextExpiry, _ipv6.SearchDomains.NextExpiry));
+            next = Math.Min(next, Math.Min(_interface.DnsServers.NextExpiry, _interface.SearchDomains.NextExpiry));
             return next == long.MaxValue ? null : next;
         }
     }
 
-    void RunIpv6Timers()
+    public void RunTimers()
     {
-        if (_ipv6 is null)
-            return;
         RunDuplicateAddressDetection();
         RunAddressLifetimes();
-        for (int i = _ipv6.Routers.Count - 1; i >= 0; i--)
+        for (int i = _interface.Routers.Count - 1; i >= 0; i--)
         {
-            if (_ipv6.Routers[i].ExpiresAt <= _now)
-                _ipv6.RemoveRouter(_ipv6.Routers[i].Address);
+            if (_interface.Routers[i].ExpiresAt <= _now)
+                _interface.RemoveRouter(_interface.Routers[i].Address);
         }
-        for (int i = _ipv6.Prefixes.Count - 1; i >= 0; i--)
+        for (int i = _interface.Prefixes.Count - 1; i >= 0; i--)
         {
-            if (_ipv6.Prefixes[i] is { } prefix && prefix.ExpiresAt <= _now)
-                _ipv6.RemovePrefix(prefix.Prefix, prefix.Length);
+            if (_interface.Prefixes[i] is { } prefix && prefix.ExpiresAt <= _now)
+                _interface.RemovePrefix(prefix.Prefix, prefix.Length);
         }
-        _ipv6.DnsServers.Expire(_now);
-        _ipv6.SearchDomains.Expire(_now);
-        if (_dhcpv6 is not null && _now >= _dhcpv6.NextDeadline)
-            _dhcpv6.OnTimer();
+        _interface.DnsServers.Expire(_now);
+        _interface.SearchDomains.Expire(_now);
         if (_now >= _nextRouterSolicitationAt)
             SendRouterSolicitation();
         RunMldTimers();
@@ -136,22 +127,22 @@ internal sealed partial class NetworkEngine
         int length = Icmpv6Message.HeaderLength + NdpMessage.WriteRouterSolicitation(lease.Buffer.AsSpan(TransportOffset + Icmpv6Message.HeaderLength),
             !source.IsUnspecified ? OwnLinkAddress : null);
         SendNdp(lease.Buffer, length, Icmpv6Type.RouterSolicitation, source, IpAddress.AllRouters, linkAddress: null);
-        Counters.Increment(StackCounter.RouterSolicitationsSent);
+        _counters.Increment(StackCounter.RouterSolicitationsSent);
     }
 
     /// <summary>
     /// A Neighbor Solicitation for <paramref name="target"/>: multicast to its solicited-node group to resolve it, or
     /// unicast to <paramref name="unicastTo"/> to probe it (RFC 4861 7.2.2, 7.3.3).
     /// </summary>
-    void SendNeighborSolicitation(IpAddress target, MacAddress? unicastTo)
+    public void SendNeighborSolicitation(IpAddress target, MacAddress? unicastTo)
     {
-        if (!_ipv6!.TrySelectSource(target, out var source))
+        if (!_interface.TrySelectSource(target, out var source))
             return;
         using var lease = _buffers.Rent();
         int length = Icmpv6Message.HeaderLength + NdpMessage.WriteNeighborSolicitation(lease.Buffer.AsSpan(TransportOffset + Icmpv6Message.HeaderLength),
             target, OwnLinkAddress);
         SendNdp(lease.Buffer, length, Icmpv6Type.NeighborSolicitation, source, unicastTo is null ? target.SolicitedNode : target, unicastTo);
-        Counters.Increment(StackCounter.NeighborSolicitationsSent);
+        _counters.Increment(StackCounter.NeighborSolicitationsSent);
     }
 
     /// <summary>RFC 4862 5.4.2: a DAD probe, from the unspecified address with no link-layer option.</summary>
@@ -161,7 +152,7 @@ internal sealed partial class NetworkEngine
         int length = Icmpv6Message.HeaderLength + NdpMessage.WriteNeighborSolicitation(lease.Buffer.AsSpan(TransportOffset + Icmpv6Message.HeaderLength),
             tentative, sourceLinkAddress: null);
         SendNdp(lease.Buffer, length, Icmpv6Type.NeighborSolicitation, IpAddress.Ipv6Any, tentative.SolicitedNode, linkAddress: null);
-        Counters.Increment(StackCounter.NeighborSolicitationsSent);
+        _counters.Increment(StackCounter.NeighborSolicitationsSent);
     }
 
     /// <summary>Sends the NDP message built at the transport offset with hop limit 255 (RFC 4861 6.1, 7.1), straight to <paramref name="linkAddress"/> when given.</summary>
@@ -176,7 +167,7 @@ internal sealed partial class NetworkEngine
     {
         if (hopLimit != 255 || message.Code != 0 || !NdpTargetMessage.TryParse(message.Body, out var solicitation))
         {
-            Counters.Increment(StackCounter.DropNdpInvalid);
+            _counters.Increment(StackCounter.DropNdpInvalid);
             return;
         }
         var target = solicitation.Target;
@@ -184,13 +175,13 @@ internal sealed partial class NetworkEngine
         // From :: only for DAD: then to a solicited-node group and with no link-layer option.
         if (target.IsMulticast || (source.IsUnspecified && (!IsSolicitedNodeGroup(destination) || sourceLinkAddress is not null)))
         {
-            Counters.Increment(StackCounter.DropNdpInvalid);
+            _counters.Increment(StackCounter.DropNdpInvalid);
             return;
         }
-        var ours = _ipv6!.Find(target);
+        var ours = _interface.Find(target);
         if (ours is null)
         {
-            Counters.Increment(StackCounter.DropIcmpIgnored);
+            _counters.Increment(StackCounter.DropIcmpIgnored);
             return;
         }
         if (ours.State == Ipv6AddressState.Tentative)
@@ -210,7 +201,7 @@ internal sealed partial class NetworkEngine
             return;
         }
         if (sourceLinkAddress is { } linkAddress)
-            _neighbors.Learned(_neighbors.Ipv6!.Learn(source, linkAddress, _now, create: true, confirmed: false));
+            _neighbors.Learned(_ndp.Learn(source, linkAddress, _now, create: true, confirmed: false));
         SendNeighborAdvertisement(target, source, solicited: true);
     }
 
@@ -227,7 +218,7 @@ internal sealed partial class NetworkEngine
         int length = Icmpv6Message.HeaderLength + NdpMessage.WriteNeighborAdvertisement(lease.Buffer.AsSpan(TransportOffset + Icmpv6Message.HeaderLength),
             target, router: false, solicited, overrideFlag: true, OwnLinkAddress);
         SendNdp(lease.Buffer, length, Icmpv6Type.NeighborAdvertisement, target, destination, linkAddress: null);
-        Counters.Increment(StackCounter.NeighborAdvertisementsSent);
+        _counters.Increment(StackCounter.NeighborAdvertisementsSent);
     }
 
     /// <summary>RFC 4861 7.1.2 validation, then DAD (RFC 4862 5.4.4) or the cache update of 7.2.5.</summary>
@@ -235,17 +226,17 @@ internal sealed partial class NetworkEngine
     {
         if (hopLimit != 255 || message.Code != 0 || !NdpTargetMessage.TryParse(message.Body, out var advertisement))
         {
-            Counters.Increment(StackCounter.DropNdpInvalid);
+            _counters.Increment(StackCounter.DropNdpInvalid);
             return;
         }
         bool solicited = advertisement.Solicited, overrideFlag = advertisement.Override;
         var target = advertisement.Target;
         if (target.IsMulticast || (destination.IsMulticast && solicited))
         {
-            Counters.Increment(StackCounter.DropNdpInvalid);
+            _counters.Increment(StackCounter.DropNdpInvalid);
             return;
         }
-        if (_ipv6!.Find(target) is { } ours)
+        if (_interface.Find(target) is { } ours)
         {
             if (ours.State == Ipv6AddressState.Tentative)
                 OnDuplicateAddress(ours, "another node advertises it");
@@ -253,13 +244,13 @@ internal sealed partial class NetworkEngine
             {
                 // At most one such event per 10 s: a node repeating the advertisement cannot flood the log.
                 _nextConflictEventAt = _now + 10_000_000;
-                _events.Enqueue(new StackEventArgs(StackEventKind.AddressConflict,
+                _host.Raise(new StackEventArgs(StackEventKind.AddressConflict,
                     $"IPv6 address {target} is also advertised by {_frameSource} (kept: it passed duplicate address detection)", target.ToIPAddress()));
             }
             return;
         }
         MacAddress? targetLinkAddress = NdpMessage.FindLinkAddress(advertisement.Options, NdpOptionType.TargetLinkLayerAddress);
-        _neighbors.Learned(_neighbors.Ipv6!.Advertise(target, targetLinkAddress, solicited, overrideFlag, _now));
+        _neighbors.Learned(_ndp.Advertise(target, targetLinkAddress, solicited, overrideFlag, _now));
     }
 
     /// <summary>Our link address for NDP options: on a TAP; a TUN has none (RFC 4861 4.6.1: omitted without link addresses).</summary>

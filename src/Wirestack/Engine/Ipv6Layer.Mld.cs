@@ -5,7 +5,7 @@ using Wirestack.Wire;
 namespace Wirestack.Engine;
 
 // MLDv2 host side (RFC 3810) with MLDv1 compatibility (8.2): reports on join and leave, answers to queries.
-internal sealed partial class NetworkEngine
+internal sealed partial class Ipv6Layer
 {
     /// <summary>RFC 3810 9.1, 9.11, 9.12: Robustness Variable, Unsolicited Report Interval, Older Version Querier Present Timeout.</summary>
     const int MldRobustness = 2;
@@ -13,38 +13,38 @@ internal sealed partial class NetworkEngine
 
     const byte ModeIsExclude = 2, ChangeToIncludeMode = 3, ChangeToExcludeMode = 4;
 
-    readonly GroupReportSchedule? _mldReports;
-    readonly Action<IpAddress, byte>? _sendMldReport;
+    readonly GroupReportSchedule _mldReports;
+    readonly Action<IpAddress, byte> _sendMldReport;
     long _mldVersion1Until;
 
     bool MldVersion1 => _now < _mldVersion1Until;
 
-    long NextMldReportAt => _mldReports?.NextDeadline ?? long.MaxValue;
+    long NextMldReportAt => _mldReports.NextDeadline;
 
     /// <summary>RFC 3810 6: the link-scope all-nodes group and interface-local groups are never reported.</summary>
     static bool IsReported(IpAddress group) => group != IpAddress.AllNodes && group.MulticastScope > 1;
 
     /// <summary>Joins <paramref name="group"/> on the interface, reporting the change (robustness-many times); false when no more groups fit.</summary>
-    bool JoinIpv6Group(IpAddress group)
+    public bool JoinGroup(IpAddress group)
     {
-        var result = _ipv6!.Multicast.Join(group);
+        var result = _interface.Multicast.Join(group);
         if (result == JoinResult.Joined && IsReported(group))
             ScheduleStateChange(group, ChangeToExcludeMode);
         return result != JoinResult.Full;
     }
 
-    void LeaveIpv6Group(IpAddress group)
+    public void LeaveGroup(IpAddress group)
     {
-        if (_ipv6!.Multicast.Leave(group) && IsReported(group))
+        if (_interface.Multicast.Leave(group) && IsReported(group))
             ScheduleStateChange(group, ChangeToIncludeMode);
     }
 
     // RFC 3810 6.1: sent at once, then repeated at random intervals up to the unsolicited report interval.
-    void ScheduleStateChange(IpAddress group, byte recordType) => _mldReports!.StateChange(group, recordType, _now);
+    void ScheduleStateChange(IpAddress group, byte recordType) => _mldReports.StateChange(group, recordType, _now);
 
     void RunMldTimers()
     {
-        if (_mldReports!.Run(_now, _sendMldReport!))
+        if (_mldReports.Run(_now, _sendMldReport))
             SendCurrentStateReport();
     }
 
@@ -53,7 +53,7 @@ internal sealed partial class NetworkEngine
     {
         if (hopLimit != 1 || !source.IsLinkLocal || !MldMessage.TryParseQuery(message.Body, out var query))
         {
-            Counters.Increment(StackCounter.DropMldInvalid);
+            _counters.Increment(StackCounter.DropMldInvalid);
             return;
         }
         long maxDelay = query.MaxResponseMicroseconds;
@@ -62,20 +62,20 @@ internal sealed partial class NetworkEngine
             _mldVersion1Until = _now + OlderQuerierPresentTimeout;
         long due = _now + _random.NextInt64(Math.Max(maxDelay, 1));
         if (group.IsUnspecified)
-            _mldReports!.GeneralQuery(due);
-        else if (_ipv6!.Multicast.Contains(group) && IsReported(group))
-            _mldReports!.GroupQuery(group, ModeIsExclude, due);
+            _mldReports.GeneralQuery(due);
+        else if (_interface.Multicast.Contains(group) && IsReported(group))
+            _mldReports.GroupQuery(group, ModeIsExclude, due);
     }
 
     void SendCurrentStateReport()
     {
         if (MldVersion1)
         {
-            foreach (var group in _ipv6!.Multicast.Groups.Where(IsReported).ToList())
+            foreach (var group in _interface.Multicast.Groups.Where(IsReported).ToList())
                 SendMldReport(group, ModeIsExclude);
             return;
         }
-        var groups = _ipv6!.Multicast.Groups.Where(IsReported).ToList();
+        var groups = _interface.Multicast.Groups.Where(IsReported).ToList();
         int perPacket = (_output.Ipv6LinkMtu - Ipv6Packet.HeaderLength - MldMessage.HopByHopLength - Icmpv6Message.HeaderLength
             - MldMessage.Version2ReportHeaderLength) / MldMessage.RecordLength;
         for (int start = 0; start < groups.Count; start += perPacket)
@@ -122,6 +122,6 @@ internal sealed partial class NetworkEngine
         MldMessage.WriteHopByHop(buffer.AsSpan(TransportOffset, MldMessage.HopByHopLength), IpProtocol.Icmpv6);
         Icmpv6Message.Finish(buffer.AsSpan(TransportOffset + MldMessage.HopByHopLength, length), type, 0, source, destination);
         _output.Send(buffer, TransportOffset, MldMessage.HopByHopLength + length, Ipv6NextHeader.HopByHop, source, destination, _now, hopLimit: 1);
-        Counters.Increment(StackCounter.MldReportsSent);
+        _counters.Increment(StackCounter.MldReportsSent);
     }
 }
