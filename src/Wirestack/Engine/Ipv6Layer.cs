@@ -6,7 +6,7 @@ using Wirestack.Wire;
 namespace Wirestack.Engine;
 
 /// <summary>What the IPv6 layer needs from the engine around it.</summary>
-internal interface IIpv6Host
+internal interface IIpv6Host : IIpHost
 {
     /// <summary>A stack event (address states, conflicts) for the application.</summary>
     void Raise(StackEventArgs stackEvent);
@@ -23,8 +23,6 @@ internal interface IIpv6Host
     /// <summary>DAD found a DHCPv6-leased address in use (RFC 8415 18.2.10.1: decline it).</summary>
     void OnDuplicateLease(IpAddress address);
 
-    /// <summary>An ICMPv6 error about a datagram of ours whose transport header is <paramref name="transport"/>.</summary>
-    void ReportTransportError(byte protocol, ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error);
 }
 
 /// <summary>

@@ -72,7 +72,7 @@ internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
             return;
         _interface.Configure(lease.Address, lease.PrefixLength, lease.Gateway);
         SetState(StackState.Configuring);
-        Announce();
+        _ipv4.Announce();
     }
 
     void IDhcpHost.RemoveLease()
@@ -89,8 +89,7 @@ internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
     void IDhcpHost.SendArpProbe(Ipv4Address address)
     {
         // RFC 5227 2.1.1: sender protocol address zero, target the address being probed.
-        SendArp(ArpOperation.Request, MacAddress.Broadcast, Ipv4Address.Any, MacAddress.Zero, address);
-        Counters.Increment(StackCounter.ArpRequestsSent);
+        _ipv4.SendProbe(address);
     }
 
     void IDhcpHost.Raise(StackEventKind kind, string message, Ipv4Address? address) =>

@@ -13,7 +13,7 @@ namespace Wirestack.Engine;
 /// <see cref="LinkLayer"/>, the <see cref="NeighborResolver"/> and the one <see cref="IpOutput"/> of both families,
 /// each built in a buffer leased from <see cref="TransmitBuffers"/>.
 /// </summary>
-internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
+internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host, IIpv6Host
 {
     /// <summary>Room before any transport header the engine builds: link header, IPv6 header and a Fragment header.</summary>
     const int TransportOffset = TransmitBuffers.TransportOffset;
@@ -37,6 +37,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
     readonly Reassembler _reassembler;
     readonly TokenBucket _icmpErrorLimiter;
     readonly UdpLayer _udp;
+    readonly Ipv4Layer _ipv4;
     readonly Ipv6Layer? _ipv6;
     readonly Random _random;
     readonly Queue<StackState> _stateChanges = new();
@@ -66,10 +67,9 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
         _udp = new UdpLayer(_output, _link, _buffers, _interface, ipv6 is not null, this, Counters);
         _reassembler = new Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
+        _ipv4 = new Ipv4Layer(_interface, _link, _neighbors, _output, _buffers, _reassembler, _icmpErrorLimiter, _tcp, _udp, this, Counters, _random);
         if (ipv6 is not null)
             _ipv6 = new Ipv6Layer(ipv6, options, _link, _neighbors, _output, _buffers, _reassembler, _icmpErrorLimiter, _tcp, _udp, this, Counters, _random);
-        _igmpReports = new GroupReportSchedule(IgmpRobustness, IgmpUnsolicitedReportInterval, _random);
-        _sendIgmpReport = SendIgmpReport;
         _onReassemblyExpired = OnReassemblyExpired;
         _dnsServers = StaticDnsServers();
         CreateMdns();
@@ -129,8 +129,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
             next = Earliest(next, _ipv6?.NextDeadline);
             if (_dhcpv6 is { NextDeadline: var dhcpv6Deadline } && dhcpv6Deadline != long.MaxValue)
                 next = Earliest(next, dhcpv6Deadline);
-            if (_igmpReports.NextDeadline is var igmp && igmp != long.MaxValue)
-                next = Earliest(next, igmp);
+            next = Earliest(next, _ipv4.NextDeadline);
             if (_mdns is { NextDeadline: var mdns } && mdns != long.MaxValue)
                 next = Earliest(next, mdns);
             next = Earliest(next, _device.NextFrameDueMicroseconds);
@@ -149,6 +148,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
         _now = Math.Max(_now, nowMicroseconds);
         _tcp.SetTime(_now);
         _udp.SetTime(_now);
+        _ipv4.SetTime(_now);
         _ipv6?.SetTime(_now);
     }
 
@@ -159,6 +159,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
         _now = nowMicroseconds;
         _tcp.SetTime(_now);
         _udp.SetTime(_now);
+        _ipv4.SetTime(_now);
         _ipv6?.SetTime(_now);
         UpdateState();
         int budget = ReceiveBudget;
@@ -202,7 +203,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
         if (State == StackState.Down)
         {
             SetState(StackState.LinkUp);
-            RestartIgmp();
+            _ipv4.RestartReports();
             _ipv6?.Start();
         }
 
@@ -222,7 +223,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
             if (!_interface.IsConfigured)
                 return;
             SetState(StackState.Configuring);
-            Announce();
+            _ipv4.Announce();
             StartDhcpServer();
         }
 
@@ -252,7 +253,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
         _ipv6?.RunTimers();
         if (_dhcpv6 is not null && _now >= _dhcpv6.NextDeadline)
             _dhcpv6.OnTimer();
-        RunIgmpTimers();
+        _ipv4.RunTimers();
         RunMdns();
 
         _tcp.RunTimers();
@@ -289,7 +290,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
             switch (QuotedPacket.VersionOf(frameBytes))
             {
                 case 4:
-                    ReceiveIpv4(_receiveBuffer, 0, length);
+                    _ipv4.Receive(_receiveBuffer, 0, length, _checksumVouched);
                     break;
                 case 6:
                     ReceiveIpv6(0, length);
@@ -320,10 +321,10 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
         switch (frame.EtherType)
         {
             case EtherType.Arp:
-                ReceiveArp(frame.Payload);
+                _ipv4.ReceiveArp(frame.Payload);
                 break;
             case EtherType.Ipv4:
-                ReceiveIpv4(_receiveBuffer, frame.HeaderLengthWithTag, length - frame.HeaderLengthWithTag);
+                _ipv4.Receive(_receiveBuffer, frame.HeaderLengthWithTag, length - frame.HeaderLengthWithTag, _checksumVouched);
                 break;
             case EtherType.Ipv6:
                 ReceiveIpv6(frame.HeaderLengthWithTag, length - frame.HeaderLengthWithTag);
@@ -345,7 +346,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
     void INeighborHost.Solicit(IpAddress target, MacAddress? unicastTo)
     {
         if (target.IsIpv4)
-            SendArpRequest(target.Ipv4, unicastTo);
+            _ipv4.SendArpRequest(target.Ipv4, unicastTo);
         else
             _ipv6?.SendNeighborSolicitation(target, unicastTo);
     }
@@ -353,12 +354,12 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
     void INeighborHost.SendResolved(in PendingPacket packet, MacAddress linkAddress) =>
         _output.PutOnLink(packet.Buffer, packet.Offset, packet.Length, linkAddress, packet.Offload, _now);
 
-    bool IUdpHost.JoinGroup(IpAddress group) => group.IsIpv4 ? JoinIpv4Group(group) : _ipv6 is not null && _ipv6.JoinGroup(group);
+    bool IUdpHost.JoinGroup(IpAddress group) => group.IsIpv4 ? _ipv4.JoinGroup(group) : _ipv6 is not null && _ipv6.JoinGroup(group);
 
     void IUdpHost.LeaveGroup(IpAddress group)
     {
         if (group.IsIpv4)
-            LeaveIpv4Group(group);
+            _ipv4.LeaveGroup(group);
         else
             _ipv6?.LeaveGroup(group);
     }
@@ -366,12 +367,53 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv6Host
     void IUdpHost.SendPortUnreachable(ReadOnlySpan<byte> packet)
     {
         if (QuotedPacket.VersionOf(packet) == 4)
-            SendIcmpError(packet, Icmpv4Type.DestinationUnreachable, UnreachableCode.Port);
+            _ipv4.SendError(packet, Icmpv4Type.DestinationUnreachable, UnreachableCode.Port);
         else
             _ipv6?.SendError(packet, Icmpv6Type.DestinationUnreachable, Icmpv6Code.PortUnreachable, 0);
     }
 
-    void IDeliveryErrors.ReportUnreachable(ReadOnlySpan<byte> packet, SocketError error) => ReportToSender(packet, error);
+    /// <summary>
+    /// Tells the socket or connection that sent <paramref name="quoted"/> (a packet of ours of either family, perhaps cut
+    /// short as in an ICMP quote) that it failed. Only the header and the first 8 bytes of the transport header are read.
+    /// </summary>
+    void IDeliveryErrors.ReportUnreachable(ReadOnlySpan<byte> quoted, SocketError error)
+    {
+        if (QuotedPacket.VersionOf(quoted) == 6)
+            _ipv6?.ReportToSender(quoted, error);
+        else
+            _ipv4.ReportToSender(quoted, error);
+    }
+
+    /// <summary>
+    /// Upper-layer reachability confirmation (RFC 4861 7.3.1): TCP saw forward progress with <paramref name="remote"/>,
+    /// so its next hop answers.
+    /// </summary>
+    public void ConfirmReachable(IpAddress remote)
+    {
+        if (_link.IsEthernet && _output.TryNextHop(remote, out var nextHop))
+            _neighbors.Confirm(nextHop, _now);
+    }
+
+    void IIpv4Host.OnArpSender(Ipv4Address address) => _dhcp?.OnAddressInUse(address);
+
+    /// <summary>An error about a datagram of ours (either family) whose transport header is <paramref name="transport"/>.</summary>
+    void IIpHost.ReportTransportError(byte protocol, ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error)
+    {
+        if (protocol == IpProtocol.Udp)
+            _udp.OnIcmpError(transport, local, remote, error);
+        else if (protocol == IpProtocol.Tcp)
+            _tcp.OnIcmpError(transport, local, remote, error);
+    }
+
+    /// <summary>RFC 792 and RFC 8200 4.5: Time Exceeded (code 1) to the sender of a datagram whose first fragment came but not the rest.</summary>
+    void OnReassemblyExpired(ReadOnlySpan<byte> headerAndData)
+    {
+        if (QuotedPacket.VersionOf(headerAndData) == 6)
+            _ipv6?.SendError(headerAndData, Icmpv6Type.TimeExceeded, Icmpv6Code.ReassemblyTimeExceeded, 0);
+        else
+            _ipv4.SendError(headerAndData, Icmpv4Type.TimeExceeded, code: 1);
+    }
+
 
     /// <summary>True for an address of ours that may carry ordinary traffic (either family).</summary>
     public bool IsOurUnicast(IpAddress address) =>

@@ -3,28 +3,28 @@ using Wirestack.Wire;
 namespace Wirestack.Engine;
 
 // ARP (RFC 826): answering for our address, learning neighbours, asking for the ones the resolver needs.
-internal sealed partial class NetworkEngine
+internal sealed partial class Ipv4Layer
 {
-    void ReceiveArp(ReadOnlySpan<byte> payload)
+    public void ReceiveArp(ReadOnlySpan<byte> payload)
     {
         if (!ArpPacket.TryParse(payload, out var arp) || arp.Operation is not (ArpOperation.Request or ArpOperation.Reply))
         {
-            Counters.Increment(StackCounter.DropArpMalformed);
+            _counters.Increment(StackCounter.DropArpMalformed);
             return;
         }
         var senderIp = arp.SenderProtocolAddress;
         var senderMac = arp.SenderHardwareAddress;
-        if (_dhcp is not null && senderMac != MacAddress && !senderIp.IsAny)
-            _dhcp.OnAddressInUse(senderIp);
+        if (senderMac != MacAddress && !senderIp.IsAny)
+            _host.OnArpSender(senderIp);
         if (senderMac.IsMulticast || senderMac == MacAddress)
         {
-            Counters.Increment(StackCounter.DropArpMalformed);
+            _counters.Increment(StackCounter.DropArpMalformed);
             return;
         }
         if (_interface.IsConfigured && senderIp == _interface.Address)
         {
             // Someone else claims our address (RFC 5227 2.4): count it and keep ours.
-            Counters.Increment(StackCounter.DropArpAddressConflict);
+            _counters.Increment(StackCounter.DropArpAddressConflict);
             return;
         }
 
@@ -40,15 +40,22 @@ internal sealed partial class NetworkEngine
         if (forUs && arp.Operation == ArpOperation.Request)
         {
             SendArp(ArpOperation.Reply, senderMac, _interface.Address, senderMac, senderIp);
-            Counters.Increment(StackCounter.ArpRepliesSent);
+            _counters.Increment(StackCounter.ArpRepliesSent);
         }
     }
 
     /// <summary>An ARP request: broadcast to resolve, or unicast to <paramref name="to"/> to re-probe (RFC 4861 7.3.3 PROBE).</summary>
-    void SendArpRequest(Ipv4Address target, MacAddress? to = null)
+    public void SendArpRequest(Ipv4Address target, MacAddress? to = null)
     {
         SendArp(ArpOperation.Request, to ?? MacAddress.Broadcast, _interface.Address, MacAddress.Zero, target);
-        Counters.Increment(StackCounter.ArpRequestsSent);
+        _counters.Increment(StackCounter.ArpRequestsSent);
+    }
+
+    /// <summary>RFC 5227 2.1.1: a probe for <paramref name="address"/>, from sender address zero (a DHCP client checking its offer).</summary>
+    public void SendProbe(Ipv4Address address)
+    {
+        SendArp(ArpOperation.Request, MacAddress.Broadcast, Ipv4Address.Any, MacAddress.Zero, address);
+        _counters.Increment(StackCounter.ArpRequestsSent);
     }
 
     void SendArp(ArpOperation operation, MacAddress frameTo, Ipv4Address senderIp, MacAddress targetMac, Ipv4Address targetIp)
@@ -61,19 +68,9 @@ internal sealed partial class NetworkEngine
     }
 
     /// <summary>Gratuitous ARP announcing our address (RFC 5227 3): a request with sender and target both ours.</summary>
-    void Announce()
+    public void Announce()
     {
         if (_link.IsEthernet && _interface.IsConfigured)
             SendArpRequest(_interface.Address);
-    }
-
-    /// <summary>
-    /// Upper-layer reachability confirmation (RFC 4861 7.3.1): TCP saw forward progress with <paramref name="remote"/>,
-    /// so its next hop answers.
-    /// </summary>
-    public void ConfirmReachable(IpAddress remote)
-    {
-        if (_link.IsEthernet && _output.TryNextHop(remote, out var nextHop))
-            _neighbors.Confirm(nextHop, _now);
     }
 }

@@ -6,12 +6,12 @@ namespace Wirestack.Engine;
 // IGMPv3 host side (RFC 3376) with IGMPv1 and v2 compatibility (7.2): reports on join and leave, answers to queries.
 // Membership is EXCLUDE({}) — every source of the group — as for a host without source filtering (RFC 4604 is for
 // hosts that do SSM; this one does not).
-internal sealed partial class NetworkEngine
+internal sealed partial class Ipv4Layer
 {
     /// <summary>RFC 3376 8.1, 8.11, 8.12: Robustness Variable, Unsolicited Report Interval, Older Version Querier Present Timeout.</summary>
     const int IgmpRobustness = 2;
     const long IgmpUnsolicitedReportInterval = 1_000_000, IgmpOlderQuerierPresentTimeout = 260_000_000;
-    const byte IgmpProtocol = 2;
+    internal const byte IgmpProtocol = 2;
 
     /// <summary>224.0.0.22, where IGMPv3 reports go (RFC 3376 4.2.14).</summary>
     static readonly Ipv4Address AllIgmpRouters = new(0xE000_0016);
@@ -30,7 +30,7 @@ internal sealed partial class NetworkEngine
     static bool IsIgmpReported(IpAddress group) => group.Ipv4 != Ipv4Interface.AllHosts;
 
     /// <summary>Joins an IPv4 group on the interface, reporting it when it is new there; false when no more groups fit.</summary>
-    bool JoinIpv4Group(IpAddress group)
+    public bool JoinGroup(IpAddress group)
     {
         var result = _interface.Multicast.Join(group);
         if (result == JoinResult.Joined && IsIgmpReported(group))
@@ -38,14 +38,14 @@ internal sealed partial class NetworkEngine
         return result != JoinResult.Full;
     }
 
-    void LeaveIpv4Group(IpAddress group)
+    public void LeaveGroup(IpAddress group)
     {
         if (_interface.Multicast.Leave(group) && IsIgmpReported(group))
             _igmpReports.StateChange(group, IgmpRecordType.ChangeToIncludeMode, _now);
     }
 
     /// <summary>The link came up: report every group again, as after a join (routers may have forgotten the host).</summary>
-    void RestartIgmp()
+    public void RestartReports()
     {
         _igmpReports.Clear();
         foreach (var group in _interface.Multicast.Groups)
@@ -55,7 +55,7 @@ internal sealed partial class NetworkEngine
         }
     }
 
-    void RunIgmpTimers()
+    public void RunTimers()
     {
         if (_igmpReports.Run(_now, _sendIgmpReport))
             SendIgmpCurrentState();
@@ -66,12 +66,12 @@ internal sealed partial class NetworkEngine
     {
         if (!IgmpMessage.TryParse(packet.Payload, out var message))
         {
-            Counters.Increment(StackCounter.DropIgmpInvalid);
+            _counters.Increment(StackCounter.DropIgmpInvalid);
             return;
         }
         if (message.Type != IgmpType.MembershipQuery)
             return;   // other hosts' reports: IGMPv3 suppresses nothing (RFC 3376 5.1)
-        Counters.Increment(StackCounter.IgmpQueriesReceived);
+        _counters.Increment(StackCounter.IgmpQueriesReceived);
         int version = message.QueryVersion;
         if (version == 1)
             _igmpVersion1Until = _now + IgmpOlderQuerierPresentTimeout;
@@ -165,6 +165,6 @@ internal sealed partial class NetworkEngine
             moreFragments: false, fragmentOffset: 0, timeToLive: 1, IgmpProtocol, _interface.Address, destination, typeOfService: 0xC0,
             options: IgmpMessage.RouterAlert);
         _output.Route(buffer, offset, headerLength + length, destination, _now);
-        Counters.Increment(StackCounter.IgmpReportsSent);
+        _counters.Increment(StackCounter.IgmpReportsSent);
     }
 }

@@ -5,7 +5,7 @@ using Wirestack.Wire;
 namespace Wirestack.Engine;
 
 // ICMPv4 (RFC 792, RFC 1122 3.2.2): echo replies, rate-limited errors, and errors delivered to sockets.
-internal sealed partial class NetworkEngine
+internal sealed partial class Ipv4Layer
 {
     /// <summary>Most bytes an ICMP error may occupy, so a quote never needs fragmenting (RFC 1812 4.3.2.3).</summary>
     const int IcmpErrorMaxDatagram = 576;
@@ -14,7 +14,7 @@ internal sealed partial class NetworkEngine
     {
         if (!Icmpv4Message.TryParse(packet.Payload, out var message) || (!_checksumVouched && !message.IsChecksumValid))
         {
-            Counters.Increment(StackCounter.DropIcmpMalformed);
+            _counters.Increment(StackCounter.DropIcmpMalformed);
             return;
         }
         switch (message.Type)
@@ -23,7 +23,7 @@ internal sealed partial class NetworkEngine
                 // RFC 1122 3.2.2.6 lets a host ignore echo to broadcast; answering invites smurf amplification.
                 if (_interface.IsBroadcast(packet.Destination) || !_interface.IsConfigured)
                 {
-                    Counters.Increment(StackCounter.DropIcmpIgnored);
+                    _counters.Increment(StackCounter.DropIcmpIgnored);
                     return;
                 }
                 ReplyToEcho(buffer, offset + packet.HeaderLength, message.Bytes.Length, packet.Source);
@@ -31,12 +31,12 @@ internal sealed partial class NetworkEngine
             case Icmpv4Type.DestinationUnreachable:
             case Icmpv4Type.TimeExceeded:
             case Icmpv4Type.ParameterProblem:
-                Counters.Increment(StackCounter.IcmpErrorsReceived);
+                _counters.Increment(StackCounter.IcmpErrorsReceived);
                 ReportToSender(message.Payload, ErrorFor(message.Type, message.Code));
                 break;
             default:
                 // Redirects (we have one gateway), source quench (RFC 6633), replies nobody asked for.
-                Counters.Increment(StackCounter.DropIcmpIgnored);
+                _counters.Increment(StackCounter.DropIcmpIgnored);
                 break;
         }
     }
@@ -46,14 +46,14 @@ internal sealed partial class NetworkEngine
     {
         Icmpv4Message.TurnIntoEchoReply(buffer.AsSpan(messageOffset, messageLength));
         _output.Send(buffer, messageOffset, messageLength, IpProtocol.Icmp, _interface.Address, requester, _now);
-        Counters.Increment(StackCounter.IcmpEchoRepliesSent);
+        _counters.Increment(StackCounter.IcmpEchoRepliesSent);
     }
 
     /// <summary>
     /// Sends an ICMP error about <paramref name="offending"/> (its header and leading data), unless RFC 1122 3.2.2
     /// forbids it (errors about errors, non-first fragments, broadcast or non-unicast sources) or the rate limit bites.
     /// </summary>
-    void SendIcmpError(ReadOnlySpan<byte> offending, Icmpv4Type type, byte code)
+    public void SendError(ReadOnlySpan<byte> offending, Icmpv4Type type, byte code)
     {
         if (!QuotedPacket.TryParse(offending, out var packet) || !packet.IsIpv4 || !_interface.IsConfigured)
             return;
@@ -66,7 +66,7 @@ internal sealed partial class NetworkEngine
             return;
         if (!_icmpErrorLimiter.TryTake(_now))
         {
-            Counters.Increment(StackCounter.DropIcmpRateLimited);
+            _counters.Increment(StackCounter.DropIcmpRateLimited);
             return;
         }
         int quote = Math.Min(offending.Length, IcmpErrorMaxDatagram - Ipv4Packet.MinimumHeaderLength - Icmpv4Message.HeaderLength);
@@ -75,7 +75,7 @@ internal sealed partial class NetworkEngine
         offending[..quote].CopyTo(message[Icmpv4Message.HeaderLength..]);
         Icmpv4Message.WriteHeader(message, type, code, restOfHeader: 0);
         _output.Send(lease.Buffer, TransportOffset, message.Length, IpProtocol.Icmp, _interface.Address, source, _now);
-        Counters.Increment(StackCounter.IcmpErrorsSent);
+        _counters.Increment(StackCounter.IcmpErrorsSent);
     }
 
     /// <summary>The socket error an ICMP error stands for, as Linux maps them (icmp_err_convert).</summary>
