@@ -25,17 +25,17 @@ public sealed class DnsMessageTests
     public void CompressionAndQuery()
     {
         var query = new byte[512];
-        Assert.True(DnsMessage.TryWriteQuery(query, 0x1234, "www.example.com", DnsType.A, out int length));
-        Assert.True(DnsMessage.TryParse(query.AsSpan(0, length), out var message));
+        Assert.True(DnsQuery.TryWrite(query, 0x1234, "www.example.com", DnsType.A, out int length));
+        Assert.True(DnsMessage.TryParse(query.AsSpan(0, length), DnsReadLimits.Unicast, out var message));
         Assert.Equal(0x1234, message.Id);
-        var answers = new List<DnsRecord>();
-        Assert.True(message.TryReadAnswers(out var question, out var type, answers));
-        Assert.Equal("www.example.com", question);
-        Assert.Equal(DnsType.A, type);
+        Assert.Equal(0x0100, message.Flags);   // a query, recursion desired
+        var question = Assert.Single(message.Questions);
+        Assert.Equal(("www.example.com", DnsType.A), (question.Name, question.Type));
+        Assert.Empty(message.Answers);
         // A pointer back to offset 12 plus a prefix label.
         byte[] bytes = [.. query[..length], 3, (byte)'f', (byte)'o', (byte)'o', 0xC0, 12];
         int offset = length;
-        Assert.True(DnsMessage.TryReadName(bytes, ref offset, out var name));
+        Assert.True(DnsName.TryRead(bytes, ref offset, out var name, printableAscii: true));
         Assert.Equal("foo.www.example.com", name);
         Assert.Equal(bytes.Length, offset);
     }
@@ -50,14 +50,13 @@ public sealed class DnsMessageTests
     public void HostileNames(byte[] name)
     {
         int offset = 0;
-        Assert.False(DnsMessage.TryReadName(name, ref offset, out _));
+        Assert.False(DnsName.TryRead(name, ref offset, out _, printableAscii: true));
     }
 
     [Fact(DisplayName = "RFC 1035: 10,000 random messages never throw")]
     public void RandomMessages()
     {
         var random = new Random(1035);
-        var answers = new List<DnsRecord>();
         for (int i = 0; i < 10_000; i++)
         {
             var bytes = new byte[random.Next(0, 300)];
@@ -67,11 +66,13 @@ public sealed class DnsMessageTests
                 bytes[4] = 0;
                 bytes[5] = 1;
             }
-            answers.Clear();
-            if (DnsMessage.TryParse(bytes, out var message) && message.TryReadAnswers(out _, out _, answers))
+            foreach (var limits in new[] { DnsReadLimits.Unicast, DnsReadLimits.Multicast })
             {
-                foreach (var record in answers)
-                    Assert.True(record.DataOffset + record.DataLength <= bytes.Length);
+                if (DnsMessage.TryParse(bytes, limits, out var message))
+                {
+                    Assert.All(message.Answers, record => Assert.True(record.Data.Length <= limits.MaxDataLength));
+                    Assert.True(message.Questions.Count + message.Answers.Count <= 2 * limits.MaxEntries);
+                }
             }
         }
     }
@@ -168,9 +169,7 @@ public sealed class DnsResolverTests
 
         static string QuestionOf(byte[] query)
         {
-            DnsMessage.TryParse(query, out var message);
-            message.TryReadAnswers(out var question, out _, []);
-            return question;
+            return DnsMessage.TryParse(query, DnsReadLimits.Unicast, out var message) && message.Questions.Count == 1 ? message.Questions[0].Name : "";
         }
 
         public async ValueTask DisposeAsync()
@@ -305,9 +304,8 @@ public sealed class DnsResolverTests
     /// <summary>Answers A and AAAA questions for dual.test (AAAA: <paramref name="ipv6"/>); NODATA for other types.</summary>
     static (byte[], bool) DualStack(string name, byte[] query, string ipv6, string ipv4)
     {
-        DnsMessage.TryParse(query, out var message);
-        message.TryReadAnswers(out _, out ushort type, []);
-        return type == DnsType.Aaaa
+        bool aaaa = DnsMessage.TryParse(query, DnsReadLimits.Unicast, out var message) && message.Questions[0].Type == DnsType.Aaaa;
+        return aaaa
             ? (DnsMessageTests.Response(query, 0, (name, DnsType.Aaaa, 60, Aaaa(ipv6))), false)
             : (DnsMessageTests.Response(query, 0, (name, DnsType.A, 60, A(ipv4))), false);
     }

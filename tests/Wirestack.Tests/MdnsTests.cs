@@ -12,7 +12,7 @@ public sealed class MdnsTests
     static readonly MacAddress GroupMac = MacAddress.Parse("01:00:5e:00:00:fb");
     static readonly byte[] OurAddress = [192, 168, 0, 2];
 
-    sealed record Message(Ipv4Address Source, Ipv4Address Destination, ushort DestinationPort, byte Ttl, MdnsPacket Packet);
+    sealed record Message(Ipv4Address Source, Ipv4Address Destination, ushort DestinationPort, byte Ttl, DnsMessage Packet);
 
     static readonly MdnsService Web = new()
     {
@@ -32,7 +32,7 @@ public sealed class MdnsTests
             if (!EthernetFrame.TryParse(frame, out var eth) || eth.EtherType != EtherType.Ipv4 || !Ipv4Packet.TryParse(eth.Payload, out var ip)
                 || ip.Protocol != IpProtocol.Udp || !UdpDatagram.TryParse(ip.Payload, out var udp) || udp.SourcePort != 5353)
                 return null;
-            Assert.True(MdnsPacket.TryParse(udp.Payload, out var packet));
+            Assert.True(DnsMessage.TryParse(udp.Payload, out var packet));
             return new Message(ip.Source, ip.Destination, udp.DestinationPort, ip.TimeToLive, packet);
         }).OfType<Message>()];
 
@@ -91,7 +91,7 @@ public sealed class MdnsTests
         var probe = probes[0].Message;
         Assert.Equal(Group, probe.Destination);
         Assert.Equal(255, probe.Ttl);   // RFC 6762 11
-        Assert.Equal(new DnsQuestion("wirestack.local", MdnsType.Any, UnicastResponse: true), Assert.Single(probe.Packet.Questions));
+        Assert.Equal(new DnsQuestion("wirestack.local", DnsType.Any, UnicastResponse: true), Assert.Single(probe.Packet.Questions));
         Assert.False(probes[1].Message.Packet.Questions[0].UnicastResponse);
         var proposed = Assert.Single(probe.Packet.Authorities);
         Assert.Equal(OurAddress, proposed.Data);
@@ -101,8 +101,8 @@ public sealed class MdnsTests
         Assert.True(announcements[0].At - probes[2].At is >= 250_000 and <= 300_000);
         Assert.Equal(1_000_000, announcements[1].At - announcements[0].At);
         var records = announcements[0].Message.Packet.Answers;
-        Assert.Contains(records, r => r is { Name: "wirestack.local", Type: MdnsType.A, CacheFlush: true, TimeToLive: 120 } && r.Data.SequenceEqual(OurAddress));
-        var reverse = Assert.Single(records, r => r.Type == MdnsType.Ptr);
+        Assert.Contains(records, r => r is { Name: "wirestack.local", Type: DnsType.A, CacheFlush: true, TimeToLive: 120 } && r.Data.SequenceEqual(OurAddress));
+        var reverse = Assert.Single(records, r => r.Type == DnsType.Ptr);
         Assert.Equal("2.0.168.192.in-addr.arpa", reverse.Name);
         Assert.Equal(DnsName.Encode("wirestack.local"), reverse.Data);
         Assert.Equal("wirestack.local", h.Engine.Mdns!.FullName);
@@ -115,7 +115,7 @@ public sealed class MdnsTests
         using var h = Responder();
         h.Advance(TimeSpan.FromMilliseconds(300));
         Assert.NotEmpty(Sent(h));
-        h.Inject(From(Response("wirestack.local", MdnsType.A, [192, 168, 0, 99])));
+        h.Inject(From(Response("wirestack.local", DnsType.A, [192, 168, 0, 99])));
         Assert.Equal("wirestack-2.local", h.Engine.Mdns!.FullName);
         Assert.Equal(1, h.Count(StackCounter.MdnsConflicts));
         Assert.Contains(h.TakeEvents(), e => e.Kind == StackEventKind.MdnsHostNameConflict && e.Message.Contains("wirestack.local is taken"));
@@ -125,11 +125,11 @@ public sealed class MdnsTests
         Assert.Contains(sent, m => m.Packet.IsResponse && m.Packet.Answers.Any(r => r.Name == "wirestack-2.local"));
 
         // After the name is ours, a host claiming it with other data is a conflict too: probing again (9).
-        h.Inject(From(Response("wirestack-2.local", MdnsType.A, [192, 168, 0, 98])));
+        h.Inject(From(Response("wirestack-2.local", DnsType.A, [192, 168, 0, 98])));
         Assert.Equal(MdnsState.Probing, h.Engine.Mdns.State);
         // Our own record repeated by another cache is no conflict.
         using var other = Claimed();
-        other.Inject(From(Response("wirestack.local", MdnsType.A, OurAddress)));
+        other.Inject(From(Response("wirestack.local", DnsType.A, OurAddress)));
         Assert.Equal(MdnsState.Ready, other.Engine.Mdns!.State);
     }
 
@@ -143,10 +143,10 @@ public sealed class MdnsTests
         {
             h.Advance(TimeSpan.FromMilliseconds(300));
             var mdns = h.Engine.Mdns!;
-            h.Inject(From(Response(mdns.FullName, MdnsType.A, [192, 168, 0, 99])));
+            h.Inject(From(Response(mdns.FullName, DnsType.A, [192, 168, 0, 99])));
             var srv = new byte[6 + DnsName.Encode("elsewhere.local").Length];
             DnsName.Encode("elsewhere.local").CopyTo(srv, 6);
-            h.Inject(From(Response(mdns.Services[0].FullName, MdnsType.Srv, srv)));
+            h.Inject(From(Response(mdns.Services[0].FullName, DnsType.Srv, srv)));
         }
         var responder = h.Engine.Mdns!;
         Assert.EndsWith("-13.local", responder.FullName);
@@ -165,9 +165,9 @@ public sealed class MdnsTests
         Sent(h);
         var buffer = new byte[512];
         var writer = new DnsWriter(buffer);
-        writer.Question(DnsName.Encode("wirestack.local"), MdnsType.Any, true);
+        writer.Question(DnsName.Encode("wirestack.local"), DnsType.Any, true);
         writer.Current = DnsWriter.Section.Authority;
-        writer.Record(DnsName.Encode("wirestack.local"), MdnsType.A, false, 120, [192, 168, 0, 200]);   // later than ours
+        writer.Record(DnsName.Encode("wirestack.local"), DnsType.A, false, 120, [192, 168, 0, 200]);   // later than ours
         h.Inject(From(writer.Finish(0, 0)));
         h.Step(TimeSpan.FromMilliseconds(900));
         Assert.Empty(Sent(h));
@@ -181,28 +181,28 @@ public sealed class MdnsTests
     {
         using var h = Claimed();
         h.Step(TimeSpan.FromSeconds(2));
-        h.Inject(From(Query("WireStack.local", MdnsType.A)));
+        h.Inject(From(Query("WireStack.local", DnsType.A)));
         var answer = Assert.Single(Sent(h));
         Assert.Equal(Group, answer.Destination);
         Assert.Equal(5353, answer.DestinationPort);
         var record = Assert.Single(answer.Packet.Answers);
         Assert.Equal(OurAddress, record.Data);
         Assert.True(answer.Packet.IsResponse);
-        h.Inject(From(Query("wirestack.local", MdnsType.A)));
+        h.Inject(From(Query("wirestack.local", DnsType.A)));
         Assert.Empty(Sent(h));
         Assert.Equal(1, h.Count(StackCounter.DropMdnsRateLimited));
         h.Step(TimeSpan.FromSeconds(1));
-        h.Inject(From(Query("wirestack.local", MdnsType.A)));
+        h.Inject(From(Query("wirestack.local", DnsType.A)));
         Assert.Single(Sent(h));
-        h.Inject(From(Query("2.0.168.192.in-addr.arpa", MdnsType.Ptr)));
+        h.Inject(From(Query("2.0.168.192.in-addr.arpa", DnsType.Ptr)));
         Assert.Equal(DnsName.Encode("wirestack.local"), Assert.Single(Assert.Single(Sent(h)).Packet.Answers).Data);
-        h.Inject(From(Query("other.local", MdnsType.A)));
+        h.Inject(From(Query("other.local", DnsType.A)));
         Assert.Empty(Sent(h));
 
         using var probing = Responder();
         probing.Advance(TimeSpan.FromMilliseconds(300));
         Sent(probing);
-        probing.Inject(From(Query("wirestack.local", MdnsType.A)));
+        probing.Inject(From(Query("wirestack.local", DnsType.A)));
         Assert.Empty(Sent(probing));
     }
 
@@ -211,9 +211,9 @@ public sealed class MdnsTests
     {
         using var h = Claimed();
         h.Step(TimeSpan.FromSeconds(2));
-        h.Inject(From(Query("wirestack.local", MdnsType.A, known: ("wirestack.local", MdnsType.A, 60, OurAddress))));
+        h.Inject(From(Query("wirestack.local", DnsType.A, known: ("wirestack.local", DnsType.A, 60, OurAddress))));
         Assert.Empty(Sent(h));
-        h.Inject(From(Query("wirestack.local", MdnsType.A, known: ("wirestack.local", MdnsType.A, 59, OurAddress))));
+        h.Inject(From(Query("wirestack.local", DnsType.A, known: ("wirestack.local", DnsType.A, 59, OurAddress))));
         Assert.Single(Sent(h));
     }
 
@@ -221,15 +221,15 @@ public sealed class MdnsTests
     public void UnicastAnswers()
     {
         using var h = Claimed();
-        h.Inject(From(Query("wirestack.local", MdnsType.A, unicastResponse: true)));
+        h.Inject(From(Query("wirestack.local", DnsType.A, unicastResponse: true)));
         h.Step(TimeSpan.FromSeconds(40));   // a quarter of the TTL since the last multicast
         Sent(h);
-        h.Inject(From(Query("wirestack.local", MdnsType.A, unicastResponse: true)));
+        h.Inject(From(Query("wirestack.local", DnsType.A, unicastResponse: true)));
         var unicast = Assert.Single(Sent(h));
         Assert.Equal(Frames.PeerIp, unicast.Destination);
         Assert.Equal(5353, unicast.DestinationPort);
 
-        h.Inject(From(Query("wirestack.local", MdnsType.A, id: 0x1234), sourcePort: 40000, to: Frames.StackIp));
+        h.Inject(From(Query("wirestack.local", DnsType.A, id: 0x1234), sourcePort: 40000, to: Frames.StackIp));
         var legacy = Assert.Single(Sent(h));
         Assert.Equal(Frames.PeerIp, legacy.Destination);
         Assert.Equal(40000, legacy.DestinationPort);
@@ -248,7 +248,7 @@ public sealed class MdnsTests
         var goodbye = Assert.Single(Sent(h));
         Assert.True(goodbye.Packet.IsResponse);
         Assert.All(goodbye.Packet.Answers, r => Assert.Equal(0u, r.TimeToLive));
-        Assert.Contains(goodbye.Packet.Answers, r => r.Type == MdnsType.A);
+        Assert.Contains(goodbye.Packet.Answers, r => r.Type == DnsType.A);
     }
 
     [Fact(DisplayName = "Hostile mDNS: compression loops, forward pointers, truncated records, oversized counts, a nonzero opcode and off-link sources are counted and dropped; a query flood gets one multicast answer a second and bounded unicast answers")]
@@ -258,23 +258,23 @@ public sealed class MdnsTests
         h.Step(TimeSpan.FromSeconds(2));
         byte[] loop = [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1];                     // a name pointing at itself
         byte[] forward = [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 14, 0, 0, 1, 0, 1];               // a pointer forwards
-        var truncated = Query("wirestack.local", MdnsType.A, known: ("wirestack.local", MdnsType.A, 120, OurAddress))[..^3];
-        var counts = Query("wirestack.local", MdnsType.A);
+        var truncated = Query("wirestack.local", DnsType.A, known: ("wirestack.local", DnsType.A, 120, OurAddress))[..^3];
+        var counts = Query("wirestack.local", DnsType.A);
         BinaryPrimitives.WriteUInt16BigEndian(counts.AsSpan(6), 5000);
-        var opcode = Query("wirestack.local", MdnsType.A);
+        var opcode = Query("wirestack.local", DnsType.A);
         opcode[2] = 0x28;   // opcode 5 (update)
         foreach (var bad in new[] { loop, forward, truncated, counts, opcode })
             h.Inject(From(bad));
         Assert.Equal(5, h.Count(StackCounter.DropMdnsMalformed));
-        h.Inject(From(Query("wirestack.local", MdnsType.A), source: Ipv4Address.Parse("10.9.9.9")));
+        h.Inject(From(Query("wirestack.local", DnsType.A), source: Ipv4Address.Parse("10.9.9.9")));
         Assert.Equal(1, h.Count(StackCounter.DropMdnsOffLink));
         Assert.Empty(Sent(h));
 
         for (int i = 0; i < 1000; i++)
-            h.Inject(From(Query("wirestack.local", MdnsType.A)));
+            h.Inject(From(Query("wirestack.local", DnsType.A)));
         Assert.Single(Sent(h));
         for (int i = 0; i < 1000; i++)
-            h.Inject(From(Query("wirestack.local", MdnsType.A, id: (ushort)i), sourcePort: 40000, to: Frames.StackIp));
+            h.Inject(From(Query("wirestack.local", DnsType.A, id: (ushort)i), sourcePort: 40000, to: Frames.StackIp));
         Assert.InRange(Sent(h).Count, 1, 25);
     }
 
@@ -283,26 +283,26 @@ public sealed class MdnsTests
     {
         using var h = Claimed("wirestack", Web);
         h.Step(TimeSpan.FromSeconds(2));
-        h.Inject(From(Query("_http._tcp.local", MdnsType.Ptr)));
+        h.Inject(From(Query("_http._tcp.local", DnsType.Ptr)));
         var answer = Assert.Single(Sent(h)).Packet;
         var ptr = Assert.Single(answer.Answers);
         Assert.False(ptr.CacheFlush);   // shared record
         Assert.Equal(4500u, ptr.TimeToLive);
         Assert.Equal(DnsName.Encode("Wirestack dashboard._http._tcp.local"), ptr.Data);
-        var srv = Assert.Single(answer.Additionals, r => r.Type == MdnsType.Srv);
+        var srv = Assert.Single(answer.Additionals, r => r.Type == DnsType.Srv);
         Assert.Equal("Wirestack dashboard._http._tcp.local", srv.Name);
         Assert.Equal(80, BinaryPrimitives.ReadUInt16BigEndian(srv.Data.AsSpan(4)));
         Assert.Equal(DnsName.Encode("wirestack.local"), srv.Data[6..]);
         Assert.True(srv.CacheFlush);
-        var txt = Assert.Single(answer.Additionals, r => r.Type == MdnsType.Txt);
+        var txt = Assert.Single(answer.Additionals, r => r.Type == DnsType.Txt);
         Assert.Equal([6, .. "path=/"u8.ToArray()], txt.Data);
-        Assert.Contains(answer.Additionals, r => r.Type == MdnsType.A && r.Data.SequenceEqual(OurAddress));
+        Assert.Contains(answer.Additionals, r => r.Type == DnsType.A && r.Data.SequenceEqual(OurAddress));
 
-        h.Inject(From(Query("_services._dns-sd._udp.local", MdnsType.Ptr)));
+        h.Inject(From(Query("_services._dns-sd._udp.local", DnsType.Ptr)));
         Assert.Equal(DnsName.Encode("_http._tcp.local"), Assert.Single(Assert.Single(Sent(h)).Packet.Answers).Data);
         h.Step(TimeSpan.FromSeconds(1));
-        h.Inject(From(Query("Wirestack dashboard._http._tcp.local", MdnsType.Srv)));
-        Assert.Equal(MdnsType.Srv, Assert.Single(Assert.Single(Sent(h)).Packet.Answers).Type);
+        h.Inject(From(Query("Wirestack dashboard._http._tcp.local", DnsType.Srv)));
+        Assert.Equal(DnsType.Srv, Assert.Single(Assert.Single(Sent(h)).Packet.Answers).Type);
     }
 
     [Fact(DisplayName = "RFC 6762 8.1 and 9 for DNS-SD: the service instance name is probed with the host name; one another host holds becomes 'Name (2)'")]
@@ -312,10 +312,10 @@ public sealed class MdnsTests
         h.Advance(TimeSpan.FromMilliseconds(300));
         var probe = Assert.Single(Sent(h)).Packet;
         Assert.Equal(["wirestack.local", "Wirestack dashboard._http._tcp.local"], probe.Questions.Select(q => q.Name));
-        Assert.Contains(probe.Authorities, r => r.Type == MdnsType.Srv);
+        Assert.Contains(probe.Authorities, r => r.Type == DnsType.Srv);
         var other = new byte[6 + DnsName.Encode("elsewhere.local").Length];
         DnsName.Encode("elsewhere.local").CopyTo(other, 6);
-        h.Inject(From(Response("Wirestack dashboard._http._tcp.local", MdnsType.Srv, other)));
+        h.Inject(From(Response("Wirestack dashboard._http._tcp.local", DnsType.Srv, other)));
         Assert.Equal("Wirestack dashboard (2)", Assert.Single(h.Engine.Mdns!.Services).Instance);
         Assert.Equal("wirestack.local", h.Engine.Mdns.FullName);
         h.Step(TimeSpan.FromSeconds(3));
@@ -325,11 +325,11 @@ public sealed class MdnsTests
 
     sealed class RecordingTransport : IMdnsTransport
     {
-        public List<(MdnsPacket Packet, IpAddress To)> Sent { get; } = [];
+        public List<(DnsMessage Packet, IpAddress To)> Sent { get; } = [];
 
         public void Send(ReadOnlySpan<byte> message, IpAddress destination, ushort port)
         {
-            Assert.True(MdnsPacket.TryParse(message, out var packet));
+            Assert.True(DnsMessage.TryParse(message, out var packet));
             Sent.Add((packet, destination));
         }
     }
@@ -351,11 +351,11 @@ public sealed class MdnsTests
         responder.SetAddresses([v4, global], 3_000_000);
         var goodbye = transport.Sent[0].Packet;
         Assert.All(goodbye.Answers, r => Assert.Equal(0u, r.TimeToLive));
-        Assert.Contains(goodbye.Answers, r => r.Type == MdnsType.Aaaa && r.Data.SequenceEqual(IPAddress.Parse("fe80::2").GetAddressBytes()));
-        Assert.DoesNotContain(goodbye.Answers, r => r.Type == MdnsType.A);
+        Assert.Contains(goodbye.Answers, r => r.Type == DnsType.Aaaa && r.Data.SequenceEqual(IPAddress.Parse("fe80::2").GetAddressBytes()));
+        Assert.DoesNotContain(goodbye.Answers, r => r.Type == DnsType.A);
         responder.Run(3_000_000);
         var announcement = transport.Sent.Last().Packet;
-        Assert.Contains(announcement.Answers, r => r.Type == MdnsType.Aaaa && r.TimeToLive == 120 && r.Data.SequenceEqual(IPAddress.Parse("2001:db8::2").GetAddressBytes()));
-        Assert.Contains(announcement.Answers, r => r.Type == MdnsType.A && r.TimeToLive == 120);
+        Assert.Contains(announcement.Answers, r => r.Type == DnsType.Aaaa && r.TimeToLive == 120 && r.Data.SequenceEqual(IPAddress.Parse("2001:db8::2").GetAddressBytes()));
+        Assert.Contains(announcement.Answers, r => r.Type == DnsType.A && r.TimeToLive == 120);
     }
 }

@@ -397,7 +397,7 @@ internal sealed class Dhcpv6Client : IUdpReceiver
         {
             // RFC 8415 10: uncompressed names, one after another.
             int offset = 0;
-            while (offset < list.Length && domains.Count < MaxServersPerOption && DnsMessage.TryReadName(list, ref offset, out string domain) && domain.Length > 0)
+            while (offset < list.Length && domains.Count < MaxServersPerOption && DnsName.TryRead(list, ref offset, out string domain, printableAscii: true) && domain.Length > 0)
                 domains.Add(domain);
         }
         _host.ApplyServers(dns, sntp, domains);

@@ -218,7 +218,7 @@ public sealed class DnsResolver
     {
         ushort id = (ushort)RandomNumberGenerator.GetInt32(65536);
         var query = new byte[512];
-        if (!DnsMessage.TryWriteQuery(query, id, name, type, out int length))
+        if (!DnsQuery.TryWrite(query, id, name, type, out int length))
             throw new SocketException((int)SocketError.HostNotFound);
         var endPoint = new IPEndPoint(server, 53);
         using var socket = await _stack.BindUdpAsync().ConfigureAwait(false);
@@ -266,7 +266,7 @@ public sealed class DnsResolver
     static bool IsResponseTo(byte[] buffer, ushort id, out bool truncated)
     {
         truncated = false;
-        if (!DnsMessage.TryParse(buffer, out var message) || message.Id != id || !message.IsResponse)
+        if (!DnsMessage.TryParse(buffer, DnsReadLimits.Unicast, out var message) || message.Id != id || !message.IsResponse)
             return false;
         truncated = message.IsTruncated;
         return true;
@@ -275,15 +275,19 @@ public sealed class DnsResolver
     /// <summary>Collects A or AAAA records for <paramref name="name"/>, following CNAMEs inside the answer.</summary>
     static (IPAddress[] Addresses, string? Canonical, uint Ttl) Interpret(byte[] response, string name, ushort type, out int code)
     {
-        DnsMessage.TryParse(response, out var message);
+        if (!DnsMessage.TryParse(response, DnsReadLimits.Unicast, out var message))
+        {
+            code = -1;
+            return ([], null, 0);
+        }
         code = message.ResponseCode;
-        var answers = new List<DnsRecord>();
-        if (code != 0 || !message.TryReadAnswers(out var question, out _, answers) || !string.Equals(question, name, StringComparison.OrdinalIgnoreCase))
+        if (code != 0 || message.Questions.Count != 1 || !string.Equals(message.Questions[0].Name, name, StringComparison.OrdinalIgnoreCase))
         {
             if (code == 0)
                 code = -1;
             return ([], null, 0);
         }
+        var answers = message.Answers;
         string target = name;
         uint ttl = uint.MaxValue;
         for (int depth = 0; depth <= MaxCnameDepth; depth++)
@@ -291,16 +295,18 @@ public sealed class DnsResolver
             var addresses = new List<IPAddress>();
             foreach (var record in answers)
             {
-                if (record.Type == type && record.DataLength == (type == DnsType.A ? 4 : 16) && string.Equals(record.Name, target, StringComparison.OrdinalIgnoreCase))
+                if (record.Type == type && record.Data.Length == (type == DnsType.A ? 4 : 16) && string.Equals(record.Name, target, StringComparison.OrdinalIgnoreCase))
                 {
-                    addresses.Add(new IPAddress(response.AsSpan(record.DataOffset, record.DataLength)));
-                    ttl = Math.Min(ttl, record.TimeToLive);
+                    addresses.Add(new IPAddress(record.Data));
+                    // RFC 2181 8: a TTL with the top bit set counts as zero.
+                    ttl = Math.Min(ttl, record.TimeToLive > int.MaxValue ? 0 : record.TimeToLive);
                 }
             }
             if (addresses.Count > 0)
                 return (addresses.ToArray(), null, ttl);
             var cname = answers.FirstOrDefault(r => r.Type == DnsType.Cname && string.Equals(r.Name, target, StringComparison.OrdinalIgnoreCase));
-            if (cname.Type != DnsType.Cname || !message.TryReadName(cname.DataOffset, out var next))
+            int at = 0;
+            if (cname is null || !DnsName.TryRead(cname.Data, ref at, out var next, printableAscii: true))
                 return ([], depth == 0 ? null : target, 0);
             target = next;
         }

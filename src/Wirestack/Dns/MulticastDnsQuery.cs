@@ -64,16 +64,16 @@ internal sealed class MulticastDnsQuery(NetworkStack stack, TimeSpan timeout)
     {
         string typeName = serviceType.TrimEnd('.') + ".local";
         var records = new List<DnsResourceRecord>();
-        await CollectAsync([(typeName, MdnsType.Ptr)], records, wait, cancellationToken).ConfigureAwait(false);
-        var instances = records.Where(r => r.Type == MdnsType.Ptr && DnsName.Equal(r.Name, typeName) && r.TimeToLive > 0)
+        await CollectAsync([(typeName, DnsType.Ptr)], records, wait, cancellationToken).ConfigureAwait(false);
+        var instances = records.Where(r => r.Type == DnsType.Ptr && DnsName.Equal(r.Name, typeName) && r.TimeToLive > 0)
             .Select(r => NameIn(r.Data)).OfType<string>().Distinct(StringComparer.OrdinalIgnoreCase).Take(MaxInstances).ToList();
         var missing = new List<(string, ushort)>();
-        foreach (string instance in instances.Where(i => !records.Any(r => r.Type == MdnsType.Srv && DnsName.Equal(r.Name, i))))
-            missing.AddRange([(instance, MdnsType.Srv), (instance, MdnsType.Txt)]);
+        foreach (string instance in instances.Where(i => !records.Any(r => r.Type == DnsType.Srv && DnsName.Equal(r.Name, i))))
+            missing.AddRange([(instance, DnsType.Srv), (instance, DnsType.Txt)]);
         if (missing.Count > 0)
             await CollectAsync(missing, records, wait / 2, cancellationToken).ConfigureAwait(false);
         var hosts = instances.Select(i => Srv(records, i)).OfType<(string Host, int Port)>().Select(s => s.Host).Distinct(StringComparer.OrdinalIgnoreCase)
-            .Where(h => !records.Any(r => r.Type is MdnsType.A or MdnsType.Aaaa && DnsName.Equal(r.Name, h))).Select(h => (h, MdnsType.A)).ToList();
+            .Where(h => !records.Any(r => r.Type is DnsType.A or DnsType.Aaaa && DnsName.Equal(r.Name, h))).Select(h => (h, DnsType.A)).ToList();
         if (hosts.Count > 0)
             await CollectAsync(hosts, records, wait / 2, cancellationToken).ConfigureAwait(false);
         var found = new List<MdnsServiceInstance>();
@@ -81,9 +81,9 @@ internal sealed class MulticastDnsQuery(NetworkStack stack, TimeSpan timeout)
         {
             if (Srv(records, instance) is not var (host, port))
                 continue;
-            var addresses = records.Where(r => DnsName.Equal(r.Name, host) && (r.Type == MdnsType.A && r.Data.Length == 4 || r.Type == MdnsType.Aaaa && r.Data.Length == 16))
+            var addresses = records.Where(r => DnsName.Equal(r.Name, host) && (r.Type == DnsType.A && r.Data.Length == 4 || r.Type == DnsType.Aaaa && r.Data.Length == 16))
                 .Select(r => new IPAddress(r.Data)).Distinct().ToList();
-            var txt = records.FirstOrDefault(r => r.Type == MdnsType.Txt && DnsName.Equal(r.Name, instance)) is { } t ? Txt(t.Data) : new Dictionary<string, string>();
+            var txt = records.FirstOrDefault(r => r.Type == DnsType.Txt && DnsName.Equal(r.Name, instance)) is { } t ? Txt(t.Data) : new Dictionary<string, string>();
             string label = DnsName.Labels(instance)[0];
             found.Add(new MdnsServiceInstance(label, serviceType, host, port, addresses, txt));
         }
@@ -113,7 +113,7 @@ internal sealed class MulticastDnsQuery(NetworkStack stack, TimeSpan timeout)
             while (into.Count < 4 * MaxInstances)
             {
                 var reply = await socket.ReceiveAsync(deadline.Token).ConfigureAwait(false);
-                if (OnLink(reply.RemoteEndPoint.Address) && MdnsPacket.TryParse(reply.Buffer, out var packet) && packet.IsResponse)
+                if (OnLink(reply.RemoteEndPoint.Address) && DnsMessage.TryParse(reply.Buffer, out var packet) && packet.IsResponse)
                     into.AddRange(packet.Answers.Concat(packet.Additionals));
             }
         }
@@ -130,7 +130,7 @@ internal sealed class MulticastDnsQuery(NetworkStack stack, TimeSpan timeout)
 
     static (string Host, int Port)? Srv(List<DnsResourceRecord> records, string instance)
     {
-        var srv = records.FirstOrDefault(r => r.Type == MdnsType.Srv && DnsName.Equal(r.Name, instance) && r.Data.Length > 6);
+        var srv = records.FirstOrDefault(r => r.Type == DnsType.Srv && DnsName.Equal(r.Name, instance) && r.Data.Length > 6);
         return srv is not null && NameIn(srv.Data[6..]) is { } host ? (host, srv.Data[4] << 8 | srv.Data[5]) : null;
     }
 
@@ -197,13 +197,13 @@ internal sealed class MulticastDnsQuery(NetworkStack stack, TimeSpan timeout)
     /// <summary>The addresses of <paramref name="type"/> for <paramref name="name"/> in a response to our query, with the least TTL.</summary>
     static (IPAddress[] Addresses, uint Ttl)? Answer(byte[] message, ushort id, string name, ushort type)
     {
-        if (!MdnsPacket.TryParse(message, out var packet) || !packet.IsResponse || (packet.Id != id && packet.Id != 0))
+        if (!DnsMessage.TryParse(message, out var packet) || !packet.IsResponse || (packet.Id != id && packet.Id != 0))
             return null;
         var addresses = new List<IPAddress>();
         uint ttl = uint.MaxValue;
         foreach (var record in packet.Answers.Concat(packet.Additionals))
         {
-            if (record.Type == type && DnsName.Equal(record.Name, name) && record.Data.Length == (type == MdnsType.A ? 4 : 16) && record.TimeToLive > 0)
+            if (record.Type == type && DnsName.Equal(record.Name, name) && record.Data.Length == (type == DnsType.A ? 4 : 16) && record.TimeToLive > 0)
             {
                 addresses.Add(new IPAddress(record.Data));
                 ttl = Math.Min(ttl, record.TimeToLive);
@@ -212,7 +212,7 @@ internal sealed class MulticastDnsQuery(NetworkStack stack, TimeSpan timeout)
         return (addresses.ToArray(), ttl);
     }
 
-    IPAddress[] OwnAddresses(ushort type) => type == MdnsType.A
+    IPAddress[] OwnAddresses(ushort type) => type == DnsType.A
         ? stack.Ipv4Address is { } v4 ? [v4] : []
         : [.. stack.Ipv6Addresses.Where(a => a.State is Ipv6AddressState.Preferred or Ipv6AddressState.Deprecated).Select(a => a.Address)];
 }

@@ -260,7 +260,7 @@ internal sealed partial class Ipv6Layer
                 case NdpOptionType.DnsSearchList when NdpSearchListOption.TryParse(option, out var searchList):
                     uint searchLifetime = searchList.Lifetime;
                     int offset = NdpSearchListOption.NamesOffset;
-                    while (offset < option.Length && option[offset] != 0 && DnsMessage.TryReadName(option, ref offset, out string domain) && domain.Length > 0)
+                    while (offset < option.Length && option[offset] != 0 && DnsName.TryRead(option, ref offset, out string domain, printableAscii: true) && domain.Length > 0)
                         ipv6.SearchDomains.Set(domain, Expiry(searchLifetime), remove: searchLifetime == 0);
                     break;
             }

@@ -46,26 +46,26 @@ internal static class MdnsRecords
                 BinaryPrimitives.WriteUInt32BigEndian(data, address.Ipv4.Value);
             else
                 address.WriteTo(data);
-            records.Add(new MdnsRecord(host, hostName, address.IsIpv4 ? MdnsType.A : MdnsType.Aaaa, data, Unique: true, HostTtl));
+            records.Add(new MdnsRecord(host, hostName, address.IsIpv4 ? DnsType.A : DnsType.Aaaa, data, Unique: true, HostTtl));
         }
         foreach (var address in addresses)
         {
             string reverse = ReverseName(address);
-            records.Add(new MdnsRecord(DnsName.Encode(reverse), reverse, MdnsType.Ptr, host, Unique: true, HostTtl));
+            records.Add(new MdnsRecord(DnsName.Encode(reverse), reverse, DnsType.Ptr, host, Unique: true, HostTtl));
         }
         foreach (var service in services)
         {
             string type = service.Service.ServiceType + ".local";
             var typeName = DnsName.Encode(type);
             var instance = DnsName.Encode(service.FullName);
-            records.Add(new MdnsRecord(typeName, type, MdnsType.Ptr, instance, Unique: false, OtherTtl));
+            records.Add(new MdnsRecord(typeName, type, DnsType.Ptr, instance, Unique: false, OtherTtl));
             var srv = new byte[6 + host.Length];
             BinaryPrimitives.WriteUInt16BigEndian(srv.AsSpan(4), (ushort)service.Service.Port);   // priority and weight 0
             host.CopyTo(srv, 6);
-            records.Add(new MdnsRecord(instance, service.FullName, MdnsType.Srv, srv, Unique: true, HostTtl));
-            records.Add(new MdnsRecord(instance, service.FullName, MdnsType.Txt, Txt(service.Service.Txt), Unique: true, OtherTtl));
+            records.Add(new MdnsRecord(instance, service.FullName, DnsType.Srv, srv, Unique: true, HostTtl));
+            records.Add(new MdnsRecord(instance, service.FullName, DnsType.Txt, Txt(service.Service.Txt), Unique: true, OtherTtl));
             if (!records.Any(r => r.Text == ServiceTypes && r.Data.AsSpan().SequenceEqual(typeName)))
-                records.Add(new MdnsRecord(DnsName.Encode(ServiceTypes), ServiceTypes, MdnsType.Ptr, typeName, Unique: false, OtherTtl));
+                records.Add(new MdnsRecord(DnsName.Encode(ServiceTypes), ServiceTypes, DnsType.Ptr, typeName, Unique: false, OtherTtl));
         }
         return records;
     }

@@ -190,7 +190,7 @@ internal sealed class MdnsResponder
             _counters.Increment(StackCounter.DropMdnsOffLink);
             return;
         }
-        if (!MdnsPacket.TryParse(payload, out var packet) || packet.Opcode != 0)
+        if (!DnsMessage.TryParse(payload, out var packet) || packet.Opcode != 0)
         {
             _counters.Increment(StackCounter.DropMdnsMalformed);
             return;
@@ -201,7 +201,7 @@ internal sealed class MdnsResponder
             ReceiveQuery(packet, source, sourcePort, now);
     }
 
-    void ReceiveResponse(MdnsPacket packet, long now)
+    void ReceiveResponse(DnsMessage packet, long now)
     {
         if ((packet.Flags & 0x000F) != 0)
             return;   // RFC 6762 18.11: responses with a nonzero rcode are ignored
@@ -247,7 +247,7 @@ internal sealed class MdnsResponder
         BeginProbing(_recentConflicts.Count >= ConflictBurst ? now + ConflictBackoff : now);
     }
 
-    void ReceiveQuery(MdnsPacket packet, IpAddress source, ushort sourcePort, long now)
+    void ReceiveQuery(DnsMessage packet, IpAddress source, ushort sourcePort, long now)
     {
         bool probe = packet.Authorities.Count > 0;
         if (State == MdnsState.Probing)
@@ -271,7 +271,7 @@ internal sealed class MdnsResponder
         {
             foreach (var record in _records)
             {
-                if (!DnsName.Equal(record.Text, question.Name) || (question.Type != MdnsType.Any && question.Type != record.Type) || answers.Contains(record))
+                if (!DnsName.Equal(record.Text, question.Name) || (question.Type != DnsType.Any && question.Type != record.Type) || answers.Contains(record))
                     continue;
                 // 7.1: known-answer suppression: the asker already holds it with at least half its lifetime left.
                 if (packet.Answers.Any(known => known.TimeToLive >= record.TimeToLive / 2 && DnsName.Equal(known.Name, record.Text)
@@ -333,7 +333,7 @@ internal sealed class MdnsResponder
     {
         var writer = new DnsWriter(_scratch);
         foreach (string name in UniqueNames)
-            writer.Question(DnsName.Encode(name), MdnsType.Any, unicastResponse);
+            writer.Question(DnsName.Encode(name), DnsType.Any, unicastResponse);
         writer.Current = DnsWriter.Section.Authority;
         foreach (var record in _records.Where(r => r.Unique && IsOurUniqueName(r.Text)))
             writer.Record(record.Name, record.Type, cacheFlush: false, record.TimeToLive, record.Data);
@@ -353,7 +353,7 @@ internal sealed class MdnsResponder
         SendOnBothFamilies(writer.Finish(0, 0x8400));
     }
 
-    void SendAnswer(List<MdnsRecord> answers, MdnsPacket query, IpAddress destination, ushort port, bool legacy, long now)
+    void SendAnswer(List<MdnsRecord> answers, DnsMessage query, IpAddress destination, ushort port, bool legacy, long now)
     {
         var writer = new DnsWriter(_scratch);
         if (legacy)
@@ -394,15 +394,15 @@ internal sealed class MdnsResponder
         }
         foreach (var answer in answers)
         {
-            if (answer.Type == MdnsType.Ptr && _services.Any(s => answer.Data.AsSpan().SequenceEqual(DnsName.Encode(s.FullName))))
+            if (answer.Type == DnsType.Ptr && _services.Any(s => answer.Data.AsSpan().SequenceEqual(DnsName.Encode(s.FullName))))
             {
-                foreach (var record in _records.Where(r => r.Type is MdnsType.Srv or MdnsType.Txt && r.Name.AsSpan().SequenceEqual(answer.Data)))
+                foreach (var record in _records.Where(r => r.Type is DnsType.Srv or DnsType.Txt && r.Name.AsSpan().SequenceEqual(answer.Data)))
                     Add(record);
             }
         }
-        if (answers.Concat(additional).Any(r => r.Type is MdnsType.Srv or MdnsType.A or MdnsType.Aaaa))
+        if (answers.Concat(additional).Any(r => r.Type is DnsType.Srv or DnsType.A or DnsType.Aaaa))
         {
-            foreach (var record in _records.Where(r => r.Type is MdnsType.A or MdnsType.Aaaa))
+            foreach (var record in _records.Where(r => r.Type is DnsType.A or DnsType.Aaaa))
                 Add(record);
         }
         return additional;
