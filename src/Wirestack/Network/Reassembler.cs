@@ -1,4 +1,5 @@
 using System.Buffers;
+using Wirestack.Collections;
 using Wirestack.Wire;
 
 namespace Wirestack.Network;
@@ -75,7 +76,8 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
     sealed class Partial
     {
         public byte[] Buffer = [];
-        public readonly List<(int Start, int End)> Ranges = [];
+        // Offsets from the datagram's start (origin 0); a fragment more than the bound is refused before it gets here.
+        public readonly RangeSet Ranges = new(MaxFragmentsPerDatagram);
         public int TotalLength = -1;
         public long Deadline;
         public long Created;
@@ -149,7 +151,7 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
         {
             if (partial.TotalLength >= 0 && partial.TotalLength != end)
                 return Discard(key, partial, FragmentResult.Malformed);
-            if (partial.Ranges.Count > 0 && partial.Ranges[^1].End > end)
+            if (partial.Ranges.Count > 0 && partial.Ranges[partial.Ranges.Count - 1].End > end)
                 return Discard(key, partial, FragmentResult.Malformed);
         }
         else if (partial.TotalLength >= 0 && end > partial.TotalLength)
@@ -159,18 +161,10 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
 
         // Find where the fragment goes: the first held range ending after its start (binary search).
         var ranges = partial.Ranges;
-        int low = 0, high = ranges.Count;
-        while (low < high)
-        {
-            Work++;
-            int middle = (low + high) >>> 1;
-            if (ranges[middle].End <= start)
-                low = middle + 1;
-            else
-                high = middle;
-        }
-        int index = low;
-        if (index < ranges.Count && ranges[index].Start < end)
+        long workBefore = ranges.Work;
+        int index = ranges.FindOverlap((uint)start, (uint)end);
+        Work += ranges.Work - workBefore;
+        if (index >= 0)
         {
             var held = ranges[index];
             return held.Start <= start && end <= held.End ? FragmentResult.Duplicate : Discard(key, partial, FragmentResult.Overlap);
@@ -186,7 +180,9 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
             Grow(partial, size);
         }
         payload.CopyTo(partial.Buffer.AsSpan(DataStart + start));
-        InsertMerged(ranges, index, start, end);
+        workBefore = ranges.Work;
+        ranges.Add((uint)start, (uint)end);
+        Work += ranges.Work - workBefore;
         if (!more)
             partial.TotalLength = end;
         if (start == 0)
@@ -202,7 +198,7 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
             }
         }
 
-        if (partial.TotalLength < 0 || ranges.Count != 1 || ranges[0].Start != 0 || ranges[0].End != partial.TotalLength)
+        if (partial.TotalLength < 0 || ranges.Count != 1 || ranges[0].Start != 0 || ranges[0].End != (uint)partial.TotalLength)
             return FragmentResult.Held;
 
         _partials.Remove(key);
@@ -260,7 +256,7 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
             if (partial.HaveFirst)
             {
                 // The rebuilt header and the first data bytes: enough for the sender to find its socket.
-                int dataBytes = Math.Min(8, partial.Ranges[0].End);
+                int dataBytes = (int)Math.Min(8, partial.Ranges[0].End);
                 int headerLength = WriteHeader(key, partial, dataBytes);
                 expired(partial.Buffer.AsSpan(DataStart - headerLength, headerLength + dataBytes));
             }
@@ -273,32 +269,6 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
     {
         foreach (var (key, partial) in _partials.ToArray())
             Release(key, partial);
-    }
-
-    /// <summary>Inserts [start, end) before <paramref name="index"/>, merging it with a neighbour it touches.</summary>
-    void InsertMerged(List<(int Start, int End)> ranges, int index, int start, int end)
-    {
-        bool joinsPrevious = index > 0 && ranges[index - 1].End == start;
-        bool joinsNext = index < ranges.Count && ranges[index].Start == end;
-        if (joinsPrevious && joinsNext)
-        {
-            ranges[index - 1] = (ranges[index - 1].Start, ranges[index].End);
-            ranges.RemoveAt(index);
-            Work += ranges.Count - index;
-        }
-        else if (joinsPrevious)
-        {
-            ranges[index - 1] = (ranges[index - 1].Start, end);
-        }
-        else if (joinsNext)
-        {
-            ranges[index] = (start, ranges[index].End);
-        }
-        else
-        {
-            ranges.Insert(index, (start, end));
-            Work += ranges.Count - index;
-        }
     }
 
     FragmentResult Discard(Key key, Partial partial, FragmentResult result)

@@ -1,3 +1,4 @@
+using Wirestack.Collections;
 using Wirestack.Transport.Buffers;
 using Wirestack.Wire;
 
@@ -6,8 +7,8 @@ namespace Wirestack.Transport.Tcp;
 /// <summary>
 /// The receive side of a connection: an SPSC ring whose published bytes the application reads, and an out-of-order
 /// assembler that stages segments beyond RCV.NXT directly in the ring's free space (RFC 9293 3.10.7.4), bounded by
-/// the window; the ring takes chunks only for bytes that actually arrive. Ranges are kept as offsets from the ring's
-/// tail (= RCV.NXT).
+/// the window; the ring takes chunks only for bytes that actually arrive. Staged ranges are positions counted from
+/// the connection's first byte (wrapping as sequence numbers do), so RCV.NXT moving on leaves them as they are.
 /// </summary>
 internal sealed class ReceiveBuffer(ByteRing ring)
 {
@@ -18,8 +19,9 @@ internal sealed class ReceiveBuffer(ByteRing ring)
     const int MaxRanges = 32;
 
     readonly ByteRing _ring = ring;
-    // Staged out-of-order ranges as [start, end) offsets from the tail, sorted and disjoint, most recent first in _recent.
-    readonly List<(int Start, int End)> _ranges = [];
+    // Staged out-of-order ranges, sorted and disjoint; their origin is _tail, the position of RCV.NXT.
+    readonly RangeSet _ranges = new(MaxRanges);
+    uint _tail;
     int _mostRecentRange = -1;
 
     public ByteRing Ring => _ring;
@@ -53,8 +55,10 @@ internal sealed class ReceiveBuffer(ByteRing ring)
             return true;
         if (!mayGrow && !_ring.Stage(offset, data, mayGrow: false))
             return false;
-        if (!AddRange(offset, offset + data.Length))
+        int index = _ranges.Add(_tail + (uint)offset, _tail + (uint)(offset + data.Length));
+        if (index < 0)
             return false;
+        _mostRecentRange = index;
         if (mayGrow)
             _ring.Stage(offset, data);
         return true;
@@ -73,38 +77,16 @@ internal sealed class ReceiveBuffer(ByteRing ring)
         // Fill from the tail, then swallow any staged ranges now contiguous.
         int advance = data.Length;
         int swallowed = 0;
-        while (swallowed < _ranges.Count && _ranges[swallowed].Start <= advance)
+        while (swallowed < _ranges.Count && (int)(_ranges[swallowed].Start - _tail) <= advance)
         {
-            advance = Math.Max(advance, _ranges[swallowed].End);
+            advance = Math.Max(advance, (int)(_ranges[swallowed].End - _tail));
             swallowed++;
         }
-        _ranges.RemoveRange(0, swallowed);
-        for (int i = 0; i < _ranges.Count; i++)
-            _ranges[i] = (_ranges[i].Start - advance, _ranges[i].End - advance);
+        _tail += (uint)advance;
+        _ranges.RemoveBefore(_tail);
         _mostRecentRange -= swallowed;
         _ring.Publish(advance);
         return advance;
-    }
-
-    bool AddRange(int start, int end)
-    {
-        int i = 0;
-        while (i < _ranges.Count && _ranges[i].End < start)
-            i++;
-        int mergedStart = start, mergedEnd = end;
-        int j = i;
-        while (j < _ranges.Count && _ranges[j].Start <= end)
-        {
-            mergedStart = Math.Min(mergedStart, _ranges[j].Start);
-            mergedEnd = Math.Max(mergedEnd, _ranges[j].End);
-            j++;
-        }
-        if (j == i && _ranges.Count >= MaxRanges)
-            return false;
-        _ranges.RemoveRange(i, j - i);
-        _ranges.Insert(i, (mergedStart, mergedEnd));
-        _mostRecentRange = i;
-        return true;
     }
 
     /// <summary>
@@ -117,25 +99,17 @@ internal sealed class ReceiveBuffer(ByteRing ring)
         if (_mostRecentRange >= 0 && _mostRecentRange < _ranges.Count)
         {
             var r = _ranges[_mostRecentRange];
-            blocks[count++] = new SackBlock(receiveNext + (uint)r.Start, receiveNext + (uint)r.End);
+            blocks[count++] = new SackBlock(receiveNext + (r.Start - _tail), receiveNext + (r.End - _tail));
         }
         for (int i = 0; i < _ranges.Count && count < max; i++)
         {
             if (i == _mostRecentRange)
                 continue;
-            blocks[count++] = new SackBlock(receiveNext + (uint)_ranges[i].Start, receiveNext + (uint)_ranges[i].End);
+            blocks[count++] = new SackBlock(receiveNext + (_ranges[i].Start - _tail), receiveNext + (_ranges[i].End - _tail));
         }
         return count;
     }
 
     /// <summary>True when [offset, offset+length) from RCV.NXT is already staged (a duplicate).</summary>
-    public bool Covers(int offset, int length)
-    {
-        foreach (var (start, end) in _ranges)
-        {
-            if (start <= offset && offset + length <= end)
-                return true;
-        }
-        return false;
-    }
+    public bool Covers(int offset, int length) => _ranges.Covers(_tail + (uint)offset, _tail + (uint)(offset + length));
 }

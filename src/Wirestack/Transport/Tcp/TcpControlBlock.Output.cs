@@ -120,9 +120,9 @@ internal sealed partial class TcpControlBlock
         if (_scoreboard.Count == 0 || !Seq.Lt(SndNxt, SndMax))
             return false;
         int index = FirstRangeEndingAfter(SndNxt);
-        if (index < _scoreboard.Count && Seq.Le(_scoreboard[index].Left, SndNxt))
+        if (index < _scoreboard.Count && Seq.Le(_scoreboard[index].Start, SndNxt))
         {
-            SndNxt = Seq.Min(_scoreboard[index].Right, SndMax);
+            SndNxt = Seq.Min(_scoreboard[index].End, SndMax);
             return true;
         }
         return false;

@@ -1,3 +1,4 @@
+using Wirestack.Collections;
 using Wirestack.Wire;
 
 namespace Wirestack.Transport.Tcp;
@@ -20,29 +21,17 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     public const int MaxScoreboardRanges = 128;
 
-    readonly List<(uint Left, uint Right)> _scoreboard = [];
+    // Sequence numbers compare from the set's origin, SND.UNA as of the last prune (or when the set was empty).
+    readonly RangeSet _scoreboard = new(MaxScoreboardRanges);
+    long _scoreboardSteps;
 
     /// <summary>Disjoint SACKed ranges held now.</summary>
     internal int ScoreboardRanges => _scoreboard.Count;
 
     /// <summary>Steps taken over the scoreboard since the connection opened (tests hold the per-ACK work to a bound).</summary>
-    internal long ScoreboardWork { get; private set; }
+    internal long ScoreboardWork => _scoreboardSteps + _scoreboard.Work;
 
-    /// <summary>The first range ending after <paramref name="seq"/> (binary search; the count when none does).</summary>
-    int FirstRangeEndingAfter(uint seq)
-    {
-        int low = 0, high = _scoreboard.Count;
-        while (low < high)
-        {
-            ScoreboardWork++;
-            int middle = (low + high) >>> 1;
-            if (Seq.Le(_scoreboard[middle].Right, seq))
-                low = middle + 1;
-            else
-                high = middle;
-        }
-        return low;
-    }
+    int FirstRangeEndingAfter(uint seq) => _scoreboard.FirstEndingAfter(seq);
     int _duplicateAcks;
     long _reachabilityConfirmedAt = long.MinValue / 2;
     bool _inRecovery;
@@ -177,22 +166,22 @@ internal sealed partial class TcpControlBlock
         long pipe = Pipe();
         if (_scoreboard.Count == 0)
             return pipe;
-        uint highestSacked = _scoreboard[^1].Right;
+        uint highestSacked = _scoreboard[_scoreboard.Count - 1].End;
         uint next = Seq.Max(_highRetransmitted, SndUna);
         int index = FirstRangeEndingAfter(next);
         while (pipe < _congestion.Window)
         {
-            ScoreboardWork++;
-            if (index < _scoreboard.Count && Seq.Le(_scoreboard[index].Left, next))
+            _scoreboardSteps++;
+            if (index < _scoreboard.Count && Seq.Le(_scoreboard[index].Start, next))
             {
                 // SACKed: skip the range (ranges are merged, so the next one starts past a hole).
-                next = _scoreboard[index].Right;
+                next = _scoreboard[index].End;
                 index++;
                 continue;
             }
             if (!Seq.Lt(next, highestSacked))
                 return pipe;
-            uint holeEnd = index < _scoreboard.Count ? _scoreboard[index].Left : highestSacked;
+            uint holeEnd = index < _scoreboard.Count ? _scoreboard[index].Start : highestSacked;
             int length = (int)Math.Min((long)(uint)(holeEnd - next), MaxPayload());
             length = (int)Math.Min(length, (long)(int)(_sendBufferSeq + (uint)Send.Count - next));
             if (length <= 0)
@@ -216,7 +205,7 @@ internal sealed partial class TcpControlBlock
         uint cursor = Seq.Max(_highRetransmitted, SndUna);
         foreach (var (left, right) in _scoreboard)
         {
-            ScoreboardWork++;
+            _scoreboardSteps++;
             sacked += (long)(uint)(right - left);
             if (Seq.Gt(left, cursor))
                 lostNotResent += (long)(uint)(left - cursor);
@@ -230,7 +219,7 @@ internal sealed partial class TcpControlBlock
         long total = 0;
         for (int i = FirstRangeEndingAfter(seq); i < _scoreboard.Count; i++)
         {
-            ScoreboardWork++;
+            _scoreboardSteps++;
             var (left, right) = _scoreboard[i];
             total += (long)(uint)(right - Seq.Max(left, seq));
         }
@@ -243,51 +232,18 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     void UpdateScoreboard(in TcpOptions options)
     {
+        if (_scoreboard.Count == 0)
+            _scoreboard.Origin = SndUna;
         for (int i = 0; i < options.SackBlockCount; i++)
         {
             var block = options.Sack[i];
             uint left = block.Left, right = block.Right;
             if (!Seq.Lt(left, right) || Seq.Le(right, SndUna) || Seq.Gt(right, SndMax))
                 continue;
-            left = Seq.Max(left, SndUna);
-            // The first range that ends at or after the block's left edge: it and the ones after that start at or
-            // before the block's right edge touch the block and merge into it.
-            int index = FirstRangeEndingAfter(left - 1);
-            int last = index;
-            while (last < _scoreboard.Count && Seq.Le(_scoreboard[last].Left, right))
-            {
-                ScoreboardWork++;
-                left = Seq.Min(left, _scoreboard[last].Left);
-                right = Seq.Max(right, _scoreboard[last].Right);
-                last++;
-            }
-            if (last == index)
-            {
-                if (_scoreboard.Count >= MaxScoreboardRanges)
-                {
-                    _network.Counters.Increment(StackCounter.DropTcpSackBlockIgnored);
-                    continue;
-                }
-                _scoreboard.Insert(index, (left, right));
-            }
-            else
-            {
-                _scoreboard[index] = (left, right);
-                _scoreboard.RemoveRange(index + 1, last - index - 1);
-            }
-            ScoreboardWork += _scoreboard.Count - index;
+            if (_scoreboard.Add(Seq.Max(left, SndUna), right) < 0)
+                _network.Counters.Increment(StackCounter.DropTcpSackBlockIgnored);
         }
     }
 
-    void PruneScoreboard()
-    {
-        int acked = FirstRangeEndingAfter(SndUna);
-        if (acked > 0)
-        {
-            _scoreboard.RemoveRange(0, acked);
-            ScoreboardWork += _scoreboard.Count;
-        }
-        if (_scoreboard.Count > 0 && Seq.Lt(_scoreboard[0].Left, SndUna))
-            _scoreboard[0] = (SndUna, _scoreboard[0].Right);
-    }
+    void PruneScoreboard() => _scoreboard.RemoveBefore(SndUna);
 }
