@@ -18,22 +18,30 @@ internal sealed class TransmitBuffers
     /// <summary>Bytes in each buffer: the headroom and the largest IP packet.</summary>
     public const int BufferLength = TransportOffset + Ipv4Packet.MaximumLength;
 
-    readonly Stack<byte[]> _free = new();
+    // Leases nest (a packet, the solicitation its sending causes, an error about that), so they are taken and given
+    // back last-in first-out: the buffers below _leased are out, the ones from it on are free.
+    byte[][] _buffers = [new byte[BufferLength]];
+    int _leased;
 
     /// <summary>Buffers leased and not yet returned.</summary>
-    public int Leased { get; private set; }
+    public int Leased => _leased;
 
     /// <summary>A buffer for one packet; dispose the lease when the packet has been handed to the device or queued (copied).</summary>
     public TransmitLease Rent()
     {
-        Leased++;
-        return new TransmitLease(this, _free.TryPop(out var buffer) ? buffer : new byte[BufferLength]);
+        if (_leased == _buffers.Length)
+        {
+            Array.Resize(ref _buffers, _buffers.Length * 2);
+            for (int i = _leased; i < _buffers.Length; i++)
+                _buffers[i] = new byte[BufferLength];
+        }
+        return new TransmitLease(this, _buffers[_leased++]);
     }
 
     internal void Return(byte[] buffer)
     {
-        Leased--;
-        _free.Push(buffer);
+        // Returned in the reverse order of renting (each lease is a using-scoped local): the last one out comes back.
+        _buffers[--_leased] = buffer;
     }
 }
 

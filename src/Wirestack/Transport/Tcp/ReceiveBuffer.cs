@@ -76,15 +76,23 @@ internal sealed class ReceiveBuffer(ByteRing ring)
         _ring.Stage(0, data);
         // Fill from the tail, then swallow any staged ranges now contiguous.
         int advance = data.Length;
-        int swallowed = 0;
-        while (swallowed < _ranges.Count && (int)(_ranges[swallowed].Start - _tail) <= advance)
+        if (_ranges.Count == 0)
         {
-            advance = Math.Max(advance, (int)(_ranges[swallowed].End - _tail));
-            swallowed++;
+            _tail += (uint)advance;
+            _ranges.Origin = _tail;
         }
-        _tail += (uint)advance;
-        _ranges.RemoveBefore(_tail);
-        _mostRecentRange -= swallowed;
+        else
+        {
+            int swallowed = 0;
+            while (swallowed < _ranges.Count && (int)(_ranges[swallowed].Start - _tail) <= advance)
+            {
+                advance = Math.Max(advance, (int)(_ranges[swallowed].End - _tail));
+                swallowed++;
+            }
+            _tail += (uint)advance;
+            _ranges.RemoveBefore(_tail);
+            _mostRecentRange -= swallowed;
+        }
         _ring.Publish(advance);
         return advance;
     }
