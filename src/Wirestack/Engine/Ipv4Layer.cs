@@ -45,22 +45,12 @@ internal sealed partial class Ipv4Layer
     // Whether the device vouched for the transport checksum of the frame in hand.
     bool _checksumVouched;
 
-    public Ipv4Layer(Ipv4Interface ipv4, LinkLayer link, NeighborResolver neighbors, IpOutput output, TransmitBuffers buffers, Reassembler reassembler,
-        TokenBucket icmpErrorLimiter, TcpLayer tcp, UdpLayer udp, IIpv4Host host, StackCounters counters, Random random)
+    public Ipv4Layer(Ipv4Interface ipv4, IpLayerParts parts, IIpv4Host host)
     {
         _interface = ipv4;
-        _link = link;
-        _neighbors = neighbors;
-        _output = output;
-        _buffers = buffers;
-        _reassembler = reassembler;
-        _icmpErrorLimiter = icmpErrorLimiter;
-        _tcp = tcp;
-        _udp = udp;
+        (_link, _neighbors, _output, _buffers, _reassembler, _icmpErrorLimiter, _tcp, _udp, _counters, _random) = parts;
         _host = host;
-        _counters = counters;
-        _random = random;
-        _igmpReports = new GroupReportSchedule(IgmpRobustness, IgmpUnsolicitedReportInterval, random);
+        _igmpReports = new GroupReportSchedule(IgmpRobustness, IgmpUnsolicitedReportInterval, _random);
         _sendIgmpReport = SendIgmpReport;
     }
 

@@ -53,24 +53,14 @@ internal sealed partial class Ipv6Layer
     MacAddress _frameSource;
     bool _checksumVouched;
 
-    public Ipv6Layer(Ipv6Interface ipv6, StackOptions options, LinkLayer link, NeighborResolver neighbors, IpOutput output, TransmitBuffers buffers,
-        Reassembler reassembler, TokenBucket icmpErrorLimiter, TcpLayer tcp, UdpLayer udp, IIpv6Host host, StackCounters counters, Random random)
+    public Ipv6Layer(Ipv6Interface ipv6, Ipv6Settings settings, IpLayerParts parts, IIpv6Host host)
     {
         _interface = ipv6;
-        _settings = options.Ipv6;
-        _link = link;
-        _neighbors = neighbors;
-        _ndp = neighbors.Ipv6 ?? throw new ArgumentException("IPv6 needs its neighbour cache.", nameof(neighbors));
-        _output = output;
-        _buffers = buffers;
-        _reassembler = reassembler;
-        _icmpErrorLimiter = icmpErrorLimiter;
-        _tcp = tcp;
-        _udp = udp;
+        _settings = settings;
+        (_link, _neighbors, _output, _buffers, _reassembler, _icmpErrorLimiter, _tcp, _udp, _counters, _random) = parts;
+        _ndp = _neighbors.Ipv6 ?? throw new ArgumentException("IPv6 needs its neighbour cache.", nameof(parts));
         _host = host;
-        _counters = counters;
-        _random = random;
-        _mldReports = new GroupReportSchedule(MldRobustness, UnsolicitedReportInterval, random);
+        _mldReports = new GroupReportSchedule(MldRobustness, UnsolicitedReportInterval, _random);
         _sendMldReport = SendMldReport;
     }
 

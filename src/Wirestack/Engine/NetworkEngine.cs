@@ -67,9 +67,10 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
         _udp = new UdpLayer(_output, _link, _buffers, _interface, ipv6 is not null, this, Counters);
         _reassembler = new Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
         _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
-        _ipv4 = new Ipv4Layer(_interface, _link, _neighbors, _output, _buffers, _reassembler, _icmpErrorLimiter, _tcp, _udp, this, Counters, _random);
+        var parts = new IpLayerParts(_link, _neighbors, _output, _buffers, _reassembler, _icmpErrorLimiter, _tcp, _udp, Counters, _random);
+        _ipv4 = new Ipv4Layer(_interface, parts, this);
         if (ipv6 is not null)
-            _ipv6 = new Ipv6Layer(ipv6, options, _link, _neighbors, _output, _buffers, _reassembler, _icmpErrorLimiter, _tcp, _udp, this, Counters, _random);
+            _ipv6 = new Ipv6Layer(ipv6, options.Ipv6, parts, this);
         _onReassemblyExpired = OnReassemblyExpired;
         _dnsServers = StaticDnsServers();
         CreateMdns();
