@@ -330,14 +330,14 @@ public sealed class DnsResolverTests
         await using var listener = await serverStack.ListenTcpAsync(8080);
         for (int i = 0; i < 50 && !client.Ipv6Addresses.Any(a => a.State == Ipv6AddressState.Preferred); i++)
             await Task.Delay(100, TestContext.Current.CancellationToken);
-        var order = HappyEyeballs.Interleave([IPAddress.Parse("fe80::dead"), IPAddress.Parse("fe80::beef"), IPAddress.Parse("10.2.0.53")]);
+        var order = Hosting.HappyEyeballs.Interleave([IPAddress.Parse("fe80::dead"), IPAddress.Parse("fe80::beef"), IPAddress.Parse("10.2.0.53")]);
         Assert.Equal([IPAddress.Parse("fe80::dead"), IPAddress.Parse("10.2.0.53"), IPAddress.Parse("fe80::beef")], order);
 
         var started = System.Diagnostics.Stopwatch.StartNew();
-        await using var connection = await HappyEyeballs.ConnectAsync(client, [IPAddress.Parse("fe80::dead"), IPAddress.Parse("10.2.0.53")], 8080,
+        await using var connection = await Hosting.HappyEyeballs.ConnectAsync(client, [IPAddress.Parse("fe80::dead"), IPAddress.Parse("10.2.0.53")], 8080,
             TestContext.Current.CancellationToken);
         Assert.Equal(IPAddress.Parse("10.2.0.53"), connection.RemoteEndPoint.Address);
-        Assert.InRange(started.Elapsed, HappyEyeballs.AttemptDelay, TimeSpan.FromSeconds(2.5));
+        Assert.InRange(started.Elapsed, Hosting.HappyEyeballs.AttemptDelay, TimeSpan.FromSeconds(2.5));
         // By name, through the resolver: the same outcome.
         await using var byName = await client.ConnectTcpAsync("dual.test", 8080, TestContext.Current.CancellationToken);
         Assert.Equal(IPAddress.Parse("10.2.0.53"), byName.RemoteEndPoint.Address);

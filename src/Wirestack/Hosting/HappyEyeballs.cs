@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Wirestack;
+namespace Wirestack.Hosting;
 
 /// <summary>
 /// Connection attempts to a host's addresses as RFC 8305 describes: the families interleaved (section 4, the
