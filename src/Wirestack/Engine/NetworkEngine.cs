@@ -15,9 +15,6 @@ namespace Wirestack.Engine;
 /// </summary>
 internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host, IIpv6Host
 {
-    /// <summary>Room before any transport header the engine builds: link header, IPv6 header and a Fragment header.</summary>
-    const int TransportOffset = TransmitBuffers.TransportOffset;
-
     /// <summary>Frames read per <see cref="Poll"/> before timers get a turn.</summary>
     const int ReceiveBudget = 512;
 
@@ -415,7 +412,6 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
             _ipv4.SendError(headerAndData, Icmpv4Type.TimeExceeded, code: 1);
     }
 
-
     /// <summary>True for an address of ours that may carry ordinary traffic (either family).</summary>
     public bool IsOurUnicast(IpAddress address) =>
         address.IsIpv4 ? _interface.IsConfigured && address.Ipv4 == _interface.Address : Ipv6?.IsAssigned(address) == true;
@@ -439,7 +435,6 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
 
     /// <summary>The path MTU toward <paramref name="destination"/> (either family; IPv4 sends without DF, so its link MTU).</summary>
     public int PathMtu(IpAddress destination) => _output.PathMtu(destination, _now);
-
 
     static long Microseconds(TimeSpan span) => span.Ticks / TimeSpan.TicksPerMicrosecond;
 
