@@ -49,21 +49,17 @@ internal sealed partial class Ipv6Layer
     /// </summary>
     ulong InterfaceIdentifier(ulong prefix, int dadCounter)
     {
-        Span<byte> mac = stackalloc byte[6];
-        MacAddress.WriteTo(mac);
         if (_settings.InterfaceIdentifiers == InterfaceIdentifierKind.Eui64)
-        {
-            return ((ulong)(mac[0] ^ 0x02) << 56) | ((ulong)mac[1] << 48) | ((ulong)mac[2] << 40) | 0xFF_FE00_0000UL
-                | ((ulong)mac[3] << 16) | ((ulong)mac[4] << 8) | mac[5];
-        }
+            return MacAddress.ModifiedEui64;
         _stableSecret ??= _settings.StableSecret ?? RandomNumberGenerator.GetBytes(32);
-        Span<byte> input = stackalloc byte[8 + 6 + 1];
+        // The hash's input: Prefix, Net_Iface (the MAC address), DAD_Counter (RFC 7217 5; no Network_ID).
+        Span<byte> input = stackalloc byte[sizeof(ulong) + MacAddress.Length + 1];
         Span<byte> digest = stackalloc byte[32];
         for (int attempt = dadCounter; ; attempt++)
         {
             BinaryPrimitives.WriteUInt64BigEndian(input, prefix);
-            mac.CopyTo(input[8..]);
-            input[14] = (byte)attempt;
+            MacAddress.WriteTo(input[sizeof(ulong)..]);
+            input[^1] = (byte)attempt;
             HMACSHA256.HashData(_stableSecret, input, digest);
             ulong identifier = BinaryPrimitives.ReadUInt64BigEndian(digest);
             if (identifier != 0 && identifier < 0xFDFF_FFFF_FFFF_FF80)

@@ -147,8 +147,10 @@ internal sealed partial class Ipv6Layer
     void DeliverIpv6(Span<byte> packet, in Ipv6HeaderChain chain)
     {
         _counters.Increment(StackCounter.Ipv6PacketsDelivered);
-        var source = IpAddress.Read(packet[8..]);
-        var destination = IpAddress.Read(packet[24..]);
+        // The packet was parsed on its way here: its fixed header is whole.
+        QuotedPacket.TryParse(packet, out var header);
+        var source = header.Source;
+        var destination = header.Destination;
         switch (chain.UpperProtocol)
         {
             case IpProtocol.Icmpv6:

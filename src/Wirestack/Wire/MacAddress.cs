@@ -50,6 +50,9 @@ public readonly struct MacAddress : IEquatable<MacAddress>, ISpanFormattable, IS
     /// <summary>The low 32 bits (for 33:33 addresses, the low 32 bits of the IPv6 group).</summary>
     internal uint Low32 => (uint)_value;
 
+    /// <summary>The modified EUI-64 interface identifier (RFC 4291 appendix A): FF:FE in the middle, the U/L bit inverted.</summary>
+    internal ulong ModifiedEui64 => ((_value & 0xFFFF_FF00_0000UL) << 16 | 0xFF_FE00_0000UL | (_value & 0xFF_FFFFUL)) ^ 0x0200_0000_0000_0000UL;
+
     /// <summary>
     /// The link address frames to a multicast group go to: 01:00:5e and the group's low 23 bits for IPv4 (RFC 1112
     /// 6.4), 33:33 and its low 32 bits for IPv6 (RFC 2464 7).
