@@ -1,4 +1,5 @@
 using Wirestack.Devices;
+using Wirestack.Network;
 using Wirestack.Wire;
 
 namespace Wirestack.Engine;

@@ -1,3 +1,4 @@
+using Wirestack.Network;
 using Wirestack.Transport.Tcp;
 using Wirestack.Wire;
 

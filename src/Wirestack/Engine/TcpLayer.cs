@@ -1,5 +1,6 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Net.Sockets;
+using Wirestack.Network;
 using Wirestack.Transport;
 using Wirestack.Transport.Buffers;
 using Wirestack.Transport.Tcp;

@@ -39,7 +39,7 @@ internal interface ITcpNetwork
     /// A buffer to build one segment in, with room for IP and link headers before <see cref="SegmentOffset"/>;
     /// disposing the lease gives it back once <see cref="SendSegment"/> has taken the segment.
     /// </summary>
-    Engine.TransmitLease RentSegmentBuffer();
+    Network.TransmitLease RentSegmentBuffer();
 
     /// <summary>Where a segment's TCP header starts in a buffer from <see cref="RentSegmentBuffer"/>.</summary>
     int SegmentOffset { get; }

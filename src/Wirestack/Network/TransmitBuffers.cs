@@ -1,6 +1,6 @@
 using Wirestack.Wire;
 
-namespace Wirestack.Engine;
+namespace Wirestack.Network;
 
 /// <summary>
 /// The buffers outgoing packets are built in, leased one per packet: a packet on its way out never shares its buffer
@@ -10,7 +10,7 @@ namespace Wirestack.Engine;
 internal sealed class TransmitBuffers
 {
     /// <summary>Room before any packet the engine builds, for the link header (and a reassembled datagram's).</summary>
-    public const int LinkHeadroom = Network.Reassembler.Headroom;
+    public const int LinkHeadroom = Reassembler.Headroom;
 
     /// <summary>Room before any transport header: link header, IPv6 header and a Fragment header.</summary>
     public const int TransportOffset = LinkHeadroom + Ipv6Packet.HeaderLength + Ipv6FragmentHeader.Length;
