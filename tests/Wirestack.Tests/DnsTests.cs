@@ -40,6 +40,24 @@ public sealed class DnsMessageTests
         Assert.Equal(bytes.Length, offset);
     }
 
+    [Fact(DisplayName = "RFC 6762 18 and RFC 1035 4.1: the reader takes at most its limit of records a section (64 for mDNS, 512 for a unicast answer) and refuses the whole message past it")]
+    public void RecordsPerSectionAreBounded()
+    {
+        static byte[] WithAnswers(int count)
+        {
+            var buffer = new byte[12 + count * 17];
+            var writer = new DnsWriter(buffer);
+            var name = DnsName.Encode("a");
+            for (int i = 0; i < count; i++)
+                writer.Record(name, DnsType.A, cacheFlush: false, 60, [10, 0, 0, 1]);
+            return writer.Finish(1, 0x8400).ToArray();
+        }
+        Assert.True(DnsMessage.TryParse(WithAnswers(64), DnsReadLimits.Multicast, out var mdns) && mdns.Answers.Count == 64);
+        Assert.False(DnsMessage.TryParse(WithAnswers(65), DnsReadLimits.Multicast, out _));
+        Assert.True(DnsMessage.TryParse(WithAnswers(512), DnsReadLimits.Unicast, out var unicast) && unicast.Answers.Count == 512);
+        Assert.False(DnsMessage.TryParse(WithAnswers(513), DnsReadLimits.Unicast, out _));
+    }
+
     [Theory(DisplayName = "RFC 1035 4.1.4 hostile names: pointer loops, forward pointers and lengths past the end are rejected")]
     [InlineData(new byte[] { 0xC0, 0x00 })]
     [InlineData(new byte[] { 3, (byte)'a', (byte)'b', (byte)'c', 0xC0, 0x04 })]

@@ -49,8 +49,6 @@ internal readonly record struct DnsReadLimits(int MaxEntries, int MaxDataLength,
 /// </summary>
 internal sealed class DnsMessage
 {
-    public const int MaxEntries = 64;
-    public const int MaxDataLength = 1300;
     public const int HeaderLength = 12;
 
     public ushort Id { get; private init; }

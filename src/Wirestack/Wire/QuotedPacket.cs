@@ -63,9 +63,6 @@ internal readonly ref struct QuotedPacket
 
     /// <summary>What follows the header (for IPv4, after its options), as far as the bytes go.</summary>
     public ReadOnlySpan<byte> Payload => _bytes[HeaderLength..];
-
-    /// <summary>The whole quote.</summary>
-    public ReadOnlySpan<byte> Bytes => _bytes;
 }
 
 /// <summary>The ports of a UDP or TCP header (the same first four bytes, RFC 768 and RFC 9293 3.1).</summary>
