@@ -91,5 +91,22 @@ passed=$(grep -ho '<Counters [^>]*' "$results"/*.trx 2>/dev/null | grep -o ' pas
 failed=$(( $(grep -ho '<Counters [^>]*' "$results"/*.trx 2>/dev/null | grep -oE ' (failed|error|timeout|aborted)="[0-9]*"' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}') + $(cat "$results"/*.missing 2>/dev/null | grep -c failed) ))
 skipped=$(grep -ho '<Counters [^>]*' "$results"/*.trx 2>/dev/null | grep -o ' notExecuted="[0-9]*"' | grep -o '[0-9]*' | awk '{s+=$1} END {print s+0}')
 [ "$failed" -gt 0 ] && status=1
+# The failures again, last, where a reader of only the output's tail (a CI summary) sees them: each test's name and the
+# message (its first and last lines).
+if [ "$failed" -gt 0 ]; then
+  echo "Failed tests:"
+  for trx in "$results"/*.trx; do
+    awk -v run="$(basename "$trx" .trx)" '
+      /<UnitTestResult / && /outcome="Failed"/ { match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11); failing = 1; n = 0 }
+      failing && /<Message>/ { inMessage = 1; sub(/.*<Message>/, "") }
+      failing && inMessage { done = sub(/<\/Message>.*/, ""); message[++n] = $0
+        if (done) {
+          print "  [" run "] " name
+          for (i = 1; i <= n; i++) if (i <= 4 || i > n - 10) print "      " message[i]; else if (i == 5) print "      ..."
+          inMessage = 0; failing = 0
+        } }
+    ' "$trx"
+  done
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -127,8 +127,8 @@ public sealed class MdnsTests(ITestOutputHelper output)
                 }
             }
             Assert.Equal("served by the kernel side", page);
-            // "[a]vahi" matches the program but not this shell's own command line, which pkill would otherwise end first.
-            await tap.Namespace.ExecAsync("pkill -f '[a]vahi-publish -a -R printer.local' ; pkill -f '[b]usybox httpd -f -p 192.168.0.1:8080' ; true");
+            await tap.Namespace.StopProcessesAsync("avahi-publish -a -R printer.local");
+            await tap.Namespace.StopProcessesAsync("busybox httpd -f -p 192.168.0.1:8080");
             await Task.WhenAll(publish, server);
         }
         finally

@@ -47,7 +47,7 @@ public sealed partial class SeedSetupIpv6Tests
             }
             finally
             {
-                await host.ExecAsync("pkill -f 'interface=tap0' || true");
+                await host.StopProcessesAsync("interface=tap0");
                 await ra;
             }
         }
@@ -81,7 +81,7 @@ public sealed partial class SeedSetupIpv6Tests
             }
             finally
             {
-                await lan.ExecAsync("pkill -f 'interface=vlan' || true");
+                await lan.StopProcessesAsync("interface=vlan");
                 await ra;
             }
         }
@@ -148,8 +148,8 @@ public sealed partial class SeedSetupIpv6Tests
         finally
         {
             await services.DisposeAsync();
-            await internet.ExecAsync("pkill -f 'interface=vout' || true");
-            await tap.Namespace.ExecAsync("pkill -f 'interface=tap0' || true");
+            await internet.StopProcessesAsync("interface=vout");
+            await tap.Namespace.StopProcessesAsync("interface=tap0");
             await dns;
             if (ra is not null)
                 await ra;

@@ -75,7 +75,7 @@ public sealed partial class SeedSetupTests
             }
             finally
             {
-                await lan.ExecAsync("pkill -f 'interface=vlan' || true");
+                await lan.StopProcessesAsync("interface=vlan");
                 await lanDhcp;
             }
         }
@@ -130,7 +130,7 @@ public sealed partial class SeedSetupTests
         finally
         {
             await services.DisposeAsync();
-            await internet.ExecAsync("pkill -f 'interface=vout' || true");
+            await internet.StopProcessesAsync("interface=vout");
             await dns;
         }
     }

@@ -32,6 +32,16 @@ internal sealed class TestNamespace : IAsyncDisposable
         return result;
     }
 
+    /// <summary>
+    /// Stops (SIGTERM) the processes of this namespace whose command line contains <paramref name="commandLinePart"/>.
+    /// pkill would match across the whole machine, and with tests running in parallel it ends another test's daemon
+    /// of the same shape (two tests both serving RAs on an interface named vlan).
+    /// </summary>
+    public Task<ProcessResult> StopProcessesAsync(string commandLinePart) =>
+        ProcessRunner.RunAsync("sh", ["-c",
+            $"for p in $(ip netns pids {Name}); do tr '\\0' ' ' < /proc/$p/cmdline 2>/dev/null | grep -qF -- \"$1\" && kill $p; done; true", "sh", commandLinePart],
+            TimeSpan.FromSeconds(10));
+
     public async ValueTask DisposeAsync()
     {
         // Kill anything still running in the namespace, then delete it (its interfaces go with it).

@@ -101,7 +101,7 @@ public sealed class UdpTests
         }
         Assert.NotNull(reply.Buffer);
         Assert.Equal(payload, reply.Buffer);
-        await tap.Namespace.ExecAsync("pkill -f UDP-RECVFROM:7007 || true");
+        await tap.Namespace.StopProcessesAsync("UDP-RECVFROM:7007");
         await server;
     }
 }
