@@ -18,10 +18,16 @@ public sealed record StackOptions
     /// <summary>Time to live of sent datagrams.</summary>
     public byte TimeToLive { get; init; } = 64;
 
-    /// <summary>Most neighbours the ARP cache (IPv4) holds; the least recently confirmed is evicted past it.</summary>
+    /// <summary>
+    /// Most neighbours the ARP cache (IPv4) holds; past it, entries never confirmed go first, then the least recently
+    /// confirmed.
+    /// </summary>
     public int Ipv4NeighborCacheCapacity { get; init; } = 512;
 
-    /// <summary>Most neighbours the NDP cache (IPv6) holds; the least recently confirmed is evicted past it.</summary>
+    /// <summary>
+    /// Most neighbours the NDP cache (IPv6) holds; past it, entries never confirmed go first, then the least recently
+    /// confirmed.
+    /// </summary>
     public int Ipv6NeighborCacheCapacity { get; init; } = 512;
 
     /// <summary>
@@ -38,8 +44,9 @@ public sealed record StackOptions
     public TimeSpan ArpRetryInterval { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Neighbours being resolved at once, per family. Past it, packets to yet another unknown neighbour are dropped
-    /// and counted, so a scan of the subnet (RFC 6583) cannot push known neighbours out of the cache.
+    /// Neighbours being resolved at once, per family. Past it, the resolution that has waited longest gives way to the
+    /// new one (what it held is dropped and counted): a scan of the subnet or a spoofed-source flood (RFC 6583) churns
+    /// among addresses that never answer, cannot push known neighbours out, and a peer that answers still gets in.
     /// </summary>
     public int MaxUnresolvedNeighbors { get; init; } = 64;
 

@@ -186,6 +186,55 @@ public sealed class ArpTests
         Assert.Equal(100, h.Count(StackCounter.ArpRepliesSent));
     }
 
+    [Fact(DisplayName = "ARP spray attack: 2,000 requests for us from spoofed senders churn among themselves; the confirmed gateway keeps its entry and traffic through it needs no new resolution")]
+    public void ArpSprayKeepsTheConfirmedGateway()
+    {
+        // A /16: room on the link for more spoofed senders than the table holds.
+        var options = EngineHarness.DefaultOptions() with { Ipv4 = Ipv4Settings.Static("192.168.0.2/16", "192.168.0.1") };
+        using var h = new EngineHarness(options, learnPeer: false);
+        h.Inject(Frames.Arp(ArpOperation.Reply, Frames.PeerMac, Frames.PeerIp, Frames.StackMac, Frames.StackIp, Frames.StackMac));
+        Assert.Equal(NeighborState.Reachable, h.Engine.Neighbors.StateOf(Frames.PeerIp));
+        h.Advance(TimeSpan.FromSeconds(1));
+        for (int i = 0; i < 2000; i++)
+        {
+            var mac = MacAddress.Parse($"02:00:00:{i >> 8:x2}:{i & 0xFF:x2}:01");
+            var sender = new Ipv4Address(0xC0A8_0100u + (uint)i);
+            h.Inject(Frames.Arp(ArpOperation.Request, mac, sender, MacAddress.Zero, Frames.StackIp));
+            // Off-link senders add nothing at all.
+            h.Inject(Frames.Arp(ArpOperation.Request, mac, new Ipv4Address(0x0A00_0000u + (uint)i), MacAddress.Zero, Frames.StackIp));
+        }
+        Assert.Equal(512, h.Engine.Neighbors.Count);
+        Assert.Null(h.Engine.Neighbors.StateOf(Ipv4Address.Parse("10.0.0.1")));
+        Assert.NotNull(h.Engine.Neighbors.StateOf(Frames.PeerIp));
+        long requests = h.Count(StackCounter.ArpRequestsSent);
+        h.Drain();
+        h.AnswerArpForPeer = false;
+        // A datagram to an off-link address goes straight to the gateway's known link address.
+        var socket = new RecordingReceiver();
+        var binding = h.Engine.Udp.Bind(0, socket);
+        h.Engine.Udp.Send(binding, Ipv4Address.Parse("203.0.113.9"), 9, [1, 2, 3]);
+        var frame = Assert.Single(h.Drain());
+        Assert.True(EthernetFrame.TryParse(frame, out var eth));
+        Assert.Equal(Frames.PeerMac, eth.Destination);
+        Assert.Equal(requests, h.Count(StackCounter.ArpRequestsSent));
+    }
+
+    [Fact(DisplayName = "ARP spray attack: replies nobody asked for add no entry and confirm none (Linux without arp_accept)")]
+    public void UnsolicitedRepliesAddNothing()
+    {
+        using var h = new EngineHarness(learnPeer: true);
+        int before = h.Engine.Neighbors.Count;
+        for (int i = 0; i < 100; i++)
+        {
+            var mac = MacAddress.Parse($"02:00:00:00:02:{i:x2}");
+            h.Inject(Frames.Arp(ArpOperation.Reply, mac, new Ipv4Address(Frames.PeerIp.Value + 100 + (uint)i), Frames.StackMac, Frames.StackIp, to: Frames.StackMac));
+        }
+        Assert.Equal(before, h.Engine.Neighbors.Count);
+        // The known peer's own unsolicited reply does not make its entry look confirmed.
+        h.Inject(Frames.Arp(ArpOperation.Reply, Frames.PeerMac, Frames.PeerIp, Frames.StackMac, Frames.StackIp, to: Frames.StackMac));
+        Assert.Equal(NeighborState.Stale, h.Engine.Neighbors.StateOf(Frames.PeerIp));
+    }
+
     [Fact(DisplayName = "With a gateway the stack is Configuring until the gateway resolves, then Ready")]
     public void ReadyAfterGatewayResolves()
     {

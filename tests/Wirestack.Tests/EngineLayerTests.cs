@@ -111,19 +111,22 @@ public sealed class EngineLayerTests
         Assert.Null(resolver.NextDeadline);
     }
 
-    [Fact(DisplayName = "RFC 6583 (neighbour table exhaustion): past the unresolved bound a new neighbour is refused, counted, and its sender told; the one being resolved keeps its packet")]
-    public void ResolverRefusesPastTheUnresolvedBound()
+    [Fact(DisplayName = "RFC 6583 6.2 (neighbour table exhaustion): past the unresolved bound the neighbour that waited longest gives way, its packets dropped and counted; the new one is asked and resolves")]
+    public void ResolverReplacesTheLongestUnresolved()
     {
         var host = new RecordingHost();
         var counters = new StackCounters();
         var resolver = new NeighborResolver(Options(maxUnresolved: 1), host, counters);
+        IpAddress second = Ipv4Address.Parse("192.168.0.3");
         resolver.Resolve(Neighbor4, Packet(60, 1), default, now: 0);
-        resolver.Resolve(Ipv4Address.Parse("192.168.0.3"), Packet(70, 2), default, now: 0);
-        Assert.Single(host.Solicited);
-        Assert.Equal((70, SocketError.HostUnreachable), (host.Unreachable.Single().Packet.Length, host.Unreachable.Single().Error));
+        resolver.Resolve(second, Packet(70, 2), default, now: 1);
+        Assert.Equal([Neighbor4, second], host.Solicited.Select(s => s.Target));
+        Assert.Empty(host.Unreachable);
         Assert.Equal(1, counters[StackCounter.DropNeighborTableFull]);
-        resolver.Learned(resolver.Ipv4.Learn(Neighbor4, NeighborMac, 5, create: true, confirmed: true));
-        Assert.Equal(60, host.Resolved.Single().Packet.Length);
+        Assert.Null(resolver.Ipv4.StateOf(Neighbor4));
+        resolver.Learned(resolver.Ipv4.Learn(second, NeighborMac, 5, create: false, confirmed: true));
+        Assert.Equal(70, host.Resolved.Single().Packet.Length);
+        Assert.Equal(NeighborState.Reachable, resolver.Ipv4.StateOf(second));
     }
 
     /// <summary>An output path over a recording device, its resolver's host sending resolved packets back through it.</summary>

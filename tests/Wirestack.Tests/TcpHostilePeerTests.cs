@@ -70,6 +70,40 @@ public sealed class TcpHostilePeerTests
         Assert.Equal(50000, left.Key.RemotePort);
     }
 
+    [Fact(DisplayName = "Spoofed SYN burst (1,000 SYNs from 245 on-link addresses with random MACs that never answer ARP, in 0.2 s): a known host whose neighbour entry had aged out completes a fresh handshake at once")]
+    public void SpoofedSynBurstLeavesRoomForAKnownHost()
+    {
+        using var h = new EngineHarness();
+        var web = new RecordingListener();
+        h.Engine.Tcp.Listen(80, 128, web);
+        // The known host's entry (from its ARP request) ages out unused: its next handshake needs resolving again.
+        h.Advance(TimeSpan.FromSeconds(61));
+        Assert.Null(h.Engine.Neighbors.StateOf(Frames.PeerIp));
+        var random = new Random(22);
+        for (int i = 0; i < 1000; i++)
+        {
+            var mac = new byte[6];
+            random.NextBytes(mac);
+            mac[0] = 0x02;
+            var source = new Ipv4Address((uint)(0xC0A8_0000 | (3 + random.Next(245))));
+            var segment = new byte[TcpSegment.MinimumHeaderLength];
+            TcpSegment.WriteHeader(segment, (ushort)(1024 + i), 80, PeerIss, 0, TcpFlags.Syn, 65535, TcpOptions.None, 0, source, Frames.StackIp);
+            h.Inject(Frames.Ethernet(Frames.StackMac, MacAddress.Read(mac), EtherType.Ipv4, Frames.Ipv4(source, Frames.StackIp, IpProtocol.Tcp, segment)));
+            if (i % 50 == 49)
+                h.Advance(TimeSpan.FromMilliseconds(10));
+        }
+        Assert.Equal(64, h.Engine.Neighbors.UnresolvedCount);
+        // The known host asks again: its SYN-ACK waits for one ARP round trip (answered by the harness), not for the
+        // spoofed addresses to time out.
+        var client = new TcpPeer(h, localPort: 50000);
+        client.Send(PeerIss, 0, TcpFlags.Syn, options: TcpPeer.SynOptions(tsval: 5000));
+        var synAck = Assert.Single(SegmentsTo(h, 50000));
+        Assert.True(synAck.Has(TcpFlags.Syn | TcpFlags.Ack));
+        client.Send(PeerIss + 1, synAck.Seq + 1, TcpFlags.Ack, [42], options: TcpPeer.Timestamps(5001, synAck.Options.TimestampValue));
+        Assert.Equal([42], Assert.Single(web.Accepted).Received.ToArray());
+        Assert.True(h.Engine.Neighbors.UnresolvedCount <= 64);
+    }
+
     [Fact(DisplayName = "RFC 9293 3.10.7.2: a SYN-ACK sent to a listener draws a RST and creates no state")]
     public void SynAckToListener()
     {

@@ -29,12 +29,15 @@ internal sealed partial class Ipv4Layer
         }
 
         bool forUs = _interface.IsConfigured && arp.TargetProtocolAddress == _interface.Address;
-        // RFC 826 merge: refresh a known sender; add it only when the packet is addressed to us. A probe
-        // (sender 0.0.0.0, RFC 5227) teaches nothing.
+        // RFC 826 merge: refresh a known sender; add it only when it asks for us (we are about to answer it) from an
+        // address we could send to directly. A reply nobody asked for adds nothing (as Linux without arp_accept), nor
+        // does an off-link sender: a spray of either would push real neighbours out. A probe (sender 0.0.0.0,
+        // RFC 5227) teaches nothing.
         if (!senderIp.IsAny && !senderIp.IsBroadcast && !senderIp.IsMulticast)
         {
             bool answer = forUs && arp.Operation == ArpOperation.Reply;
-            _neighbors.Learned(_neighbors.Ipv4.Learn(senderIp, senderMac, _now, create: forUs, confirmed: answer));
+            bool create = forUs && !answer && _interface.IsOnLink(senderIp);
+            _neighbors.Learned(_neighbors.Ipv4.Learn(senderIp, senderMac, _now, create, confirmed: answer));
         }
 
         if (forUs && arp.Operation == ArpOperation.Request)

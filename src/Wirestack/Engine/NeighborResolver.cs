@@ -31,12 +31,14 @@ internal sealed class NeighborResolver
     readonly List<NeighborCache.Entry> _failed = [];
     readonly List<NeighborCache.Entry> _probe = [];
     readonly Action<PendingPacket> _dropQueued;
+    readonly Action<PendingPacket> _dropEvicted;
 
     public NeighborResolver(StackOptions options, INeighborHost host, StackCounters counters)
     {
         _host = host;
         _counters = counters;
         _dropQueued = DropQueued;
+        _dropEvicted = DropEvicted;
         long reachable = options.NeighborReachableTime.Ticks / TimeSpan.TicksPerMicrosecond;
         Ipv4 = new NeighborCache(options.Ipv4NeighborCacheCapacity, reachable, options.ArpRequestAttempts,
             options.ArpRetryInterval.Ticks / TimeSpan.TicksPerMicrosecond, options.ResolutionQueuePackets, options.ResolutionQueueBytes,
@@ -64,18 +66,13 @@ internal sealed class NeighborResolver
 
     /// <summary>
     /// Holds a copy of <paramref name="packet"/> until <paramref name="nextHop"/> resolves, and asks for it unless a
-    /// request is already under way. A neighbour table whose unresolved part is full refuses it: the sender is told.
+    /// request is already under way. Past the unresolved bound, the neighbour that has waited longest gives way: what
+    /// it held is dropped and counted (its senders retransmit or time out as after any loss).
     /// </summary>
     public void Resolve(IpAddress nextHop, ReadOnlySpan<byte> packet, VirtioNetHeader offload, long now)
     {
         var cache = CacheFor(nextHop);
-        bool ask = cache.StartResolution(nextHop, now, out var entry);
-        if (entry is null)
-        {
-            _counters.Increment(StackCounter.DropNeighborTableFull);
-            _host.ReportUnreachable(packet, SocketError.HostUnreachable);
-            return;
-        }
+        bool ask = cache.StartResolution(nextHop, now, _dropEvicted, out var entry);
         var buffer = ArrayPool<byte>.Shared.Rent(TransmitBuffers.LinkHeadroom + packet.Length);
         packet.CopyTo(buffer.AsSpan(TransmitBuffers.LinkHeadroom));
         cache.Enqueue(entry, new PendingPacket(buffer, TransmitBuffers.LinkHeadroom, packet.Length, offload), _dropQueued);
@@ -86,7 +83,7 @@ internal sealed class NeighborResolver
     /// <summary>Starts resolving <paramref name="nextHop"/> with nothing to send yet (the gateway, before the stack is ready).</summary>
     public void Resolve(IpAddress nextHop, long now)
     {
-        if (CacheFor(nextHop).StartResolution(nextHop, now, out _))
+        if (CacheFor(nextHop).StartResolution(nextHop, now, _dropEvicted, out _))
             _host.Solicit(nextHop, unicastTo: null);
     }
 
@@ -157,6 +154,12 @@ internal sealed class NeighborResolver
     void DropQueued(PendingPacket packet)
     {
         _counters.Increment(StackCounter.DropResolutionQueueFull);
+        packet.Release();
+    }
+
+    void DropEvicted(PendingPacket packet)
+    {
+        _counters.Increment(StackCounter.DropNeighborTableFull);
         packet.Release();
     }
 

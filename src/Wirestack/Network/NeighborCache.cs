@@ -35,9 +35,12 @@ internal enum NeighborState
 /// engine sends the requests it asks for.
 /// </summary>
 /// <remarks>
-/// Unresolved entries are bounded on their own (<paramref name="maxUnresolved"/>): a scan of a large subnet (an IPv6
-/// /64 above all, RFC 6583 6.2) fills that part and then new resolutions are refused and counted, instead of evicting
-/// the neighbours the stack actually talks to.
+/// Bounds that keep legitimate peers in (RFC 6583 6.2, RFC 6583 7.1): unresolved entries have a part of their own
+/// (<paramref name="maxUnresolved"/>), and when it is full the entry that has waited longest for an answer gives way
+/// to the new one, so a scan or a spoofed-source flood of a large subnet churns among addresses that never answer
+/// while a peer that answers resolves within its first round trip. When the whole table is full, the entry least
+/// recently confirmed goes: entries never confirmed (learned from unsolicited news, still unresolved) first, oldest
+/// first; a neighbour confirmed lately (the gateway, a peer with a TCP flow) is the last to go.
 /// </remarks>
 internal sealed class NeighborCache(int capacity, long reachableMicroseconds, int attempts, long retryIntervalMicroseconds,
     int queuePacketsPerNeighbor, int queueBytesTotal, int maxUnresolved)
@@ -60,6 +63,10 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         public long Deadline;
         public long NextRequestAt;
         public int RequestsLeft;
+        /// <summary>When the entry was made or its resolution (re)started: the oldest unresolved one gives way first.</summary>
+        public long Since;
+        /// <summary>When reachability was last confirmed; <see cref="long.MinValue"/> when never.</summary>
+        public long ConfirmedAt = long.MinValue;
         public readonly Queue<PendingPacket> Pending = new();
 
         public bool Resolved => State != NeighborState.Incomplete;
@@ -115,9 +122,10 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
 
     /// <summary>
     /// Records that <paramref name="address"/> is at <paramref name="linkAddress"/>. Only updates an existing entry
-    /// unless <paramref name="create"/> (RFC 826's merge rule). An answer to our request (<paramref name="confirmed"/>)
-    /// makes it REACHABLE; other news makes a new or changed entry STALE (RFC 4861 7.3.3) and leaves an unchanged
-    /// one as it is. Returns the entry when it was updated, so the caller can flush the packets it holds.
+    /// unless <paramref name="create"/> (RFC 826's merge rule). An answer (<paramref name="confirmed"/>) to a request
+    /// of ours (the entry is INCOMPLETE or PROBE) makes it REACHABLE; other news makes a new or changed entry STALE
+    /// (RFC 4861 7.3.3) and leaves an unchanged one as it is. Returns the entry when it was updated, so the caller can
+    /// flush the packets it holds.
     /// </summary>
     public Entry? Learn(IpAddress address, MacAddress linkAddress, long now, bool create, bool confirmed)
     {
@@ -125,14 +133,17 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         {
             if (!create)
                 return null;
-            entry = Add(address, now);
+            entry = Add(address, now, static packet => packet.Release());
             _unresolved++;
         }
         bool changed = !entry.Resolved || entry.LinkAddress != linkAddress;
+        // Only an answer to a request of ours confirms: unsolicited replies would let a sprayer keep its entries
+        // looking fresher than the neighbours we really talk to.
+        bool asked = !entry.Resolved || entry.State == NeighborState.Probe;
         if (!entry.Resolved)
             _unresolved--;
         entry.LinkAddress = linkAddress;
-        if (confirmed)
+        if (confirmed && asked)
             Confirm(entry, now);
         else if (changed)
         {
@@ -200,6 +211,7 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
     void Confirm(Entry entry, long now)
     {
         entry.State = NeighborState.Reachable;
+        entry.ConfirmedAt = now;
         // A later deadline never invalidates the cached earliest one: at worst the engine wakes early once.
         entry.Deadline = now + ReachableMicroseconds;
     }
@@ -213,9 +225,10 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
 
     /// <summary>
     /// Starts resolving <paramref name="address"/> unless already under way; true when a request should go out now.
-    /// <paramref name="entry"/> is null when the address is new and the unresolved part of the table is full.
+    /// A new address past the unresolved bound takes the place of the unresolved entry that has waited longest, whose
+    /// queued packets go to <paramref name="evicted"/>.
     /// </summary>
-    public bool StartResolution(IpAddress address, long now, out Entry? entry)
+    public bool StartResolution(IpAddress address, long now, Action<PendingPacket> evicted, out Entry entry)
     {
         if (_entries.TryGetValue(address, out var existing))
         {
@@ -226,18 +239,27 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         else
         {
             if (_unresolved >= maxUnresolved)
-            {
-                entry = null;
-                return false;
-            }
-            entry = Add(address, now);
+                Evict(LongestUnresolved(), evicted);
+            entry = Add(address, now, evicted);
             _unresolved++;
         }
         _deadlineStale = true;
         entry.State = NeighborState.Incomplete;
+        entry.Since = now;
         entry.RequestsLeft = attempts - 1;
         entry.NextRequestAt = now + RetryIntervalMicroseconds;
         return true;
+    }
+
+    Entry LongestUnresolved()
+    {
+        Entry? oldest = null;
+        foreach (var entry in _entries.Values)
+        {
+            if (!entry.Resolved && (oldest is null || entry.Since < oldest.Since))
+                oldest = entry;
+        }
+        return oldest!;
     }
 
     /// <summary>Queues a packet behind an unresolved entry; returns the packets dropped to make room (oldest first).</summary>
@@ -362,30 +384,32 @@ internal sealed class NeighborCache(int capacity, long reachableMicroseconds, in
         _deadlineStale = true;
     }
 
-    Entry Add(IpAddress address, long now)
+    Entry Add(IpAddress address, long now, Action<PendingPacket> evicted)
     {
         if (_entries.Count >= capacity)
-            EvictOne();
-        var entry = new Entry(address) { Deadline = now };
+            Evict(LeastRecentlyConfirmed(), evicted);
+        var entry = new Entry(address) { Deadline = now, Since = now };
         _entries.Add(address, entry);
         _deadlineStale = true;
         return entry;
     }
 
-    void EvictOne()
+    /// <summary>The entry whose loss costs least: never confirmed before confirmed, then the longest ago.</summary>
+    Entry LeastRecentlyConfirmed()
     {
-        // Prefer the resolved entry closest to its next state change; entries with waiting packets go last.
         Entry? victim = null;
         foreach (var entry in _entries.Values)
         {
-            if (entry.Pending.Count > 0)
-                continue;
-            if (victim is null || (entry.Resolved && (!victim.Resolved || entry.Deadline < victim.Deadline)))
+            if (victim is null || entry.ConfirmedAt < victim.ConfirmedAt || (entry.ConfirmedAt == victim.ConfirmedAt && entry.Since < victim.Since))
                 victim = entry;
         }
-        victim ??= _entries.Values.First();
+        return victim!;
+    }
+
+    void Evict(Entry victim, Action<PendingPacket> evicted)
+    {
         while (victim.Pending.Count > 0)
-            DequeuePending(victim).Release();
+            evicted(DequeuePending(victim));
         Remove(victim.Address);
     }
 }
