@@ -202,9 +202,15 @@ public enum StackCounter
     DropIpv6NoNextHeader,
     /// <summary>IPv6 packet for an upper-layer protocol the stack does not speak (answered with Parameter Problem).</summary>
     DropIpv6UnsupportedProtocol,
-    /// <summary>Neighbor Discovery message failing the validity checks of RFC 4861 6.1 and 7.1 (hop limit, code, length, options).</summary>
+    /// <summary>
+    /// Neighbor Discovery message failing the validity checks of RFC 4861 6.1 and 7.1 (hop limit, code, length,
+    /// options), or carried in a fragment (RFC 6980 5).
+    /// </summary>
     DropNdpInvalid,
-    /// <summary>Packet to a new neighbour dropped because as many neighbours as allowed were already being resolved (RFC 6583).</summary>
+    /// <summary>
+    /// Packet that waited for a neighbour whose resolution gave way to a newer one: as many neighbours as allowed were
+    /// being resolved (RFC 6583).
+    /// </summary>
     DropNeighborTableFull,
     /// <summary>Router Advertisement content ignored: the router, prefix or address table was full.</summary>
     DropRouterAdvertisementIgnored,

@@ -185,6 +185,65 @@ public sealed class NdpTests
         Assert.Equal(0, h.Engine.Ipv6Neighbors.UnresolvedCount);
     }
 
+    /// <summary>
+    /// The ICMPv6 message inside <paramref name="frame"/> (an unfragmented packet) again, cut into fragments of
+    /// <paramref name="chunk"/> bytes (one atomic fragment when it is larger than the message).
+    /// </summary>
+    static List<byte[]> InFragments(byte[] frame, int chunk, uint identification)
+    {
+        var eth = EthernetFrame.TryParse(frame, out var parsed) ? parsed : throw new ArgumentException("not a frame");
+        Assert.True(Ipv6Packet.TryParse(eth.Payload, out var packet));
+        var message = packet.Payload.ToArray();
+        var fragments = new List<byte[]>();
+        for (int offset = 0; offset < message.Length; offset += chunk)
+        {
+            int length = Math.Min(chunk, message.Length - offset);
+            bool more = offset + length < message.Length;
+            var header = new byte[8];
+            header[0] = IpProtocol.Icmpv6;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(header.AsSpan(2), (ushort)(offset | (more ? 1 : 0)));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(4), identification);
+            fragments.Add(Packet(packet.Source, packet.Destination, Ipv6NextHeader.Fragment, [.. header, .. message.AsSpan(offset, length)],
+                packet.HopLimit, eth.Source));
+        }
+        return fragments;
+    }
+
+    [Fact(DisplayName = "RFC 6980 5: a Neighbor Solicitation inside an atomic fragment is silently ignored (no advertisement, no entry)")]
+    public void FragmentedSolicitationIgnored()
+    {
+        using var h = Started();
+        var ours = LinkLocal(h);
+        h.Drain();
+        foreach (var fragment in InFragments(NeighborSolicitation(ours, PeerLinkLocal, ours.SolicitedNode, Frames.PeerMac), chunk: 1024, identification: 1))
+            h.Inject(fragment);
+        Assert.Empty(h.Ipv6Sent().OfType(Icmpv6Type.NeighborAdvertisement));
+        Assert.Null(h.Engine.Ipv6Neighbors!.StateOf(PeerLinkLocal));
+        Assert.Equal(1, h.Count(StackCounter.DropNdpInvalid));
+        // The same solicitation whole is answered.
+        h.Inject(NeighborSolicitation(ours, PeerLinkLocal, ours.SolicitedNode, Frames.PeerMac));
+        Assert.Single(h.Ipv6Sent().OfType(Icmpv6Type.NeighborAdvertisement));
+    }
+
+    [Fact(DisplayName = "RFC 6980 5 (RA-Guard evasion): a Router Advertisement cut into two fragments adds no router and forms no address")]
+    public void FragmentedRouterAdvertisementIgnored()
+    {
+        using var h = Started();
+        var advertisement = RouterAdvertisement(1800, [PrefixOption(Prefix, 64, 86400, 14400)]);
+        var fragments = InFragments(advertisement, chunk: 32, identification: 2);
+        Assert.Equal(2, fragments.Count);
+        foreach (var fragment in fragments)
+            h.Inject(fragment);
+        h.Step(TimeSpan.FromSeconds(3));
+        Assert.Equal(1, h.Count(StackCounter.Ipv6PacketsReassembled));
+        Assert.Equal(1, h.Count(StackCounter.DropNdpInvalid));
+        Assert.Empty(h.Engine.Ipv6!.Routers);
+        Assert.DoesNotContain(h.Engine.Ipv6.Addresses, a => a.Origin == Ipv6AddressOrigin.Slaac);
+        // Whole, it configures.
+        h.Inject(advertisement);
+        Assert.Single(h.Engine.Ipv6.Routers);
+    }
+
     static byte[] Bytes(IpAddress address)
     {
         var bytes = new byte[16];

@@ -7,7 +7,7 @@ namespace Wirestack.Engine;
 // ICMPv6 (RFC 4443): echo, rate-limited errors, errors delivered to sockets, and dispatch to NDP and MLD.
 internal sealed partial class Ipv6Layer
 {
-    void ReceiveIcmpv6(Span<byte> packet, int offset, IpAddress source, IpAddress destination)
+    void ReceiveIcmpv6(Span<byte> packet, int offset, IpAddress source, IpAddress destination, bool fragmented)
     {
         if (!Icmpv6Message.TryParse(packet[offset..], out var message) || (!_checksumVouched && !message.IsChecksumValid(source, destination)))
         {
@@ -20,6 +20,13 @@ internal sealed partial class Ipv6Layer
         if (tentative && message.Type is not (Icmpv6Type.NeighborSolicitation or Icmpv6Type.NeighborAdvertisement))
         {
             _counters.Increment(StackCounter.DropIpv6NotForUs);
+            return;
+        }
+        // RFC 6980 5: Neighbor Discovery in a fragment (atomic or not) is silently ignored; a fragmented RA is how a
+        // rogue router gets past RA-Guard.
+        if (fragmented && message.Type is >= Icmpv6Type.RouterSolicitation and <= Icmpv6Type.Redirect)
+        {
+            _counters.Increment(StackCounter.DropNdpInvalid);
             return;
         }
         switch (message.Type)

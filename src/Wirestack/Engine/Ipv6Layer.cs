@@ -101,6 +101,7 @@ internal sealed partial class Ipv6Layer
             return;
         }
         var verdict = Ipv6HeaderChain.Walk(packet.Bytes, destination.IsMulticast, out var chain);
+        bool atomicFragment = false;
         if (verdict == HeaderChainVerdict.Deliver && chain.IsFragment)
         {
             var fragment = new Ipv6FragmentHeader(packet.Bytes[chain.FragmentHeaderOffset..]);
@@ -111,6 +112,7 @@ internal sealed partial class Ipv6Layer
             }
             // RFC 6946 4: an atomic fragment is a whole packet; walk on past its Fragment header.
             _counters.Increment(StackCounter.Ipv6AtomicFragmentsReceived);
+            atomicFragment = true;
             verdict = Ipv6HeaderChain.Walk(packet.Bytes, chain.UpperOffset, chain.FragmentHeaderOffset, destination.IsMulticast, out chain);
         }
         if (verdict != HeaderChainVerdict.Deliver)
@@ -123,7 +125,7 @@ internal sealed partial class Ipv6Layer
             _counters.Increment(StackCounter.DropIpv6NotForUs);
             return;
         }
-        DeliverIpv6(packet.Bytes, chain);
+        DeliverIpv6(packet.Bytes, chain, fragmented: atomicFragment);
     }
 
     void RejectHeaderChain(Span<byte> packet, HeaderChainVerdict verdict, in Ipv6HeaderChain chain)
@@ -143,8 +145,11 @@ internal sealed partial class Ipv6Layer
         }
     }
 
-    /// <summary>Hands a whole packet whose chain ends at <paramref name="chain"/>'s upper-layer header to its protocol.</summary>
-    void DeliverIpv6(Span<byte> packet, in Ipv6HeaderChain chain)
+    /// <summary>
+    /// Hands a whole packet whose chain ends at <paramref name="chain"/>'s upper-layer header to its protocol;
+    /// <paramref name="fragmented"/> when it came in fragments (or in an atomic fragment), which NDP refuses.
+    /// </summary>
+    void DeliverIpv6(Span<byte> packet, in Ipv6HeaderChain chain, bool fragmented)
     {
         _counters.Increment(StackCounter.Ipv6PacketsDelivered);
         // The packet was parsed on its way here: its fixed header is whole.
@@ -154,7 +159,7 @@ internal sealed partial class Ipv6Layer
         switch (chain.UpperProtocol)
         {
             case IpProtocol.Icmpv6:
-                ReceiveIcmpv6(packet, chain.UpperOffset, source, destination);
+                ReceiveIcmpv6(packet, chain.UpperOffset, source, destination, fragmented);
                 break;
             case IpProtocol.Udp:
                 _udp.Receive(source, destination, packet, chain.UpperOffset, _checksumVouched);
@@ -216,7 +221,7 @@ internal sealed partial class Ipv6Layer
                 if (verdict == HeaderChainVerdict.Deliver && wholeChain.IsFragment)
                     verdict = HeaderChainVerdict.Malformed; // a fragment inside a fragment
                 if (verdict == HeaderChainVerdict.Deliver)
-                    DeliverIpv6(whole, wholeChain);
+                    DeliverIpv6(whole, wholeChain, fragmented: true);
                 else
                     RejectHeaderChain(whole, verdict, wholeChain);
             }
