@@ -179,6 +179,29 @@ public sealed class TcpScriptedTests
         Assert.Equal(PeerIss + 3, ack.Ack);
     }
 
+    [Fact(DisplayName = "RFC 7323 5.3 R3 (blind injection found by a frame fuzzer): a segment whose ACK is refused does not move TS.Recent, so the real peer's next segment is not dropped by PAWS")]
+    public void RefusedAckLeavesTsRecent()
+    {
+        var (h, peer, listener, stackIss) = Established(timestamps: true);
+        using var _ = h;
+        peer.Send(PeerIss + 1, stackIss + 1, TcpFlags.Ack | TcpFlags.Psh, [1, 2], options: TcpPeer.Timestamps(2000, 1));
+        peer.Received();
+        // In window, a timestamp far ahead, and an ACK of data never sent (RFC 9293: ACK it and drop it).
+        peer.Send(PeerIss + 3, stackIss + 100_000, TcpFlags.Ack | TcpFlags.Psh, [9], options: TcpPeer.Timestamps(0x7000_0000, 1));
+        var answer = Assert.Single(peer.Received());
+        Assert.Equal(2000u, answer.Options.TimestampEcho);
+        Assert.Equal(1, h.Count(StackCounter.DropTcpAckOfUnsentData));
+        // So is an ACK older than SND.UNA - MAX.SND.WND (RFC 5961 5.2; its challenge ACK may be rate-limited).
+        peer.Send(PeerIss + 3, stackIss - 0x4000_0000, TcpFlags.Ack | TcpFlags.Psh, [9], options: TcpPeer.Timestamps(0x7000_0001, 1));
+        Assert.All(peer.Received(), segment => Assert.Equal(2000u, segment.Options.TimestampEcho));
+        // The real peer carries on with its own clock: accepted, and echoed.
+        peer.Send(PeerIss + 3, stackIss + 1, TcpFlags.Ack | TcpFlags.Psh, [3, 4], options: TcpPeer.Timestamps(2001, 1));
+        Assert.Equal([1, 2, 3, 4], listener.Accepted[0].Received.ToArray());
+        Assert.Equal(0, h.Count(StackCounter.DropTcpPaws));
+        h.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.Equal(2001u, peer.Received().Last().Options.TimestampEcho);
+    }
+
     [Fact(DisplayName = "RFC 9293 3.10.7.4: out-of-order data is held and ACKed at once with SACK; filling the gap delivers it all")]
     public void OutOfOrderWithSack()
     {

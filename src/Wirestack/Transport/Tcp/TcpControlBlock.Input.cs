@@ -222,12 +222,11 @@ internal sealed partial class TcpControlBlock
         if ((flags & TcpFlags.Ack) == 0)
             return;
 
-        // RFC 7323 4.3: update TS.Recent from a segment that covers RCV.NXT.
-        if (_timestampsEnabled && options.HasTimestamps && Seq.Le(seq, RcvNxt) && Seq.Ge(options.TimestampValue, _tsRecent))
-        {
-            _tsRecent = options.TimestampValue;
-            _tsRecentAge = _network.Now;
-        }
+        // RFC 7323 4.3: TS.Recent comes from a segment that covers RCV.NXT, and only once its ACK has proved acceptable
+        // (RFC 7323 5.3 R3, as Linux does): a forged segment whose ACK is refused must not move it, or every later
+        // segment of the real peer would fail PAWS and the connection would stall for good.
+        bool coversReceiveNext = _timestampsEnabled && options.HasTimestamps && Seq.Le(seq, RcvNxt);
+        uint unacknowledgedBefore = SndUna;
 
         uint ack = segment.AcknowledgmentNumber;
         if (State == TcpState.SynReceived)
@@ -256,6 +255,11 @@ internal sealed partial class TcpControlBlock
             return;
         if (State == TcpState.Closed)
             return;
+        if (coversReceiveNext && Seq.Ge(ack, unacknowledgedBefore) && Seq.Ge(options.TimestampValue, _tsRecent))
+        {
+            _tsRecent = options.TimestampValue;
+            _tsRecentAge = _network.Now;
+        }
 
         // Seventh: segment text.
         if (payload.Length > 0)
