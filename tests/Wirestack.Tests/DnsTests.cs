@@ -71,6 +71,33 @@ public sealed class DnsMessageTests
         Assert.False(DnsName.TryRead(name, ref offset, out _, printableAscii: true));
     }
 
+    [Fact(DisplayName = "RFC 1035 4.1.4 pointer-chain attack: backward pointers each two bytes before the last are followed at most 128 times a name, so a 20 KB chain costs a bounded number of steps, not one per pointer")]
+    public void PointerChainsAreBounded()
+    {
+        // "a" at offset 0, then 10,000 pointers, each to the one before it.
+        var chain = new byte[3 + 2 * 10_000];
+        chain[0] = 1;
+        chain[1] = (byte)'a';
+        for (int i = 0; i < 10_000; i++)
+        {
+            int at = 3 + 2 * i, target = i == 0 ? 0 : at - 2;
+            chain[at] = (byte)(0xC0 | target >> 8);
+            chain[at + 1] = (byte)target;
+        }
+        int Hops(int pointerIndex, out bool read)
+        {
+            long before = DnsName.Steps;
+            int offset = 3 + 2 * pointerIndex;
+            read = DnsName.TryRead(chain, ref offset, out var name);
+            Assert.True(!read || name == "a");
+            return (int)(DnsName.Steps - before);
+        }
+        // 128 hops (the last pointer of a chain of 128) read; one more does not.
+        Assert.True(Hops(DnsName.MaxPointerHops - 1, out bool read) <= DnsName.MaxPointerHops + 2 && read);
+        Assert.True(Hops(DnsName.MaxPointerHops, out read) <= DnsName.MaxPointerHops + 2 && !read);
+        Assert.True(Hops(9_999, out read) <= DnsName.MaxPointerHops + 2 && !read);
+    }
+
     [Fact(DisplayName = "RFC 1035: 10,000 random messages never throw")]
     public void RandomMessages()
     {

@@ -52,9 +52,21 @@ internal static class DnsName
     }
 
     /// <summary>
+    /// Most compression pointers one name may follow. Pointers that must go backwards rule out loops but not chains:
+    /// a message of pointers each two bytes before the last would cost half its length per name, and a 64 KiB answer
+    /// carries thousands of names. A name has at most 127 labels, so no encoder needs more hops than this.
+    /// </summary>
+    public const int MaxPointerHops = 128;
+
+    /// <summary>Labels and pointers followed on this thread (tests hold the work per name to its bound).</summary>
+    [ThreadStatic]
+    internal static long Steps;
+
+    /// <summary>
     /// Reads a possibly compressed name at <paramref name="offset"/> (advancing past it) into presentation form and,
     /// when <paramref name="wire"/> is given, its uncompressed wire form. Pointers must go backwards (to earlier data),
-    /// which rules out loops; the name may not pass 255 bytes. False for anything else. With
+    /// which rules out loops, and at most <see cref="MaxPointerHops"/> of them are followed; the name may not pass 255
+    /// bytes. False for anything else. With
     /// <paramref name="printableAscii"/> every byte outside printable ASCII (and a dot inside a label) reads as '?':
     /// host and domain names from the network then cannot carry control characters into logs.
     /// </summary>
@@ -62,9 +74,10 @@ internal static class DnsName
     {
         name = "";
         var text = new StringBuilder();
-        int position = offset, end = -1, length = 1;
+        int position = offset, end = -1, length = 1, hops = 0;
         while (true)
         {
+            Steps++;
             if (position >= message.Length)
                 return false;
             int labelLength = message[position];
@@ -73,7 +86,7 @@ internal static class DnsName
                 if (position + 1 >= message.Length)
                     return false;
                 int target = (labelLength & 0x3F) << 8 | message[position + 1];
-                if (target >= position)
+                if (target >= position || ++hops > MaxPointerHops)
                     return false;
                 if (end < 0)
                     end = position + 2;
