@@ -29,16 +29,17 @@ public sealed class DhcpClientTests
         return result;
     }
 
-    static void Reply(EngineHarness h, DhcpMessageType type, uint xid, uint leaseSeconds = 3600, Ipv4Address? destination = null, Ipv4Address? serverId = null)
+    static void Reply(EngineHarness h, DhcpMessageType type, uint xid, uint leaseSeconds = 3600, Ipv4Address? destination = null, Ipv4Address? serverId = null,
+        Ipv4Address? yourAddress = null, Ipv4Address? mask = null, Ipv4Address? router = null)
     {
         var buffer = new byte[600];
-        var writer = new DhcpMessageWriter(buffer, DhcpMessage.BootReply, xid, Frames.StackMac, yourAddress: type == DhcpMessageType.Nak ? default : Offered);
+        var writer = new DhcpMessageWriter(buffer, DhcpMessage.BootReply, xid, Frames.StackMac, yourAddress: type == DhcpMessageType.Nak ? default : yourAddress ?? Offered);
         writer.Add(DhcpOption.MessageType, (byte)type);
         writer.Add(DhcpOption.ServerIdentifier, serverId ?? ServerIp);
         if (type != DhcpMessageType.Nak)
         {
-            writer.Add(DhcpOption.SubnetMask, Ipv4Address.Parse("255.255.255.0"));
-            writer.Add(DhcpOption.Router, ServerIp);
+            writer.Add(DhcpOption.SubnetMask, mask ?? Ipv4Address.Parse("255.255.255.0"));
+            writer.Add(DhcpOption.Router, router ?? ServerIp);
             writer.Add(DhcpOption.DomainNameServer, [ServerIp]);
             writer.Add(DhcpOption.NtpServers, [ServerIp]);
             writer.AddSeconds(DhcpOption.LeaseTime, leaseSeconds);
@@ -85,6 +86,55 @@ public sealed class DhcpClientTests
         Reply(h, DhcpMessageType.Ack, request.Xid);
         h.Advance(TimeSpan.FromMilliseconds(150));
         Assert.Equal(Offered, h.Engine.Interface.Address);
+    }
+
+    [Theory(DisplayName = "Rogue or broken DHCP server: an ACK for an address no host may take (0/8, loopback, multicast, class E, broadcast, the subnet's own network or broadcast address) configures nothing")]
+    [InlineData("255.255.255.255")]
+    [InlineData("224.0.0.5")]
+    [InlineData("127.0.0.1")]
+    [InlineData("0.1.2.3")]
+    [InlineData("240.0.0.1")]
+    [InlineData("192.168.0.0")]
+    [InlineData("192.168.0.255")]
+    public void RefusesNonUnicastAddress(string address)
+    {
+        using var h = Start();
+        var discover = Assert.Single(Collect(h));
+        Reply(h, DhcpMessageType.Offer, discover.Xid);
+        var request = Assert.Single(Collect(h));
+        Reply(h, DhcpMessageType.Ack, request.Xid, yourAddress: Ipv4Address.Parse(address));
+        h.Advance(TimeSpan.FromMilliseconds(150));
+        Assert.False(h.Engine.Interface.IsConfigured);
+    }
+
+    [Theory(DisplayName = "Rogue or broken DHCP server: a /0 or non-contiguous mask gives way to the classful prefix, and a router off the subnet is not used")]
+    [InlineData("0.0.0.0", "192.168.0.1", 24, "192.168.0.1")]
+    [InlineData("255.0.255.0", "192.168.0.1", 24, "192.168.0.1")]
+    [InlineData("255.255.255.0", "10.9.9.9", 24, "0.0.0.0")]
+    [InlineData("255.255.255.0", "192.168.0.77", 24, "0.0.0.0")]
+    [InlineData("255.255.255.255", "10.9.9.9", 32, "10.9.9.9")]
+    public void SanitizesMaskAndRouter(string mask, string router, int prefix, string gateway)
+    {
+        using var h = Start();
+        var discover = Assert.Single(Collect(h));
+        Reply(h, DhcpMessageType.Offer, discover.Xid);
+        var request = Assert.Single(Collect(h));
+        Reply(h, DhcpMessageType.Ack, request.Xid, mask: Ipv4Address.Parse(mask), router: Ipv4Address.Parse(router));
+        h.Advance(TimeSpan.FromMilliseconds(150));
+        Assert.Equal(Offered, h.Engine.Interface.Address);
+        Assert.Equal(prefix, h.Engine.Interface.PrefixLength);
+        Assert.Equal(Ipv4Address.Parse(gateway), h.Engine.Interface.Gateway);
+    }
+
+    [Fact(DisplayName = "Rogue or broken DHCP server: a lease of 0 s lasts a minute, instead of binding and expiring in a loop that fails every connection")]
+    public void ZeroLeaseLastsAMinute()
+    {
+        using var h = Start();
+        Bind(h, leaseSeconds: 0);
+        h.Advance(TimeSpan.FromSeconds(29));
+        Assert.True(h.Engine.Interface.IsConfigured);
+        Assert.Equal(Wirestack.Dhcp.DhcpClient.ClientState.Bound, h.Engine.Dhcp!.State);
+        Assert.Equal(60_000_000, h.Engine.Dhcp.Lease!.ExpiresAt - h.Engine.Dhcp.Lease.AcquiredAt);
     }
 
     [Fact(DisplayName = "RFC 2131 3.1: DISCOVER, OFFER, REQUEST, ACK, an RFC 5227 probe, then the address and options are applied")]

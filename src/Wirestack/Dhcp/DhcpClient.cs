@@ -320,20 +320,21 @@ internal sealed class DhcpClient : IUdpReceiver
     {
         long now = _host.Now;
         var address = message.YourAddress;
-        if (address.IsAny)
+        int prefix = message.TryGetAddress(DhcpOption.SubnetMask, out var mask) && IsMask(mask.Value) ? PrefixOf(mask.Value) : DefaultPrefix(address);
+        if (!IsHostAddress(address, prefix))
             return;
         message.TryGetAddress(DhcpOption.ServerIdentifier, out var server);
         if (server.IsAny)
             server = _server;
-        uint leaseSeconds = message.TryGetSeconds(DhcpOption.LeaseTime, out uint l) ? l : 3600;
+        // A lease shorter than a minute would bind and expire in a loop, failing every connection each time.
+        uint leaseSeconds = Math.Max(MinimumLeaseSeconds, message.TryGetSeconds(DhcpOption.LeaseTime, out uint l) ? l : 3600);
         long leaseMicro = leaseSeconds == uint.MaxValue ? long.MaxValue / 4 : leaseSeconds * Second;
         long t1 = message.TryGetSeconds(DhcpOption.RenewalTime, out uint r) ? r * Second : leaseMicro / 2;
         long t2 = message.TryGetSeconds(DhcpOption.RebindingTime, out uint b) ? b * Second : leaseMicro * 7 / 8;
         t2 = Math.Clamp(t2, 0, leaseMicro);
         t1 = Math.Clamp(t1, 0, t2);
-        int prefix = message.TryGetAddress(DhcpOption.SubnetMask, out var mask) ? PrefixOf(mask.Value) : DefaultPrefix(address);
         var routers = message.GetAddresses(DhcpOption.Router, 1);
-        var lease = new DhcpLease(address, prefix, routers.Count > 0 ? routers[0] : default, server,
+        var lease = new DhcpLease(address, prefix, routers.Count > 0 && IsUsableRouter(routers[0], address, prefix) ? routers[0] : default, server,
             message.GetAddresses(DhcpOption.DomainNameServer, 6), message.GetAddresses(DhcpOption.NtpServers, 6),
             message.GetText(DhcpOption.DomainName), now, leaseMicro, now + t1, now + t2);
         bool renewal = State is ClientState.Renewing or ClientState.Rebinding && Lease?.Address == address;
@@ -380,7 +381,33 @@ internal sealed class DhcpClient : IUdpReceiver
         }
     }
 
+    /// <summary>Seconds a lease lasts at least, whatever the server says (0 would expire as it binds).</summary>
+    internal const uint MinimumLeaseSeconds = 60;
+
     static int PrefixOf(uint mask) => System.Numerics.BitOperations.PopCount(mask);
+
+    /// <summary>A subnet mask (RFC 950): contiguous ones from the top, at least /1; anything else is ignored for the classful default.</summary>
+    static bool IsMask(uint mask) => mask != 0 && (~mask & (~mask + 1)) == 0;
+
+    /// <summary>
+    /// An address a host may take (RFC 1122 3.2.1.3, RFC 5735): not 0/8, loopback, multicast or class E, and not the
+    /// network or broadcast address of its subnet (except on /31 and /32 links, RFC 3021).
+    /// </summary>
+    static bool IsHostAddress(Ipv4Address address, int prefix)
+    {
+        uint value = address.Value;
+        if ((value >> 24) == 0 || address.IsLoopback || value >= 0xE000_0000)
+            return false;
+        if (prefix >= 31)
+            return true;
+        uint host = value & (uint.MaxValue >> prefix);
+        return host != 0 && host != uint.MaxValue >> prefix;
+    }
+
+    /// <summary>A router must be a host on the leased subnet (on a /31 or /32 link it cannot be: then any host address).</summary>
+    static bool IsUsableRouter(Ipv4Address router, Ipv4Address address, int prefix) =>
+        router != address && IsHostAddress(router, Math.Min(prefix, 30))
+        && (prefix >= 31 || (router.Value ^ address.Value) >> (32 - prefix) == 0);
 
     static int DefaultPrefix(Ipv4Address address) => (address.Value >> 24) switch
     {
