@@ -79,7 +79,7 @@ public enum StackCounter
 
     /// <summary>Frame shorter than its link header.</summary>
     DropLinkTruncated,
-    /// <summary>Frame addressed to another station or to a multicast group we did not join.</summary>
+    /// <summary>Frame addressed to another station, to a multicast group we did not join, or tagged for a VLAN.</summary>
     DropLinkNotForUs,
     /// <summary>EtherType the stack does not handle.</summary>
     DropUnsupportedEtherType,

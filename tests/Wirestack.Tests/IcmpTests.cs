@@ -35,6 +35,23 @@ public sealed class IcmpTests
         Assert.Equal(data, icmp.Payload.ToArray());
     }
 
+    [Theory(DisplayName = "VLAN hopping attack: a frame tagged for any VLAN is not for an interface on none (dropped and counted); a priority tag (VLAN 0, IEEE 802.1Q 9.6) is")]
+    [InlineData(0, true)]
+    [InlineData(1, false)]
+    [InlineData(42, false)]
+    [InlineData(4095, false)]
+    public void VlanTaggedFrames(int vlan, bool answered)
+    {
+        using var h = new EngineHarness();
+        var untagged = Frames.ToStack(IpProtocol.Icmp, Frames.EchoRequestMessage(0x1234, 9, [1, 2, 3]));
+        // The tag goes between the source MAC and the EtherType: 0x8100, then priority 5 and the VLAN ID.
+        byte[] tagged = [.. untagged.AsSpan(0, 12), 0x81, 0x00, (byte)(0xA0 | vlan >> 8), (byte)vlan, .. untagged.AsSpan(12)];
+        long before = h.Count(StackCounter.DropLinkNotForUs);
+        h.Inject(tagged);
+        Assert.Equal(answered ? 1 : 0, h.Drain().Count);
+        Assert.Equal(answered ? 0 : 1, h.Count(StackCounter.DropLinkNotForUs) - before);
+    }
+
     [Fact(DisplayName = "RFC 792 echo with RFC 791 reassembly: an 8000-byte request arriving in fragments gets a fragmented reply")]
     public void FragmentedEcho()
     {

@@ -100,10 +100,10 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
     /// <summary>NDP's neighbour cache; null when IPv6 is off.</summary>
     public NeighborCache? Ipv6Neighbors => _neighbors.Ipv6;
 
-    /// <summary>Tests only: transmit buffers leased and not yet returned (0 between polls).</summary>
+    /// <summary>Tests and the fuzzer: transmit buffers leased and not yet returned (0 between polls).</summary>
     internal int TransmitBuffersLeased => _buffers.Leased;
 
-    /// <summary>Tests only: the reassembler, to count its work.</summary>
+    /// <summary>Tests and the fuzzer: the reassembler, to count its work and what it holds.</summary>
     internal Reassembler Reassembler => _reassembler;
 
     public int Mtu => _device.Mtu;
@@ -312,6 +312,13 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
             && !(destination.IsIpv6Multicast && _ipv6 is not null && _ipv6.Interface.Multicast.MatchesMac(destination.Low32, 0xFFFF_FFFF))
             && !(destination.IsIpv4Multicast && (destination.Low32 & 0x7F_FFFF) is var low
                 && (low == 1 || _interface.Multicast.MatchesMac(low, 0x7F_FFFF))))
+        {
+            Counters.Increment(StackCounter.DropLinkNotForUs);
+            return;
+        }
+        // The interface is on no VLAN: a frame tagged for one belongs to another network (VLAN hopping on a trunk);
+        // only a priority tag (VLAN 0, IEEE 802.1Q 9.6) is ours.
+        if (frame.VlanId != 0)
         {
             Counters.Increment(StackCounter.DropLinkNotForUs);
             return;
