@@ -98,6 +98,16 @@ public sealed class DnsMessageTests
         Assert.True(Hops(9_999, out read) <= DnsName.MaxPointerHops + 2 && !read);
     }
 
+    [Fact(DisplayName = "Names read as printable ASCII (logs, the resolver) need no escapes: a backslash, a dot inside a label and control bytes each read as '?' (found by fuzzing: a backslash passed through and read back as an escape)")]
+    public void PrintableNamesHaveNoEscapes()
+    {
+        byte[] wire = [5, (byte)'a', (byte)'\\', (byte)'.', 7, (byte)'b', 3, (byte)'c', (byte)'o', (byte)'m', 0];
+        int offset = 0;
+        Assert.True(DnsName.TryRead(wire, ref offset, out var name, printableAscii: true));
+        Assert.Equal("a???b.com", name);
+        Assert.Equal(["a???b", "com"], DnsName.Labels(name));
+    }
+
     [Fact(DisplayName = "RFC 1035: 10,000 random messages never throw")]
     public void RandomMessages()
     {

@@ -122,7 +122,8 @@ public sealed class InMemoryDevice : INetworkDevice, IReceiveOffloads, ISendOffl
     /// <summary>Puts a frame into this end's receive queue as if the peer had sent it.</summary>
     public bool Deliver(ReadOnlySpan<byte> frame) => Deliver(frame, default);
 
-    bool Deliver(ReadOnlySpan<byte> frame, in VirtioNetHeader header)
+    /// <summary>Puts a frame into this end's receive queue with the virtio-net header a TAP would have put in front.</summary>
+    internal bool Deliver(ReadOnlySpan<byte> frame, in VirtioNetHeader header)
     {
         if (Interlocked.Increment(ref _count) > _capacity)
         {

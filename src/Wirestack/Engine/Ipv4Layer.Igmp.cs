@@ -11,7 +11,6 @@ internal sealed partial class Ipv4Layer
     /// <summary>RFC 3376 8.1, 8.11, 8.12: Robustness Variable, Unsolicited Report Interval, Older Version Querier Present Timeout.</summary>
     const int IgmpRobustness = 2;
     const long IgmpUnsolicitedReportInterval = 1_000_000, IgmpOlderQuerierPresentTimeout = 260_000_000;
-    internal const byte IgmpProtocol = 2;
 
     /// <summary>224.0.0.22, where IGMPv3 reports go (RFC 3376 4.2.14).</summary>
     static readonly Ipv4Address AllIgmpRouters = new(0xE000_0016);
@@ -162,7 +161,7 @@ internal sealed partial class Ipv4Layer
         int headerLength = IgmpHeaderLength;
         int offset = TransportOffset - headerLength;
         Ipv4Packet.WriteHeader(buffer.AsSpan(offset, headerLength), headerLength + length, _output.NextIpv4Identification(), dontFragment: false,
-            moreFragments: false, fragmentOffset: 0, timeToLive: 1, IgmpProtocol, _interface.Address, destination, typeOfService: 0xC0,
+            moreFragments: false, fragmentOffset: 0, timeToLive: 1, IpProtocol.Igmp, _interface.Address, destination, typeOfService: 0xC0,
             options: IgmpMessage.RouterAlert);
         _output.Route(buffer, offset, headerLength + length, destination, _now);
         _counters.Increment(StackCounter.IgmpReportsSent);

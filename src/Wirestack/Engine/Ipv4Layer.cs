@@ -139,7 +139,7 @@ internal sealed partial class Ipv4Layer
             case IpProtocol.Tcp:
                 _tcp.Receive(packet.Source, packet.Destination, packet.Payload, _checksumVouched);
                 break;
-            case IgmpProtocol:
+            case IpProtocol.Igmp:
                 ReceiveIgmp(packet);
                 break;
             default:

@@ -67,8 +67,9 @@ internal static class DnsName
     /// when <paramref name="wire"/> is given, its uncompressed wire form. Pointers must go backwards (to earlier data),
     /// which rules out loops, and at most <see cref="MaxPointerHops"/> of them are followed; the name may not pass 255
     /// bytes. False for anything else. With
-    /// <paramref name="printableAscii"/> every byte outside printable ASCII (and a dot inside a label) reads as '?':
-    /// host and domain names from the network then cannot carry control characters into logs.
+    /// <paramref name="printableAscii"/> every byte outside printable ASCII (and a dot or backslash inside a label)
+    /// reads as '?': host and domain names from the network then cannot carry control characters into logs, and need
+    /// no escapes.
     /// </summary>
     public static bool TryRead(ReadOnlySpan<byte> message, ref int offset, out string name, List<byte>? wire = null, bool printableAscii = false)
     {
@@ -108,7 +109,7 @@ internal static class DnsName
             if (printableAscii)
             {
                 foreach (byte b in label)
-                    text.Append(b is >= 33 and < 127 && b != '.' ? (char)b : '?');
+                    text.Append(b is >= 33 and < 127 && b != '.' && b != '\\' ? (char)b : '?');
             }
             else
             {

@@ -7,6 +7,8 @@ internal static class IpProtocol
 {
     /// <summary>ICMP (1).</summary>
     public const byte Icmp = 1;
+    /// <summary>IGMP (2).</summary>
+    public const byte Igmp = 2;
     /// <summary>TCP (6).</summary>
     public const byte Tcp = 6;
     /// <summary>UDP (17).</summary>
