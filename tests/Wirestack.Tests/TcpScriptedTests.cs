@@ -457,6 +457,36 @@ public sealed class TcpScriptedTests
         Assert.Equal(1, h.Count(StackCounter.DropTcpSynCookieInvalid));
     }
 
+    [Fact(DisplayName = "SYN-cookie guessing attack (RFC 4987 3.6): a listener takes cookie ACKs only within two minutes of its last cookie; otherwise even a valid cookie is refused with RST")]
+    public void CookiesOnlyWhileSent()
+    {
+        using var h = new EngineHarness();
+        var listener = new RecordingListener();
+        h.Engine.Tcp.Listen(80, 1, listener);
+        // A valid cookie for a handshake the listener never answered with one: no overflow, so no cookie is taken.
+        var key = new TcpConnectionKey(Frames.StackIp, 80, Frames.PeerIp, 3000);
+        uint cookie = h.Engine.Tcp.Cookies.Create(key, PeerIss, 1460, h.Now);
+        var guesser = new TcpPeer(h, localPort: 3000);
+        guesser.Send(PeerIss + 1, cookie + 1, TcpFlags.Ack, [1]);
+        Assert.Equal(TcpFlags.Rst, Assert.Single(guesser.Received()).Flags);
+        Assert.Equal(1, h.Count(StackCounter.DropTcpSynCookieInvalid));
+        Assert.Empty(listener.Accepted);
+        // Once the SYN queue overflows the listener sends cookies, and the same kind of ACK completes a handshake...
+        for (ushort port = 1000; port < 1020; port++)
+            new TcpPeer(h, localPort: port).Send(PeerIss, 0, TcpFlags.Syn);
+        h.Drain();
+        cookie = h.Engine.Tcp.Cookies.Create(key, PeerIss, 1460, h.Now);
+        guesser.Send(PeerIss + 1, cookie + 1, TcpFlags.Ack, [1]);
+        Assert.Single(listener.Accepted);
+        // ...until two minutes pass without one.
+        h.Advance(TimeSpan.FromSeconds(121));
+        var late = new TcpConnectionKey(Frames.StackIp, 80, Frames.PeerIp, 3001);
+        var second = new TcpPeer(h, localPort: 3001);
+        second.Send(PeerIss + 1, h.Engine.Tcp.Cookies.Create(late, PeerIss, 1460, h.Now) + 1, TcpFlags.Ack, [1]);
+        Assert.Single(listener.Accepted);
+        Assert.Equal(2, h.Count(StackCounter.DropTcpSynCookieInvalid));
+    }
+
     [Fact(DisplayName = "RFC 9293 3.10.7.3: in SYN-SENT an RST acknowledging our SYN refuses the connection")]
     public void ConnectRefused()
     {

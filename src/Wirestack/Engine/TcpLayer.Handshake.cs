@@ -19,7 +19,7 @@ internal sealed partial class TcpLayer
             // segment bearing an ACK, a SYN-ACK among them, is answered with RST (RFC 9293 3.10.7.2).
             if ((flags & TcpFlags.Syn) == 0 && _settings.SynCookies)
             {
-                if (!listener.BacklogFull && Cookies.TryValidate(key, segment.SequenceNumber - 1, segment.AcknowledgmentNumber - 1, _now, out int mss))
+                if (!listener.BacklogFull && listener.TakesCookies(_now) && Cookies.TryValidate(key, segment.SequenceNumber - 1, segment.AcknowledgmentNumber - 1, _now, out int mss))
                 {
                     if (HasRoom)
                     {
@@ -46,6 +46,7 @@ internal sealed partial class TcpLayer
         {
             if (_settings.SynCookies && !listener.BacklogFull)
             {
+                listener.CookieSent(_now);
                 SendSynCookie(key, segment, options);
                 return;
             }

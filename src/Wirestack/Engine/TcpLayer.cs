@@ -99,7 +99,7 @@ internal sealed partial class TcpLayer : ITcpNetwork
     internal uint? InitialSequenceOverride { get; set; }
 
     uint NextIsn(in TcpConnectionKey key) => InitialSequenceOverride ?? Isn.Next(key, _now);
-    SynCookies Cookies => _synCookies ??= new SynCookies(Isn);
+    internal SynCookies Cookies => _synCookies ??= new SynCookies(Isn);
 
     /// <summary>Connections in any state but LISTEN, TIME-WAIT included.</summary>
     public int ConnectionCount => _connections.Count;

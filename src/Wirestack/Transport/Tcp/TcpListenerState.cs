@@ -28,5 +28,19 @@ internal sealed class TcpListenerState(ushort port, int backlog, ITcpListenerEve
 
     public bool BacklogFull => Unaccepted >= Backlog;
 
+    /// <summary>How long after its last cookie a listener still takes cookie ACKs (Linux's TCP_SYNCOOKIE_VALID).</summary>
+    const long CookieAcceptance = 120_000_000;
+
+    long _lastCookieAt = long.MinValue;
+
+    /// <summary>A SYN was answered with a cookie.</summary>
+    public void CookieSent(long now) => _lastCookieAt = now;
+
+    /// <summary>
+    /// True when this listener answered a SYN with a cookie lately. Only then can an ACK to it complete a handshake
+    /// by cookie: at other times a blind guesser of the 24-bit MAC gets no chance at all.
+    /// </summary>
+    public bool TakesCookies(long now) => _lastCookieAt != long.MinValue && now - _lastCookieAt <= CookieAcceptance;
+
     public bool Closed { get; set; }
 }
