@@ -57,6 +57,23 @@ public sealed class PathMtuTests
         Assert.Equal(1, h.Count(StackCounter.PathMtuReductions));
     }
 
+    [Fact(DisplayName = "RFC 5927 5.2 (blind PMTU attack): a Packet Too Big quoting a sequence number outside the data in flight does not shrink the connection's segments")]
+    public void QuoteOutsideFlightIgnored()
+    {
+        var (h, peer, iss, ours) = Established();
+        using var _ = h;
+        var connection = h.Engine.Tcp.Connections.Single();
+        connection.Write(Frames.RandomBytes(8000, 1));
+        connection.OnApplicationWrite();
+        var first = h.Drain().First(f => Parse(f) is { NextHeader: IpProtocol.Tcp } s && s.Payload.Length > 1000);
+        var forged = IpPacketOf(first);
+        // The TCP sequence number sits 4 bytes into the segment, after the 40-byte IPv6 header.
+        BinaryPrimitives.WriteUInt32BigEndian(forged.AsSpan(Ipv6Packet.HeaderLength + 4), iss + 1_000_000);
+        h.Inject(PacketTooBig(1300, forged, ours));
+        Assert.Equal(1440, connection.GetInfo().SendMss);
+        Assert.DoesNotContain(peer.Received(), s => s.Seq == iss + 1);
+    }
+
     [Fact(DisplayName = "RFC 8201 4: the path MTU never goes below 1280, and a larger reported MTU does not raise it")]
     public void NeverBelowMinimum()
     {

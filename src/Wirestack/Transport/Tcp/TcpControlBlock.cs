@@ -123,11 +123,14 @@ internal sealed partial class TcpControlBlock
     /// </summary>
     public void OnPathMtu(int pathMtu, uint quotedSequence)
     {
+        // RFC 5927 5.2: only a quote of data in flight is believed; a blind attacker cannot shrink our segments.
+        if (!(Seq.Le(SndUna, quotedSequence) && Seq.Lt(quotedSequence, SndMax)))
+            return;
         int mss = Math.Max(pathMtu - Key.NetworkHeaderLength - TcpSegment.MinimumHeaderLength, Key.DefaultMss);
         if (mss >= _sendMss)
             return;
         _sendMss = mss;
-        if (State >= TcpState.Established && Seq.Le(SndUna, quotedSequence) && Seq.Lt(quotedSequence, SndMax))
+        if (State >= TcpState.Established)
             RetransmitFirstUnacked();
     }
 
