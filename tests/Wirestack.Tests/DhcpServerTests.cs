@@ -79,18 +79,22 @@ public sealed class DhcpServerTests
     }
 
     /// <summary>A BOOTREQUEST sent from link address <paramref name="from"/> naming <paramref name="chaddr"/>.</summary>
-    static void Request(EngineHarness h, MacAddress from, MacAddress chaddr, DhcpMessageType type, uint xid, Ipv4Address? requested = null, bool serverId = false)
+    static void Request(EngineHarness h, MacAddress from, MacAddress chaddr, DhcpMessageType type, uint xid, Ipv4Address? requested = null, bool serverId = false,
+        Ipv4Address? relay = null, Ipv4Address? source = null)
     {
         var buffer = new byte[600];
         var writer = new DhcpMessageWriter(buffer, DhcpMessage.BootRequest, xid, chaddr);
+        if (relay is { } giaddr)
+            giaddr.WriteTo(buffer.AsSpan(24));
         writer.Add(DhcpOption.MessageType, (byte)type);
         if (requested is { } address)
             writer.Add(DhcpOption.RequestedAddress, address);
         if (serverId)
             writer.Add(DhcpOption.ServerIdentifier, Frames.StackIp);
         int length = writer.Finish();
-        var udp = Frames.UdpMessage(Ipv4Address.Any, Ipv4Address.Broadcast, 68, 67, buffer.AsSpan(0, length));
-        h.Inject(Frames.Ethernet(MacAddress.Broadcast, from, EtherType.Ipv4, Frames.Ipv4(Ipv4Address.Any, Ipv4Address.Broadcast, IpProtocol.Udp, udp)));
+        var sender = source ?? Ipv4Address.Any;
+        var udp = Frames.UdpMessage(sender, Ipv4Address.Broadcast, 68, 67, buffer.AsSpan(0, length));
+        h.Inject(Frames.Ethernet(MacAddress.Broadcast, from, EtherType.Ipv4, Frames.Ipv4(sender, Ipv4Address.Broadcast, IpProtocol.Udp, udp)));
     }
 
     static List<DhcpMessageType> Replies(EngineHarness h)
@@ -121,6 +125,20 @@ public sealed class DhcpServerTests
         Assert.Equal(101, h.Count(StackCounter.DropDhcpSpoofedClient));
         var client = MacAddress.Parse("02:00:00:00:77:01");
         Request(h, client, client, DhcpMessageType.Discover, 9999);
+        Assert.Equal([DhcpMessageType.Offer], Replies(h));
+    }
+
+    [Fact(DisplayName = "DHCP pool starvation past the snooping check: a relayed message (giaddr set, which skipped the hardware-address check) and one from a source off the segment are refused and counted")]
+    public void RelayedAndOffSegmentRefused()
+    {
+        using var h = new EngineHarness(EngineHarness.DefaultOptions() with { DhcpServer = DhcpServerSettings.ParsePool("192.168.0.100-192.168.0.199") });
+        var attacker = MacAddress.Parse("02:00:00:00:66:66");
+        var madeUp = MacAddress.Parse("02:00:00:00:99:01");
+        Request(h, attacker, madeUp, DhcpMessageType.Discover, 1, relay: Ipv4Address.Parse("192.168.0.1"));
+        Request(h, attacker, attacker, DhcpMessageType.Discover, 2, source: Ipv4Address.Parse("10.9.9.9"));
+        Assert.Empty(Replies(h));
+        Assert.Equal(2, h.Count(StackCounter.DropDhcpSpoofedClient));
+        Request(h, attacker, attacker, DhcpMessageType.Discover, 3, source: Ipv4Address.Parse("192.168.0.9"));
         Assert.Equal([DhcpMessageType.Offer], Replies(h));
     }
 

@@ -23,8 +23,9 @@ internal interface IDhcpServerHost
 /// RELEASE handling. Replies are broadcast (RFC 2131 4.1 allows it) except to clients that already have an address.
 /// </summary>
 /// <remarks>
-/// Against pool starvation: a message not relayed (giaddr 0) must come from the hardware address it names (the
-/// check switches' DHCP snooping makes), so one host cannot lease for made-up clients; a REQUEST binds only an
+/// Against pool starvation: a message must come from the hardware address it names (the check switches' DHCP
+/// snooping makes) and from the segment itself (relayed messages are refused: the server answers only its own
+/// link), so one host cannot lease for made-up clients; a REQUEST binds only an
 /// address offered to or leased by that client; and new bindings are rate limited, so even a host forging source
 /// addresses takes minutes, not milliseconds, to drain the pool. A DISCOVER looks at a bounded number of candidates
 /// from a rotating cursor, so a full pool costs the same per packet as an empty one.
@@ -86,7 +87,11 @@ internal sealed class DhcpServer : IUdpReceiver
         if (!_host.Interface.IsConfigured || !DhcpMessage.TryParse(payload, out var message) || message.Operation != DhcpMessage.BootRequest)
             return true;
         var client = message.ClientHardwareAddress;
-        if (message.RelayAddress.IsAny && _host.FrameSource is { } source && source != client)
+        // The server serves its own segment only (it answers by broadcast or to the client's address, never through a
+        // relay): a relayed message (giaddr set) would skip the check below, and a source off the segment cannot be a
+        // client on it. A message must come from the hardware address it names (DHCP snooping's check).
+        bool onSegment = remoteAddress.Ipv4.IsAny || _host.Interface.IsOnLink(remoteAddress.Ipv4);
+        if (!message.RelayAddress.IsAny || !onSegment || (_host.FrameSource is { } source && source != client))
         {
             _host.Counters.Increment(StackCounter.DropDhcpSpoofedClient);
             return true;
