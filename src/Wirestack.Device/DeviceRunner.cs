@@ -277,7 +277,16 @@ internal static class DeviceRunner
                     sample.Server, sample.Offset.TotalMilliseconds, sample.RoundTripDelay.TotalMilliseconds);
                 events.Add(1, 0, $"Time synchronised with {sample.Server}, offset {sample.Offset.TotalMilliseconds:0.0} ms");
             };
-            clock.Failed += (_, e) => log.LogWarning("SNTP: {Reason}", e.Message);
+            // The client backs off by itself; a reason is worth a warning once, and again only when it changes.
+            string? lastSntpFailure = null;
+            clock.Failed += (_, e) =>
+            {
+                if (e.Message == Interlocked.Exchange(ref lastSntpFailure, e.Message))
+                    log.LogDebug("SNTP: {Reason}", e.Message);
+                else
+                    log.LogWarning("SNTP: {Reason}{Hint}", e.Message, settings.SntpServer is null && stack.DnsServers.Count == 0 ? " (--sntp ADDRESS or --dns)" : "");
+            };
+            clock.Synchronized += (_, _) => Volatile.Write(ref lastSntpFailure, null);
 
             Microsoft.AspNetCore.Builder.WebApplication? dashboard = null;
             if (settings.HttpPort != 0 || settings.HttpsPort != 0)

@@ -7,6 +7,16 @@ public sealed class SntpTests
 {
     static readonly IPEndPoint Server = new(IPAddress.Parse("10.0.0.1"), 123);
 
+    [Fact(DisplayName = "SNTP without a server, learned or given, and without a DNS server says what is missing instead of the resolver's 'try again'")]
+    public async Task SaysWhatIsMissing()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var pair = await StackPair.StartAsync("10.1.77", ct);
+        await using var clock = new SntpClient(pair.Left);
+        var failure = await Assert.ThrowsAsync<System.Net.Sockets.SocketException>(() => clock.SynchronizeAsync(ct));
+        Assert.Contains("no DNS server to resolve time.google.com", failure.Message);
+    }
+
     [Fact(DisplayName = "RFC 5905 6: timestamps round-trip to the tick's precision")]
     public void TimestampRoundTrip()
     {

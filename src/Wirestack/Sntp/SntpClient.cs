@@ -112,6 +112,9 @@ public sealed class SntpClient : TimeProvider, IAsyncDisposable
         return sample;
     }
 
+    /// <summary>The server asked when none is set or learned.</summary>
+    const string DefaultServer = "time.google.com";
+
     async Task<IPEndPoint> ResolveServerAsync(CancellationToken cancellationToken)
     {
         if (Server is { } host)
@@ -119,7 +122,10 @@ public sealed class SntpClient : TimeProvider, IAsyncDisposable
         var learned = _stack.NtpServers;
         if (learned.Count > 0)
             return new IPEndPoint(learned[0], 123);
-        return new IPEndPoint((await _stack.Dns.ResolveAsync("time.google.com", cancellationToken).ConfigureAwait(false))[0], 123);
+        // Say what is missing, not the resolver's "try again": nothing can be asked until a server is learned or given.
+        if (_stack.DnsServers.Count == 0)
+            throw new SocketException((int)SocketError.TryAgain, $"no SNTP server learned and no DNS server to resolve {DefaultServer}: set Server to an address, or give the stack a DNS server");
+        return new IPEndPoint((await _stack.Dns.ResolveAsync(DefaultServer, cancellationToken).ConfigureAwait(false))[0], 123);
     }
 
     async Task<SntpSample> MeasureAsync(IPEndPoint server, CancellationToken cancellationToken)
