@@ -28,8 +28,7 @@ internal sealed class IpOutput
     readonly StackCounters _counters;
     readonly byte _timeToLive;
     readonly Func<IpAddress, bool> _routerProbablyReachable;
-    ushort _nextIpv4Identification;
-    uint _nextIpv6Identification;
+    readonly PacketIdentifiers _identifiers;
 
     public IpOutput(LinkLayer link, NeighborResolver neighbors, Ipv4Interface ipv4, Ipv6Interface? ipv6, IDeliveryErrors errors,
         StackCounters counters, byte timeToLive, Random random)
@@ -42,9 +41,7 @@ internal sealed class IpOutput
         _counters = counters;
         _timeToLive = timeToLive;
         _routerProbablyReachable = RouterProbablyReachable;
-        _nextIpv4Identification = (ushort)random.Next(ushort.MaxValue + 1);
-        if (ipv6 is not null)
-            _nextIpv6Identification = (uint)random.NextInt64(uint.MaxValue + 1L);
+        _identifiers = new PacketIdentifiers(random);
     }
 
     /// <summary>Path MTUs learned from Packet Too Big (RFC 8201); IPv4 sends without DF, so only IPv6 uses them.</summary>
@@ -56,8 +53,15 @@ internal sealed class IpOutput
     /// <summary>The path MTU toward <paramref name="destination"/> (either family; IPv4 sends without DF, so its link MTU).</summary>
     public int PathMtu(IpAddress destination, long now) => destination.IsIpv4 ? _link.Mtu : PathMtus.Get(destination, Ipv6LinkMtu, now);
 
-    /// <summary>The identification of the next IPv4 datagram built whole (RFC 791; RFC 6864 asks only uniqueness per flow in time).</summary>
-    public ushort NextIpv4Identification() => _nextIpv4Identification++;
+    /// <summary>
+    /// The identification of the next IPv4 datagram to <paramref name="destination"/> (RFC 791; RFC 6864 asks
+    /// uniqueness per flow in time, RFC 7739 that it tell nothing of other flows).
+    /// </summary>
+    public ushort NextIpv4Identification(Ipv4Address destination, byte protocol) =>
+        (ushort)_identifiers.Next(_ipv4.Address, destination, protocol);
+
+    /// <summary>Tests: the identifiers, to pick flows that share no counter.</summary>
+    internal PacketIdentifiers Identifiers => _identifiers;
 
     /// <summary>RFC 4861 6.3.6: a router whose entry is not INCOMPLETE (or has none yet) is probably reachable.</summary>
     bool RouterProbablyReachable(IpAddress router) => _neighbors.Ipv6!.StateOf(router) is not NeighborState.Incomplete;
@@ -110,7 +114,7 @@ internal sealed class IpOutput
         {
             offset = payloadOffset - Ipv4Packet.MinimumHeaderLength;
             length = Ipv4Packet.MinimumHeaderLength + payloadLength;
-            Ipv4Packet.WriteHeader(buffer.AsSpan(offset), length, NextIpv4Identification(), dontFragment: false, moreFragments: false,
+            Ipv4Packet.WriteHeader(buffer.AsSpan(offset), length, NextIpv4Identification(destination.Ipv4, protocol), dontFragment: false, moreFragments: false,
                 fragmentOffset: 0, hopLimit != 0 ? hopLimit : _timeToLive, protocol, _ipv4.Address, destination.Ipv4);
         }
         else
@@ -226,7 +230,7 @@ internal sealed class IpOutput
         int dataLength = length - Ipv6Packet.HeaderLength;
         int dataStart = offset + Ipv6Packet.HeaderLength;
         int maxData = (mtu - Ipv6Packet.HeaderLength - Ipv6FragmentHeader.Length) & ~7;
-        uint identification = _nextIpv6Identification++;
+        uint identification = _identifiers.Next(source, destination, Ipv6NextHeader.Fragment);
         const int Headers = Ipv6Packet.HeaderLength + Ipv6FragmentHeader.Length;
         for (int dataOffset = 0; dataOffset < dataLength; dataOffset += maxData)
         {

@@ -160,7 +160,7 @@ internal sealed partial class Ipv4Layer
         IgmpMessage.Finish(buffer.AsSpan(TransportOffset, length));
         int headerLength = IgmpHeaderLength;
         int offset = TransportOffset - headerLength;
-        Ipv4Packet.WriteHeader(buffer.AsSpan(offset, headerLength), headerLength + length, _output.NextIpv4Identification(), dontFragment: false,
+        Ipv4Packet.WriteHeader(buffer.AsSpan(offset, headerLength), headerLength + length, _output.NextIpv4Identification(destination, IpProtocol.Igmp), dontFragment: false,
             moreFragments: false, fragmentOffset: 0, timeToLive: 1, IpProtocol.Igmp, _interface.Address, destination, typeOfService: 0xC0,
             options: IgmpMessage.RouterAlert);
         _output.Route(buffer, offset, headerLength + length, destination, _now);
