@@ -8,4 +8,4 @@ namespace Wirestack.Engine;
 /// deliver to.
 /// </summary>
 internal sealed record IpLayerParts(LinkLayer Link, NeighborResolver Neighbors, IpOutput Output, TransmitBuffers Buffers, Reassembler Reassembler,
-    TokenBucket IcmpErrorLimiter, TcpLayer Tcp, UdpLayer Udp, StackCounters Counters, Random Random);
+    IcmpErrorLimiter IcmpErrorLimiter, TcpLayer Tcp, UdpLayer Udp, StackCounters Counters, Random Random);

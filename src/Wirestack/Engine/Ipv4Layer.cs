@@ -35,7 +35,7 @@ internal sealed partial class Ipv4Layer
     readonly IpOutput _output;
     readonly TransmitBuffers _buffers;
     readonly Reassembler _reassembler;
-    readonly TokenBucket _icmpErrorLimiter;
+    readonly IcmpErrorLimiter _icmpErrorLimiter;
     readonly TcpLayer _tcp;
     readonly UdpLayer _udp;
     readonly IIpv4Host _host;

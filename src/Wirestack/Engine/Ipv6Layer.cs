@@ -42,7 +42,7 @@ internal sealed partial class Ipv6Layer
     readonly IpOutput _output;
     readonly TransmitBuffers _buffers;
     readonly Reassembler _reassembler;
-    readonly TokenBucket _icmpErrorLimiter;
+    readonly IcmpErrorLimiter _icmpErrorLimiter;
     readonly TcpLayer _tcp;
     readonly UdpLayer _udp;
     readonly IIpv6Host _host;

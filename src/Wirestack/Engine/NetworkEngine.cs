@@ -32,7 +32,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
     readonly TcpLayer _tcp;
     readonly Ipv4Interface _interface = new();
     readonly Reassembler _reassembler;
-    readonly TokenBucket _icmpErrorLimiter;
+    readonly IcmpErrorLimiter _icmpErrorLimiter;
     readonly UdpLayer _udp;
     readonly Ipv4Layer _ipv4;
     readonly Ipv6Layer? _ipv6;
@@ -63,7 +63,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
         _tcp = new TcpLayer(options, _output, _link, _buffers, this, Counters);
         _udp = new UdpLayer(_output, _link, _buffers, _interface, ipv6 is not null, this, Counters);
         _reassembler = new Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
-        _icmpErrorLimiter = new TokenBucket(options.IcmpErrorsPerSecond, options.IcmpErrorBurst);
+        _icmpErrorLimiter = new IcmpErrorLimiter(options.IcmpErrorsPerSecond, options.IcmpErrorBurst, _random);
         var parts = new IpLayerParts(_link, _neighbors, _output, _buffers, _reassembler, _icmpErrorLimiter, _tcp, _udp, Counters, _random);
         _ipv4 = new Ipv4Layer(_interface, parts, this);
         if (ipv6 is not null)
@@ -99,6 +99,9 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
 
     /// <summary>NDP's neighbour cache; null when IPv6 is off.</summary>
     public NeighborCache? Ipv6Neighbors => _neighbors.Ipv6;
+
+    /// <summary>Tests: the IP identifications, to pick flows that share no counter.</summary>
+    internal PacketIdentifiers PacketIdentifiers => _output.Identifiers;
 
     /// <summary>Tests and the fuzzer: transmit buffers leased and not yet returned (0 between polls).</summary>
     internal int TransmitBuffersLeased => _buffers.Leased;
