@@ -232,7 +232,9 @@ internal static class DeviceRunner
         using var lifetime = CancellationTokenSource.CreateLinkedTokenSource(stopToken, reset.Token);
         // A peer that stops taking data for a minute is cut off (RFC 5482 user timeout), as nginx's 60 s send_timeout
         // cuts a stalled response: nothing a careless or hostile client does holds the device's memory for longer.
-        var tcp = new TcpSettings { UserTimeout = TimeSpan.FromSeconds(60) };
+        // Connections in all: the dashboard's total, the test services' and room for handshakes; past it SYNs get
+        // cookies, and a device keeps a device's number instead of the library's million.
+        var tcp = new TcpSettings { UserTimeout = TimeSpan.FromSeconds(60), MaxConnections = 2 * Dashboard.ConnectionShares.MaxConnections };
         var ipv6 = settings.Ipv6
             ? new Ipv6Settings
             {

@@ -120,6 +120,76 @@ public sealed class HostilePeerTests
         Assert.True(during - before < Count * 64L * 1024, $"{(during - before) / Count} bytes per connection");
     }
 
+    [Fact(DisplayName = "Connection flood over TAP on the dashboard: 10,000 idle connections from 10 host addresses are held (memory per connection reported, Kestrel's included); a fresh client gets the page in under a second; a source past its share of 1,024 is refused at once while its open connections are still served")]
+    public async Task DashboardConnectionFlood()
+    {
+        Prerequisites.Require("curl");
+        var ct = TestContext.Current.CancellationToken;
+        await using var ns = await TestNamespace.CreateAsync();
+        await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--https-port", "0",
+            "--user", "admin:secret", "--data-dir", Directory.CreateTempSubdirectory("wirestack-connflood").FullName);
+        await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
+        await ns.CheckAsync("for i in $(seq 10 19); do ip addr add 192.168.0.$i/24 dev tap0; done");
+        await ns.CheckAsync($"curl -s -f -o /dev/null -m 5 http://{Device}/");
+        await Task.Delay(1000, ct);
+        long before = ResidentBytes(device.Id);
+        var dashboard = new IPEndPoint(IPAddress.Parse(Device), 80);
+        using var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        // Kestrel closes a connection that sends no request within 30 s: everything below happens well inside that.
+        async Task<Socket> ConnectFrom(int host)
+        {
+            var socket = KernelSockets.NewStreamSocket(ns);
+            socket.Bind(new IPEndPoint(IPAddress.Parse($"192.168.0.{host}"), 0));
+            await socket.ConnectAsync(dashboard, stop.Token);
+            return socket;
+        }
+        var held = new List<Socket>();
+        try
+        {
+            for (int host = 10; host < 20; host++)
+            {
+                for (int batch = 0; batch < 1000; batch += 250)
+                    held.AddRange(await Task.WhenAll(Enumerable.Range(0, 250).Select(_ => ConnectFrom(host))));
+            }
+            long during = ResidentBytes(device.Id);
+            TestContext.Current.TestOutputHelper?.WriteLine(
+                $"device RSS {before >> 20} MiB idle, {during >> 20} MiB with {held.Count} idle dashboard connections: {(during - before) / held.Count} bytes per connection");
+
+            var fresh = await ns.ExecAsync($"curl -s -o /dev/null -w %{{http_code}}:%{{time_total}} -m 5 http://{Device}/", TimeSpan.FromSeconds(10));
+            var parts = fresh.Output.Trim().Split(':');
+            Assert.True(parts[0] == "200", $"a fresh client: {fresh.All}");
+            Assert.True(double.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) < 1.0, $"a fresh client took {parts[1]} s");
+
+            // 192.168.0.10 holds 1,000: 24 more fit its share, the next is closed before it is served.
+            held.AddRange(await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => ConnectFrom(10))));
+            using var refused = await ConnectFrom(10);
+            byte[] request = Encoding.ASCII.GetBytes($"GET / HTTP/1.1\r\nHost: {Device}\r\n\r\n");
+            var buffer = new byte[4096];
+            int answer;
+            try
+            {
+                await refused.SendAsync(request, stop.Token);
+                answer = await refused.ReceiveAsync(buffer, stop.Token);
+            }
+            catch (SocketException)
+            {
+                answer = 0;
+            }
+            Assert.Equal(0, answer);
+            // Its open connections are still served.
+            var open = held[0];
+            await open.SendAsync(request, stop.Token);
+            int n = await open.ReceiveAsync(buffer, stop.Token);
+            Assert.StartsWith("HTTP/1.1 200", Encoding.ASCII.GetString(buffer, 0, n));
+            Assert.True(during - before < held.Count * 64L * 1024, $"{(during - before) / held.Count} bytes per connection");
+        }
+        finally
+        {
+            foreach (var socket in held)
+                socket.Dispose();
+        }
+    }
+
     [Fact(DisplayName = "RFC 4861 7.3 over TAP: a bulk transfer that crosses the neighbor reachable time several times needs no retransmission")]
     public async Task BulkTransferCrossesReachableTime()
     {

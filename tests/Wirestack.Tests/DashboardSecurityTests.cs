@@ -55,6 +55,30 @@ public sealed class DashboardSecurityTests
         Assert.Equal(0, throttle.Count);
     }
 
+    [Fact(DisplayName = "Connection flood attack on the dashboard: a source (an IPv4 address, or an IPv6 /64 however many addresses it uses) holds at most its share; past it new connections are refused, other sources still get in, and a closed connection frees its place")]
+    public void ConnectionSharesPerSource()
+    {
+        var shares = new Wirestack.Device.Dashboard.ConnectionShares(perSource: 3);
+        var attacker = Wirestack.Device.Dashboard.ConnectionShares.SourceOf(System.Net.IPAddress.Parse("192.168.0.66"));
+        for (int i = 0; i < 3; i++)
+            Assert.True(shares.TryOpen(attacker));
+        Assert.False(shares.TryOpen(attacker));
+        // The same host over IPv4-mapped IPv6 is the same source.
+        Assert.False(shares.TryOpen(Wirestack.Device.Dashboard.ConnectionShares.SourceOf(System.Net.IPAddress.Parse("::ffff:192.168.0.66"))));
+        // A /64: every address in it is one source; the next /64 is another.
+        for (int i = 1; i <= 3; i++)
+            Assert.True(shares.TryOpen(Wirestack.Device.Dashboard.ConnectionShares.SourceOf(System.Net.IPAddress.Parse($"2001:db8:1:2::{i:x}"))));
+        Assert.False(shares.TryOpen(Wirestack.Device.Dashboard.ConnectionShares.SourceOf(System.Net.IPAddress.Parse("2001:db8:1:2:ffff::9"))));
+        Assert.True(shares.TryOpen(Wirestack.Device.Dashboard.ConnectionShares.SourceOf(System.Net.IPAddress.Parse("2001:db8:1:3::1"))));
+        Assert.True(shares.TryOpen(Wirestack.Device.Dashboard.ConnectionShares.SourceOf(System.Net.IPAddress.Parse("192.168.0.67"))));
+        Assert.Equal(3, shares.Refused);
+        shares.Close(attacker);
+        Assert.True(shares.TryOpen(attacker));
+        for (int i = 0; i < 3; i++)
+            shares.Close(attacker);
+        Assert.Equal(3, shares.Sources);
+    }
+
     [Fact(DisplayName = "Login throttle attack from many addresses: the table stays at its bound")]
     public void ThrottleIsBounded()
     {

@@ -23,7 +23,11 @@ internal sealed record DashboardContext(
     Telemetry Telemetry,
     SntpClient Clock,
     LogLevelSwitch LogLevel,
-    Action RequestReset);
+    Action RequestReset)
+{
+    /// <summary>The dashboard's connections per source.</summary>
+    public ConnectionShares ConnectionShares { get; } = new();
+}
 
 /// <summary>Where the dashboard listens and what it serves besides the API.</summary>
 /// <param name="HttpsOnly">Plain HTTP only redirects to HTTPS, and HTTPS responses carry HSTS.</param>
@@ -45,8 +49,11 @@ internal static class DashboardServer
         IEnumerable<IPAddress> Addresses() => [.. device.Stack.Ipv4Address is { } v4 ? [v4] : Array.Empty<IPAddress>(),
             .. device.Stack.Ipv6Addresses.Where(a => a.State != Ipv6AddressState.Duplicate).Select(a => a.Address),
             .. options.KernelListen is { } k ? [k] : Array.Empty<IPAddress>()];
-        void Https(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions o)
+        var shares = device.ConnectionShares;
+        void Http(ListenOptions o) => o.Use(shares.Guard);
+        void Https(ListenOptions o)
         {
+            o.Use(shares.Guard);
             o.Protocols = HttpProtocols.Http1AndHttp2;
             var certificate = options.Certificate ?? throw new InvalidOperationException("HTTPS needs a certificate");
             // Chosen per handshake, so a self-signed certificate follows the addresses DHCP and SLAAC bring.
@@ -62,7 +69,7 @@ internal static class DashboardServer
             builder.WebHost.ConfigureKestrel(k =>
             {
                 if (options.HttpPort != 0)
-                    k.Listen(kernel, options.HttpPort);
+                    k.Listen(kernel, options.HttpPort, Http);
                 if (options.HttpsPort != 0)
                     k.Listen(kernel, options.HttpsPort, Https);
             });
@@ -72,7 +79,7 @@ internal static class DashboardServer
             builder.WebHost.UseWirestack(device.Stack, listen =>
             {
                 if (options.HttpPort != 0)
-                    listen.Listen(options.HttpPort);
+                    listen.Listen(options.HttpPort, Http);
                 if (options.HttpsPort != 0)
                     listen.Listen(options.HttpsPort, Https);
             });
@@ -81,6 +88,8 @@ internal static class DashboardServer
         {
             // The largest any route takes; each route lowers it to its own (WebSurface.MaxBody).
             k.Limits.MaxRequestBodySize = WebSurface.MaxFirmwareChunk;
+            // A device-sized total; each source's share is ConnectionShares'.
+            k.Limits.MaxConcurrentConnections = ConnectionShares.MaxConnections;
             // Kestrel times writes against this rate (a write on Wirestack waits while the send buffer is full), but
             // averaged since the response began, so it ends only slow trickles; a client that stops reading outright
             // is cut off by the stack's 60 s user timeout (DeviceRunner), as nginx's send_timeout would.
