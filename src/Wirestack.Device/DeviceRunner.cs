@@ -384,8 +384,8 @@ internal static class DeviceRunner
     }
 
     static Action<System.Security.Cryptography.X509Certificates.X509Certificate2, string> CertificateLogger(ILogger log) => (certificate, how) =>
-        log.LogInformation("HTTPS certificate ({How}), valid until {Until:yyyy-MM-dd}: SHA-256 fingerprint {Fingerprint}",
-            how, certificate.NotAfter.ToUniversalTime(), ServerCertificate.Fingerprint(certificate));
+        log.LogInformation("HTTPS certificate ({How}), valid until {Until:yyyy-MM-dd}, key {Pin}: SHA-256 fingerprint {Fingerprint}",
+            how, certificate.NotAfter.ToUniversalTime(), ServerCertificate.PublicKeyPin(certificate), ServerCertificate.Fingerprint(certificate));
 
     static bool CanRead(string directory)
     {

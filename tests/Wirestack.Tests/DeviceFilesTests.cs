@@ -151,7 +151,7 @@ public sealed class DeviceFilesTests : IDisposable
             Assert.Null(error);
     }
 
-    [Fact(DisplayName = "HTTPS certificate: self-signed once and kept owner-only, the same across starts; made again when an address is new and a month before expiry; names host, host.local and addresses")]
+    [Fact(DisplayName = "HTTPS certificate: self-signed once and kept owner-only, the same across starts; made again when an address is new (at most every 5 minutes: new addresses and mDNS conflicts are anyone's to cause) and a month before expiry, always for the same key; names host, host.local and addresses")]
     public void CertificateIsKept()
     {
         string path = Path.Combine(_dir, ServerCertificate.FileName);
@@ -174,14 +174,21 @@ public sealed class DeviceFilesTests : IDisposable
         var moved = again.For([v4, v6]);
         Assert.Contains(v6, moved.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateIPAddresses());
         Assert.NotEqual(seen[0].Fingerprint, ServerCertificate.Fingerprint(moved));
+        // Issued again for the same key: a public-key pin holds.
+        Assert.Equal(ServerCertificate.PublicKeyPin(first), ServerCertificate.PublicKeyPin(moved));
 
-        // After an mDNS conflict the device answers as wirestack-2.local: the certificate names it too.
+        // After an mDNS conflict the device answers as wirestack-2.local: the certificate names it too, once the
+        // re-issue interval has passed (until then the current one is served).
+        Assert.Same(moved, again.For([v4, v6], "wirestack-2.local"));
+        clock.Now += ServerCertificate.ReissueInterval;
         var renamed = again.For([v4, v6], "wirestack-2.local");
         Assert.Contains("wirestack-2.local", renamed.Extensions.OfType<X509SubjectAlternativeNameExtension>().Single().EnumerateDnsNames());
+        Assert.Equal(ServerCertificate.PublicKeyPin(first), ServerCertificate.PublicKeyPin(renamed));
 
         clock.Now += TimeSpan.FromDays(340);
         var renewed = again.For([v4, v6], "wirestack-2.local");
         Assert.Equal("renewed before expiry", seen[^1].How);
+        Assert.Equal(ServerCertificate.PublicKeyPin(first), ServerCertificate.PublicKeyPin(renewed));
         Assert.True(renewed.NotAfter.ToUniversalTime() > clock.Now.UtcDateTime.AddDays(300));
     }
 

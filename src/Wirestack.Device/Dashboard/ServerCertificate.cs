@@ -13,11 +13,20 @@ namespace Wirestack.Device.Dashboard;
 /// <c>.local</c> name and its current addresses; it is made again when one of those is missing from it (DHCP bound
 /// after start, a new prefix) and a month before it expires, and each new fingerprint is logged.
 /// </summary>
+/// <remarks>
+/// The key is made once and kept: every certificate after the first is issued again for the same key, so a pin of
+/// the public key (curl's <c>--pinnedpubkey</c>, logged beside each fingerprint) survives new addresses and names, and
+/// re-issues for them come at most every <see cref="ReissueInterval"/>: anyone on the LAN can bring a new address or
+/// name (a router advertisement, a forced mDNS conflict) and a TLS hello, and must not get a new certificate each time.
+/// </remarks>
 internal sealed class ServerCertificate
 {
     public const string FileName = "https.pfx";
     static readonly TimeSpan Validity = TimeSpan.FromDays(365);
     static readonly TimeSpan RenewBefore = TimeSpan.FromDays(30);
+
+    /// <summary>Least time between two certificates made for new addresses or names.</summary>
+    public static readonly TimeSpan ReissueInterval = TimeSpan.FromMinutes(5);
 
     readonly string? _path;
     readonly string _hostName;
@@ -25,6 +34,7 @@ internal sealed class ServerCertificate
     readonly Action<X509Certificate2, string> _changed;
     readonly Lock _lock = new();
     X509Certificate2? _current;
+    DateTimeOffset _issuedAt = DateTimeOffset.MinValue;
 
     ServerCertificate(X509Certificate2? fixedCertificate, string? path, string hostName, TimeProvider clock, Action<X509Certificate2, string> changed)
     {
@@ -84,12 +94,16 @@ internal sealed class ServerCertificate
                     // A damaged file is replaced below.
                 }
             }
-            if (_current is null || !Covers(_current, wanted, names) || _current.NotAfter.ToUniversalTime() - _clock.GetUtcNow().UtcDateTime < RenewBefore)
+            var now = _clock.GetUtcNow();
+            bool expiring = _current is not null && _current.NotAfter.ToUniversalTime() - now.UtcDateTime < RenewBefore;
+            bool uncovered = _current is not null && !Covers(_current, wanted, names) && now - _issuedAt >= ReissueInterval;
+            if (_current is null || expiring || uncovered)
             {
-                string why = _current is null ? "self-signed, new" : !Covers(_current, wanted, names) ? "made again for new addresses or names" : "renewed before expiry";
-                var made = Create(wanted, names);
+                string why = _current is null ? "self-signed, new" : expiring ? "renewed before expiry" : "made again for new addresses or names";
+                var made = Create(wanted, names, _current);
                 OwnerOnlyFile.Replace(_path!, made.Export(X509ContentType.Pkcs12));
                 _current = made;
+                _issuedAt = now;
                 _changed(made, why);
             }
             return _current;
@@ -109,9 +123,10 @@ internal sealed class ServerCertificate
         return addresses.All(ips.Contains) && dnsNames.All(dns.Contains);
     }
 
-    X509Certificate2 Create(List<IPAddress> addresses, List<string> dnsNames)
+    /// <summary>A certificate for the names and addresses, with <paramref name="previous"/>'s key when there is one.</summary>
+    X509Certificate2 Create(List<IPAddress> addresses, List<string> dnsNames, X509Certificate2? previous)
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        using var key = previous?.GetECDsaPrivateKey() ?? ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={_hostName}", key, HashAlgorithmName.SHA256);
         var names = new SubjectAlternativeNameBuilder();
         foreach (string name in dnsNames)
@@ -126,6 +141,10 @@ internal sealed class ServerCertificate
         using var certificate = request.CreateSelfSigned(now.AddDays(-1), now + Validity);
         return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
     }
+
+    /// <summary>The public key pin curl's <c>--pinnedpubkey</c> takes: <c>sha256//</c> and the base64 SHA-256 of the key.</summary>
+    public static string PublicKeyPin(X509Certificate2 certificate) =>
+        "sha256//" + Convert.ToBase64String(SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo()));
 
     /// <summary>The colon-separated SHA-256 fingerprint browsers and <c>openssl x509 -fingerprint -sha256</c> show.</summary>
     public static string Fingerprint(X509Certificate2 certificate) =>
