@@ -50,26 +50,45 @@ public sealed class DeviceFilesTests : IDisposable
             Assert.Contains("belongs to uid", Assert.Throws<IOException>(() => DataDirectory.Prepare(open, stranger)).Message);
     }
 
-    [Fact(DisplayName = "Data directory started as root for another user: the root-owned directory and root's files in it are handed over, a link inside is not followed")]
+    [Fact(DisplayName = "Data directory started as root for another user: a root-owned directory holding only the device's own files is handed over name by name, a link at one of those names is not followed; one holding anything else (--data-dir /var/lib) or writable by others changes no hands")]
     public void DataDirectoryHandOver()
     {
         Assert.SkipUnless(Posix.EffectiveUserId == 0, "needs root (CI runs as root)");
         var nobody = Posix.FindAccount("nobody") ?? throw new InvalidOperationException("no nobody account");
-        string data = Directory.CreateDirectory(Path.Combine(_dir, "data")).FullName;
-        File.WriteAllText(Path.Combine(data, "users.json"), "{}");
-        Directory.CreateDirectory(Path.Combine(data, "firmware"));
         string victim = Path.Combine(_dir, "victim");
         File.WriteAllText(victim, "root's");
-        File.CreateSymbolicLink(Path.Combine(data, "planted"), victim);
+
+        string data = Directory.CreateDirectory(Path.Combine(_dir, "data")).FullName;
+        File.WriteAllText(Path.Combine(data, "settings.json"), "{}");
+        File.WriteAllText(Path.Combine(data, "settings.json.0123456789abcdef.tmp"), "{");
+        Directory.CreateDirectory(Path.Combine(data, "firmware"));
+        File.WriteAllText(Path.Combine(data, "firmware", "current.bin"), "image");
+        File.CreateSymbolicLink(Path.Combine(data, "users.json"), victim);
         DataDirectory.Prepare(data, nobody);
         Assert.Equal(nobody.Uid, Posix.Lstat(data)!.Value.Uid);
-        Assert.Equal(nobody.Uid, Posix.Lstat(Path.Combine(data, "users.json"))!.Value.Uid);
+        Assert.Equal(nobody.Uid, Posix.Lstat(Path.Combine(data, "settings.json"))!.Value.Uid);
+        Assert.Equal(nobody.Uid, Posix.Lstat(Path.Combine(data, "settings.json.0123456789abcdef.tmp"))!.Value.Uid);
         Assert.Equal(nobody.Uid, Posix.Lstat(Path.Combine(data, "firmware"))!.Value.Uid);
+        Assert.Equal(nobody.Uid, Posix.Lstat(Path.Combine(data, "firmware", "current.bin"))!.Value.Uid);
         Assert.Equal(0u, Posix.Lstat(victim)!.Value.Uid);
 
         // A directory a non-root user owns is theirs to tamper with: never adopted.
         var stranger = new Posix.Account("stranger", 54321, 54321, "/");
         Assert.Contains("belongs to uid 65534", Assert.Throws<IOException>(() => DataDirectory.Prepare(data, stranger)).Message);
+
+        // Root's directory of other things: refused, nothing given away.
+        string system = Directory.CreateDirectory(Path.Combine(_dir, "system")).FullName;
+        File.WriteAllText(Path.Combine(system, "users.json"), "{}");
+        File.WriteAllText(Path.Combine(system, "dpkg.status"), "system");
+        Assert.Contains("holds files the device did not make (dpkg.status)", Assert.Throws<IOException>(() => DataDirectory.Prepare(system, nobody)).Message);
+        Assert.Equal(0u, Posix.Lstat(system)!.Value.Uid);
+        Assert.Equal(0u, Posix.Lstat(Path.Combine(system, "users.json"))!.Value.Uid);
+
+        // Writable by others: refused before anything changes hands.
+        string shared = Directory.CreateDirectory(Path.Combine(_dir, "shared-root")).FullName;
+        File.SetUnixFileMode(shared, (UnixFileMode)0b111_111_101);
+        Assert.Contains("writable by its group or others", Assert.Throws<IOException>(() => DataDirectory.Prepare(shared, nobody)).Message);
+        Assert.Equal(0u, Posix.Lstat(shared)!.Value.Uid);
     }
 
     [Fact(DisplayName = "Symlink attack on the device's files: a replace writes a new owner-only file under a fresh name and renames it; a link planted at the old temporary name or at a fresh file's name is not followed")]

@@ -35,11 +35,23 @@ internal static class DataDirectory
         return Path.Combine(stateHome, Name);
     }
 
+    /// <summary>The names the device keeps in its data directory (and, with ".*.tmp", their half-written replacements).</summary>
+    public static readonly IReadOnlySet<string> KnownFiles = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "users.json", "settings.json", "https.pfx", "ipv6-stable-secret",
+    };
+
+    /// <summary>The firmware folder and the names in it.</summary>
+    public const string FirmwareFolder = "firmware";
+    public static readonly IReadOnlySet<string> KnownFirmwareFiles = new HashSet<string>(StringComparer.Ordinal) { "upload.part", "staged.bin", "current.bin" };
+
     /// <summary>
     /// Creates the directory owner-only (0700) or checks the one there: it must be a directory (not a link), owned
     /// by <paramref name="owner"/> — the user the device runs as — and writable by nobody else, since whoever can
     /// write it can replace the device's users and secrets. Started as root for another user, the device hands a
-    /// root-owned directory, and the files root left in it, to that user. Throws <see cref="IOException"/> saying why not.
+    /// root-owned directory to that user only when it holds nothing but the device's own files, and then gives away
+    /// those names only, through the open directory, never following a link: root started with --data-dir /var/lib
+    /// must not give the system's files away. Throws <see cref="IOException"/> saying why not.
     /// </summary>
     public static void Prepare(string path, Posix.Account owner)
     {
@@ -53,6 +65,9 @@ internal static class DataDirectory
         var found = Posix.Lstat(path) ?? throw new IOException($"{path} vanished while it was being created");
         if (!found.IsDirectory)
             throw new IOException($"{path} is not a directory{(found.IsSymbolicLink ? " (it is a symbolic link)" : "")}; give --data-dir a directory of its own");
+        // Checked before anything changes hands.
+        if (found.WritableByOthers)
+            throw new IOException($"{path} is writable by its group or others (mode {Convert.ToString(found.Mode & 0xFFF, 8)}); make it owner-only with chmod 700");
         if (found.Uid != owner.Uid)
         {
             if (found.Uid != 0 || Posix.EffectiveUserId != 0)
@@ -60,24 +75,47 @@ internal static class DataDirectory
             HandOver(path, owner);
         }
         found = Posix.Lstat(path)!.Value;
-        if (found.WritableByOthers)
-            throw new IOException($"{path} is writable by its group or others (mode {Convert.ToString(found.Mode & 0xFFF, 8)}); make it owner-only with chmod 700");
         if ((found.Mode & 0x3F) != 0 && Posix.EffectiveUserId == found.Uid)
             System.IO.File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
     }
 
-    /// <summary>Root gives the directory and the root-owned files and directories directly in it to the run-as user.</summary>
+    static bool IsKnown(string name, IReadOnlySet<string> known) =>
+        known.Contains(name) || (name.EndsWith(".tmp", StringComparison.Ordinal) && known.Any(k => name.StartsWith(k + ".", StringComparison.Ordinal)));
+
+    /// <summary>
+    /// Root gives the directory, and the device's own files in it, to the run-as user: after checking that nothing
+    /// else is there, by name, relative to the directory opened without following links.
+    /// </summary>
     static void HandOver(string path, Posix.Account owner)
     {
-        foreach (var entry in Directory.EnumerateFileSystemEntries(path))
+        using var directory = Posix.OpenDirectoryNoFollow(null, path);
+        var strangers = Directory.EnumerateFileSystemEntries(path).Select(Path.GetFileName).OfType<string>()
+            .Where(name => name != FirmwareFolder && !IsKnown(name, KnownFiles)).Take(3).ToList();
+        string firmware = Path.Combine(path, FirmwareFolder);
+        if (Posix.Lstat(firmware) is { } folder)
         {
-            if (Posix.Lstat(entry) is not { Uid: 0 } item)
-                continue;
-            if (item.IsDirectory)
-                HandOver(entry, owner);
-            else if (item.IsRegularFile)
-                Posix.Lchown(entry, owner.Uid, owner.Gid);
+            if (!folder.IsDirectory)
+                strangers.Add(FirmwareFolder);
+            else
+                strangers.AddRange(Directory.EnumerateFileSystemEntries(firmware).Select(Path.GetFileName).OfType<string>()
+                    .Where(name => !IsKnown(name, KnownFirmwareFiles)).Select(name => $"{FirmwareFolder}/{name}").Take(3));
         }
-        Posix.Lchown(path, owner.Uid, owner.Gid);
+        if (strangers.Count > 0)
+            throw new IOException($"{path} belongs to root and holds files the device did not make ({string.Join(", ", strangers)}); give --data-dir a directory of its own, or an empty one");
+        foreach (string name in Directory.EnumerateFileSystemEntries(path).Select(Path.GetFileName).OfType<string>())
+        {
+            if (name == FirmwareFolder)
+            {
+                using var firmwareDirectory = Posix.OpenDirectoryNoFollow(directory, FirmwareFolder);
+                foreach (string file in Directory.EnumerateFileSystemEntries(firmware).Select(Path.GetFileName).OfType<string>())
+                    Posix.ChownAt(firmwareDirectory, file, owner.Uid, owner.Gid);
+                Posix.Chown(firmwareDirectory, owner.Uid, owner.Gid);
+            }
+            else
+            {
+                Posix.ChownAt(directory, name, owner.Uid, owner.Gid);
+            }
+        }
+        Posix.Chown(directory, owner.Uid, owner.Gid);
     }
 }

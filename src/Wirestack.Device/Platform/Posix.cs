@@ -4,7 +4,8 @@ namespace Wirestack.Device.Platform;
 
 /// <summary>
 /// The few POSIX calls the device needs for its files and privileges that .NET does not offer: file owners
-/// (statx, whose layout is the same on every Linux architecture), lchown, and the user and group identity calls.
+/// (statx, whose layout is the same on every Linux architecture), the fd-relative chowns, and the user
+/// and group identity calls.
 /// glibc applies setuid, setgid and setgroups to every thread of the process, which a privilege drop relies on.
 /// </summary>
 internal static unsafe partial class Posix
@@ -40,20 +41,59 @@ internal static unsafe partial class Posix
         return new FileOwner(*(uint*)(buffer + 20), *(uint*)(buffer + 24), *(ushort*)(buffer + 28));
     }
 
-    /// <summary>Gives <paramref name="path"/> itself (never a link's target) to a user and group.</summary>
-    public static void Lchown(string path, uint uid, uint gid)
+    public static uint EffectiveUserId => GetEuid();
+
+    const int OpenReadOnly = 0, OpenDirectory = 0x10000, OpenNoFollow = 0x20000, OpenCloseOnExec = 0x80000;
+
+    /// <summary>
+    /// Opens the directory <paramref name="name"/> (relative to <paramref name="parent"/>, or a path when that is
+    /// null) without following a link at its last component: a directory swapped for a link fails instead of leading
+    /// elsewhere.
+    /// </summary>
+    public static SafeDirectoryHandle OpenDirectoryNoFollow(SafeDirectoryHandle? parent, string name)
     {
-        if (LchownNative(path, uid, gid) != 0)
-            throw new IOException($"Cannot give {path} to uid {uid}: {Describe(Marshal.GetLastPInvokeError())}");
+        int fd = OpenAt(parent is null ? AtFdCwd : (int)parent.DangerousGetHandle(), name, OpenReadOnly | OpenDirectory | OpenNoFollow | OpenCloseOnExec, 0);
+        if (fd < 0)
+            throw new IOException($"Cannot open the directory {name}: {Describe(Marshal.GetLastPInvokeError())}");
+        return new SafeDirectoryHandle(fd);
     }
 
-    public static uint EffectiveUserId => GetEuid();
+    /// <summary>Gives <paramref name="name"/> in <paramref name="directory"/> itself (never a link's target) to a user and group; nothing when it does not exist.</summary>
+    public static void ChownAt(SafeDirectoryHandle directory, string name, uint uid, uint gid)
+    {
+        if (FchownAt((int)directory.DangerousGetHandle(), name, uid, gid, AtSymlinkNoFollow) != 0 && Marshal.GetLastPInvokeError() is var errno && errno != 2)
+            throw new IOException($"Cannot give {name} to uid {uid}: {Describe(errno)}");
+    }
+
+    /// <summary>Gives the open directory itself to a user and group.</summary>
+    public static void Chown(SafeDirectoryHandle directory, uint uid, uint gid)
+    {
+        if (Fchown((int)directory.DangerousGetHandle(), uid, gid) != 0)
+            throw new IOException($"Cannot give the data directory to uid {uid}: {Describe(Marshal.GetLastPInvokeError())}");
+    }
+
+    /// <summary>An open directory's file descriptor.</summary>
+    public sealed class SafeDirectoryHandle : Microsoft.Win32.SafeHandles.SafeHandleZeroOrMinusOneIsInvalid
+    {
+        public SafeDirectoryHandle(int fd) : base(ownsHandle: true) => SetHandle(fd);
+
+        protected override bool ReleaseHandle() => CloseNative((int)handle) == 0;
+    }
+
+    [LibraryImport(Library, EntryPoint = "openat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int OpenAt(int directoryFd, string path, int flags, uint mode);
+
+    [LibraryImport(Library, EntryPoint = "fchownat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int FchownAt(int directoryFd, string path, uint uid, uint gid, int flags);
+
+    [LibraryImport(Library, EntryPoint = "fchown", SetLastError = true)]
+    private static partial int Fchown(int fd, uint uid, uint gid);
+
+    [LibraryImport(Library, EntryPoint = "close", SetLastError = true)]
+    private static partial int CloseNative(int fd);
 
     [LibraryImport(Library, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Statx(int directoryFd, string path, int flags, uint mask, byte* buffer);
-
-    [LibraryImport(Library, EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int LchownNative(string path, uint uid, uint gid);
 
     [LibraryImport(Library, EntryPoint = "geteuid")]
     private static partial uint GetEuid();
