@@ -55,6 +55,17 @@ public sealed class DashboardSecurityTests
         Assert.Equal(0, throttle.Count);
     }
 
+    [Fact(DisplayName = "Password guessing attack over rotating IPv6 addresses: failures count per /64, so a host that changes its address within its prefix each try is held back as one")]
+    public void ThrottleCountsPrefixes()
+    {
+        var throttle = new LoginThrottle(new ManualClock());
+        for (int i = 1; i <= LoginThrottle.FreeFailures; i++)
+            throttle.Fail(IPAddress.Parse($"2001:db8:1:2::{i:x}"));
+        Assert.Equal(TimeSpan.FromSeconds(1), throttle.RetryAfter(IPAddress.Parse("2001:db8:1:2:abcd::1")));
+        Assert.Equal(TimeSpan.Zero, throttle.RetryAfter(IPAddress.Parse("2001:db8:1:3::1")));
+        Assert.Equal(1, throttle.Count);
+    }
+
     [Fact(DisplayName = "Connection flood attack on the dashboard: a source (an IPv4 address, or an IPv6 /64 however many addresses it uses) holds at most its share; past it new connections are refused, other sources still get in, and a closed connection frees its place")]
     public void ConnectionSharesPerSource()
     {

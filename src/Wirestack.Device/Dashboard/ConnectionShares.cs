@@ -28,16 +28,7 @@ internal sealed class ConnectionShares(int perSource)
     public long Refused => Interlocked.Read(ref _refused);
 
     /// <summary>The source a connection from <paramref name="remote"/> counts against: its IPv4 address or its IPv6 /64.</summary>
-    public static UInt128 SourceOf(IPAddress remote)
-    {
-        if (remote.IsIPv4MappedToIPv6)
-            remote = remote.MapToIPv4();
-        Span<byte> bytes = stackalloc byte[16];
-        remote.TryWriteBytes(bytes, out int length);
-        if (length == 4)
-            return new UInt128(0, System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(bytes));
-        return new UInt128(System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(bytes), 1);
-    }
+    public static UInt128 SourceOf(IPAddress remote) => ClientSource.Of(remote);
 
     /// <summary>Counts a new connection from <paramref name="source"/>; false (nothing counted) when its share is taken.</summary>
     public bool TryOpen(UInt128 source)

@@ -3,7 +3,7 @@ using System.Net;
 namespace Wirestack.Device.Dashboard;
 
 /// <summary>
-/// Failed logins per source address: from the <see cref="FreeFailures"/>th failure on a source must wait, 1 s at
+/// Failed logins per source (an IPv4 address, an IPv6 /64: <see cref="ClientSource"/>): from the <see cref="FreeFailures"/>th failure on a source must wait, 1 s at
 /// first and twice as long after each further failure, up to <see cref="MaxDelay"/> (so the attempt after five quick
 /// failures gets 429); a success clears it, and a source quiet for
 /// <see cref="Forget"/> starts over. Bounded: at most <paramref name="capacity"/> sources are remembered, the least
@@ -22,12 +22,13 @@ internal sealed class LoginThrottle(TimeProvider clock, int capacity = 4096)
         public DateTimeOffset BlockedUntil;
     }
 
-    readonly Dictionary<IPAddress, Record> _sources = [];
+    readonly Dictionary<UInt128, Record> _sources = [];
     readonly Lock _lock = new();
 
     /// <summary>How long <paramref name="source"/> must still wait before a login is even checked; zero when it may try.</summary>
-    public TimeSpan RetryAfter(IPAddress source)
+    public TimeSpan RetryAfter(IPAddress address)
     {
+        var source = ClientSource.Of(address);
         lock (_lock)
         {
             if (!_sources.TryGetValue(source, out var record))
@@ -43,8 +44,9 @@ internal sealed class LoginThrottle(TimeProvider clock, int capacity = 4096)
     }
 
     /// <summary>Records a failure; returns the wait it imposes (zero while failures are still free).</summary>
-    public TimeSpan Fail(IPAddress source)
+    public TimeSpan Fail(IPAddress address)
     {
+        var source = ClientSource.Of(address);
         lock (_lock)
         {
             var now = clock.GetUtcNow();
@@ -65,8 +67,9 @@ internal sealed class LoginThrottle(TimeProvider clock, int capacity = 4096)
         }
     }
 
-    public void Succeed(IPAddress source)
+    public void Succeed(IPAddress address)
     {
+        var source = ClientSource.Of(address);
         lock (_lock)
             _sources.Remove(source);
     }
