@@ -127,26 +127,43 @@ public sealed class DashboardSecurityTests
         }
     }
 
-    [Fact(DisplayName = "Changing the password needs the old one and 12 characters, is stored, and ends every session of the user")]
-    public void ChangePassword()
+    [Fact(DisplayName = "Changing the password needs the old one and 12 characters, is stored, and ends every session of the user; wrong old passwords are guesses the login throttle holds back")]
+    public async Task ChangePassword()
     {
+        var ct = TestContext.Current.CancellationToken;
+        var source = IPAddress.Parse("192.168.0.66");
         string dir = Directory.CreateTempSubdirectory("wirestack-users").FullName;
         try
         {
             string path = Path.Combine(dir, "users.json");
             var (users, password) = Users.LoadOrCreate(path);
             string token = users.Sessions.Create("admin", https: false);
-            Assert.NotNull(users.ChangePassword("admin", "wrong", "a long new password"));
-            Assert.NotNull(users.ChangePassword("admin", password!, "short"));
-            Assert.Null(users.ChangePassword("admin", password!, "a long new password"));
+            Assert.NotNull((await users.ChangePasswordAsync("admin", "wrong", "a long new password", source, ct)).Error);
+            Assert.NotNull((await users.ChangePasswordAsync("admin", password!, "short", source, ct)).Error);
+            Assert.Null((await users.ChangePasswordAsync("admin", password!, "a long new password", source, ct)).Error);
             Assert.Null(users.Sessions.Validate(token, https: false));
             Assert.False(users.Verify("admin", password!));
             Assert.True(Users.LoadOrCreate(path).Users.Verify("admin", "a long new password"));
+
+            // Guessing the old password from a stolen session: from the fifth wrong one (the first was above) the
+            // source is held back, and then even the right one waits.
+            for (int i = 1; i < LoginThrottle.FreeFailures; i++)
+                Assert.Equal("the old password is wrong", (await users.ChangePasswordAsync("admin", $"guess {i}", "another long password", source, ct)).Error);
+            Assert.Contains("retry later", (await users.ChangePasswordAsync("admin", "a long new password", "another long password", source, ct)).Error);
         }
         finally
         {
             Directory.Delete(dir, recursive: true);
         }
+    }
+
+    [Fact(DisplayName = "A password change for users given with --user or --users-file is refused with the reason, not kept in memory until the next start while reported a success")]
+    public async Task ChangePasswordOfGivenUsers()
+    {
+        var users = new Users([("admin", "a long given password")]);
+        var (error, _) = await users.ChangePasswordAsync("admin", "a long given password", "a longer new password", IPAddress.Loopback, TestContext.Current.CancellationToken);
+        Assert.Contains("--user or --users-file", error);
+        Assert.True(users.Verify("admin", "a long given password"));
     }
 
     [Fact(DisplayName = "Users from a file or variable: NAME:PASSWORD or NAME:hash per line or item; malformed entries are errors")]

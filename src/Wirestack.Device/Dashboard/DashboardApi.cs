@@ -43,9 +43,10 @@ internal static class DashboardApi
             if (body is not { } json || !json.TryGetProperty("old_password", out var old) || old.ValueKind != JsonValueKind.String
                 || !json.TryGetProperty("new_password", out var changed) || changed.ValueKind != JsonValueKind.String)
                 return Results.Json(new StatusReply(false, "expected {\"old_password\": \"…\", \"new_password\": \"…\"}"), DashboardJson.Default.StatusReply, statusCode: 400);
-            string? error = device.Users.ChangePassword(user, old.GetString()!, changed.GetString()!);
+            var (error, busy) = await device.Users.ChangePasswordAsync(user, old.GetString()!, changed.GetString()!,
+                context.Connection.RemoteIpAddress ?? System.Net.IPAddress.None, context.RequestAborted);
             if (error is not null)
-                return Results.Json(new StatusReply(false, error), DashboardJson.Default.StatusReply, statusCode: 400);
+                return Results.Json(new StatusReply(false, error), DashboardJson.Default.StatusReply, statusCode: busy ? 503 : 400);
             device.Events.Add(2, 1, $"User {user} changed the password; earlier sessions end");
             return Results.Text("true", "application/json");
         });

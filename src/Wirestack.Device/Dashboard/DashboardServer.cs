@@ -152,9 +152,11 @@ internal static class DashboardServer
                 return;
             }
             // Per-source throttling of wrong passwords: checked before any password is hashed, so a guessing source
-            // costs nothing once it is held back.
+            // costs nothing once it is held back. Only requests that carry a password wait: a session's cookie or
+            // token from the same (NAT) address as a guesser is no guess.
             var source = context.Connection.RemoteIpAddress ?? IPAddress.None;
-            var wait = device.Users.Throttle.RetryAfter(source);
+            bool password = context.Request.Headers.Authorization.ToString().StartsWith("Basic ", StringComparison.OrdinalIgnoreCase);
+            var wait = password ? device.Users.Throttle.RetryAfter(source) : TimeSpan.Zero;
             if (wait > TimeSpan.Zero)
             {
                 context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
@@ -185,7 +187,7 @@ internal static class DashboardServer
                 await context.Response.WriteAsync("Unauthorized");
                 return;
             }
-            if (context.Request.Headers.Authorization.ToString().StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+            if (password)
                 device.Users.Throttle.Succeed(source);
             context.Items[UserKey] = user;
             await next(context);

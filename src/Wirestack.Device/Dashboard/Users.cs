@@ -52,7 +52,7 @@ internal sealed class Users
     readonly Lock _lock = new();
 
     /// <param name="users">Names with a password or a <see cref="PasswordHash"/> string.</param>
-    /// <param name="storePath">Where changed passwords are kept (the generated-user file), or null to keep them in memory only.</param>
+    /// <param name="storePath">Where changed passwords are kept (the generated-user file), or null when the users are given (no change then).</param>
     public Users(IEnumerable<(string Name, string Secret)> users, string? storePath = null)
     {
         foreach (var (name, secret) in users)
@@ -158,26 +158,50 @@ internal sealed class Users
 
     /// <summary>
     /// Sets a new password (at least 12 characters) after checking the old one and ends the user's sessions, so every
-    /// cookie and bearer token issued before stops working. Kept in the store when the users came from it.
+    /// cookie and bearer token issued before stops working. The old password is a password guess like a login's:
+    /// held back by <see cref="Throttle"/> for <paramref name="source"/> and checked in the same hash queue. Only
+    /// users kept in the store can change theirs: a change to --user or --users-file accounts would last until the
+    /// next start only.
     /// </summary>
-    /// <returns>Null on success, else why not.</returns>
-    public string? ChangePassword(string name, string oldPassword, string newPassword)
+    /// <returns>Null on success, else why not, and whether the hash queue was busy (retry shortly).</returns>
+    public async Task<(string? Error, bool Busy)> ChangePasswordAsync(string name, string oldPassword, string newPassword, System.Net.IPAddress source,
+        CancellationToken cancellationToken)
     {
+        if (_storePath is null)
+            return ("users given with --user or --users-file change their password there", false);
         if (newPassword.Length < 12)
-            return "the new password needs at least 12 characters";
-        if (!Verify(name, oldPassword))
-            return "the old password is wrong";
+            return ("the new password needs at least 12 characters", false);
+        if (Throttle.RetryAfter(source) > TimeSpan.Zero)
+            return ("too many failed passwords; retry later", false);
+        if (!IsRemembered(name, oldPassword))
+        {
+            if (!await _hashSlots.WaitAsync(HashWait, cancellationToken).ConfigureAwait(false))
+                return ("busy checking other passwords; retry in a second", true);
+            bool right;
+            try
+            {
+                right = Verify(name, oldPassword);
+            }
+            finally
+            {
+                _hashSlots.Release();
+            }
+            if (!right)
+            {
+                Throttle.Fail(source);
+                return ("the old password is wrong", false);
+            }
+        }
         string hash = PasswordHash.Create(newPassword);
         lock (_lock)
         {
             var account = _accounts[name];
             account.Hash = hash;
             account.Verified = null;
-            if (_storePath is not null)
-                Save(_storePath, _accounts.ToDictionary(a => a.Key, a => a.Value.Hash));
+            Save(_storePath, _accounts.ToDictionary(a => a.Key, a => a.Value.Hash));
         }
         Sessions.RevokeUser(name);
-        return null;
+        return (null, false);
     }
 
     /// <summary>
