@@ -157,6 +157,33 @@ public sealed class DashboardSecurityTests
         }
     }
 
+    [Fact(DisplayName = "A live stream outlasts no logout: a request's session (cookie or token) or Basic password is rechecked without a hash, and fails once the session ends or the password changes")]
+    public async Task LiveStreamRechecksItsUser()
+    {
+        string dir = Directory.CreateTempSubdirectory("wirestack-live").FullName;
+        try
+        {
+            var (users, password) = Users.LoadOrCreate(Path.Combine(dir, "users.json"));
+            var withCookie = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+            string token = users.Sessions.Create("admin", https: false);
+            withCookie.Request.Headers.Cookie = $"{Sessions.CookieName}={token}";
+            Assert.True(users.StillAuthenticated(withCookie));
+            users.Sessions.Revoke(token);
+            Assert.False(users.StillAuthenticated(withCookie));
+
+            var withBasic = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+            withBasic.Request.Headers.Authorization = "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes($"admin:{password}"));
+            Assert.True(users.Verify("admin", password!));
+            Assert.True(users.StillAuthenticated(withBasic));
+            Assert.Null((await users.ChangePasswordAsync("admin", password!, "a long new password", IPAddress.Loopback, TestContext.Current.CancellationToken)).Error);
+            Assert.False(users.StillAuthenticated(withBasic));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     [Fact(DisplayName = "A password change for users given with --user or --users-file is refused with the reason, not kept in memory until the next start while reported a success")]
     public async Task ChangePasswordOfGivenUsers()
     {

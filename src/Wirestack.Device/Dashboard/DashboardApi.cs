@@ -157,7 +157,8 @@ internal static class DashboardApi
                     var done = await Task.WhenAny(tick, next);
                     if (done == tick)
                     {
-                        if (!await tick)
+                        // A logout, an expired session or a changed password ends the stream too, not only new requests.
+                        if (!await tick || !device.Users.StillAuthenticated(context))
                             break;
                         await WriteEventAsync(context, "stats", Live(device), DashboardJson.Default.LiveStats);
                         tick = timer.WaitForNextTickAsync(cancellation).AsTask();

@@ -75,6 +75,28 @@ internal sealed class Users
         return (Authenticate(context), false, false);
     }
 
+    /// <summary>
+    /// Whether a request authenticated earlier still speaks for a user, checked without a slow hash (a long-lived
+    /// stream asks every tick): its session has not ended (logout, idle, age, a password change), or its Basic
+    /// password is still the one verified.
+    /// </summary>
+    public bool StillAuthenticated(HttpContext context)
+    {
+        var header = context.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+            return Authenticate(context) is not null;
+        try
+        {
+            string decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
+            int colon = decoded.IndexOf(':');
+            return colon > 0 && IsRemembered(decoded[..colon], decoded[(colon + 1)..]);
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>The user of a session cookie or Bearer token, or null (no password involved).</summary>
     string? Authenticate(HttpContext context)
     {
