@@ -428,9 +428,13 @@ internal static class DeviceRunner
         var (users, generated) = Users.LoadOrCreate(DataDirectory.File(name));
         if (generated is not null)
         {
-            // Shown once, on the terminal that started the device; only its hash is kept.
-            log.LogWarning("Dashboard user admin, generated password: {Password} (shown only now; kept hashed in {Path}; change it with POST /api/password)",
-                generated, Path.Combine(dataDirectory, name));
+            // The journal keeps whatever a service logs: the password goes to an owner-only file in the data
+            // directory, and to the terminal only when there is one. Only its hash is kept in users.json.
+            OwnerOnlyFile.Replace(DataDirectory.File(DataDirectory.InitialPasswordFile), System.Text.Encoding.UTF8.GetBytes(generated + "\n"));
+            if (!Console.IsErrorRedirected)
+                Console.Error.WriteLine($"Dashboard user admin, generated password: {generated}");
+            log.LogWarning("Dashboard user admin: first password in {Path} (owner-only; delete it once read; change the password with POST /api/password)",
+                Path.Combine(dataDirectory, DataDirectory.InitialPasswordFile));
         }
         return users;
     }

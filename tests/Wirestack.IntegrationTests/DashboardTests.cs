@@ -242,7 +242,7 @@ public sealed class DashboardTests
         }
     }
 
-    [Fact(DisplayName = "No default password over TAP: the first start prints a generated password that works while admin:admin gets 403; the sixth wrong password in a row gets 429 with Retry-After and the failures are in the event log; a restart keeps the password")]
+    [Fact(DisplayName = "No default password over TAP: the first start generates a password into an owner-only file (not the log) that works while admin:admin gets 403; the sixth wrong password in a row gets 429 with Retry-After and the failures are in the event log; a restart keeps the password")]
     public async Task GeneratedPasswordAndThrottle()
     {
         Prerequisites.Require("curl");
@@ -254,8 +254,12 @@ public sealed class DashboardTests
             await using (var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--data-dir", dir, "--https-port", "0"))
             {
                 await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
-                var line = device.Log.First(l => l.Contains("generated password: ", StringComparison.Ordinal));
-                password = line.Split("generated password: ")[1].Split(' ')[0];
+                // Not in the log (a service's log is its journal): in an owner-only file of the data directory.
+                Assert.DoesNotContain(device.Log, l => l.Contains("generated password", StringComparison.Ordinal));
+                string file = Path.Combine(dir, "initial-password");
+                Assert.Contains(device.Log, l => l.Contains(file, StringComparison.Ordinal));
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+                password = File.ReadAllText(file).Trim();
                 Assert.Equal(20, password.Length);
                 string Status(string credentials) => $"curl -s -o /dev/null -w '%{{http_code}}' -m 10 --retry 5 --retry-connrefused -u {credentials} http://{Device}/api/stats/get";
                 Assert.Equal("403", (await ns.CheckAsync(Status("admin:admin"))).Output.Trim());

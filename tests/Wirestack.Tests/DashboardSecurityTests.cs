@@ -203,7 +203,9 @@ public sealed class DashboardSecurityTests
         Assert.True(users.Verify("alice", "secret one"));
         Assert.True(users.Verify("bob", "from a hash"));
         Assert.False(users.Verify("carol", "anything"));
-        Assert.Throws<FormatException>(() => Users.Parse("nocolon", "WIRESTACK_USERS"));
+        var malformed = Assert.Throws<FormatException>(() => Users.Parse("admin:fine,hunter2secret", "WIRESTACK_USERS"));
+        Assert.Contains("entry 2", malformed.Message);
+        Assert.DoesNotContain("hunter2", malformed.Message);
         Assert.Throws<FormatException>(() => Users.Parse("", "WIRESTACK_USERS"));
     }
 

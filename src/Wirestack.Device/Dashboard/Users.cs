@@ -249,13 +249,16 @@ internal sealed class Users
     public static List<(string Name, string Secret)> Parse(string text, string source)
     {
         var users = new List<(string, string)>();
+        int item = 0;
         foreach (var raw in text.Split(['\n', ','], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
+            item++;
             if (raw.StartsWith('#'))
                 continue;
             int colon = raw.IndexOf(':');
+            // Named by its place, not its text: a malformed entry may be a password, and errors reach the journal.
             if (colon <= 0 || colon == raw.Length - 1)
-                throw new FormatException($"{source}: '{raw.Split(':')[0]}…' is not NAME:PASSWORD.");
+                throw new FormatException($"{source}: entry {item} is not NAME:PASSWORD (its text is not shown: it may hold a password).");
             users.Add((raw[..colon], raw[(colon + 1)..]));
         }
         if (users.Count == 0)

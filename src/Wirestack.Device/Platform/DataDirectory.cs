@@ -38,8 +38,11 @@ internal static class DataDirectory
     /// <summary>The names the device keeps in its data directory (and, with ".*.tmp", their half-written replacements).</summary>
     public static readonly IReadOnlySet<string> KnownFiles = new HashSet<string>(StringComparer.Ordinal)
     {
-        "users.json", "settings.json", "https.pfx", "ipv6-stable-secret",
+        "users.json", "settings.json", "https.pfx", "ipv6-stable-secret", InitialPasswordFile,
     };
+
+    /// <summary>Where the first start leaves the generated password for the operator (not the log: the journal keeps that).</summary>
+    public const string InitialPasswordFile = "initial-password";
 
     /// <summary>The firmware folder and the names in it.</summary>
     public const string FirmwareFolder = "firmware";
