@@ -190,6 +190,87 @@ public sealed class HostilePeerTests
         }
     }
 
+    /// <summary>An ICMPv6 message from <paramref name="source"/> (at <paramref name="from"/>) to <paramref name="destination"/>, as frames: whole, or cut into fragments of <paramref name="chunk"/> bytes (one atomic fragment when it is larger than the message).</summary>
+    static List<byte[]> IcmpFrames(Wire.Icmpv6Type type, byte[] body, Wire.IpAddress source, Wire.IpAddress destination, Wire.MacAddress from, Wire.MacAddress to, int? chunk)
+    {
+        var message = new byte[Wire.Icmpv6Message.HeaderLength + body.Length];
+        body.CopyTo(message.AsSpan(Wire.Icmpv6Message.HeaderLength));
+        Wire.Icmpv6Message.Finish(message, type, 0, source, destination);
+        byte[] Frame(byte nextHeader, ReadOnlySpan<byte> payload)
+        {
+            var frame = new byte[Wire.EthernetFrame.HeaderLength + Wire.Ipv6Packet.HeaderLength + payload.Length];
+            int at = Wire.EthernetFrame.WriteHeader(frame, to, from, Wire.EtherType.Ipv6);
+            Wire.Ipv6Packet.WriteHeader(frame.AsSpan(at), payload.Length, nextHeader, 255, source, destination);
+            payload.CopyTo(frame.AsSpan(at + Wire.Ipv6Packet.HeaderLength));
+            return frame;
+        }
+        if (chunk is not { } size)
+            return [Frame(Wire.IpProtocol.Icmpv6, message)];
+        var frames = new List<byte[]>();
+        for (int offset = 0; offset < message.Length; offset += size)
+        {
+            int length = Math.Min(size, message.Length - offset);
+            var fragment = new byte[Wire.Ipv6FragmentHeader.Length + length];
+            Wire.Ipv6FragmentHeader.Write(fragment, Wire.IpProtocol.Icmpv6, offset, offset + length < message.Length, 0x6980);
+            message.AsSpan(offset, length).CopyTo(fragment.AsSpan(Wire.Ipv6FragmentHeader.Length));
+            frames.Add(Frame(Wire.Ipv6NextHeader.Fragment, fragment));
+        }
+        return frames;
+    }
+
+    /// <summary>Puts raw frames on the TAP's host side, as another station on the link would.</summary>
+    static async Task InjectAsync(TestNamespace ns, IEnumerable<byte[]> frames)
+    {
+        foreach (var frame in frames)
+        {
+            string file = Path.GetTempFileName();
+            try
+            {
+                await File.WriteAllBytesAsync(file, frame);
+                await ns.CheckAsync($"socat -u OPEN:{file} INTERFACE:tap0");
+            }
+            finally
+            {
+                File.Delete(file);
+            }
+        }
+    }
+
+    [Fact(DisplayName = "RFC 6980 5 over TAP: a Router Advertisement cut in two fragments and a Neighbor Solicitation in an atomic fragment, put raw on the link, are ignored and counted (no address in the advertised prefix); the same RA whole forms one")]
+    public async Task FragmentedNdpIgnoredOverTap()
+    {
+        Prerequisites.Require("socat", "curl");
+        var ct = TestContext.Current.CancellationToken;
+        await using var ns = await TestNamespace.CreateAsync();
+        await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+            "--https-port", "0", "--data-dir", Directory.CreateTempSubdirectory("wirestack-fragndp").FullName);
+        await device.WaitForLogAsync("(linklocal) preferred", TimeSpan.FromSeconds(30));
+        var linkLocal = Wire.IpAddress.Parse(System.Text.RegularExpressions.Regex.Match(string.Join('\n', device.Log), @"IPv6 address (fe80::[0-9a-f:]+)/64 \(linklocal\) preferred").Groups[1].Value);
+        var router = Wire.IpAddress.Parse("fe80::fe");
+        var routerMac = Wire.MacAddress.Parse("02:00:00:00:00:fe");
+        var deviceMac = Wire.MacAddress.Parse("02:00:01:02:03:77");
+        // RFC 4861 4.2 and 4.6.2: hop limit 64, M and O clear, 1800 s as router; the router's link address; 2001:db8:77::/64 autonomous.
+        byte[] advertisement =
+        [
+            64, 0, 0x07, 0x08, 0, 0, 0, 0, 0, 0, 0, 0,
+            1, 1, 0x02, 0, 0, 0, 0, 0xfe,
+            3, 4, 64, 0xC0, 0, 1, 0x51, 0x80, 0, 0, 0x38, 0x40, 0, 0, 0, 0, 0x20, 0x01, 0x0d, 0xb8, 0, 0x77, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        var solicitation = new byte[20];
+        linkLocal.WriteTo(solicitation.AsSpan(4));
+        byte[] withSource = [.. solicitation, 1, 1, 0x02, 0, 0, 0, 0, 0xfe];
+        await InjectAsync(ns, IcmpFrames(Wire.Icmpv6Type.RouterAdvertisement, advertisement, router, Wire.IpAddress.AllNodes, routerMac, Wire.MacAddress.ForGroup(Wire.IpAddress.AllNodes), chunk: 32));
+        await InjectAsync(ns, IcmpFrames(Wire.Icmpv6Type.NeighborSolicitation, withSource, router, linkLocal, routerMac, deviceMac, chunk: 1024));
+        await Task.Delay(2000, ct);
+        string network = (await ns.CheckAsync($"curl -s -f -m 5 {Auth} http://{Device}/api/network")).Output;
+        Assert.DoesNotContain("2001:db8:77:", network);
+        using (var document = JsonDocument.Parse(network))
+            Assert.Equal(2, document.RootElement.GetProperty("counters").GetProperty("DropNdpInvalid").GetInt64());
+
+        await InjectAsync(ns, IcmpFrames(Wire.Icmpv6Type.RouterAdvertisement, advertisement, router, Wire.IpAddress.AllNodes, routerMac, Wire.MacAddress.ForGroup(Wire.IpAddress.AllNodes), chunk: null));
+        await device.WaitForLogAsync("2001:db8:77:", TimeSpan.FromSeconds(10));
+    }
+
     [Fact(DisplayName = "RFC 4861 7.3 over TAP: a bulk transfer that crosses the neighbor reachable time several times needs no retransmission")]
     public async Task BulkTransferCrossesReachableTime()
     {
