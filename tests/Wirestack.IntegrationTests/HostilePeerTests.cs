@@ -190,6 +190,47 @@ public sealed class HostilePeerTests
         }
     }
 
+    [Fact(DisplayName = "Spoofed SYN burst over TAP (1,000 SYNs in about 0.2 s from 245 on-link addresses with random MACs that never answer ARP): a host new to the device completes a handshake at once, not after the spoofed resolutions time out")]
+    public async Task SpoofedSynBurstLeavesRoomOverTap()
+    {
+        Prerequisites.Require("curl");
+        var ct = TestContext.Current.CancellationToken;
+        await using var ns = await TestNamespace.CreateAsync();
+        await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+            "--https-port", "0", "--data-dir", Directory.CreateTempSubdirectory("wirestack-synburst").FullName);
+        await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
+        await ns.CheckAsync("ip addr add 192.168.0.250/24 dev tap0");
+        await ns.CheckAsync($"curl -s -f -o /dev/null -m 5 http://{Device}/");
+        using var link = await RawLink.OpenAsync(ns, "tap0");
+        var random = new Random(22);
+        var deviceMac = Wire.MacAddress.Parse("02:00:01:02:03:77");
+        var deviceIp = Wire.Ipv4Address.Parse(Device);
+        var started = DateTime.UtcNow;
+        for (int i = 0; i < 1000; i++)
+        {
+            var mac = new byte[6];
+            random.NextBytes(mac);
+            mac[0] = 0x02;
+            var source = new Wire.Ipv4Address(0xC0A8_0000u | (uint)(3 + random.Next(245)));
+            var segment = new byte[Wire.TcpSegment.MinimumHeaderLength];
+            Wire.TcpSegment.WriteHeader(segment, (ushort)(1024 + i), 80, (uint)random.Next(), 0, Wire.TcpFlags.Syn, 64240, Wire.TcpOptions.None, 0, source, deviceIp);
+            var frame = new byte[Wire.EthernetFrame.HeaderLength + Wire.Ipv4Packet.MinimumHeaderLength + segment.Length];
+            int at = Wire.EthernetFrame.WriteHeader(frame, deviceMac, Wire.MacAddress.Read(mac), Wire.EtherType.Ipv4);
+            Wire.Ipv4Packet.WriteHeader(frame.AsSpan(at), Wire.Ipv4Packet.MinimumHeaderLength + segment.Length, (ushort)i, dontFragment: true,
+                moreFragments: false, fragmentOffset: 0, 64, Wire.IpProtocol.Tcp, source, deviceIp);
+            segment.CopyTo(frame.AsSpan(at + Wire.Ipv4Packet.MinimumHeaderLength));
+            link.Send(frame);
+            if (i % 50 == 49)
+                await Task.Delay(10, ct);
+        }
+        TestContext.Current.TestOutputHelper?.WriteLine($"burst sent in {(DateTime.UtcNow - started).TotalSeconds:0.00} s");
+        // A host the device has never resolved: its SYN-ACK needs ARP while spoofed resolutions fill the table.
+        var fresh = await ns.ExecAsync($"curl -s -o /dev/null -w %{{http_code}}:%{{time_total}} -m 5 --interface 192.168.0.250 http://{Device}/", TimeSpan.FromSeconds(10));
+        var parts = fresh.Output.Trim().Split(':');
+        Assert.True(parts[0] == "200", $"the new host: {fresh.All}");
+        Assert.True(double.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) < 1.0, $"the new host's fetch took {parts[1]} s");
+    }
+
     /// <summary>An ICMPv6 message from <paramref name="source"/> (at <paramref name="from"/>) to <paramref name="destination"/>, as frames: whole, or cut into fragments of <paramref name="chunk"/> bytes (one atomic fragment when it is larger than the message).</summary>
     static List<byte[]> IcmpFrames(Wire.Icmpv6Type type, byte[] body, Wire.IpAddress source, Wire.IpAddress destination, Wire.MacAddress from, Wire.MacAddress to, int? chunk)
     {
