@@ -231,6 +231,41 @@ public sealed class HostilePeerTests
         Assert.True(double.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture) < 1.0, $"the new host's fetch took {parts[1]} s");
     }
 
+    [Fact(DisplayName = "Garbage frames over TAP (2,000 random frames of ARP, IPv4 and IPv6 EtherTypes with random content, and 300 truncated ones, in about a second): a known host's ping is still answered over both families")]
+    public async Task GarbageFramesLeavePingAnswered()
+    {
+        Prerequisites.Require("ping");
+        var ct = TestContext.Current.CancellationToken;
+        await using var ns = await TestNamespace.CreateAsync();
+        await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+            "--https-port", "0", "--data-dir", Directory.CreateTempSubdirectory("wirestack-garbage").FullName);
+        await device.WaitForLogAsync("(linklocal) preferred", TimeSpan.FromSeconds(30));
+        string linkLocal = System.Text.RegularExpressions.Regex.Match(string.Join('\n', device.Log), @"IPv6 address (fe80::[0-9a-f:]+)/64 \(linklocal\) preferred").Groups[1].Value;
+        // Both families answer first (the host side's own link-local address leaves DAD a moment after the link is up).
+        await ns.CheckAsync($"ping -c 1 -W 2 {Device} && for i in $(seq 20); do ping -c 1 -W 1 {linkLocal}%tap0 && exit 0; sleep 0.5; done; exit 1");
+        using var link = await RawLink.OpenAsync(ns, "tap0");
+        var random = new Random(1);
+        var deviceMac = new byte[] { 0x02, 0, 0x01, 0x02, 0x03, 0x77 };
+        ushort[] types = [0x0806, 0x0800, 0x86DD];
+        for (int i = 0; i < 2300; i++)
+        {
+            bool truncated = i >= 2000;
+            var frame = new byte[truncated ? 14 + random.Next(20) : 14 + random.Next(0, 200)];
+            random.NextBytes(frame);
+            (random.Next(2) == 0 ? deviceMac : [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF]).CopyTo(frame, 0);
+            frame[6] = 0x02; // a unicast source
+            BinaryPrimitivesWrite(frame, types[random.Next(types.Length)]);
+            if (frame.Length > 14)
+                frame[14] = frame[12] == 0x08 && frame[13] == 0x00 ? (byte)0x45 : frame[12] == 0x86 ? (byte)0x60 : frame[14];
+            link.Send(frame);
+            if (i % 100 == 99)
+                await Task.Delay(40, ct);
+        }
+        await ns.CheckAsync($"ping -c 3 -i 0.2 -W 2 {Device} && ping -c 3 -i 0.2 -W 2 {linkLocal}%tap0");
+
+        static void BinaryPrimitivesWrite(byte[] frame, ushort type) => System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(frame.AsSpan(12), type);
+    }
+
     /// <summary>An ICMPv6 message from <paramref name="source"/> (at <paramref name="from"/>) to <paramref name="destination"/>, as frames: whole, or cut into fragments of <paramref name="chunk"/> bytes (one atomic fragment when it is larger than the message).</summary>
     static List<byte[]> IcmpFrames(Wire.Icmpv6Type type, byte[] body, Wire.IpAddress source, Wire.IpAddress destination, Wire.MacAddress from, Wire.MacAddress to, int? chunk)
     {
