@@ -258,6 +258,29 @@ public sealed class DashboardSecurityTests
         Assert.Equal("admin", (await users.AuthenticateAsync(Request("admin:the right password"))).User);
     }
 
+    [Fact(DisplayName = "Distributed password guessing attack against genuine logins: a source that has already failed does not queue for the hash slot (busy at once), so a guesser's sources cannot keep a genuine login waiting behind them")]
+    public async Task FailedSourcesDoNotQueue()
+    {
+        var users = new Users([("admin", PasswordHash.Create("the right password", iterations: 600_000))]);
+        static Microsoft.AspNetCore.Http.DefaultHttpContext Request(string credentials, string from)
+        {
+            var context = new Microsoft.AspNetCore.Http.DefaultHttpContext();
+            context.Request.Headers.Authorization = "Basic " + Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(credentials));
+            context.Connection.RemoteIpAddress = IPAddress.Parse(from);
+            return context;
+        }
+        users.Throttle.Fail(IPAddress.Parse("192.168.0.66"));
+        // A clean source holds the slot with a slow hash...
+        var first = Task.Run(() => users.AuthenticateAsync(Request("admin:guess", "192.168.0.10")), TestContext.Current.CancellationToken);
+        Assert.True(SpinWait.SpinUntil(() => users.HashesRunning > 0, TimeSpan.FromSeconds(10)));
+        // ...the failed source is told "busy" at once instead of queueing; a clean one queues and gets its turn.
+        var guesser = await users.AuthenticateAsync(Request("admin:guess again", "192.168.0.66"));
+        Assert.True(guesser.Busy);
+        var genuine = await users.AuthenticateAsync(Request("admin:the right password", "192.168.0.20"));
+        Assert.Equal("admin", genuine.User);
+        Assert.True((await first).BadPassword);
+    }
+
     [Theory(DisplayName = "DNS rebinding attack: the Host header must name the device (its addresses, host name, name.local, localhost or an allowed name)")]
     [InlineData("192.168.0.2", true)]
     [InlineData("192.168.0.2:8443", true)]

@@ -43,6 +43,14 @@ internal sealed class LoginThrottle(TimeProvider clock, int capacity = 4096)
         }
     }
 
+    /// <summary>True when <paramref name="address"/>'s source has failed lately (and is not yet forgotten).</summary>
+    public bool HasFailed(IPAddress address)
+    {
+        var source = ClientSource.Of(address);
+        lock (_lock)
+            return _sources.TryGetValue(source, out var record) && clock.GetUtcNow() - record.LastFailure <= Forget;
+    }
+
     /// <summary>Records a failure; returns the wait it imposes (zero while failures are still free).</summary>
     public TimeSpan Fail(IPAddress address)
     {

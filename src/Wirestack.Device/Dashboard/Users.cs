@@ -29,7 +29,9 @@ internal sealed class Users
     /// <summary>
     /// Slow hashes computed at once, at most: guesses from many addresses (each within its own throttle's free
     /// failures, easy with IPv6) queue for one core instead of taking them all, and give up after
-    /// <see cref="HashWait"/> as "busy"; the network stack keeps the other cores.
+    /// <see cref="HashWait"/> as "busy"; the network stack keeps the other cores. Only sources without a recent
+    /// failure queue: one that has failed gets the slot when it is free or "busy" at once, so a guesser's sources
+    /// cannot fill the queue ahead of a genuine login.
     /// </summary>
     public const int MaxConcurrentHashes = 1;
 
@@ -37,6 +39,9 @@ internal sealed class Users
 
     readonly SemaphoreSlim _hashSlots = new(MaxConcurrentHashes);
     int _hashing;
+
+    /// <summary>Tests only: slow hashes running now.</summary>
+    internal int HashesRunning => Volatile.Read(ref _hashing);
 
     /// <summary>Tests only: the most slow hashes seen running at once for logins.</summary>
     internal int PeakConcurrentHashes { get; private set; }
@@ -69,7 +74,8 @@ internal sealed class Users
         var header = context.Request.Headers.Authorization.ToString();
         if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
-            var (user, busy) = await CheckBasicAsync(header[6..].Trim(), context.RequestAborted);
+            bool failedBefore = context.Connection.RemoteIpAddress is { } source && Throttle.HasFailed(source);
+            var (user, busy) = await CheckBasicAsync(header[6..].Trim(), failedBefore ? TimeSpan.Zero : HashWait, context.RequestAborted);
             return (user, user is null && !busy, busy);
         }
         return (Authenticate(context), false, false);
@@ -111,7 +117,7 @@ internal sealed class Users
     public static string? SessionToken(HttpContext context) =>
         context.Request.Cookies.TryGetValue(context.Request.IsHttps ? Sessions.SecureCookieName : Sessions.CookieName, out var token) ? token : null;
 
-    async Task<(string? User, bool Busy)> CheckBasicAsync(string encoded, CancellationToken cancellationToken)
+    async Task<(string? User, bool Busy)> CheckBasicAsync(string encoded, TimeSpan wait, CancellationToken cancellationToken)
     {
         string decoded;
         try
@@ -128,7 +134,7 @@ internal sealed class Users
         string name = decoded[..colon], password = decoded[(colon + 1)..];
         if (IsRemembered(name, password))
             return (name, false);
-        if (!await _hashSlots.WaitAsync(HashWait, cancellationToken).ConfigureAwait(false))
+        if (!await _hashSlots.WaitAsync(wait, cancellationToken).ConfigureAwait(false))
             return (null, true);
         int running = Interlocked.Increment(ref _hashing);
         PeakConcurrentHashes = Math.Max(PeakConcurrentHashes, running);
