@@ -62,7 +62,8 @@ public sealed partial class SeedSetupTests
             await lan.CheckAsync("ip addr add 10.1.0.1/24 dev vlan && ip link set vlan up");
             var lanDhcp = lan.ExecAsync("dnsmasq --no-daemon --conf-file=/dev/null --interface=vlan --bind-interfaces --port=0 --user=root " +
                 $"--dhcp-range=10.1.0.50,10.1.0.99,255.255.255.0,2m --dhcp-option=3,10.1.0.1 --dhcp-leasefile={leases}", TimeSpan.FromMinutes(2));
-            await using var device = DeviceProcess.Start(host, "-i", "tap0", "--user", "admin:secret", "--data-dir", dir, "--https-port", "0");
+            // The device's data directory holds only its own files (a root-owned one holding others is refused).
+            await using var device = DeviceProcess.Start(host, "-i", "tap0", "--user", "admin:secret", "--data-dir", Path.Combine(dir, "data"), "--https-port", "0");
             try
             {
                 await device.WaitForLogAsync("Lease ", TimeSpan.FromSeconds(40));
