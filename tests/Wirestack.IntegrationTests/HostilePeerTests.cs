@@ -30,6 +30,15 @@ public sealed class HostilePeerTests
         return document.RootElement.GetProperty("tcp").GetArrayLength();
     }
 
+    /// <summary>The device at 192.168.0.2 with the host side at .1, HTTP only, a user and a data directory of its own.</summary>
+    static DeviceProcess StartDevice(TestNamespace ns, string name) =>
+        DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret", "--https-port", "0",
+            "--data-dir", Directory.CreateTempSubdirectory("wirestack-" + name).FullName);
+
+    /// <summary>The device's IPv6 link-local address, from its log once it is preferred.</summary>
+    static string LinkLocalOf(DeviceProcess device) =>
+        System.Text.RegularExpressions.Regex.Match(string.Join('\n', device.Log), @"IPv6 address (fe80::[0-9a-f:]+)/64 \(linklocal\) preferred").Groups[1].Value;
+
     [Fact(DisplayName = "Spoofed SYN flood over TAP on ports 80 and 443 (2,400 SYNs from on-link addresses in ~5 s): curl gets the dashboard in under a second throughout, and the connection table returns to idle")]
     public async Task SpoofedSynFloodOnTheDashboard()
     {
@@ -126,8 +135,7 @@ public sealed class HostilePeerTests
         Prerequisites.Require("curl");
         var ct = TestContext.Current.CancellationToken;
         await using var ns = await TestNamespace.CreateAsync();
-        await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--https-port", "0",
-            "--user", "admin:secret", "--data-dir", Directory.CreateTempSubdirectory("wirestack-connflood").FullName);
+        await using var device = StartDevice(ns, "connflood");
         await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
         await ns.CheckAsync("for i in $(seq 10 19); do ip addr add 192.168.0.$i/24 dev tap0; done");
         await ns.CheckAsync($"curl -s -f -o /dev/null -m 5 http://{Device}/");
@@ -196,8 +204,7 @@ public sealed class HostilePeerTests
         Prerequisites.Require("curl");
         var ct = TestContext.Current.CancellationToken;
         await using var ns = await TestNamespace.CreateAsync();
-        await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
-            "--https-port", "0", "--data-dir", Directory.CreateTempSubdirectory("wirestack-synburst").FullName);
+        await using var device = StartDevice(ns, "synburst");
         await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
         await ns.CheckAsync("ip addr add 192.168.0.250/24 dev tap0");
         await ns.CheckAsync($"curl -s -f -o /dev/null -m 5 http://{Device}/");
@@ -237,10 +244,9 @@ public sealed class HostilePeerTests
         Prerequisites.Require("ping");
         var ct = TestContext.Current.CancellationToken;
         await using var ns = await TestNamespace.CreateAsync();
-        await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
-            "--https-port", "0", "--data-dir", Directory.CreateTempSubdirectory("wirestack-garbage").FullName);
+        await using var device = StartDevice(ns, "garbage");
         await device.WaitForLogAsync("(linklocal) preferred", TimeSpan.FromSeconds(30));
-        string linkLocal = System.Text.RegularExpressions.Regex.Match(string.Join('\n', device.Log), @"IPv6 address (fe80::[0-9a-f:]+)/64 \(linklocal\) preferred").Groups[1].Value;
+        string linkLocal = LinkLocalOf(device);
         // Both families answer first (the host side's own link-local address leaves DAD a moment after the link is up).
         await ns.CheckAsync($"ping -c 1 -W 2 {Device} && for i in $(seq 20); do ping -c 1 -W 1 {linkLocal}%tap0 && exit 0; sleep 0.5; done; exit 1");
         using var link = await RawLink.OpenAsync(ns, "tap0");
@@ -318,10 +324,9 @@ public sealed class HostilePeerTests
         Prerequisites.Require("socat", "curl");
         var ct = TestContext.Current.CancellationToken;
         await using var ns = await TestNamespace.CreateAsync();
-        await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
-            "--https-port", "0", "--data-dir", Directory.CreateTempSubdirectory("wirestack-fragndp").FullName);
+        await using var device = StartDevice(ns, "fragndp");
         await device.WaitForLogAsync("(linklocal) preferred", TimeSpan.FromSeconds(30));
-        var linkLocal = Wire.IpAddress.Parse(System.Text.RegularExpressions.Regex.Match(string.Join('\n', device.Log), @"IPv6 address (fe80::[0-9a-f:]+)/64 \(linklocal\) preferred").Groups[1].Value);
+        var linkLocal = Wire.IpAddress.Parse(LinkLocalOf(device));
         var router = Wire.IpAddress.Parse("fe80::fe");
         var routerMac = Wire.MacAddress.Parse("02:00:00:00:00:fe");
         var deviceMac = Wire.MacAddress.Parse("02:00:01:02:03:77");
