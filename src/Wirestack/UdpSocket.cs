@@ -105,28 +105,29 @@ public sealed class UdpSocket : IDisposable
     /// <exception cref="SocketException">MessageSize (over 65,507 bytes), NetworkUnreachable (no route), AccessDenied
     /// (broadcast without <see cref="EnableBroadcast"/>), AddressNotAvailable (port 0 or address 0.0.0.0).</exception>
     /// <exception cref="ObjectDisposedException">The socket or its stack is disposed.</exception>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<int> SendToAsync(ReadOnlyMemory<byte> datagram, IPEndPoint remote, CancellationToken cancellationToken = default)
+    public ValueTask<int> SendToAsync(ReadOnlyMemory<byte> datagram, IPEndPoint remote, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(remote);
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        cancellationToken.ThrowIfCancellationRequested();
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<int>(cancellationToken);
         var operation = Interlocked.Exchange(ref _idleSend, null) ?? new SendOperation(this);
-        var result = await operation.Start(datagram, IpAddress.FromIPAddress(remote.Address), (ushort)remote.Port, EnableBroadcast).ConfigureAwait(false);
-        _idleSend = operation;
-        if (result != SocketError.Success)
-            throw new SocketException((int)result);
-        return datagram.Length;
+        return operation.Start(datagram, IpAddress.FromIPAddress(remote.Address), (ushort)remote.Port, EnableBroadcast);
     }
 
+    // One send and one receive operation are kept for reuse; a caller that finds the slot empty (sends or receives
+    // running concurrently) makes its own. Reusing them rather than async methods is what makes a datagram cost no
+    // allocation whichever threads the continuations run on: the runtime's pooled async state is a cache per thread
+    // and core that misses whenever work moves between threads.
     SendOperation? _idleSend;
+    ReceiveOperation? _idleReceive;
 
-    /// <summary>One send on its way to the event loop, reused: it carries the datagram there and the result back.</summary>
-    sealed class SendOperation : IValueTaskSource<SocketError>
+    /// <summary>One send on its way to the event loop: it carries the datagram there and the result back.</summary>
+    sealed class SendOperation : IValueTaskSource<int>
     {
         readonly UdpSocket _socket;
         readonly Action<NetworkEngine> _run;
-        ManualResetValueTaskSourceCore<SocketError> _core = new() { RunContinuationsAsynchronously = true };
+        ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = true };
         ReadOnlyMemory<byte> _datagram;
         IpAddress _destination;
         ushort _port;
@@ -138,13 +139,13 @@ public sealed class UdpSocket : IDisposable
             _run = Run;
         }
 
-        public ValueTask<SocketError> Start(ReadOnlyMemory<byte> datagram, IpAddress destination, ushort port, bool broadcast)
+        public ValueTask<int> Start(ReadOnlyMemory<byte> datagram, IpAddress destination, ushort port, bool broadcast)
         {
             _core.Reset();
             (_datagram, _destination, _port, _broadcast) = (datagram, destination, port, broadcast);
             if (!_socket._stack.TryPost(_run))
                 _core.SetException(new ObjectDisposedException(nameof(NetworkStack)));
-            return new ValueTask<SocketError>(this, _core.Version);
+            return new ValueTask<int>(this, _core.Version);
         }
 
         void Run(NetworkEngine engine)
@@ -156,7 +157,10 @@ public sealed class UdpSocket : IDisposable
                 var result = !_broadcast && _destination.IsIpv4 && engine.Interface.IsBroadcast(_destination.Ipv4)
                     ? SocketError.AccessDenied
                     : engine.Udp.Send(_socket.Binding, _destination, _port, datagram.Span);
-                _core.SetResult(result);
+                if (result == SocketError.Success)
+                    _core.SetResult(datagram.Length);
+                else
+                    _core.SetException(new SocketException((int)result));
             }
             catch (Exception e)
             {
@@ -164,7 +168,19 @@ public sealed class UdpSocket : IDisposable
             }
         }
 
-        public SocketError GetResult(short token) => _core.GetResult(token);
+        public int GetResult(short token)
+        {
+            try
+            {
+                return _core.GetResult(token);
+            }
+            finally
+            {
+                // The awaiter is done with this operation once it has the result.
+                Volatile.Write(ref _socket._idleSend, this);
+            }
+        }
+
         public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
         public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
             _core.OnCompleted(continuation, state, token, flags);
@@ -186,40 +202,155 @@ public sealed class UdpSocket : IDisposable
     /// Receives the next datagram into <paramref name="buffer"/>; a longer datagram is cut to the buffer's length.
     /// Allocates nothing in steady state (the same <see cref="IPEndPoint"/> instance comes back for the same peer).
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<SocketReceiveFromResult> ReceiveFromAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <exception cref="SocketException">The network reported an error for a datagram this socket sent.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    /// <exception cref="ObjectDisposedException">The socket or its stack is disposed.</exception>
+    public ValueTask<SocketReceiveFromResult> ReceiveFromAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
-        var item = await NextAsync(cancellationToken).ConfigureAwait(false);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        try
+        {
+            if (TryTake(out var item))
+                return new ValueTask<SocketReceiveFromResult>(CopyOut(item, buffer));
+        }
+        catch (SocketException e)
+        {
+            return ValueTask.FromException<SocketReceiveFromResult>(e);
+        }
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<SocketReceiveFromResult>(cancellationToken);
+        var operation = Interlocked.Exchange(ref _idleReceive, null) ?? new ReceiveOperation(this);
+        return operation.Start(buffer, cancellationToken);
+    }
+
+    static SocketReceiveFromResult CopyOut(Received item, Memory<byte> buffer)
+    {
         int length = Math.Min(item.Length, buffer.Length);
         item.Buffer.AsSpan(0, length).CopyTo(buffer.Span);
         ArrayPool<byte>.Shared.Return(item.Buffer!);
         return new SocketReceiveFromResult { ReceivedBytes = length, RemoteEndPoint = item.Remote! };
     }
 
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    /// <summary>Takes a queued datagram if there is one; a queued error is thrown.</summary>
+    bool TryTake(out Received item)
+    {
+        if (!_queue.Reader.TryRead(out item))
+            return false;
+        if (item.Error != SocketError.Success)
+            throw new SocketException((int)item.Error);
+        return true;
+    }
+
     async ValueTask<Received> NextAsync(CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         while (true)
         {
-            if (_queue.Reader.TryRead(out var item))
-            {
-                if (item.Error != SocketError.Success)
-                    throw new SocketException((int)item.Error);
+            if (TryTake(out var item))
                 return item;
+            if (!await WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+                throw new ObjectDisposedException(nameof(UdpSocket));
+        }
+    }
+
+    /// <summary>Waits for the queue to have an item; false once it is closed (the socket is disposed).</summary>
+    ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return _queue.Reader.WaitToReadAsync(cancellationToken);
+        }
+        catch (ChannelClosedException)
+        {
+            return ValueTask.FromResult(false);
+        }
+    }
+
+    /// <summary>One receive waiting for a datagram: it waits on the queue and copies the datagram out when one comes.</summary>
+    sealed class ReceiveOperation : IValueTaskSource<SocketReceiveFromResult>
+    {
+        readonly UdpSocket _socket;
+        readonly Action _onReadable;
+        // Completed on a thread-pool thread (the queue's own continuation), so the caller's continuation runs inline.
+        ManualResetValueTaskSourceCore<SocketReceiveFromResult> _core;
+        ConfiguredValueTaskAwaitable<bool>.ConfiguredValueTaskAwaiter _wait;
+        Memory<byte> _buffer;
+        CancellationToken _cancellationToken;
+
+        public ReceiveOperation(UdpSocket socket)
+        {
+            _socket = socket;
+            _onReadable = OnReadable;
+        }
+
+        public ValueTask<SocketReceiveFromResult> Start(Memory<byte> buffer, CancellationToken cancellationToken)
+        {
+            _core.Reset();
+            (_buffer, _cancellationToken) = (buffer, cancellationToken);
+            WaitForDatagram();
+            return new ValueTask<SocketReceiveFromResult>(this, _core.Version);
+        }
+
+        void WaitForDatagram()
+        {
+            // Another receiver may take the datagram that woke this one, so wake, try, and wait again until one is ours.
+            while (true)
+            {
+                _wait = _socket.WaitToReadAsync(_cancellationToken).ConfigureAwait(false).GetAwaiter();
+                if (!_wait.IsCompleted)
+                {
+                    _wait.UnsafeOnCompleted(_onReadable);
+                    return;
+                }
+                if (TryComplete())
+                    return;
             }
-            bool more;
+        }
+
+        void OnReadable()
+        {
+            if (!TryComplete())
+                WaitForDatagram();
+        }
+
+        /// <summary>Completes the receive from the finished wait, unless the datagram it announced was taken.</summary>
+        bool TryComplete()
+        {
             try
             {
-                more = await _queue.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false);
+                if (!_wait.GetResult())
+                    throw new ObjectDisposedException(nameof(UdpSocket));
+                if (!_socket.TryTake(out var item))
+                    return false;
+                _core.SetResult(CopyOut(item, _buffer));
             }
             catch (ChannelClosedException)
             {
-                more = false;
+                _core.SetException(new ObjectDisposedException(nameof(UdpSocket)));
             }
-            if (!more)
-                throw new ObjectDisposedException(nameof(UdpSocket));
+            catch (Exception e)
+            {
+                _core.SetException(e);
+            }
+            return true;
         }
+
+        public SocketReceiveFromResult GetResult(short token)
+        {
+            try
+            {
+                return _core.GetResult(token);
+            }
+            finally
+            {
+                (_buffer, _cancellationToken) = (default, default);
+                Volatile.Write(ref _socket._idleReceive, this);
+            }
+        }
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
     }
 
     /// <summary>Unbinds the port and fails pending receives with <see cref="ObjectDisposedException"/>.</summary>
