@@ -88,15 +88,18 @@ public sealed class DashboardTests
             var check = await ns.CheckAsync($"curl -s -f -m 10 {Auth} http://{Device}/api/settings/get");
             Assert.Contains("\"device_name\":\"kitchen\"", check.Output);
             Assert.Contains("\"brightness\":80", check.Output);
-            var tooLong = await ns.ExecAsync($"curl -s -m 10 -w ' %{{http_code}}' {Auth} -X POST -d '{{\"device_name\":\"{new string('x', 41)}\"}}' http://{Device}/api/settings/set");
+            var tooLong = await ns.ExecAsync($"curl -s -m 10 -w ' %{{http_code}}' {Auth} -H 'Content-Type: application/json' -X POST -d '{{\"device_name\":\"{new string('x', 41)}\"}}' http://{Device}/api/settings/set");
             Assert.EndsWith("400", tooLong.Output.Trim());
-            Assert.Contains("\"status\":false", tooLong.Output);
+            Assert.Contains("application/problem+json", (await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{content_type}}' {Auth} -H 'Content-Type: application/json' -X POST -d '{{\"brightness\":\"80\"}}' http://{Device}/api/settings/set")).Output);
+            Assert.Contains("device_name: at most 40 characters", tooLong.Output);
 
-            // Firmware: 5 MiB in 64 KiB chunks, an empty chunk to finish, verified by hash, then committed.
-            var upload = await ns.CheckAsync("bash -c 'total=" + (5 << 20) + "; for i in $(seq 0 79); do dd if=" + firmware +
-                " bs=65536 skip=$i count=1 2>/dev/null | curl -s -f -m 10 " + Auth + " --data-binary @- \"http://" + Device +
-                "/api/firmware/upload?name=fw.bin&offset=$((i*65536))&total=$total\" || exit 1; done; curl -s -f -m 10 " + Auth +
-                " -X POST \"http://" + Device + "/api/firmware/upload?name=fw.bin&offset=$total&total=$total\"'", TimeSpan.FromMinutes(2));
+            // Firmware: 5 MiB in 64 KiB chunks, the first opening an upload session whose id the others carry, an
+            // empty chunk to finish, verified by hash, then committed.
+            string sendChunk = "dd if=" + firmware + " bs=65536 skip=$i count=1 2>/dev/null | curl -s -f -m 10 " + Auth + " --data-binary @- ";
+            string url = "\"http://" + Device + "/api/firmware/upload?name=fw.bin&offset=$((i*65536))&total=$total$id\"";
+            var upload = await ns.CheckAsync("bash -c 'total=" + (5 << 20) + "; i=0; id=$(" + sendChunk + "-D - -o /dev/null " + url +
+                " | tr -d \"\\r\" | sed -n \"s/^[Uu]pload-[Ii]d: /\\&id=/p\"); [ -n \"$id\" ] || exit 1; for i in $(seq 1 79); do " + sendChunk + url +
+                " || exit 1; done; i=80; curl -s -f -m 10 " + Auth + " -X POST " + url + "'", TimeSpan.FromMinutes(2));
             var status = await ns.CheckAsync($"curl -s -f -m 10 {Auth} http://{Device}/api/firmware/status");
             Assert.Contains(firmwareHash, status.Output);
             var gap = await ns.ExecAsync($"curl -s -m 10 -w ' %{{http_code}}' {Auth} --data-binary xx 'http://{Device}/api/firmware/upload?name=fw.bin&offset=99&total=100'");

@@ -190,14 +190,17 @@ public sealed class DeviceSecurityTests
             await using var device = DeviceProcess.Start(ns, Args(data, "--https-port", "0", "--run-as", "root"));
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
             await ns.CheckAsync($"curl -s -f -m 10 --retry 5 --retry-connrefused {Auth} -H 'Content-Type: application/json' -d '{{\"brightness\":3}}' http://{Device}/api/settings/set");
-            string Upload(long offset) => $"http://{Device}/api/firmware/upload?name=fw&offset={offset}&total={image.Length}";
-            await ns.CheckAsync($"bash -c 'head -c 100000 {imagePath} | curl -s -f -m 10 {Auth} -H \"Content-Type: application/octet-stream\" --data-binary @- \"{Upload(0)}\"'");
+            string id = "";
+            string Upload(long offset) => $"http://{Device}/api/firmware/upload?name=fw&offset={offset}&total={image.Length}{id}";
+            var first = await ns.CheckAsync($"bash -c 'head -c 100000 {imagePath} | curl -s -f -m 10 -D - -o /dev/null {Auth} -H \"Content-Type: application/octet-stream\" --data-binary @- \"{Upload(0)}\"'");
+            string session = first.Output.Split('\n').Select(l => l.Trim()).Single(l => l.StartsWith("Upload-Id:", StringComparison.OrdinalIgnoreCase))["Upload-Id:".Length..].Trim();
+            id = "&id=" + session;
             Assert.Equal("precious", await File.ReadAllTextAsync(victim, ct));
 
             // A chunk whose connection drops after half its body.
             using (var socket = await ConnectAsync(ns, ct))
             {
-                string head = $"POST /api/firmware/upload?name=fw&offset=100000&total={image.Length} HTTP/1.1\r\nHost: {Device}\r\n"
+                string head = $"POST /api/firmware/upload?name=fw&offset=100000&total={image.Length}{id} HTTP/1.1\r\nHost: {Device}\r\n"
                     + $"Authorization: Basic {Convert.ToBase64String(Encoding.ASCII.GetBytes("admin:secretsecret"))}\r\n"
                     + "Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n";
                 await socket.SendAsync(Encoding.ASCII.GetBytes(head), ct);
@@ -205,7 +208,7 @@ public sealed class DeviceSecurityTests
                 await Task.Delay(300, ct);
                 socket.Close(0);   // RST: the body never completes
             }
-            string part = Path.Combine(data, "firmware", "upload.part");
+            string part = Path.Combine(data, "firmware", $"upload-{session}.part");
             for (int i = 0; i < 50 && new FileInfo(part).Length != 100_000; i++)
                 await Task.Delay(100, ct);
             Assert.Equal(100_000, new FileInfo(part).Length);

@@ -99,7 +99,7 @@ public sealed class DeviceFilesTests : IDisposable
         string settings = Path.Combine(_dir, "settings.json");
         File.CreateSymbolicLink(settings + ".tmp", victim);   // the name the old code wrote through
         var store = new SettingsStore(settings);
-        Assert.Null(store.Update(System.Text.Json.JsonDocument.Parse("{\"brightness\":7}").RootElement));
+        store.Update(new SettingsPatch { Brightness = 7 });
         Assert.Equal("untouched", File.ReadAllText(victim));
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(settings));
         Assert.Equal(7, new SettingsStore(settings).Current.Brightness);
@@ -145,17 +145,23 @@ public sealed class DeviceFilesTests : IDisposable
         var image = RandomNumberGenerator.GetBytes(300_000);
         var firmware = new Firmware(Path.Combine(_dir, "firmware"));
         var ct = TestContext.Current.CancellationToken;
-        Assert.Null(await firmware.WriteAsync("fw", 0, image.Length, new MemoryStream(image[..100_000]), ct));
-        await Assert.ThrowsAsync<IOException>(() => firmware.WriteAsync("fw", 100_000, image.Length, new BrokenBody(image[100_000..170_000]), ct));
-        Assert.Equal(100_000, new FileInfo(Path.Combine(_dir, "firmware", "upload.part")).Length);
-        Assert.Contains("overlaps", await firmware.WriteAsync("fw", 50_000, image.Length, new MemoryStream(new byte[10]), ct));
-        Assert.Contains("runs past total", await firmware.WriteAsync("fw", 100_000, image.Length, new MemoryStream(new byte[image.Length]), ct));
-        Assert.Equal(100_000, new FileInfo(Path.Combine(_dir, "firmware", "upload.part")).Length);
-        Assert.Null(await firmware.WriteAsync("fw", 100_000, image.Length, new MemoryStream(image[100_000..]), ct));
-        Assert.Null(await firmware.WriteAsync("fw", image.Length, image.Length, new MemoryStream(), ct));
+        FirmwareUpload Chunk(long offset, string? id) => new("fw", offset, image.Length, id);
+        var start = await firmware.WriteAsync(Chunk(0, null), new MemoryStream(image[..100_000]), ct);
+        Assert.Null(start.Error);
+        string id = start.UploadId!;
+        string part = Path.Combine(_dir, "firmware", $"upload-{id}.part");
+        await Assert.ThrowsAsync<IOException>(() => firmware.WriteAsync(Chunk(100_000, id), new BrokenBody(image[100_000..170_000]), ct));
+        Assert.Equal(100_000, new FileInfo(part).Length);
+        Assert.Contains("overlaps", (await firmware.WriteAsync(Chunk(50_000, id), new MemoryStream(new byte[10]), ct)).Error);
+        Assert.Contains("runs past total", (await firmware.WriteAsync(Chunk(100_000, id), new MemoryStream(new byte[image.Length]), ct)).Error);
+        Assert.Equal(100_000, new FileInfo(part).Length);
+        Assert.Null((await firmware.WriteAsync(Chunk(100_000, id), new MemoryStream(image[100_000..]), ct)).Error);
+        Assert.True((await firmware.WriteAsync(Chunk(image.Length, id), new MemoryStream(), ct)).Staged);
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(image)), firmware.Pending!.Sha256);
         Assert.Equal(image.Length, firmware.Pending.Size);
-        Assert.Contains("no upload", await firmware.WriteAsync("fw", 10, image.Length, new MemoryStream(new byte[1]), ct));
+        Assert.False(File.Exists(part));
+        Assert.Contains("no upload", (await firmware.WriteAsync(Chunk(10, id), new MemoryStream(new byte[1]), ct)).Error);
+        Assert.Contains("id is missing", (await firmware.WriteAsync(Chunk(10, null), new MemoryStream(new byte[1]), ct)).Error);
     }
 
     [Fact(DisplayName = "Firmware: an upload is refused before it starts when the disk cannot hold it")]
@@ -163,11 +169,11 @@ public sealed class DeviceFilesTests : IDisposable
     {
         long free = new DriveInfo(_dir).AvailableFreeSpace;
         var firmware = new Firmware(Path.Combine(_dir, "firmware"));
-        string? error = await firmware.WriteAsync("fw", 0, 64L << 20, new MemoryStream(new byte[1]), TestContext.Current.CancellationToken);
-        if (free < (64L << 20) + Firmware.FreeSpaceMargin)
-            Assert.Contains("not enough free space", error);
+        var outcome = await firmware.WriteAsync(new FirmwareUpload("fw", 0, Firmware.MaxImage, null), new MemoryStream(new byte[1]), TestContext.Current.CancellationToken);
+        if (free < Firmware.MaxImage + Firmware.FreeSpaceMargin)
+            Assert.Contains("not enough free space", outcome.Error);
         else
-            Assert.Null(error);
+            Assert.Null(outcome.Error);
     }
 
     [Fact(DisplayName = "HTTPS certificate: self-signed once and kept owner-only, the same across starts; made again when an address is new (at most every 5 minutes: new addresses and mDNS conflicts are anyone's to cause) and a month before expiry, always for the same key; names host, host.local and addresses")]

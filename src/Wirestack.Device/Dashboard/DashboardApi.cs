@@ -36,30 +36,23 @@ internal static class DashboardApi
             return Results.Text("true", "application/json");
         });
 
-        app.MapPost("/api/password", async Task<IResult> (HttpContext context) =>
+        app.MapPost("/api/password", async Task<IResult> (HttpContext context, PasswordRequest request) =>
         {
             string user = (string)context.Items[DashboardServer.UserKey]!;
-            var body = await ReadJsonAsync(context);
-            if (body is not { } json || !json.TryGetProperty("old_password", out var old) || old.ValueKind != JsonValueKind.String
-                || !json.TryGetProperty("new_password", out var changed) || changed.ValueKind != JsonValueKind.String)
-                return Results.Json(new StatusReply(false, "expected {\"old_password\": \"…\", \"new_password\": \"…\"}"), DashboardJson.Default.StatusReply, statusCode: 400);
-            var (error, busy) = await device.Users.ChangePasswordAsync(user, old.GetString()!, changed.GetString()!,
+            var (error, busy) = await device.Users.ChangePasswordAsync(user, request.OldPassword, request.NewPassword,
                 context.Connection.RemoteIpAddress ?? System.Net.IPAddress.None, context.RequestAborted);
             if (error is not null)
-                return Results.Json(new StatusReply(false, error), DashboardJson.Default.StatusReply, statusCode: busy ? 503 : 400);
+                return ApiProblems.Result(busy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status400BadRequest, error);
             device.Events.Add(2, 1, $"User {user} changed the password; earlier sessions end");
             return Results.Text("true", "application/json");
-        });
+        }).AddEndpointFilter(ApiProblems.Validated);
 
-        app.MapPost("/api/debug", async Task<IResult> (HttpContext context) =>
+        app.MapPost("/api/debug", (DebugRequest request) =>
         {
-            var body = await ReadJsonAsync(context);
-            if (body is not { } json || !json.TryGetProperty("level", out var level) || !level.TryGetInt32(out int value) || value is < 0 or > 4)
-                return Results.Json(new StatusReply(false, "expected {\"level\": 0..4}"), DashboardJson.Default.StatusReply, statusCode: 400);
-            device.LogLevel.Verbosity = value;
-            device.Events.Add(1, 0, $"Log level set to {value}");
+            device.LogLevel.Verbosity = request.Level;
+            device.Events.Add(1, 0, $"Log level set to {request.Level}");
             return Results.Text("true", "application/json");
-        });
+        }).AddEndpointFilter(ApiProblems.Validated);
 
         app.MapGet("/api/stats/get", () =>
         {
@@ -67,57 +60,54 @@ internal static class DashboardApi
             return Results.Json(new StatsReply(temperature, humidity, points), DashboardJson.Default.StatsReply);
         });
 
-        app.MapPost("/api/events/get", async Task<IResult> (HttpContext context) =>
+        // The seed's page asks for a page with a body; an empty one means the first.
+        app.MapPost("/api/events/get", (EventsRequest? request) =>
         {
-            var body = await ReadJsonAsync(context);
-            int page = body is { } json && json.TryGetProperty("page", out var p) && p.TryGetInt32(out int n) ? n : 1;
-            var (events, total) = device.Events.Get(page);
+            var (events, total) = device.Events.Get(request?.Page ?? 1);
             return Results.Json(new EventsReply(events, total), DashboardJson.Default.EventsReply);
-        });
+        }).AddEndpointFilter(ApiProblems.Validated);
 
         app.MapGet("/api/settings/get", () => Results.Json(device.Settings.Current, DashboardJson.Default.DeviceSettingsModel));
 
-        app.MapPost("/api/settings/set", async Task<IResult> (HttpContext context) =>
+        app.MapPost("/api/settings/set", (SettingsPatch patch) =>
         {
-            var body = await ReadJsonAsync(context);
-            string? error = body is { } json ? device.Settings.Update(json) : "expected a JSON object";
-            if (error is not null)
-                return Results.Json(new StatusReply(false, error), DashboardJson.Default.StatusReply, statusCode: 400);
+            device.Settings.Update(patch);
             device.LogLevel.Verbosity = device.Settings.Current.LogEnabled ? device.Settings.Current.LogLevel : 0;
             device.Events.Add(1, 1, "Settings changed");
             return Results.Json(new StatusReply(true, "Success"), DashboardJson.Default.StatusReply);
-        });
+        }).AddEndpointFilter(ApiProblems.Validated);
 
         app.MapPost("/api/firmware/upload", async Task<IResult> (HttpContext context) =>
         {
-            var query = context.Request.Query;
-            string name = query["name"].ToString();
-            if (!long.TryParse(query["offset"], out long offset) || offset < 0)
-                return Results.Text("missing or invalid offset", statusCode: 400);
-            if (!long.TryParse(query["total"], out long total) || total <= 0)
-                return Results.Text("missing or invalid total", statusCode: 400);
-            string? error = await device.Firmware.WriteAsync(name, offset, total, context.Request.Body, context.RequestAborted);
+            var (upload, error) = FirmwareUpload.Parse(context.Request.Query);
             if (error is not null)
-                return Results.Text(error, statusCode: 400);
-            if (offset == total)
-                device.Events.Add(3, 1, $"Firmware {name} ({total} bytes) uploaded and staged");
+                return ApiProblems.Result(StatusCodes.Status400BadRequest, error);
+            var outcome = await device.Firmware.WriteAsync(upload, context.Request.Body, context.RequestAborted);
+            if (outcome.Error is not null)
+                return ApiProblems.Result(outcome.Status, outcome.Error);
+            if (outcome.UploadId is { } id)
+                context.Response.Headers["Upload-Id"] = id;
+            if (outcome.Staged)
+                device.Events.Add(3, 1, $"Firmware {upload.Name} ({upload.Total} bytes) uploaded and staged");
             return Results.Text("true", "application/json");
         });
 
         app.MapGet("/api/firmware/status", () => Results.Json(new FirmwareStatusReply(device.Firmware.Current, device.Firmware.Pending), DashboardJson.Default.FirmwareStatusReply));
 
-        app.MapPost("/api/firmware/commit", () =>
+        app.MapPost("/api/firmware/commit", async Task<IResult> (CancellationToken cancellationToken) =>
         {
-            if (!device.Firmware.Commit())
-                return Results.Json(new StatusReply(false, "no staged firmware"), DashboardJson.Default.StatusReply, statusCode: 400);
-            device.Events.Add(3, 2, $"Firmware {device.Firmware.Current!.Name} committed");
+            var outcome = await device.Firmware.CommitAsync(cancellationToken);
+            if (outcome.Error is not null)
+                return ApiProblems.Result(outcome.Status, outcome.Error);
+            device.Events.Add(3, 2, $"Firmware {device.Firmware.Current?.Name} committed");
             return Results.Json(new StatusReply(true, "Success"), DashboardJson.Default.StatusReply);
         });
 
-        app.MapPost("/api/firmware/rollback", () =>
+        app.MapPost("/api/firmware/rollback", async Task<IResult> (CancellationToken cancellationToken) =>
         {
-            if (!device.Firmware.Rollback())
-                return Results.Json(new StatusReply(false, "no staged firmware"), DashboardJson.Default.StatusReply, statusCode: 400);
+            var outcome = await device.Firmware.RollbackAsync(cancellationToken);
+            if (outcome.Error is not null)
+                return ApiProblems.Result(outcome.Status, outcome.Error);
             device.Events.Add(3, 1, "Staged firmware discarded");
             return Results.Json(new StatusReply(true, "Success"), DashboardJson.Default.StatusReply);
         });
@@ -198,18 +188,5 @@ internal static class DashboardApi
     {
         await context.Response.WriteAsync($"event: {name}\ndata: {JsonSerializer.Serialize(data, type)}\n\n", context.RequestAborted);
         await context.Response.Body.FlushAsync(context.RequestAborted);
-    }
-
-    static async Task<JsonElement?> ReadJsonAsync(HttpContext context)
-    {
-        try
-        {
-            using var document = await JsonDocument.ParseAsync(context.Request.Body, cancellationToken: context.RequestAborted);
-            return document.RootElement.Clone();
-        }
-        catch (JsonException)
-        {
-            return null;
-        }
     }
 }

@@ -4,7 +4,9 @@ namespace Wirestack.Device.Dashboard;
 
 // The dashboard's JSON, as named types a source generator serializes: the device publishes as NativeAOT, where
 // reflection-based serialization (and with it anonymous types) is not available. Names are snake_case on the wire,
-// as ../shared/DASHBOARD-API.md has them; the few the seed spells otherwise say so.
+// as ../shared/DASHBOARD-API.md has them; the few the seed spells otherwise say so. Reading is strict (unknown
+// fields, duplicate keys, null for a non-nullable field and missing required fields are errors): the same options are
+// set on the requests' binding (ApiProblems.ConfigureJson), which reads with the framework's options, not these.
 
 internal sealed record UserReply(string User);
 
@@ -30,7 +32,8 @@ internal sealed record LiveStats(
     long BytesSent,
     long Time);
 
-[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    AllowDuplicateProperties = false, RespectNullableAnnotations = true, RespectRequiredConstructorParameters = true)]
 [JsonSerializable(typeof(UserReply))]
 [JsonSerializable(typeof(StatusReply))]
 [JsonSerializable(typeof(StatsReply))]
@@ -41,4 +44,8 @@ internal sealed record LiveStats(
 [JsonSerializable(typeof(DeviceSettingsModel))]
 [JsonSerializable(typeof(NetworkSnapshot))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
+[JsonSerializable(typeof(DebugRequest))]
+[JsonSerializable(typeof(EventsRequest))]
+[JsonSerializable(typeof(PasswordRequest))]
+[JsonSerializable(typeof(SettingsPatch))]
 internal sealed partial class DashboardJson : JsonSerializerContext;

@@ -103,7 +103,9 @@ internal static class DashboardServer
             if (!string.IsNullOrEmpty(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT")))
                 metrics.AddOtlpExporter();
         });
+        ApiProblems.AddServices(builder.Services);
         var app = builder.Build();
+        ApiProblems.UseErrorHandling(app, loggerFactory.CreateLogger("Wirestack.Device.Dashboard"));
 
         IFileProvider files = new ManifestEmbeddedFileProvider(typeof(DashboardServer).Assembly, "wwwroot");
         if (options.WebRoot is { } webRoot)
@@ -114,8 +116,7 @@ internal static class DashboardServer
             WebSurface.AddSecurityHeaders(context.Response);
             if (!WebSurface.IsAllowedHost(context.Request.Host, options.HostName, Addresses(), allowedHosts, device.Stack.MdnsHostName))
             {
-                context.Response.StatusCode = StatusCodes.Status421MisdirectedRequest;
-                await context.Response.WriteAsync("This device does not answer to that name");
+                await ApiProblems.WriteAsync(context, StatusCodes.Status421MisdirectedRequest, "This device does not answer to that name");
                 return;
             }
             if (options.HttpsOnly)
@@ -130,8 +131,11 @@ internal static class DashboardServer
             }
             if (context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
                 limit.MaxRequestBodySize = WebSurface.MaxBody(context.Request.Path);
+            WebSurface.TakeAsJson(context.Request);
             await next(context);
         });
+        // Routing picks the endpoint by the request's content type too, so it comes after TakeAsJson.
+        app.UseRouting();
         app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
         // Only files of known types: a web root with a stray file must not serve it as something a browser guesses at.
         app.UseStaticFiles(new StaticFileOptions { FileProvider = files, ServeUnknownFileTypes = false });
@@ -147,8 +151,7 @@ internal static class DashboardServer
             }
             if (WebSurface.RefuseForgery(context.Request) is { } refusal)
             {
-                context.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
-                await context.Response.WriteAsync(refusal);
+                await ApiProblems.WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, refusal);
                 return;
             }
             // Per-source throttling of wrong passwords: checked before any password is hashed, so a guessing source
@@ -159,17 +162,15 @@ internal static class DashboardServer
             var wait = password ? device.Users.Throttle.RetryAfter(source) : TimeSpan.Zero;
             if (wait > TimeSpan.Zero)
             {
-                context.Response.StatusCode = StatusCodes.Status429TooManyRequests;
                 context.Response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                await context.Response.WriteAsync("Too many failed logins; retry later");
+                await ApiProblems.WriteAsync(context, StatusCodes.Status429TooManyRequests, "Too many failed logins; retry later");
                 return;
             }
             var (user, badPassword, busy) = await device.Users.AuthenticateAsync(context);
             if (busy)
             {
-                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
                 context.Response.Headers.RetryAfter = "1";
-                await context.Response.WriteAsync("Busy checking other logins; retry in a second");
+                await ApiProblems.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, "Busy checking other logins; retry in a second");
                 return;
             }
             if (user is null)
@@ -183,8 +184,7 @@ internal static class DashboardServer
                     device.Events.Add(2, delay > TimeSpan.Zero ? 2 : 1, message);
                     securityLog.LogWarning("{Message}", message);
                 }
-                context.Response.StatusCode = StatusCodes.Status403Forbidden;
-                await context.Response.WriteAsync("Unauthorized");
+                await ApiProblems.WriteAsync(context, StatusCodes.Status403Forbidden, "Unauthorized");
                 return;
             }
             if (password)

@@ -51,40 +51,14 @@ internal sealed class SettingsStore
         return new DeviceSettingsModel();
     }
 
-    /// <summary>Applies the fields present in <paramref name="update"/>; returns an error message or null.</summary>
-    public string? Update(JsonElement update)
+    /// <summary>Applies the fields the patch gives (validated when it was bound) and keeps the result.</summary>
+    public void Update(SettingsPatch patch)
     {
-        if (update.ValueKind != JsonValueKind.Object)
-            return "expected a JSON object";
         lock (_lock)
         {
-            var next = _current;
-            foreach (var property in update.EnumerateObject())
-            {
-                switch (property.Name)
-                {
-                    case "log_enabled" when property.Value.ValueKind is JsonValueKind.True or JsonValueKind.False:
-                        next = next with { LogEnabled = property.Value.GetBoolean() };
-                        break;
-                    case "log_level" when property.Value.TryGetInt32(out int level) && level is >= 0 and <= 4:
-                        next = next with { LogLevel = level };
-                        break;
-                    case "brightness" when property.Value.TryGetInt32(out int brightness) && brightness is >= 0 and <= 100:
-                        next = next with { Brightness = brightness };
-                        break;
-                    case "device_name" when property.Value.ValueKind == JsonValueKind.String:
-                        string name = property.Value.GetString()!;
-                        if (name.Length > MaxDeviceName)
-                            return $"device_name is longer than {MaxDeviceName} characters";
-                        next = next with { DeviceName = name };
-                        break;
-                    default:
-                        return $"invalid value for {property.Name}";
-                }
-            }
+            var next = patch.ApplyTo(_current);
             OwnerOnlyFile.Replace(_path, JsonSerializer.SerializeToUtf8Bytes(next, DashboardJson.Default.DeviceSettingsModel));
             _current = next;
-            return null;
         }
     }
 }

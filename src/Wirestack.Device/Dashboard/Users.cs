@@ -35,6 +35,9 @@ internal sealed class Users
     /// </summary>
     public const int MaxConcurrentHashes = 1;
 
+    /// <summary>The longest password the API takes: far past any passphrase, short enough to hash at once.</summary>
+    public const int MaxPasswordLength = 1024;
+
     public static readonly TimeSpan HashWait = TimeSpan.FromSeconds(5);
 
     readonly SemaphoreSlim _hashSlots = new(MaxConcurrentHashes);

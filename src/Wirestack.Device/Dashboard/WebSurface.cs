@@ -77,11 +77,28 @@ internal static class WebSurface
     {
         if (!HttpMethods.IsPost(request.Method) || request.Headers.Authorization.Count > 0)
             return null;
-        string expected = request.Path.StartsWithSegments("/api/firmware/upload") ? "application/octet-stream" : "application/json";
-        string? type = request.ContentType?.Split(';')[0].Trim();
-        return string.Equals(type, expected, StringComparison.OrdinalIgnoreCase)
+        string expected = ExpectedContentType(request.Path);
+        return HasContentType(request, expected)
             ? null
             : $"a POST to {request.Path} must have Content-Type: {expected} (or an Authorization header)";
+    }
+
+    static string ExpectedContentType(PathString path) =>
+        path.StartsWithSegments("/api/firmware/upload") ? "application/octet-stream" : "application/json";
+
+    static bool HasContentType(HttpRequest request, string expected) =>
+        string.Equals(request.ContentType?.Split(';')[0].Trim(), expected, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// The seed's scripts post JSON with <c>curl -d</c>, which labels it a form: a POST that carries its own
+    /// credentials (so no forgery, see <see cref="RefuseForgery"/>) is read as the JSON its route takes, whatever
+    /// its label says.
+    /// </summary>
+    public static void TakeAsJson(HttpRequest request)
+    {
+        if (HttpMethods.IsPost(request.Method) && request.Headers.Authorization.Count > 0 && request.ContentLength != 0
+            && ExpectedContentType(request.Path) == "application/json" && !HasContentType(request, "application/json"))
+            request.ContentType = "application/json";
     }
 
     /// <summary>The https:// address of the same resource, for --https-only's redirect of plain HTTP.</summary>

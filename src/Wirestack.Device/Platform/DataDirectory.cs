@@ -44,9 +44,9 @@ internal static class DataDirectory
     /// <summary>Where the first start leaves the generated password for the operator (not the log: the journal keeps that).</summary>
     public const string InitialPasswordFile = "initial-password";
 
-    /// <summary>The firmware folder and the names in it.</summary>
+    /// <summary>The firmware folder (its files are <see cref="Dashboard.Firmware.IsOwnFile"/>, and the state file's temporaries).</summary>
     public const string FirmwareFolder = "firmware";
-    public static readonly IReadOnlySet<string> KnownFirmwareFiles = new HashSet<string>(StringComparer.Ordinal) { "upload.part", "staged.bin", "current.bin" };
+    static readonly IReadOnlySet<string> FirmwareStateFiles = new HashSet<string>(StringComparer.Ordinal) { "firmware.json" };
 
     /// <summary>
     /// Creates the directory owner-only (0700) or checks the one there: it must be a directory (not a link), owned
@@ -101,7 +101,7 @@ internal static class DataDirectory
                 strangers.Add(FirmwareFolder);
             else
                 strangers.AddRange(Directory.EnumerateFileSystemEntries(firmware).Select(Path.GetFileName).OfType<string>()
-                    .Where(name => !IsKnown(name, KnownFirmwareFiles)).Select(name => $"{FirmwareFolder}/{name}").Take(3));
+                    .Where(name => !Dashboard.Firmware.IsOwnFile(name) && !IsKnown(name, FirmwareStateFiles)).Select(name => $"{FirmwareFolder}/{name}").Take(3));
         }
         if (strangers.Count > 0)
             throw new IOException($"{path} belongs to root and holds files the device did not make ({string.Join(", ", strangers)}); give --data-dir a directory of its own, or an empty one");

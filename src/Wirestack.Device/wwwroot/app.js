@@ -104,14 +104,20 @@ async function loadFirmware() {
 $('fw-upload').addEventListener('click', async () => {
   const file = $('fw-file').files[0];
   if (!file) return;
-  const chunk = 64 * 1024, url = (offset) => `/api/firmware/upload?name=${encodeURIComponent(file.name)}&offset=${offset}&total=${file.size}`;
+  // The first chunk opens an upload session; every later chunk names it (Upload-Id), so uploads never interleave.
+  // Image names are letters, digits, '.', '-' and '_' (the device refuses others): a file's name is fitted to that.
+  let id = '';
+  const name = file.name.replace(/[^A-Za-z0-9._-]/g, '_').replace(/^\./, '_').slice(0, 64);
+  const chunk = 64 * 1024, url = (offset) => `/api/firmware/upload?name=${encodeURIComponent(name)}&offset=${offset}&total=${file.size}${id ? `&id=${id}` : ''}`;
+  const reason = async (r) => { try { return (await r.json()).detail; } catch { return `HTTP ${r.status}`; } };
   for (let offset = 0; offset < file.size; offset += chunk) {
     const r = await api(url(offset), octets(file.slice(offset, offset + chunk)));
-    if (!r.ok) { $('fw-result').textContent = await r.text(); return; }
+    if (!r.ok) { $('fw-result').textContent = await reason(r); return; }
+    id = id || r.headers.get('Upload-Id') || '';
     $('fw-progress').value = Math.min(100, (offset + chunk) / file.size * 100);
   }
   const done = await api(url(file.size), octets(new Blob([])));
-  $('fw-result').textContent = done.ok ? 'Uploaded and staged' : await done.text();
+  $('fw-result').textContent = done.ok ? 'Uploaded and staged' : await reason(done);
   loadFirmware();
 });
 $('fw-commit').addEventListener('click', async () => { $('fw-result').textContent = (await (await api('/api/firmware/commit', json())).json()).message; loadFirmware(); });

@@ -38,17 +38,17 @@ internal static class OwnerOnlyFile
 
     /// <summary>
     /// A new, empty owner-only file at <paramref name="path"/>; whatever was there (a file, or a link, which is removed
-    /// and not followed) is gone first.
+    /// and not followed) is gone first. <paramref name="access"/> ReadWrite lets the writer read back what it wrote.
     /// </summary>
-    public static FileStream CreateFresh(string path, FileShare share = FileShare.None, int bufferSize = 4096)
+    public static FileStream CreateFresh(string path, FileShare share = FileShare.None, int bufferSize = 4096, FileAccess access = FileAccess.Write)
     {
         File.Delete(path);
-        return CreateNew(path, share, bufferSize);
+        return CreateNew(path, share, bufferSize, access);
     }
 
-    static FileStream CreateNew(string path, FileShare share = FileShare.None, int bufferSize = 4096)
+    static FileStream CreateNew(string path, FileShare share = FileShare.None, int bufferSize = 4096, FileAccess access = FileAccess.Write)
     {
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = share, BufferSize = bufferSize };
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = access, Share = share, BufferSize = bufferSize };
         if (OperatingSystem.IsLinux())
             options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         return new FileStream(path, options);
