@@ -12,6 +12,24 @@ namespace Wirestack.Device.Dashboard;
 // no endpoint of this project (a plain SDK project with internal records) without the evaluation-only
 // [ValidatableType], and reflection-based validation does not belong in a NativeAOT build.
 
+/// <summary>The ranges of the requests' values: checked by the records, published in the API's schema (ApiDocument).</summary>
+internal static class ApiLimits
+{
+    public const int MaxLogLevel = 4;
+    public const int MaxBrightness = 100;
+
+    /// <summary>A field's bounds for the schema: least and greatest value, or longest string.</summary>
+    public static (int? Minimum, int? Maximum, int? MaxLength) Of(Type record, string property) => (record.Name, property) switch
+    {
+        (nameof(DebugRequest), nameof(DebugRequest.Level)) or (nameof(SettingsPatch), nameof(SettingsPatch.LogLevel)) => (0, MaxLogLevel, null),
+        (nameof(SettingsPatch), nameof(SettingsPatch.Brightness)) => (0, MaxBrightness, null),
+        (nameof(SettingsPatch), nameof(SettingsPatch.DeviceName)) => (null, null, SettingsStore.MaxDeviceName),
+        (nameof(EventsRequest), nameof(EventsRequest.Page)) => (1, null, null),
+        (nameof(PasswordRequest), _) => (null, null, Users.MaxPasswordLength),
+        _ => (null, null, null),
+    };
+}
+
 /// <summary>A request body that can say what is wrong with its values.</summary>
 internal interface IValidatedRequest
 {
@@ -22,7 +40,7 @@ internal interface IValidatedRequest
 /// <summary>POST /api/debug: the log level, 0 (none) to 4 (verbose).</summary>
 internal sealed record DebugRequest(int Level) : IValidatedRequest
 {
-    public string? Problem() => Level is < 0 or > 4 ? "level: must be 0 (none) to 4 (verbose)" : null;
+    public string? Problem() => Level is < 0 or > ApiLimits.MaxLogLevel ? "level: must be 0 (none) to 4 (verbose)" : null;
 }
 
 /// <summary>POST /api/events/get: the page, 1-based (20 events a page); an empty body asks for the first.</summary>
@@ -56,8 +74,8 @@ internal sealed record SettingsPatch : IValidatedRequest
 
     public string? Problem() => this switch
     {
-        { LogLevel: < 0 or > 4 } => "log_level: must be 0 (none) to 4 (verbose)",
-        { Brightness: < 0 or > 100 } => "brightness: must be 0 to 100",
+        { LogLevel: < 0 or > ApiLimits.MaxLogLevel } => "log_level: must be 0 (none) to 4 (verbose)",
+        { Brightness: < 0 or > ApiLimits.MaxBrightness } => "brightness: must be 0 to 100",
         { DeviceName.Length: > SettingsStore.MaxDeviceName } => $"device_name: at most {SettingsStore.MaxDeviceName} characters",
         _ => null,
     };

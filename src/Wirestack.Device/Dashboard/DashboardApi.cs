@@ -25,7 +25,7 @@ internal static class DashboardApi
                 device.Events.Add(2, 0, $"User {user} logged in from {context.Connection.RemoteIpAddress}");
             }
             return Results.Json(new UserReply(user), DashboardJson.Default.UserReply);
-        });
+        }).Produces<UserReply>();
 
         // POST only: a state change a link or an image tag must not trigger.
         app.MapPost("/api/logout", (HttpContext context) =>
@@ -34,7 +34,7 @@ internal static class DashboardApi
                 device.Users.Sessions.Revoke(token);
             context.Response.Headers.Append("Set-Cookie", Sessions.ExpiredCookie(context.Request.IsHttps));
             return Results.Text("true", "application/json");
-        });
+        }).Produces<bool>();
 
         app.MapPost("/api/password", async Task<IResult> (HttpContext context, PasswordRequest request) =>
         {
@@ -45,29 +45,29 @@ internal static class DashboardApi
                 return ApiProblems.Result(busy ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status400BadRequest, error);
             device.Events.Add(2, 1, $"User {user} changed the password; earlier sessions end");
             return Results.Text("true", "application/json");
-        }).AddEndpointFilter(ApiProblems.Validated);
+        }).AddEndpointFilter(ApiProblems.Validated).Produces<bool>();
 
         app.MapPost("/api/debug", (DebugRequest request) =>
         {
             device.LogLevel.Verbosity = request.Level;
             device.Events.Add(1, 0, $"Log level set to {request.Level}");
             return Results.Text("true", "application/json");
-        }).AddEndpointFilter(ApiProblems.Validated);
+        }).AddEndpointFilter(ApiProblems.Validated).Produces<bool>();
 
         app.MapGet("/api/stats/get", () =>
         {
             var (temperature, humidity, points) = device.Telemetry.Read();
             return Results.Json(new StatsReply(temperature, humidity, points), DashboardJson.Default.StatsReply);
-        });
+        }).Produces<StatsReply>();
 
         // The seed's page asks for a page with a body; an empty one means the first.
         app.MapPost("/api/events/get", (EventsRequest? request) =>
         {
             var (events, total) = device.Events.Get(request?.Page ?? 1);
             return Results.Json(new EventsReply(events, total), DashboardJson.Default.EventsReply);
-        }).AddEndpointFilter(ApiProblems.Validated);
+        }).AddEndpointFilter(ApiProblems.Validated).Produces<EventsReply>();
 
-        app.MapGet("/api/settings/get", () => Results.Json(device.Settings.Current, DashboardJson.Default.DeviceSettingsModel));
+        app.MapGet("/api/settings/get", () => Results.Json(device.Settings.Current, DashboardJson.Default.DeviceSettingsModel)).Produces<DeviceSettingsModel>();
 
         app.MapPost("/api/settings/set", (SettingsPatch patch) =>
         {
@@ -75,7 +75,7 @@ internal static class DashboardApi
             device.LogLevel.Verbosity = device.Settings.Current.LogEnabled ? device.Settings.Current.LogLevel : 0;
             device.Events.Add(1, 1, "Settings changed");
             return Results.Json(new StatusReply(true, "Success"), DashboardJson.Default.StatusReply);
-        }).AddEndpointFilter(ApiProblems.Validated);
+        }).AddEndpointFilter(ApiProblems.Validated).Produces<StatusReply>();
 
         app.MapPost("/api/firmware/upload", async Task<IResult> (HttpContext context) =>
         {
@@ -90,9 +90,10 @@ internal static class DashboardApi
             if (outcome.Staged)
                 device.Events.Add(3, 1, $"Firmware {upload.Name} ({upload.Total} bytes) uploaded and staged");
             return Results.Text("true", "application/json");
-        });
+        }).Produces<bool>();
 
-        app.MapGet("/api/firmware/status", () => Results.Json(new FirmwareStatusReply(device.Firmware.Current, device.Firmware.Pending), DashboardJson.Default.FirmwareStatusReply));
+        app.MapGet("/api/firmware/status", () => Results.Json(new FirmwareStatusReply(device.Firmware.Current, device.Firmware.Pending), DashboardJson.Default.FirmwareStatusReply))
+            .Produces<FirmwareStatusReply>();
 
         app.MapPost("/api/firmware/commit", async Task<IResult> (CancellationToken cancellationToken) =>
         {
@@ -101,7 +102,7 @@ internal static class DashboardApi
                 return ApiProblems.Result(outcome.Status, outcome.Error);
             device.Events.Add(3, 2, $"Firmware {device.Firmware.Current?.Name} committed");
             return Results.Json(new StatusReply(true, "Success"), DashboardJson.Default.StatusReply);
-        });
+        }).Produces<StatusReply>().ProducesProblem(StatusCodes.Status409Conflict);
 
         app.MapPost("/api/firmware/rollback", async Task<IResult> (CancellationToken cancellationToken) =>
         {
@@ -110,7 +111,7 @@ internal static class DashboardApi
                 return ApiProblems.Result(outcome.Status, outcome.Error);
             device.Events.Add(3, 1, "Staged firmware discarded");
             return Results.Json(new StatusReply(true, "Success"), DashboardJson.Default.StatusReply);
-        });
+        }).Produces<StatusReply>().ProducesProblem(StatusCodes.Status409Conflict);
 
         app.MapPost("/api/device/reset", (HttpContext context) =>
         {
@@ -122,10 +123,10 @@ internal static class DashboardApi
                 return Task.CompletedTask;
             });
             return Results.Json(new StatusReply(true, "Resetting"), DashboardJson.Default.StatusReply);
-        });
+        }).Produces<StatusReply>();
 
         app.MapGet("/api/network", async (CancellationToken cancellationToken) =>
-            Results.Json(await NetworkView.SnapshotAsync(device, cancellationToken), DashboardJson.Default.NetworkSnapshot));
+            Results.Json(await NetworkView.SnapshotAsync(device, cancellationToken), DashboardJson.Default.NetworkSnapshot)).Produces<NetworkSnapshot>();
 
         // An untyped RequestDelegate: a typed one binds the same overload, but the request delegate generator of a
         // native build then intercepts it as a route handler and fails to compile.
@@ -166,7 +167,7 @@ internal static class DashboardApi
             catch (OperationCanceledException)
             {
             }
-        });
+        }).WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, null, ["text/event-stream"]));
     }
 
     static LiveStats Live(DashboardContext device)

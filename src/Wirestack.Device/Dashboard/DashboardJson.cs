@@ -44,6 +44,7 @@ internal sealed record LiveStats(
 [JsonSerializable(typeof(DeviceSettingsModel))]
 [JsonSerializable(typeof(NetworkSnapshot))]
 [JsonSerializable(typeof(Dictionary<string, string>))]
+[JsonSerializable(typeof(bool))]
 [JsonSerializable(typeof(DebugRequest))]
 [JsonSerializable(typeof(EventsRequest))]
 [JsonSerializable(typeof(PasswordRequest))]

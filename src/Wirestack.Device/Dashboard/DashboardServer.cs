@@ -104,6 +104,7 @@ internal static class DashboardServer
                 metrics.AddOtlpExporter();
         });
         ApiProblems.AddServices(builder.Services);
+        ApiDocument.AddServices(builder.Services);
         var app = builder.Build();
         ApiProblems.UseErrorHandling(app, loggerFactory.CreateLogger("Wirestack.Device.Dashboard"));
 
@@ -143,8 +144,9 @@ internal static class DashboardServer
         var securityLog = loggerFactory.CreateLogger("Wirestack.Device.Security");
         app.Use(async (context, next) =>
         {
-            // The API and the metrics need a user (counters say what the device talks to; scrapers send Basic).
-            if (!context.Request.Path.StartsWithSegments("/api") && !context.Request.Path.StartsWithSegments("/metrics"))
+            // The API, its document and the metrics need a user (counters say what the device talks to; scrapers send Basic).
+            if (!context.Request.Path.StartsWithSegments("/api") && !context.Request.Path.StartsWithSegments("/metrics")
+                && !context.Request.Path.StartsWithSegments("/openapi"))
             {
                 await next(context);
                 return;
@@ -194,6 +196,7 @@ internal static class DashboardServer
         });
         DashboardApi.Map(app, device);
         app.MapPrometheusScrapingEndpoint("/metrics");
+        ApiDocument.Map(app);
         // Made (or loaded) now, so its fingerprint is in the log before anyone connects.
         _ = options.HttpsPort != 0 ? options.Certificate?.For(Addresses(), device.Stack.MdnsHostName) : null;
         await app.StartAsync(cancellationToken);

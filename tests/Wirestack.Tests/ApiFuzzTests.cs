@@ -1,0 +1,216 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Wirestack.Device.Dashboard;
+
+namespace Wirestack.Tests;
+
+/// <summary>
+/// The dashboard held to its own OpenAPI document (issue 27): requests made from the document, valid and hostile,
+/// against the real dashboard over two in-memory stacks; every answer must be one the document declares for its
+/// operation, of the declared content type and schema, and never a 5xx or a stall. The seed and the number of
+/// examples are fixed so a failure reproduces; WIRESTACK_API_FUZZ_EXAMPLES asks for a longer run (scripts/api-fuzz.sh).
+/// </summary>
+public sealed partial class ApiFuzzTests : IAsyncLifetime
+{
+    public const int Seed = 27;
+    public const int ExamplesPerOperation = 150;
+
+    readonly string _directory = Path.Combine(Path.GetTempPath(), "wirestack-fuzz-" + Guid.NewGuid().ToString("N"));
+    DashboardHarness _dashboard = null!;
+
+    public async ValueTask InitializeAsync() => _dashboard = await DashboardHarness.StartAsync(_directory, TestContext.Current.CancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _dashboard.DisposeAsync();
+        Directory.Delete(_directory, recursive: true);
+    }
+
+    static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    async Task<JsonElement> DocumentAsync() =>
+        JsonDocument.Parse(await _dashboard.Http.GetStringAsync(ApiDocument.Path, Cancel)).RootElement.Clone();
+
+    static IEnumerable<(string Path, string Method, JsonElement Operation)> Operations(JsonElement document) =>
+        document.GetProperty("paths").EnumerateObject().SelectMany(path =>
+            path.Value.EnumerateObject().Select(operation => (path.Name, operation.Name.ToUpperInvariant(), operation.Value)));
+
+    [Fact(DisplayName = "Issue 27, schema-driven fuzzing: for every operation of the OpenAPI document, 150 requests made from it (seed 27) — valid examples, wrong types, nulls, unknown and repeated fields, out-of-range numbers, broken UTF-8 and JSON, deep nesting, oversize bodies, hostile query strings — get only answers the document declares, of its content type and schema, no 5xx and no stall")]
+    public async Task EveryOperationKeepsItsContract()
+    {
+        int examples = int.TryParse(Environment.GetEnvironmentVariable("WIRESTACK_API_FUZZ_EXAMPLES"), out int n) && n > 0 ? n : ExamplesPerOperation;
+        var document = await DocumentAsync();
+        var schema = new ApiSchema(document);
+        var failures = new List<string>();
+        var tally = new SortedDictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (path, method, operation) in Operations(document))
+        {
+            var random = new Random(Seed ^ StableHash(method + " " + path));
+            for (int example = 0; example < examples; example++)
+            {
+                using var request = MakeRequest(schema, path, method, operation, random, valid: example % 4 == 0);
+                string what = $"{method} {request.RequestUri}";
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
+                timeout.CancelAfter(TimeSpan.FromSeconds(10));
+                HttpResponseMessage response;
+                try
+                {
+                    response = await _dashboard.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+                }
+                catch (OperationCanceledException) when (!Cancel.IsCancellationRequested)
+                {
+                    failures.Add($"{what}: no answer in 10 s");
+                    continue;
+                }
+                using (response)
+                {
+                    int status = (int)response.StatusCode;
+                    tally[$"{method} {path} {status}"] = tally.GetValueOrDefault($"{method} {path} {status}") + 1;
+                    string? mediaType = response.Content.Headers.ContentType?.MediaType;
+                    // A stream's head is what there is to check; its body never ends.
+                    string body = mediaType == "text/event-stream" ? "" : await response.Content.ReadAsStringAsync(timeout.Token);
+                    foreach (var problem in Check(schema, operation, status, mediaType, body))
+                        failures.Add($"{what}: {status} {problem}");
+                }
+            }
+        }
+        TestContext.Current.TestOutputHelper?.WriteLine(string.Join("\n", tally.Select(t => $"{t.Key}: {t.Value}")));
+        Assert.True(failures.Count == 0, $"{failures.Count} answers broke the contract:\n{string.Join("\n", failures.Take(25))}");
+    }
+
+    /// <summary>Why an answer breaks the document, if it does.</summary>
+    static IEnumerable<string> Check(ApiSchema schema, JsonElement operation, int status, string? mediaType, string body)
+    {
+        if (status >= 500)
+            yield return "a server error: " + body[..Math.Min(body.Length, 300)];
+        var responses = operation.GetProperty("responses");
+        if (!responses.TryGetProperty(status.ToString(System.Globalization.CultureInfo.InvariantCulture), out var declared) && !responses.TryGetProperty("default", out declared))
+        {
+            yield return "is not a status the document declares for this operation: " + body[..Math.Min(body.Length, 200)];
+            yield break;
+        }
+        if (!declared.TryGetProperty("content", out var content) || !content.EnumerateObject().Any())
+            yield break;
+        if (mediaType is null || !content.TryGetProperty(mediaType, out var media))
+        {
+            yield return $"answered {mediaType ?? "no content type"}, the document says {string.Join(" or ", content.EnumerateObject().Select(c => c.Name))}";
+            yield break;
+        }
+        if (!media.TryGetProperty("schema", out var bodySchema) || !mediaType.Contains("json", StringComparison.Ordinal))
+            yield break;
+        JsonElement value;
+        try
+        {
+            value = JsonDocument.Parse(body).RootElement;
+        }
+        catch (JsonException e)
+        {
+            value = default;
+            body = e.Message;
+        }
+        if (value.ValueKind == JsonValueKind.Undefined)
+        {
+            yield return "a body that is not JSON: " + body;
+            yield break;
+        }
+        var errors = new List<string>();
+        schema.Validate(value, bodySchema, "$", errors);
+        foreach (var error in errors)
+            yield return error;
+    }
+
+    static readonly string[] HostileQueryValues = ["", "+0", "%200", "0x10", "-1", "99999999999999999999", "%ff", "..%2F..%2Fetc%2Fpasswd", "a%00b", "a%E2%80%AEb", "%3Cscript%3E", "1e3", "0000000000000000000000", "%20", "%0a"];
+
+    static HttpRequestMessage MakeRequest(ApiSchema schema, string path, string method, JsonElement operation, Random random, bool valid)
+    {
+        var query = new List<string>();
+        if (operation.TryGetProperty("parameters", out var parameters))
+        {
+            foreach (var parameter in parameters.EnumerateArray())
+            {
+                string name = parameter.GetProperty("name").GetString()!;
+                bool required = parameter.TryGetProperty("required", out var r) && r.GetBoolean();
+                if (!valid && random.Next(6) == 0)
+                    continue;   // left out
+                if (!required && random.Next(2) == 0)
+                    continue;
+                string value = valid || random.Next(3) == 0 ? ValidQueryValue(name, random) : HostileQueryValues[random.Next(HostileQueryValues.Length)];
+                query.Add($"{name}={value}");
+                if (!valid && random.Next(8) == 0)
+                    query.Add($"{name}={value}");   // repeated
+            }
+            if (!valid && random.Next(8) == 0)
+                query.Add("unknown=1");
+        }
+        string uri = path.TrimStart('/') + (query.Count > 0 ? "?" + string.Join("&", query) : "");
+        var request = new HttpRequestMessage(new HttpMethod(method), uri);
+        if (operation.TryGetProperty("requestBody", out var requestBody) && requestBody.GetProperty("content").EnumerateObject().FirstOrDefault() is { Name: { } type } media)
+        {
+            byte[] body;
+            if (type.Contains("json", StringComparison.Ordinal))
+                body = valid ? Encoding.UTF8.GetBytes(schema.Valid(media.Value.GetProperty("schema"), random)) : schema.Mutated(media.Value.GetProperty("schema"), random);
+            else
+            {
+                body = new byte[random.Next(0, valid ? 2000 : 70000)];
+                random.NextBytes(body);
+            }
+            request.Content = new ByteArrayContent(body);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue(type);
+        }
+        else if (method == "POST")
+        {
+            // Routes without a body: an empty one, or junk they must ignore or refuse.
+            var junk = new byte[valid ? 0 : random.Next(0, 300)];
+            random.NextBytes(junk);
+            request.Content = new ByteArrayContent(junk);
+            request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        }
+        return request;
+    }
+
+    static string ValidQueryValue(string name, Random random) => name switch
+    {
+        "name" => new string([.. Enumerable.Range(0, random.Next(1, 12)).Select(_ => (char)random.Next('a', 'z' + 1))]) + ".bin",
+        "offset" => random.Next(3) == 0 ? random.Next(0, 5000).ToString(System.Globalization.CultureInfo.InvariantCulture) : "0",
+        "total" => random.Next(1, 5000).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        "id" => Convert.ToHexStringLower(BitConverter.GetBytes(random.NextInt64())) + Convert.ToHexStringLower(BitConverter.GetBytes(random.NextInt64())),
+        _ => random.Next(100).ToString(System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>FNV-1a: the same number for the same operation in every run (string.GetHashCode is per process).</summary>
+    static int StableHash(string text)
+    {
+        uint hash = 2166136261;
+        foreach (char c in text)
+            hash = (hash ^ c) * 16777619;
+        return (int)hash;
+    }
+
+    [Fact(DisplayName = "Issue 27, the prose cannot drift: the README's API table names every operation of the OpenAPI document, and the document has every operation the table names")]
+    public async Task ReadmeMatchesTheDocument()
+    {
+        var document = await DocumentAsync();
+        var documented = Operations(document).Select(o => $"{o.Method} {o.Path}").ToHashSet();
+        string readme = await File.ReadAllTextAsync(Path.Combine(RepositoryRoot(), "README.md"), Cancel);
+        var table = ApiTableRow().Matches(readme)
+            .SelectMany(m => m.Groups["methods"].Value.Split(new[] { ", ", " or " }, StringSplitOptions.RemoveEmptyEntries).Select(verb => $"{verb} {m.Groups["path"].Value}"))
+            .ToHashSet();
+        Assert.Empty(documented.Except(table));
+        Assert.Empty(table.Except(documented));
+    }
+
+    static string RepositoryRoot()
+    {
+        var directory = new DirectoryInfo(AppContext.BaseDirectory);
+        while (directory is not null && !File.Exists(Path.Combine(directory.FullName, "Wirestack.slnx")))
+            directory = directory.Parent;
+        return directory?.FullName ?? throw new DirectoryNotFoundException("the repository's root (Wirestack.slnx)");
+    }
+
+    // A row of the README's API table: | `GET` | `/api/…` | …
+    [GeneratedRegex(@"^\| `(?<methods>[A-Z, or]+)` \| `(?<path>/[^`?]+)", RegexOptions.Multiline)]
+    private static partial Regex ApiTableRow();
+}
