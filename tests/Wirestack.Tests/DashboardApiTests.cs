@@ -85,6 +85,28 @@ public sealed class DashboardApiTests : IAsyncLifetime
         Assert.Equal(before, _dashboard.Device.Settings.Current);
     }
 
+    [Theory(DisplayName = "Issue 27, a reason a person can act on: a problem's detail names the field and what it takes, in the API's words, not .NET's types")]
+    [InlineData("/api/settings/set", "{\"brightness\":\"50\"}", "at $.brightness: expected an integer")]
+    [InlineData("/api/settings/set", "{\"log_enabled\":1}", "at $.log_enabled: expected true or false")]
+    [InlineData("/api/settings/set", "{\"device_name\":7}", "at $.device_name: expected a string, not Number")]
+    [InlineData("/api/settings/set", "{\"brightness\":null}", "null is not a value for this field")]
+    [InlineData("/api/settings/set", "{\"colour\":1}", "unknown field 'colour'")]
+    [InlineData("/api/settings/set", "{\"brightness\":1,\"brightness\":2}", "given twice")]
+    [InlineData("/api/settings/set", "{\"brightness\":101}", "brightness: must be 0 to 100")]
+    [InlineData("/api/events/get", "{\"page\":\"x\"}", "at $.page: expected an integer")]
+    [InlineData("/api/password", "{\"old_password\":\"a\"}", "missing field")]
+    [InlineData("/api/password", "{\"old_password\":null,\"new_password\":\"b\"}", "may not be null")]
+    [InlineData("/api/debug", "{\"level\":9}", "level: must be 0 (none) to 4 (verbose)")]
+    public async Task DetailsSayWhatToChange(string path, string body, string expected)
+    {
+        var reply = await PostAsync(path, Encoding.UTF8.GetBytes(body));
+        AssertProblem(HttpStatusCode.BadRequest, reply, body);
+        string detail = JsonDocument.Parse(reply.Body).RootElement.GetProperty("detail").GetString()!;
+        Assert.Contains(expected, detail);
+        Assert.DoesNotContain("System.", detail);
+        Assert.DoesNotContain("Wirestack.", detail);
+    }
+
     [Theory(DisplayName = "Issue 27, 500 on bad UTF-8: invalid and overlong UTF-8 in a string or a key is a 400 problem")]
     [InlineData(new byte[] { 0xff, 0xfe })]
     [InlineData(new byte[] { 0xc0, 0xaf })]

@@ -119,7 +119,7 @@ internal static partial class ApiProblems
             message = message[..cut];
         string reason = message switch
         {
-            _ when ConvertedTo().Match(message) is { Success: true } m => "expected " + Friendly(m.Groups[1].Value),
+            _ when ConvertedTo().Match(message) is { Success: true } m => "expected " + Expected(json.Path, m.Groups[1].Value),
             _ when Unmapped().Match(message) is { Success: true } m => $"unknown field '{m.Groups[1].Value}'",
             _ when Duplicate().Match(message) is { Success: true } m => $"field '{m.Groups[1].Value}' given twice",
             _ when Missing().Match(message) is { Success: true } m => $"missing field {m.Groups[1].Value}",
@@ -128,6 +128,19 @@ internal static partial class ApiProblems
         };
         return $"the body is not a valid request: {where}{reason}";
     }
+
+    /// <summary>What the field at <paramref name="path"/> takes: the request records say, else the type the message named.</summary>
+    static string Expected(string? path, string named)
+    {
+        string field = path?[(path.LastIndexOf('.') + 1)..] ?? "";
+        return FieldTypes.Value.TryGetValue(field, out var type) ? Friendly(type.FullName ?? "") : Friendly(named);
+    }
+
+    static readonly Lazy<Dictionary<string, Type>> FieldTypes = new(() =>
+        new[] { typeof(DebugRequest), typeof(EventsRequest), typeof(PasswordRequest), typeof(SettingsPatch) }
+            .SelectMany(type => DashboardJson.Default.GetTypeInfo(type)!.Properties)
+            .GroupBy(property => property.Name)
+            .ToDictionary(group => group.Key, group => Nullable.GetUnderlyingType(group.First().PropertyType) ?? group.First().PropertyType));
 
     static string Friendly(string type) => type switch
     {

@@ -90,7 +90,7 @@ internal sealed record SettingsPatch : IValidatedRequest
 }
 
 /// <summary>
-/// An optional field that, when present, must hold a value: left out means "unchanged", but an explicit null is a
+/// An optional integer or Boolean field that, when present, must hold a value: left out means "unchanged", but an explicit null is a
 /// mistake the client should hear about rather than a silent no-op.
 /// </summary>
 internal sealed class NotNull<T> : JsonConverter<T?> where T : struct
@@ -101,7 +101,12 @@ internal sealed class NotNull<T> : JsonConverter<T?> where T : struct
     {
         if (reader.TokenType == JsonTokenType.Null)
             throw new JsonException("null is not a value for this field");
-        return JsonSerializer.Deserialize(ref reader, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)options.GetTypeInfo(typeof(T)));
+        // Read here rather than through a nested Deserialize, so that a wrong value's error keeps the field's path
+        // (a JsonException without a message gets the serializer's, path included).
+        object? value = typeof(T) == typeof(int) && reader.TokenType == JsonTokenType.Number && reader.TryGetInt32(out int number) ? number
+            : typeof(T) == typeof(bool) && reader.TokenType is JsonTokenType.True or JsonTokenType.False ? reader.GetBoolean()
+            : throw new JsonException();
+        return (T)value;
     }
 
     public override void Write(Utf8JsonWriter writer, T? value, JsonSerializerOptions options)
