@@ -4,6 +4,7 @@
 # starts the device in a fresh namespace (it creates the TAP and its host side); the data directory is made by a
 # first, uncounted run, so runs measure a restart, not key generation. Prints every run and the medians.
 # Usage: sudo bench/native-startup.sh [RUNS]
+# NATIVE_BASELINE=/path/to/an/older/wirestack-device adds that build to the same run, for a before-and-after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source bench/lib.sh
@@ -44,8 +45,14 @@ one_run() {
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-for build in jit native; do
-  if [ $build = jit ]; then command=(dotnet "$device_dll"); else command=("$native"); fi
+builds=(jit native)
+[ -n "${NATIVE_BASELINE:-}" ] && builds+=(baseline)
+for build in "${builds[@]}"; do
+  case $build in
+    jit) command=(dotnet "$device_dll") ;;
+    native) command=("$native") ;;
+    baseline) command=("$NATIVE_BASELINE") ;;
+  esac
   one_run "$build" "${command[@]}" >/dev/null   # creates the data directory (password hash, certificate)
   pings=(); https=(); rsss=()
   for run in $(seq 1 "$runs"); do

@@ -93,6 +93,10 @@ public sealed class DashboardTests
             Assert.Contains("application/problem+json", (await ns.ExecAsync($"curl -s -m 10 -o /dev/null -w '%{{content_type}}' {Auth} -H 'Content-Type: application/json' -X POST -d '{{\"brightness\":\"80\"}}' http://{Device}/api/settings/set")).Output);
             Assert.Contains("device_name: at most 40 characters", tooLong.Output);
 
+            // The API's OpenAPI document, behind login.
+            Assert.Contains("\"openapi\": \"3.1", (await ns.CheckAsync($"curl -s -f -m 10 {Auth} http://{Device}/openapi/v1.json")).Output);
+            Assert.Equal("403", (await ns.ExecAsync($"curl -s -o /dev/null -w '%{{http_code}}' -m 10 http://{Device}/openapi/v1.json")).Output.Trim());
+
             // Firmware: 5 MiB in 64 KiB chunks, the first opening an upload session whose id the others carry, an
             // empty chunk to finish, verified by hash, then committed.
             string sendChunk = "dd if=" + firmware + " bs=65536 skip=$i count=1 2>/dev/null | curl -s -f -m 10 " + Auth + " --data-binary @- ";

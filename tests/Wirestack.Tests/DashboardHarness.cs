@@ -61,7 +61,7 @@ internal sealed class DashboardHarness : IAsyncDisposable
         var device = new DashboardContext(server, new Users([("admin", "admin")]), new SettingsStore(Path.Combine(directory, "settings.json")),
             new EventLog(), new Firmware(Path.Combine(directory, "firmware")), new Telemetry(), clock, new LogLevelSwitch(2), () => { });
         var options = new DashboardOptions(80, 0, null, null, "wirestack-device");
-        var app = await DashboardServer.StartAsync(device, options, loggerFactory, cancellationToken);
+        var app = await DashboardServer.StartAsync(device, options, loggerFactory, cancellationToken, ApiDocumentGenerator.Extension);
         return new DashboardHarness(a, b, server, client, clock, app, client.CreateHttpMessageHandler(), device, directory, log);
     }
 

@@ -34,17 +34,24 @@ internal sealed record DashboardContext(
 internal sealed record DashboardOptions(int HttpPort, int HttpsPort, ServerCertificate? Certificate, string? WebRoot, string HostName,
     IPAddress? KernelListen = null, IReadOnlyCollection<string>? AllowedHosts = null, bool HttpsOnly = false);
 
+/// <summary>Services and routes a test adds to the dashboard's app.</summary>
+internal sealed record DashboardExtension(Action<WebApplicationBuilder> Build, Action<WebApplication> Map);
+
 /// <summary>The seed's device dashboard on ASP.NET Core minimal APIs, served through Wirestack only.</summary>
 internal static class DashboardServer
 {
     /// <summary>Where the authentication middleware leaves the request's user for the routes.</summary>
     public const string UserKey = "wirestack.user";
 
-    public static async Task<WebApplication> StartAsync(DashboardContext device, DashboardOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken)
+    /// <param name="extend">What a test adds to the app (services, routes); null in the device.</param>
+    public static async Task<WebApplication> StartAsync(DashboardContext device, DashboardOptions options, ILoggerFactory loggerFactory, CancellationToken cancellationToken,
+        DashboardExtension? extend = null)
     {
         // The content root serves nothing (the page is embedded; --web-root is its own provider), but it must be a
         // directory the run-as user can reach, which the program's own may not be.
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = Platform.DataDirectory.Here });
+        // The application's name is the device's wherever the app is built (a test host too): the API's document tags
+        // its operations with it.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = Platform.DataDirectory.Here, ApplicationName = "wirestack-device" });
         builder.Logging.ClearProviders();
         IEnumerable<IPAddress> Addresses() => [.. device.Stack.Ipv4Address is { } v4 ? [v4] : Array.Empty<IPAddress>(),
             .. device.Stack.Ipv6Addresses.Where(a => a.State != Ipv6AddressState.Duplicate).Select(a => a.Address),
@@ -104,7 +111,7 @@ internal static class DashboardServer
                 metrics.AddOtlpExporter();
         });
         ApiProblems.AddServices(builder.Services);
-        ApiDocument.AddServices(builder.Services);
+        extend?.Build(builder);
         var app = builder.Build();
         ApiProblems.UseErrorHandling(app, loggerFactory.CreateLogger("Wirestack.Device.Dashboard"));
 
@@ -196,7 +203,8 @@ internal static class DashboardServer
         });
         DashboardApi.Map(app, device);
         app.MapPrometheusScrapingEndpoint("/metrics");
-        ApiDocument.Map(app);
+        DashboardApi.MapDocument(app);
+        extend?.Map(app);
         // Made (or loaded) now, so its fingerprint is in the log before anyone connects.
         _ = options.HttpsPort != 0 ? options.Certificate?.For(Addresses(), device.Stack.MdnsHostName) : null;
         await app.StartAsync(cancellationToken);
