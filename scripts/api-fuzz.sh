@@ -9,5 +9,5 @@ export WIRESTACK_API_FUZZ_EXAMPLES=${1:-5000}
 dotnet build tests/Wirestack.Tests -c Release -warnaserror -v quiet -nologo
 start=$(date +%s)
 dotnet test tests/Wirestack.Tests -c Release --no-build --filter "DisplayName~schema-driven" --logger "console;verbosity=detailed" \
-  | grep -E '^\s*(GET|POST) |Passed!|Failed!|broke the contract|^\s+(GET|POST) /'
+  | grep -E '^\s*(GET|POST) |Test Run|Passed:|Failed:|broke the contract|^\s+(GET|POST) /'
 echo "$WIRESTACK_API_FUZZ_EXAMPLES requests per operation in $(( $(date +%s) - start )) s"

@@ -11,16 +11,11 @@ namespace Wirestack.Tests;
 /// </summary>
 public sealed class DashboardApiTests : IAsyncLifetime
 {
-    readonly string _directory = Path.Combine(Path.GetTempPath(), "wirestack-api-" + Guid.NewGuid().ToString("N"));
     DashboardHarness _dashboard = null!;
 
-    public async ValueTask InitializeAsync() => _dashboard = await DashboardHarness.StartAsync(_directory, TestContext.Current.CancellationToken);
+    public async ValueTask InitializeAsync() => _dashboard = await DashboardHarness.StartAsync(TestContext.Current.CancellationToken);
 
-    public async ValueTask DisposeAsync()
-    {
-        await _dashboard.DisposeAsync();
-        Directory.Delete(_directory, recursive: true);
-    }
+    public ValueTask DisposeAsync() => _dashboard.DisposeAsync();
 
     static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
@@ -164,11 +159,11 @@ public sealed class DashboardApiTests : IAsyncLifetime
     public async Task FailuresAreLogged()
     {
         // A file where the firmware directory must be: the upload fails with an I/O error no handler expects.
-        await File.WriteAllTextAsync(Path.Combine(_directory, "firmware"), "not a directory", Cancel);
+        await File.WriteAllTextAsync(Path.Combine(_dashboard.Directory, "firmware"), "not a directory", Cancel);
         var reply = await PostAsync("/api/firmware/upload?name=fw.bin&offset=0&total=10", "0123456789"u8.ToArray(), "application/octet-stream");
         AssertProblem(HttpStatusCode.InternalServerError, reply, "an I/O failure");
         Assert.DoesNotContain("IOException", reply.Body);
-        Assert.DoesNotContain(_directory, reply.Body);
+        Assert.DoesNotContain(_dashboard.Directory, reply.Body);
         using var problem = JsonDocument.Parse(reply.Body);
         string requestId = problem.RootElement.GetProperty("request_id").GetString()!;
         Assert.Contains(_dashboard.Log.Lines, line => line.StartsWith("Error", StringComparison.Ordinal) && line.Contains(requestId) && line.Contains("/api/firmware/upload"));
@@ -237,7 +232,7 @@ public sealed class DashboardApiTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await _dashboard.Http.PostAsync("/api/firmware/commit", null, Cancel)).StatusCode);
         await Upload("two.bin", 3000);
         var before = (_dashboard.Device.Firmware.Current, _dashboard.Device.Firmware.Pending);
-        var restarted = new Device.Dashboard.Firmware(Path.Combine(_directory, "firmware"));
+        var restarted = new Device.Dashboard.Firmware(Path.Combine(_dashboard.Directory, "firmware"));
         Assert.Equal(before.Current, restarted.Current);
         Assert.Equal(before.Pending, restarted.Pending);
         Assert.Equal("one.bin", restarted.Current?.Name);

@@ -46,9 +46,10 @@ internal sealed class DashboardHarness : IAsyncDisposable
     public Task<TcpConnection> ConnectRawAsync(CancellationToken cancellationToken) =>
         _client.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse(Address), 80), cancellationToken);
 
-    public static async Task<DashboardHarness> StartAsync(string directory, CancellationToken cancellationToken)
+    /// <summary>Starts the dashboard with its stores in a new temporary directory, deleted at disposal.</summary>
+    public static async Task<DashboardHarness> StartAsync(CancellationToken cancellationToken)
     {
-        System.IO.Directory.CreateDirectory(directory);
+        string directory = System.IO.Directory.CreateTempSubdirectory("wirestack-dashboard-").FullName;
         var (a, b) = InMemoryLink.CreatePair();
         var ipv6 = Ipv6Settings.Disabled();
         var server = await NetworkStack.StartAsync(a, new StackOptions { Ipv4 = Ipv4Settings.Static(Address + "/24"), Ipv6 = ipv6, MacAddress = Wire.MacAddress.Parse("02:00:00:00:0d:01") }, cancellationToken);
@@ -76,6 +77,7 @@ internal sealed class DashboardHarness : IAsyncDisposable
         await _server.DisposeAsync();
         _serverDevice.Dispose();
         _clientDevice.Dispose();
+        System.IO.Directory.Delete(Directory, recursive: true);
     }
 }
 
