@@ -13,7 +13,10 @@ namespace Wirestack;
 /// A TCP connection on a <see cref="NetworkStack"/>, as a <see cref="Stream"/> and an <see cref="IDuplexPipe"/>.
 /// Reads return 0 after the peer's FIN; <see cref="ShutdownSend"/> half-closes; disposing closes gracefully
 /// (FIN after the queued data, or RST when received data was left unread, as Linux does); <see cref="Abort"/> resets.
-/// Failures surface as <see cref="SocketException"/> (ConnectionReset, TimedOut, ConnectionRefused…).
+/// A failed connection surfaces as <see cref="SocketException"/> (ConnectionReset, TimedOut, ConnectionRefused…):
+/// from connecting as it is, and from the <see cref="Stream"/> reads and writes inside an <see cref="IOException"/>,
+/// as <see cref="System.Net.Sockets.NetworkStream"/> does, which is what HttpClient and SslStream expect of a stream
+/// (HttpClient retries a request on a reused connection the server closed only on an IOException).
 /// </summary>
 public sealed class TcpConnection : Stream, IDuplexPipe
 {
@@ -113,6 +116,10 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     public Task<TcpConnectionInfo> GetInfoAsync(CancellationToken cancellationToken = default) =>
         _stack.InvokeAsync(_ => _tcb.GetInfo()).WaitAsync(cancellationToken);
 
+    /// <summary>A stream operation's failure: the socket error inside an IOException, as NetworkStream throws it.</summary>
+    static IOException StreamFailure(SocketError error) =>
+        new($"Unable to transfer data on the transport connection: {error}.", new SocketException((int)error));
+
     /// <summary>Completes when the handshake completes; throws the connection's error if it fails first.</summary>
     internal async Task WaitEstablishedAsync(CancellationToken cancellationToken)
     {
@@ -150,7 +157,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
                 {
                     if (_signals.Error == SocketError.Success)
                         return 0;
-                    throw new SocketException((int)_signals.Error);
+                    throw StreamFailure(_signals.Error);
                 }
                 await _signals.Readable.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -242,7 +249,7 @@ public sealed class TcpConnection : Stream, IDuplexPipe
             {
                 ObjectDisposedException.ThrowIf(_disposed != 0, this);
                 if (_signals.Closed)
-                    throw new SocketException((int)(_signals.Error == SocketError.Success ? SocketError.Shutdown : _signals.Error));
+                    throw StreamFailure(_signals.Error == SocketError.Success ? SocketError.Shutdown : _signals.Error);
                 int n = ring.Write(buffer.Span);
                 if (n > 0)
                 {

@@ -45,7 +45,11 @@ public sealed partial class ApiFuzzTests : IAsyncLifetime
         {
             var random = new Random(Seed ^ StableHash(method + " " + path));
             UploadSession? upload = null;
-            for (int example = 0; example < examples; example++)
+            // A dropped event stream holds its connection for about 3 s (until the server's next write finds the
+            // peer gone), so streams opened faster than that would meet the source's share of 1,024 connections,
+            // which refuses them as it should: a longer run opens no more streams than the test command's.
+            int count = path == "/api/live" ? Math.Min(examples, ExamplesPerOperation) : examples;
+            for (int example = 0; example < count; example++)
             {
                 bool valid = example % 4 == 0;
                 // Valid upload requests follow the API's links (stateful, as Schemathesis's links mode): a chunk at offset 0, the rest with the Upload-Id it
@@ -66,6 +70,11 @@ public sealed partial class ApiFuzzTests : IAsyncLifetime
                     failures.Add($"{what}: no answer in 10 s");
                     continue;
                 }
+                catch (HttpRequestException e)
+                {
+                    failures.Add($"{what} ({sent?.Length ?? 0} bytes): no answer, {e.InnerException?.Message ?? e.Message}");
+                    continue;
+                }
                 using (response)
                 {
                     int status = (int)response.StatusCode;
@@ -84,7 +93,7 @@ public sealed partial class ApiFuzzTests : IAsyncLifetime
         }
         TestContext.Current.TestOutputHelper?.WriteLine(string.Join("\n", tally.Select(t => $"{t.Key}: {t.Value}")));
         Assert.True(tally.GetValueOrDefault("POST /api/firmware/commit 200") > 0, "no upload was staged and committed: the fuzzer's upload steps are not reaching the firmware");
-        Assert.True(failures.Count == 0, $"{failures.Count} answers broke the contract:\n{string.Join("\n", failures.Take(25))}");
+        Assert.True(failures.Count == 0, $"{failures.Count} answers broke the contract ({_dashboard.Device.ConnectionShares.Refused} connections refused past the source's share):\n{string.Join("\n", failures.Take(25))}");
     }
 
     /// <summary>A field an accepted settings change sent that the settings do not now hold, if any.</summary>

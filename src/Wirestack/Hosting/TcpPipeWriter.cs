@@ -166,7 +166,7 @@ internal sealed class TcpPipeWriter(TcpConnection connection) : PipeWriter
             cancellationToken.ThrowIfCancellationRequested();
             return new FlushResult(isCanceled: true, isCompleted: false);
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or InvalidOperationException)
         {
             Discard();
         }
