@@ -225,6 +225,18 @@ public sealed class DashboardApiTests : IAsyncLifetime
         Assert.Equal(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(images[winner])), _dashboard.Device.Firmware.Pending?.Sha256);
     }
 
+    [Fact(DisplayName = "Issue 27, firmware sessions: a first chunk that fails (past the total, or empty) opens nothing, so the name is free for the retry at once")]
+    public async Task FailedFirstChunkHoldsNoName()
+    {
+        var past = await _dashboard.Http.PostAsync("/api/firmware/upload?name=fw.bin&offset=0&total=10", new ByteArrayContent(new byte[20]), Cancel);
+        Assert.Equal(HttpStatusCode.BadRequest, past.StatusCode);
+        var empty = await _dashboard.Http.PostAsync("/api/firmware/upload?name=fw.bin&offset=0&total=10", new ByteArrayContent([]), Cancel);
+        Assert.Equal(HttpStatusCode.BadRequest, empty.StatusCode);
+        var retry = await _dashboard.Http.PostAsync("/api/firmware/upload?name=fw.bin&offset=0&total=10", new ByteArrayContent(new byte[10]), Cancel);
+        Assert.Equal(HttpStatusCode.OK, retry.StatusCode);
+        Assert.Single(Directory.GetFiles(Path.Combine(_dashboard.Directory, "firmware"), "upload-*.part"));
+    }
+
     [Fact(DisplayName = "Issue 27, firmware status after a restart: the current and staged images are read back from the data directory")]
     public async Task FirmwareStatusSurvivesRestart()
     {

@@ -137,33 +137,51 @@ internal sealed class Firmware
     /// </summary>
     public async Task<FirmwareOutcome> WriteAsync(FirmwareUpload upload, Stream body, CancellationToken cancellationToken)
     {
-        var (session, refusal) = upload.Offset == 0 && upload.Id is null ? Open(upload) : Find(upload);
+        bool opening = upload.Offset == 0 && upload.Id is null;
+        var (session, refusal) = opening ? Open(upload) : Find(upload);
         if (session is null)
             return refusal;
         if (!session.Gate.Wait(0, cancellationToken))
             return FirmwareOutcome.Conflict("another chunk of this upload is still arriving");
+        var outcome = default(FirmwareOutcome);
         try
         {
-            if (session.Closed)
-                return FirmwareOutcome.Refused("this upload has ended; start again at offset 0");
-            if (upload.Offset != session.Length)
-                return FirmwareOutcome.Refused(upload.Offset < session.Length
-                    ? $"offset {upload.Offset} overlaps data already received ({session.Length} bytes)"
-                    : $"gap: offset {upload.Offset}, expected {session.Length}");
-            long written = await ReceiveAsync(session, body, cancellationToken);
-            if (written < 0)
-                return FirmwareOutcome.Refused($"chunk runs past total {session.Total}");
-            session.LastActive = _time.GetTimestamp();
-            if (written > 0)
-                return new FirmwareOutcome(StatusCodes.Status200OK, UploadId: session.Id);
-            if (session.Length != session.Total)
-                return FirmwareOutcome.Refused($"upload incomplete: {session.Length} of {session.Total} bytes");
-            return await StageAsync(session, cancellationToken);
+            outcome = await WriteChunkAsync(session, upload, body, cancellationToken);
+            return outcome;
         }
         finally
         {
+            // A session whose first chunk failed was never given to the client (no Upload-Id): it must not hold the
+            // name until it expires.
+            if (opening && outcome.UploadId is null && !outcome.Staged)
+            {
+                lock (_sessionsLock)
+                {
+                    if (!session.Closed)
+                        Close(session);
+                }
+            }
             session.Gate.Release();
         }
+    }
+
+    async Task<FirmwareOutcome> WriteChunkAsync(Session session, FirmwareUpload upload, Stream body, CancellationToken cancellationToken)
+    {
+        if (session.Closed)
+            return FirmwareOutcome.Refused("this upload has ended; start again at offset 0");
+        if (upload.Offset != session.Length)
+            return FirmwareOutcome.Refused(upload.Offset < session.Length
+                ? $"offset {upload.Offset} overlaps data already received ({session.Length} bytes)"
+                : $"gap: offset {upload.Offset}, expected {session.Length}");
+        long written = await ReceiveAsync(session, body, cancellationToken);
+        if (written < 0)
+            return FirmwareOutcome.Refused($"chunk runs past total {session.Total}");
+        session.LastActive = _time.GetTimestamp();
+        if (written > 0)
+            return new FirmwareOutcome(StatusCodes.Status200OK, UploadId: session.Id);
+        if (session.Length != session.Total)
+            return FirmwareOutcome.Refused($"upload incomplete: {session.Length} of {session.Total} bytes");
+        return await StageAsync(session, cancellationToken);
     }
 
     (Session?, FirmwareOutcome) Open(FirmwareUpload upload)
