@@ -13,7 +13,7 @@ namespace Wirestack.Device.Dashboard;
 /// <summary>
 /// Every 4xx and 5xx the dashboard sends is an RFC 9457 problem (<c>application/problem+json</c>) whose
 /// <c>detail</c> says what to change, with the request's id and the security headers; the seed's clients read
-/// <c>message</c>, so the detail is there too. Requests are bound strictly (typed records, strict JSON, validation),
+/// <c>message</c>, so the detail is there too. Requests are bound strictly (typed records, strict JSON, ranges checked),
 /// and a failure no handler expected is logged with the request id and answered without internals.
 /// </summary>
 internal static partial class ApiProblems
@@ -89,7 +89,6 @@ internal static partial class ApiProblems
         var problem = context.ProblemDetails;
         problem.Detail ??= problem.Title;
         problem.Extensions["message"] = problem.Detail;
-        problem.Extensions.Remove("traceId");
         problem.Extensions["request_id"] = context.HttpContext.TraceIdentifier;
         // The exception handler clears the response's headers before a problem is written.
         WebSurface.AddSecurityHeaders(context.HttpContext.Response);
