@@ -44,6 +44,43 @@ public sealed partial class NetworkStack
         return completion.Task;
     }
 
+    /// <summary>
+    /// Starts an operation of an engine service on the loop and completes when the service answers, later, on the loop
+    /// (<paramref name="start"/> gets the engine and the answer's callback, and returns how to abandon the operation).
+    /// Cancelling the token completes the task at once and abandons the operation on the loop; a stack that stops
+    /// first fails it with <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    internal async Task<T> RunOperationAsync<T>(Func<NetworkEngine, Action<T>, Action?> start, CancellationToken cancellationToken)
+    {
+        ThrowIfFailed();
+        cancellationToken.ThrowIfCancellationRequested();
+        var completion = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        Action? abandon = null;
+        if (!TryPost(engine =>
+            {
+                if (completion.Task.IsCompleted)
+                    return;
+                try
+                {
+                    abandon = start(engine, answer => completion.TrySetResult(answer));
+                }
+                catch (Exception e)
+                {
+                    completion.TrySetException(e);
+                }
+            }))
+            throw new ObjectDisposedException(nameof(NetworkStack));
+        // Both the start and the abandonment run on the loop, in the order posted: abandon is set when it is read.
+        using var registration = cancellationToken.UnsafeRegister(_ =>
+        {
+            if (completion.TrySetCanceled(cancellationToken))
+                TryPost(_ => abandon?.Invoke());
+        }, null);
+        if (await Task.WhenAny(completion.Task, _stopped.Task).ConfigureAwait(false) != completion.Task)
+            throw new ObjectDisposedException(nameof(NetworkStack));
+        return await completion.Task.ConfigureAwait(false);
+    }
+
     /// <summary>Posts fire-and-forget work to the loop (dropped if the stack is stopping).</summary>
     internal void Post(Action<NetworkEngine> work) => TryPost(work);
 

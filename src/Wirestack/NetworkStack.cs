@@ -60,6 +60,7 @@ public sealed partial class NetworkStack : IAsyncDisposable
         _stateEventPump = Task.Run(PumpStateEventsAsync);
         Dns = new DnsResolver(this);
         _addressing = Addressing.Take(_engine);
+        _engine.DnsOverTcp = (server, query, timeout, done) => DnsResolver.ExchangeOverTcp(this, server, query, timeout, done);
         _loop = new Thread(Run) { Name = $"wirestack {device}", IsBackground = true };
     }
 

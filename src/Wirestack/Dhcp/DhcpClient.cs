@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Wirestack.Engine;
 using Wirestack.Transport;
 using Wirestack.Wire;
 
@@ -32,7 +33,7 @@ internal sealed record DhcpLease(
 /// rebinding by broadcast (4.4.5), NAK handling, and an ARP probe of the offered address before using it
 /// (RFC 5227 2.1), declining it on conflict. Runs inside the engine on its clock.
 /// </summary>
-internal sealed class DhcpClient : IUdpReceiver
+internal sealed class DhcpClient : IUdpReceiver, IEngineService
 {
     public enum ClientState { Stopped, Init, Selecting, Requesting, Probing, Bound, Renewing, Rebinding, InitReboot, Rebooting }
 
@@ -115,9 +116,8 @@ internal sealed class DhcpClient : IUdpReceiver
         _stateDeadline = _host.Now + 10 * Second;
     }
 
-    public void OnTimer()
+    public void Run(long now)
     {
-        long now = _host.Now;
         if (Lease is { } lease && now >= lease.ExpiresAt)
         {
             // RFC 2131 4.4.5: the lease ran out; stop using the address.

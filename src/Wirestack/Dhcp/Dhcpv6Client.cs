@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using Wirestack.Engine;
 using Wirestack.Transport;
 using Wirestack.Wire;
 
@@ -30,7 +31,7 @@ internal interface IDhcpv6Host
 /// shutdown; Decline for an address that fails DAD) with one IA_NA when they set the M flag. Retransmission follows
 /// 15 (randomized doubling from IRT up to MRT, bounded by MRC and MRD). Runs inside the engine on its clock.
 /// </summary>
-internal sealed class Dhcpv6Client : IUdpReceiver
+internal sealed class Dhcpv6Client : IUdpReceiver, IEngineService
 {
     public enum ClientState { Stopped, Informing, Informed, Soliciting, Requesting, Bound, Renewing, Rebinding }
 
@@ -159,9 +160,8 @@ internal sealed class Dhcpv6Client : IUdpReceiver
     // RFC 8415 15: transaction IDs must not be predictable by an off-path attacker.
     static uint NewTransactionId() => (uint)System.Security.Cryptography.RandomNumberGenerator.GetInt32(1 << 24);
 
-    public void OnTimer()
+    public void Run(long now)
     {
-        long now = _host.Now;
         if (_validUntil <= now && _address != default)
         {
             // RFC 8415 18.2.5: nothing answered before the lease ran out: the address is gone, solicit again.

@@ -52,7 +52,11 @@ internal sealed partial class NetworkEngine : IDhcpHost, IDhcpServerHost
 
     void StartDhcp()
     {
-        _dhcp ??= new DhcpClient(this, _options.Ipv4.Dhcp!);
+        if (_dhcp is null)
+        {
+            _dhcp = new DhcpClient(this, _options.Ipv4.Dhcp!);
+            _services.Add(_dhcp);
+        }
         _dhcpBinding ??= _udp.Bind(68, _dhcp);
         if (_dhcp.State == DhcpClient.ClientState.Stopped)
             _dhcp.Start(_dhcpBinding);

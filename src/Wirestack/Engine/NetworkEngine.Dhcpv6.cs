@@ -37,6 +37,7 @@ internal sealed partial class NetworkEngine : IDhcpv6Host
         if (!_options.Ipv6.Dhcpv6 || _dhcpv6 is not null)
             return;
         _dhcpv6 = new Dhcpv6Client(this);
+        _services.Add(_dhcpv6);
         _dhcpv6.Bind(_udp.Bind(Dhcpv6Client.ClientPort, _dhcpv6));
     }
 

@@ -44,6 +44,7 @@ internal sealed partial class NetworkEngine
         if (_ipv6 is not null)
             _udp.JoinGroup(_mdnsBinding, MdnsResponder.Ipv6Group);
         _mdns = new MdnsResponder(settings.HostName, settings.Services, _random, port, IsOnLinkSource, Counters);
+        _services.Add(_mdns);
     }
 
     /// <summary>RFC 6762 11: a source on this link (the IPv4 subnet or 169.254/16; IPv6 link-local or an on-link prefix).</summary>
@@ -53,7 +54,7 @@ internal sealed partial class NetworkEngine
             : source.IsLinkLocal || (Ipv6?.IsOnLink(source) ?? false);
 
     /// <summary>Starts the responder once the interface has an address, and tells it when the addresses change.</summary>
-    void RunMdns()
+    void UpdateMdnsAddresses()
     {
         if (_mdns is null)
             return;
@@ -78,8 +79,11 @@ internal sealed partial class NetworkEngine
             else if (changed)
                 _mdns.SetAddresses([.. _mdnsAddresses], _now);
         }
-        _mdns.Run(_now);
-        while (_mdns.TryTakeEvent(out var e))
+    }
+
+    void TakeMdnsEvents()
+    {
+        while (_mdns is not null && _mdns.TryTakeEvent(out var e))
             _events.Enqueue(new StackEventArgs(e.Kind, e.Message));
     }
 

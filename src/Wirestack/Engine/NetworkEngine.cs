@@ -38,6 +38,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
     readonly Ipv6Layer? _ipv6;
     readonly Random _random;
     readonly Queue<StackState> _stateChanges = new();
+    readonly EngineServices _services = new();
     readonly ReassemblyExpired _onReassemblyExpired;
     bool _receiveBudgetExhausted;
     MacAddress _frameSource;
@@ -128,15 +129,10 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
                 return _now;
             long? next = Earliest(_neighbors.NextDeadline, _reassembler.NextDeadline);
             next = Earliest(next, _ipv6?.NextDeadline);
-            if (_dhcpv6 is { NextDeadline: var dhcpv6Deadline } && dhcpv6Deadline != long.MaxValue)
-                next = Earliest(next, dhcpv6Deadline);
             next = Earliest(next, _ipv4.NextDeadline);
-            if (_mdns is { NextDeadline: var mdns } && mdns != long.MaxValue)
-                next = Earliest(next, mdns);
+            next = Earliest(next, _services.NextDeadline);
             next = Earliest(next, _device.NextFrameDueMicroseconds);
             next = Earliest(next, _tcp.NextDeadline);
-            if (_dhcp is { NextDeadline: var dhcpDeadline } && dhcpDeadline != long.MaxValue)
-                next = Earliest(next, dhcpDeadline);
             if (State != StackState.Ready)
                 next = Earliest(next, _now + 1_000_000);
             return next;
@@ -182,6 +178,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
             _dhcp?.Release();
         _tcp.Shutdown();
         _dhcpv6?.Release();
+        _dns?.Shutdown();
         _neighbors.Clear();
         _reassembler.Clear();
     }
@@ -248,14 +245,12 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
 
     void RunTimers()
     {
-        if (_dhcp is not null && _now >= _dhcp.NextDeadline)
-            _dhcp.OnTimer();
         _neighbors.RunTimers(_now);
         _ipv6?.RunTimers();
-        if (_dhcpv6 is not null && _now >= _dhcpv6.NextDeadline)
-            _dhcpv6.OnTimer();
         _ipv4.RunTimers();
-        RunMdns();
+        UpdateMdnsAddresses();
+        _services.Run(_now);
+        TakeMdnsEvents();
 
         _tcp.RunTimers();
         int expired = _reassembler.Expire(_now, _onReassemblyExpired);

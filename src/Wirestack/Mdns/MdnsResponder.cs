@@ -1,3 +1,4 @@
+using Wirestack.Engine;
 using Wirestack.Network;
 using Wirestack.Wire;
 
@@ -22,7 +23,7 @@ internal enum MdnsState { Stopped, Probing, Announcing, Ready }
 /// more than once a second (6), says goodbye with TTL 0 when an address goes and at shutdown (10.1), and checks that
 /// queries come from this link (11). Single-threaded, on the engine's clock.
 /// </summary>
-internal sealed class MdnsResponder
+internal sealed class MdnsResponder : IEngineService
 {
     public const ushort Port = 5353;
     public static readonly IpAddress Ipv4Group = (IpAddress)new Ipv4Address(0xE000_00FB);

@@ -34,21 +34,27 @@ internal static class DnsName
     }
 
     /// <summary>The uncompressed wire form; throws <see cref="ArgumentException"/> for an empty label or one too long.</summary>
-    public static byte[] Encode(string name)
+    public static byte[] Encode(string name) =>
+        TryEncode(name, out var wire) ? wire : throw new ArgumentException($"'{name}' has an empty label, one over 63 bytes, or is over {MaxWireLength} bytes.", nameof(name));
+
+    /// <summary>The uncompressed wire form; false for an empty label, one over 63 bytes or a name over 255 bytes.</summary>
+    public static bool TryEncode(string name, out byte[] wire)
     {
-        var wire = new List<byte>();
+        var bytes = new List<byte>();
+        wire = [];
         foreach (string label in Labels(name))
         {
-            byte[] bytes = Encoding.UTF8.GetBytes(label);
-            if (bytes.Length is 0 or > 63)
-                throw new ArgumentException($"'{name}' has an empty label or one over 63 bytes.", nameof(name));
-            wire.Add((byte)bytes.Length);
-            wire.AddRange(bytes);
+            byte[] encoded = Encoding.UTF8.GetBytes(label);
+            if (encoded.Length is 0 or > 63)
+                return false;
+            bytes.Add((byte)encoded.Length);
+            bytes.AddRange(encoded);
         }
-        wire.Add(0);
-        if (wire.Count > MaxWireLength)
-            throw new ArgumentException($"'{name}' is over {MaxWireLength} bytes.", nameof(name));
-        return [.. wire];
+        bytes.Add(0);
+        if (bytes.Count > MaxWireLength)
+            return false;
+        wire = [.. bytes];
+        return true;
     }
 
     /// <summary>
