@@ -1,23 +1,13 @@
 using System.Net;
 using System.Net.Sockets;
-using Wirestack.Transport;
+using Wirestack.Engine;
 using Wirestack.Wire;
 
 namespace Wirestack.Dns;
 
 /// <summary>What the DNS client needs from the engine: UDP ports of its own, the addressing, and TCP for truncated answers.</summary>
-internal interface IDnsHost
+internal interface IDnsHost : IServiceHost
 {
-    long Now { get; }
-
-    /// <summary>An ephemeral port (RFC 6056) for one exchange; a new one per query, as RFC 5452 9.2 asks.</summary>
-    /// <exception cref="SocketException">TooManyOpenSockets when no port is free.</exception>
-    UdpBinding Bind(IUdpReceiver receiver);
-
-    void Unbind(UdpBinding binding);
-
-    SocketError Send(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload);
-
     /// <summary>The servers configured or learned (static, DHCP, DHCPv6, RDNSS), IPv4 first.</summary>
     IReadOnlyList<IpAddress> DnsServers { get; }
 
@@ -47,7 +37,11 @@ internal interface IDnsHost
 }
 
 /// <summary>How one resolution asks: servers (null: the host's), per-server timeout and rounds, the mDNS wait.</summary>
-internal sealed record DnsQuerySettings(IReadOnlyList<IpAddress>? Servers, long TimeoutMicroseconds, int Attempts, long MulticastTimeoutMicroseconds);
+internal sealed record DnsQuerySettings(IReadOnlyList<IpAddress>? Servers, long TimeoutMicroseconds, int Attempts, long MulticastTimeoutMicroseconds)
+{
+    /// <summary><see cref="DnsResolver"/>'s defaults: the host's servers, 2 s each, two rounds, 1 s on the link.</summary>
+    public static DnsQuerySettings Default { get; } = new(null, 2_000_000, 2, 1_000_000);
+}
 
 /// <summary>What one exchange learned about one record type: addresses, or the name a CNAME leads to, and the least TTL.</summary>
 internal readonly record struct DnsAnswer(IPAddress[] Addresses, string? Canonical, uint Ttl)

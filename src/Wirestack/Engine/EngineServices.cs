@@ -1,4 +1,22 @@
+using System.Net.Sockets;
+using Wirestack.Transport;
+using Wirestack.Wire;
+
 namespace Wirestack.Engine;
+
+/// <summary>What every engine service that asks the network gets from the engine: the clock and UDP ports of its own.</summary>
+internal interface IServiceHost
+{
+    long Now { get; }
+
+    /// <summary>An ephemeral port (RFC 6056) for one exchange; a new one per query, as RFC 5452 9.2 asks.</summary>
+    /// <exception cref="SocketException">TooManyOpenSockets when no port is free.</exception>
+    UdpBinding Bind(IUdpReceiver receiver);
+
+    void Unbind(UdpBinding binding);
+
+    SocketError Send(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload);
+}
 
 /// <summary>
 /// A protocol service in the engine (DHCP and DHCPv6 clients, the mDNS responder, the DNS client, SNTP): a state
@@ -25,6 +43,8 @@ internal sealed class EngineServices
         if (!_services.Contains(service))
             _services.Add(service);
     }
+
+    public void Remove(IEngineService service) => _services.Remove(service);
 
     /// <summary>The earliest deadline of any service; null when none has one.</summary>
     public long? NextDeadline

@@ -1,6 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
+using Wirestack.Sntp;
 using Wirestack.Wire;
 
 namespace Wirestack;
@@ -21,8 +21,7 @@ public sealed class SntpClient : TimeProvider, IAsyncDisposable
 {
     readonly NetworkStack _stack;
     readonly TimeProvider _local;
-    readonly CancellationTokenSource _stop = new();
-    Task? _loop;
+    SntpSession? _session;
     long _offsetTicks;
     int _synchronized;
 
@@ -48,10 +47,10 @@ public sealed class SntpClient : TimeProvider, IAsyncDisposable
     /// <summary>The offset applied to the local clock.</summary>
     public TimeSpan Offset => TimeSpan.FromTicks(Interlocked.Read(ref _offsetTicks));
 
-    /// <summary>Raised after each successful synchronisation.</summary>
+    /// <summary>Raised after each successful synchronisation (on a thread-pool thread).</summary>
     public event EventHandler<SntpSample>? Synchronized;
 
-    /// <summary>Raised when a synchronisation attempt fails (with the reason).</summary>
+    /// <summary>Raised when a synchronisation attempt fails, with the reason (on a thread-pool thread).</summary>
     public event EventHandler<Exception>? Failed;
 
     /// <inheritdoc/>
@@ -63,99 +62,54 @@ public sealed class SntpClient : TimeProvider, IAsyncDisposable
     /// <inheritdoc/>
     public override long TimestampFrequency => _local.TimestampFrequency;
 
-    /// <summary>Starts synchronising in the background: at once, then every <see cref="Period"/>, backing off after failures.</summary>
-    public void Start() => _loop ??= Task.Run(RunAsync);
+    /// <summary>
+    /// The client's state machine in the engine, made on first use: <see cref="Server"/>, <see cref="Period"/> and
+    /// <see cref="Timeout"/> are set by then. It runs on the engine's thread and calls back there.
+    /// </summary>
+    SntpSession Session => LazyInitializer.EnsureInitialized(ref _session, () => new SntpSession(
+        new SntpSettings(Server, Period.Ticks / TimeSpan.TicksPerMicrosecond, Timeout.Ticks / TimeSpan.TicksPerMicrosecond, _local),
+        OnSynchronized, OnFailed));
 
-    async Task RunAsync()
+    /// <summary>Starts synchronising in the background: at once, then every <see cref="Period"/>, backing off after failures.</summary>
+    public void Start()
     {
-        var retry = TimeSpan.FromSeconds(15);
-        while (!_stop.IsCancellationRequested)
+        var session = Session;
+        _stack.Post(engine =>
         {
-            TimeSpan wait;
-            try
-            {
-                await SynchronizeAsync(_stop.Token).ConfigureAwait(false);
-                retry = TimeSpan.FromSeconds(15);
-                wait = Period;
-            }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is SocketException or TimeoutException or InvalidDataException or OperationCanceledException)
-            {
-                Failed?.Invoke(this, e);
-                wait = retry < Period ? retry : Period;
-                retry = TimeSpan.FromTicks(Math.Min(retry.Ticks * 2, Period.Ticks));
-            }
-            try
-            {
-                await Task.Delay(wait, _stop.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-        }
+            engine.AddService(session.Attach(engine));
+            session.Start();
+        });
     }
 
     /// <summary>Measures once against the configured or learned server and applies the offset.</summary>
     /// <exception cref="TimeoutException">No valid reply in time.</exception>
     /// <exception cref="InvalidDataException">The server sent a kiss-o'-death or an unsynchronised reply.</exception>
+    /// <exception cref="SocketException">No server to ask, or its name did not resolve.</exception>
     public async Task<SntpSample> SynchronizeAsync(CancellationToken cancellationToken = default)
     {
-        var server = await ResolveServerAsync(cancellationToken).ConfigureAwait(false);
-        var sample = await MeasureAsync(server, cancellationToken).ConfigureAwait(false);
+        var session = Session;
+        var (sample, error) = await _stack.RunOperationAsync<(SntpSample?, Exception?)>((engine, complete) =>
+        {
+            engine.AddService(session.Attach(engine));
+            session.Synchronize((sample, error) => complete((sample, error)));
+            return null;
+        }, cancellationToken).ConfigureAwait(false);
+        return sample ?? throw error!;
+    }
+
+    // On the engine's thread: the offset is applied at once, the events are raised elsewhere.
+    void OnSynchronized(SntpSample sample)
+    {
         Interlocked.Exchange(ref _offsetTicks, sample.Offset.Ticks);
         Volatile.Write(ref _synchronized, 1);
-        Synchronized?.Invoke(this, sample);
-        return sample;
+        if (Synchronized is not null)
+            ThreadPool.QueueUserWorkItem(_ => Synchronized?.Invoke(this, sample));
     }
 
-    /// <summary>The server asked when none is set or learned.</summary>
-    const string DefaultServer = "time.google.com";
-
-    async Task<IPEndPoint> ResolveServerAsync(CancellationToken cancellationToken)
+    void OnFailed(Exception error)
     {
-        if (Server is { } host)
-            return new IPEndPoint((await _stack.Dns.ResolveAsync(host, cancellationToken).ConfigureAwait(false))[0], 123);
-        var learned = _stack.NtpServers;
-        if (learned.Count > 0)
-            return new IPEndPoint(learned[0], 123);
-        // Say what is missing, not the resolver's "try again": nothing can be asked until a server is learned or given.
-        if (_stack.DnsServers.Count == 0)
-            throw new SocketException((int)SocketError.TryAgain, $"no SNTP server learned and no DNS server to resolve {DefaultServer}: set Server to an address, or give the stack a DNS server");
-        return new IPEndPoint((await _stack.Dns.ResolveAsync(DefaultServer, cancellationToken).ConfigureAwait(false))[0], 123);
-    }
-
-    async Task<SntpSample> MeasureAsync(IPEndPoint server, CancellationToken cancellationToken)
-    {
-        using var socket = await _stack.BindUdpAsync().ConfigureAwait(false);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(Timeout);
-        var request = new byte[NtpPacket.Length];
-        // RFC 4330 5 / RFC 5905 9.1: the transmit timestamp doubles as a nonce the reply must echo; its low bits are random.
-        var t1 = NtpTimestamp.FromDateTime(_local.GetUtcNow());
-        t1 = new NtpTimestamp((t1.Value & ~0xFFFFUL) | (uint)RandomNumberGenerator.GetInt32(65536));
-        long t1Stamp = _local.GetTimestamp();
-        NtpPacket.WriteRequest(request, t1);
-        try
-        {
-            await socket.SendToAsync(request, server, timeout.Token).ConfigureAwait(false);
-            while (true)
-            {
-                var reply = await socket.ReceiveAsync(timeout.Token).ConfigureAwait(false);
-                var elapsed = _local.GetElapsedTime(t1Stamp);
-                if (!reply.RemoteEndPoint.Equals(server))
-                    continue;
-                if (Evaluate(reply.Buffer, t1, elapsed, server) is { } sample)
-                    return sample;
-            }
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new TimeoutException($"No valid SNTP reply from {server} within {Timeout.TotalSeconds:0.#} s.");
-        }
+        if (Failed is not null)
+            ThreadPool.QueueUserWorkItem(_ => Failed?.Invoke(this, error));
     }
 
     /// <summary>Checks a reply (RFC 4330 5) and computes offset and delay; null when it is not a reply to our request.</summary>
@@ -185,9 +139,23 @@ public sealed class SntpClient : TimeProvider, IAsyncDisposable
     /// <summary>Stops the background synchronisation.</summary>
     public async ValueTask DisposeAsync()
     {
-        await _stop.CancelAsync().ConfigureAwait(false);
-        if (_loop is not null)
-            await _loop.ConfigureAwait(false);
-        _stop.Dispose();
+        if (Volatile.Read(ref _session) is not { } session)
+            return;
+        try
+        {
+            await _stack.InvokeAsync(engine =>
+            {
+                session.Stop();
+                engine.RemoveService(session);
+                return true;
+            }).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The stack stopped first, and the session with it.
+        }
+        catch (InvalidOperationException)
+        {
+        }
     }
 }

@@ -2,14 +2,15 @@ using System.Net;
 using System.Net.Sockets;
 using Wirestack.Dns;
 using Wirestack.Network;
+using Wirestack.Sntp;
 using Wirestack.Transport;
 using Wirestack.Wire;
 
 namespace Wirestack.Engine;
 
-// The DNS client's seam into the engine: its own ephemeral ports, the addressing it asks with, and the stack's
-// TCP streams for truncated answers.
-internal sealed partial class NetworkEngine : IDnsHost
+// The services' seam into the engine: ports of their own on the engine's clock; for the DNS client the addressing
+// it asks with and the stack's TCP streams for truncated answers; for SNTP the servers learned.
+internal sealed partial class NetworkEngine : IDnsHost, ISntpHost
 {
     DnsClient? _dns;
 
@@ -26,12 +27,19 @@ internal sealed partial class NetworkEngine : IDnsHost
         return client;
     }
 
-    UdpBinding IDnsHost.Bind(IUdpReceiver receiver) => _udp.Bind(0, receiver);
+    long IServiceHost.Now => _now;
 
-    void IDnsHost.Unbind(UdpBinding binding) => _udp.Unbind(binding);
+    UdpBinding IServiceHost.Bind(IUdpReceiver receiver) => _udp.Bind(0, receiver);
 
-    SocketError IDnsHost.Send(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload) =>
+    void IServiceHost.Unbind(UdpBinding binding) => _udp.Unbind(binding);
+
+    SocketError IServiceHost.Send(UdpBinding binding, IpAddress destination, ushort port, ReadOnlySpan<byte> payload) =>
         _udp.Send(binding, destination, port, payload);
+
+    /// <summary>Runs <paramref name="service"/> on the engine's clock from now on (idempotent).</summary>
+    public void AddService(IEngineService service) => _services.Add(service);
+
+    public void RemoveService(IEngineService service) => _services.Remove(service);
 
     IReadOnlyList<IpAddress> IDnsHost.DnsServers => [.. _dnsServers.Select(a => (IpAddress)a), .. Ipv6DnsServers];
 
@@ -56,4 +64,8 @@ internal sealed partial class NetworkEngine : IDnsHost
         else
             done(null);
     }
+
+    IReadOnlyList<IpAddress> ISntpHost.NtpServers => [.. _ntpServers.Select(a => (IpAddress)a), .. Ipv6NtpServers];
+
+    bool ISntpHost.HasDnsServers => _dnsServers.Count > 0 || Ipv6DnsServers.Any();
 }
