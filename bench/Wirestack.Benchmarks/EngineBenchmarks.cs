@@ -109,7 +109,7 @@ public class EngineBenchmarks
         EthernetFrame.WriteHeader(frame, Ours, Peer, EtherType.Ipv4);
         new Random(3).NextBytes(frame.AsSpan(42));
         write(frame.AsSpan(34));
-        Ipv4Packet.WriteHeader(frame.AsSpan(14), 20 + transport, 1, false, false, 0, 64, protocol, PeerIp, OurIp);
+        new Ipv4Header(PeerIp, OurIp, protocol, 64, 1).Write(frame.AsSpan(14), 20 + transport);
         return frame;
     }
 

@@ -17,7 +17,7 @@ public class ParseBenchmarks
         EthernetFrame.WriteHeader(_frame, MacAddress.Parse("02:00:01:02:03:77"), MacAddress.Parse("02:00:00:00:00:01"), EtherType.Ipv4);
         new Random(2).NextBytes(_frame.AsSpan(42));
         UdpDatagram.WriteHeader(_frame.AsSpan(34), 5000, 7, 64, Source, Destination);
-        Ipv4Packet.WriteHeader(_frame.AsSpan(14), 20 + 8 + 64, 1, false, false, 0, 64, IpProtocol.Udp, Source, Destination);
+        new Ipv4Header(Source, Destination, IpProtocol.Udp, 64, 1).Write(_frame.AsSpan(14), 20 + 8 + 64);
     }
 
     [Benchmark]

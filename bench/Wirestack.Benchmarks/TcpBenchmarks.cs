@@ -124,8 +124,8 @@ public class TcpBenchmarks
         int headerLength = 20 + options.WireLength;
         var frame = new byte[14 + 20 + headerLength + payload];
         EthernetFrame.WriteHeader(frame, Ours, Peer, EtherType.Ipv4);
-        TcpSegment.WriteHeader(frame.AsSpan(34), 40000, 80, seq, ack, flags, 65535, options, payload, PeerIp, OurIp);
-        Ipv4Packet.WriteHeader(frame.AsSpan(14), 20 + headerLength + payload, 1, false, false, 0, 64, IpProtocol.Tcp, PeerIp, OurIp);
+        new TcpHeader(40000, 80, seq, ack, flags, 65535).Write(frame.AsSpan(34), options, payload, PeerIp, OurIp);
+        new Ipv4Header(PeerIp, OurIp, IpProtocol.Tcp, 64, 1).Write(frame.AsSpan(14), 20 + headerLength + payload);
         return frame;
     }
 
@@ -134,8 +134,8 @@ public class TcpBenchmarks
     {
         // Rewrite sequence number and checksum in place so the frame is always the next in-order segment.
         EthernetFrame.WriteHeader(_segment, Ours, Peer, EtherType.Ipv4);
-        TcpSegment.WriteHeader(_segment.AsSpan(34), 40000, 80, _peerSeq, _stackIss + 1, TcpFlags.Ack, 65535, TcpOptions.None, 1460, PeerIp, OurIp);
-        Ipv4Packet.WriteHeader(_segment.AsSpan(14), 20 + 20 + 1460, 1, false, false, 0, 64, IpProtocol.Tcp, PeerIp, OurIp);
+        new TcpHeader(40000, 80, _peerSeq, _stackIss + 1, TcpFlags.Ack, 65535).Write(_segment.AsSpan(34), TcpOptions.None, 1460, PeerIp, OurIp);
+        new Ipv4Header(PeerIp, OurIp, IpProtocol.Tcp, 64, 1).Write(_segment.AsSpan(14), 20 + 20 + 1460);
         _peerSeq += 1460;
         _device.Inbound.Enqueue(_segment);
         _engine.Poll(++_now);
@@ -154,8 +154,8 @@ public class TcpBenchmarks
         // Acknowledge everything so the window never closes.
         uint acked = connection.SndMax;
         EthernetFrame.WriteHeader(_ack, Ours, Peer, EtherType.Ipv4);
-        TcpSegment.WriteHeader(_ack.AsSpan(34), 40000, 80, _peerSeq, acked, TcpFlags.Ack, 65535, TcpOptions.None, 0, PeerIp, OurIp);
-        Ipv4Packet.WriteHeader(_ack.AsSpan(14), 40, 1, false, false, 0, 64, IpProtocol.Tcp, PeerIp, OurIp);
+        new TcpHeader(40000, 80, _peerSeq, acked, TcpFlags.Ack, 65535).Write(_ack.AsSpan(34), TcpOptions.None, 0, PeerIp, OurIp);
+        new Ipv4Header(PeerIp, OurIp, IpProtocol.Tcp, 64, 1).Write(_ack.AsSpan(14), 40);
         _device.Inbound.Enqueue(_ack);
         _engine.Poll(++_now);
         return _device.Sent;

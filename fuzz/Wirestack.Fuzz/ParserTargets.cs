@@ -150,8 +150,7 @@ internal sealed class TcpOptionsTarget : FuzzTarget
             return;
         InvariantViolation.Check(options.SackBlockCount is >= 0 and <= 4, "more SACK blocks than an option can hold");
         var written = new byte[TcpSegment.MinimumHeaderLength + options.WireLength];
-        TcpSegment.WriteHeader(written, segment.SourcePort, segment.DestinationPort, segment.SequenceNumber, segment.AcknowledgmentNumber,
-            segment.Flags, segment.Window, options, 0, Ipv4Address.Any, Ipv4Address.Any);
+        segment.Header.Write(written, options, 0, Ipv4Address.Any, Ipv4Address.Any);
         var reread = TcpOptions.None;
         InvariantViolation.Check(TcpSegment.TryParse(written, out var again) && again.TryParseOptions(out reread), "written options do not parse");
         InvariantViolation.Check(reread.MaximumSegmentSize == options.MaximumSegmentSize && reread.WindowScale == options.WindowScale

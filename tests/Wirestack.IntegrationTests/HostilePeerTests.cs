@@ -220,11 +220,11 @@ public sealed class HostilePeerTests
             mac[0] = 0x02;
             var source = new Wire.Ipv4Address(0xC0A8_0000u | (uint)(3 + random.Next(245)));
             var segment = new byte[Wire.TcpSegment.MinimumHeaderLength];
-            Wire.TcpSegment.WriteHeader(segment, (ushort)(1024 + i), 80, (uint)random.Next(), 0, Wire.TcpFlags.Syn, 64240, Wire.TcpOptions.None, 0, source, deviceIp);
+            new Wire.TcpHeader((ushort)(1024 + i), 80, (uint)random.Next(), 0, Wire.TcpFlags.Syn, 64240).Write(segment, Wire.TcpOptions.None, 0, source, deviceIp);
             var frame = new byte[Wire.EthernetFrame.HeaderLength + Wire.Ipv4Packet.MinimumHeaderLength + segment.Length];
             int at = Wire.EthernetFrame.WriteHeader(frame, deviceMac, Wire.MacAddress.Read(mac), Wire.EtherType.Ipv4);
-            Wire.Ipv4Packet.WriteHeader(frame.AsSpan(at), Wire.Ipv4Packet.MinimumHeaderLength + segment.Length, (ushort)i, dontFragment: true,
-                moreFragments: false, fragmentOffset: 0, 64, Wire.IpProtocol.Tcp, source, deviceIp);
+            new Wire.Ipv4Header(source, deviceIp, Wire.IpProtocol.Tcp, 64, (ushort)i) { DontFragment = true }
+                .Write(frame.AsSpan(at), Wire.Ipv4Packet.MinimumHeaderLength + segment.Length);
             segment.CopyTo(frame.AsSpan(at + Wire.Ipv4Packet.MinimumHeaderLength));
             link.Send(frame);
             if (i % 50 == 49)

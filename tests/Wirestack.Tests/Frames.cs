@@ -31,7 +31,8 @@ internal static class Frames
         ushort identification = 1, bool moreFragments = false, int fragmentOffset = 0, bool dontFragment = false, byte ttl = 64)
     {
         var packet = new byte[Ipv4Packet.MinimumHeaderLength + payload.Length];
-        Ipv4Packet.WriteHeader(packet, packet.Length, identification, dontFragment, moreFragments, fragmentOffset, ttl, protocol, source, destination);
+        new Ipv4Header(source, destination, protocol, ttl, identification) { DontFragment = dontFragment, MoreFragments = moreFragments, FragmentOffset = fragmentOffset }
+            .Write(packet, packet.Length);
         payload.CopyTo(packet.AsSpan(Ipv4Packet.MinimumHeaderLength));
         return packet;
     }

@@ -31,10 +31,9 @@ public sealed class SegmentationOffloadTests
         if (ipv6)
             Ipv6Packet.WriteHeader(ip, tcpHeader + payload.Length, IpProtocol.Tcp, 64, source, destination);
         else
-            Ipv4Packet.WriteHeader(ip, network + tcpHeader + payload.Length, identification, false, false, 0, 64, IpProtocol.Tcp, source.Ipv4, destination.Ipv4);
+            new Ipv4Header(source.Ipv4, destination.Ipv4, IpProtocol.Tcp, 64, identification).Write(ip, network + tcpHeader + payload.Length);
         payload.CopyTo(frame, headersLength);
-        TcpSegment.WriteHeader(frame.AsSpan(transportStart), 80, 40000, 5000, 9000, flags, 1000, options, payload.Length, source, destination,
-            partialChecksum: true);
+        new TcpHeader(80, 40000, 5000, 9000, flags, 1000).Write(frame.AsSpan(transportStart), options, payload.Length, source, destination, partialChecksum: true);
         return frame;
     }
 

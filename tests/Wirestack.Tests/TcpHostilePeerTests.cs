@@ -87,7 +87,7 @@ public sealed class TcpHostilePeerTests
             mac[0] = 0x02;
             var source = new Ipv4Address((uint)(0xC0A8_0000 | (3 + random.Next(245))));
             var segment = new byte[TcpSegment.MinimumHeaderLength];
-            TcpSegment.WriteHeader(segment, (ushort)(1024 + i), 80, PeerIss, 0, TcpFlags.Syn, 65535, TcpOptions.None, 0, source, Frames.StackIp);
+            new TcpHeader((ushort)(1024 + i), 80, PeerIss, 0, TcpFlags.Syn, 65535).Write(segment, TcpOptions.None, 0, source, Frames.StackIp);
             h.Inject(Frames.Ethernet(Frames.StackMac, MacAddress.Read(mac), EtherType.Ipv4, Frames.Ipv4(source, Frames.StackIp, IpProtocol.Tcp, segment)));
             if (i % 50 == 49)
                 h.Advance(TimeSpan.FromMilliseconds(10));

@@ -27,7 +27,7 @@ internal sealed class TcpPeer(EngineHarness harness, ushort localPort = 40000, u
         var opts = options ?? TcpOptions.None;
         var segment = new byte[TcpSegment.MinimumHeaderLength + opts.WireLength + payload.Length];
         payload.CopyTo(segment, TcpSegment.MinimumHeaderLength + opts.WireLength);
-        TcpSegment.WriteHeader(segment, LocalPort, RemotePort, seq, ack, flags, window, opts, payload.Length, Address, StackAddress);
+        new TcpHeader(LocalPort, RemotePort, seq, ack, flags, window).Write(segment, opts, payload.Length, Address, StackAddress);
         harness.Inject(Address.IsIpv4
             ? Frames.Ethernet(Frames.StackMac, Frames.PeerMac, EtherType.Ipv4, Frames.Ipv4(Address.Ipv4, StackAddress.Ipv4, IpProtocol.Tcp, segment))
             : Ipv6Frames.Packet(Address, StackAddress, IpProtocol.Tcp, segment));

@@ -119,13 +119,40 @@ public sealed class WireRecordTests
     public void Ipv4HeaderWithOptions()
     {
         var header = new byte[24];
-        int length = Ipv4Packet.WriteHeader(header, 32, 1, false, false, 0, 1, 2, Ipv4Address.Parse("10.0.0.1"), Ipv4Address.Parse("224.0.0.22"),
-            typeOfService: 0xC0, options: IgmpMessage.RouterAlert);
+        int length = new Ipv4Header(Ipv4Address.Parse("10.0.0.1"), Ipv4Address.Parse("224.0.0.22"), IpProtocol.Igmp, TimeToLive: 1, Identification: 1) { TypeOfService = 0xC0 }
+            .Write(header, 32, IgmpMessage.RouterAlert);
         Assert.Equal(24, length);
         Assert.Equal(0x46, header[0]);
         Assert.Equal(0, Checksum.Compute(header));
         Assert.Equal(IgmpMessage.RouterAlert.ToArray(), header[20..]);
-        Assert.Throws<ArgumentException>(() => Ipv4Packet.WriteHeader(new byte[28], 28, 1, false, false, 0, 1, 2, default, default, options: new byte[3]));
+        Assert.Throws<ArgumentException>(() => new Ipv4Header(default, default, IpProtocol.Igmp, 1, 1).Write(new byte[28], 28, new byte[3]));
+    }
+
+    [Fact(DisplayName = "RFC 791 3.1 and RFC 9293 3.1: a parsed header's fields write back the same bytes (IPv4 with fragment fields and TOS, TCP with options and checksum)")]
+    public void HeadersRoundTrip()
+    {
+        var ipv4 = Frames.Ipv4(Frames.PeerIp, Frames.StackIp, IpProtocol.Udp, new byte[16], identification: 0xBEEF, moreFragments: true, fragmentOffset: 1480, ttl: 3);
+        ipv4[1] = 0x2E;
+        ipv4[10] = ipv4[11] = 0;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(ipv4.AsSpan(10), Checksum.Compute(ipv4.AsSpan(0, 20)));
+        Assert.True(Ipv4Packet.TryParse(ipv4, out var packet));
+        var again = new byte[20];
+        Assert.Equal(20, packet.Header.Write(again, ipv4.Length));
+        Assert.Equal(ipv4[..20], again);
+
+        var options = TcpOptions.None;
+        options.MaximumSegmentSize = 1460;
+        options.SackPermitted = true;
+        var tcp = new byte[TcpSegment.MinimumHeaderLength + options.WireLength + 5];
+        "hello"u8.CopyTo(tcp.AsSpan(tcp.Length - 5));
+        int length = new TcpHeader(40000, 80, 0x01020304, 0x0A0B0C0D, TcpFlags.Syn | TcpFlags.Ack, 29200).Write(tcp, options, 5, Frames.PeerIp, Frames.StackIp);
+        Assert.Equal(tcp.Length, length);
+        var read = TcpOptions.None;
+        Assert.True(TcpSegment.TryParse(tcp, out var segment) && segment.IsChecksumValid(Frames.PeerIp, Frames.StackIp) && segment.TryParseOptions(out read));
+        Assert.Equal((ushort)1460, read.MaximumSegmentSize);
+        var rewritten = tcp.ToArray();
+        segment.Header.Write(rewritten, read, 5, Frames.PeerIp, Frames.StackIp);
+        Assert.Equal(tcp, rewritten);
     }
 
     [Fact(DisplayName = "RFC 792 and RFC 4443 2.4 c: a quoted header is read as far as it goes; a quote shorter than its header, or with an IHL under 5, is refused")]

@@ -114,8 +114,8 @@ internal sealed class IpOutput
         {
             offset = payloadOffset - Ipv4Packet.MinimumHeaderLength;
             length = Ipv4Packet.MinimumHeaderLength + payloadLength;
-            Ipv4Packet.WriteHeader(buffer.AsSpan(offset), length, NextIpv4Identification(destination.Ipv4, protocol), dontFragment: false, moreFragments: false,
-                fragmentOffset: 0, hopLimit != 0 ? hopLimit : _timeToLive, protocol, _ipv4.Address, destination.Ipv4);
+            new Ipv4Header(_ipv4.Address, destination.Ipv4, protocol, hopLimit != 0 ? hopLimit : _timeToLive, NextIpv4Identification(destination.Ipv4, protocol))
+                .Write(buffer.AsSpan(offset), length);
         }
         else
         {
@@ -202,18 +202,17 @@ internal sealed class IpOutput
             return;
         int headerLength = original.HeaderLength;
         int dataLength = length - headerLength;
-        ushort identification = original.Identification;
-        byte typeOfService = original.TypeOfService, timeToLive = original.TimeToLive, protocol = original.Protocol;
-        var source = original.Source;
-        var destination = original.Destination;
+        // Options are not copied: the stack sends none it would fragment (RFC 791 3.1 would have each fragment say
+        // which it keeps).
+        var header = original.Header;
         int maxData = (mtu - Ipv4Packet.MinimumHeaderLength) & ~7;
         for (int dataOffset = 0; dataOffset < dataLength; dataOffset += maxData)
         {
             int chunk = Math.Min(maxData, dataLength - dataOffset);
             bool more = dataOffset + chunk < dataLength;
             int headerStart = offset + headerLength + dataOffset - Ipv4Packet.MinimumHeaderLength;
-            Ipv4Packet.WriteHeader(buffer.AsSpan(headerStart), Ipv4Packet.MinimumHeaderLength + chunk, identification, dontFragment: false,
-                more, dataOffset, timeToLive, protocol, source, destination, typeOfService);
+            (header with { DontFragment = false, MoreFragments = more, FragmentOffset = dataOffset })
+                .Write(buffer.AsSpan(headerStart), Ipv4Packet.MinimumHeaderLength + chunk);
             _link.Send(buffer, headerStart, Ipv4Packet.MinimumHeaderLength + chunk, linkAddress, EtherType.Ipv4, default, now);
             _counters.Increment(StackCounter.Ipv4FragmentsSent);
         }

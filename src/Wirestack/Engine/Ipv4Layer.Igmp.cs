@@ -160,9 +160,9 @@ internal sealed partial class Ipv4Layer
         IgmpMessage.Finish(buffer.AsSpan(TransportOffset, length));
         int headerLength = IgmpHeaderLength;
         int offset = TransportOffset - headerLength;
-        Ipv4Packet.WriteHeader(buffer.AsSpan(offset, headerLength), headerLength + length, _output.NextIpv4Identification(destination, IpProtocol.Igmp), dontFragment: false,
-            moreFragments: false, fragmentOffset: 0, timeToLive: 1, IpProtocol.Igmp, _interface.Address, destination, typeOfService: 0xC0,
-            options: IgmpMessage.RouterAlert);
+        // RFC 9776 4: TTL 1, the Router Alert option, and (as Linux sends it) internetwork-control precedence.
+        new Ipv4Header(_interface.Address, destination, IpProtocol.Igmp, TimeToLive: 1, _output.NextIpv4Identification(destination, IpProtocol.Igmp)) { TypeOfService = 0xC0 }
+            .Write(buffer.AsSpan(offset, headerLength), headerLength + length, IgmpMessage.RouterAlert);
         _output.Route(buffer, offset, headerLength + length, destination, _now);
         _counters.Increment(StackCounter.IgmpReportsSent);
     }

@@ -87,8 +87,8 @@ internal sealed partial class TcpLayer
         var reply = TcpOptions.None;
         reply.MaximumSegmentSize = (ushort)Math.Min(peerMss, ourMss);
         using var lease = _buffers.Rent();
-        int length = TcpSegment.WriteHeader(lease.Buffer.AsSpan(TransportOffset), key.LocalPort, key.RemotePort, cookie, segment.SequenceNumber + 1,
-            TcpFlags.Syn | TcpFlags.Ack, CookieWindow, reply, 0, key.LocalAddress, key.RemoteAddress);
+        int length = new TcpHeader(key.LocalPort, key.RemotePort, cookie, segment.SequenceNumber + 1, TcpFlags.Syn | TcpFlags.Ack, CookieWindow)
+            .Write(lease.Buffer.AsSpan(TransportOffset), reply, 0, key.LocalAddress, key.RemoteAddress);
         _output.Send(lease.Buffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress, _now);
         _counters.Increment(StackCounter.TcpSynCookiesSent);
         _counters.Increment(StackCounter.TcpSegmentsSent);
@@ -115,8 +115,8 @@ internal sealed partial class TcpLayer
             reply = TcpFlags.Rst | TcpFlags.Ack;
         }
         using var lease = _buffers.Rent();
-        int length = TcpSegment.WriteHeader(lease.Buffer.AsSpan(TransportOffset), key.LocalPort, key.RemotePort, seq, ack, reply, 0,
-            TcpOptions.None, 0, key.LocalAddress, key.RemoteAddress);
+        int length = new TcpHeader(key.LocalPort, key.RemotePort, seq, ack, reply, Window: 0)
+            .Write(lease.Buffer.AsSpan(TransportOffset), TcpOptions.None, 0, key.LocalAddress, key.RemoteAddress);
         _output.Send(lease.Buffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress, _now);
         _counters.Increment(StackCounter.TcpResetsSent);
         _counters.Increment(StackCounter.TcpSegmentsSent);

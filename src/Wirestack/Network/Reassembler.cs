@@ -217,9 +217,8 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
     {
         if (key.Source.IsIpv4)
         {
-            Ipv4Packet.WriteHeader(partial.Buffer.AsSpan(DataStart - Ipv4Packet.MinimumHeaderLength), Ipv4Packet.MinimumHeaderLength + dataLength,
-                (ushort)key.Identification, dontFragment: false, moreFragments: false, fragmentOffset: 0, partial.TimeToLive, key.Protocol,
-                key.Source.Ipv4, key.Destination.Ipv4, partial.TypeOfService);
+            new Ipv4Header(key.Source.Ipv4, key.Destination.Ipv4, key.Protocol, partial.TimeToLive, (ushort)key.Identification) { TypeOfService = partial.TypeOfService }
+                .Write(partial.Buffer.AsSpan(DataStart - Ipv4Packet.MinimumHeaderLength), Ipv4Packet.MinimumHeaderLength + dataLength);
             return Ipv4Packet.MinimumHeaderLength;
         }
         var header = partial.Buffer.AsSpan(DataStart - partial.HeaderLength, partial.HeaderLength);

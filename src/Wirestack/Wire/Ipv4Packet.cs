@@ -111,32 +111,51 @@ internal readonly ref struct Ipv4Packet
     /// <summary>The payload: the datagram's data or this fragment's share of it.</summary>
     public Span<byte> Payload => _bytes[HeaderLength..];
 
+    /// <summary>The header's fields, to write again (fragments keep the original's, reassembly writes the whole datagram's).</summary>
+    public Ipv4Header Header => new(Source, Destination, Protocol, TimeToLive, Identification)
+    {
+        TypeOfService = TypeOfService,
+        DontFragment = DontFragment,
+        MoreFragments = MoreFragments,
+        FragmentOffset = FragmentOffset,
+    };
+}
+
+/// <summary>
+/// An IPv4 header's fields (RFC 791 3.1) as the stack writes them; lengths and the checksum are worked out when it is
+/// written. <see cref="FragmentOffset"/> is in bytes and must be a multiple of 8.
+/// </summary>
+internal readonly record struct Ipv4Header(Ipv4Address Source, Ipv4Address Destination, byte Protocol, byte TimeToLive, ushort Identification)
+{
+    public byte TypeOfService { get; init; }
+    public bool DontFragment { get; init; }
+    public bool MoreFragments { get; init; }
+    public int FragmentOffset { get; init; }
+
     /// <summary>
-    /// Writes a header with a correct checksum into <paramref name="destination"/>: 20 bytes, and
-    /// <paramref name="options"/> behind them (a multiple of 4 bytes, at most 40). <paramref name="fragmentOffset"/> is
-    /// in bytes and must be a multiple of 8. Returns the header's length.
+    /// Writes the header with a correct checksum into <paramref name="destination"/>: 20 bytes, and
+    /// <paramref name="options"/> behind them (a multiple of 4 bytes, at most 40), for a packet of
+    /// <paramref name="totalLength"/> bytes. Returns the header's length.
     /// </summary>
-    public static int WriteHeader(Span<byte> destination, int totalLength, ushort identification, bool dontFragment, bool moreFragments,
-        int fragmentOffset, byte timeToLive, byte protocol, Ipv4Address source, Ipv4Address destinationAddress, byte typeOfService = 0,
-        ReadOnlySpan<byte> options = default)
+    public int Write(Span<byte> destination, int totalLength, ReadOnlySpan<byte> options = default)
     {
         if (options.Length % 4 != 0 || options.Length > 40)
             throw new ArgumentException("IPv4 options take a multiple of 4 bytes, at most 40.", nameof(options));
-        int headerLength = MinimumHeaderLength + options.Length;
+        int headerLength = Ipv4Packet.MinimumHeaderLength + options.Length;
         var header = destination[..headerLength];
         header[0] = (byte)(0x40 | headerLength / 4);
-        header[1] = typeOfService;
+        header[1] = TypeOfService;
         BinaryPrimitives.WriteUInt16BigEndian(header[2..], (ushort)totalLength);
-        BinaryPrimitives.WriteUInt16BigEndian(header[4..], identification);
-        ushort flags = (ushort)((dontFragment ? DontFragmentFlag : 0) | (moreFragments ? MoreFragmentsFlag : 0) | ((fragmentOffset / 8) & 0x1FFF));
+        BinaryPrimitives.WriteUInt16BigEndian(header[4..], Identification);
+        ushort flags = (ushort)((DontFragment ? Ipv4Packet.DontFragmentFlag : 0) | (MoreFragments ? Ipv4Packet.MoreFragmentsFlag : 0) | ((FragmentOffset / 8) & 0x1FFF));
         BinaryPrimitives.WriteUInt16BigEndian(header[6..], flags);
-        header[8] = timeToLive;
-        header[9] = protocol;
+        header[8] = TimeToLive;
+        header[9] = Protocol;
         header[10] = 0;
         header[11] = 0;
-        source.WriteTo(header[12..]);
-        destinationAddress.WriteTo(header[16..]);
-        options.CopyTo(header[MinimumHeaderLength..]);
+        Source.WriteTo(header[12..]);
+        Destination.WriteTo(header[16..]);
+        options.CopyTo(header[Ipv4Packet.MinimumHeaderLength..]);
         BinaryPrimitives.WriteUInt16BigEndian(header[10..], Checksum.Compute(header));
         return headerLength;
     }

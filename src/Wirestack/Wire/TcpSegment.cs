@@ -122,6 +122,9 @@ internal readonly ref struct TcpSegment
     public TcpFlags Flags => (TcpFlags)_bytes[13];
     /// <summary>Window field (before scaling).</summary>
     public ushort Window => BinaryPrimitives.ReadUInt16BigEndian(_bytes[14..]);
+
+    /// <summary>The fixed fields, to write again.</summary>
+    public TcpHeader Header => new(SourcePort, DestinationPort, SequenceNumber, AcknowledgmentNumber, Flags, Window);
     /// <summary>Stored checksum.</summary>
     public ushort StoredChecksum => BinaryPrimitives.ReadUInt16BigEndian(_bytes[16..]);
     /// <summary>Urgent pointer.</summary>
@@ -190,34 +193,6 @@ internal readonly ref struct TcpSegment
         return true;
     }
 
-    /// <summary>
-    /// Writes a header with <paramref name="options"/> in front of a payload already in place after it, and the
-    /// checksum. Returns the segment length.
-    /// </summary>
-    internal static int WriteHeader(Span<byte> segment, ushort sourcePort, ushort destinationPort, uint sequenceNumber, uint acknowledgmentNumber,
-        TcpFlags flags, ushort window, in TcpOptions options, int payloadLength, IpAddress source, IpAddress destination, bool partialChecksum = false)
-    {
-        int headerLength = MinimumHeaderLength + options.WireLength;
-        BinaryPrimitives.WriteUInt16BigEndian(segment, sourcePort);
-        BinaryPrimitives.WriteUInt16BigEndian(segment[2..], destinationPort);
-        BinaryPrimitives.WriteUInt32BigEndian(segment[4..], sequenceNumber);
-        BinaryPrimitives.WriteUInt32BigEndian(segment[8..], acknowledgmentNumber);
-        segment[12] = (byte)(headerLength / 4 << 4);
-        segment[13] = (byte)flags;
-        BinaryPrimitives.WriteUInt16BigEndian(segment[14..], window);
-        segment[16] = 0;
-        segment[17] = 0;
-        segment[18] = 0;
-        segment[19] = 0;
-        WriteOptions(segment[MinimumHeaderLength..headerLength], options);
-        int length = headerLength + payloadLength;
-        uint pseudoHeader = Checksum.PseudoHeaderSum(source, destination, IpProtocol.Tcp, length);
-        // Partial: the field holds the pseudo-header sum, uncomplemented, for the device to add the rest to.
-        ushort checksum = partialChecksum ? (ushort)pseudoHeader : Checksum.Compute(segment[..length], pseudoHeader);
-        BinaryPrimitives.WriteUInt16BigEndian(segment[ChecksumOffset..], checksum);
-        return length;
-    }
-
     /// <summary>Where the checksum field sits in the header.</summary>
     internal const int ChecksumOffset = 16;
 
@@ -241,7 +216,7 @@ internal readonly ref struct TcpSegment
         return true;
     }
 
-    static void WriteOptions(Span<byte> destination, in TcpOptions options)
+    internal static void WriteOptions(Span<byte> destination, in TcpOptions options)
     {
         int i = 0;
         if (options.MaximumSegmentSize != 0)
@@ -287,5 +262,41 @@ internal readonly ref struct TcpSegment
         destination[i..].Fill(OptionNop);
         if (i < destination.Length)
             destination[^1] = OptionEnd;
+    }
+}
+
+/// <summary>
+/// A TCP header's fixed fields (RFC 9293 3.1) as the stack writes them; the options are given, the data offset and
+/// checksum worked out when it is written.
+/// </summary>
+internal readonly record struct TcpHeader(ushort SourcePort, ushort DestinationPort, uint SequenceNumber, uint AcknowledgmentNumber, TcpFlags Flags, ushort Window)
+{
+    /// <summary>
+    /// Writes the header with <paramref name="options"/> in front of <paramref name="payloadLength"/> bytes already in
+    /// place after it, and the checksum over the pseudo-header of <paramref name="source"/> and
+    /// <paramref name="destination"/> (only that sum, left for the device, when <paramref name="partialChecksum"/>).
+    /// Returns the segment's length.
+    /// </summary>
+    public int Write(Span<byte> segment, in TcpOptions options, int payloadLength, IpAddress source, IpAddress destination, bool partialChecksum = false)
+    {
+        int headerLength = TcpSegment.MinimumHeaderLength + options.WireLength;
+        BinaryPrimitives.WriteUInt16BigEndian(segment, SourcePort);
+        BinaryPrimitives.WriteUInt16BigEndian(segment[2..], DestinationPort);
+        BinaryPrimitives.WriteUInt32BigEndian(segment[4..], SequenceNumber);
+        BinaryPrimitives.WriteUInt32BigEndian(segment[8..], AcknowledgmentNumber);
+        segment[12] = (byte)(headerLength / 4 << 4);
+        segment[13] = (byte)Flags;
+        BinaryPrimitives.WriteUInt16BigEndian(segment[14..], Window);
+        segment[16] = 0;
+        segment[17] = 0;
+        segment[18] = 0;
+        segment[19] = 0;
+        TcpSegment.WriteOptions(segment[TcpSegment.MinimumHeaderLength..headerLength], options);
+        int length = headerLength + payloadLength;
+        uint pseudoHeader = Checksum.PseudoHeaderSum(source, destination, IpProtocol.Tcp, length);
+        // Partial: the field holds the pseudo-header sum, uncomplemented, for the device to add the rest to.
+        ushort checksum = partialChecksum ? (ushort)pseudoHeader : Checksum.Compute(segment[..length], pseudoHeader);
+        BinaryPrimitives.WriteUInt16BigEndian(segment[TcpSegment.ChecksumOffset..], checksum);
+        return length;
     }
 }

@@ -268,8 +268,8 @@ internal sealed partial class TcpControlBlock
         int headerLength = TcpSegment.MinimumHeaderLength + options.WireLength;
         if (payloadLength > 0)
             Send.Peek((int)(seq - _sendBufferSeq), buffer.AsSpan(start + headerLength, payloadLength));
-        int length = TcpSegment.WriteHeader(buffer.AsSpan(start), Key.LocalPort, Key.RemotePort, seq, ack, flags, window, options,
-            payloadLength, Key.LocalAddress, Key.RemoteAddress, partialChecksum: _network.SegmentationOffload);
+        int length = new TcpHeader(Key.LocalPort, Key.RemotePort, seq, ack, flags, window)
+            .Write(buffer.AsSpan(start), options, payloadLength, Key.LocalAddress, Key.RemoteAddress, partialChecksum: _network.SegmentationOffload);
         _network.SendSegment(Key, buffer, length, segmentSize);
         // Counted as the segments on the wire, as Linux counts OutSegs.
         _network.Counters.Add(StackCounter.TcpSegmentsSent, segmentSize > 0 ? (payloadLength + segmentSize - 1) / segmentSize : 1);
