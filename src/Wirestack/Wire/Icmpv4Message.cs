@@ -84,7 +84,6 @@ internal readonly ref struct Icmpv4Message
     public bool IsError => Type is Icmpv4Type.DestinationUnreachable or Icmpv4Type.SourceQuench or Icmpv4Type.Redirect
         or Icmpv4Type.TimeExceeded or Icmpv4Type.ParameterProblem;
 
-    /// <summary>Writes type, code and rest-of-header and computes the checksum over header and the payload already in place after it.</summary>
     /// <summary>
     /// Turns an echo request into its reply where it lies (RFC 792: type 0, the same identifier, sequence and data),
     /// updating the checksum incrementally (RFC 1624) instead of summing the data again.
@@ -98,6 +97,7 @@ internal readonly ref struct Icmpv4Message
         BinaryPrimitives.WriteUInt16BigEndian(message[2..], Checksum.Update(storedChecksum, oldTypeCode, (ushort)Icmpv4Type.EchoReply << 8));
     }
 
+    /// <summary>Writes type, code and rest-of-header and computes the checksum over header and the payload already in place after it.</summary>
     public static void WriteHeader(Span<byte> message, Icmpv4Type type, byte code, uint restOfHeader)
     {
         message[0] = (byte)type;

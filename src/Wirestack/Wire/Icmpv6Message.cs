@@ -63,7 +63,6 @@ internal readonly ref struct Icmpv6Message
     public bool IsChecksumValid(IpAddress source, IpAddress destination) =>
         Checksum.Compute(_bytes, Checksum.PseudoHeaderSum(source, destination, IpProtocol.Icmpv6, _bytes.Length)) == 0;
 
-    /// <summary>Writes type and code and computes the checksum over a body already in place.</summary>
     /// <summary>
     /// An error's body (RFC 4443 3): the 32-bit parameter (MTU, pointer, or unused) and the quote of the offending
     /// packet behind it. Returns the message's length with its 4-byte header.
@@ -81,6 +80,7 @@ internal readonly ref struct Icmpv6Message
     /// <summary>What an error quotes: the invoking packet, as much as fits (RFC 4443 2.4 c).</summary>
     public Span<byte> ErrorQuote => _bytes[(HeaderLength + 4)..];
 
+    /// <summary>Writes type and code and computes the checksum over a body already in place.</summary>
     public static void Finish(Span<byte> message, Icmpv6Type type, byte code, IpAddress source, IpAddress destination)
     {
         message[0] = (byte)type;

@@ -3,81 +3,13 @@ using Wirestack.Wire;
 
 namespace Wirestack.Transport.Tcp;
 
-// Opening and segment arrival (RFC 9293 3.10.7), with RFC 5961 robustness and RFC 7323 PAWS.
+// Segment arrival (RFC 9293 3.10.7.4), with RFC 5961 robustness and RFC 7323 PAWS.
 internal sealed partial class TcpControlBlock
 {
-    /// <summary>Active open (RFC 9293 3.10.1): send SYN, enter SYN-SENT.</summary>
-    public void Connect()
-    {
-        SetState(TcpState.SynSent);
-        SendSyn();
-    }
-
-    /// <summary>Passive open from a listener's SYN: record the peer, negotiate options, answer SYN-ACK (RFC 9293 3.10.7.2).</summary>
-    public void AcceptSyn(uint sequence, ushort window, in TcpOptions options)
-    {
-        Irs = sequence;
-        RcvNxt = sequence + 1;
-        NegotiateOptions(options);
-        _sndWnd = window; // the window of a SYN is never scaled (RFC 7323 2.2)
-        _maxSndWnd = _sndWnd;
-        _sndWl1 = sequence;
-        _sndWl2 = Iss;
-        SetState(TcpState.SynReceived);
-        SendSyn();
-    }
-
-    /// <summary>
-    /// A connection rebuilt from a valid SYN cookie (RFC 4987 3.6): the handshake is complete, options beyond the
-    /// MSS were not kept.
-    /// </summary>
-    public void AcceptCookie(uint irs, int peerMss, uint ack, ushort window)
-    {
-        Irs = irs;
-        RcvNxt = irs + 1;
-        SndUna = ack;
-        SndNxt = ack;
-        SndMax = ack;
-        _sendBufferSeq = ack;
-        _sendMss = Math.Clamp(peerMss, 64, Math.Min(_ourMss, PathMss));
-        _congestion = CongestionController.Create(_settings.CongestionControl, _sendMss);
-        _sndWnd = window;
-        _maxSndWnd = _sndWnd;
-        _sndWl1 = irs + 1;
-        _sndWl2 = ack;
-        _rcvAdv = RcvNxt + (uint)Math.Min(65535, WindowRoom());
-        SetState(TcpState.Established);
-    }
-
-    void NegotiateOptions(in TcpOptions options)
-    {
-        int peerMss = options.MaximumSegmentSize != 0 ? options.MaximumSegmentSize : Key.DefaultMss;
-        _sendMss = Math.Clamp(peerMss, 64, Math.Min(_ourMss, PathMss));
-        _sackEnabled = _settings.Sack && options.SackPermitted;
-        _timestampsEnabled = _settings.Timestamps && options.HasTimestamps;
-        if (_timestampsEnabled)
-        {
-            _tsRecent = options.TimestampValue;
-            _tsRecentAge = _network.Now;
-        }
-        _windowScalingEnabled = _settings.WindowScaling && options.WindowScale >= 0;
-        if (_windowScalingEnabled)
-        {
-            _sendScale = options.WindowScale;
-            _receiveScale = _desiredReceiveScale;
-        }
-        else
-        {
-            _sendScale = 0;
-            _receiveScale = 0;
-        }
-        _congestion = CongestionController.Create(_settings.CongestionControl, EffectiveSendMss);
-    }
-
-    /// <summary>Payload bytes per full segment after the options every segment carries.</summary>
     /// <summary>The largest segment the known path MTU carries.</summary>
     int PathMss => _network.PathMtu(Key.RemoteAddress) - Key.NetworkHeaderLength - TcpSegment.MinimumHeaderLength;
 
+    /// <summary>Payload bytes per full segment after the options every segment carries.</summary>
     int EffectiveSendMss => _sendMss - (_timestampsEnabled ? 12 : 0);
 
     /// <summary>Processes one arriving segment (checksum already verified, addressed to this connection).</summary>
@@ -99,161 +31,45 @@ internal sealed partial class TcpControlBlock
         _network.Reschedule(this);
     }
 
-    void ProcessInSynSent(TcpSegment segment, in TcpOptions options)
-    {
-        var flags = segment.Flags;
-        uint ack = segment.AcknowledgmentNumber;
-        bool hasAck = (flags & TcpFlags.Ack) != 0;
-        if (hasAck && (Seq.Le(ack, Iss) || Seq.Gt(ack, SndMax)))
-        {
-            if ((flags & TcpFlags.Rst) == 0)
-                SendReset(ack);
-            return;
-        }
-        if ((flags & TcpFlags.Rst) != 0)
-        {
-            // RFC 5961 3.2 / RFC 9293: only an RST that acknowledges our SYN refuses the connection.
-            if (hasAck)
-                Close(SocketError.ConnectionRefused);
-            return;
-        }
-        if ((flags & TcpFlags.Syn) == 0)
-            return;
-
-        Irs = segment.SequenceNumber;
-        RcvNxt = Irs + 1;
-        NegotiateOptions(options);
-        _sndWl1 = segment.SequenceNumber;
-        _sndWl2 = ack;
-        if (hasAck)
-        {
-            _sndWnd = segment.Window;
-            _maxSndWnd = _sndWnd;
-            AcknowledgeSyn(ack);
-            EnterEstablished();
-            Events?.OnEstablished();
-            _ackNow = true;
-            // Data may ride on the SYN-ACK (rare); accept it like any other.
-            if (segment.Payload.Length > 0)
-                AcceptPayload(segment.SequenceNumber + 1, segment.Payload);
-        }
-        else
-        {
-            // Simultaneous open (RFC 9293 3.5 figure 7): answer with SYN-ACK from SYN-RECEIVED.
-            _sndWnd = segment.Window;
-            _maxSndWnd = _sndWnd;
-            SetState(TcpState.SynReceived);
-            SndNxt = Iss;
-            SendSyn();
-        }
-    }
-
     void ProcessSynchronized(TcpSegment segment, in TcpOptions options)
     {
         var flags = segment.Flags;
         uint seq = segment.SequenceNumber;
         var payload = segment.Payload;
-        int segmentLength = payload.Length + ((flags & TcpFlags.Syn) != 0 ? 1 : 0) + ((flags & TcpFlags.Fin) != 0 ? 1 : 0);
-
-        // RFC 7323 5.3 PAWS: a timestamp older than TS.Recent marks a segment from an earlier incarnation.
-        if (_timestampsEnabled && options.HasTimestamps && (flags & TcpFlags.Rst) == 0
-            && Seq.Lt(options.TimestampValue, _tsRecent) && _network.Now - _tsRecentAge < 24L * 24 * 3600 * 1_000_000)
-        {
-            _network.Counters.Increment(StackCounter.DropTcpPaws);
-            SendAck();
+        if (FailsPaws(flags, options))
             return;
-        }
 
         // RFC 9293 3.10.7.4 first: is the segment acceptable?
-        uint window = _rcvAdv - RcvNxt;
-        if (Seq.Lt(_rcvAdv, RcvNxt))
-            window = 0;
-        bool acceptable = segmentLength == 0
-            ? (window == 0 ? seq == RcvNxt : Seq.InRange(seq, RcvNxt, RcvNxt + window) || seq == RcvNxt)
-            : window != 0 && (Seq.InRange(seq, RcvNxt, RcvNxt + window) || Seq.InRange(seq + (uint)segmentLength - 1, RcvNxt, RcvNxt + window));
-        if (!acceptable)
+        int segmentLength = payload.Length + ((flags & TcpFlags.Syn) != 0 ? 1 : 0) + ((flags & TcpFlags.Fin) != 0 ? 1 : 0);
+        if (!IsAcceptable(seq, segmentLength))
         {
-            if ((flags & TcpFlags.Rst) == 0)
-            {
-                _network.Counters.Increment(StackCounter.DropTcpOutOfWindow);
-                // A retransmitted FIN in TIME-WAIT restarts the 2·MSL timer (RFC 9293 3.10.7.4 eighth).
-                if (State == TcpState.TimeWait && (flags & TcpFlags.Fin) != 0)
-                    EnterTimeWait();
-                SendAck();
-            }
+            RefuseUnacceptable(flags);
             return;
         }
-
-        // Second: RST (RFC 5961 3.2): only an exact match resets; in-window gets a challenge ACK.
+        // Second: RST. Fourth: SYN.
         if ((flags & TcpFlags.Rst) != 0)
         {
-            if (seq == RcvNxt)
-            {
-                _network.Counters.Increment(StackCounter.TcpResetsReceived);
-                if (State == TcpState.SynReceived && Listener is not null)
-                    Close(SocketError.ConnectionReset);
-                else if (State is TcpState.Closing or TcpState.LastAck or TcpState.TimeWait)
-                    Close(SocketError.Success);
-                else
-                    Close(SocketError.ConnectionReset);
-            }
-            else
-            {
-                SendChallengeAck();
-            }
+            ProcessReset(seq);
             return;
         }
-
-        // Fourth: SYN in a synchronized state (RFC 5961 4.2): challenge ACK, never a reset.
         if ((flags & TcpFlags.Syn) != 0)
         {
-            if (State == TcpState.SynReceived && seq == Irs)
-            {
-                // A retransmitted SYN: our SYN-ACK was lost; send it again.
-                SndNxt = Iss;
-                SendSyn();
-                return;
-            }
-            SendChallengeAck();
+            ProcessSynchronizedSyn(seq);
             return;
         }
 
         // Fifth: ACK.
         if ((flags & TcpFlags.Ack) == 0)
             return;
-
         // RFC 7323 4.3: TS.Recent comes from a segment that covers RCV.NXT, and only once its ACK has proved acceptable
         // (RFC 7323 5.3 R3, as Linux does): a forged segment whose ACK is refused must not move it, or every later
         // segment of the real peer would fail PAWS and the connection would stall for good.
         bool coversReceiveNext = _timestampsEnabled && options.HasTimestamps && Seq.Le(seq, RcvNxt);
         uint unacknowledgedBefore = SndUna;
-
         uint ack = segment.AcknowledgmentNumber;
-        if (State == TcpState.SynReceived)
-        {
-            if (Seq.Lt(SndUna, ack) && Seq.Le(ack, SndMax))
-            {
-                AcknowledgeSyn(ack);
-                _sndWnd = (long)segment.Window << _sendScale;
-                _maxSndWnd = Math.Max(_maxSndWnd, _sndWnd);
-                _sndWl1 = seq;
-                _sndWl2 = ack;
-                EnterEstablished();
-                if (Listener is not null)
-                    _network.OnPassiveEstablished(this);
-                else
-                    Events?.OnEstablished();
-            }
-            else
-            {
-                SendReset(ack);
-                return;
-            }
-        }
-
-        if (!ProcessAck(segment, options, ack, seq, payload.Length))
+        if (State == TcpState.SynReceived && !CompleteHandshake(seq, ack, segment.Window))
             return;
-        if (State == TcpState.Closed)
+        if (!ProcessAck(segment, options, ack, seq, payload.Length) || State == TcpState.Closed)
             return;
         if (coversReceiveNext && Seq.Ge(ack, unacknowledgedBefore) && Seq.Ge(options.TimestampValue, _tsRecent))
         {
@@ -261,26 +77,97 @@ internal sealed partial class TcpControlBlock
             _tsRecentAge = _network.Now;
         }
 
-        // Seventh: segment text.
-        if (payload.Length > 0)
-        {
-            if (State is TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2)
-            {
-                if (_applicationClosed)
-                {
-                    // RFC 9293 3.10.7.4 / RFC 2525 2.17: data for an application that has closed is answered with RST.
-                    SendReset(SndNxt, RcvNxt + (uint)payload.Length, withAck: true);
-                    Close(SocketError.ConnectionAborted);
-                    return;
-                }
-                AcceptPayload(seq, payload);
-            }
-        }
+        // Seventh: segment text. Eighth: FIN.
+        if (payload.Length > 0 && !ProcessText(seq, payload))
+            return;
+        ProcessFin((flags & TcpFlags.Fin) != 0, seq + (uint)payload.Length);
+    }
 
-        // Eighth: FIN.
-        if ((flags & TcpFlags.Fin) != 0)
+    /// <summary>RFC 7323 5.3 PAWS: a timestamp older than TS.Recent marks a segment from an earlier incarnation (answered with an ACK).</summary>
+    bool FailsPaws(TcpFlags flags, in TcpOptions options)
+    {
+        if (!_timestampsEnabled || !options.HasTimestamps || (flags & TcpFlags.Rst) != 0
+            || !Seq.Lt(options.TimestampValue, _tsRecent) || _network.Now - _tsRecentAge >= 24L * 24 * 3600 * 1_000_000)
+            return false;
+        _network.Counters.Increment(StackCounter.DropTcpPaws);
+        SendAck();
+        return true;
+    }
+
+    /// <summary>RFC 9293 3.10.7.4's acceptability test: some of the segment falls in the receive window (or it is empty and at its edge).</summary>
+    bool IsAcceptable(uint seq, int segmentLength)
+    {
+        uint window = _rcvAdv - RcvNxt;
+        if (Seq.Lt(_rcvAdv, RcvNxt))
+            window = 0;
+        return segmentLength == 0
+            ? (window == 0 ? seq == RcvNxt : Seq.InRange(seq, RcvNxt, RcvNxt + window) || seq == RcvNxt)
+            : window != 0 && (Seq.InRange(seq, RcvNxt, RcvNxt + window) || Seq.InRange(seq + (uint)segmentLength - 1, RcvNxt, RcvNxt + window));
+    }
+
+    /// <summary>An unacceptable segment is answered with an ACK (never a reset: that is dropped silently).</summary>
+    void RefuseUnacceptable(TcpFlags flags)
+    {
+        if ((flags & TcpFlags.Rst) != 0)
+            return;
+        _network.Counters.Increment(StackCounter.DropTcpOutOfWindow);
+        // A retransmitted FIN in TIME-WAIT restarts the 2·MSL timer (RFC 9293 3.10.7.4 eighth).
+        if (State == TcpState.TimeWait && (flags & TcpFlags.Fin) != 0)
+            EnterTimeWait();
+        SendAck();
+    }
+
+    /// <summary>RFC 5961 3.2: only a reset at exactly RCV.NXT resets; one elsewhere in the window gets a challenge ACK.</summary>
+    void ProcessReset(uint seq)
+    {
+        if (seq != RcvNxt)
         {
-            uint finSeq = seq + (uint)payload.Length;
+            SendChallengeAck();
+            return;
+        }
+        _network.Counters.Increment(StackCounter.TcpResetsReceived);
+        if (State == TcpState.SynReceived && Listener is not null)
+            Close(SocketError.ConnectionReset);
+        else if (State is TcpState.Closing or TcpState.LastAck or TcpState.TimeWait)
+            Close(SocketError.Success);
+        else
+            Close(SocketError.ConnectionReset);
+    }
+
+    /// <summary>RFC 5961 4.2: a SYN in a synchronized state gets a challenge ACK, never a reset.</summary>
+    void ProcessSynchronizedSyn(uint seq)
+    {
+        if (State == TcpState.SynReceived && seq == Irs)
+        {
+            // A retransmitted SYN: our SYN-ACK was lost; send it again.
+            SndNxt = Iss;
+            SendSyn();
+            return;
+        }
+        SendChallengeAck();
+    }
+
+    /// <summary>Data in a state that still takes it; false when it closed the connection instead.</summary>
+    bool ProcessText(uint seq, ReadOnlySpan<byte> payload)
+    {
+        if (State is not (TcpState.Established or TcpState.FinWait1 or TcpState.FinWait2))
+            return true;
+        if (_applicationClosed)
+        {
+            // RFC 9293 3.10.7.4 / RFC 2525 2.17: data for an application that has closed is answered with RST.
+            SendReset(SndNxt, RcvNxt + (uint)payload.Length, withAck: true);
+            Close(SocketError.ConnectionAborted);
+            return false;
+        }
+        AcceptPayload(seq, payload);
+        return true;
+    }
+
+    /// <summary>A FIN at <paramref name="finSeq"/> is taken once everything before it is; one ahead of the data waits for it.</summary>
+    void ProcessFin(bool fin, uint finSeq)
+    {
+        if (fin)
+        {
             if (Seq.Gt(finSeq, RcvNxt))
             {
                 _pendingPeerFin = finSeq;
@@ -296,12 +183,6 @@ internal sealed partial class TcpControlBlock
         {
             ReceiveFin();
         }
-    }
-
-    void EnterEstablished()
-    {
-        SetState(_finQueued ? TcpState.FinWait1 : TcpState.Established);
-        _network.Counters.Increment(StackCounter.TcpConnectionsEstablished);
     }
 
     bool _hasPendingPeerFin;
@@ -459,25 +340,5 @@ internal sealed partial class TcpControlBlock
             }
         }
         return true;
-    }
-
-    void AcknowledgeSyn(uint ack)
-    {
-        // The SYN occupies ISS; data starts at ISS + 1.
-        SndUna = Iss + 1;
-        if (Seq.Lt(SndNxt, SndUna))
-            SndNxt = SndUna;
-        if (Seq.Lt(SndMax, SndUna))
-            SndMax = SndUna;
-        _rcvAdv = RcvNxt + (uint)Math.Min(Receive.Free, 65535 << _receiveScale);
-        _synRetries = 0;
-        if (_timingSegment && Seq.Ge(ack, _timedSequence))
-        {
-            _rto.AddSample(_network.Now - _timedAt);
-            _timingSegment = false;
-        }
-        _retransmitAt = long.MaxValue;
-        if (Seq.Gt(ack, SndUna))
-            OnNewAck(ack, default);
     }
 }
