@@ -12,6 +12,18 @@ internal static class DashboardApi
     // build otherwise takes some of them for plain Tasks and never writes their result (an empty 200).
     public static void Map(WebApplication app, DashboardContext device)
     {
+        MapSession(app, device);
+        MapDevice(app, device);
+        MapFirmware(app, device);
+        // An untyped RequestDelegate: a typed one binds the same overload, but the request delegate generator of a
+        // native build then intercepts it as a route handler and fails to compile.
+        app.MapGet("/api/live", context => StreamLiveAsync(context, device))
+            .WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, null, ["text/event-stream"]));
+    }
+
+    /// <summary>Who is logged in, logging in and out, the password.</summary>
+    static void MapSession(WebApplication app, DashboardContext device)
+    {
         // GET tells the page who is logged in; a login with credentials (Basic) starts a new session, whose token
         // only the cookie carries.
         app.MapMethods("/api/login", ["GET", "POST"], (HttpContext context) =>
@@ -46,7 +58,11 @@ internal static class DashboardApi
             device.Events.Add(2, 1, $"User {user} changed the password; earlier sessions end");
             return Results.Text("true", "application/json");
         }).AddEndpointFilter(ApiProblems.Validated).Produces<bool>();
+    }
 
+    /// <summary>The seed's device: log level, telemetry, events, settings, reset, and the network view.</summary>
+    static void MapDevice(WebApplication app, DashboardContext device)
+    {
         app.MapPost("/api/debug", (DebugRequest request) =>
         {
             device.LogLevel.Verbosity = request.Level;
@@ -77,6 +93,25 @@ internal static class DashboardApi
             return Results.Json(new StatusReply(true, "Success"), DashboardJson.Default.StatusReply);
         }).AddEndpointFilter(ApiProblems.Validated).Produces<StatusReply>();
 
+        app.MapPost("/api/device/reset", (HttpContext context) =>
+        {
+            device.Events.Add(1, 2, "Device reset requested");
+            // Answer first; restart the stack once the response has gone out.
+            context.Response.OnCompleted(() =>
+            {
+                _ = Task.Delay(200).ContinueWith(_ => device.RequestReset(), TaskScheduler.Default);
+                return Task.CompletedTask;
+            });
+            return Results.Json(new StatusReply(true, "Resetting"), DashboardJson.Default.StatusReply);
+        }).Produces<StatusReply>();
+
+        app.MapGet("/api/network", async (CancellationToken cancellationToken) =>
+            Results.Json(await NetworkView.SnapshotAsync(device, cancellationToken), DashboardJson.Default.NetworkSnapshot)).Produces<NetworkSnapshot>();
+    }
+
+    /// <summary>Firmware: upload sessions, status, commit and rollback.</summary>
+    static void MapFirmware(WebApplication app, DashboardContext device)
+    {
         app.MapPost("/api/firmware/upload", async Task<IResult> (HttpContext context) =>
         {
             var (upload, error) = FirmwareUpload.Parse(context.Request.Query);
@@ -112,62 +147,45 @@ internal static class DashboardApi
             device.Events.Add(3, 1, "Staged firmware discarded");
             return Results.Json(new StatusReply(true, "Success"), DashboardJson.Default.StatusReply);
         }).Produces<StatusReply>().ProducesProblem(StatusCodes.Status409Conflict);
+    }
 
-        app.MapPost("/api/device/reset", (HttpContext context) =>
+    /// <summary>Server-Sent Events: a snapshot every second and each new log event as it happens.</summary>
+    static async Task StreamLiveAsync(HttpContext context, DashboardContext device)
+    {
+        context.Response.Headers.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        var cancellation = context.RequestAborted;
+        var events = device.Events.Subscribe(cancellation);
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        var tick = timer.WaitForNextTickAsync(cancellation).AsTask();
+        var next = events.WaitToReadAsync(cancellation).AsTask();
+        try
         {
-            device.Events.Add(1, 2, "Device reset requested");
-            // Answer first; restart the stack once the response has gone out.
-            context.Response.OnCompleted(() =>
+            await WriteEventAsync(context, "stats", Live(device), DashboardJson.Default.LiveStats);
+            while (!cancellation.IsCancellationRequested)
             {
-                _ = Task.Delay(200).ContinueWith(_ => device.RequestReset(), TaskScheduler.Default);
-                return Task.CompletedTask;
-            });
-            return Results.Json(new StatusReply(true, "Resetting"), DashboardJson.Default.StatusReply);
-        }).Produces<StatusReply>();
-
-        app.MapGet("/api/network", async (CancellationToken cancellationToken) =>
-            Results.Json(await NetworkView.SnapshotAsync(device, cancellationToken), DashboardJson.Default.NetworkSnapshot)).Produces<NetworkSnapshot>();
-
-        // An untyped RequestDelegate: a typed one binds the same overload, but the request delegate generator of a
-        // native build then intercepts it as a route handler and fails to compile.
-        app.MapGet("/api/live", async context =>
-        {
-            // Server-Sent Events: a snapshot every second and each new log event as it happens.
-            context.Response.Headers.ContentType = "text/event-stream";
-            context.Response.Headers.CacheControl = "no-cache";
-            var cancellation = context.RequestAborted;
-            var events = device.Events.Subscribe(cancellation);
-            using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
-            var tick = timer.WaitForNextTickAsync(cancellation).AsTask();
-            var next = events.WaitToReadAsync(cancellation).AsTask();
-            try
-            {
-                await WriteEventAsync(context, "stats", Live(device), DashboardJson.Default.LiveStats);
-                while (!cancellation.IsCancellationRequested)
+                var done = await Task.WhenAny(tick, next);
+                if (done == tick)
                 {
-                    var done = await Task.WhenAny(tick, next);
-                    if (done == tick)
-                    {
-                        // A logout, an expired session or a changed password ends the stream too, not only new requests.
-                        if (!await tick || !device.Users.StillAuthenticated(context))
-                            break;
-                        await WriteEventAsync(context, "stats", Live(device), DashboardJson.Default.LiveStats);
-                        tick = timer.WaitForNextTickAsync(cancellation).AsTask();
-                    }
-                    else
-                    {
-                        if (!await next)
-                            break;
-                        while (events.TryRead(out var entry))
-                            await WriteEventAsync(context, "event", entry, DashboardJson.Default.DeviceEvent);
-                        next = events.WaitToReadAsync(cancellation).AsTask();
-                    }
+                    // A logout, an expired session or a changed password ends the stream too, not only new requests.
+                    if (!await tick || !device.Users.StillAuthenticated(context))
+                        break;
+                    await WriteEventAsync(context, "stats", Live(device), DashboardJson.Default.LiveStats);
+                    tick = timer.WaitForNextTickAsync(cancellation).AsTask();
+                }
+                else
+                {
+                    if (!await next)
+                        break;
+                    while (events.TryRead(out var entry))
+                        await WriteEventAsync(context, "event", entry, DashboardJson.Default.DeviceEvent);
+                    next = events.WaitToReadAsync(cancellation).AsTask();
                 }
             }
-            catch (OperationCanceledException)
-            {
-            }
-        }).WithMetadata(new ProducesResponseTypeMetadata(StatusCodes.Status200OK, null, ["text/event-stream"]));
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     /// <summary>Where the API's OpenAPI document is served (behind login).</summary>
