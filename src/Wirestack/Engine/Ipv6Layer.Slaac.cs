@@ -199,33 +199,8 @@ internal sealed partial class Ipv6Layer
         _nextRouterSolicitationAt = long.MaxValue;
         _host.OnRouterFlags(advertisement.Flags);
 
-        byte curHopLimit = advertisement.CurrentHopLimit;
-        ushort routerLifetime = advertisement.RouterLifetime;
-        uint reachableTime = advertisement.ReachableTime;
-        uint retransTimer = advertisement.RetransTimer;
-        var ipv6 = _interface;
-        if (curHopLimit != 0)
-            ipv6.HopLimit = curHopLimit;
-        if (reachableTime != 0 && reachableTime <= 3_600_000)
-        {
-            // RFC 4861 6.3.2: ReachableTime is BaseReachableTime times a random factor in [0.5, 1.5].
-            _ndp.ReachableMicroseconds = (long)(reachableTime * 1000L * (0.5 + _random.NextDouble()));
-        }
-        if (retransTimer != 0)
-            _ndp.RetryIntervalMicroseconds = Math.Clamp(retransTimer, 100u, 60_000u) * 1000L;
-        bool known;
-        if (routerLifetime == 0)
-        {
-            ipv6.RemoveRouter(source);
-            known = false;
-        }
-        else
-        {
-            known = ipv6.SetRouter(source, _now + routerLifetime * 1_000_000L);
-            if (!known)
-                _counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
-        }
-
+        ApplyParameters(advertisement);
+        bool known = UpdateRouter(source, advertisement.RouterLifetime);
         var reader = new NdpOptionReader(advertisement.Options);
         while (reader.TryNext(out byte type, out var option))
         {
@@ -238,29 +213,69 @@ internal sealed partial class Ipv6Layer
                     break;
                 case NdpOptionType.Mtu when NdpMtuOption.TryRead(option, out uint mtu):
                     if (mtu >= Ipv6Packet.MinimumMtu && mtu <= _link.Mtu)
-                        ipv6.Mtu = (int)mtu;
+                        _interface.Mtu = (int)mtu;
                     break;
                 case NdpOptionType.PrefixInformation when NdpPrefixInformation.TryParse(option, out var prefix):
                     ProcessPrefix(prefix);
                     break;
                 case NdpOptionType.RecursiveDnsServer when NdpDnsServerOption.TryParse(option, out var servers):
-                    // RFC 8106 5.1: lifetime 0 withdraws the servers.
-                    uint lifetime = servers.Lifetime;
-                    for (int i = 0; i < servers.Count; i++)
-                    {
-                        var server = servers[i];
-                        if (!server.IsMulticast && !server.IsUnspecified && !server.IsIpv4)
-                            ipv6.DnsServers.Set(server, Expiry(lifetime), remove: lifetime == 0);
-                    }
+                    ProcessDnsServers(servers);
                     break;
                 case NdpOptionType.DnsSearchList when NdpSearchListOption.TryParse(option, out var searchList):
-                    uint searchLifetime = searchList.Lifetime;
-                    int offset = NdpSearchListOption.NamesOffset;
-                    while (offset < option.Length && option[offset] != 0 && DnsName.TryRead(option, ref offset, out string domain, printableAscii: true) && domain.Length > 0)
-                        ipv6.SearchDomains.Set(domain, Expiry(searchLifetime), remove: searchLifetime == 0);
+                    ProcessSearchList(searchList, option);
                     break;
             }
         }
+    }
+
+    /// <summary>RFC 4861 6.3.4: the hop limit, reachable time and retransmission timer a router gives, where it gives them.</summary>
+    void ApplyParameters(in RouterAdvertisement advertisement)
+    {
+        if (advertisement.CurrentHopLimit != 0)
+            _interface.HopLimit = advertisement.CurrentHopLimit;
+        uint reachableTime = advertisement.ReachableTime;
+        if (reachableTime != 0 && reachableTime <= 3_600_000)
+        {
+            // RFC 4861 6.3.2: ReachableTime is BaseReachableTime times a random factor in [0.5, 1.5].
+            _ndp.ReachableMicroseconds = (long)(reachableTime * 1000L * (0.5 + _random.NextDouble()));
+        }
+        if (advertisement.RetransTimer != 0)
+            _ndp.RetryIntervalMicroseconds = Math.Clamp(advertisement.RetransTimer, 100u, 60_000u) * 1000L;
+    }
+
+    /// <summary>The router enters, stays in or (lifetime 0) leaves the default-router list; true when it is in the (bounded) list.</summary>
+    bool UpdateRouter(IpAddress source, ushort routerLifetime)
+    {
+        if (routerLifetime == 0)
+        {
+            _interface.RemoveRouter(source);
+            return false;
+        }
+        bool known = _interface.SetRouter(source, _now + routerLifetime * 1_000_000L);
+        if (!known)
+            _counters.Increment(StackCounter.DropRouterAdvertisementIgnored);
+        return known;
+    }
+
+    /// <summary>RFC 8106 5.1: recursive DNS servers, unicast IPv6 only; lifetime 0 withdraws them.</summary>
+    void ProcessDnsServers(in NdpDnsServerOption servers)
+    {
+        uint lifetime = servers.Lifetime;
+        for (int i = 0; i < servers.Count; i++)
+        {
+            var server = servers[i];
+            if (!server.IsMulticast && !server.IsUnspecified && !server.IsIpv4)
+                _interface.DnsServers.Set(server, Expiry(lifetime), remove: lifetime == 0);
+        }
+    }
+
+    /// <summary>RFC 8106 5.2: DNS search domains, read as printable names; lifetime 0 withdraws them.</summary>
+    void ProcessSearchList(in NdpSearchListOption searchList, ReadOnlySpan<byte> option)
+    {
+        uint lifetime = searchList.Lifetime;
+        int offset = NdpSearchListOption.NamesOffset;
+        while (offset < option.Length && option[offset] != 0 && DnsName.TryRead(option, ref offset, out string domain, printableAscii: true) && domain.Length > 0)
+            _interface.SearchDomains.Set(domain, Expiry(lifetime), remove: lifetime == 0);
     }
 
     void ProcessPrefix(NdpPrefixInformation information)

@@ -132,32 +132,14 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
         bool ipv4 = fragment.Source.IsIpv4;
         int start = fragment.Offset;
         int end = start + payload.Length;
-        bool more = fragment.More;
-        // The datagram must fit a 16-bit length field: IPv4's total length, IPv6's payload length.
-        int maxPayload = ipv4 ? Ipv4Packet.MaximumLength - Ipv4Packet.MinimumHeaderLength : Ipv4Packet.MaximumLength - (unfragmentable.Length - Ipv6Packet.HeaderLength);
-        if ((more && (payload.Length & 7) != 0) || end > maxPayload || (more && payload.Length == 0) || unfragmentable.Length > MaxUnfragmentablePart)
+        if (IsMalformed(ipv4, payload.Length, end, fragment.More, unfragmentable.Length))
             return FragmentResult.Malformed;
 
         var key = new Key(fragment.Source, fragment.Destination, fragment.Identification, ipv4 ? fragment.Protocol : (byte)0);
         if (!_partials.TryGetValue(key, out var partial))
-        {
-            MakeRoom(InitialBuffer);
-            partial = new Partial { Deadline = now + timeoutMicroseconds, Created = now };
-            Grow(partial, Math.Max(InitialBuffer, DataStart + end));
-            _partials.Add(key, partial);
-        }
-
-        if (!more)
-        {
-            if (partial.TotalLength >= 0 && partial.TotalLength != end)
-                return Discard(key, partial, FragmentResult.Malformed);
-            if (partial.Ranges.Count > 0 && partial.Ranges[partial.Ranges.Count - 1].End > end)
-                return Discard(key, partial, FragmentResult.Malformed);
-        }
-        else if (partial.TotalLength >= 0 && end > partial.TotalLength)
-        {
+            partial = Open(key, end, now);
+        if (ContradictsLength(partial, end, fragment.More))
             return Discard(key, partial, FragmentResult.Malformed);
-        }
 
         // Find where the fragment goes: the first held range ending after its start (binary search).
         var ranges = partial.Ranges;
@@ -171,7 +153,50 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
         }
         if (++partial.Fragments > MaxFragmentsPerDatagram)
             return Discard(key, partial, FragmentResult.TooManyFragments);
+        Store(partial, fragment, payload, unfragmentable);
 
+        if (partial.TotalLength < 0 || ranges.Count != 1 || ranges[0].Start != 0 || ranges[0].End != (uint)partial.TotalLength)
+            return FragmentResult.Held;
+        _partials.Remove(key);
+        _bytesHeld -= partial.Buffer.Length;
+        int headerLength = WriteHeader(key, partial, partial.TotalLength);
+        datagram = new ReassembledDatagram(partial.Buffer, DataStart - headerLength, headerLength + partial.TotalLength);
+        return FragmentResult.Completed;
+    }
+
+    /// <summary>
+    /// A fragment no datagram can have: not a multiple of 8 bytes (or empty) before the last, past what a 16-bit
+    /// length field holds (IPv4's total length, IPv6's payload length), or behind too long an unfragmentable part.
+    /// </summary>
+    static bool IsMalformed(bool ipv4, int payloadLength, int end, bool more, int unfragmentableLength)
+    {
+        int maxPayload = ipv4 ? Ipv4Packet.MaximumLength - Ipv4Packet.MinimumHeaderLength : Ipv4Packet.MaximumLength - (unfragmentableLength - Ipv6Packet.HeaderLength);
+        return (more && (payloadLength & 7) != 0) || end > maxPayload || (more && payloadLength == 0) || unfragmentableLength > MaxUnfragmentablePart;
+    }
+
+    /// <summary>A new datagram's state, room made for it within the bounds.</summary>
+    Partial Open(in Key key, int end, long now)
+    {
+        MakeRoom(InitialBuffer);
+        var partial = new Partial { Deadline = now + timeoutMicroseconds, Created = now };
+        Grow(partial, Math.Max(InitialBuffer, DataStart + end));
+        _partials.Add(key, partial);
+        return partial;
+    }
+
+    /// <summary>A last fragment that ends elsewhere than the length already known (or before data held), or a fragment past it.</summary>
+    static bool ContradictsLength(Partial partial, int end, bool more)
+    {
+        if (more)
+            return partial.TotalLength >= 0 && end > partial.TotalLength;
+        return (partial.TotalLength >= 0 && partial.TotalLength != end)
+            || (partial.Ranges.Count > 0 && partial.Ranges[partial.Ranges.Count - 1].End > end);
+    }
+
+    /// <summary>Copies the fragment's data into place (growing the buffer within the bounds) and records what it tells of the whole.</summary>
+    void Store(Partial partial, in Fragment fragment, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> unfragmentable)
+    {
+        int start = fragment.Offset, end = start + payload.Length;
         int needed = DataStart + end;
         if (needed > partial.Buffer.Length)
         {
@@ -180,32 +205,22 @@ internal sealed class Reassembler(int maxDatagrams, int maxBytes, long timeoutMi
             Grow(partial, size);
         }
         payload.CopyTo(partial.Buffer.AsSpan(DataStart + start));
-        workBefore = ranges.Work;
-        ranges.Add((uint)start, (uint)end);
-        Work += ranges.Work - workBefore;
-        if (!more)
+        long workBefore = partial.Ranges.Work;
+        partial.Ranges.Add((uint)start, (uint)end);
+        Work += partial.Ranges.Work - workBefore;
+        if (!fragment.More)
             partial.TotalLength = end;
-        if (start == 0)
+        if (start != 0)
+            return;
+        partial.HaveFirst = true;
+        partial.TypeOfService = fragment.TypeOfService;
+        partial.TimeToLive = fragment.TimeToLive;
+        partial.NextHeader = fragment.Protocol;
+        if (!fragment.Source.IsIpv4)
         {
-            partial.HaveFirst = true;
-            partial.TypeOfService = fragment.TypeOfService;
-            partial.TimeToLive = fragment.TimeToLive;
-            partial.NextHeader = fragment.Protocol;
-            if (!ipv4)
-            {
-                unfragmentable.CopyTo(partial.Buffer.AsSpan(DataStart - unfragmentable.Length));
-                partial.HeaderLength = unfragmentable.Length;
-            }
+            unfragmentable.CopyTo(partial.Buffer.AsSpan(DataStart - unfragmentable.Length));
+            partial.HeaderLength = unfragmentable.Length;
         }
-
-        if (partial.TotalLength < 0 || ranges.Count != 1 || ranges[0].Start != 0 || ranges[0].End != (uint)partial.TotalLength)
-            return FragmentResult.Held;
-
-        _partials.Remove(key);
-        _bytesHeld -= partial.Buffer.Length;
-        int headerLength = WriteHeader(key, partial, partial.TotalLength);
-        datagram = new ReassembledDatagram(partial.Buffer, DataStart - headerLength, headerLength + partial.TotalLength);
-        return FragmentResult.Completed;
     }
 
     /// <summary>

@@ -67,22 +67,8 @@ internal sealed partial class TcpControlBlock
                     ArmPersist();
                 break;
             }
-            if (!retransmitting && !fin && length < maxPayload)
-            {
-                // Nagle with Minshall's refinement (as Linux): hold a small segment only while another small
-                // segment is unacknowledged, so a request's or response's tail goes out at once.
-                if (!NoDelay && Seq.Gt(_smallSegmentEnd, SndUna))
-                    break;
-                // Sender SWS avoidance: the window, not the data, limits us; wait for it to open usefully. With nothing
-                // in flight no ACK will come to re-run this, so the persist timer doubles as RFC 1122 4.2.3.4's
-                // override timer (a receiver that never reads would otherwise leave us waiting forever).
-                if (length < available && length < _maxSndWnd / 2)
-                {
-                    if (SndMax == SndUna)
-                        ArmPersist();
-                    break;
-                }
-            }
+            if (!retransmitting && !fin && length < maxPayload && HoldsSmallSegment(length, available))
+                break;
             SendData(SndNxt, length, fin, retransmitting, length > maxPayload ? maxPayload : 0);
             if (pipe >= 0)
                 pipe += length;
@@ -92,6 +78,25 @@ internal sealed partial class TcpControlBlock
         }
         if (_ackNow && !sentAny)
             SendAck();
+    }
+
+    /// <summary>Whether new data shorter than a segment waits (RFC 9293 3.8.6.2.1 Nagle, RFC 1122 4.2.3.4 sender SWS avoidance).</summary>
+    bool HoldsSmallSegment(int length, long available)
+    {
+        // Nagle with Minshall's refinement (as Linux): hold a small segment only while another small segment is
+        // unacknowledged, so a request's or response's tail goes out at once.
+        if (!NoDelay && Seq.Gt(_smallSegmentEnd, SndUna))
+            return true;
+        // Sender SWS avoidance: the window, not the data, limits us; wait for it to open usefully. With nothing in
+        // flight no ACK will come to re-run this, so the persist timer doubles as RFC 1122 4.2.3.4's override timer (a
+        // receiver that never reads would otherwise leave us waiting forever).
+        if (length < available && length < _maxSndWnd / 2)
+        {
+            if (SndMax == SndUna)
+                ArmPersist();
+            return true;
+        }
+        return false;
     }
 
     int MaxPayload()
