@@ -275,6 +275,24 @@ public sealed partial class NetworkStack : IAsyncDisposable
         return await HappyEyeballs.ConnectAsync(this, addresses, port, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Starts taking every TCP flow to an address that is not the stack's own (<see cref="StackOptions.Forwarding"/>
+    /// must be set): each new flow is offered to the returned forwarder before its handshake completes.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Forwarding is off in the options, or another forwarder is running.</exception>
+    /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
+    public async Task<TcpForwarder> ForwardTcpAsync()
+    {
+        var settings = Options.Forwarding ?? throw new InvalidOperationException("Forwarding is off: set StackOptions.Forwarding.");
+        var forwarder = new TcpForwarder(this, settings.MaxPendingConnections);
+        await InvokeAsync(engine =>
+        {
+            engine.Tcp.SetForwarder(forwarder.Events);
+            return true;
+        }).ConfigureAwait(false);
+        return forwarder;
+    }
+
     /// <summary>One counter's current value.</summary>
     public long GetCounter(StackCounter counter) => _engine.Counters[counter];
 

@@ -238,4 +238,12 @@ public enum StackCounter
     DropOffloadInvalid,
     /// <summary>Frames handed to the device as one long TCP segment (up to 64 KiB) for it or the host's kernel to cut to the MSS.</summary>
     GsoFramesSent,
+    /// <summary>Forwarding: handshakes to an address not ours offered to the application.</summary>
+    TcpForwardRequests,
+    /// <summary>Forwarding: SYNs sent again by their client while the application decided (not offered again).</summary>
+    TcpForwardSynRetransmitted,
+    /// <summary>Forwarding: SYN dropped because the handshakes waiting for a decision were at their bound, in all or for its source, or the connection table was full.</summary>
+    DropTcpForwardPendingFull,
+    /// <summary>Forwarding: handshakes the application did not decide within the decision timeout.</summary>
+    DropTcpForwardUndecided,
 }

@@ -113,6 +113,9 @@ public sealed record StackOptions
     /// <summary>Tests only: fill buffer chunks as they return to the pool, so a use after return shows as corrupt data.</summary>
     internal bool PoisonReturnedBuffers { get; init; }
 
+    /// <summary>Forwarding (flows to addresses not the stack's own, see <see cref="ForwardingSettings"/>); null, the default, for a host only.</summary>
+    public ForwardingSettings? Forwarding { get; init; }
+
     internal void Validate()
     {
         ArgumentNullException.ThrowIfNull(Ipv4);
@@ -121,6 +124,7 @@ public sealed record StackOptions
         ArgumentNullException.ThrowIfNull(Ipv6);
         Ipv6.Validate();
         Mdns?.Validate();
+        Forwarding?.Validate();
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxUnresolvedNeighbors, 1, nameof(MaxUnresolvedNeighbors));
         if (DhcpServer is not null && Ipv4.Address is null)
             throw new ArgumentException("A DHCP server needs a static address on the interface.", nameof(DhcpServer));

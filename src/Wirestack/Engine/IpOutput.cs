@@ -114,7 +114,9 @@ internal sealed class IpOutput
         {
             offset = payloadOffset - Ipv4Packet.MinimumHeaderLength;
             length = Ipv4Packet.MinimumHeaderLength + payloadLength;
-            new Ipv4Header(_ipv4.Address, destination.Ipv4, protocol, hopLimit != 0 ? hopLimit : _timeToLive, NextIpv4Identification(destination.Ipv4, protocol))
+            // The given source: ours, or a forwarded flow's original destination answering as itself.
+            var from = source.IsIpv4 ? source.Ipv4 : _ipv4.Address;
+            new Ipv4Header(from, destination.Ipv4, protocol, hopLimit != 0 ? hopLimit : _timeToLive, NextIpv4Identification(destination.Ipv4, protocol))
                 .Write(buffer.AsSpan(offset), length);
         }
         else

@@ -53,7 +53,8 @@ internal sealed partial class Ipv4Layer
     /// Sends an ICMP error about <paramref name="offending"/> (its header and leading data), unless RFC 1122 3.2.2
     /// forbids it (errors about errors, non-first fragments, broadcast or non-unicast sources) or the rate limit bites.
     /// </summary>
-    public void SendError(ReadOnlySpan<byte> offending, Icmpv4Type type, byte code)
+    /// <remarks>It comes from the interface's address, or from <c>from</c>: a forwarded flow's destination answering as itself.</remarks>
+    public void SendError(ReadOnlySpan<byte> offending, Icmpv4Type type, byte code, Ipv4Address? from = null)
     {
         if (!QuotedPacket.TryParse(offending, out var packet) || !packet.IsIpv4 || !_interface.IsConfigured)
             return;
@@ -74,7 +75,7 @@ internal sealed partial class Ipv4Layer
         var message = lease.Buffer.AsSpan(TransportOffset, Icmpv4Message.HeaderLength + quote);
         offending[..quote].CopyTo(message[Icmpv4Message.HeaderLength..]);
         Icmpv4Message.WriteHeader(message, type, code, restOfHeader: 0);
-        _output.Send(lease.Buffer, TransportOffset, message.Length, IpProtocol.Icmp, _interface.Address, source, _now);
+        _output.Send(lease.Buffer, TransportOffset, message.Length, IpProtocol.Icmp, from ?? _interface.Address, source, _now);
         _counters.Increment(StackCounter.IcmpErrorsSent);
     }
 

@@ -10,6 +10,9 @@ internal interface IIpHost
 {
     /// <summary>An ICMP error about a datagram of ours whose transport header is <paramref name="transport"/>: to the transport that sent it.</summary>
     void ReportTransportError(byte protocol, ReadOnlySpan<byte> transport, IpAddress local, IpAddress remote, SocketError error);
+
+    /// <summary>True when a packet to <paramref name="destination"/>, not ours, is taken for forwarding (a forwarder is set and the address is unicast).</summary>
+    bool IsForwardable(IpAddress destination);
 }
 
 /// <summary>What the IPv4 layer needs from the engine around it.</summary>
@@ -80,7 +83,7 @@ internal sealed partial class Ipv4Layer
             return;
         }
         var destination = packet.Destination;
-        if (!_interface.Accepts(destination))
+        if (!_interface.Accepts(destination) && !_host.IsForwardable(destination))
         {
             _counters.Increment(StackCounter.DropIpv4NotForUs);
             return;
@@ -128,6 +131,15 @@ internal sealed partial class Ipv4Layer
     void DeliverIpv4(byte[] buffer, int offset, Ipv4Packet packet)
     {
         _counters.Increment(StackCounter.Ipv4DatagramsDelivered);
+        if (!_interface.Accepts(packet.Destination))
+        {
+            // Forwarded: only TCP goes to its forwarder; nothing else may reach a socket or service of ours.
+            if (packet.Protocol == IpProtocol.Tcp)
+                _tcp.Receive(packet.Source, packet.Destination, packet.Payload, _checksumVouched);
+            else
+                _counters.Increment(StackCounter.DropIpv4NotForUs);
+            return;
+        }
         switch (packet.Protocol)
         {
             case IpProtocol.Icmp:

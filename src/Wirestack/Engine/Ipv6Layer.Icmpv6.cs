@@ -89,7 +89,8 @@ internal sealed partial class Ipv6Layer
     /// address that does not name one node. Rate-limited (2.4 f) with the IPv4 errors' bucket. The quote is cut so
     /// the error fits the minimum MTU (2.4 c).
     /// </summary>
-    public void SendError(ReadOnlySpan<byte> offending, Icmpv6Type type, byte code, uint parameter)
+    /// <remarks><c>forwardedFrom</c>: a forwarded flow's destination, answering as itself; null for an address of ours.</remarks>
+    public void SendError(ReadOnlySpan<byte> offending, Icmpv6Type type, byte code, uint parameter, IpAddress? forwardedFrom = null)
     {
         if (_interface is null || !QuotedPacket.TryParse(offending, out var packet) || packet.IsIpv4)
             return;
@@ -101,8 +102,8 @@ internal sealed partial class Ipv6Layer
             return;
         if (IsIcmpv6ErrorOrRedirect(offending))
             return;
-        IpAddress from = destination;
-        if (destination.IsMulticast || !_interface.IsAssigned(destination))
+        IpAddress from = forwardedFrom ?? destination;
+        if (forwardedFrom is null && (destination.IsMulticast || !_interface.IsAssigned(destination)))
         {
             if (!_interface.TrySelectSource(source, out from))
                 return;

@@ -95,7 +95,7 @@ internal sealed partial class Ipv6Layer
         }
         // A tentative address receives Neighbor Solicitations and Advertisements only (RFC 4862 5.4.3).
         bool tentative = !destination.IsMulticast && _interface.Find(destination) is { State: Ipv6AddressState.Tentative };
-        if (!tentative && !_interface.Accepts(destination))
+        if (!tentative && !_interface.Accepts(destination) && !_host.IsForwardable(destination))
         {
             _counters.Increment(StackCounter.DropIpv6NotForUs);
             return;
@@ -156,6 +156,15 @@ internal sealed partial class Ipv6Layer
         QuotedPacket.TryParse(packet, out var header);
         var source = header.Source;
         var destination = header.Destination;
+        if (!destination.IsMulticast && _interface.Find(destination) is null)
+        {
+            // Forwarded: only TCP goes to its forwarder; nothing else may reach a socket or service of ours.
+            if (chain.UpperProtocol == IpProtocol.Tcp)
+                _tcp.Receive(source, destination, packet[chain.UpperOffset..], _checksumVouched);
+            else
+                _counters.Increment(StackCounter.DropIpv6NotForUs);
+            return;
+        }
         switch (chain.UpperProtocol)
         {
             case IpProtocol.Icmpv6:

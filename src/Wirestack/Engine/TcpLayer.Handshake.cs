@@ -114,6 +114,11 @@ internal sealed partial class TcpLayer
             ack = segment.SequenceNumber + (uint)segment.Payload.Length + ((flags & TcpFlags.Syn) != 0 ? 1u : 0) + ((flags & TcpFlags.Fin) != 0 ? 1u : 0);
             reply = TcpFlags.Rst | TcpFlags.Ack;
         }
+        SendReset(key, seq, ack, reply);
+    }
+
+    void SendReset(in TcpConnectionKey key, uint seq, uint ack, TcpFlags reply)
+    {
         using var lease = _buffers.Rent();
         int length = new TcpHeader(key.LocalPort, key.RemotePort, seq, ack, reply, Window: 0)
             .Write(lease.Buffer.AsSpan(TransportOffset), TcpOptions.None, 0, key.LocalAddress, key.RemoteAddress);

@@ -25,6 +25,16 @@ internal interface ITransportHost
 
     /// <summary>Upper-layer reachability confirmation (RFC 4861 7.3.1) of <paramref name="remote"/>'s next hop.</summary>
     void ConfirmReachable(IpAddress remote);
+
+    /// <summary>True when a packet to <paramref name="destination"/>, not ours, is taken for forwarding.</summary>
+    bool IsForwardable(IpAddress destination);
+
+    /// <summary>
+    /// An ICMP destination unreachable (rate-limited) from <paramref name="from"/> to <paramref name="to"/> about a
+    /// packet <paramref name="to"/> sent it, whose transport header was <paramref name="transport"/>: a forwarded flow
+    /// answered as its destination or a router on the way would.
+    /// </summary>
+    void SendUnreachable(IpAddress from, IpAddress to, byte protocol, ReadOnlySpan<byte> transport, ForwardUnreachable reason);
 }
 
 /// <summary>
@@ -37,6 +47,7 @@ internal sealed partial class TcpLayer : ITcpNetwork
     const int TransportOffset = TransmitBuffers.TransportOffset;
 
     readonly TcpSettings _settings;
+    readonly ForwardingSettings? _forwarding;
     readonly IpOutput _output;
     readonly LinkLayer _link;
     readonly TransmitBuffers _buffers;
@@ -58,6 +69,7 @@ internal sealed partial class TcpLayer : ITcpNetwork
     public TcpLayer(StackOptions options, IpOutput output, LinkLayer link, TransmitBuffers buffers, ITransportHost host, StackCounters counters)
     {
         _settings = options.Tcp;
+        _forwarding = options.Forwarding;
         _poisonReturnedBuffers = options.PoisonReturnedBuffers;
         _output = output;
         _link = link;
@@ -149,6 +161,7 @@ internal sealed partial class TcpLayer : ITcpNetwork
 
     public void RunTimers()
     {
+        ExpirePending();
         while (_timers.TryPeek(out var connection, out long at) && at <= _now)
         {
             _timers.Dequeue();
@@ -163,7 +176,15 @@ internal sealed partial class TcpLayer : ITcpNetwork
         }
     }
 
-    public long? NextDeadline => _timers.TryPeek(out _, out long at) ? at : null;
+    public long? NextDeadline
+    {
+        get
+        {
+            long? pending = NextPendingDeadline;
+            long? timers = _timers.TryPeek(out _, out long at) ? at : null;
+            return pending is null ? timers : timers is null ? pending : Math.Min(pending.Value, timers.Value);
+        }
+    }
 
     void ITcpNetwork.ConfirmReachable(IpAddress remote) => _host.ConfirmReachable(remote);
 
@@ -343,12 +364,6 @@ internal sealed partial class TcpLayer : ITcpNetwork
             _counters.Increment(StackCounter.DropTcpBadChecksum);
             return;
         }
-        if (!_host.IsOurUnicast(destination))
-        {
-            // TCP is unicast only (RFC 1122 4.2.3.10).
-            _counters.Increment(destination.IsIpv4 ? StackCounter.DropIpv4NotForUs : StackCounter.DropIpv6NotForUs);
-            return;
-        }
         if (!segment.TryParseOptions(out var options))
         {
             _counters.Increment(StackCounter.DropTcpMalformed);
@@ -368,6 +383,15 @@ internal sealed partial class TcpLayer : ITcpNetwork
             }
             // RFC 6191: a newer SYN ends TIME-WAIT early and opens a fresh connection.
             connection.Discard();
+        }
+        if (!_host.IsOurUnicast(destination))
+        {
+            // Forwarded (a flow to another address), or not for us: TCP is unicast only (RFC 1122 4.2.3.10).
+            if (Forwards(destination))
+                ReceiveForwarded(key, segment, options);
+            else
+                _counters.Increment(destination.IsIpv4 ? StackCounter.DropIpv4NotForUs : StackCounter.DropIpv6NotForUs);
+            return;
         }
         if (_listeners.TryGetValue(segment.DestinationPort, out var listener))
         {
@@ -461,5 +485,6 @@ internal sealed partial class TcpLayer : ITcpNetwork
         _connections.Clear();
         _listeners.Clear();
         _timers.Clear();
+        SetForwarder(null);
     }
 }

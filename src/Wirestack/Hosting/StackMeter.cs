@@ -38,6 +38,7 @@ internal sealed class StackMeter : IDisposable
     static readonly Instrument TcpChallengeAcks = new("wirestack.tcp.challenge_acks", "{segment}", "RFC 5961 challenge ACKs sent.");
     static readonly Instrument TcpWindowProbes = new("wirestack.tcp.window_probes", "{segment}", "Zero-window probes sent.");
     static readonly Instrument TcpSynCookies = new("wirestack.tcp.syn_cookies", "{segment}", "SYN cookies sent (transmit) and valid ones returned (receive).");
+    static readonly Instrument ForwardRequests = new("wirestack.forward.requests", "{flow}", "Flows to addresses not the stack's own offered to the application (forwarding), first offers and the client's retries while it decided.");
     static readonly Instrument MdnsConflicts = new("wirestack.mdns.conflicts", "{conflict}", "mDNS names another host claimed; each ends in a rename.");
 
     /// <summary>Every counter's place; a counter missing here fails the stack's start, so none goes unpublished.</summary>
@@ -127,6 +128,8 @@ internal sealed class StackMeter : IDisposable
         Add(StackCounter.TcpWindowProbesSent, TcpWindowProbes);
         Add(StackCounter.TcpSynCookiesSent, TcpSynCookies, Direction(Transmit));
         Add(StackCounter.TcpSynCookiesAccepted, TcpSynCookies, Direction(Receive));
+        Add(StackCounter.TcpForwardRequests, ForwardRequests, ("network.transport", "tcp"), ("wirestack.forward.retry", "false"));
+        Add(StackCounter.TcpForwardSynRetransmitted, ForwardRequests, ("network.transport", "tcp"), ("wirestack.forward.retry", "true"));
 
         foreach (var counter in Enum.GetValues<StackCounter>().Where(StackCounters.IsDrop))
             Add(counter, Dropped, ("error.type", DropReason(counter)));

@@ -34,6 +34,8 @@ internal static class UnreachableCode
     public const byte Port = 3;
     /// <summary>Fragmentation needed and DF set.</summary>
     public const byte FragmentationNeeded = 4;
+    /// <summary>Communication administratively prohibited (RFC 1812 5.2.7.1).</summary>
+    public const byte AdministrativelyProhibited = 13;
 }
 
 /// <summary>An ICMPv4 message (RFC 792) viewed over a caller's buffer.</summary>

@@ -26,6 +26,7 @@ internal enum Icmpv6Type : byte
 internal static class Icmpv6Code
 {
     public const byte NoRoute = 0;
+    public const byte AdministrativelyProhibited = 1;
     public const byte AddressUnreachable = 3;
     public const byte PortUnreachable = 4;
     public const byte HopLimitExceeded = 0;

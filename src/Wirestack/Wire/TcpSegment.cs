@@ -131,6 +131,9 @@ internal readonly ref struct TcpSegment
     public ushort UrgentPointer => BinaryPrimitives.ReadUInt16BigEndian(_bytes[18..]);
     /// <summary>The raw option bytes.</summary>
     public ReadOnlySpan<byte> OptionBytes => _bytes[MinimumHeaderLength..HeaderLength];
+
+    /// <summary>The header with its options, as it arrived (what an ICMP error about the segment quotes).</summary>
+    public ReadOnlySpan<byte> HeaderBytes => _bytes[..HeaderLength];
     /// <summary>The payload.</summary>
     public Span<byte> Payload => _bytes[HeaderLength..];
     /// <summary>Length of the whole segment.</summary>
