@@ -65,10 +65,15 @@ mbps() { # ns curl-args...
 upload() { # ns base-url scheme-args
   local ns=$1 base=$2; shift 2
   local start end total=$((64 << 20))
+  local id="" headers
   start=$(date +%s.%N)
   for i in 0 1 2 3; do
-    ip netns exec "$ns" curl -s -f -m 60 "$@" -H "$auth" --data-binary @"$dir/chunk.bin" \
-      "$base/api/firmware/upload?name=u.bin&offset=$((i << 24))&total=$total" >/dev/null
+    # The first chunk's answer names the upload session (Upload-Id) that the later chunks give as id= (a build from
+    # before upload sessions answers without one and takes chunks by offset alone). A refused chunk fails the run
+    # instead of timing a refusal.
+    headers=$(ip netns exec "$ns" curl -s -f -m 60 "$@" -H "$auth" --data-binary @"$dir/chunk.bin" -D - -o /dev/null \
+      "$base/api/firmware/upload?name=u.bin&offset=$((i << 24))&total=$total${id:+&id=$id}") || { echo "upload failed" >&2; echo 0; return; }
+    [ -n "$id" ] || id=$(printf '%s' "$headers" | sed -n 's/^Upload-Id: *//Ip' | tr -d '\r')
   done
   end=$(date +%s.%N)
   echo "scale=0; $total * 8 / ($end - $start) / 1000000" | bc -l

@@ -20,12 +20,33 @@ public sealed record ForwardingSettings
     /// <summary>How long a handshake waits for the application's decision before it is dropped (the client then times out or retries).</summary>
     public TimeSpan DecisionTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>Forwarded UDP sessions (one per client address and port, RFC 4787 REQ-1) at most; past it the one idle longest ends.</summary>
+    public int MaxUdpSessions { get; init; } = 16384;
+
+    /// <summary>How long a UDP session lives without a datagram either way (RFC 4787 REQ-5: at least 2 minutes).</summary>
+    public TimeSpan UdpIdleTimeout { get; init; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Which sources may answer a client through its session (RFC 4787 REQ-8).</summary>
+    public UdpFiltering UdpFiltering { get; init; } = UdpFiltering.EndpointIndependent;
+
     internal void Validate()
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxUdpSessions, 1, nameof(MaxUdpSessions));
+        ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(UdpIdleTimeout, TimeSpan.Zero, nameof(UdpIdleTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingConnections, 1, nameof(MaxPendingConnections));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingPerSource, 1, nameof(MaxPendingPerSource));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(DecisionTimeout, TimeSpan.Zero, nameof(DecisionTimeout));
     }
+}
+
+/// <summary>Which sources may send to a client through its forwarded UDP session (RFC 4787 5).</summary>
+public enum UdpFiltering
+{
+    /// <summary>Any source (endpoint-independent filtering): what games, WebRTC and QUIC connection migration need.</summary>
+    EndpointIndependent,
+
+    /// <summary>Only addresses the client has sent to (address-dependent filtering), any port of theirs.</summary>
+    AddressDependent,
 }
 
 /// <summary>What an ICMP destination unreachable for a refused flow says (RFC 792, RFC 4443 3.1), as the real destination or a router would.</summary>

@@ -293,6 +293,24 @@ public sealed partial class NetworkStack : IAsyncDisposable
         return forwarder;
     }
 
+    /// <summary>
+    /// Starts taking every UDP datagram to an address that is not the stack's own (<see cref="StackOptions.Forwarding"/>
+    /// must be set), in sessions per client end point.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Forwarding is off in the options, or another UDP forwarder is running.</exception>
+    /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
+    public async Task<UdpForwarder> ForwardUdpAsync()
+    {
+        var settings = Options.Forwarding ?? throw new InvalidOperationException("Forwarding is off: set StackOptions.Forwarding.");
+        var forwarder = new UdpForwarder(this, settings.MaxUdpSessions, Options.UdpReceiveQueueDatagrams);
+        await InvokeAsync(engine =>
+        {
+            engine.Udp.SetForwarder(forwarder.Events);
+            return true;
+        }).ConfigureAwait(false);
+        return forwarder;
+    }
+
     /// <summary>One counter's current value.</summary>
     public long GetCounter(StackCounter counter) => _engine.Counters[counter];
 

@@ -246,4 +246,8 @@ public enum StackCounter
     DropTcpForwardPendingFull,
     /// <summary>Forwarding: handshakes the application did not decide within the decision timeout.</summary>
     DropTcpForwardUndecided,
+    /// <summary>Forwarding: UDP sessions opened (a client end point's first datagram to an address not ours).</summary>
+    UdpForwardSessions,
+    /// <summary>Forwarding: UDP sessions ended early to make room for a new one (the one idle longest).</summary>
+    UdpForwardSessionsEvicted,
 }

@@ -133,9 +133,11 @@ internal sealed partial class Ipv4Layer
         _counters.Increment(StackCounter.Ipv4DatagramsDelivered);
         if (!_interface.Accepts(packet.Destination))
         {
-            // Forwarded: only TCP goes to its forwarder; nothing else may reach a socket or service of ours.
+            // Forwarded: TCP and UDP go to their forwarders; nothing may reach a socket or service of ours.
             if (packet.Protocol == IpProtocol.Tcp)
                 _tcp.Receive(packet.Source, packet.Destination, packet.Payload, _checksumVouched);
+            else if (packet.Protocol == IpProtocol.Udp)
+                _udp.ReceiveForwarded(packet.Source, packet.Destination, packet.Bytes, packet.HeaderLength, _checksumVouched);
             else
                 _counters.Increment(StackCounter.DropIpv4NotForUs);
             return;

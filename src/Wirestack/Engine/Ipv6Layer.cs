@@ -158,9 +158,11 @@ internal sealed partial class Ipv6Layer
         var destination = header.Destination;
         if (!destination.IsMulticast && _interface.Find(destination) is null)
         {
-            // Forwarded: only TCP goes to its forwarder; nothing else may reach a socket or service of ours.
+            // Forwarded: TCP and UDP go to their forwarders; nothing may reach a socket or service of ours.
             if (chain.UpperProtocol == IpProtocol.Tcp)
                 _tcp.Receive(source, destination, packet[chain.UpperOffset..], _checksumVouched);
+            else if (chain.UpperProtocol == IpProtocol.Udp)
+                _udp.ReceiveForwarded(source, destination, packet, chain.UpperOffset, _checksumVouched);
             else
                 _counters.Increment(StackCounter.DropIpv6NotForUs);
             return;

@@ -62,7 +62,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
         _neighbors = new NeighborResolver(options, this, Counters);
         _output = new IpOutput(_link, _neighbors, _interface, ipv6, this, Counters, options.TimeToLive, _random);
         _tcp = new TcpLayer(options, _output, _link, _buffers, this, Counters);
-        _udp = new UdpLayer(_output, _link, _buffers, _interface, ipv6 is not null, this, Counters);
+        _udp = new UdpLayer(_output, _link, _buffers, _interface, ipv6 is not null, this, Counters, options.Forwarding);
         _reassembler = new Reassembler(options.ReassemblyMaxDatagrams, options.ReassemblyMaxBytes, Microseconds(options.ReassemblyTimeout));
         _icmpErrorLimiter = new IcmpErrorLimiter(options.IcmpErrorsPerSecond, options.IcmpErrorBurst, _random);
         var parts = new IpLayerParts(_link, _neighbors, _output, _buffers, _reassembler, _icmpErrorLimiter, _tcp, _udp, Counters, _random);
@@ -133,6 +133,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
             next = Earliest(next, _services.NextDeadline);
             next = Earliest(next, _device.NextFrameDueMicroseconds);
             next = Earliest(next, _tcp.NextDeadline);
+            next = Earliest(next, _udp.NextForwardDeadline);
             if (State != StackState.Ready)
                 next = Earliest(next, _now + 1_000_000);
             return next;
@@ -177,6 +178,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
         if (_options.Ipv4.Dhcp?.ReleaseOnShutdown == true)
             _dhcp?.Release();
         _tcp.Shutdown();
+        _udp.SetForwarder(null);
         _dhcpv6?.Release();
         _dns?.Shutdown();
         _neighbors.Clear();
@@ -253,6 +255,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
         TakeMdnsEvents();
 
         _tcp.RunTimers();
+        _udp.ExpireIdleSessions();
         int expired = _reassembler.Expire(_now, _onReassemblyExpired);
         if (expired > 0)
             Counters.Add(StackCounter.DropReassemblyTimeout, expired);
@@ -443,7 +446,7 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
     /// names one host (not multicast, broadcast, loopback, unspecified, 0/8 or IPv6 link-local, which is our link's).
     /// </summary>
     public bool IsForwardable(IpAddress destination) =>
-        _tcp.HasForwarder && !destination.IsMulticast && !destination.IsLoopback && !destination.IsUnspecified
+        (_tcp.HasForwarder || _udp.HasForwarder) && !destination.IsMulticast && !destination.IsLoopback && !destination.IsUnspecified
         && (destination.IsIpv4
             ? !destination.Ipv4.IsBroadcast && !destination.Ipv4.IsThisNetwork && !_interface.IsBroadcast(destination.Ipv4)
             : !destination.IsLinkLocal);

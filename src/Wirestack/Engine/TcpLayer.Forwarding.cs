@@ -64,7 +64,7 @@ internal sealed partial class TcpLayer
     }
 
     /// <summary>True when a segment to <paramref name="destination"/>, not ours, goes to the forwarder.</summary>
-    bool Forwards(IpAddress destination) => _host.IsForwardable(destination);
+    bool Forwards(IpAddress destination) => _forwarder is not null && _host.IsForwardable(destination);
 
     /// <summary>A segment of no known connection to an address not ours.</summary>
     void ReceiveForwarded(in TcpConnectionKey key, TcpSegment segment, in TcpOptions options)

@@ -22,7 +22,7 @@ internal interface IUdpHost : ITransportHost
 /// The UDP layer (RFC 768, RFC 1122 4.1): the port table, delivery to sockets, multicast membership per socket and its
 /// loopback, port unreachable for closed ports, and sending through the one IP output path.
 /// </summary>
-internal sealed class UdpLayer
+internal sealed partial class UdpLayer
 {
     const int TransportOffset = TransmitBuffers.TransportOffset;
 
@@ -34,10 +34,13 @@ internal sealed class UdpLayer
     readonly bool _ipv6Enabled;
     readonly IUdpHost _host;
     readonly StackCounters _counters;
+    readonly ForwardingSettings? _forwarding;
     long _now;
 
-    public UdpLayer(IpOutput output, LinkLayer link, TransmitBuffers buffers, Ipv4Interface ipv4, bool ipv6Enabled, IUdpHost host, StackCounters counters)
+    public UdpLayer(IpOutput output, LinkLayer link, TransmitBuffers buffers, Ipv4Interface ipv4, bool ipv6Enabled, IUdpHost host, StackCounters counters,
+        ForwardingSettings? forwarding = null)
     {
+        _forwarding = forwarding;
         _output = output;
         _link = link;
         _buffers = buffers;

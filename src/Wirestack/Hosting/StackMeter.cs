@@ -39,6 +39,7 @@ internal sealed class StackMeter : IDisposable
     static readonly Instrument TcpWindowProbes = new("wirestack.tcp.window_probes", "{segment}", "Zero-window probes sent.");
     static readonly Instrument TcpSynCookies = new("wirestack.tcp.syn_cookies", "{segment}", "SYN cookies sent (transmit) and valid ones returned (receive).");
     static readonly Instrument ForwardRequests = new("wirestack.forward.requests", "{flow}", "Flows to addresses not the stack's own offered to the application (forwarding), first offers and the client's retries while it decided.");
+    static readonly Instrument ForwardEvicted = new("wirestack.forward.evicted", "{flow}", "Forwarded flows ended early to make room for new ones (the one idle longest).");
     static readonly Instrument MdnsConflicts = new("wirestack.mdns.conflicts", "{conflict}", "mDNS names another host claimed; each ends in a rename.");
 
     /// <summary>Every counter's place; a counter missing here fails the stack's start, so none goes unpublished.</summary>
@@ -130,6 +131,8 @@ internal sealed class StackMeter : IDisposable
         Add(StackCounter.TcpSynCookiesAccepted, TcpSynCookies, Direction(Receive));
         Add(StackCounter.TcpForwardRequests, ForwardRequests, ("network.transport", "tcp"), ("wirestack.forward.retry", "false"));
         Add(StackCounter.TcpForwardSynRetransmitted, ForwardRequests, ("network.transport", "tcp"), ("wirestack.forward.retry", "true"));
+        Add(StackCounter.UdpForwardSessions, ForwardRequests, ("network.transport", "udp"), ("wirestack.forward.retry", "false"));
+        Add(StackCounter.UdpForwardSessionsEvicted, ForwardEvicted, ("network.transport", "udp"));
 
         foreach (var counter in Enum.GetValues<StackCounter>().Where(StackCounters.IsDrop))
             Add(counter, Dropped, ("error.type", DropReason(counter)));

@@ -1,0 +1,164 @@
+using System.Net;
+using System.Net.Sockets;
+using Wirestack.Devices;
+using Wirestack.Engine;
+using Wirestack.Wire;
+
+namespace Wirestack.Tests;
+
+/// <summary>Forwarded UDP (issue 23, RFC 4787): sessions per client end point, replies from any address, bounds and idle timeouts.</summary>
+public sealed class UdpForwardingTests
+{
+    static async Task<(NetworkStack Client, NetworkStack Forwarder, IAsyncDisposable Link)> StartAsync(string prefix, ForwardingSettings settings, CancellationToken ct)
+    {
+        var (a, b) = InMemoryLink.CreatePair();
+        static Ipv6Settings Ipv6(string address, string? gateway) => new()
+        {
+            Autoconfigure = false,
+            AcceptRouterAdvertisements = false,
+            Dhcpv6 = false,
+            DadTransmits = 0,
+            StaticAddresses = [(IPAddress.Parse(address), 64)],
+            Gateway = gateway is null ? null : IPAddress.Parse(gateway),
+        };
+        var client = await NetworkStack.StartAsync(a, new StackOptions
+        {
+            Ipv4 = Ipv4Settings.Static(prefix + ".1/24", prefix + ".2"),
+            Ipv6 = Ipv6("fd00:24::1", "fd00:24::2"),
+            MacAddress = MacAddress.Parse("02:00:00:00:24:01"),
+        }, ct);
+        var forwarder = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static(prefix + ".2/24"), Ipv6 = Ipv6("fd00:24::2", null), Forwarding = settings }, ct);
+        await client.WaitUntilReadyAsync(ct);
+        await forwarder.WaitUntilReadyAsync(ct);
+        return (client, forwarder, new Link(client, forwarder, a, b));
+    }
+
+    sealed class Link(NetworkStack client, NetworkStack forwarder, InMemoryDevice a, InMemoryDevice b) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await client.DisposeAsync();
+            await forwarder.DisposeAsync();
+            a.Dispose();
+            b.Dispose();
+        }
+    }
+
+    [Theory(DisplayName = "Issue 23, RFC 4787 REQ-1: a client's datagrams to any addresses form one session with their destinations; a reply from the destination reaches it, and under endpoint-independent filtering so does a third peer's (REQ-8)")]
+    [InlineData("203.0.113.53", "198.51.100.9")]
+    [InlineData("2001:db8::53", "2001:db8::9")]
+    public async Task SessionsMapEndpointIndependently(string first, string third)
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (client, forwarding, link) = await StartAsync("10.24.1", new ForwardingSettings(), ct);
+        await using var _ = link;
+        await using var forwarder = await forwarding.ForwardUdpAsync();
+        using var socket = await client.BindUdpAsync();
+        var dns = new IPEndPoint(IPAddress.Parse(first), 53);
+        var game = new IPEndPoint(IPAddress.Parse(first), 27015);
+        await socket.SendToAsync("query"u8.ToArray(), dns, ct);
+        await socket.SendToAsync("hello"u8.ToArray(), game, ct);
+        await using var session = await forwarder.AcceptAsync(ct);
+        Assert.Equal(socket.LocalEndPoint.Port, session.Client.Port);
+        var datagram = await session.ReceiveAsync(ct);
+        Assert.Equal((dns, "query"), (datagram.Destination, System.Text.Encoding.ASCII.GetString(datagram.Payload)));
+        Assert.Equal(game, (await session.ReceiveAsync(ct)).Destination);
+
+        await session.SendAsync("answer"u8.ToArray(), dns, ct);
+        var reply = await socket.ReceiveAsync(ct);
+        Assert.Equal((dns, "answer"), (reply.RemoteEndPoint, System.Text.Encoding.ASCII.GetString(reply.Buffer)));
+        var peer = new IPEndPoint(IPAddress.Parse(third), 7777);
+        await session.SendAsync("from a peer"u8.ToArray(), peer, ct);
+        Assert.Equal(peer, (await socket.ReceiveAsync(ct)).RemoteEndPoint);
+        var otherFamily = new IPEndPoint(dns.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Parse("2001:db8::1") : IPAddress.Parse("192.0.2.1"), 53);
+        Assert.Equal(SocketError.AddressNotAvailable, (await Assert.ThrowsAsync<SocketException>(() => session.SendAsync("x"u8.ToArray(), otherFamily, ct).AsTask())).SocketErrorCode);
+    }
+
+    [Fact(DisplayName = "Issue 23, RFC 4787 REQ-8 address-dependent filtering: only addresses the client sent to may answer it, from any of their ports")]
+    public async Task AddressDependentFiltering()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var (client, forwarding, link) = await StartAsync("10.24.2", new ForwardingSettings { UdpFiltering = UdpFiltering.AddressDependent }, ct);
+        await using var _ = link;
+        await using var forwarder = await forwarding.ForwardUdpAsync();
+        using var socket = await client.BindUdpAsync();
+        var server = new IPEndPoint(IPAddress.Parse("203.0.113.80"), 3478);
+        await socket.SendToAsync("bind"u8.ToArray(), server, ct);
+        await using var session = await forwarder.AcceptAsync(ct);
+        await session.ReceiveAsync(ct);
+        var otherPort = new IPEndPoint(server.Address, 3479);
+        await session.SendAsync("ok"u8.ToArray(), otherPort, ct);
+        Assert.Equal(otherPort, (await socket.ReceiveAsync(ct)).RemoteEndPoint);
+        var stranger = new IPEndPoint(IPAddress.Parse("198.51.100.66"), 3478);
+        Assert.Equal(SocketError.AccessDenied, (await Assert.ThrowsAsync<SocketException>(() => session.SendAsync("no"u8.ToArray(), stranger, ct).AsTask())).SocketErrorCode);
+    }
+
+    sealed class RecordingUdpForwarder : IUdpForwardEvents
+    {
+        public List<(UdpForwardSessionState Session, Receiver Receiver)> Sessions { get; } = [];
+
+        public IUdpForwardReceiver OnSession(UdpForwardSessionState session)
+        {
+            var receiver = new Receiver();
+            Sessions.Add((session, receiver));
+            return receiver;
+        }
+
+        public sealed class Receiver : IUdpForwardReceiver
+        {
+            public int Datagrams;
+            public bool Closed;
+            public bool TryDeliver(ReadOnlySpan<byte> payload, IpAddress destination, ushort port) => ++Datagrams > 0;
+            public void OnClosed() => Closed = true;
+        }
+    }
+
+    static byte[] Datagram(Ipv4Address source, ushort sourcePort, Ipv4Address destination, ushort destinationPort = 53) =>
+        Frames.Ethernet(Frames.StackMac, Frames.PeerMac, EtherType.Ipv4,
+            Frames.Ipv4(source, destination, IpProtocol.Udp, Frames.UdpMessage(source, destination, sourcePort, destinationPort, [1, 2, 3])));
+
+    [Fact(DisplayName = "Issue 23, RFC 4787 REQ-5 and REQ-6 on the engine clock: a session ends 2 minutes after its last datagram either way, and traffic keeps it open")]
+    public void IdleSessionsEnd()
+    {
+        using var h = new EngineHarness(EngineHarness.DefaultOptions() with { Forwarding = new ForwardingSettings() });
+        var forwarder = new RecordingUdpForwarder();
+        h.Engine.Udp.SetForwarder(forwarder);
+        var elsewhere = Ipv4Address.Parse("203.0.113.53");
+        h.Inject(Datagram(Frames.PeerIp, 40000, elsewhere));
+        var (session, receiver) = Assert.Single(forwarder.Sessions);
+        h.Advance(TimeSpan.FromSeconds(100));
+        Assert.Equal(SocketError.Success, h.Engine.Udp.SendForwarded(session, elsewhere, 53, [9]));
+        h.Advance(TimeSpan.FromSeconds(100));
+        Assert.False(receiver.Closed);
+        h.Inject(Datagram(Frames.PeerIp, 40000, Ipv4Address.Parse("198.51.100.1")));
+        Assert.Single(forwarder.Sessions);
+        Assert.Equal(2, receiver.Datagrams);
+        h.Advance(TimeSpan.FromSeconds(119));
+        Assert.False(receiver.Closed);
+        h.Advance(TimeSpan.FromSeconds(1));
+        Assert.True(receiver.Closed);
+        Assert.Equal(0, h.Engine.Udp.ForwardSessionCount);
+        Assert.Equal(SocketError.NotConnected, h.Engine.Udp.SendForwarded(session, elsewhere, 53, [9]));
+    }
+
+    [Fact(DisplayName = "Issue 23 flood of new UDP flows (a scan from many ports): sessions stay at their bound, the one idle longest makes room, and an active session survives")]
+    public void SessionsAreBounded()
+    {
+        using var h = new EngineHarness(EngineHarness.DefaultOptions() with { Forwarding = new ForwardingSettings { MaxUdpSessions = 10 } });
+        var forwarder = new RecordingUdpForwarder();
+        h.Engine.Udp.SetForwarder(forwarder);
+        var elsewhere = Ipv4Address.Parse("203.0.113.53");
+        h.Inject(Datagram(Frames.PeerIp, 50000, elsewhere));
+        for (int i = 0; i < 30; i++)
+        {
+            h.Advance(TimeSpan.FromMilliseconds(10));
+            // The first client keeps talking; the scan's ports each send once.
+            h.Inject(Datagram(Frames.PeerIp, 50000, elsewhere));
+            h.Inject(Datagram(Frames.PeerIp, (ushort)(40000 + i), elsewhere));
+        }
+        Assert.Equal(10, h.Engine.Udp.ForwardSessionCount);
+        Assert.Equal(21, h.Count(StackCounter.UdpForwardSessionsEvicted));
+        Assert.False(forwarder.Sessions[0].Receiver.Closed);
+        Assert.Equal(31, forwarder.Sessions[0].Receiver.Datagrams);
+    }
+}
