@@ -247,17 +247,7 @@ public sealed partial class NetworkStack : IAsyncDisposable
         var connection = new TcpConnection(this);
         // The control block is attached on the engine thread, before any event about it can fire.
         await InvokeAsync(e => connection.ControlBlock = e.Tcp.Connect(address, (ushort)remote.Port, connection.Events)).ConfigureAwait(false);
-        try
-        {
-            await connection.WaitEstablishedAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            connection.Abort();
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-        return connection;
+        return await connection.EstablishedAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

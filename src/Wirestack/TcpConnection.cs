@@ -120,8 +120,24 @@ public sealed class TcpConnection : Stream, IDuplexPipe
     static IOException StreamFailure(SocketError error) =>
         new($"Unable to transfer data on the transport connection: {error}.", new SocketException((int)error));
 
+    /// <summary>This connection once its handshake completes; if it fails or is cancelled first, the connection is abandoned and the failure thrown.</summary>
+    internal async Task<TcpConnection> EstablishedAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await WaitEstablishedAsync(cancellationToken).ConfigureAwait(false);
+            return this;
+        }
+        catch
+        {
+            Abort();
+            await DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>Completes when the handshake completes; throws the connection's error if it fails first.</summary>
-    internal async Task WaitEstablishedAsync(CancellationToken cancellationToken)
+    async Task WaitEstablishedAsync(CancellationToken cancellationToken)
     {
         while (!_signals.Established)
         {

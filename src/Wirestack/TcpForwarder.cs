@@ -109,17 +109,7 @@ public sealed class TcpForwardRequest
         }).ConfigureAwait(false);
         if (outcome != SocketError.Success)
             throw new SocketException((int)outcome);
-        try
-        {
-            await connection.WaitEstablishedAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            connection.Abort();
-            await connection.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-        return connection;
+        return await connection.EstablishedAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Refuses with a reset, as a closed port would: the client sees "connection refused".</summary>

@@ -12,61 +12,13 @@ namespace Wirestack.Tests;
 /// </summary>
 public sealed class ForwardingTests
 {
-    /// <summary>A client and a forwarder on an in-memory link, both families, the client routed through the forwarder.</summary>
-    sealed class Tunnel : IAsyncDisposable
-    {
-        readonly InMemoryDevice _a, _b;
-
-        Tunnel(InMemoryDevice a, InMemoryDevice b, NetworkStack client, NetworkStack forwarder) => (_a, _b, Client, Forwarder) = (a, b, client, forwarder);
-
-        public NetworkStack Client { get; }
-        public NetworkStack Forwarder { get; }
-
-        public static async Task<Tunnel> StartAsync(string prefix, ForwardingSettings? settings, CancellationToken cancellationToken)
-        {
-            var (a, b) = InMemoryLink.CreatePair();
-            static Ipv6Settings Ipv6(string address, string? gateway) => new()
-            {
-                Autoconfigure = false,
-                AcceptRouterAdvertisements = false,
-                Dhcpv6 = false,
-                DadTransmits = 0,
-                StaticAddresses = [(IPAddress.Parse(address), 64)],
-                Gateway = gateway is null ? null : IPAddress.Parse(gateway),
-            };
-            var client = await NetworkStack.StartAsync(a, new StackOptions
-            {
-                Ipv4 = Ipv4Settings.Static(prefix + ".1/24", prefix + ".2"),
-                Ipv6 = Ipv6("fd00:23::1", "fd00:23::2"),
-                MacAddress = MacAddress.Parse("02:00:00:00:23:01"),
-            }, cancellationToken);
-            var forwarder = await NetworkStack.StartAsync(b, new StackOptions
-            {
-                Ipv4 = Ipv4Settings.Static(prefix + ".2/24"),
-                Ipv6 = Ipv6("fd00:23::2", null),
-                Forwarding = settings ?? new ForwardingSettings(),
-            }, cancellationToken);
-            await client.WaitUntilReadyAsync(cancellationToken);
-            await forwarder.WaitUntilReadyAsync(cancellationToken);
-            return new Tunnel(a, b, client, forwarder);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await Client.DisposeAsync();
-            await Forwarder.DisposeAsync();
-            _a.Dispose();
-            _b.Dispose();
-        }
-    }
-
     [Theory(DisplayName = "Issue 23: a flow to any address is offered before its handshake completes; accepted, the connection's local end is the original destination and data crosses both ways")]
     [InlineData("203.0.113.7")]
     [InlineData("2001:db8::7")]
     public async Task AcceptedFlowCarriesData(string destination)
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var tunnel = await Tunnel.StartAsync("10.23.1", null, ct);
+        await using var tunnel = await ForwardingTunnel.StartAsync("10.23.1", null, ct);
         await using var forwarder = await tunnel.Forwarder.ForwardTcpAsync();
         var target = new IPEndPoint(IPAddress.Parse(destination), 443);
         var connecting = tunnel.Client.ConnectTcpAsync(target, ct);
@@ -95,7 +47,7 @@ public sealed class ForwardingTests
     public async Task RefusedFlows()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var tunnel = await Tunnel.StartAsync("10.23.2", null, ct);
+        await using var tunnel = await ForwardingTunnel.StartAsync("10.23.2", null, ct);
         await using var forwarder = await tunnel.Forwarder.ForwardTcpAsync();
         var refused = tunnel.Client.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse("198.51.100.1"), 80), ct);
         (await forwarder.AcceptAsync(ct)).Refuse();
@@ -109,7 +61,7 @@ public sealed class ForwardingTests
     public async Task DroppedAndUndecided()
     {
         var ct = TestContext.Current.CancellationToken;
-        await using var tunnel = await Tunnel.StartAsync("10.23.3", new ForwardingSettings { DecisionTimeout = TimeSpan.FromMilliseconds(300) }, ct);
+        await using var tunnel = await ForwardingTunnel.StartAsync("10.23.3", new ForwardingSettings { DecisionTimeout = TimeSpan.FromMilliseconds(300) }, ct);
         await using var forwarder = await tunnel.Forwarder.ForwardTcpAsync();
         var connecting = tunnel.Client.ConnectTcpAsync(new IPEndPoint(IPAddress.Parse("192.0.2.44"), 8080), ct);
         var first = await forwarder.AcceptAsync(ct);
@@ -132,7 +84,7 @@ public sealed class ForwardingTests
         var ct = TestContext.Current.CancellationToken;
         await using var pair = await StackPair.StartAsync("10.23.4", ct);
         await Assert.ThrowsAsync<InvalidOperationException>(() => pair.Left.ForwardTcpAsync());
-        await using var tunnel = await Tunnel.StartAsync("10.23.5", null, ct);
+        await using var tunnel = await ForwardingTunnel.StartAsync("10.23.5", null, ct);
         await using var forwarder = await tunnel.Forwarder.ForwardTcpAsync();
         await Assert.ThrowsAsync<InvalidOperationException>(() => tunnel.Forwarder.ForwardTcpAsync());
     }

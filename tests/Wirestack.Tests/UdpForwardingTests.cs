@@ -9,51 +9,15 @@ namespace Wirestack.Tests;
 /// <summary>Forwarded UDP (issue 23, RFC 4787): sessions per client end point, replies from any address, bounds and idle timeouts.</summary>
 public sealed class UdpForwardingTests
 {
-    static async Task<(NetworkStack Client, NetworkStack Forwarder, IAsyncDisposable Link)> StartAsync(string prefix, ForwardingSettings settings, CancellationToken ct)
-    {
-        var (a, b) = InMemoryLink.CreatePair();
-        static Ipv6Settings Ipv6(string address, string? gateway) => new()
-        {
-            Autoconfigure = false,
-            AcceptRouterAdvertisements = false,
-            Dhcpv6 = false,
-            DadTransmits = 0,
-            StaticAddresses = [(IPAddress.Parse(address), 64)],
-            Gateway = gateway is null ? null : IPAddress.Parse(gateway),
-        };
-        var client = await NetworkStack.StartAsync(a, new StackOptions
-        {
-            Ipv4 = Ipv4Settings.Static(prefix + ".1/24", prefix + ".2"),
-            Ipv6 = Ipv6("fd00:24::1", "fd00:24::2"),
-            MacAddress = MacAddress.Parse("02:00:00:00:24:01"),
-        }, ct);
-        var forwarder = await NetworkStack.StartAsync(b, new StackOptions { Ipv4 = Ipv4Settings.Static(prefix + ".2/24"), Ipv6 = Ipv6("fd00:24::2", null), Forwarding = settings }, ct);
-        await client.WaitUntilReadyAsync(ct);
-        await forwarder.WaitUntilReadyAsync(ct);
-        return (client, forwarder, new Link(client, forwarder, a, b));
-    }
-
-    sealed class Link(NetworkStack client, NetworkStack forwarder, InMemoryDevice a, InMemoryDevice b) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync()
-        {
-            await client.DisposeAsync();
-            await forwarder.DisposeAsync();
-            a.Dispose();
-            b.Dispose();
-        }
-    }
-
     [Theory(DisplayName = "Issue 23, RFC 4787 REQ-1: a client's datagrams to any addresses form one session with their destinations; a reply from the destination reaches it, and under endpoint-independent filtering so does a third peer's (REQ-8)")]
     [InlineData("203.0.113.53", "198.51.100.9")]
     [InlineData("2001:db8::53", "2001:db8::9")]
     public async Task SessionsMapEndpointIndependently(string first, string third)
     {
         var ct = TestContext.Current.CancellationToken;
-        var (client, forwarding, link) = await StartAsync("10.24.1", new ForwardingSettings(), ct);
-        await using var _ = link;
-        await using var forwarder = await forwarding.ForwardUdpAsync();
-        using var socket = await client.BindUdpAsync();
+        await using var tunnel = await ForwardingTunnel.StartAsync("10.24.1", new ForwardingSettings(), ct);
+        await using var forwarder = await tunnel.Forwarder.ForwardUdpAsync();
+        using var socket = await tunnel.Client.BindUdpAsync();
         var dns = new IPEndPoint(IPAddress.Parse(first), 53);
         var game = new IPEndPoint(IPAddress.Parse(first), 27015);
         await socket.SendToAsync("query"u8.ToArray(), dns, ct);
@@ -78,10 +42,9 @@ public sealed class UdpForwardingTests
     public async Task AddressDependentFiltering()
     {
         var ct = TestContext.Current.CancellationToken;
-        var (client, forwarding, link) = await StartAsync("10.24.2", new ForwardingSettings { UdpFiltering = UdpFiltering.AddressDependent }, ct);
-        await using var _ = link;
-        await using var forwarder = await forwarding.ForwardUdpAsync();
-        using var socket = await client.BindUdpAsync();
+        await using var tunnel = await ForwardingTunnel.StartAsync("10.24.2", new ForwardingSettings { UdpFiltering = UdpFiltering.AddressDependent }, ct);
+        await using var forwarder = await tunnel.Forwarder.ForwardUdpAsync();
+        using var socket = await tunnel.Client.BindUdpAsync();
         var server = new IPEndPoint(IPAddress.Parse("203.0.113.80"), 3478);
         await socket.SendToAsync("bind"u8.ToArray(), server, ct);
         await using var session = await forwarder.AcceptAsync(ct);

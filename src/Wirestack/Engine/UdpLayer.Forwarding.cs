@@ -92,16 +92,8 @@ internal sealed partial class UdpLayer
     /// <summary>A datagram to an address not ours (the whole network packet, the UDP header at <paramref name="offset"/>).</summary>
     public void ReceiveForwarded(IpAddress source, IpAddress destination, Span<byte> packet, int offset, bool checksumVouched)
     {
-        if (!UdpDatagram.TryParse(packet[offset..], out var datagram))
-        {
-            _counters.Increment(StackCounter.DropUdpMalformed);
+        if (!TryParseChecked(source, destination, packet[offset..], checksumVouched, out var datagram))
             return;
-        }
-        if (!checksumVouched && !datagram.IsChecksumValid(source, destination))
-        {
-            _counters.Increment(StackCounter.DropUdpBadChecksum);
-            return;
-        }
         if (_forwarder is null || datagram.SourcePort == 0 || datagram.DestinationPort == 0)
         {
             _counters.Increment(destination.IsIpv4 ? StackCounter.DropIpv4NotForUs : StackCounter.DropIpv6NotForUs);

@@ -160,16 +160,8 @@ internal sealed partial class UdpLayer
     /// </summary>
     public void Receive(IpAddress source, IpAddress destination, Span<byte> packet, int offset, bool checksumVouched)
     {
-        if (!UdpDatagram.TryParse(packet[offset..], out var datagram))
-        {
-            _counters.Increment(StackCounter.DropUdpMalformed);
+        if (!TryParseChecked(source, destination, packet[offset..], checksumVouched, out var datagram))
             return;
-        }
-        if (!checksumVouched && !datagram.IsChecksumValid(source, destination))
-        {
-            _counters.Increment(StackCounter.DropUdpBadChecksum);
-            return;
-        }
         if (!_bindings.TryGet(datagram.DestinationPort, out var binding))
         {
             _counters.Increment(StackCounter.DropUdpNoListener);
@@ -191,6 +183,22 @@ internal sealed partial class UdpLayer
             binding.DatagramsDropped++;
             _counters.Increment(StackCounter.DropUdpQueueFull);
         }
+    }
+
+    /// <summary>A well-formed datagram whose checksum holds (or the device vouched for it); false, counted, otherwise.</summary>
+    bool TryParseChecked(IpAddress source, IpAddress destination, Span<byte> bytes, bool checksumVouched, out UdpDatagram datagram)
+    {
+        if (!UdpDatagram.TryParse(bytes, out datagram))
+        {
+            _counters.Increment(StackCounter.DropUdpMalformed);
+            return false;
+        }
+        if (!checksumVouched && !datagram.IsChecksumValid(source, destination))
+        {
+            _counters.Increment(StackCounter.DropUdpBadChecksum);
+            return false;
+        }
+        return true;
     }
 
     /// <summary>
