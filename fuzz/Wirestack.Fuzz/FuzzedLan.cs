@@ -28,13 +28,16 @@ internal sealed class FuzzedLan : IDisposable
 
     /// <param name="configuration">
     /// Bit 0: A's end of the link carries the virtio-net header (offloads both ways, as a TAP with it). Bit 1: A
-    /// leases its IPv4 address from B's DHCP server. Bit 2: A serves DHCP itself (static address only).
+    /// leases its IPv4 address from B's DHCP server. Bit 2: A serves DHCP itself (static address only). Bit 3: A
+    /// forwards TCP and UDP to addresses not its own (a flow's destination port picks the decision: accept and echo,
+    /// refuse, answer unreachable, or leave undecided; UDP sessions echo from the destination).
     /// </param>
     public FuzzedLan(byte configuration)
     {
         Offloads = (configuration & 1) != 0;
         bool dhcpClient = (configuration & 2) != 0;
         bool dhcpServer = !dhcpClient && (configuration & 4) != 0;
+        bool forwarding = (configuration & 8) != 0;
         (_deviceA, _wireA) = InMemoryLink.CreatePair(1500, LinkMedium.Ethernet, 4096, Offloads);
         (_deviceB, _wireB) = InMemoryLink.CreatePair(1500, LinkMedium.Ethernet, 4096, offloads: false);
         A = new NetworkEngine(_deviceA, new StackOptions
@@ -44,6 +47,7 @@ internal sealed class FuzzedLan : IDisposable
             Ipv6 = Ipv6Settings.Automatic(),
             Mdns = new MdnsSettings { HostName = "wirestack", Services = [new MdnsService { InstanceName = "wirestack", ServiceType = "_http._tcp", Port = 80 }] },
             DhcpServer = dhcpServer ? new DhcpServerSettings { PoolStart = IPAddress.Parse("192.168.0.100"), PoolEnd = IPAddress.Parse("192.168.0.120") } : null,
+            Forwarding = forwarding ? new ForwardingSettings { MaxPendingConnections = 64, MaxPendingPerSource = 32, MaxUdpSessions = 64 } : null,
             RandomSeed = 1,
         });
         B = new NetworkEngine(_deviceB, new StackOptions
@@ -55,6 +59,12 @@ internal sealed class FuzzedLan : IDisposable
             RandomSeed = 2,
         });
         A.Tcp.Listen(7, 16, new EchoListener());
+        if (forwarding)
+        {
+            var forwarder = new Forwarder(A);
+            A.Tcp.SetForwarder(forwarder);
+            A.Udp.SetForwarder(forwarder);
+        }
         _udpEcho.Binding = A.Udp.Bind(7, _udpEcho);
         _udpEcho.Engine = A;
     }
@@ -122,6 +132,8 @@ internal sealed class FuzzedLan : IDisposable
         InvariantViolation.Check(A.Neighbors.QueuedBytes == 0 && (A.Ipv6Neighbors?.QueuedBytes ?? 0) == 0, "packets still wait for neighbours");
         InvariantViolation.Check(A.Neighbors.UnresolvedCount == 0 && (A.Ipv6Neighbors?.UnresolvedCount ?? 0) == 0, "resolutions still under way");
         InvariantViolation.Check(A.Reassembler.Count == 0, $"{A.Reassembler.Count} partial datagrams held");
+        InvariantViolation.Check(A.Tcp.PendingForwardCount == 0, $"{A.Tcp.PendingForwardCount} forwarded handshakes still wait for a decision");
+        InvariantViolation.Check(A.Udp.ForwardSessionCount == 0, $"{A.Udp.ForwardSessionCount} forwarded UDP sessions outlived their idle timeout");
         foreach (var connection in A.Tcp.Connections)
         {
             InvariantViolation.Check(connection.State is TcpState.Established or TcpState.CloseWait,
@@ -146,13 +158,51 @@ internal sealed class FuzzedLan : IDisposable
     /// <summary>A's TCP echo: what arrives goes back, as fast as the send buffer takes it.</summary>
     sealed class EchoListener : ITcpListenerEvents
     {
-        public ITcpConnectionEvents OnConnectionReady(TcpControlBlock connection) => new Echo(connection);
+        public ITcpConnectionEvents OnConnectionReady(TcpControlBlock connection) => new Echo { Connection = connection };
     }
 
-    sealed class Echo(TcpControlBlock connection) : ITcpConnectionEvents
+    /// <summary>A's forwarder: a flow's destination port decides (accept and echo, refuse, unreachable, undecided); UDP echoes.</summary>
+    sealed class Forwarder(NetworkEngine engine) : ITcpForwardEvents, IUdpForwardEvents
+    {
+        public void OnRequest(TcpForwardPending request)
+        {
+            switch (request.Key.LocalPort % 4)
+            {
+                case 0:
+                    var echo = new Echo();
+                    echo.Connection = engine.Tcp.AcceptForwarded(request, echo);
+                    break;
+                case 1:
+                    engine.Tcp.RefuseForwarded(request);
+                    break;
+                case 2:
+                    engine.Tcp.UnreachableForwarded(request, ForwardUnreachable.Host);
+                    break;
+            }
+        }
+
+        public IUdpForwardReceiver OnSession(UdpForwardSessionState session) => new SessionEcho(engine, session);
+    }
+
+    sealed class SessionEcho(NetworkEngine engine, UdpForwardSessionState session) : IUdpForwardReceiver
+    {
+        public bool TryDeliver(ReadOnlySpan<byte> payload, IpAddress destination, ushort port)
+        {
+            engine.Udp.SendForwarded(session, destination, port, payload);
+            return true;
+        }
+
+        public void OnClosed()
+        {
+        }
+    }
+
+    sealed class Echo : ITcpConnectionEvents
     {
         readonly byte[] _pending = new byte[16384];
         int _start, _count;
+
+        public TcpControlBlock? Connection { get; set; }
 
         public void OnEstablished()
         {
@@ -168,6 +218,8 @@ internal sealed class FuzzedLan : IDisposable
 
         void Flush()
         {
+            if (Connection is not { } connection)
+                return;
             while (true)
             {
                 if (_count == 0)

@@ -29,7 +29,9 @@ public sealed class PackageTests
                 var pack = await DotnetAsync($"pack {project} -c Release --no-build -o {feed}", root);
                 Assert.True(pack.ExitCode == 0, pack.Output + pack.Error);
             }
-            string package = Directory.GetFiles(feed, "Wirestack.0.*.nupkg").Single();
+            // Wirestack.<version>.nupkg, whatever the version (not Wirestack.AspNetCore.<version>.nupkg).
+            static bool Core(string path) => char.IsAsciiDigit(Path.GetFileName(path)["Wirestack.".Length]);
+            string package = Directory.GetFiles(feed, "Wirestack.*.nupkg").Single(Core);
             using (var archive = System.IO.Compression.ZipFile.OpenRead(package))
             {
                 var entries = archive.Entries.Select(e => e.FullName).ToList();
@@ -38,7 +40,7 @@ public sealed class PackageTests
                 Assert.Contains("lib/net10.0/Wirestack.dll", entries);
                 Assert.Contains("lib/net10.0/Wirestack.xml", entries);
             }
-            Assert.Single(Directory.GetFiles(feed, "Wirestack.0.*.snupkg"));
+            Assert.Single(Directory.GetFiles(feed, "Wirestack.*.snupkg"), Core);
 
             string app = Directory.CreateDirectory(Path.Combine(work, "app")).FullName;
             // Only the local feed: the packages must bring everything they need (the rest is the SDK's).

@@ -36,4 +36,22 @@ public sealed class FuzzCorpusTests
         var corpora = Directory.GetDirectories(Path.Combine(Testing.RepositoryRoot.Path, "fuzz", "corpus")).Select(Path.GetFileName).Order();
         Assert.Equal(FuzzTarget.All.Select(t => t.Name).Order(), corpora);
     }
+
+    [Fact(DisplayName = "Fuzzing: the frames target's forwarding configuration (bit 3) reaches the forwarders: its seed's four SYNs to another address are offered, its datagram opens a session, and the invariants hold after the run")]
+    public void ForwardingSeedReachesTheForwarders()
+    {
+        byte[] input = File.ReadAllBytes(Path.Combine(Testing.RepositoryRoot.Path, "fuzz", "corpus", "frames", "forwarding-tcp-udp"));
+        FuzzTarget.Find("frames")!.Run(input);
+        using var lan = new FuzzedLan(input[0]);
+        lan.Run(TimeSpan.FromSeconds(3));
+        for (int at = 1; at + 3 <= input.Length;)
+        {
+            int length = input[at + 1] << 8 | input[at + 2];
+            lan.Inject(input.AsSpan(at + 3, length), default);
+            lan.Run(TimeSpan.FromMilliseconds(50));
+            at += 3 + length;
+        }
+        Assert.Equal(4, lan.A.Counters[StackCounter.TcpForwardRequests]);
+        Assert.Equal(1, lan.A.Counters[StackCounter.UdpForwardSessions]);
+    }
 }
