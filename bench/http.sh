@@ -2,7 +2,7 @@
 # The dashboard over Wirestack (kernel client -> TAP -> wirestack-device) beside the same dashboard app served by
 # Kestrel's socket transport on the kernel stack (client -> veth -> kernel; veth offloads off, and on), measured in
 # the same run: requests/s keep-alive (wrk -t1 -c1 with its latency p50/p99, -t2 -c50), new connections/s
-# (Connection: close, 1 and 10 clients), 100 MiB download and 64 MiB upload over HTTP and HTTPS.
+# (Connection: close, 1 and 10 clients), 100 MiB download and 64 MiB upload (1 MiB chunks through an upload session) over HTTP and HTTPS.
 # DEVICE_EXTRA passes options to the Wirestack device (e.g. --no-offloads).
 # Everything runs in namespaces this script creates and deletes; every load is bounded in time.
 # Usage: sudo bench/http.sh [SECONDS]
@@ -21,7 +21,7 @@ build_device
 dll=$device_dll
 mkdir -p "$dir/web"
 head -c $((100 << 20)) /dev/urandom > "$dir/web/big.bin"
-head -c $((16 << 20)) /dev/urandom > "$dir/chunk.bin"
+head -c $((1 << 20)) /dev/urandom > "$dir/chunk.bin"
 auth="Authorization: Basic $(printf admin:secret | base64)"
 
 # Wirestack: the device on a TAP, the client on the host side.
@@ -67,12 +67,13 @@ upload() { # ns base-url scheme-args
   local start end total=$((64 << 20))
   local id="" headers
   start=$(date +%s.%N)
-  for i in 0 1 2 3; do
+  # 1 MiB chunks, the most the upload route takes (WebSurface.MaxFirmwareChunk).
+  for i in $(seq 0 63); do
     # The first chunk's answer names the upload session (Upload-Id) that the later chunks give as id= (a build from
     # before upload sessions answers without one and takes chunks by offset alone). A refused chunk fails the run
     # instead of timing a refusal.
     headers=$(ip netns exec "$ns" curl -s -f -m 60 "$@" -H "$auth" --data-binary @"$dir/chunk.bin" -D - -o /dev/null \
-      "$base/api/firmware/upload?name=u.bin&offset=$((i << 24))&total=$total${id:+&id=$id}") || { echo "upload failed" >&2; echo 0; return; }
+      "$base/api/firmware/upload?name=u.bin&offset=$((i << 20))&total=$total${id:+&id=$id}") || { echo "upload failed" >&2; echo 0; return; }
     [ -n "$id" ] || id=$(printf '%s' "$headers" | sed -n 's/^Upload-Id: *//Ip' | tr -d '\r')
   done
   end=$(date +%s.%N)
