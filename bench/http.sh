@@ -77,6 +77,8 @@ upload() { # ns base-url scheme-args
     [ -n "$id" ] || id=$(printf '%s' "$headers" | sed -n 's/^Upload-Id: *//Ip' | tr -d '\r')
   done
   end=$(date +%s.%N)
+  # The next upload (the other scheme) starts clean: a staged image holds the name until committed or rolled back.
+  ip netns exec "$ns" curl -s -m 10 "$@" -H "$auth" -X POST "$base/api/firmware/rollback" >/dev/null || true
   echo "scale=0; $total * 8 / ($end - $start) / 1000000" | bc -l
 }
 
