@@ -76,8 +76,11 @@ upload() { # ns base-url scheme-args
       "$base/api/firmware/upload?name=u.bin&offset=$((i << 20))&total=$total${id:+&id=$id}") || { echo "upload failed" >&2; echo 0; return; }
     [ -n "$id" ] || id=$(printf '%s' "$headers" | sed -n 's/^Upload-Id: *//Ip' | tr -d '\r')
   done
+  # An empty chunk at the end stages the image and closes the session (the seed's protocol).
+  ip netns exec "$ns" curl -s -f -m 60 "$@" -H "$auth" -X POST \
+    "$base/api/firmware/upload?name=u.bin&offset=$total&total=$total${id:+&id=$id}" >/dev/null || { echo "upload failed" >&2; echo 0; return; }
   end=$(date +%s.%N)
-  # The next upload (the other scheme) starts clean: a staged image holds the name until committed or rolled back.
+  # The next upload (the other scheme) starts clean: a staged image is rolled back.
   ip netns exec "$ns" curl -s -m 10 "$@" -H "$auth" -X POST "$base/api/firmware/rollback" >/dev/null || true
   echo "scale=0; $total * 8 / ($end - $start) / 1000000" | bc -l
 }
