@@ -136,6 +136,25 @@ public sealed class ForwardingTests
         Assert.Equal(1, h.Count(StackCounter.TcpForwardSynRetransmitted));
     }
 
+    [Fact(DisplayName = "Issue 23, RFC 5961 3.2 blind reset: a reset with a guessed 4-tuple but the wrong sequence number leaves a waiting handshake alone; the client's own reset ends it")]
+    public void OnlyTheClientsResetEndsAWaitingHandshake()
+    {
+        using var h = ForwardingEngine(new ForwardingSettings(), out var forwarder);
+        var destination = Ipv4Address.Parse("198.51.100.30");
+        h.Inject(Syn(Frames.PeerIp, destination, 41000));
+        byte[] Reset(uint seq)
+        {
+            var segment = new byte[TcpSegment.MinimumHeaderLength];
+            new TcpHeader(41000, 80, seq, 0, TcpFlags.Rst, 0).Write(segment, TcpOptions.None, 0, Frames.PeerIp, destination);
+            return Frames.Ethernet(Frames.StackMac, Frames.PeerMac, EtherType.Ipv4, Frames.Ipv4(Frames.PeerIp, destination, IpProtocol.Tcp, segment));
+        }
+        h.Inject(Reset(5000));
+        Assert.Equal(1, h.Engine.Tcp.PendingForwardCount);
+        h.Inject(Reset(1001));
+        Assert.Equal(0, h.Engine.Tcp.PendingForwardCount);
+        Assert.False(forwarder.Requests[0].IsPending);
+    }
+
     [Fact(DisplayName = "Issue 23, RFC 792 and RFC 9293 3.10.7.1: a refused flow gets RST|ACK and an unreachable one ICMP type 3 with the asked code, both from the original destination, the ICMP error quoting the SYN")]
     public void AnswersComeFromTheOriginalDestination()
     {

@@ -74,8 +74,9 @@ internal sealed partial class TcpLayer
         {
             if (_pending.TryGetValue(key, out var waiting))
             {
-                // The client gave up on the handshake (RST); anything else is early and ignored.
-                if ((flags & TcpFlags.Rst) != 0)
+                // The client gave up on the handshake: a reset at exactly the sequence number after its SYN (RFC 5961
+                // 3.2: a guessed 4-tuple alone must not cancel another's handshake); anything else is early and ignored.
+                if ((flags & TcpFlags.Rst) != 0 && segment.SequenceNumber == waiting.Sequence + 1)
                     Take(waiting);
                 return;
             }
