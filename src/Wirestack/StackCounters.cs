@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Wirestack;
 
 /// <summary>The engine's counters: written by the engine thread only, readable from any thread.</summary>
@@ -6,8 +8,11 @@ internal sealed class StackCounters
     static readonly int Count = Enum.GetValues<StackCounter>().Length;
     readonly long[] _values = new long[Count];
 
+    // Forced: counted on every packet, and large callers run out of the JIT's inlining budget before reaching it.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Increment(StackCounter counter) => _values[(int)counter]++;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(StackCounter counter, long amount) => _values[(int)counter] += amount;
 
     public long this[StackCounter counter] => Volatile.Read(ref _values[(int)counter]);

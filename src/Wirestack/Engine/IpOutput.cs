@@ -137,36 +137,45 @@ internal sealed class IpOutput
         MacAddress? linkAddress = null)
     {
         _counters.Increment(destination.IsIpv4 ? StackCounter.Ipv4DatagramsSent : StackCounter.Ipv6PacketsSent);
+        // One call to PutOnLink for every way out keeps this method small enough for the JIT to inline what it calls.
+        MacAddress to;
         if (!_link.IsEthernet)
-        {
-            PutOnLink(buffer, offset, length, default, offload, now);
+            to = default;
+        else if (linkAddress is { } known)
+            to = known;
+        else if (!TryLinkAddress(buffer.AsSpan(offset, length), destination, now, offload, out to))
             return;
-        }
-        if (linkAddress is { } known)
-        {
-            PutOnLink(buffer, offset, length, known, offload, now);
-            return;
-        }
+        PutOnLink(buffer, offset, length, to, offload, now);
+    }
+
+    /// <summary>
+    /// The link address a packet to <paramref name="destination"/> goes to: a group's, the broadcast, or the next
+    /// hop's. False when the packet cannot go now: it waits (copied) for the next hop to resolve, or has no route
+    /// (counted and reported to its sender).
+    /// </summary>
+    bool TryLinkAddress(Span<byte> packet, IpAddress destination, long now, VirtioNetHeader offload, out MacAddress linkAddress)
+    {
         if (destination.IsIpv4 && (_ipv4.IsBroadcast(destination.Ipv4) || !_ipv4.IsConfigured && destination.IsUnspecified))
         {
-            PutOnLink(buffer, offset, length, MacAddress.Broadcast, offload, now);
-            return;
+            linkAddress = MacAddress.Broadcast;
+            return true;
         }
         if (destination.IsMulticast)
         {
-            PutOnLink(buffer, offset, length, MacAddress.ForGroup(destination), offload, now);
-            return;
+            linkAddress = MacAddress.ForGroup(destination);
+            return true;
         }
         if (!TryNextHop(destination, out var nextHop))
         {
             _counters.Increment(StackCounter.DropNoRoute);
-            _errors.ReportUnreachable(buffer.AsSpan(offset, length), SocketError.NetworkUnreachable);
-            return;
+            _errors.ReportUnreachable(packet, SocketError.NetworkUnreachable);
+            linkAddress = default;
+            return false;
         }
-        if (_neighbors.TryGet(nextHop, now, out var resolved))
-            PutOnLink(buffer, offset, length, resolved, offload, now);
-        else
-            _neighbors.Resolve(nextHop, buffer.AsSpan(offset, length), offload, now);
+        if (_neighbors.TryGet(nextHop, now, out linkAddress))
+            return true;
+        _neighbors.Resolve(nextHop, packet, offload, now);
+        return false;
     }
 
     /// <summary>
@@ -179,15 +188,20 @@ internal sealed class IpOutput
     {
         var packet = buffer.AsSpan(offset, length);
         bool ipv4 = QuotedPacket.VersionOf(packet) == 4;
-        int mtu = ipv4 ? _link.Mtu : Ipv6LinkMtu;
         bool whole = offload.Gso != GsoType.None;
-        if (!ipv4 && length > Ipv6Packet.MinimumMtu && !whole && Ipv6Packet.TryParse(packet, out var ipv6))
-            mtu = PathMtus.Get(ipv6.Destination, mtu, now);
+        int mtu = ipv4 ? _link.Mtu : whole || length <= Ipv6Packet.MinimumMtu ? Ipv6LinkMtu : Ipv6PathMtu(packet, now);
         if (length <= mtu || whole)
-        {
             _link.Send(buffer, offset, length, linkAddress, ipv4 ? EtherType.Ipv4 : EtherType.Ipv6, offload, now);
-            return;
-        }
+        else
+            Fragment(buffer, offset, length, mtu, ipv4, linkAddress, offload, now);
+    }
+
+    int Ipv6PathMtu(Span<byte> packet, long now) =>
+        Ipv6Packet.TryParse(packet, out var ipv6) ? PathMtus.Get(ipv6.Destination, Ipv6LinkMtu, now) : Ipv6LinkMtu;
+
+    void Fragment(byte[] buffer, int offset, int length, int mtu, bool ipv4, MacAddress linkAddress, VirtioNetHeader offload, long now)
+    {
+        var packet = buffer.AsSpan(offset, length);
         // The device sees fragments, not the packet: a checksum it was to finish is finished here. Only a segment
         // that outgrew the path MTU after it was built comes this way.
         if (offload.IsOffloaded)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Wirestack.Wire;
 
 namespace Wirestack.Network;
@@ -30,12 +31,17 @@ internal sealed class TransmitBuffers
     public TransmitLease Rent()
     {
         if (_leased == _buffers.Length)
-        {
-            Array.Resize(ref _buffers, _buffers.Length * 2);
-            for (int i = _leased; i < _buffers.Length; i++)
-                _buffers[i] = new byte[BufferLength];
-        }
+            Grow();
         return new TransmitLease(this, _buffers[_leased++]);
+    }
+
+    // Out of line: it runs a few times in the engine's life, and inlined it would crowd the send path's inlining.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    void Grow()
+    {
+        Array.Resize(ref _buffers, _buffers.Length * 2);
+        for (int i = _leased; i < _buffers.Length; i++)
+            _buffers[i] = new byte[BufferLength];
     }
 
     internal void Return(byte[] buffer)
