@@ -64,6 +64,7 @@ internal sealed class FuzzedLan : IDisposable
             var forwarder = new Forwarder(A);
             A.Tcp.SetForwarder(forwarder);
             A.Udp.SetForwarder(forwarder);
+            A.SetEchoForwarder(forwarder);
         }
         _udpEcho.Binding = A.Udp.Bind(7, _udpEcho);
         _udpEcho.Engine = A;
@@ -161,9 +162,26 @@ internal sealed class FuzzedLan : IDisposable
         public ITcpConnectionEvents OnConnectionReady(TcpControlBlock connection) => new Echo { Connection = connection };
     }
 
-    /// <summary>A's forwarder: a flow's destination port decides (accept and echo, refuse, unreachable, undecided); UDP echoes.</summary>
-    sealed class Forwarder(NetworkEngine engine) : ITcpForwardEvents, IUdpForwardEvents
+    /// <summary>
+    /// A's forwarder: a flow's destination port decides (accept and echo, refuse, unreachable, undecided); UDP echoes;
+    /// an echo request's sequence number decides (reply, unreachable, no answer).
+    /// </summary>
+    sealed class Forwarder(NetworkEngine engine) : ITcpForwardEvents, IUdpForwardEvents, IEchoForwardEvents
     {
+        public bool OnRequest(EchoForwardPending request)
+        {
+            switch (request.Message[7] % 3)
+            {
+                case 0:
+                    engine.ReplyToForwardedEcho(request);
+                    break;
+                case 1:
+                    engine.UnreachableForwardedEcho(request, ForwardUnreachable.Port);
+                    break;
+            }
+            return true;
+        }
+
         public void OnRequest(TcpForwardPending request)
         {
             switch (request.Key.LocalPort % 4)

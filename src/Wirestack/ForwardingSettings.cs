@@ -29,8 +29,12 @@ public sealed record ForwardingSettings
     /// <summary>Which sources may answer a client through its session (RFC 4787 REQ-8).</summary>
     public UdpFiltering UdpFiltering { get; init; } = UdpFiltering.EndpointIndependent;
 
+    /// <summary>Echo requests waiting for the application's answer, at most; past it a request is dropped and counted (ping retries).</summary>
+    public int MaxPendingEchoRequests { get; init; } = 1024;
+
     internal void Validate()
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingEchoRequests, 1, nameof(MaxPendingEchoRequests));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxUdpSessions, 1, nameof(MaxUdpSessions));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(UdpIdleTimeout, TimeSpan.Zero, nameof(UdpIdleTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingConnections, 1, nameof(MaxPendingConnections));

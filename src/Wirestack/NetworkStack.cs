@@ -301,6 +301,24 @@ public sealed partial class NetworkStack : IAsyncDisposable
         return forwarder;
     }
 
+    /// <summary>
+    /// Starts taking every echo request (ping) to an address that is not the stack's own (<see cref="StackOptions.Forwarding"/>
+    /// must be set); without it they are dropped.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Forwarding is off in the options, or another echo forwarder is running.</exception>
+    /// <exception cref="ObjectDisposedException">The stack is stopping.</exception>
+    public async Task<EchoForwarder> ForwardEchoAsync()
+    {
+        var settings = Options.Forwarding ?? throw new InvalidOperationException("Forwarding is off: set StackOptions.Forwarding.");
+        var forwarder = new EchoForwarder(this, settings.MaxPendingEchoRequests);
+        await InvokeAsync(engine =>
+        {
+            engine.SetEchoForwarder(forwarder.Events);
+            return true;
+        }).ConfigureAwait(false);
+        return forwarder;
+    }
+
     /// <summary>One counter's current value.</summary>
     public long GetCounter(StackCounter counter) => _engine.Counters[counter];
 

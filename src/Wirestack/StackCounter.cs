@@ -250,4 +250,8 @@ public enum StackCounter
     UdpForwardSessions,
     /// <summary>Forwarding: UDP sessions ended early to make room for a new one (the one idle longest).</summary>
     UdpForwardSessionsEvicted,
+    /// <summary>Forwarding: echo requests (ping) to an address not ours offered to the application.</summary>
+    EchoForwardRequests,
+    /// <summary>Forwarding: echo request dropped because the application had as many waiting as it may.</summary>
+    DropEchoForwardQueueFull,
 }

@@ -41,6 +41,17 @@ internal sealed partial class Ipv4Layer
         }
     }
 
+    /// <summary>ICMP to an address not ours: an echo request goes to the echo forwarder; nothing else is for us to answer.</summary>
+    void ReceiveForwardedIcmp(Ipv4Packet packet)
+    {
+        if (!Icmpv4Message.TryParse(packet.Payload, out var message) || (!_checksumVouched && !message.IsChecksumValid))
+            _counters.Increment(StackCounter.DropIcmpMalformed);
+        else if (message.Type == Icmpv4Type.EchoRequest && message.Code == 0)
+            _host.ForwardEcho(packet.Source, packet.Destination, message.Bytes);
+        else
+            _counters.Increment(StackCounter.DropIpv4NotForUs);
+    }
+
     /// <summary>Turns an echo request into its reply where it lies (RFC 792: swap addresses, type 0, same data).</summary>
     void ReplyToEcho(byte[] buffer, int messageOffset, int messageLength, Ipv4Address requester)
     {

@@ -13,6 +13,9 @@ internal interface IIpHost
 
     /// <summary>True when a packet to <paramref name="destination"/>, not ours, is taken for forwarding (a forwarder is set and the address is unicast).</summary>
     bool IsForwardable(IpAddress destination);
+
+    /// <summary>An echo request (ICMP or ICMPv6 <paramref name="message"/>, checksum checked) to an address not ours: to the echo forwarder.</summary>
+    void ForwardEcho(IpAddress source, IpAddress destination, ReadOnlySpan<byte> message);
 }
 
 /// <summary>What the IPv4 layer needs from the engine around it.</summary>
@@ -133,11 +136,13 @@ internal sealed partial class Ipv4Layer
         _counters.Increment(StackCounter.Ipv4DatagramsDelivered);
         if (!_interface.Accepts(packet.Destination))
         {
-            // Forwarded: TCP and UDP go to their forwarders; nothing may reach a socket or service of ours.
+            // Forwarded: TCP, UDP and echo requests go to their forwarders; nothing may reach a socket or service of ours.
             if (packet.Protocol == IpProtocol.Tcp)
                 _tcp.Receive(packet.Source, packet.Destination, packet.Payload, _checksumVouched);
             else if (packet.Protocol == IpProtocol.Udp)
                 _udp.ReceiveForwarded(packet.Source, packet.Destination, packet.Bytes, packet.HeaderLength, _checksumVouched);
+            else if (packet.Protocol == IpProtocol.Icmp)
+                ReceiveForwardedIcmp(packet);
             else
                 _counters.Increment(StackCounter.DropIpv4NotForUs);
             return;

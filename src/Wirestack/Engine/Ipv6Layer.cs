@@ -158,11 +158,13 @@ internal sealed partial class Ipv6Layer
         var destination = header.Destination;
         if (!destination.IsMulticast && _interface.Find(destination) is null)
         {
-            // Forwarded: TCP and UDP go to their forwarders; nothing may reach a socket or service of ours.
+            // Forwarded: TCP, UDP and echo requests go to their forwarders; nothing may reach a socket or service of ours.
             if (chain.UpperProtocol == IpProtocol.Tcp)
                 _tcp.Receive(source, destination, packet[chain.UpperOffset..], _checksumVouched);
             else if (chain.UpperProtocol == IpProtocol.Udp)
                 _udp.ReceiveForwarded(source, destination, packet, chain.UpperOffset, _checksumVouched);
+            else if (chain.UpperProtocol == IpProtocol.Icmpv6)
+                ReceiveForwardedIcmpv6(packet[chain.UpperOffset..], source, destination);
             else
                 _counters.Increment(StackCounter.DropIpv6NotForUs);
             return;

@@ -1,6 +1,22 @@
+using System.Buffers.Binary;
+using Wirestack.Network;
 using Wirestack.Wire;
 
 namespace Wirestack.Engine;
+
+/// <summary>Where forwarded echo requests go (the application's echo forwarder).</summary>
+internal interface IEchoForwardEvents
+{
+    /// <summary>An echo request to an address not ours; false when the application has as many waiting as it may (the request is dropped).</summary>
+    bool OnRequest(EchoForwardPending request);
+}
+
+/// <summary>
+/// A forwarded echo request: who asked, whom, and the whole ICMP or ICMPv6 message (header, identifier, sequence
+/// number, data), which a reply echoes and an error quotes. It holds nothing in the engine: answering it later, or
+/// never, costs the engine nothing.
+/// </summary>
+internal sealed record EchoForwardPending(IpAddress Source, IpAddress Destination, byte[] Message);
 
 // Forwarding's seam into the engine: which destinations not ours the transports' forwarders take, and the ICMP
 // errors a forwarded flow is answered with, from its original destination.
@@ -11,10 +27,66 @@ internal sealed partial class NetworkEngine
     /// names one host (not multicast, broadcast, loopback, unspecified, 0/8 or IPv6 link-local, which is our link's).
     /// </summary>
     public bool IsForwardable(IpAddress destination) =>
-        (_tcp.HasForwarder || _udp.HasForwarder) && !destination.IsMulticast && !destination.IsLoopback && !destination.IsUnspecified
+        (_tcp.HasForwarder || _udp.HasForwarder || _echoForwarder is not null) && !destination.IsMulticast && !destination.IsLoopback && !destination.IsUnspecified
         && (destination.IsIpv4
             ? !destination.Ipv4.IsBroadcast && !destination.Ipv4.IsThisNetwork && !_interface.IsBroadcast(destination.Ipv4)
             : !destination.IsLinkLocal);
+
+    IEchoForwardEvents? _echoForwarder;
+
+    /// <summary>Offers echo requests to other addresses to <paramref name="forwarder"/> from now on (null: no more).</summary>
+    /// <exception cref="InvalidOperationException">Forwarding is off in the stack's options, or another echo forwarder is set.</exception>
+    public void SetEchoForwarder(IEchoForwardEvents? forwarder)
+    {
+        if (forwarder is not null)
+        {
+            if (_options.Forwarding is null)
+                throw new InvalidOperationException("Forwarding is off: set StackOptions.Forwarding.");
+            if (_echoForwarder is not null)
+                throw new InvalidOperationException("An echo forwarder is already set.");
+        }
+        _echoForwarder = forwarder;
+    }
+
+    void IIpHost.ForwardEcho(IpAddress source, IpAddress destination, ReadOnlySpan<byte> message)
+    {
+        if (_echoForwarder is null)
+        {
+            Counters.Increment(destination.IsIpv4 ? StackCounter.DropIpv4NotForUs : StackCounter.DropIpv6NotForUs);
+            return;
+        }
+        // The message is copied: it lives in the receive buffer, and the answer comes from another thread later.
+        if (_echoForwarder.OnRequest(new EchoForwardPending(source, destination, message.ToArray())))
+            Counters.Increment(StackCounter.EchoForwardRequests);
+        else
+            Counters.Increment(StackCounter.DropEchoForwardQueueFull);
+    }
+
+    /// <summary>Answers a forwarded echo request as its destination: the reply carries the request's identifier, sequence number and data (RFC 792, RFC 4443 4.2).</summary>
+    public void ReplyToForwardedEcho(EchoForwardPending request)
+    {
+        using var lease = _buffers.Rent();
+        var reply = lease.Buffer.AsSpan(TransmitBuffers.TransportOffset, request.Message.Length);
+        request.Message.CopyTo(reply);
+        byte protocol;
+        if (request.Source.IsIpv4)
+        {
+            protocol = IpProtocol.Icmp;
+            Icmpv4Message.WriteHeader(reply, Icmpv4Type.EchoReply, 0, BinaryPrimitives.ReadUInt32BigEndian(reply[4..]));
+        }
+        else
+        {
+            protocol = IpProtocol.Icmpv6;
+            Icmpv6Message.Finish(reply, Icmpv6Type.EchoReply, 0, request.Destination, request.Source);
+        }
+        _output.Send(lease.Buffer, TransmitBuffers.TransportOffset, reply.Length, protocol, request.Destination, request.Source, _now);
+        Counters.Increment(StackCounter.IcmpEchoRepliesSent);
+    }
+
+    /// <summary>Answers a forwarded echo request with a destination unreachable from its destination, quoting it.</summary>
+    public void UnreachableForwardedEcho(EchoForwardPending request, ForwardUnreachable reason) =>
+        ((ITransportHost)this).SendUnreachable(request.Destination, request.Source, request.Source.IsIpv4 ? IpProtocol.Icmp : IpProtocol.Icmpv6,
+            request.Message, reason);
 
     void ITransportHost.SendUnreachable(IpAddress from, IpAddress to, byte protocol, ReadOnlySpan<byte> transport, ForwardUnreachable reason)
     {

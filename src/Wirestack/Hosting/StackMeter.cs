@@ -133,6 +133,7 @@ internal sealed class StackMeter : IDisposable
         Add(StackCounter.TcpForwardSynRetransmitted, ForwardRequests, ("network.transport", "tcp"), ("wirestack.forward.retry", "true"));
         Add(StackCounter.UdpForwardSessions, ForwardRequests, ("network.transport", "udp"), ("wirestack.forward.retry", "false"));
         Add(StackCounter.UdpForwardSessionsEvicted, ForwardEvicted, ("network.transport", "udp"));
+        Add(StackCounter.EchoForwardRequests, ForwardRequests, ("network.transport", "icmp"), ("wirestack.forward.retry", "false"));
 
         foreach (var counter in Enum.GetValues<StackCounter>().Where(StackCounters.IsDrop))
             Add(counter, Dropped, ("error.type", DropReason(counter)));
