@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(chromium:chromium iptables:iptables procps:sysctl curl:curl apache2-utils:ab busybox:busybox dnsmasq-base:dnsmasq hping3:hping3 coreutils:sha256sum bash:bash util-linux:setpriv iproute2:ip iputils-ping:ping iputils-arping:arping socat:socat tshark:tshark testssl.sh:testssl openssl:openssl avahi-daemon:avahi-daemon avahi-utils:avahi-resolve dbus:dbus-daemon netcat-openbsd:nc procps:pgrep afl++:afl-fuzz)
+packages=(microsocks:microsocks dante-server:danted tinyproxy:tinyproxy chromium:chromium iptables:iptables procps:sysctl curl:curl apache2-utils:ab busybox:busybox dnsmasq-base:dnsmasq hping3:hping3 coreutils:sha256sum bash:bash util-linux:setpriv iproute2:ip iputils-ping:ping iputils-arping:arping socat:socat tshark:tshark testssl.sh:testssl openssl:openssl avahi-daemon:avahi-daemon avahi-utils:avahi-resolve dbus:dbus-daemon netcat-openbsd:nc procps:pgrep afl++:afl-fuzz)
 missing=()
 for entry in "${packages[@]}"; do
   command -v "${entry#*:}" >/dev/null 2>&1 || missing+=("${entry%%:*}")
@@ -44,8 +44,8 @@ if ! dotnet build Wirestack.slnx -c Release -warnaserror 2>&1 | tail -n 3; then
 fi
 
 # The NuGet packages (and their symbol packages) users install, from the build just made: the libraries and the
-# device as a .NET tool.
-for project in src/Wirestack/Wirestack.csproj src/Wirestack.AspNetCore/Wirestack.AspNetCore.csproj src/Wirestack.Device/Wirestack.Device.csproj; do
+# device and the tunnel as .NET tools.
+for project in src/Wirestack/Wirestack.csproj src/Wirestack.AspNetCore/Wirestack.AspNetCore.csproj src/Wirestack.Device/Wirestack.Device.csproj src/Wirestack.Tunnel/Wirestack.Tunnel.csproj; do
   if ! dotnet pack "$project" -c Release --no-build -o artifacts/packages -v quiet -nologo; then
     echo "0 passed, 1 failed"
     exit 1

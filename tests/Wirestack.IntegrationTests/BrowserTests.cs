@@ -14,7 +14,7 @@ public sealed class BrowserTests
         try
         {
             await using var ns = await TestNamespace.CreateAsync();
-            await using var device = DeviceProcess.Start(ns, "--ip", "192.168.0.2/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+            await using var device = ProgramProcess.Start(ns, "--ip", "192.168.0.2/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
                 "--data-dir", Path.Combine(dir, "data"), "--https-port", "0");
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
 

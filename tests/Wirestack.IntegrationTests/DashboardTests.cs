@@ -55,7 +55,7 @@ public sealed class DashboardTests
             WritePemCertificate(cert, key);
 
             await using var ns = await TestNamespace.CreateAsync();
-            await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+            await using var device = ProgramProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
                 "--data-dir", Path.Combine(dir, "data"), "--web-root", web, "--cert", cert, "--cert-key", key);
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
             await device.WaitForLogAsync("-> Ready", TimeSpan.FromSeconds(30));
@@ -175,7 +175,7 @@ public sealed class DashboardTests
             await File.WriteAllBytesAsync(Path.Combine(web, "file.bin"), content, TestContext.Current.CancellationToken);
             await using var ns = await TestNamespace.CreateAsync();
             string[] mode = offloads ? [] : ["--no-offloads"];
-            await using var device = DeviceProcess.Start(ns, ["--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+            await using var device = ProgramProcess.Start(ns, ["--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
                 "--data-dir", Path.Combine(dir, "data"), "--web-root", web, "--https-port", "0", .. mode]);
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
             Assert.Contains(device.Log, line => line.Contains(offloads ? "Offloads on" : "Offloads off", StringComparison.Ordinal));
@@ -200,7 +200,7 @@ public sealed class DashboardTests
         try
         {
             await using var ns = await TestNamespace.CreateAsync();
-            await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+            await using var device = ProgramProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
                 "--data-dir", dir, "--https-port", "0");
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
             await ns.CheckAsync($"curl -s -f -m 10 {Auth} -X POST http://{Device}/api/device/reset");
@@ -225,7 +225,7 @@ public sealed class DashboardTests
         try
         {
             await using var ns = await TestNamespace.CreateAsync();
-            await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--ip6", "2001:db8:1::2/64",
+            await using var device = ProgramProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--ip6", "2001:db8:1::2/64",
                 "--host-address6", "2001:db8:1::1/64", "--user", "admin:secret", "--data-dir", dir);
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
             Assert.Contains(device.Log, l => l.Contains("Host side of tap0: 2001:db8:1::1/64", StringComparison.Ordinal));
@@ -258,7 +258,7 @@ public sealed class DashboardTests
         {
             await using var ns = await TestNamespace.CreateAsync();
             string password;
-            await using (var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--data-dir", dir, "--https-port", "0"))
+            await using (var device = ProgramProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--data-dir", dir, "--https-port", "0"))
             {
                 await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
                 // Not in the log (a service's log is its journal): in an owner-only file of the data directory.
@@ -282,7 +282,7 @@ public sealed class DashboardTests
                 Assert.Contains("Failed login from 192.168.0.1", events.Output);
                 Assert.Contains("held back", events.Output);
             }
-            await using (var restarted = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--data-dir", dir, "--https-port", "0"))
+            await using (var restarted = ProgramProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--data-dir", dir, "--https-port", "0"))
             {
                 await restarted.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
                 Assert.DoesNotContain(restarted.Log, l => l.Contains("generated password", StringComparison.Ordinal));

@@ -60,7 +60,7 @@ public sealed class DeviceErrorTests
         Prerequisites.Require("setpriv");
         await using var ns = await TestNamespace.CreateAsync();
         var result = await ns.ExecAsync(
-            $"HOME=/tmp DOTNET_CLI_HOME=/tmp setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all {DeviceProcess.CommandLine} -i tapx --ip 192.168.0.2/24",
+            $"HOME=/tmp DOTNET_CLI_HOME=/tmp setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all {ProgramProcess.CommandLine} -i tapx --ip 192.168.0.2/24",
             TimeSpan.FromSeconds(60));
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("root or CAP_NET_ADMIN", result.All);

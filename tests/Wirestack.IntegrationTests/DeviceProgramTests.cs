@@ -18,7 +18,7 @@ public sealed class DeviceProgramTests
             UseShellExecute = false,
         };
         string data = Directory.CreateTempSubdirectory("wirestack-program").FullName;
-        foreach (var argument in (string[])["netns", "exec", ns.Name, .. DeviceProcess.Command, "-i", "tap0", "--ip", "192.168.0.2/24", "--host-address", "192.168.0.1/24", "--data-dir", data])
+        foreach (var argument in (string[])["netns", "exec", ns.Name, .. ProgramProcess.Command, "-i", "tap0", "--ip", "192.168.0.2/24", "--host-address", "192.168.0.1/24", "--data-dir", data])
             start.ArgumentList.Add(argument);
         using var device = Process.Start(start)!;
         var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
@@ -69,7 +69,7 @@ public sealed class DeviceProgramTests
         Prerequisites.Require();
         // A name that exists but is not a TAP (the namespace's loopback) gives a clear error and exit code 1.
         await using var ns = await TestNamespace.CreateAsync();
-        var result = await ns.ExecAsync($"{DeviceProcess.CommandLine} -i lo --ip 192.168.0.2/24", TimeSpan.FromSeconds(30));
+        var result = await ns.ExecAsync($"{ProgramProcess.CommandLine} -i lo --ip 192.168.0.2/24", TimeSpan.FromSeconds(30));
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("Cannot open TAP interface lo", result.All);
     }

@@ -32,7 +32,7 @@ public sealed class DeviceSecurityTests
         {
             string data = Path.Combine(dir, "data");
             await using var ns = await TestNamespace.CreateAsync();
-            await using var device = DeviceProcess.Start(ns, Args(data));
+            await using var device = ProgramProcess.Start(ns, Args(data));
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
             var status = Status(device.Id);
             Assert.All(status["Uid"].Split('\t'), id => Assert.Equal("65534", id));   // real, effective, saved, filesystem
@@ -66,16 +66,16 @@ public sealed class DeviceSecurityTests
     /// With <paramref name="openTunNode"/> it sees a world-usable /dev/net/tun, as Debian's udev rules make it,
     /// bound over the real node in a mount namespace of its own (the host's node is left as it is).
     /// </summary>
-    static DeviceProcess StartAsNobody(TestNamespace ns, string data, string privileges, bool openTunNode, params string[] extra)
+    static ProgramProcess StartAsNobody(TestNamespace ns, string data, string privileges, bool openTunNode, params string[] extra)
     {
-        string device = string.Join(' ', DeviceProcess.Command.Concat(Args(data, extra)));
+        string device = string.Join(' ', ProgramProcess.Command.Concat(Args(data, extra)));
         string run = $"ip netns exec {ns.Name} env HOME=/tmp DOTNET_CLI_HOME=/tmp setpriv --reuid=65534 --regid=65534 --clear-groups {privileges} {device}";
         if (openTunNode)
         {
             string node = Path.Combine(Path.GetDirectoryName(data)!, "tun");
             run = $"unshare --mount --propagation private sh -c 'mknod -m 666 {node} c 10 200 && mount --bind {node} /dev/net/tun && exec {run}'";
         }
-        return DeviceProcess.StartCommand(run);
+        return ProgramProcess.StartCommand(run);
     }
 
     [Fact(DisplayName = "Least privilege over TAP: started as nobody with only CAP_NET_ADMIN (ambient, as a systemd unit gives it) the device opens the TAP, configures its host side, then starts itself again holding no capability; ping and a reset work")]
@@ -148,14 +148,14 @@ public sealed class DeviceSecurityTests
             await using var ns = await TestNamespace.CreateAsync();
             string foreign = Directory.CreateDirectory(Path.Combine(dir, "foreign")).FullName;
             await ProcessRunner.RunAsync("chown", ["12345:12345", foreign], TimeSpan.FromSeconds(5));
-            await using (var device = DeviceProcess.Start(ns, Args(foreign, "--https-port", "0")))
+            await using (var device = ProgramProcess.Start(ns, Args(foreign, "--https-port", "0")))
             {
                 Assert.Equal(1, await device.WaitForExitAsync(TimeSpan.FromSeconds(30)));
                 Assert.Contains(device.Log, l => l.Contains("belongs to uid 12345", StringComparison.Ordinal));
             }
             string shared = Directory.CreateDirectory(Path.Combine(dir, "shared")).FullName;
             File.SetUnixFileMode(shared, (UnixFileMode)0b111_111_000);
-            await using (var device = DeviceProcess.Start(ns, Args(shared, "--https-port", "0")))
+            await using (var device = ProgramProcess.Start(ns, Args(shared, "--https-port", "0")))
             {
                 Assert.Equal(1, await device.WaitForExitAsync(TimeSpan.FromSeconds(30)));
                 Assert.Contains(device.Log, l => l.Contains("writable by its group or others", StringComparison.Ordinal));
@@ -187,7 +187,7 @@ public sealed class DeviceSecurityTests
 
             await using var ns = await TestNamespace.CreateAsync();
             // Kept as root: the attack was root writing through a link; an unprivileged device could not anyway.
-            await using var device = DeviceProcess.Start(ns, Args(data, "--https-port", "0", "--run-as", "root"));
+            await using var device = ProgramProcess.Start(ns, Args(data, "--https-port", "0", "--run-as", "root"));
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
             await ns.CheckAsync($"curl -s -f -m 10 --retry 5 --retry-connrefused {Auth} -H 'Content-Type: application/json' -d '{{\"brightness\":3}}' http://{Device}/api/settings/set");
             string id = "";
@@ -248,7 +248,7 @@ public sealed class DeviceSecurityTests
             string data = Path.Combine(dir, "data");
             await using var ns = await TestNamespace.CreateAsync();
             string fingerprint;
-            await using (var device = DeviceProcess.Start(ns, Args(data, "--https-only", "--session-idle", "3s")))
+            await using (var device = ProgramProcess.Start(ns, Args(data, "--https-only", "--session-idle", "3s")))
             {
                 await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
                 await device.WaitForLogAsync("-> Ready", TimeSpan.FromSeconds(30));
@@ -286,7 +286,7 @@ public sealed class DeviceSecurityTests
                 Assert.DoesNotContain(findings, f => f.Value.Severity is "LOW" or "MEDIUM" or "HIGH" or "CRITICAL");
                 Assert.Equal(0, await device.StopAsync());
             }
-            await using (var restarted = DeviceProcess.Start(ns, Args(data)))
+            await using (var restarted = ProgramProcess.Start(ns, Args(data)))
             {
                 await restarted.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
                 await restarted.WaitForLogAsync("-> Ready", TimeSpan.FromSeconds(30));
@@ -301,7 +301,7 @@ public sealed class DeviceSecurityTests
         }
     }
 
-    static string PrintedFingerprint(DeviceProcess device) =>
+    static string PrintedFingerprint(ProgramProcess device) =>
         device.Log.Last(l => l.Contains("SHA-256 fingerprint ", StringComparison.Ordinal)).Split("SHA-256 fingerprint ")[1].Trim();
 
     static async Task<string> ServedFingerprintAsync(TestNamespace ns)

@@ -31,12 +31,12 @@ public sealed class HostilePeerTests
     }
 
     /// <summary>The device at 192.168.0.2 with the host side at .1, HTTP only, a user and a data directory of its own.</summary>
-    static DeviceProcess StartDevice(TestNamespace ns, string name) =>
-        DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret", "--https-port", "0",
+    static ProgramProcess StartDevice(TestNamespace ns, string name) =>
+        ProgramProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret", "--https-port", "0",
             "--data-dir", Directory.CreateTempSubdirectory("wirestack-" + name).FullName);
 
     /// <summary>The device's IPv6 link-local address, from its log once it is preferred.</summary>
-    static string LinkLocalOf(DeviceProcess device) =>
+    static string LinkLocalOf(ProgramProcess device) =>
         System.Text.RegularExpressions.Regex.Match(string.Join('\n', device.Log), @"IPv6 address (fe80::[0-9a-f:]+)/64 \(linklocal\) preferred").Groups[1].Value;
 
     [Fact(DisplayName = "Spoofed SYN flood over TAP on ports 80 and 443 (2,400 SYNs from on-link addresses in ~5 s): curl gets the dashboard in under a second throughout, and the connection table returns to idle")]
@@ -45,7 +45,7 @@ public sealed class HostilePeerTests
         Prerequisites.Require("hping3", "curl", "bash");
         var ct = TestContext.Current.CancellationToken;
         await using var ns = await TestNamespace.CreateAsync();
-        await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+        await using var device = ProgramProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
             "--data-dir", Directory.CreateTempSubdirectory("wirestack-flood").FullName);
         await device.WaitForLogAsync("-> Ready", TimeSpan.FromSeconds(30));
         await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
@@ -84,7 +84,7 @@ public sealed class HostilePeerTests
         Prerequisites.Require();
         var ct = TestContext.Current.CancellationToken;
         await using var ns = await TestNamespace.CreateAsync();
-        await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--test-services",
+        await using var device = ProgramProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--test-services",
             "--http-port", "0", "--https-port", "0", "--user", "admin:secret", "--data-dir", Directory.CreateTempSubdirectory("wirestack-echo").FullName);
         await device.WaitForLogAsync("-> Ready", TimeSpan.FromSeconds(30));
         await device.WaitForLogAsync("Test services", TimeSpan.FromSeconds(30));
@@ -408,7 +408,7 @@ public sealed class HostilePeerTests
             string web = Directory.CreateDirectory(Path.Combine(dir, "web")).FullName;
             await File.WriteAllBytesAsync(Path.Combine(web, "big.bin"), new byte[32 << 20], ct);
             await using var ns = await TestNamespace.CreateAsync();
-            await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
+            await using var device = ProgramProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secret",
                 "--https-port", "0", "--data-dir", Path.Combine(dir, "data"), "--web-root", web);
             await device.WaitForLogAsync("-> Ready", TimeSpan.FromSeconds(30));
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));

@@ -37,7 +37,7 @@ public sealed class MdnsTests(ITestOutputHelper output)
             await ns.CheckAsync("ip link set tap0 up");
             await using var avahi = await Avahi.StartAsync(ns, "tap0");
             var started = Stopwatch.StartNew();
-            await using var device = DeviceProcess.Start(ns, "-i", "tap0", "--ip", $"{Device}/24", "--user", "admin:secretsecret", "--data-dir", data);
+            await using var device = ProgramProcess.Start(ns, "-i", "tap0", "--ip", $"{Device}/24", "--user", "admin:secretsecret", "--data-dir", data);
             var v4 = await ResolveAsync(avahi, "-4 -n wirestack.local", TimeSpan.FromSeconds(30));
             output.WriteLine($"wirestack.local resolvable by avahi {started.ElapsedMilliseconds} ms after the device process started");
             Assert.Equal($"wirestack.local\t{Device}", v4.Output.Trim());
@@ -82,10 +82,10 @@ public sealed class MdnsTests(ITestOutputHelper output)
             await ns.CheckAsync("ip addr add 192.168.0.1/24 dev br0");
             await ns.CheckAsync("ip link set br0 up");
             await using var avahi = await Avahi.StartAsync(ns, "br0");
-            await using var one = DeviceProcess.Start(ns, "-i", "tap0", "--ip", "192.168.0.2/24", "--user", "admin:secretsecret", "--data-dir", first,
+            await using var one = ProgramProcess.Start(ns, "-i", "tap0", "--ip", "192.168.0.2/24", "--user", "admin:secretsecret", "--data-dir", first,
                 "--http-port", "0", "--https-port", "0");
             await one.WaitForLogAsync("mDNS: wirestack.local is ours", TimeSpan.FromSeconds(30));
-            await using var two = DeviceProcess.Start(ns, "-i", "tap1", "--mac", "02:00:01:02:03:78", "--ip", "192.168.0.3/24", "--user", "admin:secretsecret",
+            await using var two = ProgramProcess.Start(ns, "-i", "tap1", "--mac", "02:00:01:02:03:78", "--ip", "192.168.0.3/24", "--user", "admin:secretsecret",
                 "--data-dir", second, "--http-port", "0", "--https-port", "0");
             await two.WaitForLogAsync("mDNS: wirestack-2.local is ours", TimeSpan.FromSeconds(30));
             Assert.Contains(two.Log, l => l.Contains("wirestack.local is taken by another host; trying wirestack-2.local", StringComparison.Ordinal));

@@ -20,7 +20,7 @@ public sealed partial class MetricsTests
         try
         {
             await using var ns = await TestNamespace.CreateAsync();
-            await using var device = DeviceProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secretsecret",
+            await using var device = ProgramProcess.Start(ns, "--ip", $"{Device}/24", "--host-address", "192.168.0.1/24", "--user", "admin:secretsecret",
                 "--data-dir", data, "--https-port", "0");
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(30));
             Assert.Equal("403", (await ns.ExecAsync($"curl -s -m 10 --retry 5 --retry-connrefused -o /dev/null -w '%{{http_code}}' http://{Device}/metrics")).Output.Trim());

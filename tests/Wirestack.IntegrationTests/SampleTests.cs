@@ -12,8 +12,8 @@ public sealed class SampleTests
         return ns;
     }
 
-    internal static DeviceProcess Run(TestNamespace ns, string sample, string arguments) =>
-        DeviceProcess.StartCommand($"ip netns exec {ns.Name} dotnet {Sample(sample)} {arguments}");
+    internal static ProgramProcess Run(TestNamespace ns, string sample, string arguments) =>
+        ProgramProcess.StartCommand($"ip netns exec {ns.Name} dotnet {Sample(sample)} {arguments}");
 
     [Fact(DisplayName = "Sample Echo: UDP and TCP echo on port 7 answer nc from the host side, and SIGTERM stops it")]
     public async Task Echo()
@@ -52,7 +52,7 @@ public sealed class SampleTests
         {
             string page = "fetched through Wirestack " + Guid.NewGuid();
             await File.WriteAllTextAsync(Path.Combine(site, "index.html"), page, TestContext.Current.CancellationToken);
-            await using var server = DeviceProcess.StartCommand($"ip netns exec {ns.Name} busybox httpd -f -p 192.168.0.1:8080 -h {site}");
+            await using var server = ProgramProcess.StartCommand($"ip netns exec {ns.Name} busybox httpd -f -p 192.168.0.1:8080 -h {site}");
             // Wait until httpd listens (a fixed delay lost the race on a loaded CI machine).
             await ns.CheckAsync("for i in $(seq 200); do ss -ltn | grep -q '192.168.0.1:8080 ' && exit 0; sleep 0.05; done; exit 1");
             var fetch = await ns.ExecAsync($"dotnet {Sample("HttpClientFetch")} tap0 192.168.0.2/24 192.168.0.1 http://192.168.0.1:8080/index.html", TimeSpan.FromSeconds(60));

@@ -16,7 +16,7 @@ public sealed partial class SeedSetupIpv6Tests
     [GeneratedRegex(@"IPv6 address ([0-9a-f:]+)/64 \(slaac\) preferred")]
     private static partial Regex SlaacLine();
 
-    static async Task<string> SlaacAddressAsync(DeviceProcess device)
+    static async Task<string> SlaacAddressAsync(ProgramProcess device)
     {
         await device.WaitForLogAsync("(slaac) preferred", TimeSpan.FromSeconds(30));
         return device.Log.Select(l => SlaacLine().Match(l)).First(m => m.Success).Groups[1].Value;
@@ -36,7 +36,7 @@ public sealed partial class SeedSetupIpv6Tests
             await using var host = await TestNamespace.CreateAsync();
             await host.CheckAsync("ip tuntap add dev tap0 mode tap && ip addr add 192.168.0.1/24 dev tap0 && ip -6 addr add 2001:db8:1::1/64 dev tap0 nodad && ip link set tap0 up");
             var ra = host.ExecAsync(RouterAdvertiser("tap0"), TimeSpan.FromMinutes(2));
-            await using var device = DeviceProcess.Start(host, "-i", "tap0", "--ip", "192.168.0.2/24", "--user", "admin:secret", "--data-dir", dir, "--https-port", "0");
+            await using var device = ProgramProcess.Start(host, "-i", "tap0", "--ip", "192.168.0.2/24", "--user", "admin:secret", "--data-dir", dir, "--https-port", "0");
             try
             {
                 string address = await SlaacAddressAsync(device);
@@ -71,7 +71,7 @@ public sealed partial class SeedSetupIpv6Tests
                 $"ip link add vhost type veth peer name vlan netns {lan.Name} && ip link set vhost master br0 && ip link set vhost up");
             await lan.CheckAsync("ip -6 addr add 2001:db8:2::1/64 dev vlan nodad && ip link set vlan up");
             var ra = lan.ExecAsync(RouterAdvertiser("vlan"), TimeSpan.FromMinutes(2));
-            await using var device = DeviceProcess.Start(host, "-i", "tap0", "--ip", "10.1.0.2/24", "--user", "admin:secret", "--data-dir", dir, "--https-port", "0");
+            await using var device = ProgramProcess.Start(host, "-i", "tap0", "--ip", "10.1.0.2/24", "--user", "admin:secret", "--data-dir", dir, "--https-port", "0");
             try
             {
                 string address = await SlaacAddressAsync(device);

@@ -17,7 +17,7 @@ public sealed partial class SeedSetupTests
     [GeneratedRegex(@"Lease (\d+\.\d+\.\d+\.\d+)/")]
     private static partial Regex LeaseLine();
 
-    static string LeasedAddress(DeviceProcess device) =>
+    static string LeasedAddress(ProgramProcess device) =>
         device.Log.Select(l => LeaseLine().Match(l)).First(m => m.Success).Groups[1].Value;
 
     [Fact(DisplayName = "Seed setup 1, virtual interface: host side 192.168.0.1/24 with dnsmasq; the device gets a lease and is reachable from the host")]
@@ -30,7 +30,7 @@ public sealed partial class SeedSetupTests
             await using var host = await TestNamespace.CreateAsync();
             await host.CheckAsync("ip tuntap add dev tap0 mode tap && ip addr add 192.168.0.1/24 dev tap0 && ip link set tap0 up");
             await using var dhcp = Dnsmasq.Start(host);
-            await using var device = DeviceProcess.Start(host, "-i", "tap0", "--user", "admin:secret", "--data-dir", dir, "--https-port", "0");
+            await using var device = ProgramProcess.Start(host, "-i", "tap0", "--user", "admin:secret", "--data-dir", dir, "--https-port", "0");
             await device.WaitForLogAsync("Lease ", TimeSpan.FromSeconds(40));
             await device.WaitForLogAsync("Dashboard on", TimeSpan.FromSeconds(10));
             string address = LeasedAddress(device);
@@ -63,7 +63,7 @@ public sealed partial class SeedSetupTests
             var lanDhcp = lan.ExecAsync("dnsmasq --no-daemon --conf-file=/dev/null --interface=vlan --bind-interfaces --port=0 --user=root " +
                 $"--dhcp-range=10.1.0.50,10.1.0.99,255.255.255.0,2m --dhcp-option=3,10.1.0.1 --dhcp-leasefile={leases}", TimeSpan.FromMinutes(2));
             // The device's data directory holds only its own files (a root-owned one holding others is refused).
-            await using var device = DeviceProcess.Start(host, "-i", "tap0", "--user", "admin:secret", "--data-dir", Path.Combine(dir, "data"), "--https-port", "0");
+            await using var device = ProgramProcess.Start(host, "-i", "tap0", "--user", "admin:secret", "--data-dir", Path.Combine(dir, "data"), "--https-port", "0");
             try
             {
                 await device.WaitForLogAsync("Lease ", TimeSpan.FromSeconds(40));

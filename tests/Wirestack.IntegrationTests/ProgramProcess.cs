@@ -3,13 +3,13 @@ using System.Diagnostics;
 
 namespace Wirestack.IntegrationTests;
 
-/// <summary>wirestack-device running inside a test namespace, its log captured, stopped with SIGTERM.</summary>
-internal sealed class DeviceProcess : IAsyncDisposable
+/// <summary>A Wirestack program (wirestack-device or wirestack-tunnel) running inside a test namespace, its log captured, stopped with SIGTERM.</summary>
+internal sealed class ProgramProcess : IAsyncDisposable
 {
     readonly Process _process;
     readonly ConcurrentQueue<string> _log = new();
 
-    DeviceProcess(Process process) => _process = process;
+    ProgramProcess(Process process) => _process = process;
 
     /// <summary>
     /// How the device under test starts: the JIT build beside the tests, or the native (NativeAOT) executable that
@@ -27,18 +27,22 @@ internal sealed class DeviceProcess : IAsyncDisposable
 
     public IEnumerable<string> Log => _log;
 
-    public static DeviceProcess Start(TestNamespace ns, params string[] arguments) =>
+    public static ProgramProcess Start(TestNamespace ns, params string[] arguments) =>
         Start("ip", ["netns", "exec", ns.Name, .. Command, .. arguments]);
 
-    /// <summary>The device started by a shell command line (for wrappers such as setpriv); stopping it signals the shell's process.</summary>
-    public static DeviceProcess StartCommand(string commandLine) => Start("sh", ["-c", "exec " + commandLine]);
+    /// <summary>wirestack-tunnel (the JIT build beside the tests) inside <paramref name="ns"/>.</summary>
+    public static ProgramProcess StartTunnel(TestNamespace ns, params string[] arguments) =>
+        Start("ip", ["netns", "exec", ns.Name, "dotnet", Path.Combine(AppContext.BaseDirectory, "wirestack-tunnel.dll"), .. arguments]);
 
-    static DeviceProcess Start(string program, IEnumerable<string> arguments)
+    /// <summary>The device started by a shell command line (for wrappers such as setpriv); stopping it signals the shell's process.</summary>
+    public static ProgramProcess StartCommand(string commandLine) => Start("sh", ["-c", "exec " + commandLine]);
+
+    static ProgramProcess Start(string program, IEnumerable<string> arguments)
     {
         var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var argument in arguments)
             start.ArgumentList.Add(argument);
-        var device = new DeviceProcess(Process.Start(start)!);
+        var device = new ProgramProcess(Process.Start(start)!);
         device._process.OutputDataReceived += (_, e) => { if (e.Data is not null) device._log.Enqueue(e.Data); };
         device._process.ErrorDataReceived += (_, e) => { if (e.Data is not null) device._log.Enqueue(e.Data); };
         device._process.BeginOutputReadLine();
@@ -58,7 +62,7 @@ internal sealed class DeviceProcess : IAsyncDisposable
                 break;
             await Task.Delay(50);
         }
-        Assert.Fail($"'{text}' did not appear in the device log:\n{string.Join('\n', _log)}");
+        Assert.Fail($"'{text}' did not appear in the program's log:\n{string.Join('\n', _log)}");
     }
 
     /// <summary>The exit code of a device that stops by itself (a refused start), or a failure with its log.</summary>

@@ -1,0 +1,205 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Wirestack.Tunnel.Upstreams;
+
+namespace Wirestack.Tunnel;
+
+/// <summary>
+/// Forwarded TCP flows: each client handshake waits while the upstream connection opens, then completes (or is
+/// refused, or answered unreachable, as the upstream was), and bytes cross both ways with half-closes passed on.
+/// </summary>
+internal sealed class TcpRelay(Upstream upstream, DestinationPolicy policy, TunnelCounters counters, ILogger logger)
+{
+    const string Transport = "tcp";
+    const int ChunkSize = 64 * 1024;
+
+    public async Task RunAsync(TcpForwarder forwarder, CancellationToken stop)
+    {
+        var flows = new HashSet<Task>();
+        try
+        {
+            while (true)
+            {
+                var request = await forwarder.AcceptAsync(stop).ConfigureAwait(false);
+                var flow = HandleAsync(request, stop);
+                lock (flows)
+                    flows.Add(flow);
+                _ = flow.ContinueWith(done => { lock (flows) flows.Remove(done); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        Task[] remaining;
+        lock (flows)
+            remaining = [.. flows];
+        await Task.WhenAll(remaining).ConfigureAwait(false);
+    }
+
+    async Task HandleAsync(TcpForwardRequest request, CancellationToken stop)
+    {
+        if (!policy.Allows(request.Destination.Address))
+        {
+            counters.Denied(Transport);
+            request.Unreachable(ForwardUnreachable.Prohibited);
+            return;
+        }
+        Socket server;
+        try
+        {
+            server = await upstream.ConnectAsync(request.Destination, stop).ConfigureAwait(false);
+        }
+        catch (UpstreamException e)
+        {
+            logger.LogDebug("TCP {Source} -> {Destination}: {Reason}", request.Source, request.Destination, e.Message);
+            counters.Failed(Transport, e.Failure.ToString());
+            Answer(request, e.Failure);
+            return;
+        }
+        catch (OperationCanceledException)
+        {
+            request.Drop();
+            return;
+        }
+        TcpConnection client;
+        try
+        {
+            client = await request.AcceptAsync(stop).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The client gave up, or the stack stops: the upstream connection goes too.
+            Reset(server);
+            return;
+        }
+        counters.Opened(Transport);
+        logger.LogDebug("TCP {Source} -> {Destination} open via {Upstream}", request.Source, request.Destination, upstream.Name);
+        try
+        {
+            await using (client.ConfigureAwait(false))
+            using (server)
+                await PumpAsync(client, server, stop).ConfigureAwait(false);
+        }
+        finally
+        {
+            counters.Closed(Transport);
+        }
+    }
+
+    static void Answer(TcpForwardRequest request, UpstreamFailure failure)
+    {
+        switch (failure)
+        {
+            case UpstreamFailure.Refused:
+                request.Refuse();
+                break;
+            case UpstreamFailure.NetworkUnreachable:
+                request.Unreachable(ForwardUnreachable.Network);
+                break;
+            case UpstreamFailure.Prohibited:
+                request.Unreachable(ForwardUnreachable.Prohibited);
+                break;
+            default:
+                request.Unreachable(ForwardUnreachable.Host);
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Both directions until both have ended; a failure either way resets both ends (a proxy that dies mid-transfer
+    /// is a reset at the client, not a clean end of data).
+    /// </summary>
+    async Task PumpAsync(TcpConnection client, Socket server, CancellationToken stop)
+    {
+        using var failed = CancellationTokenSource.CreateLinkedTokenSource(stop);
+        var up = ClientToServerAsync(client, server, failed.Token);
+        var down = ServerToClientAsync(server, client, failed.Token);
+        var first = await Task.WhenAny(up, down).ConfigureAwait(false);
+        if (!first.Result)
+            failed.Cancel();
+        bool clean = first.Result && await (first == up ? down : up).ConfigureAwait(false);
+        if (!clean)
+        {
+            client.Abort();
+            Reset(server);
+        }
+    }
+
+    /// <summary>The client's bytes straight from the stack's receive ring (nothing held while idle); false on failure.</summary>
+    async Task<bool> ClientToServerAsync(TcpConnection client, Socket server, CancellationToken cancellationToken)
+    {
+        var input = client.Input;
+        try
+        {
+            while (true)
+            {
+                var result = await input.ReadAsync(cancellationToken).ConfigureAwait(false);
+                foreach (var segment in result.Buffer)
+                {
+                    for (var rest = segment; !rest.IsEmpty;)
+                        rest = rest[await server.SendAsync(rest, cancellationToken).ConfigureAwait(false)..];
+                }
+                counters.Carried(Transport, upstream: true, result.Buffer.Length);
+                input.AdvanceTo(result.Buffer.End);
+                if (result.IsCompleted)
+                {
+                    server.Shutdown(SocketShutdown.Send);
+                    return true;
+                }
+            }
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The server's bytes: a zero-byte receive waits for data without a buffer, so an idle flow holds none; one is
+    /// borrowed only while there is something to copy. False on failure.
+    /// </summary>
+    async Task<bool> ServerToClientAsync(Socket server, TcpConnection client, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                await server.ReceiveAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+                var buffer = ArrayPool<byte>.Shared.Rent(ChunkSize);
+                try
+                {
+                    int read = await server.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        client.ShutdownSend();
+                        return true;
+                    }
+                    await client.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
+                    counters.Carried(Transport, upstream: false, read);
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+            }
+        }
+        catch (Exception e) when (e is SocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Closes with a reset (linger 0), so the far end learns the flow failed.</summary>
+    static void Reset(Socket socket)
+    {
+        try
+        {
+            socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (SocketException)
+        {
+        }
+        socket.Dispose();
+    }
+}

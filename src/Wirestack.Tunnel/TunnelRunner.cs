@@ -1,0 +1,79 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Wirestack.Devices;
+using Wirestack.Tunnel.Upstreams;
+
+namespace Wirestack.Tunnel;
+
+/// <summary>Opens the TUN, runs a forwarding stack on it, and relays every flow until stopped.</summary>
+internal static class TunnelRunner
+{
+    /// <summary>Exit code when the tunnel cannot start (no TUN, no permission).</summary>
+    public const int StartFailure = 1;
+
+    public static async Task<int> RunAsync(TunnelSettings settings, CancellationToken stop)
+    {
+        using var loggerFactory = LoggerFactory.Create(builder => builder
+            .SetMinimumLevel(settings.LogLevel)
+            .AddSimpleConsole(options =>
+            {
+                options.SingleLine = true;
+                options.TimestampFormat = "HH:mm:ss ";
+            }));
+        var logger = loggerFactory.CreateLogger("wirestack-tunnel");
+        TunDevice tun;
+        try
+        {
+            tun = TunDevice.Open(settings.Device, new TunTapOptions { Offloads = settings.Offloads });
+            if (settings.HostAddress is { } host)
+                tun.ConfigureHostSide(host.Address, host.PrefixLength);
+            if (settings.HostAddress6 is { } host6)
+                tun.ConfigureHostSide(host6.Address, host6.PrefixLength);
+            tun.BringHostSideUp();
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException or PlatformNotSupportedException or ArgumentException)
+        {
+            logger.LogError("cannot open the TUN interface {Device}: {Reason}{Hint}", settings.Device, e.Message,
+                e is UnauthorizedAccessException ? " (run as root or with CAP_NET_ADMIN)" : "");
+            return StartFailure;
+        }
+        using (tun)
+        using (var counters = new TunnelCounters())
+        {
+            var sockets = new HostSockets(settings.BindInterface, settings.Mark);
+            Upstream upstream = settings.Upstream switch
+            {
+                UpstreamKind.Socks5 => new Socks5Upstream(settings.Proxy!, settings.ProxyCredential, sockets, settings.ConnectTimeout),
+                UpstreamKind.HttpConnect => new HttpConnectUpstream(settings.Proxy!, settings.ProxyCredential, sockets, settings.ConnectTimeout),
+                _ => new DirectUpstream(sockets, settings.ConnectTimeout),
+            };
+            var policy = new DestinationPolicy(settings.Include, settings.Exclude);
+            await using var stack = await NetworkStack.StartAsync(tun, StackOptionsFor(settings), stop).ConfigureAwait(false);
+            await using var tcp = await stack.ForwardTcpAsync().ConfigureAwait(false);
+            await using var udp = await stack.ForwardUdpAsync().ConfigureAwait(false);
+            await using var echo = await stack.ForwardEchoAsync().ConfigureAwait(false);
+            logger.LogInformation("forwarding every flow on {Device} (MTU {Mtu}) via {Upstream}", settings.Device, tun.Mtu, upstream.Name);
+            await Task.WhenAll(
+                new TcpRelay(upstream, policy, counters, logger).RunAsync(tcp, stop),
+                new UdpRelay(upstream, policy, counters, logger).RunAsync(udp, stop),
+                new EchoRelay(upstream, upstream.CarriesPing ? sockets : null, policy, counters, logger).RunAsync(echo, stop)).ConfigureAwait(false);
+            logger.LogInformation("stopped: {Opened} flows carried, {Failed} could not be opened upstream", counters.FlowsOpened, counters.FlowsFailed);
+        }
+        return 0;
+    }
+
+    static StackOptions StackOptionsFor(TunnelSettings settings) => new()
+    {
+        // The stack's own addresses only matter for traffic to the stack itself; every other address is forwarded.
+        Ipv4 = Ipv4Settings.Static($"{settings.Address.Address}/{settings.Address.PrefixLength}"),
+        Ipv6 = new Ipv6Settings
+        {
+            Autoconfigure = false,
+            AcceptRouterAdvertisements = false,
+            Dhcpv6 = false,
+            DadTransmits = 0,
+            StaticAddresses = [(settings.Address6.Address, settings.Address6.PrefixLength)],
+        },
+        Forwarding = new ForwardingSettings { UdpIdleTimeout = settings.UdpTimeout },
+    };
+}

@@ -1,0 +1,131 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Wirestack.Tunnel.Upstreams;
+
+namespace Wirestack.Tunnel;
+
+/// <summary>
+/// Forwarded UDP sessions (one per client address and port): each gets one upstream path, which every destination
+/// the client sends to shares (so the mapping stays endpoint-independent beyond the tunnel too), and whatever comes
+/// back on it reaches the client from its true source.
+/// </summary>
+internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, TunnelCounters counters, ILogger logger)
+{
+    const string Transport = "udp";
+
+    public async Task RunAsync(UdpForwarder forwarder, CancellationToken stop)
+    {
+        var sessions = new HashSet<Task>();
+        try
+        {
+            while (true)
+            {
+                var session = await forwarder.AcceptAsync(stop).ConfigureAwait(false);
+                var task = HandleAsync(session, stop);
+                lock (sessions)
+                    sessions.Add(task);
+                _ = task.ContinueWith(done => { lock (sessions) sessions.Remove(done); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        Task[] remaining;
+        lock (sessions)
+            remaining = [.. sessions];
+        await Task.WhenAll(remaining).ConfigureAwait(false);
+    }
+
+    async Task HandleAsync(UdpForwardSession session, CancellationToken stop)
+    {
+        await using var _ = session.ConfigureAwait(false);
+        if (!upstream.CarriesUdp)
+        {
+            counters.Failed(Transport, "unsupported");
+            return;
+        }
+        UpstreamDatagrams path;
+        try
+        {
+            path = await upstream.OpenDatagramsAsync(stop).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is UpstreamException or SocketException)
+        {
+            logger.LogDebug("UDP {Client}: {Reason}", session.Client, e.Message);
+            counters.Failed(Transport, e is UpstreamException u ? u.Failure.ToString() : "error");
+            return;
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        counters.Opened(Transport);
+        try
+        {
+            await using (path.ConfigureAwait(false))
+            {
+                using var ended = CancellationTokenSource.CreateLinkedTokenSource(stop);
+                var up = ClientToUpstreamAsync(session, path, ended.Token);
+                var down = UpstreamToClientAsync(path, session, ended.Token);
+                await Task.WhenAny(up, down).ConfigureAwait(false);
+                ended.Cancel();
+                await Task.WhenAll(up, down).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            counters.Closed(Transport);
+        }
+    }
+
+    async Task ClientToUpstreamAsync(UdpForwardSession session, UpstreamDatagrams path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            while (true)
+            {
+                var datagram = await session.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+                if (!policy.Allows(datagram.Destination.Address))
+                {
+                    counters.Denied(Transport);
+                    continue;
+                }
+                await path.SendAsync(datagram.Payload, datagram.Destination, cancellationToken).ConfigureAwait(false);
+                counters.Carried(Transport, upstream: true, datagram.Payload.Length);
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The session ended (idle, evicted, the stack stopping) or the path failed: the session closes.
+        }
+    }
+
+    async Task UpstreamToClientAsync(UpstreamDatagrams path, UdpForwardSession session, CancellationToken cancellationToken)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(65536);
+        try
+        {
+            while (true)
+            {
+                var (length, from) = await path.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    await session.SendAsync(buffer.AsMemory(0, length), from, cancellationToken).ConfigureAwait(false);
+                    counters.Carried(Transport, upstream: false, length);
+                }
+                catch (SocketException e) when (e.SocketErrorCode is SocketError.AccessDenied or SocketError.AddressNotAvailable or SocketError.MessageSize)
+                {
+                    // Filtered (address-dependent), another family than the client's, or too large: this datagram only.
+                }
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+}

@@ -1,0 +1,81 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Wirestack.Tunnel.Upstreams;
+
+/// <summary>
+/// The host's sockets as the tunnel opens them: bound to an interface (SO_BINDTODEVICE) or marked (SO_MARK) so that
+/// policy routing sends them out of the host, not back into the TUN the tunnel reads.
+/// </summary>
+internal sealed class HostSockets(string? bindInterface, int? mark)
+{
+    const int SolSocket = 1, SoBindToDevice = 25, SoMark = 36;
+
+    public string? BindInterface { get; } = bindInterface;
+    public int? Mark { get; } = mark;
+
+    /// <summary>A socket of <paramref name="type"/> (dual-stack unless raw), bound and marked as configured.</summary>
+    public Socket Create(SocketType type, ProtocolType protocol, AddressFamily family = AddressFamily.InterNetworkV6)
+    {
+        var socket = new Socket(family, type, protocol);
+        try
+        {
+            if (family == AddressFamily.InterNetworkV6 && type != SocketType.Raw)
+                socket.DualMode = true;
+            Apply(socket);
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    void Apply(Socket socket)
+    {
+        if (Mark is { } mark)
+            socket.SetRawSocketOption(SolSocket, SoMark, BitConverter.GetBytes(mark));
+        if (BindInterface is { } name)
+            socket.SetRawSocketOption(SolSocket, SoBindToDevice, Encoding.ASCII.GetBytes(name + "\0"));
+    }
+
+    /// <summary>An end point as a dual-stack socket takes it (IPv4 as IPv4-mapped IPv6).</summary>
+    public static IPEndPoint DualMode(IPEndPoint endPoint) =>
+        endPoint.AddressFamily == AddressFamily.InterNetwork ? new IPEndPoint(endPoint.Address.MapToIPv6(), endPoint.Port) : endPoint;
+
+    /// <summary>An end point as the client sees it (an IPv4-mapped address as IPv4).</summary>
+    public static IPEndPoint Unmapped(IPEndPoint endPoint) =>
+        endPoint.Address.IsIPv4MappedToIPv6 ? new IPEndPoint(endPoint.Address.MapToIPv4(), endPoint.Port) : endPoint;
+
+    /// <summary>A TCP connection to <paramref name="endPoint"/> within <paramref name="timeout"/>.</summary>
+    /// <exception cref="UpstreamException">Refused, unreachable or timed out.</exception>
+    public async Task<Socket> ConnectAsync(IPEndPoint endPoint, TimeSpan timeout, string what, CancellationToken cancellationToken)
+    {
+        var socket = Create(SocketType.Stream, ProtocolType.Tcp);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(timeout);
+        try
+        {
+            socket.NoDelay = true;
+            await socket.ConnectAsync(DualMode(endPoint), limit.Token).ConfigureAwait(false);
+            return socket;
+        }
+        catch (SocketException e)
+        {
+            socket.Dispose();
+            throw UpstreamException.FromSocket(e, what);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            socket.Dispose();
+            throw new UpstreamException(UpstreamFailure.HostUnreachable, $"{what}: no answer within {timeout.TotalSeconds:0.#} s");
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+}

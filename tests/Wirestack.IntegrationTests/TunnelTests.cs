@@ -1,0 +1,176 @@
+using System.Diagnostics;
+
+namespace Wirestack.IntegrationTests;
+
+public sealed class TunnelTests
+{
+    const string DanteConfig = """
+        logoutput: stderr
+        internal: 10.99.0.1 port = 1081
+        external: i0
+        clientmethod: none
+        socksmethod: none
+        user.privileged: root
+        user.unprivileged: nobody
+        client pass { from: 0/0 to: 0/0 }
+        socks pass { from: 0/0 to: 0/0 command: connect udpassociate udpreply }
+        """;
+
+    static async Task AssertWebAsync(TunnelTopology t, params string[] urls)
+    {
+        foreach (var url in urls)
+            Assert.Equal(TunnelTopology.Body, (await t.Client.CheckAsync($"curl -sS -m 10 {url}")).Output.Trim());
+    }
+
+    static async Task AssertUdpEchoAsync(TunnelTopology t, string socatAddress, string text)
+    {
+        var result = await t.Client.ExecAsync($"echo {text} | socat -t 3 - {socatAddress}", TimeSpan.FromSeconds(10));
+        Assert.True(result.Output.Trim() == text, $"UDP echo through the tunnel to {socatAddress}: '{result.All}'");
+    }
+
+    /// <summary>curl's exit code and how long it took to fail.</summary>
+    static async Task<(int ExitCode, TimeSpan Elapsed, string Error)> FailingConnectAsync(TunnelTopology t, string url)
+    {
+        var clock = Stopwatch.StartNew();
+        var result = await t.Client.ExecAsync($"curl -sS -m 20 {url}", TimeSpan.FromSeconds(30));
+        return (result.ExitCode, clock.Elapsed, result.Error);
+    }
+
+    [Fact(DisplayName = "Issue 23, wirestack-tunnel direct: a client routed into the TUN reaches web servers at several addresses over IPv4 and IPv6, UDP echo both families, and ping gets the destinations' own replies and errors")]
+    public async Task DirectCarriesEveryFlow()
+    {
+        await using var t = await TunnelTopology.CreateAsync();
+        await t.StartTunnelAsync();
+        await t.WaitForListenerAsync(80);
+        await t.WaitForListenerAsync(7, "u");
+        await AssertWebAsync(t, $"http://{TunnelTopology.Web1}/", $"http://{TunnelTopology.Web2}/", $"http://[{TunnelTopology.Web6}]/");
+        await AssertUdpEchoAsync(t, $"UDP4:{TunnelTopology.Web1}:7", "udp-over-ipv4");
+        await AssertUdpEchoAsync(t, $"UDP6:[{TunnelTopology.Web6}]:7", "udp-over-ipv6");
+        Assert.Contains("3 received", (await t.Client.CheckAsync($"ping -c 3 -i 0.2 -W 2 {TunnelTopology.Web2}")).Output);
+        Assert.Contains("2 received", (await t.Client.CheckAsync($"ping -6 -c 2 -i 0.2 -W 2 {TunnelTopology.Web6}")).Output);
+        // The internet has no route to this address: its router's "net unreachable" reaches the client as such.
+        var unreachable = await t.Client.ExecAsync($"ping -c 1 -W 3 {TunnelTopology.Unreachable}");
+        Assert.Contains("Unreachable", unreachable.Output);
+    }
+
+    [Fact(DisplayName = "Issue 23, wirestack-tunnel: a refused upstream is 'connection refused' at the client at once (RST), an unreachable one an ICMP error well before any timeout, and an excluded prefix is administratively prohibited")]
+    public async Task FailuresReachTheClientAsTheDestinationAnswered()
+    {
+        await using var t = await TunnelTopology.CreateAsync();
+        await t.StartTunnelAsync("--exclude", "203.0.113.11/32");
+        await t.WaitForListenerAsync(80);
+        var refused = await FailingConnectAsync(t, $"http://{TunnelTopology.Web1}:81/");
+        Assert.Equal(7, refused.ExitCode);
+        Assert.True(refused.Elapsed < TimeSpan.FromSeconds(2), $"refused after {refused.Elapsed}: {refused.Error}");
+        var unreachable = await FailingConnectAsync(t, $"http://{TunnelTopology.Unreachable}/");
+        Assert.Equal(7, unreachable.ExitCode);
+        Assert.True(unreachable.Elapsed < TimeSpan.FromSeconds(5), $"unreachable after {unreachable.Elapsed}: {unreachable.Error}");
+        var excluded = await FailingConnectAsync(t, $"http://{TunnelTopology.Web2}/");
+        Assert.Equal(7, excluded.ExitCode);
+        Assert.True(excluded.Elapsed < TimeSpan.FromSeconds(2), $"excluded after {excluded.Elapsed}: {excluded.Error}");
+        // ICMP code 13, which iputils' ping calls "Packet filtered".
+        Assert.Contains("Packet filtered", (await t.Client.ExecAsync($"ping -c 1 -W 2 {TunnelTopology.Web2}")).Output);
+        await AssertWebAsync(t, $"http://{TunnelTopology.Web1}/");
+    }
+
+    [Fact(DisplayName = "Issue 23, wirestack-tunnel through SOCKS5 with RFC 1929 username and password (microsocks): both families, a refused port is refused (RFC 1928 reply 5), and a proxy killed mid-transfer resets the flow while the tunnel serves new ones once it is back")]
+    public async Task Socks5CarriesTcpAndSurvivesTheProxy()
+    {
+        Prerequisites.Require("microsocks");
+        await using var t = await TunnelTopology.CreateAsync();
+        const string Proxy = "microsocks -i 10.99.0.1 -p 1080 -u tunnel -P secret";
+        _ = t.Internet.ExecAsync($"timeout 60 {Proxy}", TimeSpan.FromSeconds(65));
+        _ = t.Internet.ExecAsync($"timeout 60 socat TCP4-LISTEN:9000,bind={TunnelTopology.Web1},reuseaddr,fork SYSTEM:'cat /dev/zero'", TimeSpan.FromSeconds(65));
+        await t.WaitForListenerAsync(1080);
+        await t.WaitForListenerAsync(9000);
+        await t.StartTunnelAsync("--proxy", "socks5://tunnel:secret@10.99.0.1:1080");
+        await t.WaitForListenerAsync(80);
+        await AssertWebAsync(t, $"http://{TunnelTopology.Web1}/", $"http://[{TunnelTopology.Web6}]/");
+        var refused = await FailingConnectAsync(t, $"http://{TunnelTopology.Web1}:81/");
+        Assert.Equal(7, refused.ExitCode);
+
+        var transfer = t.Client.ExecAsync($"timeout 20 socat -u TCP4:{TunnelTopology.Web1}:9000 /dev/null; echo exit=$?", TimeSpan.FromSeconds(25));
+        await Task.Delay(1000, TestContext.Current.CancellationToken);
+        await t.Internet.StopProcessesAsync("microsocks");
+        var clock = Stopwatch.StartNew();
+        var ended = await transfer;
+        Assert.DoesNotContain("exit=124", ended.Output);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the transfer outlived its proxy by {clock.Elapsed}: {ended.All}");
+
+        _ = t.Internet.ExecAsync($"timeout 30 {Proxy}", TimeSpan.FromSeconds(35));
+        await t.WaitForListenerAsync(1080);
+        await AssertWebAsync(t, $"http://{TunnelTopology.Web2}/");
+    }
+
+    [Fact(DisplayName = "Issue 23, wirestack-tunnel through SOCKS5 UDP ASSOCIATE (RFC 1928 7, dante): UDP echo over IPv4 and IPv6 crosses the proxy's relay both ways, beside TCP")]
+    public async Task Socks5CarriesUdp()
+    {
+        Prerequisites.Require("danted");
+        await using var t = await TunnelTopology.CreateAsync();
+        string config = Path.Combine(Path.GetTempPath(), $"wirestack-danted-{Guid.NewGuid():N}.conf");
+        await File.WriteAllTextAsync(config, DanteConfig, TestContext.Current.CancellationToken);
+        try
+        {
+            _ = t.Internet.ExecAsync($"timeout 60 danted -f {config}", TimeSpan.FromSeconds(65));
+            await t.WaitForListenerAsync(1081);
+            await t.StartTunnelAsync("--proxy", "socks5://10.99.0.1:1081");
+            await t.WaitForListenerAsync(7, "u");
+            await AssertUdpEchoAsync(t, $"UDP4:{TunnelTopology.Web1}:7", "udp-through-socks");
+            await AssertUdpEchoAsync(t, $"UDP6:[{TunnelTopology.Web6}]:7", "udp6-through-socks");
+            await AssertWebAsync(t, $"http://{TunnelTopology.Web2}/");
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact(DisplayName = "Issue 23, wirestack-tunnel through an HTTP CONNECT proxy (RFC 9110 9.3.6, tinyproxy): TCP both families; a refused port is refused")]
+    public async Task HttpConnectCarriesTcp()
+    {
+        Prerequisites.Require("tinyproxy");
+        await using var t = await TunnelTopology.CreateAsync();
+        string config = Path.Combine(Path.GetTempPath(), $"wirestack-tinyproxy-{Guid.NewGuid():N}.conf");
+        await File.WriteAllTextAsync(config, "Port 8888\nListen 10.99.0.1\nTimeout 30\nAllow 10.99.0.0/24\nConnectPort 80\nConnectPort 81\nMaxClients 20\n",
+            TestContext.Current.CancellationToken);
+        try
+        {
+            _ = t.Internet.ExecAsync($"timeout 60 tinyproxy -d -c {config}", TimeSpan.FromSeconds(65));
+            await t.WaitForListenerAsync(8888);
+            await t.StartTunnelAsync("--proxy", "http://10.99.0.1:8888");
+            await t.WaitForListenerAsync(80);
+            await AssertWebAsync(t, $"http://{TunnelTopology.Web1}/", $"http://[{TunnelTopology.Web6}]/");
+            var refused = await FailingConnectAsync(t, $"http://{TunnelTopology.Web1}:81/");
+            Assert.Equal(7, refused.ExitCode);
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact(DisplayName = "wirestack-tunnel: wrong arguments are one clear line and exit code 2, a proxy without a port is named, and no TUN permission is a clear error")]
+    public async Task BadArgumentsAreClear()
+    {
+        await using var ns = await TestNamespace.CreateAsync();
+        foreach (var (arguments, expected) in new[]
+        {
+            ("--proxy socks5://10.0.0.1", "--proxy"),
+            ("--proxy ftp://10.0.0.1:21", "--proxy"),
+            ("--include 10.0.0.1/8", "--include"),
+            ("--mark zero", "--mark"),
+            ("--device a/b", "--device"),
+        })
+        {
+            var result = await ns.ExecAsync($"dotnet {Path.Combine(AppContext.BaseDirectory, "wirestack-tunnel.dll")} {arguments}");
+            Assert.Equal(2, result.ExitCode);
+            Assert.StartsWith($"wirestack-tunnel: {expected}", result.Error.Trim());
+        }
+        Prerequisites.Require("setpriv");
+        var unprivileged = await ns.ExecAsync(
+            $"HOME=/tmp DOTNET_CLI_HOME=/tmp setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all dotnet {Path.Combine(AppContext.BaseDirectory, "wirestack-tunnel.dll")} --device tun7",
+            TimeSpan.FromSeconds(60));
+        Assert.Equal(1, unprivileged.ExitCode);
+        Assert.Contains("CAP_NET_ADMIN", unprivileged.All);
+    }
+}
