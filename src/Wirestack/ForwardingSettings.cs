@@ -23,6 +23,12 @@ public sealed record ForwardingSettings
     /// <summary>Forwarded UDP sessions (one per client address and port, RFC 4787 REQ-1) at most; past it the one idle longest ends.</summary>
     public int MaxUdpSessions { get; init; } = 16384;
 
+    /// <summary>
+    /// UDP sessions one source (an IPv4 address, an IPv6 /64) may hold; past it its own session idle longest makes room,
+    /// so one client's port scan or flood cannot end everyone else's sessions.
+    /// </summary>
+    public int MaxUdpSessionsPerSource { get; init; } = 4096;
+
     /// <summary>How long a UDP session lives without a datagram either way (RFC 4787 REQ-5: at least 2 minutes).</summary>
     public TimeSpan UdpIdleTimeout { get; init; } = TimeSpan.FromMinutes(2);
 
@@ -36,6 +42,7 @@ public sealed record ForwardingSettings
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingEchoRequests, 1, nameof(MaxPendingEchoRequests));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxUdpSessions, 1, nameof(MaxUdpSessions));
+        ArgumentOutOfRangeException.ThrowIfLessThan(MaxUdpSessionsPerSource, 1, nameof(MaxUdpSessionsPerSource));
         ArgumentOutOfRangeException.ThrowIfLessThanOrEqual(UdpIdleTimeout, TimeSpan.Zero, nameof(UdpIdleTimeout));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingConnections, 1, nameof(MaxPendingConnections));
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxPendingPerSource, 1, nameof(MaxPendingPerSource));

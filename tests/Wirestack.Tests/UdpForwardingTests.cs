@@ -124,4 +124,30 @@ public sealed class UdpForwardingTests
         Assert.False(forwarder.Sessions[0].Receiver.Closed);
         Assert.Equal(31, forwarder.Sessions[0].Receiver.Datagrams);
     }
+
+    [Fact(DisplayName = "Issue 23 UDP flood from one source (a port scan): at its share it ends its own sessions, not other clients' (an idle one from another source survives), and its active session gets a second chance")]
+    public void OneSourceCannotTakeOthersSessions()
+    {
+        using var h = new EngineHarness(EngineHarness.DefaultOptions() with
+        {
+            Forwarding = new ForwardingSettings { MaxUdpSessions = 100, MaxUdpSessionsPerSource = 5 },
+        });
+        var forwarder = new RecordingUdpForwarder();
+        h.Engine.Udp.SetForwarder(forwarder);
+        var elsewhere = Ipv4Address.Parse("203.0.113.53");
+        var other = Ipv4Address.Parse("192.168.0.77");
+        h.Inject(Datagram(other, 6000, elsewhere));
+        h.Inject(Datagram(Frames.PeerIp, 50000, elsewhere));
+        for (int i = 0; i < 30; i++)
+        {
+            h.Advance(TimeSpan.FromMilliseconds(10));
+            h.Inject(Datagram(Frames.PeerIp, 50000, elsewhere));
+            h.Inject(Datagram(Frames.PeerIp, (ushort)(40000 + i), elsewhere));
+        }
+        Assert.Equal(6, h.Engine.Udp.ForwardSessionCount);
+        Assert.Equal(26, h.Count(StackCounter.UdpForwardSessionsEvicted));
+        Assert.False(forwarder.Sessions[0].Receiver.Closed);
+        Assert.False(forwarder.Sessions[1].Receiver.Closed);
+        Assert.Equal(31, forwarder.Sessions[1].Receiver.Datagrams);
+    }
 }

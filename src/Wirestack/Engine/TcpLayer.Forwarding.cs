@@ -92,7 +92,7 @@ internal sealed partial class TcpLayer
             return;
         }
         var forwarding = _forwarding!;
-        var share = ShareOf(key.RemoteAddress);
+        var share = SourceShare.Of(key.RemoteAddress);
         _pendingPerSource.TryGetValue(share, out int held);
         if (_pending.Count >= forwarding.MaxPendingConnections || held >= forwarding.MaxPendingPerSource || !HasRoom)
         {
@@ -109,9 +109,6 @@ internal sealed partial class TcpLayer
         _forwarder!.OnRequest(pending);
     }
 
-    /// <summary>The share a source's pending handshakes count against: its IPv4 address, or its IPv6 /64.</summary>
-    static IpAddress ShareOf(IpAddress source) => source.IsIpv4 ? source : new IpAddress(source.High, 0);
-
     /// <summary>Takes <paramref name="pending"/> out of the table; false when it was no longer waiting.</summary>
     bool Take(TcpForwardPending pending)
     {
@@ -119,7 +116,7 @@ internal sealed partial class TcpLayer
             return false;
         pending.IsPending = false;
         _pending.Remove(pending.Key);
-        var share = ShareOf(pending.Key.RemoteAddress);
+        var share = SourceShare.Of(pending.Key.RemoteAddress);
         if (_pendingPerSource.TryGetValue(share, out int held) && held > 1)
             _pendingPerSource[share] = held - 1;
         else

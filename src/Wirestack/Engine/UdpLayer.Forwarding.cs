@@ -40,6 +40,9 @@ internal sealed class UdpForwardSessionState(IpAddress client, ushort clientPort
     public IUdpForwardReceiver? Receiver { get; set; }
     public bool IsOpen { get; set; } = true;
 
+    /// <summary>Traffic either way since its source's eviction clock last passed it (a second chance, not eviction).</summary>
+    public bool Referenced { get; set; }
+
     /// <summary>Addresses the client sent to, oldest first.</summary>
     public List<IpAddress> Peers { get; } = [];
 
@@ -60,6 +63,7 @@ internal sealed partial class UdpLayer
 {
     readonly Dictionary<(IpAddress, ushort), UdpForwardSessionState> _sessions = [];
     readonly PriorityQueue<UdpForwardSessionState, long> _idle = new();
+    readonly Dictionary<IpAddress, SourceSessions> _perSource = [];
     IUdpForwardEvents? _forwarder;
 
     public bool HasForwarder => _forwarder is not null;
@@ -100,8 +104,11 @@ internal sealed partial class UdpLayer
             return;
         }
         var key = (source, datagram.SourcePort);
+        // A session's first datagram does not count as a second chance: a scan's sessions each send one.
         if (!_sessions.TryGetValue(key, out var session))
             session = Open(source, datagram.SourcePort);
+        else
+            session.Referenced = true;
         session.LastActive = _now;
         session.AddPeer(destination);
         if (session.Receiver!.TryDeliver(datagram.Payload, destination, datagram.DestinationPort))
@@ -116,7 +123,12 @@ internal sealed partial class UdpLayer
 
     UdpForwardSessionState Open(IpAddress client, ushort port)
     {
-        if (_sessions.Count >= _forwarding!.MaxUdpSessions)
+        var share = SourceShare.Of(client);
+        // A source at its share makes room among its own sessions: a client scanning ports, or flooding from many,
+        // cannot push the other clients' sessions out of the table.
+        if (_perSource.TryGetValue(share, out var own) && own.Count >= _forwarding!.MaxUdpSessionsPerSource)
+            EvictOwn(own);
+        else if (_sessions.Count >= _forwarding!.MaxUdpSessions)
             EvictOldestIdle();
         // Sessions the application ended leave their entry until it comes up; past twice the open ones the queue is
         // rebuilt from those (amortized one step per session), so opening and ending sessions quickly holds nothing.
@@ -128,6 +140,10 @@ internal sealed partial class UdpLayer
         }
         var session = new UdpForwardSessionState(client, port, _now);
         _sessions.Add((client, port), session);
+        // Looked up again: making room may have ended the source's last session, and its entry with it.
+        if (!_perSource.TryGetValue(share, out own))
+            _perSource.Add(share, own = new SourceSessions());
+        own.Add(session);
         session.FiledAt = _now + IdleTimeout;
         _idle.Enqueue(session, session.FiledAt);
         _counters.Increment(StackCounter.UdpForwardSessions);
@@ -162,6 +178,50 @@ internal sealed partial class UdpLayer
         }
     }
 
+    /// <summary>
+    /// One source's session at its share makes room: a clock over its sessions in opening order, where one with
+    /// traffic since the last pass gets a second chance. At most two passes (each session is passed once with its
+    /// mark cleared, then taken), so the work is bounded by the share.
+    /// </summary>
+    void EvictOwn(SourceSessions own)
+    {
+        for (int steps = 2 * own.Order.Count; steps > 0 && own.Order.TryDequeue(out var session); steps--)
+        {
+            if (!session.IsOpen)
+                continue;
+            if (session.Referenced)
+            {
+                session.Referenced = false;
+                own.Order.Enqueue(session);
+                continue;
+            }
+            _counters.Increment(StackCounter.UdpForwardSessionsEvicted);
+            Close(session);
+            return;
+        }
+    }
+
+    /// <summary>One source's open sessions: how many, and in the order its eviction clock passes them.</summary>
+    sealed class SourceSessions
+    {
+        public int Count;
+        public readonly Queue<UdpForwardSessionState> Order = new();
+
+        public void Add(UdpForwardSessionState session)
+        {
+            Count++;
+            // Ended sessions stay queued until the clock reaches them; past twice the open ones they are swept out.
+            if (Order.Count > 2 * Count + 16)
+            {
+                var open = Order.Where(s => s.IsOpen).ToList();
+                Order.Clear();
+                foreach (var s in open)
+                    Order.Enqueue(s);
+            }
+            Order.Enqueue(session);
+        }
+    }
+
     /// <summary>When the next session may be idle past the timeout; null when none is open.</summary>
     public long? NextForwardDeadline => _idle.TryPeek(out _, out long at) ? at : null;
 
@@ -190,6 +250,9 @@ internal sealed partial class UdpLayer
             return;
         session.IsOpen = false;
         _sessions.Remove((session.Client, session.ClientPort));
+        var share = SourceShare.Of(session.Client);
+        if (_perSource.TryGetValue(share, out var own) && --own.Count == 0)
+            _perSource.Remove(share);
         session.Receiver?.OnClosed();
     }
 
@@ -213,6 +276,7 @@ internal sealed partial class UdpLayer
         if (payload.Length > MaxUdpPayload + (from.IsIpv4 ? 0 : Ipv4Packet.MinimumHeaderLength))
             return SocketError.MessageSize;
         session.LastActive = _now;
+        session.Referenced = true;
         using var lease = _buffers.Rent();
         var datagram = lease.Buffer.AsSpan(TransportOffset, UdpDatagram.HeaderLength + payload.Length);
         payload.CopyTo(datagram[UdpDatagram.HeaderLength..]);
