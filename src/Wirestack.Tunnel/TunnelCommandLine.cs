@@ -93,6 +93,19 @@ internal static class TunnelCommandLine
         Validators = { result => { if (result.GetValueOrDefault<int>() is < 1 or > 86400) result.AddError("--udp-timeout: 1 to 86400 seconds."); } },
     };
 
+    static readonly Option<IPEndPoint?> Metrics = new("--metrics")
+    {
+        Description = "Serve /metrics (Prometheus text: flows, bytes, failures, the stack's drops) on this address and port of the host, e.g. 127.0.0.1:9100.",
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Single().Value;
+            if (IPEndPoint.TryParse(text, out var endPoint) && endPoint.Port != 0)
+                return endPoint;
+            result.AddError($"--metrics: '{text}' is not an address and port such as 127.0.0.1:9100 or [::1]:9100.");
+            return null;
+        },
+    };
+
     static readonly Option<bool> NoOffloads = new("--no-offloads")
     {
         Description = "Open the TUN without the virtio-net header (no 64 KiB segments or checksum offload from the kernel).",
@@ -109,7 +122,7 @@ internal static class TunnelCommandLine
     {
         var root = new RootCommand("wirestack-tunnel: every TCP and UDP flow (and ping) that enters a TUN interface, through a SOCKS5 or HTTP proxy or directly, on the Wirestack TCP/IP stack.")
         {
-            Device, Proxy, Interface, Mark, Include, Exclude, HostAddress, HostAddress6, ConnectTimeout, UdpTimeout, NoOffloads, Verbosity,
+            Device, Proxy, Interface, Mark, Include, Exclude, HostAddress, HostAddress6, ConnectTimeout, UdpTimeout, Metrics, NoOffloads, Verbosity,
         };
         root.SetAction((parse, cancellationToken) => run(ToSettings(parse), cancellationToken));
         return root;
@@ -127,6 +140,7 @@ internal static class TunnelCommandLine
         ConnectTimeout = TimeSpan.FromSeconds(parse.GetValue(ConnectTimeout)),
         UdpTimeout = TimeSpan.FromSeconds(parse.GetValue(UdpTimeout)),
         Offloads = !parse.GetValue(NoOffloads),
+        Metrics = parse.GetValue(Metrics),
         LogLevel = parse.GetValue(Verbosity) switch { 0 => LogLevel.Error, 1 => LogLevel.Warning, 3 => LogLevel.Debug, _ => LogLevel.Information },
     };
 

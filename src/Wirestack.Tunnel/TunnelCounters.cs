@@ -16,7 +16,7 @@ internal sealed class TunnelCounters : IDisposable
         _flows = _meter.CreateCounter<long>("wirestack.tunnel.flows", "{flow}", "Flows opened upstream, by transport.");
         _failures = _meter.CreateCounter<long>("wirestack.tunnel.failures", "{flow}", "Flows that could not be opened upstream, by transport and what the client was told.");
         _denied = _meter.CreateCounter<long>("wirestack.tunnel.denied", "{flow}", "Flows and datagrams to destinations outside --include or inside --exclude.");
-        _bytes = _meter.CreateCounter<long>("wirestack.tunnel.bytes", "By", "Bytes carried, by transport and direction (upstream: from the client).");
+        _bytes = _meter.CreateCounter<long>("wirestack.tunnel.io", "By", "Bytes carried, by transport and direction (upstream: from the client).");
         _active = _meter.CreateUpDownCounter<long>("wirestack.tunnel.active", "{flow}", "Flows open now, by transport.");
     }
 

@@ -52,6 +52,20 @@ internal static class TunnelRunner
             await using var tcp = await stack.ForwardTcpAsync().ConfigureAwait(false);
             await using var udp = await stack.ForwardUdpAsync().ConfigureAwait(false);
             await using var echo = await stack.ForwardEchoAsync().ConfigureAwait(false);
+            Microsoft.AspNetCore.Builder.WebApplication? metrics = null;
+            if (settings.Metrics is { } endPoint)
+            {
+                try
+                {
+                    metrics = await MetricsServer.StartAsync(endPoint, loggerFactory, stop).ConfigureAwait(false);
+                }
+                catch (IOException e)
+                {
+                    logger.LogError("cannot serve /metrics on {EndPoint}: {Reason}", endPoint, e.Message);
+                    return StartFailure;
+                }
+            }
+            await using var metricsServer = metrics;
             logger.LogInformation("forwarding every flow on {Device} (MTU {Mtu}) via {Upstream}", settings.Device, tun.Mtu, upstream.Name);
             await Task.WhenAll(
                 new TcpRelay(upstream, policy, counters, logger).RunAsync(tcp, stop),

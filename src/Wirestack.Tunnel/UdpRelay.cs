@@ -101,16 +101,18 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
         }
     }
 
+    /// <summary>Datagrams back to the client from their true sources; a buffer is borrowed only while one is in hand.</summary>
     async Task UpstreamToClientAsync(UpstreamDatagrams path, UdpForwardSession session, CancellationToken cancellationToken)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(65536);
         try
         {
             while (true)
             {
-                var (length, from) = await path.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
+                await path.WaitAsync(cancellationToken).ConfigureAwait(false);
+                var buffer = ArrayPool<byte>.Shared.Rent(65536);
                 try
                 {
+                    var (length, from) = await path.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
                     await session.SendAsync(buffer.AsMemory(0, length), from, cancellationToken).ConfigureAwait(false);
                     counters.Carried(Transport, upstream: false, length);
                 }
@@ -118,14 +120,14 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
                 {
                     // Filtered (address-dependent), another family than the client's, or too large: this datagram only.
                 }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
             }
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
         {
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 }

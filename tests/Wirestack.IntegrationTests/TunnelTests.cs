@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
 
 namespace Wirestack.IntegrationTests;
 
@@ -40,7 +42,7 @@ public sealed class TunnelTests
     public async Task DirectCarriesEveryFlow()
     {
         await using var t = await TunnelTopology.CreateAsync();
-        await t.StartTunnelAsync();
+        await t.StartTunnelAsync("--metrics", "127.0.0.1:9100");
         await t.WaitForListenerAsync(80);
         await t.WaitForListenerAsync(7, "u");
         await AssertWebAsync(t, $"http://{TunnelTopology.Web1}/", $"http://{TunnelTopology.Web2}/", $"http://[{TunnelTopology.Web6}]/");
@@ -51,6 +53,12 @@ public sealed class TunnelTests
         // The internet has no route to this address: its router's "net unreachable" reaches the client as such.
         var unreachable = await t.Client.ExecAsync($"ping -c 1 -W 3 {TunnelTopology.Unreachable}");
         Assert.Contains("Unreachable", unreachable.Output);
+
+        // The flows, bytes and the stack's own counters, scraped in the client's namespace.
+        var metrics = (await t.Client.CheckAsync("curl -sS -m 10 http://127.0.0.1:9100/metrics")).Output;
+        Assert.Matches("wirestack_tunnel_flows_total\\{[^}]*network_transport=\"tcp\"[^}]*\\} [3-9]", metrics);
+        Assert.Matches("wirestack_tunnel_io_bytes_total\\{[^}]*network_transport=\"udp\"", metrics);
+        Assert.Contains("wirestack_forward_requests_total", metrics);
     }
 
     [Fact(DisplayName = "Issue 23, wirestack-tunnel: a refused upstream is 'connection refused' at the client at once (RST), an unreachable one an ICMP error well before any timeout, and an excluded prefix is administratively prohibited")]
@@ -172,5 +180,104 @@ public sealed class TunnelTests
             TimeSpan.FromSeconds(60));
         Assert.Equal(1, unprivileged.ExitCode);
         Assert.Contains("CAP_NET_ADMIN", unprivileged.All);
+    }
+
+    [Fact(DisplayName = "Issue 23, wirestack-tunnel under a SYN flood to random destinations (hping3, 20,000 SYNs, bounded): waiting handshakes stay within their bounds, the tunnel keeps serving, and a real client's flows complete during and after it")]
+    public async Task SynFloodToRandomDestinations()
+    {
+        Prerequisites.Require("hping3");
+        await using var t = await TunnelTopology.CreateAsync();
+        await t.StartTunnelAsync("--verbosity", "2", "--metrics", "127.0.0.1:9100");
+        await t.WaitForListenerAsync(80);
+        // 10.77.0.0/16 exists nowhere: each flow's upstream attempt ends in the internet router's "net unreachable".
+        var flood = t.Client.ExecAsync("timeout 20 hping3 -q -S -p 80 --rand-dest 10.77.x.x -I tun0 -i u50 -c 20000 2>&1; true", TimeSpan.FromSeconds(25));
+        for (int i = 0; i < 3; i++)
+        {
+            await AssertWebAsync(t, $"http://{TunnelTopology.Web1}/");
+            await Task.Delay(300, TestContext.Current.CancellationToken);
+        }
+        await flood;
+        await AssertWebAsync(t, $"http://{TunnelTopology.Web2}/", $"http://[{TunnelTopology.Web6}]/");
+        var metrics = (await t.Client.CheckAsync("curl -sS -m 10 http://127.0.0.1:9100/metrics")).Output;
+        var offered = System.Text.RegularExpressions.Regex.Match(metrics, "wirestack_forward_requests_total\\{[^}]*network_transport=\"tcp\"[^}]*wirestack_forward_retry=\"false\"[^}]*\\} (\\d+)");
+        Assert.True(offered.Success, metrics);
+        Assert.True(long.Parse(offered.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) > 1000, $"flows offered: {offered.Value}");
+    }
+
+    [Fact(DisplayName = "Issue 23, wirestack-tunnel at scale: 10,000 concurrent forwarded TCP flows open and stay open, a sample carries a byte each way; the tunnel's memory per idle flow is reported and bounded")]
+    public async Task TenThousandConcurrentFlows()
+    {
+        const int Flows = 10_000, Warmup = 256;
+        var ct = TestContext.Current.CancellationToken;
+        await using var t = await TunnelTopology.CreateAsync();
+        // The server's side of each flow waits in the listener's accept queue, complete but never accepted: the
+        // kernel holds it, so this process needs descriptors for the clients only.
+        await t.Internet.CheckAsync($"sysctl -qw net.core.somaxconn={2 * Flows}");
+        var server = new IPEndPoint(IPAddress.Parse(TunnelTopology.Web1), 9300);
+        using var listener = KernelSockets.Listen(t.Internet, server, backlog: 2 * Flows);
+        await t.StartTunnelAsync("--verbosity", "2");
+        var clients = new List<Socket>();
+        try
+        {
+            // A first batch, so that what is measured is the flows, not the first ones' code and pools.
+            await ConnectAsync(t, server, clients, Warmup, ct);
+            await Task.Delay(1000, ct);
+            long before = ResidentBytes(t.Tunnel!.Id);
+            await ConnectAsync(t, server, clients, Flows - Warmup, ct);
+            await Task.Delay(2000, ct);
+            long after = ResidentBytes(t.Tunnel.Id);
+            double perFlow = (after - before) / (double)(Flows - Warmup);
+            string report = $"wirestack-tunnel: {Flows} idle forwarded flows, resident {before / 1048576.0:F1} -> {after / 1048576.0:F1} MiB, {perFlow / 1024:F1} KiB per flow";
+            TestContext.Current.TestOutputHelper?.WriteLine(report);
+            Assert.True(perFlow < 16 * 1024, report);
+            Assert.True(ProcessIsAlive(t.Tunnel.Id));
+
+            // The first batch connected before any other flow began, so it is the head of the accept queue: each of
+            // those flows carries a byte up and one back.
+            var firstBatch = clients.Take(Warmup).ToList();
+            foreach (var client in firstBatch)
+                await client.SendAsync(new byte[] { 42 }, ct);
+            using var sample = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            sample.CancelAfter(TimeSpan.FromSeconds(30));
+            for (int i = 0; i < Warmup; i++)
+            {
+                using var connection = await listener.AcceptAsync(sample.Token);
+                var one = new byte[1];
+                Assert.Equal(1, await connection.ReceiveAsync(one, sample.Token));
+                Assert.Equal(42, one[0]);
+                await connection.SendAsync(one, sample.Token);
+            }
+            foreach (var client in firstBatch)
+            {
+                var one = new byte[1];
+                Assert.Equal(1, await client.ReceiveAsync(one, sample.Token));
+            }
+        }
+        finally
+        {
+            foreach (var client in clients)
+                client.Dispose();
+        }
+    }
+
+    static bool ProcessIsAlive(int pid) => Directory.Exists($"/proc/{pid}");
+
+    /// <summary>Connects <paramref name="count"/> kernel clients in the client namespace through the tunnel, 256 at a time.</summary>
+    static async Task ConnectAsync(TunnelTopology t, IPEndPoint server, List<Socket> clients, int count, CancellationToken ct)
+    {
+        for (int done = 0; done < count; done += 256)
+        {
+            var batch = Enumerable.Range(0, Math.Min(256, count - done)).Select(_ => KernelSockets.NewStreamSocket(t.Client)).ToList();
+            clients.AddRange(batch);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(60));
+            await Task.WhenAll(batch.Select(socket => socket.ConnectAsync(server, timeout.Token).AsTask()));
+        }
+    }
+
+    static long ResidentBytes(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) * 1024;
     }
 }

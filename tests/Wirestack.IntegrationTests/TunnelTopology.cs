@@ -57,8 +57,9 @@ internal sealed class TunnelTopology : IAsyncDisposable
     /// <summary>Starts the tunnel in the client namespace and routes the client's traffic (both families) into it.</summary>
     public async Task StartTunnelAsync(params string[] arguments)
     {
+        string[] verbosity = arguments.Contains("--verbosity") ? [] : ["--verbosity", "3"];
         Tunnel = ProgramProcess.StartTunnel(Client, ["--device", "tun0", "--host-address", "198.18.0.1/15", "--host-address6", "fdfe:dcba:9876::1/64",
-            "--mark", "0x77", "--verbosity", "3", .. arguments]);
+            "--mark", "0x77", .. verbosity, .. arguments]);
         await Tunnel.WaitForLogAsync("forwarding every flow", TimeSpan.FromSeconds(30));
         await Client.CheckAsync("ip route add default dev tun0 && ip -6 route add default dev tun0");
     }

@@ -38,6 +38,9 @@ internal sealed class DirectUpstream(HostSockets sockets, TimeSpan connectTimeou
         public override async ValueTask SendAsync(ReadOnlyMemory<byte> payload, IPEndPoint destination, CancellationToken cancellationToken) =>
             await socket.SendToAsync(payload, SocketFlags.None, HostSockets.DualMode(destination), cancellationToken).ConfigureAwait(false);
 
+        public override async ValueTask WaitAsync(CancellationToken cancellationToken) =>
+            await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek, cancellationToken).ConfigureAwait(false);
+
         public override async ValueTask<(int Length, IPEndPoint From)> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
         {
             while (true)

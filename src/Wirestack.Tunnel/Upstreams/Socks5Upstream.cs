@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
@@ -176,36 +177,45 @@ internal sealed class Socks5Upstream(IPEndPoint proxy, NetworkCredential? creden
     sealed class RelayedDatagrams(Socket control, Socket socket, IPEndPoint relay) : UpstreamDatagrams
     {
         static readonly IPEndPoint AnyEndPoint = new(IPAddress.IPv6Any, 0);
-        readonly byte[] _send = new byte[65536];
-        readonly byte[] _receive = new byte[65536];
 
         public override async ValueTask SendAsync(ReadOnlyMemory<byte> payload, IPEndPoint destination, CancellationToken cancellationToken)
         {
-            // RSV (2), FRAG 0 (no fragmentation, RFC 1928 7), then the destination.
-            _send[0] = _send[1] = _send[2] = 0;
-            int header = 3 + WriteAddress(_send.AsSpan(3), destination);
-            if (header + payload.Length > _send.Length)
-                return;
-            payload.CopyTo(_send.AsMemory(header));
-            await socket.SendToAsync(_send.AsMemory(0, header + payload.Length), SocketFlags.None, relay, cancellationToken).ConfigureAwait(false);
+            // The header and the payload go out as one datagram: a buffer is borrowed for each, none kept while idle.
+            var datagram = ArrayPool<byte>.Shared.Rent(3 + 19 + payload.Length);
+            try
+            {
+                // RSV (2), FRAG 0 (no fragmentation, RFC 1928 7), then the destination.
+                datagram[0] = datagram[1] = datagram[2] = 0;
+                int header = 3 + WriteAddress(datagram.AsSpan(3), destination);
+                payload.CopyTo(datagram.AsMemory(header));
+                await socket.SendToAsync(datagram.AsMemory(0, header + payload.Length), SocketFlags.None, relay, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(datagram);
+            }
         }
+
+        public override async ValueTask WaitAsync(CancellationToken cancellationToken) =>
+            await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek, cancellationToken).ConfigureAwait(false);
 
         public override async ValueTask<(int Length, IPEndPoint From)> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
         {
             while (true)
             {
-                var result = await socket.ReceiveFromAsync(_receive, SocketFlags.None, AnyEndPoint, cancellationToken).ConfigureAwait(false);
+                var result = await socket.ReceiveFromAsync(buffer, SocketFlags.None, AnyEndPoint, cancellationToken).ConfigureAwait(false);
+                var datagram = buffer.Span[..result.ReceivedBytes];
                 // Only the relay speaks for the association; anything else, or a fragment, is dropped.
-                if (!HostSockets.DualMode((IPEndPoint)result.RemoteEndPoint).Equals(relay) || result.ReceivedBytes < 10 || _receive[2] != 0)
+                if (!HostSockets.DualMode((IPEndPoint)result.RemoteEndPoint).Equals(relay) || datagram.Length < 10 || datagram[2] != 0)
                     continue;
-                int addressLength = _receive[3] switch { AddressIpv4 => 4, AddressIpv6 => 16, _ => -1 };
+                int addressLength = datagram[3] switch { AddressIpv4 => 4, AddressIpv6 => 16, _ => -1 };
                 int header = 4 + addressLength + 2;
-                if (addressLength < 0 || result.ReceivedBytes < header)
+                if (addressLength < 0 || datagram.Length < header)
                     continue;
-                var from = new IPEndPoint(new IPAddress(_receive.AsSpan(4, addressLength)), BinaryPrimitives.ReadUInt16BigEndian(_receive.AsSpan(4 + addressLength)));
-                int length = Math.Min(result.ReceivedBytes - header, buffer.Length);
-                _receive.AsMemory(header, length).CopyTo(buffer);
-                return (length, HostSockets.Unmapped(from));
+                var from = new IPEndPoint(new IPAddress(datagram.Slice(4, addressLength)), BinaryPrimitives.ReadUInt16BigEndian(datagram[(4 + addressLength)..]));
+                // The payload moves to the front of the buffer, where the caller reads it.
+                datagram[header..].CopyTo(buffer.Span);
+                return (datagram.Length - header, HostSockets.Unmapped(from));
             }
         }
 

@@ -34,7 +34,13 @@ internal abstract class UpstreamDatagrams : IAsyncDisposable
 {
     public abstract ValueTask SendAsync(ReadOnlyMemory<byte> payload, IPEndPoint destination, CancellationToken cancellationToken);
 
-    /// <summary>The next datagram from upstream: its length in <paramref name="buffer"/> and where it came from.</summary>
+    /// <summary>
+    /// Waits until a datagram from upstream is there to be received, holding no buffer meanwhile (an idle session
+    /// costs no receive buffer).
+    /// </summary>
+    public abstract ValueTask WaitAsync(CancellationToken cancellationToken);
+
+    /// <summary>The next datagram from upstream: its length in <paramref name="buffer"/> (64 KiB holds any) and where it came from.</summary>
     public abstract ValueTask<(int Length, IPEndPoint From)> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken);
 
     public abstract ValueTask DisposeAsync();
