@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-5}
 source bench/lib.sh
 require_root
-require_tools iperf3 ab ping busybox microsocks ethtool
+require_tools iperf3 ab ping busybox curl microsocks ethtool iptables
 tag=$$
 client=wsb-tc-$tag gateway=wsb-tg-$tag internet=wsb-ti-$tag
 dotnet build src/Wirestack.Tunnel -c Release -v quiet -nologo >/dev/null
@@ -73,22 +73,21 @@ route_into() {
 
 wait_for_path() {
   for _ in $(seq 1 60); do
-    ip netns exec "$client" busybox wget -q -T 2 -O /dev/null http://203.0.113.10/ 2>/dev/null && return 0
+    ip netns exec "$client" curl -s -m 2 -o /dev/null http://203.0.113.10/ && return 0
     sleep 0.5
   done
   echo "no path through $1"; return 1
 }
 
-mbits() { # iperf3 JSON on stdin -> receiver Mbit/s
-  python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["end"]["sum_received"]["bits_per_second"]/1e6))' 2>/dev/null \
-    || grep -o '"bits_per_second":[ ]*[0-9.e+]*' | tail -1 | awk -F: '{printf "%d\n", $2/1e6}'
+mbits() { # iperf3 JSON on stdin -> receiver Mbit/s (the sum_received block's rate)
+  tr -d '\n\t ' | grep -oE '"sum_received":\{[^}]*' | grep -oE '"bits_per_second":[0-9.e+]+' | awk -F: '{printf "%d\n", $2/1e6}'
 }
 
 udp_ceiling() { # highest offered Mbit/s with < 1 % loss
   local best=0 rate lost
   for rate in 50 100 200 400 800 1600; do
     lost=$(ip netns exec "$client" iperf3 -c 203.0.113.10 -u -b "${rate}M" -l 1400 -t 2 --json 2>/dev/null \
-      | grep -o '"lost_percent":[ ]*[0-9.e+-]*' | tail -1 | awk -F: '{print $2}')
+      | grep -oE '"lost_percent":[[:space:]]*[0-9.e+-]+' | tail -1 | awk -F: '{print $2}')
     [ -z "$lost" ] && break
     awk -v l="$lost" 'BEGIN { exit !(l < 1) }' || break
     best=$rate
@@ -96,10 +95,12 @@ udp_ceiling() { # highest offered Mbit/s with < 1 % loss
   echo "$best"
 }
 
-ping_percentiles() {
+ping_percentiles() { # "- -" where no ping comes back (through a proxy, which carries no ICMP)
+  local -
+  set +o pipefail
   ip netns exec "$client" ping -c 200 -i 0.01 -q -W 1 203.0.113.10 >/dev/null 2>&1 || true
   ip netns exec "$client" ping -c 200 -i 0.01 -W 1 203.0.113.10 2>/dev/null | grep -o 'time=[0-9.]*' | cut -d= -f2 | sort -n \
-    | awk '{ v[NR] = $1 } END { if (NR == 0) { print "- -"; exit } printf "%.3f %.3f\n", v[int(NR * 0.5) > 0 ? int(NR * 0.5) : 1], v[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1] }'
+    | awk '{ v[NR] = $1 } END { if (NR == 0) { print "- -"; exit } i = int(NR * 0.5); if (i < 1) i = 1; j = int(NR * 0.99); if (j < 1) j = 1; printf "%.3f %.3f\n", v[i], v[j] }'
 }
 
 measure() { # name
