@@ -175,6 +175,15 @@ internal sealed class TcpRelay(Upstream upstream, DestinationPolicy policy, Tunn
                         client.ShutdownSend();
                         return true;
                     }
+                    // A proxy relays in small pieces: what else has arrived goes in the same write, since each write
+                    // is a trip to the stack's thread.
+                    while (read < buffer.Length && server.Available > 0)
+                    {
+                        int more = server.Receive(buffer.AsSpan(read), SocketFlags.None, out var error);
+                        if (more <= 0 || error != SocketError.Success)
+                            break;
+                        read += more;
+                    }
                     await client.WriteAsync(buffer.AsMemory(0, read), cancellationToken).ConfigureAwait(false);
                     counters.Carried(Transport, upstream: false, read);
                 }

@@ -106,6 +106,13 @@ internal static class TunnelCommandLine
         },
     };
 
+    static readonly Option<int> BusyPoll = new("--busy-poll")
+    {
+        Description = "Microseconds the stack's thread spins for more packets after each before it sleeps (0: never; trades a core for latency).",
+        DefaultValueFactory = _ => 2000,
+        Validators = { result => { if (result.GetValueOrDefault<int>() is < 0 or > 1_000_000) result.AddError("--busy-poll: 0 to 1000000 microseconds."); } },
+    };
+
     static readonly Option<bool> NoOffloads = new("--no-offloads")
     {
         Description = "Open the TUN without the virtio-net header (no 64 KiB segments or checksum offload from the kernel).",
@@ -122,7 +129,7 @@ internal static class TunnelCommandLine
     {
         var root = new RootCommand("wirestack-tunnel: every TCP and UDP flow (and ping) that enters a TUN interface, through a SOCKS5 or HTTP proxy or directly, on the Wirestack TCP/IP stack.")
         {
-            Device, Proxy, Interface, Mark, Include, Exclude, HostAddress, HostAddress6, ConnectTimeout, UdpTimeout, Metrics, NoOffloads, Verbosity,
+            Device, Proxy, Interface, Mark, Include, Exclude, HostAddress, HostAddress6, ConnectTimeout, UdpTimeout, Metrics, BusyPoll, NoOffloads, Verbosity,
         };
         root.SetAction((parse, cancellationToken) => run(ToSettings(parse), cancellationToken));
         return root;
@@ -141,6 +148,7 @@ internal static class TunnelCommandLine
         UdpTimeout = TimeSpan.FromSeconds(parse.GetValue(UdpTimeout)),
         Offloads = !parse.GetValue(NoOffloads),
         Metrics = parse.GetValue(Metrics),
+        BusyPoll = TimeSpan.FromMicroseconds(parse.GetValue(BusyPoll)),
         LogLevel = parse.GetValue(Verbosity) switch { 0 => LogLevel.Error, 1 => LogLevel.Warning, 3 => LogLevel.Debug, _ => LogLevel.Information },
     };
 

@@ -89,5 +89,6 @@ internal static class TunnelRunner
             StaticAddresses = [(settings.Address6.Address, settings.Address6.PrefixLength)],
         },
         Forwarding = new ForwardingSettings { UdpIdleTimeout = settings.UdpTimeout },
+        BusyPoll = settings.BusyPoll,
     };
 }

@@ -29,6 +29,7 @@ internal sealed record TunnelSettings
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
     public TimeSpan UdpTimeout { get; init; } = TimeSpan.FromMinutes(2);
     public bool Offloads { get; init; } = true;
+    public TimeSpan BusyPoll { get; init; } = TimeSpan.FromMilliseconds(2);
     public IPEndPoint? Metrics { get; init; }
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 }

@@ -86,13 +86,18 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
             while (true)
             {
                 var datagram = await session.ReceiveAsync(cancellationToken).ConfigureAwait(false);
-                if (!policy.Allows(datagram.Destination.Address))
+                // What else has arrived goes too before the next wait: one wake-up per burst, not per datagram.
+                do
                 {
-                    counters.Denied(Transport);
-                    continue;
+                    if (!policy.Allows(datagram.Destination.Address))
+                    {
+                        counters.Denied(Transport);
+                        continue;
+                    }
+                    await path.SendAsync(datagram.Payload, datagram.Destination, cancellationToken).ConfigureAwait(false);
+                    counters.Carried(Transport, upstream: true, datagram.Payload.Length);
                 }
-                await path.SendAsync(datagram.Payload, datagram.Destination, cancellationToken).ConfigureAwait(false);
-                counters.Carried(Transport, upstream: true, datagram.Payload.Length);
+                while (session.TryReceive(out datagram));
             }
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)

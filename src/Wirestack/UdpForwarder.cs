@@ -80,6 +80,8 @@ public sealed class UdpForwardSession : IAsyncDisposable
     readonly NetworkStack _stack;
     readonly UdpForwardSessionState _state;
     readonly Channel<(byte[] Payload, IpAddress Destination, ushort Port)> _datagrams;
+    IpAddress _lastAddress;
+    IPEndPoint? _lastDestination;
     int _disposed;
 
     internal UdpForwardSession(NetworkStack stack, UdpForwardSessionState state, int queueDatagrams)
@@ -104,14 +106,39 @@ public sealed class UdpForwardSession : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         try
         {
-            var (payload, destination, port) = await _datagrams.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            return new UdpForwardDatagram(new IPEndPoint(destination.ToIPAddress(), port), payload);
+            return Wrap(await _datagrams.Reader.ReadAsync(cancellationToken).ConfigureAwait(false));
         }
         catch (ChannelClosedException)
         {
             ObjectDisposedException.ThrowIf(_disposed != 0, this);
             throw new SocketException((int)SocketError.OperationAborted);
         }
+    }
+
+    /// <summary>
+    /// The next datagram the client sent if one is waiting, without waiting: after <see cref="ReceiveAsync"/>, drain what
+    /// else has arrived in one go. One reader at a time.
+    /// </summary>
+    public bool TryReceive(out UdpForwardDatagram datagram)
+    {
+        if (_disposed == 0 && _datagrams.Reader.TryRead(out var item))
+        {
+            datagram = Wrap(item);
+            return true;
+        }
+        datagram = default;
+        return false;
+    }
+
+    /// <summary>A datagram for the application; a session mostly talks to one destination, whose end point is made once.</summary>
+    UdpForwardDatagram Wrap((byte[] Payload, IpAddress Destination, ushort Port) item)
+    {
+        if (_lastDestination is null || item.Destination != _lastAddress || item.Port != _lastDestination.Port)
+        {
+            _lastAddress = item.Destination;
+            _lastDestination = new IPEndPoint(item.Destination.ToIPAddress(), item.Port);
+        }
+        return new UdpForwardDatagram(_lastDestination, item.Payload);
     }
 
     /// <summary>Sends <paramref name="payload"/> to the client from <paramref name="from"/> (the address it sent to, or another under endpoint-independent filtering).</summary>

@@ -38,6 +38,37 @@ public sealed class UdpForwardingTests
         Assert.Equal(SocketError.AddressNotAvailable, (await Assert.ThrowsAsync<SocketException>(() => session.SendAsync("x"u8.ToArray(), otherFamily, ct).AsTask())).SocketErrorCode);
     }
 
+    [Fact(DisplayName = "Issue 23: a session's waiting datagrams drain without waiting (TryReceive), in order, and a destination's end point is made once for the run of datagrams to it")]
+    public async Task TryReceiveDrainsInOrder()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var tunnel = await ForwardingTunnel.StartAsync("10.24.4", new ForwardingSettings(), ct);
+        await using var forwarder = await tunnel.Forwarder.ForwardUdpAsync();
+        using var socket = await tunnel.Client.BindUdpAsync();
+        var destination = new IPEndPoint(IPAddress.Parse("203.0.113.80"), 4433);
+        for (byte i = 0; i < 5; i++)
+            await socket.SendToAsync(new[] { i }, destination, ct);
+        await using var session = await forwarder.AcceptAsync(ct);
+        var first = await session.ReceiveAsync(ct);
+        var seen = new List<byte> { first.Payload[0] };
+        while (seen.Count < 5)
+        {
+            if (session.TryReceive(out var next))
+            {
+                seen.Add(next.Payload[0]);
+                Assert.Same(first.Destination, next.Destination);
+            }
+            else
+            {
+                await Task.Delay(5, ct);
+            }
+        }
+        Assert.Equal([0, 1, 2, 3, 4], seen);
+        Assert.False(session.TryReceive(out _));
+        await session.DisposeAsync();
+        Assert.False(session.TryReceive(out _));
+    }
+
     [Fact(DisplayName = "Issue 23, RFC 4787 REQ-8 address-dependent filtering: only addresses the client sent to may answer it, from any of their ports")]
     public async Task AddressDependentFiltering()
     {

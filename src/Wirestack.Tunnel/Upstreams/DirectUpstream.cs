@@ -35,8 +35,19 @@ internal sealed class DirectUpstream(HostSockets sockets, TimeSpan connectTimeou
     {
         static readonly IPEndPoint AnyEndPoint = new(IPAddress.IPv6Any, 0);
 
-        public override async ValueTask SendAsync(ReadOnlyMemory<byte> payload, IPEndPoint destination, CancellationToken cancellationToken) =>
-            await socket.SendToAsync(payload, SocketFlags.None, HostSockets.DualMode(destination), cancellationToken).ConfigureAwait(false);
+        IPEndPoint? _lastDestination;
+        SocketAddress? _lastAddress;
+
+        public override async ValueTask SendAsync(ReadOnlyMemory<byte> payload, IPEndPoint destination, CancellationToken cancellationToken)
+        {
+            // A session mostly sends to one destination: its socket address is made once, not per datagram.
+            if (!ReferenceEquals(destination, _lastDestination))
+            {
+                _lastDestination = destination;
+                _lastAddress = HostSockets.DualMode(destination).Serialize();
+            }
+            await socket.SendToAsync(payload, SocketFlags.None, _lastAddress!, cancellationToken).ConfigureAwait(false);
+        }
 
         public override async ValueTask WaitAsync(CancellationToken cancellationToken) =>
             await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek, cancellationToken).ConfigureAwait(false);
