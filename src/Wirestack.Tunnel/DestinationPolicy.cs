@@ -8,8 +8,6 @@ namespace Wirestack.Tunnel;
 /// </summary>
 internal sealed class DestinationPolicy(IReadOnlyList<IPNetwork> include, IReadOnlyList<IPNetwork> exclude)
 {
-    public static DestinationPolicy Everything { get; } = new([], []);
-
     public bool Allows(IPAddress destination)
     {
         if (destination.IsIPv4MappedToIPv6)

@@ -24,31 +24,23 @@ internal sealed class EchoRelay(Upstream upstream, HostSockets? sockets, Destina
 
     readonly SemaphoreSlim _inFlight = new(MaxInFlight);
 
-    public async Task RunAsync(EchoForwarder forwarder, CancellationToken stop)
+    public Task RunAsync(EchoForwarder forwarder, CancellationToken stop) =>
+        RelayLoop.RunAsync(forwarder.AcceptAsync, request => HandleAsync(request, stop), stop);
+
+    Task HandleAsync(EchoForwardRequest request, CancellationToken stop)
     {
-        try
+        if (!policy.Allows(request.Destination))
         {
-            while (true)
-            {
-                var request = await forwarder.AcceptAsync(stop).ConfigureAwait(false);
-                if (!policy.Allows(request.Destination))
-                {
-                    counters.Denied(Transport);
-                    request.Unreachable(ForwardUnreachable.Prohibited);
-                }
-                else if (!upstream.CarriesPing || sockets is null || !_inFlight.Wait(0))
-                {
-                    request.Drop();
-                }
-                else
-                {
-                    _ = PingAsync(request, sockets, stop);
-                }
-            }
+            counters.Denied(Transport);
+            request.Unreachable(ForwardUnreachable.Prohibited);
+            return Task.CompletedTask;
         }
-        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+        if (!upstream.CarriesPing || sockets is null || !_inFlight.Wait(0))
         {
+            request.Drop();
+            return Task.CompletedTask;
         }
+        return PingAsync(request, sockets, stop);
     }
 
     async Task PingAsync(EchoForwardRequest request, HostSockets sockets, CancellationToken stop)

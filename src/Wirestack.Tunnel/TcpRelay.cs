@@ -14,28 +14,8 @@ internal sealed class TcpRelay(Upstream upstream, DestinationPolicy policy, Tunn
     const string Transport = "tcp";
     const int ChunkSize = 64 * 1024;
 
-    public async Task RunAsync(TcpForwarder forwarder, CancellationToken stop)
-    {
-        var flows = new HashSet<Task>();
-        try
-        {
-            while (true)
-            {
-                var request = await forwarder.AcceptAsync(stop).ConfigureAwait(false);
-                var flow = HandleAsync(request, stop);
-                lock (flows)
-                    flows.Add(flow);
-                _ = flow.ContinueWith(done => { lock (flows) flows.Remove(done); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
-        {
-        }
-        Task[] remaining;
-        lock (flows)
-            remaining = [.. flows];
-        await Task.WhenAll(remaining).ConfigureAwait(false);
-    }
+    public Task RunAsync(TcpForwarder forwarder, CancellationToken stop) =>
+        RelayLoop.RunAsync(forwarder.AcceptAsync, request => HandleAsync(request, stop), stop);
 
     async Task HandleAsync(TcpForwardRequest request, CancellationToken stop)
     {
@@ -116,14 +96,14 @@ internal sealed class TcpRelay(Upstream upstream, DestinationPolicy policy, Tunn
         var up = ClientToServerAsync(client, server, failed.Token);
         var down = ServerToClientAsync(server, client, failed.Token);
         var first = await Task.WhenAny(up, down).ConfigureAwait(false);
-        if (!first.Result)
-            failed.Cancel();
-        bool clean = first.Result && await (first == up ? down : up).ConfigureAwait(false);
-        if (!clean)
-        {
-            client.Abort();
-            Reset(server);
-        }
+        var other = first == up ? down : up;
+        if (first.Result && await other.ConfigureAwait(false))
+            return;
+        // One way failed: both ends learn it at once, and the other direction ends on the cancellation or the reset.
+        failed.Cancel();
+        client.Abort();
+        Reset(server);
+        await other.ConfigureAwait(false);
     }
 
     /// <summary>The client's bytes straight from the stack's receive ring (nothing held while idle); false on failure.</summary>

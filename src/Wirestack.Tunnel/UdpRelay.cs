@@ -14,28 +14,8 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
 {
     const string Transport = "udp";
 
-    public async Task RunAsync(UdpForwarder forwarder, CancellationToken stop)
-    {
-        var sessions = new HashSet<Task>();
-        try
-        {
-            while (true)
-            {
-                var session = await forwarder.AcceptAsync(stop).ConfigureAwait(false);
-                var task = HandleAsync(session, stop);
-                lock (sessions)
-                    sessions.Add(task);
-                _ = task.ContinueWith(done => { lock (sessions) sessions.Remove(done); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            }
-        }
-        catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
-        {
-        }
-        Task[] remaining;
-        lock (sessions)
-            remaining = [.. sessions];
-        await Task.WhenAll(remaining).ConfigureAwait(false);
-    }
+    public Task RunAsync(UdpForwarder forwarder, CancellationToken stop) =>
+        RelayLoop.RunAsync(forwarder.AcceptAsync, session => HandleAsync(session, stop), stop);
 
     async Task HandleAsync(UdpForwardSession session, CancellationToken stop)
     {

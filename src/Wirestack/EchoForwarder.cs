@@ -1,6 +1,7 @@
 using System.Net;
 using System.Threading.Channels;
 using Wirestack.Engine;
+using Wirestack.Hosting;
 
 namespace Wirestack;
 
@@ -13,14 +14,13 @@ namespace Wirestack;
 public sealed class EchoForwarder : IAsyncDisposable
 {
     readonly NetworkStack _stack;
-    readonly Channel<EchoForwardRequest> _requests;
-    int _disposed;
+    readonly OfferQueue<EchoForwardRequest> _requests;
 
     internal EchoForwarder(NetworkStack stack, int capacity)
     {
         _stack = stack;
         // Past the bound a request is dropped at the door and counted: a ping flood cannot grow this queue.
-        _requests = Channel.CreateBounded<EchoForwardRequest>(new BoundedChannelOptions(capacity) { SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+        _requests = new OfferQueue<EchoForwardRequest>(nameof(EchoForwarder), capacity, BoundedChannelFullMode.Wait);
         Events = new ForwardEvents(this);
     }
 
@@ -30,30 +30,20 @@ public sealed class EchoForwarder : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The forwarder was disposed.</exception>
     public async ValueTask<EchoForwardRequest> AcceptAsync(CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        try
-        {
-            return await _requests.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException)
-        {
-            throw new ObjectDisposedException(nameof(EchoForwarder));
-        }
+        return await _requests.TakeAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stops forwarding echo requests: those to other addresses are dropped again.</summary>
     public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-            return ValueTask.CompletedTask;
-        _requests.Writer.TryComplete();
-        _stack.Post(engine => engine.SetEchoForwarder(null));
+        if (_requests.TryClose())
+            _stack.Post(engine => engine.SetEchoForwarder(null));
         return ValueTask.CompletedTask;
     }
 
     sealed class ForwardEvents(EchoForwarder owner) : IEchoForwardEvents
     {
-        public bool OnRequest(EchoForwardPending request) => owner._requests.Writer.TryWrite(new EchoForwardRequest(owner._stack, request));
+        public bool OnRequest(EchoForwardPending request) => owner._requests.TryOffer(new EchoForwardRequest(owner._stack, request));
     }
 }
 

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using Wirestack.Engine;
+using Wirestack.Hosting;
 
 namespace Wirestack;
 
@@ -14,15 +15,13 @@ namespace Wirestack;
 public sealed class TcpForwarder : IAsyncDisposable
 {
     readonly NetworkStack _stack;
-    readonly Channel<TcpForwardRequest> _requests;
-    int _disposed;
+    readonly OfferQueue<TcpForwardRequest> _requests;
 
     internal TcpForwarder(NetworkStack stack, int capacity)
     {
         _stack = stack;
         // As many as the engine holds undecided: past that the oldest is the one the engine dropped or will drop.
-        _requests = Channel.CreateBounded<TcpForwardRequest>(new BoundedChannelOptions(capacity) { SingleWriter = true, FullMode = BoundedChannelFullMode.DropOldest },
-            dropped => dropped.Drop());
+        _requests = new OfferQueue<TcpForwardRequest>(nameof(TcpForwarder), capacity, BoundedChannelFullMode.DropOldest, dropped => dropped.Drop());
         Events = new ForwardEvents(this);
     }
 
@@ -32,30 +31,20 @@ public sealed class TcpForwarder : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The forwarder was disposed.</exception>
     public async ValueTask<TcpForwardRequest> AcceptAsync(CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        try
-        {
-            return await _requests.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException)
-        {
-            throw new ObjectDisposedException(nameof(TcpForwarder));
-        }
+        return await _requests.TakeAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stops forwarding: flows not yet decided are dropped, new ones to other addresses are dropped again; accepted ones go on.</summary>
     public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-            return ValueTask.CompletedTask;
-        _requests.Writer.TryComplete();
-        _stack.Post(engine => engine.Tcp.SetForwarder(null));
+        if (_requests.TryClose())
+            _stack.Post(engine => engine.Tcp.SetForwarder(null));
         return ValueTask.CompletedTask;
     }
 
     sealed class ForwardEvents(TcpForwarder owner) : ITcpForwardEvents
     {
-        public void OnRequest(TcpForwardPending request) => owner._requests.Writer.TryWrite(new TcpForwardRequest(owner._stack, request));
+        public void OnRequest(TcpForwardPending request) => owner._requests.TryOffer(new TcpForwardRequest(owner._stack, request));
     }
 }
 

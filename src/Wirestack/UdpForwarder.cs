@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using Wirestack.Engine;
+using Wirestack.Hosting;
 using Wirestack.Wire;
 
 namespace Wirestack;
@@ -14,16 +15,15 @@ namespace Wirestack;
 public sealed class UdpForwarder : IAsyncDisposable
 {
     readonly NetworkStack _stack;
-    readonly Channel<UdpForwardSession> _sessions;
+    readonly OfferQueue<UdpForwardSession> _sessions;
     readonly int _queueDatagrams;
-    int _disposed;
 
     internal UdpForwarder(NetworkStack stack, int capacity, int queueDatagrams)
     {
         _stack = stack;
         _queueDatagrams = queueDatagrams;
         // As many as the engine keeps open: past that the oldest here is one the engine has ended.
-        _sessions = Channel.CreateBounded<UdpForwardSession>(new BoundedChannelOptions(capacity) { SingleWriter = true, FullMode = BoundedChannelFullMode.DropOldest });
+        _sessions = new OfferQueue<UdpForwardSession>(nameof(UdpForwarder), capacity, BoundedChannelFullMode.DropOldest);
         Events = new ForwardEvents(this);
     }
 
@@ -33,24 +33,14 @@ public sealed class UdpForwarder : IAsyncDisposable
     /// <exception cref="ObjectDisposedException">The forwarder was disposed.</exception>
     public async ValueTask<UdpForwardSession> AcceptAsync(CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed != 0, this);
-        try
-        {
-            return await _sessions.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException)
-        {
-            throw new ObjectDisposedException(nameof(UdpForwarder));
-        }
+        return await _sessions.TakeAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Stops forwarding UDP: every session ends, and datagrams to other addresses are dropped again.</summary>
     public ValueTask DisposeAsync()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) != 0)
-            return ValueTask.CompletedTask;
-        _sessions.Writer.TryComplete();
-        _stack.Post(engine => engine.Udp.SetForwarder(null));
+        if (_sessions.TryClose())
+            _stack.Post(engine => engine.Udp.SetForwarder(null));
         return ValueTask.CompletedTask;
     }
 
@@ -59,7 +49,7 @@ public sealed class UdpForwarder : IAsyncDisposable
         public IUdpForwardReceiver OnSession(UdpForwardSessionState session)
         {
             var wrapper = new UdpForwardSession(owner._stack, session, owner._queueDatagrams);
-            owner._sessions.Writer.TryWrite(wrapper);
+            owner._sessions.TryOffer(wrapper);
             return wrapper.Receiver;
         }
     }

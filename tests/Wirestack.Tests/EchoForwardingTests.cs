@@ -103,6 +103,9 @@ public sealed class EchoForwardingTests
 
         h.Inject(IcmpPacket(Icmpv6Type.EchoRequest, 0, body, PeerLinkLocal, ElsewhereV6, hopLimit: 64));
         h.Engine.UnreachableForwardedEcho(forwarder.Requests[1], ForwardUnreachable.Prohibited);
+        // An echo request too short for its identifier and sequence number is not offered.
+        h.Inject(IcmpPacket(Icmpv6Type.EchoRequest, 0, [], PeerLinkLocal, ElsewhereV6, hopLimit: 64));
+        Assert.Equal(2, forwarder.Requests.Count);
         var error = Assert.Single(h.Ipv6Sent().OfType(Icmpv6Type.DestinationUnreachable));
         Assert.Equal((ElsewhereV6, PeerLinkLocal, Icmpv6Code.AdministrativelyProhibited), (error.Source, error.Destination, error.IcmpCode));
     }

@@ -67,12 +67,15 @@ internal sealed partial class Ipv6Layer
     }
 
     /// <summary>RFC 4443 4.2: the reply carries the request's identifier, sequence and data; from the address asked, or a unicast one.</summary>
-    /// <summary>ICMPv6 to an address not ours: an echo request goes to the echo forwarder; nothing else is for us to answer.</summary>
+    /// <summary>
+    /// ICMPv6 to an address not ours: an echo request (with its identifier and sequence number, RFC 4443 4.1) goes to
+    /// the echo forwarder; nothing else is for us to answer.
+    /// </summary>
     void ReceiveForwardedIcmpv6(Span<byte> bytes, IpAddress source, IpAddress destination)
     {
         if (!Icmpv6Message.TryParse(bytes, out var message) || (!_checksumVouched && !message.IsChecksumValid(source, destination)))
             _counters.Increment(StackCounter.DropIcmpMalformed);
-        else if (message.Type == Icmpv6Type.EchoRequest && message.Code == 0)
+        else if (message.Type == Icmpv6Type.EchoRequest && message.Code == 0 && message.Bytes.Length >= 8)
             _host.ForwardEcho(source, destination, message.Bytes);
         else
             _counters.Increment(StackCounter.DropIpv6NotForUs);
