@@ -25,7 +25,7 @@ internal sealed class EchoRelay(Upstream upstream, HostSockets? sockets, Destina
     readonly SemaphoreSlim _inFlight = new(MaxInFlight);
 
     public Task RunAsync(EchoForwarder forwarder, CancellationToken stop) =>
-        RelayLoop.RunAsync(forwarder.AcceptAsync, request => HandleAsync(request, stop), stop);
+        RelayLoop.RunAsync(forwarder.AcceptAsync, request => HandleAsync(request, stop), logger, stop);
 
     Task HandleAsync(EchoForwardRequest request, CancellationToken stop)
     {

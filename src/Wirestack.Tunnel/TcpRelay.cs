@@ -15,7 +15,7 @@ internal sealed class TcpRelay(Upstream upstream, DestinationPolicy policy, Tunn
     const int ChunkSize = 64 * 1024;
 
     public Task RunAsync(TcpForwarder forwarder, CancellationToken stop) =>
-        RelayLoop.RunAsync(forwarder.AcceptAsync, request => HandleAsync(request, stop), stop);
+        RelayLoop.RunAsync(forwarder.AcceptAsync, request => HandleAsync(request, stop), logger, stop);
 
     async Task HandleAsync(TcpForwardRequest request, CancellationToken stop)
     {

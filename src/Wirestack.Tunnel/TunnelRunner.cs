@@ -41,6 +41,17 @@ internal static class TunnelRunner
         using (var counters = new TunnelCounters())
         {
             var sockets = new HostSockets(settings.BindInterface, settings.Mark);
+            try
+            {
+                // Every upstream socket gets the mark and the binding: find out now whether it can, not per flow.
+                using var probe = sockets.Create(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            }
+            catch (System.Net.Sockets.SocketException e)
+            {
+                logger.LogError("cannot mark or bind the tunnel's own sockets: {Reason} (--mark needs root or CAP_NET_ADMIN; --interface an existing interface)",
+                    e.Message);
+                return StartFailure;
+            }
             Upstream upstream = settings.Upstream switch
             {
                 UpstreamKind.Socks5 => new Socks5Upstream(settings.Proxy!, settings.ProxyCredential, sockets, settings.ConnectTimeout),

@@ -15,7 +15,7 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
     const string Transport = "udp";
 
     public Task RunAsync(UdpForwarder forwarder, CancellationToken stop) =>
-        RelayLoop.RunAsync(forwarder.AcceptAsync, session => HandleAsync(session, stop), stop);
+        RelayLoop.RunAsync(forwarder.AcceptAsync, session => HandleAsync(session, stop), logger, stop);
 
     async Task HandleAsync(UdpForwardSession session, CancellationToken stop)
     {

@@ -180,6 +180,10 @@ public sealed class TunnelTests
             TimeSpan.FromSeconds(60));
         Assert.Equal(1, unprivileged.ExitCode);
         Assert.Contains("CAP_NET_ADMIN", unprivileged.All);
+        var noSuchInterface = await ns.ExecAsync($"dotnet {Path.Combine(AppContext.BaseDirectory, "wirestack-tunnel.dll")} --device tun7 --interface nosuch0",
+            TimeSpan.FromSeconds(60));
+        Assert.Equal(1, noSuchInterface.ExitCode);
+        Assert.Contains("--interface", noSuchInterface.All);
     }
 
     [Fact(DisplayName = "Issue 23, wirestack-tunnel under a SYN flood to random destinations (hping3, 20,000 SYNs, bounded): waiting handshakes stay within their bounds, the tunnel keeps serving, and a real client's flows complete during and after it")]

@@ -53,7 +53,15 @@ internal sealed class HostSockets(string? bindInterface, int? mark)
     /// <exception cref="UpstreamException">Refused, unreachable or timed out.</exception>
     public async Task<Socket> ConnectAsync(IPEndPoint endPoint, TimeSpan timeout, string what, CancellationToken cancellationToken)
     {
-        var socket = Create(SocketType.Stream, ProtocolType.Tcp);
+        Socket socket;
+        try
+        {
+            socket = Create(SocketType.Stream, ProtocolType.Tcp);
+        }
+        catch (SocketException e)
+        {
+            throw UpstreamException.FromSocket(e, what);
+        }
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         limit.CancelAfter(timeout);
         try
