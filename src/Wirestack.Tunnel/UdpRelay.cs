@@ -23,6 +23,7 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
         if (!upstream.CarriesUdp)
         {
             counters.Failed(Transport, "unsupported");
+            await DiscardAsync(session, stop).ConfigureAwait(false);
             return;
         }
         UpstreamDatagrams path;
@@ -34,6 +35,7 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
         {
             logger.LogDebug("UDP {Client}: {Reason}", session.Client, e.Message);
             counters.Failed(Transport, e is UpstreamException u ? u.Failure.ToString() : "error");
+            await DiscardAsync(session, stop).ConfigureAwait(false);
             return;
         }
         catch (OperationCanceledException)
@@ -56,6 +58,25 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
         finally
         {
             counters.Closed(Transport);
+        }
+    }
+
+    /// <summary>
+    /// A session with no way upstream stays open and drops what its client sends until it idles out: ending it at
+    /// once would make every next datagram a new session and a new attempt at the proxy.
+    /// </summary>
+    async Task DiscardAsync(UdpForwardSession session, CancellationToken stop)
+    {
+        try
+        {
+            while (true)
+            {
+                await session.ReceiveAsync(stop).ConfigureAwait(false);
+                counters.Dropped(Transport);
+            }
+        }
+        catch (Exception e) when (e is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
         }
     }
 

@@ -30,6 +30,20 @@ public sealed class TunnelTests
         Assert.True(result.Output.Trim() == text, $"UDP echo through the tunnel to {socatAddress}: '{result.All}'");
     }
 
+    /// <summary>Scrapes the tunnel's /metrics (in the client namespace) until <paramref name="pattern"/> matches, for up to 5 s.</summary>
+    static async Task MetricsMatchAsync(TunnelTopology t, string pattern)
+    {
+        string metrics = "";
+        for (int i = 0; i < 50; i++)
+        {
+            metrics = (await t.Client.CheckAsync("curl -sS -m 10 http://127.0.0.1:9100/metrics")).Output;
+            if (System.Text.RegularExpressions.Regex.IsMatch(metrics, pattern))
+                return;
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+        }
+        Assert.Matches(pattern, metrics);
+    }
+
     /// <summary>curl's exit code and how long it took to fail.</summary>
     static async Task<(int ExitCode, TimeSpan Elapsed, string Error)> FailingConnectAsync(TunnelTopology t, string url)
     {
@@ -133,7 +147,7 @@ public sealed class TunnelTests
         }
     }
 
-    [Fact(DisplayName = "Issue 23, wirestack-tunnel through an HTTP CONNECT proxy (RFC 9110 9.3.6, tinyproxy): TCP both families; a refused port is refused")]
+    [Fact(DisplayName = "Issue 23, wirestack-tunnel through an HTTP CONNECT proxy (RFC 9110 9.3.6, tinyproxy): TCP both families; a refused port is refused; UDP, which it cannot carry, costs one failed session per client port, not an attempt per datagram")]
     public async Task HttpConnectCarriesTcp()
     {
         Prerequisites.Require("tinyproxy");
@@ -145,11 +159,17 @@ public sealed class TunnelTests
         {
             _ = t.Internet.ExecAsync($"timeout 60 tinyproxy -d -c {config}", TimeSpan.FromSeconds(65));
             await t.WaitForListenerAsync(8888);
-            await t.StartTunnelAsync("--proxy", "http://10.99.0.1:8888");
+            await t.StartTunnelAsync("--proxy", "http://10.99.0.1:8888", "--metrics", "127.0.0.1:9100");
             await t.WaitForListenerAsync(80);
             await AssertWebAsync(t, $"http://{TunnelTopology.Web1}/", $"http://[{TunnelTopology.Web6}]/");
             var refused = await FailingConnectAsync(t, $"http://{TunnelTopology.Web1}:81/");
             Assert.Equal(7, refused.ExitCode);
+
+            // An HTTP proxy carries no UDP: one client port's datagrams (all five, the first too) are one failed
+            // session that drops them, not a new attempt each.
+            await t.Client.ExecAsync($"for i in 1 2 3 4 5; do echo x; sleep 0.1; done | socat -u - UDP4:{TunnelTopology.Web1}:7,sourceport=40777", TimeSpan.FromSeconds(10));
+            await MetricsMatchAsync(t, "wirestack_tunnel_dropped_total\\{[^}]*network_transport=\"udp\"[^}]*\\} 5\\b");
+            await MetricsMatchAsync(t, "wirestack_tunnel_failures_total\\{[^}]*network_transport=\"udp\"[^}]*\\} 1\\b");
         }
         finally
         {
