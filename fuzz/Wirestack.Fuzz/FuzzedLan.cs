@@ -168,6 +168,8 @@ internal sealed class FuzzedLan : IDisposable
     /// </summary>
     sealed class Forwarder(NetworkEngine engine) : ITcpForwardEvents, IUdpForwardEvents, IEchoForwardEvents
     {
+        public bool HasRoom => true;
+
         public bool OnRequest(EchoForwardPending request)
         {
             switch (request.Message[7] % 3)

@@ -43,6 +43,8 @@ public sealed class EchoForwarder : IAsyncDisposable
 
     sealed class ForwardEvents(EchoForwarder owner) : IEchoForwardEvents
     {
+        public bool HasRoom => owner._requests.HasRoom;
+
         public bool OnRequest(EchoForwardPending request) => owner._requests.TryOffer(new EchoForwardRequest(owner._stack, request));
     }
 }

@@ -15,6 +15,8 @@ public sealed class EchoForwardingTests
     {
         public List<EchoForwardPending> Requests { get; } = [];
 
+        public bool HasRoom => Requests.Count < capacity;
+
         public bool OnRequest(EchoForwardPending request)
         {
             if (Requests.Count >= capacity)

@@ -7,6 +7,9 @@ namespace Wirestack.Engine;
 /// <summary>Where forwarded echo requests go (the application's echo forwarder).</summary>
 internal interface IEchoForwardEvents
 {
+    /// <summary>False when the application has as many requests waiting as it may: the next is dropped before it is copied.</summary>
+    bool HasRoom { get; }
+
     /// <summary>An echo request to an address not ours; false when the application has as many waiting as it may (the request is dropped).</summary>
     bool OnRequest(EchoForwardPending request);
 }
@@ -53,6 +56,12 @@ internal sealed partial class NetworkEngine
         if (_echoForwarder is null)
         {
             Counters.Increment(destination.IsIpv4 ? StackCounter.DropIpv4NotForUs : StackCounter.DropIpv6NotForUs);
+            return;
+        }
+        // A ping flood past the application's queue costs a counter, not a copy of each request.
+        if (!_echoForwarder.HasRoom)
+        {
+            Counters.Increment(StackCounter.DropEchoForwardQueueFull);
             return;
         }
         // The message is copied: it lives in the receive buffer, and the answer comes from another thread later.

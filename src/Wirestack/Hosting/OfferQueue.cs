@@ -12,14 +12,19 @@ internal sealed class OfferQueue<T>
 {
     readonly Channel<T> _channel;
     readonly string _owner;
+    readonly int _capacity;
     int _closed;
 
     public OfferQueue(string owner, int capacity, BoundedChannelFullMode fullMode, Action<T>? dropped = null)
     {
         _owner = owner;
+        _capacity = capacity;
         var options = new BoundedChannelOptions(capacity) { SingleWriter = true, FullMode = fullMode };
         _channel = dropped is null ? Channel.CreateBounded<T>(options) : Channel.CreateBounded(options, dropped);
     }
+
+    /// <summary>True while an offer would be queued (the engine's thread is the only writer, so it stays true until it offers).</summary>
+    public bool HasRoom => _closed == 0 && _channel.Reader.Count < _capacity;
 
     /// <summary>Offers <paramref name="item"/>; false when the queue is full and refuses new items, or is closed.</summary>
     public bool TryOffer(T item) => _channel.Writer.TryWrite(item);
