@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(microsocks:microsocks dante-server:danted tinyproxy:tinyproxy chromium:chromium iptables:iptables procps:sysctl curl:curl apache2-utils:ab busybox:busybox dnsmasq-base:dnsmasq hping3:hping3 coreutils:sha256sum bash:bash util-linux:setpriv iproute2:ip iputils-ping:ping iputils-arping:arping socat:socat tshark:tshark testssl.sh:testssl openssl:openssl avahi-daemon:avahi-daemon avahi-utils:avahi-resolve dbus:dbus-daemon netcat-openbsd:nc procps:pgrep afl++:afl-fuzz)
+packages=(microsocks:microsocks dante-server:danted tinyproxy:tinyproxy chromium:chromium iptables:iptables procps:sysctl curl:curl apache2-utils:ab busybox:busybox dnsmasq-base:dnsmasq hping3:hping3 coreutils:sha256sum bash:bash util-linux:setpriv iproute2:ip iputils-ping:ping iputils-arping:arping socat:socat tshark:tshark testssl.sh:testssl openssl:openssl avahi-daemon:avahi-daemon avahi-utils:avahi-resolve dbus:dbus-daemon netcat-openbsd:nc procps:pgrep afl++:afl-fuzz iperf3:iperf3 bind9-dnsutils:dig)
 missing=()
 for entry in "${packages[@]}"; do
   command -v "${entry#*:}" >/dev/null 2>&1 || missing+=("${entry%%:*}")
