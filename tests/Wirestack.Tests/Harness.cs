@@ -62,10 +62,28 @@ internal sealed class EngineHarness : IDisposable
 
     public long Count(StackCounter counter) => Engine.Counters[counter];
 
-    /// <summary>Delivers a frame to the engine and polls it.</summary>
+    bool _holding;
+
+    /// <summary>Delivers a frame to the engine and polls it (inside <see cref="Burst"/>, leaves it waiting at the device).</summary>
     public void Inject(byte[] frame)
     {
         Assert.True(PeerSide.TrySend(frame, Now));
+        if (!_holding)
+            Engine.Poll(Now);
+    }
+
+    /// <summary>The frames <paramref name="send"/> injects wait at the device and are taken in by one poll, as a burst is.</summary>
+    public void Burst(Action send)
+    {
+        _holding = true;
+        try
+        {
+            send();
+        }
+        finally
+        {
+            _holding = false;
+        }
         Engine.Poll(Now);
     }
 

@@ -14,8 +14,12 @@ internal sealed class RecordingConnection : ITcpConnectionEvents
 
     public void OnEstablished() => Established = true;
 
+    /// <summary>How many times the connection said it had something to read.</summary>
+    public int ReadableSignals;
+
     public void OnReadable()
     {
+        ReadableSignals++;
         if (Connection is null)
             return;
         var buffer = new byte[65536];

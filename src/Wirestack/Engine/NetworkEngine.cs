@@ -161,10 +161,18 @@ internal sealed partial class NetworkEngine : INeighborHost, IUdpHost, IIpv4Host
         _ipv6?.SetTime(_now);
         UpdateState();
         int budget = ReceiveBudget;
-        while (budget > 0 && _device.TryReceive(_receiveBuffer, nowMicroseconds, out int length))
+        _tcp.BeginReceiveBatch();
+        try
         {
-            budget--;
-            ReceiveFrame(length);
+            while (budget > 0 && _device.TryReceive(_receiveBuffer, nowMicroseconds, out int length))
+            {
+                budget--;
+                ReceiveFrame(length);
+            }
+        }
+        finally
+        {
+            _tcp.EndReceiveBatch();
         }
         _receiveBudgetExhausted = budget == 0;
         RunTimers();

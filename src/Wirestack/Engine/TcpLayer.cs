@@ -65,6 +65,8 @@ internal sealed partial class TcpLayer : ITcpNetwork
     int _timeWaitCount;
     BufferChunkPool? _bufferPool;
     long _now;
+    readonly List<TcpControlBlock> _batchEnd = [];
+    bool _inReceiveBatch;
 
     public TcpLayer(StackOptions options, IpOutput output, LinkLayer link, TransmitBuffers buffers, ITransportHost host, StackCounters counters)
     {
@@ -142,6 +144,22 @@ internal sealed partial class TcpLayer : ITcpNetwork
                 : VirtioNetHeader.PartialChecksum(network, TcpSegment.ChecksumOffset);
         }
         _output.Send(buffer, TransportOffset, length, IpProtocol.Tcp, key.LocalAddress, key.RemoteAddress, _now, offload: offload);
+    }
+
+    bool ITcpNetwork.InReceiveBatch => _inReceiveBatch;
+
+    void ITcpNetwork.DeferToBatchEnd(TcpControlBlock connection) => _batchEnd.Add(connection);
+
+    /// <summary>The engine starts taking in the frames waiting at the device.</summary>
+    public void BeginReceiveBatch() => _inReceiveBatch = true;
+
+    /// <summary>The frames are in: the ACKs and readable signals connections left for this moment go out.</summary>
+    public void EndReceiveBatch()
+    {
+        _inReceiveBatch = false;
+        foreach (var connection in _batchEnd)
+            connection.EndReceiveBatch();
+        _batchEnd.Clear();
     }
 
     /// <summary>

@@ -209,6 +209,7 @@ internal sealed partial class TcpControlBlock
         _retransmitAt = _delayedAckAt = _persistAt = _keepaliveAt = _sendIdleAt = long.MaxValue;
         _endAt = _network.Now + Micro(_settings.TimeWait);
         _ackNow = true;
+        RaiseDeferredReadable();
         ReleaseBuffers();
         var events = Events;
         Events = null;

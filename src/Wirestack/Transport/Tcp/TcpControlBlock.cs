@@ -221,6 +221,7 @@ internal sealed partial class TcpControlBlock
         var previous = State;
         SetState(TcpState.Closed);
         ClearTimers();
+        RaiseDeferredReadable();
         ReleaseBuffers();
         var events = Events;
         Events = null;

@@ -85,6 +85,16 @@ internal interface ITcpNetwork
 
     /// <summary>The connection reached CLOSED from <paramref name="previous"/>: forget it.</summary>
     void OnClosed(TcpControlBlock connection, TcpState previous);
+
+    /// <summary>
+    /// True while the engine takes in the frames that were waiting at the device: a connection may then leave its
+    /// ACK and its readable signal to the end of the batch (<see cref="DeferToBatchEnd"/>), as Linux acknowledges what
+    /// GRO merged with one ACK and wakes the reader once.
+    /// </summary>
+    bool InReceiveBatch { get; }
+
+    /// <summary>Calls <see cref="TcpControlBlock.EndReceiveBatch"/> once the frames of this batch are in.</summary>
+    void DeferToBatchEnd(TcpControlBlock connection);
 }
 
 /// <summary>The 4-tuple naming a connection; both addresses are of one family.</summary>
