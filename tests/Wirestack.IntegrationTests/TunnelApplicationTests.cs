@@ -86,7 +86,7 @@ public sealed class TunnelApplicationTests
         await t.StartTunnelAsync();
 
         const string ClientPort = "40000";
-        var first = await t.Client.CheckAsync($"echo hello | socat -T 2 UDP4-DATAGRAM:{TunnelTopology.Web2}:9000,bind=:{ClientPort} STDIO");
+        var first = await t.Client.CheckAsync($"echo hello | socat -t 5 -T 5 UDP4-DATAGRAM:{TunnelTopology.Web2}:9000,bind=:{ClientPort} STDIO");
         string mapped = Regex.Match(first.Output, "mapped=([0-9.]+/[0-9]+)").Groups[1].Value;
         Assert.False(string.IsNullOrEmpty(mapped), $"no mapping reported: '{first.All}'");
 
@@ -94,8 +94,8 @@ public sealed class TunnelApplicationTests
         string output = Path.Combine(Path.GetTempPath(), $"wirestack-udp-{Guid.NewGuid():N}.txt");
         try
         {
-            var client = t.Client.ExecAsync($"(echo hello; sleep 6) | socat -T 8 UDP4-DATAGRAM:{TunnelTopology.Web1}:9000,bind=:{ClientPort} STDIO > {output}",
-                TimeSpan.FromSeconds(15));
+            var client = t.Client.ExecAsync($"(echo hello; sleep 30) | timeout 32 socat UDP4-DATAGRAM:{TunnelTopology.Web1}:9000,bind=:{ClientPort} STDIO > {output}",
+                TimeSpan.FromSeconds(40));
             string seen = await WaitForAsync(output, "mapped=");
             Assert.Contains($"mapped={mapped}", seen);
 
@@ -103,6 +103,7 @@ public sealed class TunnelApplicationTests
             var (address, port) = (mapped[..mapped.IndexOf('/')], mapped[(mapped.IndexOf('/') + 1)..]);
             await t.Internet.CheckAsync($"echo from-a-stranger | socat - UDP4-SENDTO:{address}:{port},bind={TunnelTopology.Gateway}:5555");
             Assert.Contains("from-a-stranger", await WaitForAsync(output, "from-a-stranger"));
+            await t.Client.StopProcessesAsync("UDP4-DATAGRAM");
             await client;
         }
         finally
@@ -111,11 +112,11 @@ public sealed class TunnelApplicationTests
         }
     }
 
-    /// <summary>The file's text once it contains <paramref name="text"/> (up to 5 s).</summary>
+    /// <summary>The file's text once it contains <paramref name="text"/> (up to 20 s: other tests load the machine).</summary>
     static async Task<string> WaitForAsync(string path, string text)
     {
         string content = "";
-        for (int i = 0; i < 50; i++)
+        for (int i = 0; i < 200; i++)
         {
             content = File.Exists(path) ? await File.ReadAllTextAsync(path, TestContext.Current.CancellationToken) : "";
             if (content.Contains(text, StringComparison.Ordinal))
