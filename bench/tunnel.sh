@@ -11,16 +11,20 @@
 # wirestack-tunnel's socks5 mode; wirestack-tunnel direct uses the gateway's own sockets.
 #
 # Measures: one TCP stream each way and 8 streams (iperf3, SECONDS each), the highest UDP rate of a ladder with under
-# 1 % loss, new connections per second (ab, 2,000 requests, a connection each, 16 at a time), and ping round trip
-# p50/p99 (200 pings). Offloads off on the veths (the TUNs use what each program asks for).
+# 1 % loss, new connections per second (ab, 2,000 requests, a connection each, 16 at a time), ping round trip
+# p50/p99 (200 pings, ms) and a small TCP request/response round trip p50/p99 (sockperf ping-pong with its smallest
+# message, 14 bytes, µs). Offloads off on the veths (the TUNs use what each program asks for).
 #
 # Usage: sudo bench/tunnel.sh [SECONDS]      BADVPN_SRC=dir HEV_SRC=dir add those programs (built here from source).
+#        SOCKS=microsocks|dante picks the SOCKS5 server every proxied mode goes through (default microsocks; dante
+#        relays in larger pieces, microsocks is the smaller server tun2socks users often run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-5}
 source bench/lib.sh
 require_root
-require_tools iperf3 ab ping busybox curl microsocks ethtool iptables
+require_tools iperf3 ab ping busybox curl microsocks ethtool iptables sockperf
+socks=${SOCKS:-microsocks}
 tag=$$
 client=wsb-tc-$tag gateway=wsb-tg-$tag internet=wsb-ti-$tag
 dotnet build src/Wirestack.Tunnel -c Release -v quiet -nologo >/dev/null
@@ -55,7 +59,24 @@ ip netns exec "$gateway" sysctl -qw net.ipv4.ip_forward=1
 www="$bench_data/www"; mkdir -p "$www"; echo "hello from the internet" > "$www/index.html"
 ip netns exec "$internet" busybox httpd -f -p 203.0.113.10:80 -h "$www" & bench_pids+=($!)
 ip netns exec "$internet" iperf3 -s -B 203.0.113.10 >/dev/null 2>&1 & bench_pids+=($!)
-ip netns exec "$internet" microsocks -i 10.99.0.1 -p 1080 >/dev/null 2>&1 & bench_pids+=($!)
+ip netns exec "$internet" sockperf server --tcp -i 203.0.113.10 -p 11111 >/dev/null 2>&1 & bench_pids+=($!)
+if [ "$socks" = dante ]; then
+  require_tools danted
+  cat > "$bench_data/danted.conf" <<EOF
+logoutput: /dev/null
+internal: 10.99.0.1 port = 1080
+external: wsb-i
+clientmethod: none
+socksmethod: none
+user.privileged: root
+user.unprivileged: nobody
+client pass { from: 0/0 to: 0/0 }
+socks pass { from: 0/0 to: 0/0 command: connect udpassociate udpreply }
+EOF
+  ip netns exec "$internet" danted -f "$bench_data/danted.conf" >/dev/null 2>&1 & bench_pids+=($!)
+else
+  ip netns exec "$internet" microsocks -i 10.99.0.1 -p 1080 >/dev/null 2>&1 & bench_pids+=($!)
+fi
 sleep 1
 
 # The client's packets into TUN (or, with no argument, routed by the kernel with MASQUERADE).
@@ -103,8 +124,13 @@ ping_percentiles() { # "- -" where no ping comes back (through a proxy, which ca
     | awk '{ v[NR] = $1 } END { if (NR == 0) { print "- -"; exit } i = int(NR * 0.5); if (i < 1) i = 1; j = int(NR * 0.99); if (j < 1) j = 1; printf "%.3f %.3f\n", v[i], v[j] }'
 }
 
+tcp_round_trip() { # p50 p99 in µs of sockperf's TCP ping-pong
+  ip netns exec "$client" sockperf ping-pong --tcp -i 203.0.113.10 -p 11111 -m 14 -t "$seconds" 2>/dev/null \
+    | awk '/percentile 50.000/ { p50 = $NF } /percentile 99.000/ { p99 = $NF } END { if (p50 == "") print "- -"; else printf "%.0f %.0f\n", p50, p99 }'
+}
+
 measure() { # name
-  local up down up8 down8 udp setups rtt
+  local up down up8 down8 udp setups rtt rr
   up=$(ip netns exec "$client" iperf3 -c 203.0.113.10 -t "$seconds" --json 2>/dev/null | mbits || echo 0)
   down=$(ip netns exec "$client" iperf3 -c 203.0.113.10 -t "$seconds" -R --json 2>/dev/null | mbits || echo 0)
   up8=$(ip netns exec "$client" iperf3 -c 203.0.113.10 -t "$seconds" -P 8 --json 2>/dev/null | mbits || echo 0)
@@ -112,10 +138,12 @@ measure() { # name
   udp=$(udp_ceiling)
   setups=$(ip netns exec "$client" ab -q -n 2000 -c 16 http://203.0.113.10/ 2>/dev/null | awk '/Requests per second/ { printf "%d", $4 }')
   rtt=$(ping_percentiles)
-  printf "%-28s %8s %8s %8s %8s %8s %8s %8s\n" "$1" "$up" "$down" "$up8" "$down8" "$udp" "${setups:-0}" "$rtt"
+  rr=$(tcp_round_trip)
+  printf "%-28s %8s %8s %8s %8s %8s %8s %14s %12s\n" "$1" "$up" "$down" "$up8" "$down8" "$udp" "${setups:-0}" "$rtt" "$rr"
 }
 
-printf "%-28s %8s %8s %8s %8s %8s %8s %8s\n" "Mbit/s, conn/s, ms" "up" "down" "8 up" "8 down" "udp<1%" "conn/s" "ping p50 p99"
+echo "SOCKS5 server: $socks"
+printf "%-28s %8s %8s %8s %8s %8s %8s %14s %12s\n" "Mbit/s, conn/s" "up" "down" "8 up" "8 down" "udp<1%" "conn/s" "ping ms p50 p99" "tcp rr µs p50 p99"
 
 route_into
 wait_for_path kernel

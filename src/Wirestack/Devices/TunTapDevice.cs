@@ -125,6 +125,18 @@ public abstract class TunTapDevice : INetworkDevice, IReceiveOffloads, ISendOffl
     /// <summary>Brings the host side of the interface up, like <c>ip link set NAME up</c>.</summary>
     public void BringHostSideUp() => Handle.SetUp();
 
+    /// <summary>
+    /// Sets how many packets the host side holds for the stack to read before it drops (its transmit queue, like
+    /// <c>ip link set NAME txqueuelen N</c>; a new interface has 500). Many flows sending into the interface at once
+    /// overrun 500 in the moment the stack takes to read them, and every drop is a retransmission.
+    /// </summary>
+    /// <exception cref="UnauthorizedAccessException">Root or CAP_NET_ADMIN is needed.</exception>
+    public void SetHostQueueLength(int packets)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(packets, 1);
+        Handle.SetTransmitQueueLength(packets);
+    }
+
     /// <summary>Closes the descriptor; an interface this object created goes away.</summary>
     public void Dispose()
     {

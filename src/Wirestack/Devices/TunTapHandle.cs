@@ -203,6 +203,14 @@ internal sealed unsafe class TunTapHandle : IDisposable
         }
     }
 
+    /// <summary>Sets the host side's transmit queue length in packets (ip link set NAME txqueuelen N).</summary>
+    public void SetTransmitQueueLength(int packets)
+    {
+        var request = InterfaceRequest.For(Name);
+        request.Int = packets;
+        Check(LibC.Ioctl(_controlFd, IoctlRequest.SIOCSIFTXQLEN, &request), "set the queue length of");
+    }
+
     /// <summary>Brings the host side of the interface up (ip link set NAME up).</summary>
     public void SetUp()
     {

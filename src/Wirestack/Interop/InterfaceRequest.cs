@@ -72,6 +72,7 @@ internal static class IoctlRequest
     public const nuint SIOCGIFMTU = 0x8921;
     public const nuint SIOCSIFMTU = 0x8922;
     public const nuint SIOCGIFINDEX = 0x8933;
+    public const nuint SIOCSIFTXQLEN = 0x8943;
 
     public const short IFF_UP = 0x1;
     public const short IFF_RUNNING = 0x40;
