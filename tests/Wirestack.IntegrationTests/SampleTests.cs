@@ -65,6 +65,32 @@ public sealed class SampleTests
         }
     }
 
+    [Fact(DisplayName = "Issue 23, sample FlowPolicy: a namespace's flows through a .NET policy on the forwarding API: an allowed web server answers and its flow is counted in bytes each way, a denied one is administratively prohibited at the client, UDP to an allowed address is carried")]
+    public async Task FlowPolicy()
+    {
+        await using var t = await TunnelTopology.CreateAsync();
+        await using var policy = ProgramProcess.StartCommand($"ip netns exec {t.Client.Name} dotnet {Sample("FlowPolicy")} tun0 0x77 {TunnelTopology.Web2}/32");
+        await policy.WaitForLogAsync("Routing tun0 through the policy", TimeSpan.FromSeconds(30));
+        await t.Client.CheckAsync("ip route add default dev tun0");
+        await t.WaitForListenerAsync(80);
+        await t.WaitForListenerAsync(7, "u");
+
+        Assert.Equal(TunnelTopology.Body, (await t.Client.CheckAsync($"curl -sS -m 10 http://{TunnelTopology.Web1}/")).Output.Trim());
+        await policy.WaitForLogAsync($"-> {TunnelTopology.Web1}:80 allowed", TimeSpan.FromSeconds(10));
+        var counted = policy.Log.Single(line => line.Contains($"-> {TunnelTopology.Web1}:80 allowed", StringComparison.Ordinal));
+        var bytes = System.Text.RegularExpressions.Regex.Match(counted, "([0-9]+) bytes up, ([0-9]+) bytes down");
+        Assert.True(bytes.Success && long.Parse(bytes.Groups[1].Value) > 50 && long.Parse(bytes.Groups[2].Value) > TunnelTopology.Body.Length, counted);
+
+        var denied = await t.Client.ExecAsync($"curl -sS -m 10 http://{TunnelTopology.Web2}/");
+        Assert.Equal(7, denied.ExitCode); // "couldn't connect": the ICMP prohibited, at once rather than a timeout
+        await policy.WaitForLogAsync($"-> {TunnelTopology.Web2}:80 denied", TimeSpan.FromSeconds(10));
+
+        var echo = await t.Client.ExecAsync($"echo through-policy | socat -t 3 - UDP4:{TunnelTopology.Web1}:7", TimeSpan.FromSeconds(10));
+        Assert.Equal("through-policy", echo.Output.Trim());
+        Assert.Equal(0, await policy.StopAsync());
+        await policy.WaitForLogAsync("Stopped", TimeSpan.FromSeconds(10));
+    }
+
     [Fact(DisplayName = "Sample ManyDevices: eight stacks in one process, one TAP each on a bridge, each answers ping and its own TCP greeting")]
     public async Task ManyDevices()
     {
