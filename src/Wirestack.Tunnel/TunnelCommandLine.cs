@@ -113,6 +113,18 @@ internal static class TunnelCommandLine
         Validators = { result => { if (result.GetValueOrDefault<int>() is < 0 or > 1_000_000) result.AddError("--busy-poll: 0 to 1000000 microseconds."); } },
     };
 
+    static readonly Option<string?> RunAs = new("--run-as")
+    {
+        Description = "Started as root: the user (name or uid) to become once the TUN is open; default nobody. Only one thread keeps CAP_NET_ADMIN (--mark) and CAP_NET_RAW (ping, --interface), for making sockets. 'root' keeps root.",
+        CustomParser = result =>
+        {
+            string name = result.Tokens.Single().Value;
+            if (name.Length == 0 || name.Any(char.IsWhiteSpace))
+                result.AddError($"--run-as: '{name}' is not a user name or id.");
+            return name;
+        },
+    };
+
     static readonly Option<bool> NoOffloads = new("--no-offloads")
     {
         Description = "Open the TUN without the virtio-net header (no 64 KiB segments or checksum offload from the kernel).",
@@ -129,7 +141,7 @@ internal static class TunnelCommandLine
     {
         var root = new RootCommand("wirestack-tunnel: every TCP and UDP flow (and ping) that enters a TUN interface, through a SOCKS5 or HTTP proxy or directly, on the Wirestack TCP/IP stack.")
         {
-            Device, Proxy, Interface, Mark, Include, Exclude, HostAddress, HostAddress6, ConnectTimeout, UdpTimeout, Metrics, BusyPoll, NoOffloads, Verbosity,
+            Device, Proxy, Interface, Mark, Include, Exclude, HostAddress, HostAddress6, ConnectTimeout, UdpTimeout, Metrics, BusyPoll, NoOffloads, RunAs, Verbosity,
         };
         root.SetAction((parse, cancellationToken) => run(ToSettings(parse), cancellationToken));
         return root;
@@ -149,6 +161,7 @@ internal static class TunnelCommandLine
         Offloads = !parse.GetValue(NoOffloads),
         Metrics = parse.GetValue(Metrics),
         BusyPoll = TimeSpan.FromMicroseconds(parse.GetValue(BusyPoll)),
+        RunAs = parse.GetValue(RunAs),
         LogLevel = parse.GetValue(Verbosity) switch { 0 => LogLevel.Error, 1 => LogLevel.Warning, 3 => LogLevel.Debug, _ => LogLevel.Information },
     };
 

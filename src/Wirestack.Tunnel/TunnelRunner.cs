@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
+using Wirestack.Device.Platform;
 using Wirestack.Devices;
 using Wirestack.Tunnel.Upstreams;
 
@@ -81,6 +82,9 @@ internal static class TunnelRunner
                 }
             }
             await using var metricsServer = metrics;
+            using var privileged = GiveUpRoot(settings, sockets, upstream.CarriesPing, logger, out bool failed);
+            if (failed)
+                return StartFailure;
             logger.LogInformation("forwarding every flow on {Device} (MTU {Mtu}) via {Upstream}", settings.Device, tun.Mtu, upstream.Name);
             using var pings = new EchoRelay(upstream, upstream.CarriesPing ? sockets : null, policy, counters, logger);
             await Task.WhenAll(
@@ -90,6 +94,49 @@ internal static class TunnelRunner
             logger.LogInformation("stopped: {Opened} flows carried, {Failed} could not be opened upstream", counters.FlowsOpened, counters.FlowsFailed);
         }
         return 0;
+    }
+
+    /// <summary>
+    /// Least privilege: started as root, the tunnel becomes --run-as (nobody by default) once the TUN is open and its
+    /// listeners bound; the one thread that makes its sockets keeps the capabilities they need (a mark, ping's raw
+    /// sockets, an interface binding), every other thread none.
+    /// </summary>
+    static PrivilegedThread? GiveUpRoot(TunnelSettings settings, HostSockets sockets, bool pings, ILogger logger, out bool failed)
+    {
+        failed = false;
+        if (!Privileges.IsRoot)
+            return null;
+        var account = Posix.FindAccount(settings.RunAs ?? Privileges.DefaultUser);
+        if (account is null)
+        {
+            logger.LogError("--run-as: there is no user '{User}'", settings.RunAs ?? Privileges.DefaultUser);
+            failed = true;
+            return null;
+        }
+        if (account.Value.Uid == 0)
+        {
+            logger.LogWarning("Running as root (--run-as root)");
+            return null;
+        }
+        var needed = sockets.CapabilitiesNeeded(rawSockets: pings).ToArray();
+        PrivilegedThread? privileged = null;
+        try
+        {
+            privileged = needed.Length > 0 ? new PrivilegedThread(needed) : null;
+            Privileges.DropTo(account.Value);
+            privileged?.Settle();
+        }
+        catch (InvalidOperationException e)
+        {
+            logger.LogError("cannot become {User}: {Reason}", account.Value.Name, e.Message);
+            privileged?.Dispose();
+            failed = true;
+            return null;
+        }
+        sockets.Privileged = privileged;
+        logger.LogInformation("Running as {User} ({Identity}); capabilities {Kept} kept by the socket thread only", account.Value.Name,
+            Privileges.Describe(), privileged?.Kept ?? "none");
+        return privileged;
     }
 
     const int RelayBufferSize = 4 << 20;

@@ -52,7 +52,7 @@ public sealed class TunnelTests
         return (result.ExitCode, clock.Elapsed, result.Error);
     }
 
-    [Fact(DisplayName = "Issue 23, wirestack-tunnel direct: a client routed into the TUN reaches web servers at several addresses over IPv4 and IPv6, UDP echo both families, and ping gets the destinations' own replies and errors")]
+    [Fact(DisplayName = "Issue 23, wirestack-tunnel direct: a client routed into the TUN reaches web servers at several addresses over IPv4 and IPv6, UDP echo both families, and ping gets the destinations' own replies and errors; started as root it runs as nobody with capabilities on its socket thread only")]
     public async Task DirectCarriesEveryFlow()
     {
         await using var t = await TunnelTopology.CreateAsync();
@@ -73,6 +73,24 @@ public sealed class TunnelTests
         Assert.Matches("wirestack_tunnel_flows_total\\{[^}]*network_transport=\"tcp\"[^}]*\\} [3-9]", metrics);
         Assert.Matches("wirestack_tunnel_io_bytes_total\\{[^}]*network_transport=\"udp\"", metrics);
         Assert.Contains("wirestack_forward_requests_total", metrics);
+        AssertLeastPrivilege(t.Tunnel!.Id);
+    }
+
+    /// <summary>
+    /// Started as root with --mark and ping: the process is nobody, and of its threads only the one that makes
+    /// sockets holds anything, CAP_NET_ADMIN and CAP_NET_RAW (bits 12 and 13), in no set it could pass on.
+    /// </summary>
+    static void AssertLeastPrivilege(int pid)
+    {
+        var threads = Directory.GetDirectories($"/proc/{pid}/task").Select(task => File.ReadAllLines(Path.Combine(task, "status"))
+            .Select(l => l.Split(':', 2)).Where(p => p.Length == 2).ToDictionary(p => p[0], p => p[1].Trim())).ToList();
+        Assert.All(threads, status => Assert.All(status["Uid"].Split('\t'), id => Assert.Equal("65534", id)));
+        Assert.All(threads, status => Assert.Equal("0000000000000000", status["CapInh"]));
+        Assert.All(threads, status => Assert.Equal("0000000000000000", status["CapAmb"]));
+        var holding = Assert.Single(threads, status => status["CapEff"] != "0000000000000000");
+        Assert.Equal("0000000000003000", holding["CapEff"]);
+        Assert.Equal("0000000000003000", holding["CapPrm"]);
+        Assert.All(threads.Where(status => status != holding), status => Assert.Equal("0000000000000000", status["CapPrm"]));
     }
 
     [Fact(DisplayName = "Issue 23, wirestack-tunnel: a refused upstream is 'connection refused' at the client at once (RST), an unreachable one an ICMP error well before any timeout, and an excluded prefix is administratively prohibited")]

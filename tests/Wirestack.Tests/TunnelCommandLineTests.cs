@@ -1,5 +1,7 @@
+extern alias tunnel;
+
 using System.Net;
-using Wirestack.Tunnel;
+using tunnel::Wirestack.Tunnel;
 
 namespace Wirestack.Tests;
 
@@ -26,6 +28,15 @@ public sealed class TunnelCommandLineTests
         Assert.Empty(errors);
         Assert.Equal(("tun0", UpstreamKind.Direct, TimeSpan.FromMinutes(2)), (settings!.Device, settings.Upstream, settings.UdpTimeout));
         Assert.Null(settings.Proxy);
+        Assert.Null(settings.RunAs);
+    }
+
+    [Fact(DisplayName = "wirestack-tunnel: --run-as names the user a root-started tunnel becomes")]
+    public void RunAs()
+    {
+        var (errors, settings) = Parse("--run-as", "tunnel");
+        Assert.Empty(errors);
+        Assert.Equal("tunnel", settings!.RunAs);
     }
 
     [Theory(DisplayName = "wirestack-tunnel: proxies are read in tun2socks' URL style, credentials unescaped (RFC 1929 names and passwords)")]
@@ -54,6 +65,7 @@ public sealed class TunnelCommandLineTests
     [InlineData("--host-address6", "10.0.0.1/24")]
     [InlineData("--udp-timeout", "0")]
     [InlineData("--device", "a-name-longer-than-15")]
+    [InlineData("--run-as", "no body")]
     public void InvalidValues(string option, string value)
     {
         var (errors, settings) = Parse(option, value);

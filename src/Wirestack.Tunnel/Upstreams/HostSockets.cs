@@ -15,8 +15,23 @@ internal sealed class HostSockets(string? bindInterface, int? mark)
     public string? BindInterface { get; } = bindInterface;
     public int? Mark { get; } = mark;
 
+    /// <summary>The capabilities making these sockets takes: CAP_NET_ADMIN for a mark, CAP_NET_RAW for raw sockets and an interface.</summary>
+    public IEnumerable<int> CapabilitiesNeeded(bool rawSockets)
+    {
+        if (Mark is not null)
+            yield return PrivilegedThread.NetAdmin;
+        if (rawSockets || BindInterface is not null)
+            yield return PrivilegedThread.NetRaw;
+    }
+
+    /// <summary>Where sockets are made once the process gave up root (null: on the calling thread).</summary>
+    public PrivilegedThread? Privileged { get; set; }
+
     /// <summary>A socket of <paramref name="type"/> (dual-stack unless raw), bound and marked as configured.</summary>
-    public Socket Create(SocketType type, ProtocolType protocol, AddressFamily family = AddressFamily.InterNetworkV6)
+    public Socket Create(SocketType type, ProtocolType protocol, AddressFamily family = AddressFamily.InterNetworkV6) =>
+        Privileged is { } privileged ? privileged.Run(() => CreateHere(type, protocol, family)) : CreateHere(type, protocol, family);
+
+    Socket CreateHere(SocketType type, ProtocolType protocol, AddressFamily family)
     {
         var socket = new Socket(family, type, protocol);
         try
