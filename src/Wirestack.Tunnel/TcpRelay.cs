@@ -10,7 +10,7 @@ namespace Wirestack.Tunnel;
 /// Forwarded TCP flows: each client handshake waits while the upstream connection opens, then completes (or is
 /// refused, or answered unreachable, as the upstream was), and bytes cross both ways with half-closes passed on.
 /// </summary>
-internal sealed class TcpRelay(Upstream upstream, DestinationPolicy policy, TunnelCounters counters, ILogger logger)
+internal sealed class TcpRelay(Upstream upstream, DestinationPolicy policy, DnsRedirect? dns, TunnelCounters counters, ILogger logger)
 {
     const string Transport = "tcp";
     const int ChunkSize = 64 * 1024;
@@ -29,7 +29,7 @@ internal sealed class TcpRelay(Upstream upstream, DestinationPolicy policy, Tunn
         Socket server;
         try
         {
-            server = await upstream.ConnectAsync(request.Destination, stop).ConfigureAwait(false);
+            server = await upstream.ConnectAsync(dns?.Target(request.Destination) ?? request.Destination, stop).ConfigureAwait(false);
         }
         catch (UpstreamException e)
         {

@@ -106,6 +106,20 @@ internal static class TunnelCommandLine
         },
     };
 
+    static readonly Option<IPEndPoint?> Dns = new("--dns")
+    {
+        Description = "Send every DNS query (UDP and TCP port 53, to any address) to this resolver (address[:port], port 53 by default); answers come back from the address the client asked.",
+        CustomParser = result =>
+        {
+            string text = result.Tokens.Single().Value;
+            // An end point first: IPAddress also reads "[2001:db8::1]:5353", and drops the port.
+            if (IPEndPoint.TryParse(text, out var endPoint))
+                return endPoint.Port != 0 ? endPoint : new IPEndPoint(endPoint.Address, 53);
+            result.AddError($"--dns: '{text}' is not an address, or an address and port, such as 1.1.1.1 or [2606:4700:4700::1111]:53.");
+            return null;
+        },
+    };
+
     static readonly Option<int> BusyPoll = new("--busy-poll")
     {
         Description = "Microseconds the stack's thread spins for more packets after each before it sleeps (0: never; trades a core for latency).",
@@ -141,7 +155,7 @@ internal static class TunnelCommandLine
     {
         var root = new RootCommand("wirestack-tunnel: every TCP and UDP flow (and ping) that enters a TUN interface, through a SOCKS5 or HTTP proxy or directly, on the Wirestack TCP/IP stack.")
         {
-            Device, Proxy, Interface, Mark, Include, Exclude, HostAddress, HostAddress6, ConnectTimeout, UdpTimeout, Metrics, BusyPoll, NoOffloads, RunAs, Verbosity,
+            Device, Proxy, Interface, Mark, Include, Exclude, HostAddress, HostAddress6, ConnectTimeout, UdpTimeout, Dns, Metrics, BusyPoll, NoOffloads, RunAs, Verbosity,
         };
         root.SetAction((parse, cancellationToken) => run(ToSettings(parse), cancellationToken));
         return root;
@@ -162,6 +176,7 @@ internal static class TunnelCommandLine
         Metrics = parse.GetValue(Metrics),
         BusyPoll = TimeSpan.FromMicroseconds(parse.GetValue(BusyPoll)),
         RunAs = parse.GetValue(RunAs),
+        Dns = parse.GetValue(Dns),
         LogLevel = parse.GetValue(Verbosity) switch { 0 => LogLevel.Error, 1 => LogLevel.Warning, 3 => LogLevel.Debug, _ => LogLevel.Information },
     };
 

@@ -87,9 +87,10 @@ internal static class TunnelRunner
                 return StartFailure;
             logger.LogInformation("forwarding every flow on {Device} (MTU {Mtu}) via {Upstream}", settings.Device, tun.Mtu, upstream.Name);
             using var pings = new EchoRelay(upstream, upstream.CarriesPing ? sockets : null, policy, counters, logger);
+            var dns = settings.Dns is { } resolver ? new DnsRedirect(resolver) : null;
             await Task.WhenAll(
-                new TcpRelay(upstream, policy, counters, logger).RunAsync(tcp, stop),
-                new UdpRelay(upstream, policy, counters, logger).RunAsync(udp, stop),
+                new TcpRelay(upstream, policy, dns, counters, logger).RunAsync(tcp, stop),
+                new UdpRelay(upstream, policy, dns, counters, logger).RunAsync(udp, stop),
                 pings.RunAsync(echo, stop)).ConfigureAwait(false);
             logger.LogInformation("stopped: {Opened} flows carried, {Failed} could not be opened upstream", counters.FlowsOpened, counters.FlowsFailed);
         }

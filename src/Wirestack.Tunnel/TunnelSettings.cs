@@ -31,6 +31,7 @@ internal sealed record TunnelSettings
     public bool Offloads { get; init; } = true;
     public TimeSpan BusyPoll { get; init; } = TimeSpan.FromMilliseconds(2);
     public IPEndPoint? Metrics { get; init; }
+    public IPEndPoint? Dns { get; init; }
     public string? RunAs { get; init; }
     public LogLevel LogLevel { get; init; } = LogLevel.Information;
 }

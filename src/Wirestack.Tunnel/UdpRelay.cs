@@ -10,7 +10,7 @@ namespace Wirestack.Tunnel;
 /// the client sends to shares (so the mapping stays endpoint-independent beyond the tunnel too), and whatever comes
 /// back on it reaches the client from its true source.
 /// </summary>
-internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, TunnelCounters counters, ILogger logger)
+internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, DnsRedirect? dns, TunnelCounters counters, ILogger logger)
 {
     const string Transport = "udp";
 
@@ -48,8 +48,9 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
             await using (path.ConfigureAwait(false))
             {
                 using var ended = CancellationTokenSource.CreateLinkedTokenSource(stop);
-                var up = ClientToUpstreamAsync(session, path, ended.Token);
-                var down = UpstreamToClientAsync(path, session, ended.Token);
+                var queries = dns is null ? null : new DnsRedirect.Queries(dns);
+                var up = ClientToUpstreamAsync(session, path, queries, ended.Token);
+                var down = UpstreamToClientAsync(path, session, queries, ended.Token);
                 await Task.WhenAny(up, down).ConfigureAwait(false);
                 ended.Cancel();
                 await Task.WhenAll(up, down).ConfigureAwait(false);
@@ -80,7 +81,7 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
         }
     }
 
-    async Task ClientToUpstreamAsync(UdpForwardSession session, UpstreamDatagrams path, CancellationToken cancellationToken)
+    async Task ClientToUpstreamAsync(UdpForwardSession session, UpstreamDatagrams path, DnsRedirect.Queries? queries, CancellationToken cancellationToken)
     {
         try
         {
@@ -95,7 +96,8 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
                         counters.Denied(Transport);
                         continue;
                     }
-                    await path.SendAsync(datagram.Payload, datagram.Destination, cancellationToken).ConfigureAwait(false);
+                    var destination = queries?.Send(datagram.Payload, datagram.Destination) ?? datagram.Destination;
+                    await path.SendAsync(datagram.Payload, destination, cancellationToken).ConfigureAwait(false);
                     counters.Carried(Transport, upstream: true, datagram.Payload.Length);
                 }
                 while (session.TryReceive(out datagram));
@@ -108,7 +110,7 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
     }
 
     /// <summary>Datagrams back to the client from their true sources; a buffer is borrowed only while one is in hand.</summary>
-    async Task UpstreamToClientAsync(UpstreamDatagrams path, UdpForwardSession session, CancellationToken cancellationToken)
+    async Task UpstreamToClientAsync(UpstreamDatagrams path, UdpForwardSession session, DnsRedirect.Queries? queries, CancellationToken cancellationToken)
     {
         try
         {
@@ -119,6 +121,8 @@ internal sealed class UdpRelay(Upstream upstream, DestinationPolicy policy, Tunn
                 try
                 {
                     var (length, from) = await path.ReceiveAsync(buffer, cancellationToken).ConfigureAwait(false);
+                    if (queries is not null)
+                        from = queries.Received(buffer.AsSpan(0, length), from);
                     await session.SendAsync(buffer.AsMemory(0, length), from, cancellationToken).ConfigureAwait(false);
                     counters.Carried(Transport, upstream: false, length);
                 }

@@ -72,6 +72,24 @@ public sealed class TunnelApplicationTests
         }
     }
 
+    [Fact(DisplayName = "Issue 23, wirestack-tunnel --dns (DNS hijack): queries to a resolver address that does not exist are answered by the configured resolver, over UDP and TCP, from the address the client asked")]
+    public async Task DnsGoesToTheConfiguredResolver()
+    {
+        Prerequisites.Require("dnsmasq", "dig");
+        await using var t = await TunnelTopology.CreateAsync();
+        _ = t.Internet.ExecAsync("timeout 60 dnsmasq -k --no-resolv --no-hosts --bind-interfaces --pid-file= --user=root"
+            + $" --listen-address={TunnelTopology.Web1} --address=/game.test/203.0.113.10", TimeSpan.FromSeconds(65));
+        await t.WaitForListenerAsync(53, "u");
+        await t.StartTunnelAsync("--dns", TunnelTopology.Web1);
+
+        // The internet has no route to this address: only the redirect can answer. dig checks that the answer
+        // comes from the server it asked.
+        const string Nowhere = TunnelTopology.Unreachable;
+        Assert.Equal("203.0.113.10", (await t.Client.CheckAsync($"dig +short +time=3 +tries=2 @{Nowhere} game.test A")).Output.Trim());
+        Assert.Equal("203.0.113.10", (await t.Client.CheckAsync($"dig +short +tcp +time=3 +tries=2 @{Nowhere} game.test A")).Output.Trim());
+        Assert.Equal("203.0.113.10", (await t.Client.CheckAsync($"dig +short +time=3 +tries=2 @2001:db8:9::53 game.test A")).Output.Trim());
+    }
+
     [Fact(DisplayName = "Issue 23, wirestack-tunnel direct, RFC 4787 REQ-1 and REQ-8: a client's UDP port keeps one mapping whatever it sends to (endpoint-independent mapping), and a peer it never sent to reaches it through that mapping (endpoint-independent filtering), as a game or WebRTC peer does")]
     public async Task UdpMappingIsEndpointIndependent()
     {
@@ -103,7 +121,9 @@ public sealed class TunnelApplicationTests
             var (address, port) = (mapped[..mapped.IndexOf('/')], mapped[(mapped.IndexOf('/') + 1)..]);
             await t.Internet.CheckAsync($"echo from-a-stranger | socat - UDP4-SENDTO:{address}:{port},bind={TunnelTopology.Gateway}:5555");
             Assert.Contains("from-a-stranger", await WaitForAsync(output, "from-a-stranger"));
+            // Both ends of the pipe: socat, and what keeps its input open.
             await t.Client.StopProcessesAsync("UDP4-DATAGRAM");
+            await t.Client.StopProcessesAsync("sleep 30");
             await client;
         }
         finally

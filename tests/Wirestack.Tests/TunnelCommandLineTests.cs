@@ -31,6 +31,16 @@ public sealed class TunnelCommandLineTests
         Assert.Null(settings.RunAs);
     }
 
+    [Theory(DisplayName = "wirestack-tunnel: --dns takes a resolver's address, port 53 unless given")]
+    [InlineData("10.0.0.53", "10.0.0.53:53")]
+    [InlineData("[2001:db8::53]:5353", "[2001:db8::53]:5353")]
+    public void DnsResolver(string value, string expected)
+    {
+        var (errors, settings) = Parse("--dns", value);
+        Assert.Empty(errors);
+        Assert.Equal(IPEndPoint.Parse(expected), settings!.Dns);
+    }
+
     [Fact(DisplayName = "wirestack-tunnel: --run-as names the user a root-started tunnel becomes")]
     public void RunAs()
     {
@@ -66,6 +76,7 @@ public sealed class TunnelCommandLineTests
     [InlineData("--udp-timeout", "0")]
     [InlineData("--device", "a-name-longer-than-15")]
     [InlineData("--run-as", "no body")]
+    [InlineData("--dns", "resolver.example")]
     public void InvalidValues(string option, string value)
     {
         var (errors, settings) = Parse(option, value);
