@@ -190,6 +190,9 @@ public sealed class SegmentationOffloadTests
         Assert.Empty(peer.Received());
         peer.Send(PeerIss + 1001, stackIss + 1, TcpFlags.Ack, new byte[3 * Mss]);
         Assert.Equal(PeerIss + 1001 + 3 * Mss, Assert.Single(peer.Received()).Ack);
+        // Just over one MSS stands for two segments on the wire: at once too.
+        peer.Send(PeerIss + 1001 + 3 * Mss, stackIss + 1, TcpFlags.Ack, new byte[Mss + 100]);
+        Assert.Equal(PeerIss + 1001 + 4 * Mss + 100, Assert.Single(peer.Received()).Ack);
         Assert.Equal(0, h.Count(StackCounter.DropOffloadInvalid));
     }
 

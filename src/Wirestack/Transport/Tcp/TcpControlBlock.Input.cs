@@ -262,7 +262,7 @@ internal sealed partial class TcpControlBlock
         // the host's kernel handed over whole, GSO). Segments that arrived together in one receive batch are
         // acknowledged together at its end, up to a bound, as Linux acknowledges what GRO merged: the sender's
         // window moves as far, with a fraction of the ACKs to write and for the sender to process.
-        _segmentsSinceAck += advanced > _ourMss ? advanced / _ourMss : 1;
+        _segmentsSinceAck += advanced > _ourMss ? (advanced + _ourMss - 1) / _ourMss : 1;
         if (filledHole)
             _ackNow = true;
         else if (_segmentsSinceAck >= 2)
