@@ -89,9 +89,10 @@ async Task CarryTcpAsync(TcpForwardRequest request)
     }
     await using var client = await request.AcceptAsync(stop.Token);
     using (server)
+    await using (var upstream = new NetworkStream(server, ownsSocket: false))
     {
-        var toServer = CopyAsync(client, server);
-        var toClient = CopyAsync(server, client);
+        var toServer = CopyAsync(client, upstream, () => server.Shutdown(SocketShutdown.Send));
+        var toClient = CopyAsync(upstream, client, client.ShutdownSend);
         long up = 0, down = 0;
         try
         {
@@ -106,35 +107,21 @@ async Task CarryTcpAsync(TcpForwardRequest request)
     }
 }
 
-// Bytes one way until the source ends, then the end passed on (a half-close); returns how many.
-async Task<long> CopyAsync(object from, object to)
+// Bytes one way until the source ends, then that end passed on (a half-close); returns how many.
+async Task<long> CopyAsync(Stream from, Stream to, Action finished)
 {
     var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
-    long total = 0;
     try
     {
-        while (true)
+        long total = 0;
+        int read;
+        while ((read = await from.ReadAsync(buffer, stop.Token)) > 0)
         {
-            int read = from switch
-            {
-                TcpConnection connection => await connection.ReadAsync(buffer, stop.Token),
-                Socket socket => await socket.ReceiveAsync(buffer, stop.Token),
-                _ => throw new ArgumentException(null, nameof(from)),
-            };
-            if (read == 0)
-            {
-                if (to is TcpConnection connection)
-                    connection.ShutdownSend();
-                else
-                    ((Socket)to).Shutdown(SocketShutdown.Send);
-                return total;
-            }
-            if (to is TcpConnection client)
-                await client.WriteAsync(buffer.AsMemory(0, read), stop.Token);
-            else
-                await ((Socket)to).SendAsync(buffer.AsMemory(0, read), stop.Token);
+            await to.WriteAsync(buffer.AsMemory(0, read), stop.Token);
             total += read;
         }
+        finished();
+        return total;
     }
     finally
     {

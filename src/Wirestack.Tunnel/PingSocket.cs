@@ -69,7 +69,7 @@ internal sealed class PingSocket : IDisposable
             data.CopyTo(message.AsMemory(8));
             // The kernel sums ICMPv6 itself (RFC 3542 3.1); ICMPv4 is summed here.
             if (_ipv4)
-                BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(2), InternetChecksum(message));
+                BinaryPrimitives.WriteUInt16BigEndian(message.AsSpan(2), Wire.Checksum.Compute(message));
             await _socket.SendToAsync(message, SocketFlags.None, new IPEndPoint(destination, 0), cancellationToken).ConfigureAwait(false);
             return await answer.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -159,18 +159,6 @@ internal sealed class PingSocket : IDisposable
         4 => ForwardUnreachable.Port,
         _ => ForwardUnreachable.Host,
     };
-
-    static ushort InternetChecksum(ReadOnlySpan<byte> bytes)
-    {
-        ulong sum = 0;
-        for (int i = 0; i + 1 < bytes.Length; i += 2)
-            sum += BinaryPrimitives.ReadUInt16BigEndian(bytes[i..]);
-        if ((bytes.Length & 1) != 0)
-            sum += (uint)bytes[^1] << 8;
-        while (sum >> 16 != 0)
-            sum = (sum & 0xFFFF) + (sum >> 16);
-        return (ushort)~sum;
-    }
 
     public void Dispose() => _socket.Dispose();
 }

@@ -96,28 +96,13 @@ internal static class TunnelCommandLine
     static readonly Option<IPEndPoint?> Metrics = new("--metrics")
     {
         Description = "Serve /metrics (Prometheus text: flows, bytes, failures, the stack's drops) on this address and port of the host, e.g. 127.0.0.1:9100.",
-        CustomParser = result =>
-        {
-            string text = result.Tokens.Single().Value;
-            if (IPEndPoint.TryParse(text, out var endPoint) && endPoint.Port != 0)
-                return endPoint;
-            result.AddError($"--metrics: '{text}' is not an address and port such as 127.0.0.1:9100 or [::1]:9100.");
-            return null;
-        },
+        CustomParser = result => ParseEndPoint(result, "--metrics", "127.0.0.1:9100 or [::1]:9100", defaultPort: null),
     };
 
     static readonly Option<IPEndPoint?> Dns = new("--dns")
     {
         Description = "Send every DNS query (UDP and TCP port 53, to any address) to this resolver (address[:port], port 53 by default); answers come back from the address the client asked.",
-        CustomParser = result =>
-        {
-            string text = result.Tokens.Single().Value;
-            // An end point first: IPAddress also reads "[2001:db8::1]:5353", and drops the port.
-            if (IPEndPoint.TryParse(text, out var endPoint))
-                return endPoint.Port != 0 ? endPoint : new IPEndPoint(endPoint.Address, 53);
-            result.AddError($"--dns: '{text}' is not an address, or an address and port, such as 1.1.1.1 or [2606:4700:4700::1111]:53.");
-            return null;
-        },
+        CustomParser = result => ParseEndPoint(result, "--dns", "1.1.1.1 or [2606:4700:4700::1111]:53", defaultPort: 53),
     };
 
     static readonly Option<int> BusyPoll = new("--busy-poll")
@@ -221,6 +206,17 @@ internal static class TunnelCommandLine
         result.AddError($"{option}: '{token.Value}' is not a prefix such as 10.0.0.0/8 or 2001:db8::/32 (no host bits set).");
         return default;
     })];
+
+    /// <summary>An address and port; with <paramref name="defaultPort"/>, the port may be left out.</summary>
+    static IPEndPoint? ParseEndPoint(ArgumentResult result, string option, string example, int? defaultPort)
+    {
+        string text = result.Tokens.Single().Value;
+        // IPEndPoint, not IPAddress: IPAddress also reads "[2001:db8::1]:5353", and drops the port.
+        if (IPEndPoint.TryParse(text, out var endPoint) && (endPoint.Port != 0 || defaultPort is not null))
+            return endPoint.Port != 0 ? endPoint : new IPEndPoint(endPoint.Address, defaultPort!.Value);
+        result.AddError($"{option}: '{text}' is not {(defaultPort is null ? "an address and port" : "an address, or an address and port")} such as {example}.");
+        return null;
+    }
 
     static (IPAddress, int)? ParseCidr(ArgumentResult result, string option)
     {

@@ -4,19 +4,7 @@ namespace Wirestack.Tests;
 
 public sealed class DeviceCommandLineTests
 {
-    static (IReadOnlyList<string> Errors, DeviceSettings? Settings) Parse(params string[] args)
-    {
-        DeviceSettings? settings = null;
-        var command = DeviceCommandLine.Create((s, _) =>
-        {
-            settings = s;
-            return Task.FromResult(0);
-        });
-        var result = command.Parse(args);
-        if (result.Errors.Count == 0)
-            result.Invoke();
-        return (result.Errors.Select(e => e.Message).ToList(), settings);
-    }
+    static (IReadOnlyList<string> Errors, DeviceSettings? Settings) Parse(params string[] args) => CommandLineParse.Run<DeviceSettings>(DeviceCommandLine.Create, args);
 
     [Theory(DisplayName = "wirestack-device: each invalid value gets an error naming its option")]
     [InlineData("--mac", "zz:00:01:02:03:77", "--mac")]

@@ -7,19 +7,7 @@ namespace Wirestack.Tests;
 
 public sealed class TunnelCommandLineTests
 {
-    static (IReadOnlyList<string> Errors, TunnelSettings? Settings) Parse(params string[] args)
-    {
-        TunnelSettings? settings = null;
-        var command = TunnelCommandLine.Create((s, _) =>
-        {
-            settings = s;
-            return Task.FromResult(0);
-        });
-        var result = command.Parse(args);
-        if (result.Errors.Count == 0)
-            result.Invoke();
-        return (result.Errors.Select(e => e.Message).ToList(), settings);
-    }
+    static (IReadOnlyList<string> Errors, TunnelSettings? Settings) Parse(params string[] args) => CommandLineParse.Run<TunnelSettings>(TunnelCommandLine.Create, args);
 
     [Fact(DisplayName = "wirestack-tunnel: with no options it forwards tun0 directly, with RFC 4787's 2-minute UDP timeout")]
     public void Defaults()
